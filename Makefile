@@ -1,0 +1,46 @@
+# kurier - `make run` and `make test` do all set-up on a fresh Debian 12 machine.
+BUILD ?= build
+FUZZ_BUILD ?= build-fuzz
+DATA ?= var
+JOBS ?= $(shell nproc)
+PY := /usr/bin/python3
+export CCACHE_DIR ?= $(CURDIR)/.ccache
+
+.PHONY: all deps deps-build build run test unit e2e bench fuzz clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+deps-build:
+	@bash scripts/install-deps.sh --build-only
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps-build $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: deps build
+	@bash scripts/run.sh $(BUILD)/kurier $(DATA)
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+e2e: deps build
+	$(PY) -m pytest tests/e2e -q -p no:cacheprovider
+
+test: deps build
+	@bash scripts/test.sh $(BUILD)
+
+bench: deps build
+	@bash bench/run.sh $(BUILD)
+
+fuzz: deps-build
+	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKURIER_FUZZ=ON -DKURIER_TESTS=OFF -DKURIER_BENCH=OFF
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_server_session fuzz_command_parser
+	@bash fuzz/run.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-60}
+
+clean:
+	rm -rf $(BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,31 @@
+// app.hpp - subcommands of the kurier binary, registered on the CLI11 application.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "common/config.hpp"
+#include "store/store.hpp"
+
+namespace kurier::app {
+
+/// Registers `init`.
+void AddInitCommand(CLI::App& app);
+/// Registers `serve`.
+void AddServeCommand(CLI::App& app, std::string& config_path);
+/// Registers `config check`, `account`, `smtp-user`, `api-key`, `queue`, `events`.
+void AddAdminCommands(CLI::App& app, std::string& config_path);
+
+/// Loads the configuration or exits with its errors (status 1).
+Config LoadConfigOrExit(const std::string& path);
+/// Opens the configured store or exits with the reason.
+std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config);
+/// Creates an API key for `account`, stores its hash and returns the secret (shown once).
+Result<std::string> CreateApiKey(store::Store& store, const std::string& account, const std::string& name,
+                                 const std::string& scopes);
+/// Adds an SMTP credential with a generated password (returned, shown once).
+Result<std::string> CreateSmtpCredential(store::Store& store, const std::string& account, const std::string& username);
+
+[[noreturn]] void Fail(const std::string& message);
+
+}  // namespace kurier::app

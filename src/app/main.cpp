@@ -1,0 +1,18 @@
+// main.cpp - the kurier binary: one program, subcommands for every task (CLI11).
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
+#include "app/app.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"kurier - self-hosted email delivery platform"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "kurier 0.1.0");
+  const char* env = std::getenv("KURIER_CONFIG");
+  std::string config_path = env ? env : "var/kurier.toml";
+  kurier::app::AddInitCommand(app);
+  kurier::app::AddServeCommand(app, config_path);
+  kurier::app::AddAdminCommands(app, config_path);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}

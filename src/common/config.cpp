@@ -1,0 +1,368 @@
+// config.cpp - the configuration schema, the file template, loading and checking (toml++).
+#include "common/config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace kurier {
+
+namespace {
+
+enum class Type { kString, kInt, kBool, kStringList };
+
+struct Key {
+  const char* name;
+  Type type;
+  const char* value;  // default, as a TOML literal
+  const char* comment;
+};
+
+// The schema. Order is the order of the generated file; tables are emitted when their prefix changes.
+constexpr Key kSchema[] = {
+    {"server.hostname", Type::kString, R"("localhost")",
+     "Name this node gives in SMTP greetings, EHLO replies and Received: headers."},
+    {"server.data_dir", Type::kString, R"(".")",
+     "Directory holding the database, spool and TLS files; relative to this file's directory."},
+    {"server.threads", Type::kInt, "0", "I/O threads; 0 means one per CPU core."},
+    {"tls.certificate", Type::kString, R"("tls/cert.pem")", "PEM certificate chain (relative to data_dir)."},
+    {"tls.private_key", Type::kString, R"("tls/key.pem")", "PEM private key (relative to data_dir)."},
+    {"tls.min_version", Type::kString, R"("TLSv1.2")", "Lowest TLS version accepted: \"TLSv1.2\" or \"TLSv1.3\"."},
+    {"store.backend", Type::kString, R"("sqlite")",
+     "Where accounts, credentials, keys and events live: \"sqlite\" (embedded)."},
+    {"store.sqlite_path", Type::kString, R"("kurier.db")", "SQLite database file (relative to data_dir)."},
+    {"spool.path", Type::kString, R"("spool/spool.db")",
+     "Node-local durable message spool (relative to data_dir)."},
+    {"spool.fsync", Type::kBool, "true",
+     "fsync before acknowledging a message (250). Turning this off risks losing acknowledged mail on power loss."},
+    {"spool.max_batch", Type::kInt, "512", "Most messages committed together by one group commit (one fsync)."},
+    {"smtp.submission.enabled", Type::kBool, "true", "Message submission with STARTTLS (RFC 6409, RFC 3207)."},
+    {"smtp.submission.listen", Type::kString, R"("127.0.0.1:2587")", "Address and port; use 0.0.0.0:587 in production."},
+    {"smtp.submissions.enabled", Type::kBool, "true", "Submission over implicit TLS (RFC 8314)."},
+    {"smtp.submissions.listen", Type::kString, R"("127.0.0.1:2465")", "Address and port; use 0.0.0.0:465 in production."},
+    {"smtp.relay.enabled", Type::kBool, "false",
+     "Relay listener for trusted networks: no AUTH, clients are allowed by address only."},
+    {"smtp.relay.listen", Type::kString, R"("127.0.0.1:2525")", "Address and port of the relay listener."},
+    {"smtp.relay.networks", Type::kStringList, R"(["127.0.0.0/8", "::1/128"])",
+     "Client networks (CIDR) allowed to use the relay listener."},
+    {"smtp.relay.account", Type::kString, R"("default")", "Account that mail received on the relay listener belongs to."},
+    {"smtp.limits.max_command_line", Type::kInt, "512", "Longest command line in octets, CRLF included (RFC 5321 4.5.3.1.4)."},
+    {"smtp.limits.max_auth_line", Type::kInt, "12288", "Longest AUTH exchange line (RFC 4954 4)."},
+    {"smtp.limits.max_data_line", Type::kInt, "2048", "Longest message line in octets; longer lines refuse the message."},
+    {"smtp.limits.max_message_size", Type::kInt, "26214400", "Largest message in octets, advertised with SIZE (RFC 1870)."},
+    {"smtp.limits.max_recipients", Type::kInt, "1000", "Most recipients per message (RFC 5321 4.5.3.1.8)."},
+    {"smtp.limits.max_commands", Type::kInt, "10000", "Most commands per connection."},
+    {"smtp.limits.max_errors", Type::kInt, "20", "Most error replies per connection before it is closed."},
+    {"smtp.limits.command_timeout", Type::kInt, "300", "Seconds to wait for the next command or data (RFC 5321 4.5.3.2.7)."},
+    {"smtp.limits.session_timeout", Type::kInt, "1800", "Seconds a connection may last in total."},
+    {"smtp.limits.tls_handshake_timeout", Type::kInt, "30", "Seconds allowed for a TLS handshake."},
+    {"smtp.limits.max_connections", Type::kInt, "1000", "Most simultaneous connections over all listeners."},
+    {"smtp.limits.max_connections_per_ip", Type::kInt, "50", "Most simultaneous connections from one client address."},
+    {"auth.max_failures", Type::kInt, "5", "Failed logins, per client address or per username, before a cool-down."},
+    {"auth.failure_window", Type::kInt, "600", "Seconds over which failed logins are counted."},
+    {"auth.cooldown", Type::kInt, "600", "Seconds during which AUTH is refused (454) after too many failures."},
+    {"auth.cache_ttl", Type::kInt, "600",
+     "Seconds a verified password is remembered (keyed hash, memory only) to spare repeated Argon2id work; 0 disables."},
+    {"log.level", Type::kString, R"("info")", "One of trace, debug, info, warn, error."},
+};
+
+const Key* FindKey(std::string_view name) {
+  for (const auto& k : kSchema)
+    if (name == k.name) return &k;
+  return nullptr;
+}
+
+const char* TypeName(Type t) {
+  switch (t) {
+    case Type::kString: return "a string";
+    case Type::kInt: return "an integer";
+    case Type::kBool: return "a boolean (true or false)";
+    case Type::kStringList: return "an array of strings";
+  }
+  return "?";
+}
+
+const char* NodeTypeName(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date/time";
+  }
+}
+
+bool TypeMatches(Type t, const toml::node& n) {
+  switch (t) {
+    case Type::kString: return n.is_string();
+    case Type::kInt: return n.is_integer();
+    case Type::kBool: return n.is_boolean();
+    case Type::kStringList: {
+      auto* arr = n.as_array();
+      if (!arr) return false;
+      for (auto& e : *arr)
+        if (!e.is_string()) return false;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string Suggest(const std::string& name) {
+  // A close key name (one edit of distance in a segment is the usual typo).
+  auto distance = [](const std::string& a, const std::string& b) {
+    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      cur[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j)
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1] ? 1u : 0u)});
+      std::swap(prev, cur);
+    }
+    return prev[b.size()];
+  };
+  std::string best;
+  size_t best_d = 3;
+  for (const auto& k : kSchema) {
+    // compare against the key and each of its table prefixes
+    for (std::string cand = k.name;;) {
+      size_t d = distance(name, cand);
+      if (d < best_d) best_d = d, best = cand;
+      auto dot = cand.rfind('.');
+      if (dot == std::string::npos) break;
+      cand.resize(dot);
+    }
+  }
+  return best.empty() ? "" : " (did you mean '" + best + "'?)";
+}
+
+bool IsTablePrefix(const std::string& name) {
+  for (const auto& k : kSchema) {
+    std::string_view kn = k.name;
+    if (kn.size() > name.size() && kn.substr(0, name.size()) == name && kn[name.size()] == '.') return true;
+  }
+  return false;
+}
+
+void Walk(const toml::table& table, const std::string& prefix, std::vector<std::string>& errors) {
+  for (auto&& [k, node] : table) {
+    std::string name = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (auto* sub = node.as_table()) {
+      if (FindKey(name)) {
+        errors.push_back(name + ": expected " + TypeName(FindKey(name)->type) + ", got a table");
+      } else if (!IsTablePrefix(name)) {
+        errors.push_back("unknown key '" + name + "'" + Suggest(name));
+      } else {
+        Walk(*sub, name, errors);
+      }
+      continue;
+    }
+    const Key* key = FindKey(name);
+    if (!key) {
+      errors.push_back("unknown key '" + name + "'" + Suggest(name));
+      continue;
+    }
+    if (!TypeMatches(key->type, node))
+      errors.push_back(name + ": expected " + TypeName(key->type) + ", got " + NodeTypeName(node));
+  }
+}
+
+toml::table DefaultsTable() {
+  std::string text;
+  for (const auto& k : kSchema) text += std::string("\"") + k.name + "\" = " + k.value + "\n";
+  return toml::parse(text);  // flat table keyed by dotted names
+}
+
+// Reads the value of `key` from the user's table, falling back to the schema default.
+const toml::node& Lookup(const toml::table& user, const toml::table& defaults, const char* key) {
+  if (auto n = user.at_path(key); n && TypeMatches(FindKey(key)->type, *n.node())) return *n.node();
+  return *defaults.get(key);
+}
+
+}  // namespace
+
+std::string ToTomlLiteral(const std::string& value) {
+  try {
+    auto t = toml::parse("v = " + value);
+    if (t.contains("v")) return value;
+  } catch (const toml::parse_error&) {
+  }
+  std::ostringstream os;
+  os << toml::value<std::string>(value);
+  return os.str();
+}
+
+bool SplitHostPort(const std::string& listen, std::string& host, uint16_t& port) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  host = listen.substr(0, colon);
+  if (host.front() == '[') {
+    if (host.back() != ']') return false;
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    return false;  // IPv6 needs brackets
+  }
+  auto p = std::string_view(listen).substr(colon + 1);
+  unsigned v = 0;
+  auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+  if (ec != std::errc() || ptr != p.data() + p.size() || v == 0 || v > 65535) return false;
+  port = static_cast<uint16_t>(v);
+  return !host.empty();
+}
+
+Result<std::string> RenderConfigTemplate(const std::map<std::string, std::string>& overrides) {
+  std::vector<std::string> errors;
+  for (const auto& [k, v] : overrides) {
+    const Key* key = FindKey(k);
+    if (!key) {
+      errors.push_back("unknown key '" + k + "'" + Suggest(k));
+      continue;
+    }
+    try {
+      auto t = toml::parse("v = " + v);
+      if (!TypeMatches(key->type, *t.get("v")))
+        errors.push_back(k + ": expected " + TypeName(key->type) + ", got " + NodeTypeName(*t.get("v")));
+    } catch (const toml::parse_error& e) {
+      errors.push_back(k + ": not a TOML value: " + std::string(e.description()));
+    }
+  }
+  if (!errors.empty()) {
+    std::string msg;
+    for (auto& e : errors) msg += e + "\n";
+    return MakeError(ErrorCode::kConfig, msg);
+  }
+  std::string out =
+      "# kurier.toml - configuration of one kurier node.\n"
+      "# Every key is shown with its default. Check a change with: kurier config check --config FILE\n"
+      "# Durations are in seconds, sizes in octets. Relative paths are relative to server.data_dir.\n";
+  std::string table;
+  for (const auto& k : kSchema) {
+    std::string name = k.name;
+    auto dot = name.rfind('.');
+    std::string t = name.substr(0, dot), leaf = name.substr(dot + 1);
+    if (t != table) {
+      out += "\n[" + t + "]\n";
+      table = t;
+    }
+    auto it = overrides.find(name);
+    out += "# " + std::string(k.comment) + "\n";
+    out += leaf + " = " + (it != overrides.end() ? it->second : std::string(k.value)) + "\n";
+  }
+  return out;
+}
+
+std::vector<std::string> CheckConfig(const std::filesystem::path& file) {
+  auto r = LoadConfig(file);
+  if (r.ok()) return {};
+  std::vector<std::string> out;
+  std::istringstream in(r.error().message);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+Result<Config> LoadConfig(const std::filesystem::path& file) {
+  toml::table user;
+  try {
+    user = toml::parse_file(file.string());
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << file.string() << ":" << e.source().begin.line << ":" << e.source().begin.column
+       << ": not valid TOML: " << e.description() << "\n";
+    return MakeError(ErrorCode::kConfig, os.str());
+  }
+  std::vector<std::string> errors;
+  Walk(user, "", errors);
+  const toml::table defaults = DefaultsTable();
+  auto str = [&](const char* k) { return std::string(*Lookup(user, defaults, k).value<std::string>()); };
+  auto boolean = [&](const char* k) { return *Lookup(user, defaults, k).value<bool>(); };
+  auto integer = [&](const char* k, int64_t min, int64_t max) -> int64_t {
+    int64_t v = *Lookup(user, defaults, k).value<int64_t>();
+    if (v < min || v > max) {
+      errors.push_back(std::string(k) + ": " + std::to_string(v) + " is out of range; use a value from " +
+                       std::to_string(min) + " to " + std::to_string(max));
+      return min;
+    }
+    return v;
+  };
+
+  Config c;
+  c.file = std::filesystem::absolute(file);
+  std::filesystem::path base = c.file.parent_path();
+  c.hostname = str("server.hostname");
+  if (c.hostname.empty() || c.hostname.find_first_of(" \t\r\n") != std::string::npos)
+    errors.push_back("server.hostname: must be a host name without spaces, e.g. \"mail.example.com\"");
+  c.data_dir = base / str("server.data_dir");
+  c.data_dir = c.data_dir.lexically_normal();
+  c.threads = static_cast<int>(integer("server.threads", 0, 256));
+  c.tls_certificate = c.data_dir / str("tls.certificate");
+  c.tls_private_key = c.data_dir / str("tls.private_key");
+  c.tls_min_version = str("tls.min_version");
+  if (c.tls_min_version != "TLSv1.2" && c.tls_min_version != "TLSv1.3")
+    errors.push_back("tls.min_version: \"" + c.tls_min_version + "\" is not supported; use \"TLSv1.2\" or \"TLSv1.3\"");
+  c.store_backend = str("store.backend");
+  if (c.store_backend != "sqlite")
+    errors.push_back("store.backend: \"" + c.store_backend + "\" is not available; use \"sqlite\"");
+  c.sqlite_path = c.data_dir / str("store.sqlite_path");
+  c.spool_path = c.data_dir / str("spool.path");
+  c.spool_fsync = boolean("spool.fsync");
+  c.spool_max_batch = static_cast<int>(integer("spool.max_batch", 1, 100000));
+  auto listener = [&](const std::string& name) {
+    ListenerConfig l;
+    l.enabled = boolean((name + ".enabled").c_str());
+    l.listen = str((name + ".listen").c_str());
+    std::string h;
+    uint16_t p;
+    if (!SplitHostPort(l.listen, h, p))
+      errors.push_back(name + ".listen: \"" + l.listen +
+                       "\" is not an address and port; write \"127.0.0.1:2587\" or \"[::1]:2587\"");
+    return l;
+  };
+  c.submission = listener("smtp.submission");
+  c.submissions = listener("smtp.submissions");
+  c.relay = listener("smtp.relay");
+  if (auto* arr = Lookup(user, defaults, "smtp.relay.networks").as_array()) {
+    for (auto& e : *arr) {
+      std::string s(*e.value<std::string>());
+      if (auto cidr = Cidr::Parse(s))
+        c.relay_networks.push_back(*cidr);
+      else
+        errors.push_back("smtp.relay.networks: \"" + s + "\" is not a network; write \"192.0.2.0/24\" or \"::1/128\"");
+    }
+  }
+  c.relay_account = str("smtp.relay.account");
+  auto& L = c.limits;
+  L.max_command_line = integer("smtp.limits.max_command_line", 512, 1 << 20);
+  L.max_auth_line = integer("smtp.limits.max_auth_line", 512, 1 << 20);
+  L.max_data_line = integer("smtp.limits.max_data_line", 1000, 1 << 24);
+  L.max_message_size = integer("smtp.limits.max_message_size", 1024, int64_t{1} << 31);
+  L.max_recipients = integer("smtp.limits.max_recipients", 1, 100000);
+  L.max_commands = integer("smtp.limits.max_commands", 10, 10000000);
+  L.max_errors = integer("smtp.limits.max_errors", 1, 100000);
+  L.command_timeout = integer("smtp.limits.command_timeout", 1, 86400);
+  L.session_timeout = integer("smtp.limits.session_timeout", 1, 7 * 86400);
+  L.tls_handshake_timeout = integer("smtp.limits.tls_handshake_timeout", 1, 3600);
+  L.max_connections = integer("smtp.limits.max_connections", 1, 1000000);
+  L.max_connections_per_ip = integer("smtp.limits.max_connections_per_ip", 1, 1000000);
+  c.auth.max_failures = integer("auth.max_failures", 1, 1000000);
+  c.auth.failure_window = integer("auth.failure_window", 1, 30 * 86400);
+  c.auth.cooldown = integer("auth.cooldown", 0, 30 * 86400);
+  c.auth.cache_ttl = integer("auth.cache_ttl", 0, 86400);
+  c.log_level = str("log.level");
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
+  if (!kLevels.count(c.log_level))
+    errors.push_back("log.level: \"" + c.log_level + "\" is not a level; use trace, debug, info, warn or error");
+
+  if (!errors.empty()) {
+    std::string msg;
+    for (auto& e : errors) msg += e + "\n";
+    return MakeError(ErrorCode::kConfig, msg);
+  }
+  return c;
+}
+
+}  // namespace kurier

@@ -1,0 +1,79 @@
+// config.hpp - kurier.toml: one schema table drives the defaults, the commented file `init` writes,
+// loading, and `kurier config check`, so that every key is documented in exactly one place.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/cidr.hpp"
+#include "common/result.hpp"
+
+namespace kurier {
+
+struct ListenerConfig {
+  bool enabled = false;
+  std::string listen;  ///< "host:port" or "[v6]:port"
+};
+
+struct SmtpLimits {
+  std::size_t max_command_line = 512;
+  std::size_t max_auth_line = 12288;
+  std::size_t max_data_line = 2048;
+  std::size_t max_message_size = 26214400;
+  std::size_t max_recipients = 1000;
+  std::size_t max_commands = 10000;
+  std::size_t max_errors = 20;
+  int command_timeout = 300;
+  int session_timeout = 1800;
+  int tls_handshake_timeout = 30;
+  std::size_t max_connections = 1000;
+  std::size_t max_connections_per_ip = 50;
+};
+
+struct AuthPolicy {
+  int max_failures = 5;
+  int failure_window = 600;
+  int cooldown = 600;
+  int cache_ttl = 600;
+};
+
+struct Config {
+  std::filesystem::path file;
+  std::string hostname;
+  std::filesystem::path data_dir;
+  int threads = 0;
+  std::filesystem::path tls_certificate, tls_private_key;
+  std::string tls_min_version;
+  std::string store_backend;
+  std::filesystem::path sqlite_path;
+  std::filesystem::path spool_path;
+  bool spool_fsync = true;
+  int spool_max_batch = 512;
+  ListenerConfig submission, submissions, relay;
+  std::vector<Cidr> relay_networks;
+  std::string relay_account;
+  SmtpLimits limits;
+  AuthPolicy auth;
+  std::string log_level;
+};
+
+/// Loads and validates FILE. On failure the error message lists every problem, one per line,
+/// each starting with the key it is about.
+Result<Config> LoadConfig(const std::filesystem::path& file);
+
+/// Every problem found in FILE (empty when it is valid).
+std::vector<std::string> CheckConfig(const std::filesystem::path& file);
+
+/// The commented kurier.toml with every default written out; `overrides` maps a dotted key to a TOML
+/// value literal. Fails when a key is unknown or a value has the wrong type.
+Result<std::string> RenderConfigTemplate(const std::map<std::string, std::string>& overrides);
+
+/// Turns a command-line value into a TOML literal: kept when it parses as a TOML value, quoted otherwise.
+std::string ToTomlLiteral(const std::string& value);
+
+/// Splits "host:port" / "[v6]:port"; false when malformed.
+bool SplitHostPort(const std::string& listen, std::string& host, uint16_t& port);
+
+}  // namespace kurier

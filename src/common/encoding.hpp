@@ -1,0 +1,19 @@
+// encoding.hpp - base64 (RFC 4648) and small text helpers shared by the protocol cores.
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace kurier {
+
+std::string Base64Encode(std::string_view bin);
+/// Strict RFC 4648 base64 with padding; nullopt when the input is not valid base64.
+std::optional<std::string> Base64Decode(std::string_view text);
+std::string ToLowerAscii(std::string_view s);
+bool IEquals(std::string_view a, std::string_view b);
+bool IStartsWith(std::string_view s, std::string_view prefix);
+bool IsAscii(std::string_view s);
+/// Hex of BLAKE2b-256 of `data`.
+std::string HashHex(std::string_view data);
+
+}  // namespace kurier

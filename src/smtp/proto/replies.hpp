@@ -1,0 +1,34 @@
+// replies.hpp - the one table of every SMTP reply kurier's server sends: code, enhanced status code
+// (RFC 3463, advertised with ENHANCEDSTATUSCODES, RFC 2034) and text that says what to do.
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace kurier::smtp::proto {
+
+enum class ReplyId {
+  kBye, kOk, kSenderOk, kRecipientOk, kQueued, kChunkReceived, kAuthOk, kStartData, kTlsReady, kVrfy, kHelp,
+  kTimeout, kTooManyCommands, kTooManyErrors, kShuttingDown, kTooManyConnections, kTooManyConnectionsFromIp,
+  kStorageFailed, kTooManyRecipients, kAuthTempFail, kTlsUnavailable,
+  kLineTooLong, kBareLfCommand, kUnknownCommand, kHeloSyntax, kBadSender, kBadRecipient, kSyntax,
+  kAuthCancelled, kAuthBadBase64, kNotImplemented, kNeedHelo, kNestedMail, kNeedMail, kNoValidRecipients,
+  kAlreadyAuthenticated, kAuthInTransaction, kDataAfterBdat, kTlsActive, kUnknownMechanism, kAuthRequired,
+  kAuthInvalid, kEncryptionRequired, kMessageTooBig, kDataLineTooLong, kBareNewlineInData, kNulInData,
+  kRelayDenied, kNullSenderRefused, kNeedSmtputf8, kUnsupportedParam, kUnsupportedBody, kBdatSyntax,
+  kAuthzidMismatch, kClientNotAllowed,
+};
+
+struct ReplyInfo {
+  int code;
+  std::string_view enhanced;  ///< empty for replies without one (354, 334)
+  std::string_view text;      ///< may hold one "{}" that the caller fills in
+};
+
+const ReplyInfo& Lookup(ReplyId id);
+
+/// "CODE ENH TEXT\r\n" with `arg` substituted for "{}".
+std::string FormatReply(ReplyId id, std::string_view arg = {});
+/// The same with a text of the caller's (for replies whose text is computed, e.g. the sender check).
+std::string FormatReply(int code, std::string_view enhanced, std::string_view text);
+
+}  // namespace kurier::smtp::proto

@@ -1,0 +1,163 @@
+// server_session.hpp - the SMTP server session as an I/O-free state machine.
+//
+// The I/O layer feeds it the bytes it reads (Feed), writes what TakeOutput returns, and carries out
+// the one request that may be pending (STARTTLS handshake, credential check, durable store), then
+// reports the outcome (OnTlsStarted, OnAuthResult, OnStored). Nothing here touches a socket, a clock
+// or a disk, so tests and the fuzzer drive it with plain strings.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.hpp"
+#include "smtp/proto/command_parser.hpp"
+#include "smtp/proto/replies.hpp"
+
+namespace kurier::smtp::proto {
+
+enum class ListenerMode {
+  kSubmission,  ///< AUTH required before MAIL; sender restricted to the account's domains
+  kRelay,       ///< trusted network: no AUTH, no sender restriction
+};
+
+struct SessionConfig {
+  std::string hostname = "localhost";
+  ListenerMode mode = ListenerMode::kSubmission;
+  bool tls_offered = true;         ///< STARTTLS is advertised while TLS is not active
+  bool tls_active = false;         ///< implicit TLS (RFC 8314): the session starts encrypted
+  bool auth_requires_tls = true;   ///< AUTH is refused (538) before TLS
+  SmtpLimits limits;
+};
+
+enum class BodyType { k7Bit, k8BitMime };
+
+struct Envelope {
+  Mailbox reverse_path;
+  std::vector<Mailbox> forward_paths;
+  BodyType body_type = BodyType::k7Bit;
+  bool smtputf8 = false;
+};
+
+enum class Request { kNone, kStartTls, kAuthenticate, kStore };
+
+struct AuthRequest {
+  std::string mechanism;  ///< "PLAIN" or "LOGIN"
+  std::string username;
+  std::string password;
+};
+
+struct AuthResult {
+  enum class Status { kOk, kInvalid, kThrottled, kTempFail } status = Status::kInvalid;
+  std::string reply;                        ///< full reply line for kThrottled (e.g. with the wait time)
+  std::string account;                      ///< for kOk
+  std::vector<std::string> sender_domains;  ///< domains the account may send from
+};
+
+struct StoreResult {
+  bool ok = false;
+  std::string queue_id;  ///< when ok
+  std::string error;     ///< short reason when not ok
+};
+
+class ServerSession {
+ public:
+  explicit ServerSession(SessionConfig config);
+
+  /// Queues the 220 greeting. Call once when the (TLS) connection is up.
+  void Greet();
+  /// Consumes bytes from the client and processes as much as possible.
+  void Feed(std::string_view bytes);
+  /// Reply bytes to send now (possibly several pipelined replies).
+  std::string TakeOutput();
+  bool HasOutput() const { return !out_.empty(); }
+  /// The request the I/O layer must carry out before feeding more input.
+  Request pending() const { return pending_; }
+  /// After the output is flushed the connection must be closed.
+  bool closed() const { return closed_; }
+  /// True while message content is being read (DATA or BDAT), for choosing a timeout.
+  bool in_data() const { return state_ == State::kData || state_ == State::kBdatChunk; }
+
+  const AuthRequest& auth_request() const { return auth_request_; }
+  /// Hands over the finished message for kStore (the envelope stays readable until OnStored).
+  std::string TakeMessage() { return std::move(body_); }
+  const Envelope& envelope() const { return envelope_; }
+
+  void OnTlsStarted();
+  void OnAuthResult(const AuthResult& result);
+  void OnStored(const StoreResult& result);
+  /// The I/O layer's timer fired: reply 421 and close.
+  void OnTimeout();
+  /// The server is stopping: reply 421 and close (unless a request is pending).
+  void OnShutdown();
+  /// Refuse the connection before the greeting (limits, allow-lists): the reply is sent, then close.
+  void Refuse(std::string reply_line);
+
+  // What the session knows, for Received: headers and events.
+  const std::string& helo_name() const { return helo_; }
+  bool esmtp() const { return esmtp_; }
+  bool tls_active() const { return config_.tls_active; }
+  bool authenticated() const { return authenticated_; }
+  const std::string& auth_username() const { return auth_username_; }
+  const std::string& account() const { return account_; }
+  std::size_t commands() const { return commands_; }
+  std::size_t errors() const { return errors_; }
+
+ private:
+  enum class State { kCommand, kData, kBdatChunk, kAuthPlain, kAuthLoginUser, kAuthLoginPassword, kWaiting };
+
+  void Process();
+  bool StepLine();
+  bool StepData();
+  bool StepBdat();
+  void HandleCommand(std::string_view line);
+  void HandleAuthLine(std::string_view line);
+  void DoEhlo(const Command& c, bool extended);
+  void DoMail(const Command& c);
+  void DoRcpt(const Command& c);
+  void DoData(const Command& c);
+  void DoBdat(const Command& c);
+  void DoAuth(const Command& c);
+  void DoStartTls(const Command& c);
+  void FinishMessage();
+  void ResetTransaction();
+  void Reply(ReplyId id, std::string_view arg = {});
+  void ReplyRaw(std::string line);  ///< a complete reply line with CRLF
+  void Close() { closed_ = true; }
+  void RequestAuth(std::string username, std::string password);
+
+  SessionConfig config_;
+  State state_ = State::kCommand;
+  Request pending_ = Request::kNone;
+  bool closed_ = false;
+
+  std::string in_;
+  std::size_t pos_ = 0;
+  bool discarding_line_ = false;  ///< an over-long command line is being skipped
+  std::string out_;
+
+  std::string helo_;
+  bool esmtp_ = false;
+  bool authenticated_ = false;
+  std::string auth_username_, account_;
+  std::vector<std::string> sender_domains_;
+  AuthRequest auth_request_;
+  std::string auth_mechanism_, login_username_;
+
+  bool mail_given_ = false;
+  Envelope envelope_;
+  std::string body_;
+  // DATA reading
+  bool prev_line_crlf_ = true;  ///< the previous data line ended with CRLF (only then can "." end the data)
+  bool mid_line_ = false;       ///< part of an over-long line was consumed already
+  std::size_t line_len_ = 0;
+  bool too_big_ = false, line_too_long_ = false, bare_newline_ = false, nul_ = false;
+  // BDAT reading
+  bool bdat_used_ = false, bdat_last_ = false;
+  uint64_t bdat_remaining_ = 0, bdat_chunk_size_ = 0;
+  std::string bdat_error_;  ///< reply to send once the chunk is consumed
+
+  std::size_t commands_ = 0, errors_ = 0;
+};
+
+}  // namespace kurier::smtp::proto

@@ -1,0 +1,441 @@
+// smtp_server.cpp - Asio glue between sockets and proto::ServerSession.
+//
+// SECURITY: listens on the network. The session core bounds all input; this layer bounds time
+// (command and session timeouts through a per-connection watchdog, TLS handshake timeout) and
+// connections (in total and per client address), refuses relay-listener clients outside
+// smtp.relay.networks, and runs Argon2id checks on a worker pool so slow hashing cannot stall I/O.
+// A message is acknowledged only after spool::Spool reports it durable.
+// STANDARDS: RFC 5321 4.5.3.2 (timeouts), RFC 3207 (STARTTLS), RFC 8314 (implicit TLS).
+#include "smtp/server/smtp_server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <map>
+#include <thread>
+
+#include "common/ids.hpp"
+#include "smtp/proto/server_session.hpp"
+#include "smtp/server/auth_service.hpp"
+#include "smtp/server/tls_context.hpp"
+#include "spool/message_prep.hpp"
+#include "spool/spool.hpp"
+#include "store/store.hpp"
+
+namespace kurier::smtp::server {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using asio::awaitable;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+enum class ListenerKind { kSubmission, kSubmissions, kRelay };
+
+const char* KindName(ListenerKind k) {
+  switch (k) {
+    case ListenerKind::kSubmission: return "submission";
+    case ListenerKind::kSubmissions: return "submissions";
+    case ListenerKind::kRelay: return "relay";
+  }
+  return "?";
+}
+
+std::string AddressString(const tcp::endpoint& ep) {
+  auto a = ep.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
+  return a.to_string();
+}
+
+// Counts connections in total and per client address.
+class ConnectionLimiter {
+ public:
+  explicit ConnectionLimiter(const SmtpLimits& limits) : limits_(limits) {}
+  // 0: admitted; 1: over the total; 2: over the per-address limit.
+  int Admit(const std::string& ip) {
+    std::lock_guard lock(mu_);
+    if (total_ >= limits_.max_connections) return 1;
+    auto& n = per_ip_[ip];
+    if (n >= limits_.max_connections_per_ip) {
+      if (n == 0) per_ip_.erase(ip);
+      return 2;
+    }
+    ++n;
+    ++total_;
+    return 0;
+  }
+  void Release(const std::string& ip) {
+    std::lock_guard lock(mu_);
+    --total_;
+    if (--per_ip_[ip] == 0) per_ip_.erase(ip);
+  }
+
+ private:
+  const SmtpLimits& limits_;
+  std::mutex mu_;
+  std::size_t total_ = 0;
+  std::map<std::string, std::size_t> per_ip_;
+};
+
+// Runs `f` on the worker pool and resumes the awaiting coroutine on its own executor.
+template <typename F>
+awaitable<std::invoke_result_t<F>> RunOnPool(asio::thread_pool& pool, F f) {
+  using R = std::invoke_result_t<F>;
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
+      [&pool](auto handler, F fn) {
+        asio::post(pool, [fn = std::move(fn), handler = std::move(handler)]() mutable {
+          R r = fn();
+          auto ex = asio::get_associated_executor(handler);
+          asio::dispatch(ex, [handler = std::move(handler), r = std::move(r)]() mutable { std::move(handler)(std::move(r)); });
+        });
+      },
+      asio::use_awaitable, std::move(f));
+}
+
+}  // namespace
+
+struct SmtpServer::Impl {
+  Impl(const Config& c, store::Store& s, spool::Spool& sp)
+      : config(c), store(s), spool(sp), ssl_ctx(ssl::context::tls_server), auth(s, c.auth), limiter(c.limits),
+        auth_pool(2) {}
+
+  struct Listener {
+    ListenerKind kind;
+    std::unique_ptr<tcp::acceptor> acceptor;
+  };
+
+  // Per-connection state shared by the session coroutine and its watchdog (both on one strand).
+  struct Connection {
+    explicit Connection(asio::any_io_executor ex) : timer(ex) {}
+    asio::steady_timer timer;
+    tcp::socket* socket = nullptr;
+    Clock::time_point deadline = Clock::time_point::max();
+    bool timed_out = false, done = false;
+    std::string ip, tls_version, tls_cipher;
+  };
+
+  const Config& config;
+  store::Store& store;
+  spool::Spool& spool;
+  asio::io_context ioc;
+  ssl::context ssl_ctx;
+  AuthService auth;
+  ConnectionLimiter limiter;
+  asio::thread_pool auth_pool;
+  std::vector<Listener> listeners;
+  std::atomic<bool> stopping{false};
+
+  Result<void> Bind(ListenerKind kind, const ListenerConfig& lc) {
+    std::string host;
+    uint16_t port = 0;
+    SplitHostPort(lc.listen, host, port);
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) return MakeError(ErrorCode::kConfig, std::string("smtp.") + KindName(kind) + ".listen: '" + host + "' is not an IP address");
+    tcp::endpoint ep(addr, port);
+    auto acc = std::make_unique<tcp::acceptor>(ioc);
+    acc->open(ep.protocol(), ec);
+    if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acc->bind(ep, ec);
+    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      return MakeError(ErrorCode::kIo, std::string("cannot listen on ") + lc.listen + " (smtp." + KindName(kind) +
+                                           ".listen): " + ec.message() +
+                                           "; stop the other process using it or choose another port");
+    listeners.push_back(Listener{kind, std::move(acc)});
+    return {};
+  }
+
+  awaitable<void> AcceptLoop(Listener& l) {
+    for (;;) {
+      auto [ec, sock] = co_await l.acceptor->async_accept(kUseAwaitable);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || stopping) co_return;
+        spdlog::warn("accept on {}: {}", KindName(l.kind), ec.message());
+        continue;
+      }
+      sock.set_option(tcp::no_delay(true), ec);
+      auto strand = asio::make_strand(ioc);
+      asio::co_spawn(strand, HandleConnection(std::move(sock), l.kind), asio::detached);
+    }
+  }
+
+  awaitable<void> Watchdog(std::shared_ptr<Connection> c) {
+    while (!c->done) {
+      c->timer.expires_at(c->deadline);
+      co_await c->timer.async_wait(kUseAwaitable);
+      if (c->done) co_return;
+      if (Clock::now() >= c->deadline) {
+        // Cancel the pending read or write; the session loop answers 421 and sets a new deadline.
+        c->timed_out = true;
+        c->deadline = Clock::time_point::max();
+        boost::system::error_code ec;
+        if (c->socket) c->socket->cancel(ec);
+      }
+    }
+  }
+
+  void SetDeadline(Connection& c, Clock::time_point t) {
+    bool earlier = t < c.deadline;
+    c.deadline = t;
+    if (earlier) c.timer.cancel();  // the watchdog re-arms for the new, earlier deadline
+  }
+
+  proto::SessionConfig SessionConfigFor(ListenerKind kind) const {
+    proto::SessionConfig sc;
+    sc.hostname = config.hostname;
+    sc.mode = kind == ListenerKind::kRelay ? proto::ListenerMode::kRelay : proto::ListenerMode::kSubmission;
+    sc.tls_active = kind == ListenerKind::kSubmissions;
+    sc.tls_offered = true;
+    sc.limits = config.limits;
+    return sc;
+  }
+
+  awaitable<void> HandleConnection(tcp::socket sock, ListenerKind kind) {
+    auto ex = co_await asio::this_coro::executor;
+    auto conn = std::make_shared<Connection>(ex);
+    boost::system::error_code ec;
+    auto remote = sock.remote_endpoint(ec);
+    if (ec) co_return;
+    conn->ip = AddressString(remote);
+    const auto session_end = Clock::now() + std::chrono::seconds(config.limits.session_timeout);
+    proto::ServerSession session(SessionConfigFor(kind));
+
+    int admit = limiter.Admit(conn->ip);
+    struct Release {
+      ConnectionLimiter* l;
+      std::string ip;
+      ~Release() { if (l) l->Release(ip); }
+    } release{admit == 0 ? &limiter : nullptr, conn->ip};
+
+    conn->socket = &sock;
+    conn->deadline = Clock::now() + std::chrono::seconds(config.limits.tls_handshake_timeout);
+    asio::co_spawn(ex, Watchdog(conn), asio::detached);
+    struct Done {
+      std::shared_ptr<Connection> c;
+      ~Done() {
+        c->done = true;
+        c->timer.cancel();
+      }
+    } done{conn};
+
+    std::string refusal;
+    if (admit == 1)
+      refusal = proto::FormatReply(proto::ReplyId::kTooManyConnections, config.hostname);
+    else if (admit == 2)
+      refusal = proto::FormatReply(proto::ReplyId::kTooManyConnectionsFromIp, conn->ip);
+    else if (kind == ListenerKind::kRelay && !AnyContains(config.relay_networks, conn->ip))
+      refusal = proto::FormatReply(proto::ReplyId::kClientNotAllowed, conn->ip);
+    if (!refusal.empty()) spdlog::info("{}: refused {}: {}", KindName(kind), conn->ip, refusal.substr(0, refusal.size() - 2));
+
+    if (kind == ListenerKind::kSubmissions) {
+      ssl::stream<tcp::socket> tls(std::move(sock), ssl_ctx);
+      conn->socket = &tls.next_layer();
+      if (!co_await Handshake(tls, *conn)) co_return;
+      SetDeadline(*conn, Clock::now() + std::chrono::seconds(config.limits.command_timeout));
+      if (!refusal.empty()) session.Refuse(refusal); else session.Greet();
+      co_await Drive(tls, session, *conn, kind, session_end);
+      co_return;
+    }
+    if (!refusal.empty()) session.Refuse(refusal); else session.Greet();
+    SetDeadline(*conn, Clock::now() + std::chrono::seconds(config.limits.command_timeout));
+    bool starttls = co_await Drive(sock, session, *conn, kind, session_end);
+    if (!starttls) co_return;
+    ssl::stream<tcp::socket> tls(std::move(sock), ssl_ctx);
+    conn->socket = &tls.next_layer();
+    SetDeadline(*conn, Clock::now() + std::chrono::seconds(config.limits.tls_handshake_timeout));
+    if (!co_await Handshake(tls, *conn)) co_return;
+    session.OnTlsStarted();
+    co_await Drive(tls, session, *conn, kind, session_end);
+  }
+
+  awaitable<bool> Handshake(ssl::stream<tcp::socket>& tls, Connection& c) {
+    auto [ec] = co_await tls.async_handshake(ssl::stream_base::server, kUseAwaitable);
+    if (ec) {
+      spdlog::info("TLS handshake with {} failed: {}", c.ip, c.timed_out ? "timeout" : ec.message());
+      co_return false;
+    }
+    c.tls_version = SSL_get_version(tls.native_handle());
+    c.tls_cipher = SSL_get_cipher_name(tls.native_handle());
+    co_return true;
+  }
+
+  // Moves bytes between the socket and the session until it closes (false) or asks for STARTTLS (true).
+  template <typename Stream>
+  awaitable<bool> Drive(Stream& stream, proto::ServerSession& s, Connection& c, ListenerKind kind,
+                        Clock::time_point session_end) {
+    constexpr bool kIsTls = !std::is_same_v<Stream, tcp::socket>;
+    std::array<char, 16384> buf;
+    for (;;) {
+      if (s.HasOutput()) {
+        std::string out = s.TakeOutput();
+        SetDeadline(c, Clock::now() + std::chrono::seconds(config.limits.command_timeout));
+        auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), kUseAwaitable);
+        if (ec) co_return false;
+      }
+      if (s.closed()) {
+        if constexpr (kIsTls) {
+          SetDeadline(c, Clock::now() + std::chrono::seconds(2));
+          (void)co_await stream.async_shutdown(kUseAwaitable);
+        } else {
+          boost::system::error_code ignored;
+          stream.shutdown(tcp::socket::shutdown_send, ignored);
+        }
+        co_return false;
+      }
+      switch (s.pending()) {
+        case proto::Request::kStartTls:
+          if constexpr (!kIsTls) co_return true;
+          co_return false;  // not reachable: the session refuses STARTTLS under TLS
+        case proto::Request::kAuthenticate: {
+          proto::AuthRequest req = s.auth_request();
+          std::string ip = c.ip;
+          auto r = co_await RunOnPool(auth_pool, [this, ip, req] { return auth.Authenticate(ip, req); });
+          s.OnAuthResult(r);
+          continue;
+        }
+        case proto::Request::kStore:
+          s.OnStored(co_await Store(s, c, kind));
+          continue;
+        case proto::Request::kNone: break;
+      }
+      if (stopping) {
+        s.OnShutdown();
+        continue;
+      }
+      auto now = Clock::now();
+      if (now >= session_end || c.timed_out) {
+        c.timed_out = false;
+        s.OnTimeout();
+        continue;
+      }
+      SetDeadline(c, std::min(session_end, now + std::chrono::seconds(config.limits.command_timeout)));
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(buf), kUseAwaitable);
+      if (ec) {
+        if (c.timed_out) continue;  // the watchdog cancelled the read: answer 421 and close
+        co_return false;
+      }
+      s.Feed(std::string_view(buf.data(), n));
+    }
+  }
+
+  awaitable<proto::StoreResult> Store(proto::ServerSession& s, Connection& c, ListenerKind kind) {
+    const proto::Envelope& env = s.envelope();
+    spool::SpoolMessage m;
+    m.id = NewQueueId();
+    m.received_at = NowMicros();
+    m.account = kind == ListenerKind::kRelay ? config.relay_account : s.account();
+    m.credential = s.auth_username();
+    m.client_ip = c.ip;
+    m.helo = s.helo_name();
+    m.tls_version = c.tls_version;
+    m.tls_cipher = c.tls_cipher;
+    m.mail_from = env.reverse_path.ToString();
+    for (const auto& r : env.forward_paths) m.recipients.push_back(r.ToString());
+    m.body_type = env.body_type == proto::BodyType::k8BitMime ? "8BITMIME" : "7BIT";
+    m.smtputf8 = env.smtputf8;
+    spool::TraceInfo t;
+    t.helo = m.helo;
+    t.client_ip = c.ip;
+    t.hostname = config.hostname;
+    t.queue_id = m.id;
+    t.esmtp = s.esmtp();
+    t.tls = s.tls_active();
+    t.authenticated = s.authenticated();
+    t.smtputf8 = env.smtputf8;
+    t.tls_version = c.tls_version;
+    t.tls_cipher = c.tls_cipher;
+    t.recipients = m.recipients;
+    t.time = m.received_at;
+    std::string raw = s.TakeMessage();
+    m.data = spool::PrepareMessage(raw, t);
+    raw = {};
+    m.size = m.data.size();
+    // The completion arrives on the committer thread; hop back to this connection's strand.
+    auto r = co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<std::string>)>(
+        [this](auto handler, spool::SpoolMessage msg) {
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          spool.Submit(std::move(msg), [h](Result<std::string> res) {
+            auto ex = asio::get_associated_executor(*h);
+            asio::dispatch(ex, [h, res = std::move(res)]() mutable { std::move (*h)(std::move(res)); });
+          });
+        },
+        asio::use_awaitable, std::move(m));
+    if (!r) co_return proto::StoreResult{false, "", r.error().message};
+    co_return proto::StoreResult{true, r.value(), ""};
+  }
+};
+
+SmtpServer::SmtpServer(const Config& config, store::Store& store, spool::Spool& spool)
+    : impl_(std::make_unique<Impl>(config, store, spool)) {}
+
+SmtpServer::~SmtpServer() {
+  impl_->auth_pool.join();
+}
+
+Result<void> SmtpServer::Start() {
+  auto& i = *impl_;
+  if (auto r = ConfigureServerTls(i.ssl_ctx, i.config); !r) return r;
+  if (i.config.submission.enabled)
+    if (auto r = i.Bind(ListenerKind::kSubmission, i.config.submission); !r) return r;
+  if (i.config.submissions.enabled)
+    if (auto r = i.Bind(ListenerKind::kSubmissions, i.config.submissions); !r) return r;
+  if (i.config.relay.enabled)
+    if (auto r = i.Bind(ListenerKind::kRelay, i.config.relay); !r) return r;
+  if (i.listeners.empty())
+    return MakeError(ErrorCode::kConfig, "no listener is enabled; set smtp.submission.enabled = true");
+  for (auto& l : i.listeners) {
+    spdlog::info("listening: {} on {}", KindName(l.kind), l.acceptor->local_endpoint().address().to_string() + ":" +
+                                                              std::to_string(l.acceptor->local_endpoint().port()));
+    asio::co_spawn(i.ioc, i.AcceptLoop(l), asio::detached);
+  }
+  return {};
+}
+
+void SmtpServer::Stop() {
+  auto& i = *impl_;
+  asio::post(i.ioc, [&i] {
+    if (i.stopping.exchange(true)) return;
+    for (auto& l : i.listeners) {
+      boost::system::error_code ec;
+      l.acceptor->close(ec);
+    }
+    // Give sessions a moment to finish their current reply, then stop.
+    auto t = std::make_shared<asio::steady_timer>(i.ioc, std::chrono::milliseconds(500));
+    t->async_wait([&i, t](auto) { i.ioc.stop(); });
+  });
+}
+
+void SmtpServer::Run() {
+  auto& i = *impl_;
+  asio::signal_set signals(i.ioc, SIGINT, SIGTERM);
+  signals.async_wait([this](auto ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping", sig);
+    Stop();
+  });
+  int n = i.config.threads > 0 ? i.config.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> threads;
+  for (int t = 1; t < n; ++t) threads.emplace_back([&i] { i.ioc.run(); });
+  i.ioc.run();
+  for (auto& t : threads) t.join();
+}
+
+}  // namespace kurier::smtp::server

@@ -1,0 +1,34 @@
+// message_prep.hpp - what the submission server adds to a message before spooling it:
+// a Received: trace header (RFC 5321 4.4) and, when missing, Message-ID: and Date: (RFC 6409 8).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kurier::spool {
+
+struct TraceInfo {
+  std::string helo;
+  std::string client_ip;
+  std::string hostname;  ///< this node
+  std::string queue_id;
+  bool esmtp = true, tls = false, authenticated = false, smtputf8 = false;
+  std::string tls_version, tls_cipher;
+  std::vector<std::string> recipients;
+  int64_t time = 0;  ///< microseconds since the epoch
+};
+
+/// The Received: header field, folded, with CRLF.
+std::string ReceivedHeader(const TraceInfo& t);
+
+/// Returns the message with the Received: header prepended and Message-ID:/Date: appended to the
+/// header section when absent. The body is left byte for byte as it was.
+std::string PrepareMessage(std::string_view message, const TraceInfo& t);
+
+/// Offset just past the header section's last line (where the empty line or the body starts).
+std::size_t HeaderSectionEnd(std::string_view message);
+/// True when the header section has a field named `name` (case-insensitive).
+bool HasHeader(std::string_view message, std::string_view name);
+
+}  // namespace kurier::spool

@@ -1,0 +1,224 @@
+// spool.cpp - the durable spool on SQLite (WAL, synchronous=FULL) with a group-committing writer.
+//
+// SECURITY: stores what clients sent, unchanged apart from the headers kurier adds. Not exposed to the
+// network; one committer thread writes, CLI readers open the file read-mostly (WAL allows both).
+// Durability: a completion (and so an SMTP 250) is issued only after COMMIT returned, which under
+// synchronous=FULL means the WAL was fsync'ed. A crash mid-commit leaves the transaction out entirely.
+#include "spool/spool.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+
+#include "common/ids.hpp"
+#include "store/sqlite/sqlite_db.hpp"
+#include "store/store.hpp"
+
+namespace kurier::spool {
+
+using store::sqlite::Db;
+using store::sqlite::Durability;
+
+namespace {
+const std::vector<std::string> kMigrations = {
+    R"(CREATE TABLE messages(id TEXT NOT NULL UNIQUE, received_at INTEGER NOT NULL, account TEXT NOT NULL,
+                             credential TEXT NOT NULL, client_ip TEXT NOT NULL, helo TEXT NOT NULL,
+                             tls_version TEXT NOT NULL, tls_cipher TEXT NOT NULL, mail_from TEXT NOT NULL,
+                             body_type TEXT NOT NULL, smtputf8 INTEGER NOT NULL, size INTEGER NOT NULL, data BLOB NOT NULL);
+       CREATE TABLE recipients(message_id TEXT NOT NULL, idx INTEGER NOT NULL, address TEXT NOT NULL,
+                               status TEXT NOT NULL DEFAULT 'queued', PRIMARY KEY(message_id, idx)) WITHOUT ROWID)",
+};
+
+std::string AcceptedEventData(const SpoolMessage& m) {
+  boost::json::object o;
+  o["account"] = m.account;
+  o["credential"] = m.credential;
+  o["client_ip"] = m.client_ip;
+  o["helo"] = m.helo;
+  o["tls_version"] = m.tls_version;
+  o["tls_cipher"] = m.tls_cipher;
+  o["mail_from"] = m.mail_from;
+  boost::json::array rcpts;
+  for (const auto& r : m.recipients) rcpts.emplace_back(r);
+  o["recipients"] = std::move(rcpts);
+  o["size"] = m.size;
+  return boost::json::serialize(o);
+}
+}  // namespace
+
+Result<std::unique_ptr<Spool>> Spool::Open(const std::filesystem::path& path, SpoolOptions options,
+                                           store::Store* events) {
+  auto db = Db::Open(path, options.fsync ? Durability::kFull : Durability::kOff);
+  if (!db) return db.error();
+  if (auto r = db.value()->Migrate(kMigrations); !r) return r.error();
+  return std::unique_ptr<Spool>(new Spool(std::move(db.value()), options, events));
+}
+
+Spool::Spool(std::unique_ptr<Db> db, SpoolOptions options, store::Store* events)
+    : db_(std::move(db)), options_(options), events_(events) {
+  committer_ = std::thread([this] { Run(); });
+}
+
+Spool::~Spool() { Stop(); }
+
+void Spool::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !committer_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
+}
+
+void Spool::Submit(SpoolMessage message, Done done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(Pending{std::move(message), std::move(done)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(MakeError(ErrorCode::kTemporary, "server shutting down"));
+}
+
+void Spool::Run() {
+  std::vector<Pending> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      while (!queue_.empty() && batch.size() < static_cast<size_t>(options_.max_batch)) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    auto r = CommitBatch(batch);
+    if (!r) spdlog::error("spool: commit of {} messages failed: {}", batch.size(), r.error().message);
+    for (auto& p : batch) {
+      if (r)
+        p.done(p.message.id);
+      else
+        p.done(MakeError(ErrorCode::kTemporary, "spool write failed"));
+    }
+    batch.clear();
+  }
+}
+
+Result<void> Spool::CommitBatch(std::vector<Pending>& batch) {
+  std::lock_guard rl(read_mu_);
+  if (auto r = db_->Exec("BEGIN IMMEDIATE"); !r) return r;
+  auto fail = [&](const Error& e) -> Result<void> {
+    (void)db_->Exec("ROLLBACK");
+    return e;
+  };
+  auto m = db_->Prepare(
+      "INSERT INTO messages(id, received_at, account, credential, client_ip, helo, tls_version, tls_cipher, mail_from,"
+      " body_type, smtputf8, size, data) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  if (!m) return fail(m.error());
+  auto rc = db_->Prepare("INSERT INTO recipients(message_id, idx, address) VALUES(?,?,?)");
+  if (!rc) return fail(rc.error());
+  for (auto& p : batch) {
+    const SpoolMessage& s = p.message;
+    m->Bind(1, s.id).Bind(2, s.received_at).Bind(3, s.account).Bind(4, s.credential).Bind(5, s.client_ip)
+        .Bind(6, s.helo).Bind(7, s.tls_version).Bind(8, s.tls_cipher).Bind(9, s.mail_from).Bind(10, s.body_type)
+        .Bind(11, int64_t{s.smtputf8}).Bind(12, static_cast<int64_t>(s.data.size())).BindBlob(13, s.data);
+    if (auto r = m->Run(); !r) return fail(r.error());
+    m->Reset();
+    for (size_t i = 0; i < s.recipients.size(); ++i) {
+      rc->Bind(1, s.id).Bind(2, static_cast<int64_t>(i)).Bind(3, s.recipients[i]);
+      if (auto r = rc->Run(); !r) return fail(r.error());
+      rc->Reset();
+    }
+  }
+  if (auto r = db_->Exec("COMMIT"); !r) return fail(r.error());
+  {
+    std::lock_guard lock(mu_);
+    stats_.commits++;
+    stats_.messages += batch.size();
+  }
+  if (events_) {
+    std::vector<store::Event> evs;
+    evs.reserve(batch.size());
+    for (auto& p : batch)
+      evs.push_back(store::Event{0, p.message.received_at, "accepted", p.message.id, p.message.account,
+                                 AcceptedEventData(p.message)});
+    if (auto r = events_->AppendEvents(evs); !r)
+      spdlog::error("events: cannot record {} accepted events: {}", evs.size(), r.error().message);
+  }
+  return {};
+}
+
+Spool::Stats Spool::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+namespace {
+SpoolMessage RowToMessage(store::sqlite::Stmt& q, bool with_data) {
+  SpoolMessage s;
+  s.id = q.Text(0);
+  s.received_at = q.Int(1);
+  s.account = q.Text(2);
+  s.credential = q.Text(3);
+  s.client_ip = q.Text(4);
+  s.helo = q.Text(5);
+  s.tls_version = q.Text(6);
+  s.tls_cipher = q.Text(7);
+  s.mail_from = q.Text(8);
+  s.body_type = q.Text(9);
+  s.smtputf8 = q.Int(10) != 0;
+  s.size = static_cast<size_t>(q.Int(11));
+  if (with_data) s.data = q.Text(12);
+  return s;
+}
+constexpr const char* kColumns =
+    "id, received_at, account, credential, client_ip, helo, tls_version, tls_cipher, mail_from, body_type, smtputf8, size";
+}  // namespace
+
+Result<std::vector<SpoolMessage>> Spool::List(std::size_t limit) {
+  std::lock_guard rl(read_mu_);
+  auto q = db_->Prepare(std::string("SELECT ") + kColumns + " FROM messages ORDER BY received_at, id LIMIT ?");
+  if (!q) return q.error();
+  q->Bind(1, static_cast<int64_t>(limit));
+  std::vector<SpoolMessage> out;
+  while (q->Step()) out.push_back(RowToMessage(*q, false));
+  if (!q->ok()) return MakeError(ErrorCode::kStorage, "cannot list the spool: " + q->error());
+  auto r = db_->Prepare("SELECT address FROM recipients WHERE message_id = ? ORDER BY idx");
+  if (!r) return r.error();
+  for (auto& m : out) {
+    r->Bind(1, m.id);
+    while (r->Step()) m.recipients.push_back(r->Text(0));
+    r->Reset();
+  }
+  return out;
+}
+
+Result<std::optional<SpoolMessage>> Spool::Get(const std::string& id) {
+  std::lock_guard rl(read_mu_);
+  auto q = db_->Prepare(std::string("SELECT ") + kColumns + ", data FROM messages WHERE id = ?");
+  if (!q) return q.error();
+  q->Bind(1, id);
+  if (!q->Step()) {
+    if (!q->ok()) return MakeError(ErrorCode::kStorage, "cannot read the spool: " + q->error());
+    return std::optional<SpoolMessage>();
+  }
+  SpoolMessage m = RowToMessage(*q, true);
+  auto r = db_->Prepare("SELECT address FROM recipients WHERE message_id = ? ORDER BY idx");
+  if (!r) return r.error();
+  r->Bind(1, id);
+  while (r->Step()) m.recipients.push_back(r->Text(0));
+  return std::optional<SpoolMessage>(std::move(m));
+}
+
+Result<int64_t> Spool::Count() {
+  std::lock_guard rl(read_mu_);
+  auto q = db_->Prepare("SELECT COUNT(*) FROM messages");
+  if (!q) return q.error();
+  q->Step();
+  return q->Int(0);
+}
+
+}  // namespace kurier::spool

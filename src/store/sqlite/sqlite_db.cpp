@@ -1,0 +1,122 @@
+// sqlite_db.cpp - SQLite connection, statements and migrations.
+#include "store/sqlite/sqlite_db.hpp"
+
+#include <sqlite3.h>
+
+namespace kurier::store::sqlite {
+
+Stmt::~Stmt() {
+  if (s_) sqlite3_finalize(s_);
+}
+Stmt& Stmt::Bind(int i, int64_t v) {
+  sqlite3_bind_int64(s_, i, v);
+  return *this;
+}
+Stmt& Stmt::Bind(int i, std::string_view v) {
+  sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+Stmt& Stmt::BindBlob(int i, std::string_view v) {
+  sqlite3_bind_blob64(s_, i, v.data(), v.size(), SQLITE_STATIC);
+  return *this;
+}
+Stmt& Stmt::BindNull(int i) {
+  sqlite3_bind_null(s_, i);
+  return *this;
+}
+bool Stmt::Step() {
+  int rc = sqlite3_step(s_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc != SQLITE_DONE) {
+    rc_ = rc;
+    err_ = sqlite3_errmsg(db_);
+  }
+  return false;
+}
+Result<void> Stmt::Run() {
+  while (Step()) {
+  }
+  if (!ok()) return MakeError(ErrorCode::kStorage, err_);
+  return {};
+}
+int64_t Stmt::Int(int col) const { return sqlite3_column_int64(s_, col); }
+std::string Stmt::Text(int col) const {
+  auto* p = reinterpret_cast<const char*>(sqlite3_column_blob(s_, col));
+  int n = sqlite3_column_bytes(s_, col);
+  return p ? std::string(p, static_cast<size_t>(n)) : std::string();
+}
+bool Stmt::IsNull(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+void Stmt::Reset() {
+  sqlite3_reset(s_);
+  sqlite3_clear_bindings(s_);
+  rc_ = 0;
+  err_.clear();
+}
+
+Result<std::unique_ptr<Db>> Db::Open(const std::filesystem::path& path, Durability durability) {
+  std::error_code ec;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = raw ? sqlite3_errmsg(raw) : "out of memory";
+    sqlite3_close(raw);
+    return MakeError(ErrorCode::kStorage, "cannot open database " + path.string() + ": " + msg +
+                                              "; check that the directory exists and is writable");
+  }
+  std::unique_ptr<Db> db(new Db(raw));
+  sqlite3_busy_timeout(raw, 10000);
+  const char* sync = durability == Durability::kFull ? "FULL" : durability == Durability::kNormal ? "NORMAL" : "OFF";
+  if (auto r = db->Exec(std::string("PRAGMA journal_mode=WAL; PRAGMA synchronous=") + sync +
+                        "; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
+      !r)
+    return MakeError(ErrorCode::kStorage, "cannot set up database " + path.string() + ": " + r.error().message);
+  return db;
+}
+
+Db::~Db() { sqlite3_close_v2(db_); }
+
+Result<void> Db::Exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return MakeError(ErrorCode::kStorage, msg);
+  }
+  return {};
+}
+
+Result<Stmt> Db::Prepare(std::string_view sql) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &s, nullptr) != SQLITE_OK)
+    return MakeError(ErrorCode::kStorage, std::string("cannot prepare statement: ") + sqlite3_errmsg(db_));
+  return Stmt(db_, s);
+}
+
+Result<void> Db::Migrate(const std::vector<std::string>& migrations) {
+  if (auto r = Exec("CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"); !r)
+    return r;
+  auto q = Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!q) return q.error();
+  int64_t current = q->Step() ? q->Int(0) : 0;
+  if (current > static_cast<int64_t>(migrations.size()))
+    return MakeError(ErrorCode::kStorage, "database schema version " + std::to_string(current) +
+                                              " is newer than this kurier knows (" + std::to_string(migrations.size()) +
+                                              "); upgrade kurier");
+  for (size_t v = static_cast<size_t>(current); v < migrations.size(); ++v) {
+    std::string sql = "BEGIN IMMEDIATE;" + migrations[v] + ";INSERT INTO schema_migrations VALUES(" +
+                      std::to_string(v + 1) + ", strftime('%s','now'));COMMIT;";
+    if (auto r = Exec(sql); !r) {
+      (void)Exec("ROLLBACK");
+      return MakeError(ErrorCode::kStorage, "schema migration " + std::to_string(v + 1) + " failed: " + r.error().message);
+    }
+  }
+  return {};
+}
+
+int64_t Db::LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
+int Db::Changes() const { return sqlite3_changes(db_); }
+std::string Db::LastError() const { return sqlite3_errmsg(db_); }
+
+}  // namespace kurier::store::sqlite

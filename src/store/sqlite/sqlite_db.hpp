@@ -1,0 +1,69 @@
+// sqlite_db.hpp - a thin RAII layer over the SQLite C API, shared by the store and the spool:
+// connections opened in WAL mode, prepared statements, transactions and numbered migrations.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace kurier::store::sqlite {
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, sqlite3_stmt* s) : db_(db), s_(s) {}
+  Stmt(Stmt&& o) noexcept : db_(o.db_), s_(o.s_) { o.s_ = nullptr; }
+  Stmt& operator=(Stmt&&) = delete;
+  ~Stmt();
+  Stmt& Bind(int i, int64_t v);
+  Stmt& Bind(int i, std::string_view v);  ///< as TEXT
+  Stmt& BindBlob(int i, std::string_view v);
+  Stmt& BindNull(int i);
+  /// true: a row is available; false: done. Errors are reported through `ok()`/`error()`.
+  bool Step();
+  Result<void> Run();  ///< steps to completion
+  bool ok() const { return rc_ == 0; }
+  std::string error() const { return err_; }
+  int64_t Int(int col) const;
+  std::string Text(int col) const;
+  bool IsNull(int col) const;
+  void Reset();
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_;
+  int rc_ = 0;
+  std::string err_;
+};
+
+enum class Durability {
+  kFull,    ///< fsync at every commit (synchronous=FULL): survives power loss
+  kNormal,  ///< WAL with synchronous=NORMAL: survives a process crash, not power loss
+  kOff,     ///< no fsync at all
+};
+
+class Db {
+ public:
+  static Result<std::unique_ptr<Db>> Open(const std::filesystem::path& path, Durability durability);
+  ~Db();
+  Result<void> Exec(const std::string& sql);
+  Result<Stmt> Prepare(std::string_view sql);
+  /// Applies the migrations not applied yet; migration i (0-based) is schema version i+1.
+  Result<void> Migrate(const std::vector<std::string>& migrations);
+  int64_t LastInsertId() const;
+  int Changes() const;
+  std::string LastError() const;
+  sqlite3* raw() { return db_; }
+
+ private:
+  explicit Db(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+};
+
+}  // namespace kurier::store::sqlite

@@ -1,0 +1,275 @@
+// sqlite_store.cpp - accounts, credentials, API keys and events in SQLite.
+// SECURITY: holds password hashes (Argon2id) and API key hashes (BLAKE2b), never secrets in clear.
+// Every statement is prepared with bound parameters.
+#include "store/sqlite/sqlite_store.hpp"
+
+#include "common/encoding.hpp"
+#include "common/ids.hpp"
+
+namespace kurier::store::sqlite {
+
+namespace {
+
+const std::vector<std::string> kMigrations = {
+    // 1: accounts, credentials, keys, events
+    R"(CREATE TABLE accounts(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
+       CREATE TABLE sender_domains(account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                                   domain TEXT NOT NULL COLLATE NOCASE, PRIMARY KEY(account_id, domain));
+       CREATE TABLE smtp_credentials(id INTEGER PRIMARY KEY,
+                                     account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                                     username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+                                     created_at INTEGER NOT NULL);
+       CREATE TABLE api_keys(id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                             name TEXT NOT NULL, prefix TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE,
+                             scopes TEXT NOT NULL, created_at INTEGER NOT NULL, revoked_at INTEGER);
+       CREATE TABLE events(id INTEGER PRIMARY KEY, time INTEGER NOT NULL, type TEXT NOT NULL, message_id TEXT,
+                           account TEXT, data TEXT NOT NULL);
+       CREATE INDEX events_message ON events(message_id);
+       CREATE INDEX events_type_time ON events(type, time))",
+};
+
+Error Storage(const std::string& what, const std::string& detail) {
+  return MakeError(ErrorCode::kStorage, what + ": " + detail);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::path& path) {
+  // Events are appended by the spool's committer right after its own fsync'ed commit; NORMAL keeps
+  // them across a process crash without a second fsync per batch.
+  auto db = Db::Open(path, Durability::kNormal);
+  if (!db) return db.error();
+  if (auto r = db.value()->Migrate(kMigrations); !r) return r.error();
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db.value())));
+}
+
+Result<int64_t> SqliteStore::AccountId(const std::string& name) {
+  auto q = db_->Prepare("SELECT id FROM accounts WHERE name = ?");
+  if (!q) return q.error();
+  q->Bind(1, name);
+  if (!q->Step()) {
+    if (!q->ok()) return Storage("cannot read accounts", q->error());
+    return MakeError(ErrorCode::kNotFound, "no account named '" + name + "'; list them with 'kurier account list'");
+  }
+  return q->Int(0);
+}
+
+Result<Account> SqliteStore::CreateAccount(const std::string& name) {
+  std::lock_guard lock(mu_);
+  if (name.empty() || name.size() > 64 || name.find_first_of(" \t\r\n/") != std::string::npos)
+    return MakeError(ErrorCode::kInvalidArgument, "account name '" + name + "' is not valid: use 1-64 characters without spaces or '/'");
+  auto q = db_->Prepare("INSERT INTO accounts(name, created_at) VALUES(?, ?)");
+  if (!q) return q.error();
+  Account a;
+  a.name = name;
+  a.created_at = NowMicros();
+  q->Bind(1, name).Bind(2, a.created_at);
+  if (auto r = q->Run(); !r) {
+    if (r.error().message.find("UNIQUE") != std::string::npos)
+      return MakeError(ErrorCode::kAlreadyExists, "account '" + name + "' already exists");
+    return Storage("cannot create account", r.error().message);
+  }
+  a.id = db_->LastInsertId();
+  return a;
+}
+
+Result<std::optional<Account>> SqliteStore::FindAccountLocked(const std::string& name) {
+  auto q = db_->Prepare("SELECT id, name, created_at FROM accounts WHERE name = ?");
+  if (!q) return q.error();
+  q->Bind(1, name);
+  if (!q->Step()) {
+    if (!q->ok()) return Storage("cannot read accounts", q->error());
+    return std::optional<Account>();
+  }
+  Account a{q->Int(0), q->Text(1), {}, q->Int(2)};
+  auto d = db_->Prepare("SELECT domain FROM sender_domains WHERE account_id = ? ORDER BY domain");
+  if (!d) return d.error();
+  d->Bind(1, a.id);
+  while (d->Step()) a.sender_domains.push_back(d->Text(0));
+  if (!d->ok()) return Storage("cannot read sender domains", d->error());
+  return std::optional<Account>(std::move(a));
+}
+
+Result<std::optional<Account>> SqliteStore::FindAccount(const std::string& name) {
+  std::lock_guard lock(mu_);
+  return FindAccountLocked(name);
+}
+
+Result<std::vector<Account>> SqliteStore::ListAccounts() {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare("SELECT name FROM accounts ORDER BY name");
+  if (!q) return q.error();
+  std::vector<std::string> names;
+  while (q->Step()) names.push_back(q->Text(0));
+  if (!q->ok()) return Storage("cannot list accounts", q->error());
+  std::vector<Account> out;
+  for (const auto& n : names) {
+    auto a = FindAccountLocked(n);
+    if (!a) return a.error();
+    if (*a) out.push_back(std::move(**a));
+  }
+  return out;
+}
+
+Result<void> SqliteStore::RemoveAccount(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare("DELETE FROM accounts WHERE name = ?");
+  if (!q) return q.error();
+  q->Bind(1, name);
+  if (auto r = q->Run(); !r) return Storage("cannot remove account", r.error().message);
+  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no account named '" + name + "'");
+  return {};
+}
+
+Result<void> SqliteStore::AddSenderDomain(const std::string& account, const std::string& domain) {
+  std::lock_guard lock(mu_);
+  auto id = AccountId(account);
+  if (!id) return id.error();
+  auto q = db_->Prepare("INSERT OR IGNORE INTO sender_domains(account_id, domain) VALUES(?, ?)");
+  if (!q) return q.error();
+  q->Bind(1, *id).Bind(2, ToLowerAscii(domain));
+  return q->Run();
+}
+
+Result<void> SqliteStore::RemoveSenderDomain(const std::string& account, const std::string& domain) {
+  std::lock_guard lock(mu_);
+  auto id = AccountId(account);
+  if (!id) return id.error();
+  auto q = db_->Prepare("DELETE FROM sender_domains WHERE account_id = ? AND domain = ?");
+  if (!q) return q.error();
+  q->Bind(1, *id).Bind(2, domain);
+  if (auto r = q->Run(); !r) return r;
+  if (db_->Changes() == 0)
+    return MakeError(ErrorCode::kNotFound, "account '" + account + "' has no sender domain '" + domain + "'");
+  return {};
+}
+
+Result<SmtpCredential> SqliteStore::AddSmtpCredential(const std::string& account, const std::string& username,
+                                                       const std::string& password_hash) {
+  std::lock_guard lock(mu_);
+  auto id = AccountId(account);
+  if (!id) return id.error();
+  auto q = db_->Prepare("INSERT INTO smtp_credentials(account_id, username, password_hash, created_at) VALUES(?,?,?,?)");
+  if (!q) return q.error();
+  SmtpCredential c{0, username, account, password_hash, NowMicros()};
+  q->Bind(1, *id).Bind(2, username).Bind(3, password_hash).Bind(4, c.created_at);
+  if (auto r = q->Run(); !r) {
+    if (r.error().message.find("UNIQUE") != std::string::npos)
+      return MakeError(ErrorCode::kAlreadyExists, "SMTP username '" + username + "' is taken; choose another with --username");
+    return Storage("cannot add SMTP credential", r.error().message);
+  }
+  c.id = db_->LastInsertId();
+  return c;
+}
+
+Result<std::optional<SmtpCredential>> SqliteStore::FindSmtpCredential(const std::string& username) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(
+      "SELECT c.id, c.username, a.name, c.password_hash, c.created_at FROM smtp_credentials c "
+      "JOIN accounts a ON a.id = c.account_id WHERE c.username = ?");
+  if (!q) return q.error();
+  q->Bind(1, username);
+  if (!q->Step()) {
+    if (!q->ok()) return Storage("cannot read SMTP credentials", q->error());
+    return std::optional<SmtpCredential>();
+  }
+  return std::optional<SmtpCredential>(SmtpCredential{q->Int(0), q->Text(1), q->Text(2), q->Text(3), q->Int(4)});
+}
+
+Result<std::vector<SmtpCredential>> SqliteStore::ListSmtpCredentials(const std::string& account) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(
+      "SELECT c.id, c.username, a.name, c.created_at FROM smtp_credentials c JOIN accounts a ON a.id = c.account_id "
+      "WHERE ? = '' OR a.name = ? ORDER BY c.username");
+  if (!q) return q.error();
+  q->Bind(1, account).Bind(2, account);
+  std::vector<SmtpCredential> out;
+  while (q->Step()) out.push_back(SmtpCredential{q->Int(0), q->Text(1), q->Text(2), "", q->Int(3)});
+  if (!q->ok()) return Storage("cannot list SMTP credentials", q->error());
+  return out;
+}
+
+Result<void> SqliteStore::RemoveSmtpCredential(const std::string& username) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare("DELETE FROM smtp_credentials WHERE username = ?");
+  if (!q) return q.error();
+  q->Bind(1, username);
+  if (auto r = q->Run(); !r) return r;
+  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no SMTP username '" + username + "'");
+  return {};
+}
+
+Result<ApiKey> SqliteStore::CreateApiKey(const ApiKey& key) {
+  std::lock_guard lock(mu_);
+  auto id = AccountId(key.account);
+  if (!id) return id.error();
+  auto q = db_->Prepare("INSERT INTO api_keys(account_id, name, prefix, key_hash, scopes, created_at) VALUES(?,?,?,?,?,?)");
+  if (!q) return q.error();
+  ApiKey k = key;
+  k.created_at = NowMicros();
+  q->Bind(1, *id).Bind(2, k.name).Bind(3, k.prefix).Bind(4, k.key_hash).Bind(5, k.scopes).Bind(6, k.created_at);
+  if (auto r = q->Run(); !r) return Storage("cannot create API key", r.error().message);
+  k.id = db_->LastInsertId();
+  return k;
+}
+
+Result<std::vector<ApiKey>> SqliteStore::ListApiKeys(const std::string& account) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(
+      "SELECT k.id, a.name, k.name, k.prefix, k.scopes, k.created_at, k.revoked_at IS NOT NULL FROM api_keys k "
+      "JOIN accounts a ON a.id = k.account_id WHERE ? = '' OR a.name = ? ORDER BY k.id");
+  if (!q) return q.error();
+  q->Bind(1, account).Bind(2, account);
+  std::vector<ApiKey> out;
+  while (q->Step()) out.push_back(ApiKey{q->Int(0), q->Text(1), q->Text(2), q->Text(3), "", q->Text(4), q->Int(5), q->Int(6) != 0});
+  if (!q->ok()) return Storage("cannot list API keys", q->error());
+  return out;
+}
+
+Result<void> SqliteStore::RevokeApiKey(int64_t id) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
+  if (!q) return q.error();
+  q->Bind(1, NowMicros()).Bind(2, id);
+  if (auto r = q->Run(); !r) return r;
+  if (db_->Changes() == 0)
+    return MakeError(ErrorCode::kNotFound, "no active API key with id " + std::to_string(id) + "; see 'kurier api-key list'");
+  return {};
+}
+
+Result<void> SqliteStore::AppendEvents(const std::vector<Event>& events) {
+  if (events.empty()) return {};
+  std::lock_guard lock(mu_);
+  if (auto r = db_->Exec("BEGIN"); !r) return r;
+  auto q = db_->Prepare("INSERT INTO events(time, type, message_id, account, data) VALUES(?,?,?,?,?)");
+  if (!q) {
+    (void)db_->Exec("ROLLBACK");
+    return q.error();
+  }
+  for (const auto& e : events) {
+    q->Bind(1, e.time ? e.time : NowMicros()).Bind(2, e.type);
+    if (e.message_id.empty()) q->BindNull(3); else q->Bind(3, e.message_id);
+    q->Bind(4, e.account).Bind(5, e.data.empty() ? std::string("{}") : e.data);
+    if (auto r = q->Run(); !r) {
+      (void)db_->Exec("ROLLBACK");
+      return Storage("cannot append events", r.error().message);
+    }
+    q->Reset();
+  }
+  return db_->Exec("COMMIT");
+}
+
+Result<std::vector<Event>> SqliteStore::ListEvents(const EventFilter& f) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(
+      "SELECT id, time, type, COALESCE(message_id, ''), COALESCE(account, ''), data FROM events "
+      "WHERE (? = '' OR type = ?) AND (? = '' OR message_id = ?) ORDER BY id LIMIT ?");
+  if (!q) return q.error();
+  q->Bind(1, f.type).Bind(2, f.type).Bind(3, f.message_id).Bind(4, f.message_id).Bind(5, static_cast<int64_t>(f.limit));
+  std::vector<Event> out;
+  while (q->Step()) out.push_back(Event{q->Int(0), q->Int(1), q->Text(2), q->Text(3), q->Text(4), q->Text(5)});
+  if (!q->ok()) return Storage("cannot list events", q->error());
+  return out;
+}
+
+}  // namespace kurier::store::sqlite

@@ -1,0 +1,39 @@
+// sqlite_store.hpp - the embedded SQLite backend of store::Store (WAL; one connection, serialised).
+#pragma once
+#include <mutex>
+
+#include "store/sqlite/sqlite_db.hpp"
+#include "store/store.hpp"
+
+namespace kurier::store::sqlite {
+
+class SqliteStore final : public Store {
+ public:
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::filesystem::path& path);
+
+  Result<Account> CreateAccount(const std::string& name) override;
+  Result<std::optional<Account>> FindAccount(const std::string& name) override;
+  Result<std::vector<Account>> ListAccounts() override;
+  Result<void> RemoveAccount(const std::string& name) override;
+  Result<void> AddSenderDomain(const std::string& account, const std::string& domain) override;
+  Result<void> RemoveSenderDomain(const std::string& account, const std::string& domain) override;
+  Result<SmtpCredential> AddSmtpCredential(const std::string& account, const std::string& username,
+                                           const std::string& password_hash) override;
+  Result<std::optional<SmtpCredential>> FindSmtpCredential(const std::string& username) override;
+  Result<std::vector<SmtpCredential>> ListSmtpCredentials(const std::string& account) override;
+  Result<void> RemoveSmtpCredential(const std::string& username) override;
+  Result<ApiKey> CreateApiKey(const ApiKey& key) override;
+  Result<std::vector<ApiKey>> ListApiKeys(const std::string& account) override;
+  Result<void> RevokeApiKey(int64_t id) override;
+  Result<void> AppendEvents(const std::vector<Event>& events) override;
+  Result<std::vector<Event>> ListEvents(const EventFilter& filter) override;
+
+ private:
+  explicit SqliteStore(std::unique_ptr<Db> db) : db_(std::move(db)) {}
+  Result<int64_t> AccountId(const std::string& name);
+  Result<std::optional<Account>> FindAccountLocked(const std::string& name);
+  std::mutex mu_;
+  std::unique_ptr<Db> db_;
+};
+
+}  // namespace kurier::store::sqlite

@@ -1,0 +1,86 @@
+// store.hpp - the storage interface for everything that is not a message body: accounts, sender
+// domains, SMTP credentials, API keys and the event log. Callers see only this interface; the SQLite
+// backend (sqlite/) is the embedded default, and a PostgreSQL backend can be added beside it.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+
+namespace kurier::store {
+
+struct Account {
+  int64_t id = 0;
+  std::string name;
+  std::vector<std::string> sender_domains;
+  int64_t created_at = 0;  ///< microseconds since the epoch
+};
+
+struct SmtpCredential {
+  int64_t id = 0;
+  std::string username;
+  std::string account;
+  std::string password_hash;  ///< Argon2id, libsodium's crypto_pwhash_str format
+  int64_t created_at = 0;
+};
+
+struct ApiKey {
+  int64_t id = 0;
+  std::string account;
+  std::string name;
+  std::string prefix;      ///< first characters of the key, shown in listings
+  std::string key_hash;    ///< BLAKE2b-256 hex of the whole key
+  std::string scopes;      ///< space-separated: send read admin
+  int64_t created_at = 0;
+  bool revoked = false;
+};
+
+struct Event {
+  int64_t id = 0;
+  int64_t time = 0;  ///< microseconds since the epoch
+  std::string type;  ///< accepted, auth_failed, ...
+  std::string message_id;
+  std::string account;
+  std::string data;  ///< JSON object text
+};
+
+struct EventFilter {
+  std::string type;
+  std::string message_id;
+  std::size_t limit = 1000;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual Result<Account> CreateAccount(const std::string& name) = 0;
+  virtual Result<std::optional<Account>> FindAccount(const std::string& name) = 0;
+  virtual Result<std::vector<Account>> ListAccounts() = 0;
+  virtual Result<void> RemoveAccount(const std::string& name) = 0;
+  virtual Result<void> AddSenderDomain(const std::string& account, const std::string& domain) = 0;
+  virtual Result<void> RemoveSenderDomain(const std::string& account, const std::string& domain) = 0;
+
+  virtual Result<SmtpCredential> AddSmtpCredential(const std::string& account, const std::string& username,
+                                                   const std::string& password_hash) = 0;
+  virtual Result<std::optional<SmtpCredential>> FindSmtpCredential(const std::string& username) = 0;
+  virtual Result<std::vector<SmtpCredential>> ListSmtpCredentials(const std::string& account) = 0;
+  virtual Result<void> RemoveSmtpCredential(const std::string& username) = 0;
+
+  virtual Result<ApiKey> CreateApiKey(const ApiKey& key) = 0;
+  virtual Result<std::vector<ApiKey>> ListApiKeys(const std::string& account) = 0;
+  virtual Result<void> RevokeApiKey(int64_t id) = 0;
+
+  /// Appends events in one transaction.
+  virtual Result<void> AppendEvents(const std::vector<Event>& events) = 0;
+  virtual Result<std::vector<Event>> ListEvents(const EventFilter& filter) = 0;
+};
+
+/// Opens (creating and migrating as needed) the store at `path` with the given backend name.
+Result<std::unique_ptr<Store>> OpenStore(const std::string& backend, const std::filesystem::path& path);
+
+}  // namespace kurier::store
