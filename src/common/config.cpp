@@ -298,6 +298,7 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
     errors.push_back("server.hostname: must be a host name without spaces, e.g. \"mail.example.com\"");
   c.data_dir = base / str("server.data_dir");
   c.data_dir = c.data_dir.lexically_normal();
+  if (!c.data_dir.has_filename()) c.data_dir = c.data_dir.parent_path();  // "/x/y/" -> "/x/y"
   c.threads = static_cast<int>(integer("server.threads", 0, 256));
   c.tls_certificate = c.data_dir / str("tls.certificate");
   c.tls_private_key = c.data_dir / str("tls.private_key");

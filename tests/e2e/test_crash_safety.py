@@ -63,7 +63,7 @@ class Client(threading.Thread):
                         self.bad_replies.append(resp)
                 else:
                     raise smtplib.SMTPException(f"DATA {code} {resp!r}")
-                time.sleep(0.03)
+                time.sleep(0.06)
             except (smtplib.SMTPException, OSError):
                 # expected while the server is being killed: reconnect and go on
                 self.errors += 1

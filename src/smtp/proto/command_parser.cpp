@@ -181,7 +181,7 @@ std::optional<PathArgument> ParsePathArgument(std::string_view args, std::string
       path.remove_prefix(colon + 1);
     }
     if (keyword == "TO:" && IEquals(path, "postmaster")) {
-      out.mailbox = Mailbox{"postmaster", ""};
+      out.mailbox = Mailbox{std::string(path), ""};
     } else {
       auto mb = ParseMailbox(path, error);
       if (!mb) return std::nullopt;

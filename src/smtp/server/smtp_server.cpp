@@ -94,19 +94,23 @@ class ConnectionLimiter {
   std::map<std::string, std::size_t> per_ip_;
 };
 
-// Runs `f` on the worker pool and resumes the awaiting coroutine on its own executor.
+// Runs `f` on the worker pool; the returned awaitable resumes the caller on its own executor.
+// Deliberately not a coroutine itself: GCC 12 mishandles by-value temporaries passed to coroutines
+// inside a co_await expression (they were destroyed twice), so the callable is held in a shared_ptr.
 template <typename F>
-awaitable<std::invoke_result_t<F>> RunOnPool(asio::thread_pool& pool, F f) {
+auto RunOnPool(asio::thread_pool& pool, F f) {
   using R = std::invoke_result_t<F>;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
-      [&pool](auto handler, F fn) {
-        asio::post(pool, [fn = std::move(fn), handler = std::move(handler)]() mutable {
-          R r = fn();
-          auto ex = asio::get_associated_executor(handler);
-          asio::dispatch(ex, [handler = std::move(handler), r = std::move(r)]() mutable { std::move(handler)(std::move(r)); });
+  auto fn = std::make_shared<F>(std::move(f));
+  return asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
+      [&pool, fn](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        asio::post(pool, [fn, h] {
+          R r = (*fn)();
+          auto ex = asio::get_associated_executor(*h);
+          asio::dispatch(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
         });
       },
-      asio::use_awaitable, std::move(f));
+      asio::use_awaitable);
 }
 
 }  // namespace
@@ -305,9 +309,8 @@ struct SmtpServer::Impl {
           if constexpr (!kIsTls) co_return true;
           co_return false;  // not reachable: the session refuses STARTTLS under TLS
         case proto::Request::kAuthenticate: {
-          proto::AuthRequest req = s.auth_request();
-          std::string ip = c.ip;
-          auto r = co_await RunOnPool(auth_pool, [this, ip, req] { return auth.Authenticate(ip, req); });
+          auto check = [this, ip = c.ip, req = s.auth_request()] { return auth.Authenticate(ip, req); };
+          proto::AuthResult r = co_await RunOnPool(auth_pool, std::move(check));
           s.OnAuthResult(r);
           continue;
         }
