@@ -44,7 +44,7 @@ constexpr Key kSchema[] = {
     {"smtp.submissions.listen", Type::kString, R"("127.0.0.1:2465")", "Address and port; use 0.0.0.0:465 in production."},
     {"smtp.relay.enabled", Type::kBool, "false",
      "Relay listener for trusted networks: no AUTH, clients are allowed by address only."},
-    {"smtp.relay.listen", Type::kString, R"("127.0.0.1:2525")", "Address and port of the relay listener."},
+    {"smtp.relay.listen", Type::kString, R"("127.0.0.1:2025")", "Address and port of the relay listener."},
     {"smtp.relay.networks", Type::kStringList, R"(["127.0.0.0/8", "::1/128"])",
      "Client networks (CIDR) allowed to use the relay listener."},
     {"smtp.relay.account", Type::kString, R"("default")", "Account that mail received on the relay listener belongs to."},

@@ -61,3 +61,42 @@ def test_curl_starttls_submission_is_byte_exact(kurier, tmp_path):
     assert shown["mail_from"] == "alice@example.com"
     assert shown["recipients"] == ["bob@ext.test"]
     assert shown["credential"] == kurier.username
+
+
+def test_curl_message_without_message_id_gets_only_message_id_added(kurier, tmp_path):
+    """A message without Message-ID (and without Date) gets exactly one
+    Message-ID header from kurier; nothing else is added or changed."""
+    curl = require_tool("curl")
+    marker = uuid.uuid4().hex
+    message = (
+        "From: <alice@example.com>\r\n"
+        "To: <bob@ext.test>\r\n"
+        f"Subject: no id {marker}\r\n"
+        "\r\n"
+        f"body {marker}\r\n"
+    ).encode("ascii")
+    msg_file = tmp_path / "message.eml"
+    msg_file.write_bytes(message)
+    proc = run([curl, "-sS", "-v", "--max-time", "30",
+                "--url", f"smtp://{HOST}:{kurier.submission_port}/client.test",
+                "--ssl-reqd", "-k",
+                "--user", f"{kurier.username}:{kurier.password}",
+                "--mail-from", "alice@example.com",
+                "--mail-rcpt", "bob@ext.test",
+                "--upload-file", str(msg_file)], timeout=60)
+    assert proc.returncode == 0, f"curl failed (exit {proc.returncode}):\n{proc.stderr}"
+    msg_id = queued_id(proc.stderr)
+    assert msg_id, proc.stderr
+
+    _, rest = split_received(kurier.queue_raw(msg_id))
+    header_block, sep, body = rest.partition(b"\r\n\r\n")
+    assert sep and body == f"body {marker}\r\n".encode(), rest
+    headers = header_block.split(b"\r\n")
+    ids = [h for h in headers if h.lower().startswith(b"message-id:")]
+    assert len(ids) == 1, f"expected exactly one added Message-ID header:\n{rest!r}"
+    value = ids[0].split(b":", 1)[1].strip()
+    assert value.startswith(b"<") and value.endswith(b">") and b"@" in value, ids[0]
+    others = [h for h in headers if not h.lower().startswith(b"message-id:")]
+    assert b"\r\n".join(others) + b"\r\n\r\n" + body == message, (
+        "besides Received and Message-ID, the stored message must be the sent one\n"
+        f"sent:\n{message!r}\nstored (without Received):\n{rest!r}")

@@ -17,6 +17,7 @@ def connect_465(kurier):
 def test_smtp_ssl_submission(kurier):
     marker = uuid.uuid4().hex
     message = (f"From: <alice@example.com>\r\nTo: <bob@ext.test>\r\nSubject: {marker}\r\n"
+               "Date: Thu, 01 Jan 2026 00:00:00 +0000\r\n"
                f"Message-ID: <{marker}@example.com>\r\n\r\nhello {marker}\r\n").encode()
     s = connect_465(kurier)
     try:
@@ -48,6 +49,7 @@ def test_smtputf8_8bit_round_trip(kurier):
     body = f"Grüße aus Köln — 日本語のテキスト — {marker}\r\nΕλληνικά ✓\r\n"
     message = (f"From: Jörg <{sender}>\r\nTo: Jürgen <{rcpt}>\r\n"
                f"Subject: Grüße {marker}\r\nMessage-ID: <{marker}@example.com>\r\n"
+               "Date: Thu, 01 Jan 2026 00:00:00 +0000\r\n"
                "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
                "Content-Transfer-Encoding: 8bit\r\n\r\n" + body).encode("utf-8")
 

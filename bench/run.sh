@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# bench/run.sh BUILD - `make bench`: SMTP injection into kurier's relay listener and into Postfix,
+# measured in the same run with the same load generator (smtp-source), and the session core's
+# CPU cost (Google Benchmark). Prints msgs/s for both and the ratio; appends to $RESULTS_DIR.
+#
+# env: N (messages per run, default 20000), REPEATS (default 3), SESSIONS (default 32),
+#      SKIP_POSTFIX=1 to measure kurier only.
+set -euo pipefail
+BUILD="${1:-build}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+PEERS="${PEERS:-$ROOT/../shared/bench-peers}"
+N="${N:-20000}"; REPEATS="${REPEATS:-3}"; SESSIONS="${SESSIONS:-32}"
+RESULTS_DIR="${RESULTS_DIR:-/var/tmp/kurier-bench/results}"
+mkdir -p "$RESULTS_DIR"
+OUT="$RESULTS_DIR/kurier-inject-$(date +%Y%m%d-%H%M%S).log"
+exec > >(tee "$OUT") 2>&1
+command -v smtp-source >/dev/null || { echo "smtp-source missing: run 'make deps' (postfix package)"; exit 1; }
+echo "# $(date -Is) nproc=$(nproc) load=[$(cut -d' ' -f1-3 /proc/loadavg)] N=$N repeats=$REPEATS sessions=$SESSIONS"
+
+echo "== session core (Google Benchmark, no I/O)"
+"$ROOT/$BUILD/kurier_session_bench" --benchmark_min_time=1 2>/dev/null | grep -E "^BM_|Benchmark"
+
+# ---- kurier: relay listener, fsync on --------------------------------------------------------
+TMP="$(mktemp -d /var/tmp/kurier-bench.XXXXXX)"
+PORT="${KURIER_RELAY_PORT:-2625}"
+"$ROOT/$BUILD/kurier" init --dir "$TMP/k" --json \
+  --set smtp.relay.enabled=true --set "smtp.relay.listen=127.0.0.1:$PORT" \
+  --set smtp.submission.enabled=false --set smtp.submissions.enabled=false \
+  --set log.level=warn --set smtp.limits.max_connections_per_ip=1000 >/dev/null
+"$ROOT/$BUILD/kurier" serve --config "$TMP/k/kurier.toml" 2>"$TMP/serve.log" &
+KPID=$!
+cleanup() { kill "$KPID" 2>/dev/null || true; wait "$KPID" 2>/dev/null || true; rm -rf "$TMP"; }
+trap cleanup EXIT
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+
+inject() {  # inject TARGET SESSIONS COUNT -> prints msgs/s
+  local t0 t1
+  t0=$(date +%s.%N)
+  smtp-source -s "$2" -l 4096 -m "$3" -f from@example.com -t to@example.net "$1" >/dev/null
+  t1=$(date +%s.%N)
+  python3 -c "print('%.0f' % ($3 / ($t1 - $t0)))"
+}
+median() { python3 -c "import statistics,sys; print('%.0f' % statistics.median([float(x) for x in sys.argv[1:]]))" "$@"; }
+
+echo "== kurier relay listener 127.0.0.1:$PORT (fsync before 250, group commit), $SESSIONS sessions"
+inject "127.0.0.1:$PORT" 8 500 >/dev/null   # warm-up
+K=()
+for r in $(seq "$REPEATS"); do
+  v=$(inject "127.0.0.1:$PORT" "$SESSIONS" "$N"); K+=("$v"); echo "kurier run$r inject_mps=$v"; sleep 1
+done
+spooled=$("$ROOT/$BUILD/kurier" queue list --config "$TMP/k/kurier.toml" | tail -1)
+echo "kurier spool after the runs: $spooled (expected $((N * REPEATS + 500)))"
+KMED=$(median "${K[@]}")
+cleanup; trap - EXIT
+
+# ---- Postfix, set up by the shared peer script ------------------------------------------------
+PMED=""
+if [ -z "${SKIP_POSTFIX:-}" ]; then
+  echo "== postfix (../shared/bench-peers/02_postfix.sh), $SESSIONS sessions"
+  PLOG="$(mktemp)"
+  SKIP_BASELINE=1 SKIP_S1=1 bash "$PEERS/02_postfix.sh" "$N" "$REPEATS" >"$PLOG" 2>&1 || { tail -20 "$PLOG"; exit 1; }
+  grep -E "^postfix-s32 run|SUMMARY" "$PLOG" || true
+  PMED=$(sed -n 's/^SUMMARY postfix-s32 *inject msgs\/s.*median=\([0-9.]*\).*/\1/p' "$PLOG")
+  rm -f "$PLOG"
+fi
+
+echo
+echo "RESULT inject s=$SESSIONS l=4096 N=$N: kurier median=$KMED msgs/s${PMED:+, postfix median=$PMED msgs/s, ratio=$(python3 -c "print('%.2f' % ($KMED / $PMED))")x (goal >= 5x)}"
+echo "# log: $OUT"
