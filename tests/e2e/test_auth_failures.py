@@ -5,7 +5,7 @@ import smtplib
 
 import pytest
 
-from conftest import HOST, make_message
+from conftest import make_message
 
 
 def b64(s):

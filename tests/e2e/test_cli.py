@@ -56,7 +56,7 @@ def test_init_json_output_and_generated_defaults(tmp_path):
     smtp = cfg["smtp"]
     assert smtp["submission"]["enabled"] is True and smtp["submission"]["listen"] == "127.0.0.1:2587"
     assert smtp["submissions"]["enabled"] is True and smtp["submissions"]["listen"] == "127.0.0.1:2465"
-    assert smtp["relay"]["enabled"] is False and smtp["relay"]["listen"] == "127.0.0.1:2525"
+    assert smtp["relay"]["enabled"] is False and smtp["relay"]["listen"] == "127.0.0.1:2025"
     assert smtp["relay"]["networks"] == ["127.0.0.0/8", "::1/128"]
     assert smtp["relay"]["account"] == "default"
     limits = {"max_command_line": 512, "max_data_line": 2048, "max_message_size": 26214400,

@@ -1,6 +1,7 @@
 """curl submits over STARTTLS; the stored message is the sent one, byte for byte,
 with only kurier's Received: header in front."""
 
+import email.utils
 import uuid
 
 from conftest import HOST, queued_id, require_tool, run, split_received
@@ -63,9 +64,9 @@ def test_curl_starttls_submission_is_byte_exact(kurier, tmp_path):
     assert shown["credential"] == kurier.username
 
 
-def test_curl_message_without_message_id_gets_only_message_id_added(kurier, tmp_path):
-    """A message without Message-ID (and without Date) gets exactly one
-    Message-ID header from kurier; nothing else is added or changed."""
+def test_curl_message_without_message_id_gets_message_id_and_date_added(kurier, tmp_path):
+    """A message without Message-ID and Date gets exactly one Message-ID and one
+    Date header from kurier (RFC 6409 8.2-8.3); nothing else is added or changed."""
     curl = require_tool("curl")
     marker = uuid.uuid4().hex
     message = (
@@ -96,7 +97,10 @@ def test_curl_message_without_message_id_gets_only_message_id_added(kurier, tmp_
     assert len(ids) == 1, f"expected exactly one added Message-ID header:\n{rest!r}"
     value = ids[0].split(b":", 1)[1].strip()
     assert value.startswith(b"<") and value.endswith(b">") and b"@" in value, ids[0]
-    others = [h for h in headers if not h.lower().startswith(b"message-id:")]
+    dates = [h for h in headers if h.lower().startswith(b"date:")]
+    assert len(dates) == 1, f"expected exactly one added Date header:\n{rest!r}"
+    assert email.utils.parsedate_to_datetime(dates[0].split(b":", 1)[1].strip().decode()) is not None, dates[0]
+    others = [h for h in headers if not h.lower().startswith((b"message-id:", b"date:"))]
     assert b"\r\n".join(others) + b"\r\n\r\n" + body == message, (
         "besides Received and Message-ID, the stored message must be the sent one\n"
         f"sent:\n{message!r}\nstored (without Received):\n{rest!r}")

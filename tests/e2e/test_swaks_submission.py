@@ -8,8 +8,8 @@ from conftest import HOST, queued_id, require_tool, run
 
 
 def swaks_has_tls(swaks):
-    proc = run([swaks, "--support", "STARTTLS"], timeout=30)
-    return "supported" in (proc.stdout + proc.stderr) and "not available" not in (proc.stdout + proc.stderr)
+    proc = run([swaks, "--support"], timeout=30)
+    return "TLS supported" in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
