@@ -30,6 +30,11 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
       server.Run();
       spool.value()->Stop();  // commit what is queued while the server's executors still exist
     }
+    auto st = spool.value()->stats();
+    if (st.commits > 0)
+      spdlog::info("spool: {} messages in {} group commits (average {:.1f}, largest {}), {:.2f} ms per commit",
+                   st.messages, st.commits, double(st.messages) / st.commits, st.largest_batch,
+                   st.commit_micros / 1000.0 / st.commits);
     spdlog::info("stopped");
   });
 }

@@ -8,6 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 
 #include "common/ids.hpp"
@@ -109,6 +111,7 @@ void Spool::Run() {
 
 Result<void> Spool::CommitBatch(std::vector<Pending>& batch) {
   std::lock_guard rl(read_mu_);
+  const int64_t started = NowMicros();
   if (auto r = db_->Exec("BEGIN IMMEDIATE"); !r) return r;
   auto fail = [&](const Error& e) -> Result<void> {
     (void)db_->Exec("ROLLBACK");
@@ -138,6 +141,8 @@ Result<void> Spool::CommitBatch(std::vector<Pending>& batch) {
     std::lock_guard lock(mu_);
     stats_.commits++;
     stats_.messages += batch.size();
+    stats_.commit_micros += static_cast<uint64_t>(NowMicros() - started);
+    stats_.largest_batch = std::max<uint64_t>(stats_.largest_batch, batch.size());
   }
   if (events_) {
     std::vector<store::Event> evs;

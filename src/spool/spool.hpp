@@ -70,6 +70,8 @@ class Spool {
 
   struct Stats {
     uint64_t commits = 0, messages = 0;
+    uint64_t commit_micros = 0;  ///< time spent in commits (write + fsync), in total
+    uint64_t largest_batch = 0;
   };
   Stats stats() const;
 
