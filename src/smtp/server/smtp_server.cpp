@@ -298,11 +298,8 @@ struct SmtpServer::Impl {
         if constexpr (kIsTls) {
           SetDeadline(c, Clock::now() + std::chrono::seconds(2));
           (void)co_await stream.async_shutdown(kUseAwaitable);
-        } else {
-          boost::system::error_code ignored;
-          stream.shutdown(tcp::socket::shutdown_send, ignored);
         }
-        co_return false;
+        co_return false;  // the socket closes when the connection's coroutine ends
       }
       switch (s.pending()) {
         case proto::Request::kStartTls:

@@ -1,0 +1,94 @@
+#include "common/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace kurier {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  std::filesystem::path Write(const std::string& text) {
+    auto p = dir_ / "kurier.toml";
+    std::ofstream(p) << text;
+    return p;
+  }
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("kurier-config-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(ConfigTest, TemplateWithEveryDefaultLoads) {
+  auto text = RenderConfigTemplate({});
+  ASSERT_TRUE(text) << text.error().message;
+  auto c = LoadConfig(Write(text.value()));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->submission.listen, "127.0.0.1:2587");
+  EXPECT_EQ(c->submissions.listen, "127.0.0.1:2465");
+  EXPECT_FALSE(c->relay.enabled);
+  EXPECT_EQ(c->limits.max_message_size, 26214400u);
+  EXPECT_EQ(c->data_dir, dir_);
+  EXPECT_EQ(c->spool_path, dir_ / "spool/spool.db");
+}
+
+TEST_F(ConfigTest, OverridesAreWrittenAndTyped) {
+  auto text = RenderConfigTemplate({{"smtp.relay.enabled", "true"}, {"smtp.limits.max_recipients", "7"}});
+  ASSERT_TRUE(text);
+  auto c = LoadConfig(Write(text.value()));
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->relay.enabled);
+  EXPECT_EQ(c->limits.max_recipients, 7u);
+  EXPECT_FALSE(RenderConfigTemplate({{"smtp.nope", "1"}}));
+  EXPECT_FALSE(RenderConfigTemplate({{"smtp.limits.max_recipients", "\"many\""}}));
+}
+
+TEST_F(ConfigTest, ErrorsNameTheirKey) {
+  struct Row {
+    std::string toml;
+    std::string want;  // substring of one error line
+  } rows[] = {
+      {"[smtp.limits]\nmax_recipients = \"ten\"\n", "smtp.limits.max_recipients: expected an integer, got a string"},
+      {"[smtp.submision]\nlisten = \"127.0.0.1:1\"\n", "unknown key 'smtp.submision' (did you mean 'smtp.submission'?)"},
+      {"[smtp.submission]\nlisten = \"localhost\"\n", "smtp.submission.listen: \"localhost\" is not an address and port"},
+      {"[smtp.relay]\nnetworks = [\"10.0.0.0/33\"]\n", "smtp.relay.networks: \"10.0.0.0/33\" is not a network"},
+      {"[smtp.limits]\nmax_errors = 0\n", "smtp.limits.max_errors: 0 is out of range"},
+      {"[tls]\nmin_version = \"SSLv3\"\n", "tls.min_version: \"SSLv3\" is not supported"},
+      {"[server]\nhostname = \"a b\"\n", "server.hostname: must be a host name"},
+      {"[log]\nlevel = \"loud\"\n", "log.level: \"loud\" is not a level"},
+      {"[smtp\n", "not valid TOML"},
+  };
+  for (const auto& r : rows) {
+    auto errors = CheckConfig(Write(r.toml));
+    bool found = false;
+    for (const auto& e : errors) found = found || e.find(r.want) != std::string::npos;
+    EXPECT_TRUE(found) << "want '" << r.want << "' for:\n" << r.toml << "\ngot " << ::testing::PrintToString(errors);
+  }
+}
+
+TEST(SplitHostPort, Table) {
+  struct Row {
+    const char* in;
+    bool ok;
+    const char* host;
+    uint16_t port;
+  } rows[] = {{"127.0.0.1:2587", true, "127.0.0.1", 2587}, {"[::1]:25", true, "::1", 25},
+              {"::1:25", false, "", 0},                   {"127.0.0.1", false, "", 0},
+              {"127.0.0.1:0", false, "", 0},              {"127.0.0.1:70000", false, "", 0},
+              {":25", false, "", 0}};
+  for (const auto& r : rows) {
+    std::string h;
+    uint16_t p = 0;
+    EXPECT_EQ(SplitHostPort(r.in, h, p), r.ok) << r.in;
+    if (r.ok) {
+      EXPECT_EQ(h, r.host);
+      EXPECT_EQ(p, r.port);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kurier
