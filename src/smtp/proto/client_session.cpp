@@ -299,7 +299,9 @@ void ClientSession::CompleteTransaction() {
 std::vector<RecipientResult> ClientSession::TakeResults() {
   std::vector<RecipientResult> out = std::move(results_);
   results_.clear();
-  if (status_ == Status::kMessageDone) status_ = closing_after_results_ ? Status::kClosed : (expect_.empty() ? Status::kReady : Status::kSending);
+  // While the RSET after a failed transaction is answered, the session is busy but has no transaction.
+  if (status_ == Status::kMessageDone)
+    status_ = closing_after_results_ ? Status::kClosed : (expect_.empty() ? Status::kReady : Status::kHandshake);
   return out;
 }
 

@@ -50,7 +50,7 @@ std::string EncodeData(std::string_view data);
 class ClientSession {
  public:
   enum class Status {
-    kHandshake,  ///< greeting / EHLO / STARTTLS in progress
+    kHandshake,  ///< greeting / EHLO / STARTTLS / RSET in progress
     kNeedTls,    ///< perform the TLS handshake, then OnTlsStarted()
     kReady,      ///< idle: StartMessage() or Quit()
     kSending,    ///< a transaction is in progress

@@ -96,6 +96,14 @@ TEST(ClientSession, FailedMailIsResetBeforeTheNextMessage) {
   EXPECT_EQ(r.at(0).reply.ToString(), "550 5.7.1 sender refused");
   c.Feed("250 2.0.0 ok\r\n");
   EXPECT_EQ(c.status(), ClientSession::Status::kReady);
+
+  // found by fuzz/client_session_fuzz.cpp: the connection failing while the RSET is answered must
+  // close the session, not report a second, empty set of results
+  c.StartMessage(Msg({"b@x.test"}));
+  c.Feed("550 5.7.1 sender refused\r\n503 5.5.1 no mail\r\n554 5.5.1 no valid recipients\r\n");
+  ASSERT_EQ(c.TakeResults().size(), 1u);
+  c.Feed("bogus\r\n");
+  EXPECT_EQ(c.status(), ClientSession::Status::kClosed);
 }
 
 TEST(ClientSession, StartTlsAndPolicy) {
