@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   kurier::app::AddInitCommand(app);
   kurier::app::AddServeCommand(app, config_path);
   kurier::app::AddAdminCommands(app, config_path);
+  kurier::app::AddDnsCommand(app, config_path);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -65,6 +65,8 @@ constexpr Key kSchema[] = {
     {"auth.cooldown", Type::kInt, "600", "Seconds during which AUTH is refused (454) after too many failures."},
     {"auth.cache_ttl", Type::kInt, "600",
      "Seconds a verified password is remembered (keyed hash, memory only) to spare repeated Argon2id work; 0 disables."},
+    {"dns.forward", Type::kString, R"("")",
+     "DNS servers to forward queries to, e.g. \"127.0.0.1@5353\" (comma-separated); empty: /etc/resolv.conf."},
     {"log.level", Type::kString, R"("info")", "One of trace, debug, info, warn, error."},
 };
 
@@ -353,6 +355,7 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   c.auth.failure_window = integer("auth.failure_window", 1, 30 * 86400);
   c.auth.cooldown = integer("auth.cooldown", 0, 30 * 86400);
   c.auth.cache_ttl = integer("auth.cache_ttl", 0, 86400);
+  c.dns_forward = str("dns.forward");
   c.log_level = str("log.level");
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
   if (!kLevels.count(c.log_level))

@@ -56,6 +56,7 @@ struct Config {
   std::string relay_account;
   SmtpLimits limits;
   AuthPolicy auth;
+  std::string dns_forward;
   std::string log_level;
 };
 

@@ -1,0 +1,94 @@
+"""A local DNS for tests: unbound serving test zones on 127.0.0.1, plus a tiny server that answers
+SERVFAIL to everything (unbound forwards one zone to it), so every DNS outcome can be produced."""
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+from conftest import free_port
+
+
+class ServfailServer(threading.Thread):
+    """Answers every UDP query with SERVFAIL, echoing the question."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = threading.Event()
+
+    def run(self):
+        while not self.stopped.is_set():
+            try:
+                data, addr = self.sock.recvfrom(4096)
+            except (socket.timeout, OSError):
+                continue
+            if len(data) < 12:
+                continue
+            flags = 0x8000 | ((data[2] & 0x79) << 8) | 0x80 | 2  # QR, opcode, RD copied, RA, SERVFAIL
+            self.sock.sendto(data[:2] + flags.to_bytes(2, "big") + data[4:6] + b"\0" * 6 + data[12:], addr)
+
+    def stop(self):
+        self.stopped.set()
+        self.join(2)
+        self.sock.close()
+
+
+class Unbound:
+    """unbound on 127.0.0.1:<free port> with `local_data` lines in a static `test.` zone."""
+
+    def __init__(self, workdir, local_data):
+        self.binary = shutil.which("unbound") or "/usr/sbin/unbound"
+        assert os.path.exists(self.binary), "unbound is not installed: run scripts/install-deps.sh"
+        self.port = free_port()
+        self.servfail = ServfailServer()
+        self.servfail.start()
+        self.dir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        lines = [
+            "server:",
+            "  interface: 127.0.0.1",
+            f"  port: {self.port}",
+            "  do-daemonize: no", '  username: ""', '  chroot: ""', f'  directory: "{workdir}"',
+            '  pidfile: ""', "  use-syslog: no", "  verbosity: 0", "  do-not-query-localhost: no",
+            "  access-control: 127.0.0.0/8 allow",
+            '  local-zone: "test." static',
+            '  local-zone: "servfail.test." transparent',
+        ]
+        lines += [f"  local-data: '{d}'" for d in local_data]
+        lines += ["forward-zone:", '  name: "servfail.test."', f"  forward-addr: 127.0.0.1@{self.servfail.port}"]
+        self.conf = os.path.join(workdir, "unbound.conf")
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        check = subprocess.run(["unbound-checkconf", self.conf], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        self.log = open(os.path.join(workdir, "unbound.log"), "w")
+        self.proc = subprocess.Popen([self.binary, "-c", self.conf], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise AssertionError("unbound did not start: see " + self.log.name)
+
+    @property
+    def forward(self):
+        return f"127.0.0.1@{self.port}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        self.servfail.stop()
