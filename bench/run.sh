@@ -26,7 +26,7 @@ PORT="${KURIER_RELAY_PORT:-2625}"
 "$ROOT/$BUILD/kurier" init --dir "$TMP/k" --json \
   --set smtp.relay.enabled=true --set "smtp.relay.listen=127.0.0.1:$PORT" \
   --set smtp.submission.enabled=false --set smtp.submissions.enabled=false \
-  --set log.level=warn --set smtp.limits.max_connections_per_ip=1000 >/dev/null
+  --set log.level=warn --set smtp.limits.max_connections_per_ip=1000 --set delivery.enabled=false >/dev/null
 "$ROOT/$BUILD/kurier" serve --config "$TMP/k/kurier.toml" 2>"$TMP/serve.log" &
 KPID=$!
 cleanup() { kill "$KPID" 2>/dev/null || true; wait "$KPID" 2>/dev/null || true; rm -rf "$TMP"; }

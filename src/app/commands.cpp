@@ -81,13 +81,20 @@ boost::json::value ParseJsonOrString(const std::string& text) {
 }
 
 boost::json::object MessageJson(const spool::SpoolMessage& m) {
-  boost::json::array rcpts;
+  boost::json::array rcpts, states;
   for (const auto& r : m.recipients) rcpts.emplace_back(r);
+  for (const auto& st : m.states)
+    states.push_back(boost::json::object{{"recipient", st.address},
+                                         {"status", st.status},
+                                         {"attempts", st.attempts},
+                                         {"next_attempt", st.status == "queued" ? FormatTimeUtc(st.next_attempt) : ""},
+                                         {"last_reply", st.last_reply}});
   return boost::json::object{{"id", m.id},
                              {"received_at", FormatTimeUtc(m.received_at)},
                              {"account", m.account},
                              {"mail_from", m.mail_from},
                              {"recipients", std::move(rcpts)},
+                             {"delivery", std::move(states)},
                              {"size", m.size}};
 }
 
@@ -320,6 +327,10 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
                 << "<" << m.mail_from << "> ->";
       for (const auto& r : m.recipients) std::cout << " <" << r << ">";
       std::cout << "\n";
+      for (const auto& st : m.states)
+        if (st.attempts > 0)
+          std::cout << "    <" << st.address << "> " << st.status << " after " << st.attempts << " attempt(s), next "
+                    << FormatTimeUtc(st.next_attempt) << ": " << st.last_reply << "\n";
     }
     std::cout << list.size() << " message(s)\n";
   });
@@ -360,7 +371,12 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
               << m->client_ip << " (" << m->helo << ")\nTLS:         "
               << (m->tls_version.empty() ? "none" : m->tls_version + " " + m->tls_cipher) << "\nfrom:        <"
               << m->mail_from << ">\n";
-    for (const auto& r : m->recipients) std::cout << "to:          <" << r << ">\n";
+    for (const auto& st : m->states)
+      std::cout << "to:          <" << st.address << "> " << st.status
+                << (st.attempts ? " (" + std::to_string(st.attempts) + " attempt(s), next " + FormatTimeUtc(st.next_attempt) +
+                                      ", last reply: " + st.last_reply + ")"
+                                : std::string())
+                << "\n";
     std::cout << "size:        " << m->size << "\nevents:\n";
     for (const auto& e : events) std::cout << "  " << FormatTimeUtc(e.time) << " " << e.type << " " << e.data << "\n";
   });

@@ -65,6 +65,21 @@ constexpr Key kSchema[] = {
     {"auth.cooldown", Type::kInt, "600", "Seconds during which AUTH is refused (454) after too many failures."},
     {"auth.cache_ttl", Type::kInt, "600",
      "Seconds a verified password is remembered (keyed hash, memory only) to spare repeated Argon2id work; 0 disables."},
+    {"delivery.enabled", Type::kBool, "true", "Deliver queued mail to the recipients' mail servers."},
+    {"delivery.port", Type::kInt, "25", "TCP port of remote mail servers (25; tests use a high port)."},
+    {"delivery.helo_name", Type::kString, R"("")", "Name given in EHLO to remote servers; empty: server.hostname."},
+    {"delivery.tls", Type::kString, R"("opportunistic")",
+     "STARTTLS to remote servers: \"opportunistic\" (when offered), \"required\" (defer otherwise) or \"none\"."},
+    {"delivery.verify_certificates", Type::kBool, "false",
+     "Verify remote servers' certificates (opportunistic TLS usually does not; MTA-STS/DANE will)."},
+    {"delivery.connect_timeout", Type::kInt, "30", "Seconds to wait for a TCP connection to a remote server."},
+    {"delivery.command_timeout", Type::kInt, "300", "Seconds to wait for a reply to a command (RFC 5321 4.5.3.2)."},
+    {"delivery.data_timeout", Type::kInt, "600", "Seconds to wait for the reply to the end of data (RFC 5321 4.5.3.2.6)."},
+    {"delivery.max_connections_per_domain", Type::kInt, "10", "Most simultaneous connections to one recipient domain."},
+    {"delivery.max_messages_per_connection", Type::kInt, "100", "Messages sent over one connection before it is closed."},
+    {"queue.retry_initial", Type::kInt, "60", "Seconds before the first retry of a deferred recipient; doubled each time."},
+    {"queue.retry_max", Type::kInt, "3600", "Longest wait between two attempts, in seconds."},
+    {"queue.max_lifetime", Type::kInt, "432000", "Seconds a recipient may stay deferred before it bounces (5 days)."},
     {"dns.forward", Type::kString, R"("")",
      "DNS servers to forward queries to, e.g. \"127.0.0.1@5353\" (comma-separated); empty: /etc/resolv.conf."},
     {"log.level", Type::kString, R"("info")", "One of trace, debug, info, warn, error."},
@@ -356,6 +371,23 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   c.auth.cooldown = integer("auth.cooldown", 0, 30 * 86400);
   c.auth.cache_ttl = integer("auth.cache_ttl", 0, 86400);
   c.dns_forward = str("dns.forward");
+  auto& D = c.delivery;
+  D.enabled = boolean("delivery.enabled");
+  D.port = static_cast<uint16_t>(integer("delivery.port", 1, 65535));
+  D.helo_name = str("delivery.helo_name");
+  if (D.helo_name.empty()) D.helo_name = c.hostname;
+  D.tls = str("delivery.tls");
+  if (D.tls != "opportunistic" && D.tls != "required" && D.tls != "none")
+    errors.push_back("delivery.tls: \"" + D.tls + "\" is not a mode; use \"opportunistic\", \"required\" or \"none\"");
+  D.verify_certificates = boolean("delivery.verify_certificates");
+  D.connect_timeout = static_cast<int>(integer("delivery.connect_timeout", 1, 3600));
+  D.command_timeout = static_cast<int>(integer("delivery.command_timeout", 1, 3600));
+  D.data_timeout = static_cast<int>(integer("delivery.data_timeout", 1, 7200));
+  D.max_connections_per_domain = static_cast<int>(integer("delivery.max_connections_per_domain", 1, 10000));
+  D.max_messages_per_connection = static_cast<int>(integer("delivery.max_messages_per_connection", 1, 1000000));
+  c.queue.retry_initial = static_cast<int>(integer("queue.retry_initial", 1, 86400));
+  c.queue.retry_max = static_cast<int>(integer("queue.retry_max", 1, 7 * 86400));
+  c.queue.max_lifetime = static_cast<int>(integer("queue.max_lifetime", 1, 60 * 86400));
   c.log_level = str("log.level");
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
   if (!kLevels.count(c.log_level))

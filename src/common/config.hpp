@@ -39,6 +39,23 @@ struct AuthPolicy {
   int cache_ttl = 600;
 };
 
+struct DeliveryConfig {
+  bool enabled = true;
+  uint16_t port = 25;
+  std::string helo_name;
+  std::string tls = "opportunistic";
+  bool verify_certificates = false;
+  int connect_timeout = 30, command_timeout = 300, data_timeout = 600;
+  int max_connections_per_domain = 10;
+  int max_messages_per_connection = 100;
+};
+
+struct QueuePolicy {
+  int retry_initial = 60;
+  int retry_max = 3600;
+  int max_lifetime = 432000;
+};
+
 struct Config {
   std::filesystem::path file;
   std::string hostname;
@@ -57,6 +74,8 @@ struct Config {
   SmtpLimits limits;
   AuthPolicy auth;
   std::string dns_forward;
+  DeliveryConfig delivery;
+  QueuePolicy queue;
   std::string log_level;
 };
 

@@ -29,7 +29,14 @@ const std::vector<std::string> kMigrations = {
                              body_type TEXT NOT NULL, smtputf8 INTEGER NOT NULL, size INTEGER NOT NULL, data BLOB NOT NULL);
        CREATE TABLE recipients(message_id TEXT NOT NULL, idx INTEGER NOT NULL, address TEXT NOT NULL,
                                status TEXT NOT NULL DEFAULT 'queued', PRIMARY KEY(message_id, idx)) WITHOUT ROWID)",
+    // 2: delivery state per recipient
+    R"(ALTER TABLE recipients ADD COLUMN domain TEXT NOT NULL DEFAULT '';
+       ALTER TABLE recipients ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+       ALTER TABLE recipients ADD COLUMN next_attempt INTEGER NOT NULL DEFAULT 0;
+       ALTER TABLE recipients ADD COLUMN last_reply TEXT NOT NULL DEFAULT '';
+       CREATE INDEX recipients_pending ON recipients(status, next_attempt))",
 };
+
 
 std::string AcceptedEventData(const SpoolMessage& m) {
   boost::json::object o;
@@ -47,6 +54,14 @@ std::string AcceptedEventData(const SpoolMessage& m) {
   return boost::json::serialize(o);
 }
 }  // namespace
+
+std::string RecipientDomain(const std::string& address) {
+  auto at = address.rfind('@');
+  std::string d = at == std::string::npos ? std::string() : address.substr(at + 1);
+  for (char& c : d)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return d;
+}
 
 Result<std::unique_ptr<Spool>> Spool::Open(const std::filesystem::path& path, SpoolOptions options,
                                            store::Store* events) {
@@ -85,19 +100,43 @@ void Spool::Submit(SpoolMessage message, Done done) {
   done(MakeError(ErrorCode::kTemporary, "server shutting down"));
 }
 
+void Spool::Update(std::vector<RecipientUpdate> updates, std::vector<store::Event> events) {
+  std::lock_guard lock(mu_);
+  updates_.push_back(UpdateBatch{std::move(updates), std::move(events)});
+  cv_.notify_one();
+}
+
+void Spool::SetCommitListener(std::function<void(const std::vector<const SpoolMessage*>&)> listener) {
+  std::lock_guard lock(mu_);
+  listener_ = std::move(listener);
+}
+
 void Spool::Run() {
   std::vector<Pending> batch;
+  std::vector<UpdateBatch> updates;
   for (;;) {
+    std::function<void(const std::vector<const SpoolMessage*>&)> listener;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !updates_.empty(); });
+      if (queue_.empty() && updates_.empty()) return;  // stopping and drained
       while (!queue_.empty() && batch.size() < static_cast<size_t>(options_.max_batch)) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      while (!updates_.empty()) {
+        updates.push_back(std::move(updates_.front()));
+        updates_.pop_front();
+      }
+      listener = listener_;
     }
-    auto r = CommitBatch(batch);
+    auto r = CommitBatch(batch, updates);
+    if (r && listener && !batch.empty()) {
+      std::vector<const SpoolMessage*> committed;
+      for (const auto& p : batch) committed.push_back(&p.message);
+      listener(committed);
+    }
+    updates.clear();
     if (!r) spdlog::error("spool: commit of {} messages failed: {}", batch.size(), r.error().message);
     for (auto& p : batch) {
       if (r)
@@ -109,7 +148,7 @@ void Spool::Run() {
   }
 }
 
-Result<void> Spool::CommitBatch(std::vector<Pending>& batch) {
+Result<void> Spool::CommitBatch(std::vector<Pending>& batch, std::vector<UpdateBatch>& updates) {
   std::lock_guard rl(read_mu_);
   const int64_t started = NowMicros();
   if (auto r = db_->Exec("BEGIN IMMEDIATE"); !r) return r;
@@ -121,7 +160,7 @@ Result<void> Spool::CommitBatch(std::vector<Pending>& batch) {
       "INSERT INTO messages(id, received_at, account, credential, client_ip, helo, tls_version, tls_cipher, mail_from,"
       " body_type, smtputf8, size, data) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!m) return fail(m.error());
-  auto rc = db_->Prepare("INSERT INTO recipients(message_id, idx, address) VALUES(?,?,?)");
+  auto rc = db_->Prepare("INSERT INTO recipients(message_id, idx, address, domain, next_attempt) VALUES(?,?,?,?,?)");
   if (!rc) return fail(rc.error());
   for (auto& p : batch) {
     const SpoolMessage& s = p.message;
@@ -131,13 +170,49 @@ Result<void> Spool::CommitBatch(std::vector<Pending>& batch) {
     if (auto r = m->Run(); !r) return fail(r.error());
     m->Reset();
     for (size_t i = 0; i < s.recipients.size(); ++i) {
-      rc->Bind(1, s.id).Bind(2, static_cast<int64_t>(i)).Bind(3, s.recipients[i]);
+      rc->Bind(1, s.id).Bind(2, static_cast<int64_t>(i)).Bind(3, s.recipients[i]).Bind(4, RecipientDomain(s.recipients[i]))
+          .Bind(5, s.received_at);
       if (auto r = rc->Run(); !r) return fail(r.error());
       rc->Reset();
     }
   }
+  std::vector<store::Event> update_events;
+  if (!updates.empty()) {
+    auto up = db_->Prepare(
+        "UPDATE recipients SET status = ?, attempts = ?, next_attempt = ?, last_reply = ? WHERE message_id = ? AND idx = ?");
+    auto done = db_->Prepare(
+        "DELETE FROM messages WHERE id = ?1 AND NOT EXISTS "
+        "(SELECT 1 FROM recipients WHERE message_id = ?1 AND status = 'queued')");
+    auto done_r = db_->Prepare(
+        "DELETE FROM recipients WHERE message_id = ?1 AND NOT EXISTS "
+        "(SELECT 1 FROM recipients WHERE message_id = ?1 AND status = 'queued')");
+    if (!up) return fail(up.error());
+    if (!done) return fail(done.error());
+    if (!done_r) return fail(done_r.error());
+    for (auto& b : updates) {
+      for (const auto& u : b.updates) {
+        up->Bind(1, u.status).Bind(2, int64_t{u.attempts}).Bind(3, u.next_attempt).Bind(4, u.last_reply)
+            .Bind(5, u.message_id).Bind(6, int64_t{u.idx});
+        if (auto r = up->Run(); !r) return fail(r.error());
+        up->Reset();
+        if (u.status != "queued") {
+          done->Bind(1, u.message_id);
+          if (auto r = done->Run(); !r) return fail(r.error());
+          done->Reset();
+          done_r->Bind(1, u.message_id);
+          if (auto r = done_r->Run(); !r) return fail(r.error());
+          done_r->Reset();
+        }
+      }
+      for (auto& e : b.events) update_events.push_back(std::move(e));
+    }
+  }
   if (auto r = db_->Exec("COMMIT"); !r) return fail(r.error());
-  {
+  if (events_ && !update_events.empty()) {
+    if (auto r = events_->AppendEvents(update_events); !r)
+      spdlog::error("events: cannot record {} delivery events: {}", update_events.size(), r.error().message);
+  }
+  if (!batch.empty()) {
     std::lock_guard lock(mu_);
     stats_.commits++;
     stats_.messages += batch.size();
@@ -191,11 +266,16 @@ Result<std::vector<SpoolMessage>> Spool::List(std::size_t limit) {
   std::vector<SpoolMessage> out;
   while (q->Step()) out.push_back(RowToMessage(*q, false));
   if (!q->ok()) return MakeError(ErrorCode::kStorage, "cannot list the spool: " + q->error());
-  auto r = db_->Prepare("SELECT address FROM recipients WHERE message_id = ? ORDER BY idx");
+  auto r = db_->Prepare(
+      "SELECT address, idx, domain, status, attempts, next_attempt, last_reply FROM recipients WHERE message_id = ? ORDER BY idx");
   if (!r) return r.error();
   for (auto& m : out) {
     r->Bind(1, m.id);
-    while (r->Step()) m.recipients.push_back(r->Text(0));
+    while (r->Step()) {
+      m.recipients.push_back(r->Text(0));
+      m.states.push_back(RecipientState{m.id, static_cast<int>(r->Int(1)), r->Text(0), r->Text(2), r->Text(3),
+                                        static_cast<int>(r->Int(4)), r->Int(5), r->Text(6), m.received_at});
+    }
     r->Reset();
   }
   return out;
@@ -211,11 +291,30 @@ Result<std::optional<SpoolMessage>> Spool::Get(const std::string& id) {
     return std::optional<SpoolMessage>();
   }
   SpoolMessage m = RowToMessage(*q, true);
-  auto r = db_->Prepare("SELECT address FROM recipients WHERE message_id = ? ORDER BY idx");
+  auto r = db_->Prepare(
+      "SELECT address, idx, domain, status, attempts, next_attempt, last_reply FROM recipients WHERE message_id = ? ORDER BY idx");
   if (!r) return r.error();
   r->Bind(1, id);
-  while (r->Step()) m.recipients.push_back(r->Text(0));
+  while (r->Step()) {
+    m.recipients.push_back(r->Text(0));
+    m.states.push_back(RecipientState{id, static_cast<int>(r->Int(1)), r->Text(0), r->Text(2), r->Text(3),
+                                      static_cast<int>(r->Int(4)), r->Int(5), r->Text(6), m.received_at});
+  }
   return std::optional<SpoolMessage>(std::move(m));
+}
+
+Result<std::vector<RecipientState>> Spool::PendingRecipients() {
+  std::lock_guard rl(read_mu_);
+  auto q = db_->Prepare(
+      "SELECT r.message_id, r.idx, r.address, r.domain, r.status, r.attempts, r.next_attempt, r.last_reply, m.received_at "
+      "FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.status = 'queued' ORDER BY r.message_id, r.idx");
+  if (!q) return q.error();
+  std::vector<RecipientState> out;
+  while (q->Step())
+    out.push_back(RecipientState{q->Text(0), static_cast<int>(q->Int(1)), q->Text(2), q->Text(3), q->Text(4),
+                                 static_cast<int>(q->Int(5)), q->Int(6), q->Text(7), q->Int(8)});
+  if (!q->ok()) return MakeError(ErrorCode::kStorage, "cannot read the queue: " + q->error());
+  return out;
 }
 
 Result<int64_t> Spool::Count() {

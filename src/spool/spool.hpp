@@ -17,15 +17,38 @@
 #include <vector>
 
 #include "common/result.hpp"
-
-namespace kurier::store {
-class Store;
-}
+#include "store/store.hpp"
 namespace kurier::store::sqlite {
 class Db;
 }
 
 namespace kurier::spool {
+
+/// The lower-case domain of a forward-path: the destination queue it belongs to.
+std::string RecipientDomain(const std::string& address);
+
+/// A recipient's delivery state as the spool keeps it.
+struct RecipientState {
+  std::string message_id;
+  int idx = 0;
+  std::string address;
+  std::string domain;  ///< lower-case recipient domain: the destination queue
+  std::string status;  ///< "queued" (waiting or deferred), "delivered", "bounced"
+  int attempts = 0;
+  int64_t next_attempt = 0;  ///< microseconds since the epoch
+  std::string last_reply;    ///< the last remote (or local) reply, e.g. "451 4.3.0 try later"
+  int64_t received_at = 0;   ///< of the message
+};
+
+/// A change of a recipient's state after a delivery attempt.
+struct RecipientUpdate {
+  std::string message_id;
+  int idx = 0;
+  std::string status;
+  int attempts = 0;
+  int64_t next_attempt = 0;
+  std::string last_reply;
+};
 
 struct SpoolMessage {
   std::string id;
@@ -41,6 +64,7 @@ struct SpoolMessage {
   bool smtputf8 = false;
   std::size_t size = 0;
   std::string data;  ///< the message as stored (with kurier's Received: header)
+  std::vector<RecipientState> states;  ///< filled by Get()
 };
 
 struct SpoolOptions {
@@ -61,8 +85,16 @@ class Spool {
 
   /// Queues `message` for the next group commit; `done` runs on the committer thread with the id or an error.
   void Submit(SpoolMessage message, Done done);
+  /// Records delivery results (and their events) in the next group commit. A message whose recipients
+  /// are all delivered or bounced leaves the spool in the same transaction.
+  void Update(std::vector<RecipientUpdate> updates, std::vector<store::Event> events);
+  /// Called on the committer thread after each commit with the messages it made durable.
+  void SetCommitListener(std::function<void(const std::vector<const SpoolMessage*>&)> listener);
   /// Stops accepting, commits what is queued, joins the committer.
   void Stop();
+
+  /// Every recipient still waiting for delivery (status "queued"), for rebuilding the queue at start.
+  Result<std::vector<RecipientState>> PendingRecipients();
 
   Result<std::vector<SpoolMessage>> List(std::size_t limit = 100000);
   Result<std::optional<SpoolMessage>> Get(const std::string& id);
@@ -80,9 +112,13 @@ class Spool {
     SpoolMessage message;
     Done done;
   };
+  struct UpdateBatch {
+    std::vector<RecipientUpdate> updates;
+    std::vector<store::Event> events;
+  };
   Spool(std::unique_ptr<store::sqlite::Db> db, SpoolOptions options, store::Store* events);
   void Run();
-  Result<void> CommitBatch(std::vector<Pending>& batch);
+  Result<void> CommitBatch(std::vector<Pending>& batch, std::vector<UpdateBatch>& updates);
 
   std::unique_ptr<store::sqlite::Db> db_;  // used by the committer thread; readers take `read_mu_`
   std::mutex read_mu_;
@@ -91,6 +127,8 @@ class Spool {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;
+  std::deque<UpdateBatch> updates_;
+  std::function<void(const std::vector<const SpoolMessage*>&)> listener_;
   bool stopping_ = false;
   Stats stats_;
   std::thread committer_;

@@ -219,7 +219,7 @@ class RawSMTP:
 class Kurier:
     """A kurier data directory made by `kurier init`, and its server process."""
 
-    def __init__(self, base_dir, sets=(), sender_domains=None, relay=True):
+    def __init__(self, base_dir, sets=(), sender_domains=None, relay=True, delivery=False):
         self.base_dir = Path(base_dir)
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.dir = self.base_dir / "kurier"
@@ -238,6 +238,10 @@ class Kurier:
                "--set", f"smtp.relay.listen={HOST}:{self.relay_port}"]
         if relay:
             cmd += ["--set", "smtp.relay.enabled=true"]
+        # Ingestion tests keep what they submit in the queue; delivery tests turn delivery on and
+        # give kurier a DNS server and receivers of their own.
+        if not delivery:
+            cmd += ["--set", "delivery.enabled=false"]
         for s in sets:
             cmd += ["--set", s]
         for d in (sender_domains or []):
@@ -401,9 +405,9 @@ def kurier_factory(tmp_path):
     """
     made = []
 
-    def make(*sets, sender_domains=None, relay=True, start=True):
+    def make(*sets, sender_domains=None, relay=True, start=True, delivery=False):
         inst = Kurier(tmp_path / f"inst{len(made)}", sets=sets,
-                      sender_domains=sender_domains, relay=relay)
+                      sender_domains=sender_domains, relay=relay, delivery=delivery)
         made.append(inst)
         if start:
             inst.start()

@@ -18,7 +18,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -26,9 +25,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <map>
-#include <thread>
 
 #include "common/ids.hpp"
+#include "net/watchdog.hpp"
 #include "smtp/proto/server_session.hpp"
 #include "smtp/server/auth_service.hpp"
 #include "smtp/server/tls_context.hpp"
@@ -116,29 +115,26 @@ auto RunOnPool(asio::thread_pool& pool, F f) {
 }  // namespace
 
 struct SmtpServer::Impl {
-  Impl(const Config& c, store::Store& s, spool::Spool& sp)
-      : config(c), store(s), spool(sp), ssl_ctx(ssl::context::tls_server), auth(s, c.auth), limiter(c.limits),
-        auth_pool(2) {}
+  Impl(const Config& c, store::Store& s, spool::Spool& sp, asio::io_context& io)
+      : config(c), store(s), spool(sp), ioc(io), ssl_ctx(ssl::context::tls_server), auth(s, c.auth),
+        limiter(c.limits), auth_pool(2) {}
 
   struct Listener {
     ListenerKind kind;
     std::unique_ptr<tcp::acceptor> acceptor;
   };
 
-  // Per-connection state shared by the session coroutine and its watchdog (both on one strand).
+  // Per-connection state; everything runs on the connection's strand.
   struct Connection {
-    explicit Connection(asio::any_io_executor ex) : timer(ex) {}
-    asio::steady_timer timer;
-    tcp::socket* socket = nullptr;
-    Clock::time_point deadline = Clock::time_point::max();
-    bool timed_out = false, done = false;
+    explicit Connection(asio::any_io_executor ex) : watchdog(ex) {}
+    net::Watchdog watchdog;
     std::string ip, tls_version, tls_cipher;
   };
 
   const Config& config;
   store::Store& store;
   spool::Spool& spool;
-  asio::io_context ioc;
+  asio::io_context& ioc;
   ssl::context ssl_ctx;
   AuthService auth;
   ConnectionLimiter limiter;
@@ -181,27 +177,6 @@ struct SmtpServer::Impl {
     }
   }
 
-  awaitable<void> Watchdog(std::shared_ptr<Connection> c) {
-    while (!c->done) {
-      c->timer.expires_at(c->deadline);
-      co_await c->timer.async_wait(kUseAwaitable);
-      if (c->done) co_return;
-      if (Clock::now() >= c->deadline) {
-        // Cancel the pending read or write; the session loop answers 421 and sets a new deadline.
-        c->timed_out = true;
-        c->deadline = Clock::time_point::max();
-        boost::system::error_code ec;
-        if (c->socket) c->socket->cancel(ec);
-      }
-    }
-  }
-
-  void SetDeadline(Connection& c, Clock::time_point t) {
-    bool earlier = t < c.deadline;
-    c.deadline = t;
-    if (earlier) c.timer.cancel();  // the watchdog re-arms for the new, earlier deadline
-  }
-
   proto::SessionConfig SessionConfigFor(ListenerKind kind) const {
     proto::SessionConfig sc;
     sc.hostname = config.hostname;
@@ -214,7 +189,7 @@ struct SmtpServer::Impl {
 
   awaitable<void> HandleConnection(tcp::socket sock, ListenerKind kind) {
     auto ex = co_await asio::this_coro::executor;
-    auto conn = std::make_shared<Connection>(ex);
+    auto conn = std::make_unique<Connection>(ex);
     boost::system::error_code ec;
     auto remote = sock.remote_endpoint(ec);
     if (ec) co_return;
@@ -229,16 +204,8 @@ struct SmtpServer::Impl {
       ~Release() { if (l) l->Release(ip); }
     } release{admit == 0 ? &limiter : nullptr, conn->ip};
 
-    conn->socket = &sock;
-    conn->deadline = Clock::now() + std::chrono::seconds(config.limits.tls_handshake_timeout);
-    asio::co_spawn(ex, Watchdog(conn), asio::detached);
-    struct Done {
-      std::shared_ptr<Connection> c;
-      ~Done() {
-        c->done = true;
-        c->timer.cancel();
-      }
-    } done{conn};
+    conn->watchdog.Watch(&sock);
+    conn->watchdog.ExpireAfter(std::chrono::seconds(config.limits.tls_handshake_timeout));
 
     std::string refusal;
     if (admit == 1)
@@ -251,20 +218,20 @@ struct SmtpServer::Impl {
 
     if (kind == ListenerKind::kSubmissions) {
       ssl::stream<tcp::socket> tls(std::move(sock), ssl_ctx);
-      conn->socket = &tls.next_layer();
+      conn->watchdog.Watch(&tls.next_layer());
       if (!co_await Handshake(tls, *conn)) co_return;
-      SetDeadline(*conn, Clock::now() + std::chrono::seconds(config.limits.command_timeout));
+      conn->watchdog.ExpireAfter(std::chrono::seconds(config.limits.command_timeout));
       if (!refusal.empty()) session.Refuse(refusal); else session.Greet();
       co_await Drive(tls, session, *conn, kind, session_end);
       co_return;
     }
     if (!refusal.empty()) session.Refuse(refusal); else session.Greet();
-    SetDeadline(*conn, Clock::now() + std::chrono::seconds(config.limits.command_timeout));
+    conn->watchdog.ExpireAfter(std::chrono::seconds(config.limits.command_timeout));
     bool starttls = co_await Drive(sock, session, *conn, kind, session_end);
     if (!starttls) co_return;
     ssl::stream<tcp::socket> tls(std::move(sock), ssl_ctx);
-    conn->socket = &tls.next_layer();
-    SetDeadline(*conn, Clock::now() + std::chrono::seconds(config.limits.tls_handshake_timeout));
+    conn->watchdog.Watch(&tls.next_layer());
+    conn->watchdog.ExpireAfter(std::chrono::seconds(config.limits.tls_handshake_timeout));
     if (!co_await Handshake(tls, *conn)) co_return;
     session.OnTlsStarted();
     co_await Drive(tls, session, *conn, kind, session_end);
@@ -273,7 +240,7 @@ struct SmtpServer::Impl {
   awaitable<bool> Handshake(ssl::stream<tcp::socket>& tls, Connection& c) {
     auto [ec] = co_await tls.async_handshake(ssl::stream_base::server, kUseAwaitable);
     if (ec) {
-      spdlog::info("TLS handshake with {} failed: {}", c.ip, c.timed_out ? "timeout" : ec.message());
+      spdlog::info("TLS handshake with {} failed: {}", c.ip, c.watchdog.timed_out() ? "timeout" : ec.message());
       co_return false;
     }
     c.tls_version = SSL_get_version(tls.native_handle());
@@ -290,13 +257,13 @@ struct SmtpServer::Impl {
     for (;;) {
       if (s.HasOutput()) {
         std::string out = s.TakeOutput();
-        SetDeadline(c, Clock::now() + std::chrono::seconds(config.limits.command_timeout));
+        c.watchdog.ExpireAfter(std::chrono::seconds(config.limits.command_timeout));
         auto [ec, n] = co_await asio::async_write(stream, asio::buffer(out), kUseAwaitable);
         if (ec) co_return false;
       }
       if (s.closed()) {
         if constexpr (kIsTls) {
-          SetDeadline(c, Clock::now() + std::chrono::seconds(2));
+          c.watchdog.ExpireAfter(std::chrono::seconds(2));
           (void)co_await stream.async_shutdown(kUseAwaitable);
         }
         co_return false;  // the socket closes when the connection's coroutine ends
@@ -321,15 +288,15 @@ struct SmtpServer::Impl {
         continue;
       }
       auto now = Clock::now();
-      if (now >= session_end || c.timed_out) {
-        c.timed_out = false;
+      if (now >= session_end || c.watchdog.timed_out()) {
+        c.watchdog.Reset();
         s.OnTimeout();
         continue;
       }
-      SetDeadline(c, std::min(session_end, now + std::chrono::seconds(config.limits.command_timeout)));
+      c.watchdog.ExpireAt(std::min(session_end, now + std::chrono::seconds(config.limits.command_timeout)));
       auto [ec, n] = co_await stream.async_read_some(asio::buffer(buf), kUseAwaitable);
       if (ec) {
-        if (c.timed_out) continue;  // the watchdog cancelled the read: answer 421 and close
+        if (c.watchdog.timed_out()) continue;  // the watchdog cancelled the read: answer 421 and close
         co_return false;
       }
       s.Feed(std::string_view(buf.data(), n));
@@ -383,8 +350,8 @@ struct SmtpServer::Impl {
   }
 };
 
-SmtpServer::SmtpServer(const Config& config, store::Store& store, spool::Spool& spool)
-    : impl_(std::make_unique<Impl>(config, store, spool)) {}
+SmtpServer::SmtpServer(const Config& config, store::Store& store, spool::Spool& spool, asio::io_context& ioc)
+    : impl_(std::make_unique<Impl>(config, store, spool, ioc)) {}
 
 SmtpServer::~SmtpServer() {
   impl_->auth_pool.join();
@@ -417,25 +384,7 @@ void SmtpServer::Stop() {
       boost::system::error_code ec;
       l.acceptor->close(ec);
     }
-    // Give sessions a moment to finish their current reply, then stop.
-    auto t = std::make_shared<asio::steady_timer>(i.ioc, std::chrono::milliseconds(500));
-    t->async_wait([&i, t](auto) { i.ioc.stop(); });
   });
-}
-
-void SmtpServer::Run() {
-  auto& i = *impl_;
-  asio::signal_set signals(i.ioc, SIGINT, SIGTERM);
-  signals.async_wait([this](auto ec, int sig) {
-    if (ec) return;
-    spdlog::info("signal {}: stopping", sig);
-    Stop();
-  });
-  int n = i.config.threads > 0 ? i.config.threads : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> threads;
-  for (int t = 1; t < n; ++t) threads.emplace_back([&i] { i.ioc.run(); });
-  i.ioc.run();
-  for (auto& t : threads) t.join();
 }
 
 }  // namespace kurier::smtp::server

@@ -6,6 +6,9 @@
 #include "common/config.hpp"
 #include "common/result.hpp"
 
+namespace boost::asio {
+class io_context;
+}
 namespace kurier::store {
 class Store;
 }
@@ -17,12 +20,12 @@ namespace kurier::smtp::server {
 
 class SmtpServer {
  public:
-  SmtpServer(const Config& config, store::Store& store, spool::Spool& spool);
+  /// Runs on `ioc`, whose threads the caller provides.
+  SmtpServer(const Config& config, store::Store& store, spool::Spool& spool, boost::asio::io_context& ioc);
   ~SmtpServer();
   /// Binds every enabled listener; fails with the address and the reason (e.g. in use).
   Result<void> Start();
-  /// Serves until SIGINT/SIGTERM or Stop(); returns after the listeners are closed.
-  void Run();
+  /// Closes the listeners; sessions answer 421 at their next command.
   void Stop();
 
  private:

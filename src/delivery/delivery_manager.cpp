@@ -1,0 +1,439 @@
+// delivery_manager.cpp - queue scheduling and SMTP delivery over Asio.
+//
+// SECURITY: connects out to servers chosen by DNS, i.e. by whoever controls a recipient domain.
+// Every wait is bounded (connect, command and end-of-data timeouts through net::Watchdog); replies
+// are parsed with bounds by proto::ReplyParser; the message leaves dot-stuffed and CRLF-normalised.
+// A recipient's state changes only after the remote server answered for it, and is committed by
+// the spool: a crash during delivery may repeat a delivery, never lose one.
+// STANDARDS: RFC 5321 (4.5.4 retry strategy, 5.1 MX selection, 4.5.3.2 timeouts), RFC 7505 (null MX),
+// RFC 3207 (STARTTLS), RFC 2920 (PIPELINING).
+#include "delivery/delivery_manager.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json.hpp>
+#include <deque>
+#include <map>
+#include <random>
+
+#include "common/ids.hpp"
+#include "delivery/retry_policy.hpp"
+#include "dns/resolver.hpp"
+#include "net/watchdog.hpp"
+#include "smtp/proto/client_session.hpp"
+#include "spool/spool.hpp"
+#include "store/store.hpp"
+
+namespace kurier::delivery {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using asio::awaitable;
+using asio::ip::tcp;
+using smtp::proto::ClientSession;
+using smtp::proto::Outcome;
+using smtp::proto::ServerReply;
+constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+// The recipients of one message for one domain: what one SMTP transaction delivers.
+struct Job {
+  std::string message_id;
+  std::string domain;
+  int64_t received_at = 0;
+  struct Rcpt {
+    int idx = 0;
+    std::string address;
+    int attempts = 0;
+  };
+  std::vector<Rcpt> rcpts;
+};
+
+ServerReply Synthetic(int code, const std::string& enhanced, const std::string& text) {
+  ServerReply r;
+  r.code = code;
+  r.enhanced = enhanced;
+  r.lines.push_back(enhanced + " " + text);
+  return r;
+}
+
+bool NeedsSmtpUtf8(const spool::SpoolMessage& m) {
+  if (m.smtputf8) return true;
+  auto non_ascii = [](const std::string& s) {
+    return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+  };
+  return non_ascii(m.mail_from) || std::any_of(m.recipients.begin(), m.recipients.end(), non_ascii);
+}
+
+bool HasEightBit(std::string_view data) {
+  return std::any_of(data.begin(), data.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
+}
+
+}  // namespace
+
+struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Impl> {
+  Impl(const Config& c, spool::Spool& s, dns::Resolver& r, asio::io_context& io)
+      : config(c), spool(s), resolver(r), ioc(io), strand(asio::make_strand(io)), wake(strand),
+        tls_ctx(ssl::context::tls_client), rng(std::random_device{}()) {
+    tls_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                        ssl::context::no_compression);
+    if (config.delivery.verify_certificates) {
+      tls_ctx.set_default_verify_paths();
+      tls_ctx.set_verify_mode(ssl::verify_peer);
+    } else {
+      tls_ctx.set_verify_mode(ssl::verify_none);
+    }
+  }
+
+  struct Domain {
+    std::deque<Job> ready;
+    int active = 0;
+  };
+
+  const Config& config;
+  spool::Spool& spool;
+  dns::Resolver& resolver;
+  asio::io_context& ioc;
+  asio::strand<asio::io_context::executor_type> strand;  // owns all queue state below
+  asio::steady_timer wake;
+  ssl::context tls_ctx;
+  std::mt19937 rng;
+  std::map<std::string, Domain> domains;
+  std::multimap<int64_t, Job> scheduled;  // due time (µs) -> job
+  bool stopping = false;
+
+  // ---- queue ----------------------------------------------------------------------------------
+
+  void Enqueue(std::vector<std::pair<int64_t, Job>> jobs) {
+    asio::dispatch(strand, [self = shared_from_this(), jobs = std::move(jobs)]() mutable {
+      for (auto& [due, job] : jobs) self->scheduled.emplace(due, std::move(job));
+      self->Pump();
+    });
+  }
+
+  void Pump() {
+    if (stopping) return;
+    const int64_t now = NowMicros();
+    while (!scheduled.empty() && scheduled.begin()->first <= now) {
+      Job job = std::move(scheduled.begin()->second);
+      scheduled.erase(scheduled.begin());
+      domains[job.domain].ready.push_back(std::move(job));
+    }
+    for (auto& [name, d] : domains) {
+      // One connection per few ready jobs, up to the per-domain limit.
+      while (!d.ready.empty() && d.active < config.delivery.max_connections_per_domain &&
+             static_cast<size_t>(d.active) * 4 < d.ready.size() + 3) {
+        ++d.active;
+        asio::co_spawn(strand, Connect(name), asio::detached);
+      }
+    }
+    std::erase_if(domains, [](const auto& kv) { return kv.second.ready.empty() && kv.second.active == 0; });
+    if (!scheduled.empty()) {
+      auto delay = std::chrono::microseconds(std::max<int64_t>(0, scheduled.begin()->first - now));
+      wake.expires_after(delay + std::chrono::milliseconds(1));
+      wake.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec) self->Pump();
+      });
+    }
+  }
+
+  std::optional<Job> TakeJob(const std::string& domain) {
+    auto it = domains.find(domain);
+    if (it == domains.end() || it->second.ready.empty()) return std::nullopt;
+    Job j = std::move(it->second.ready.front());
+    it->second.ready.pop_front();
+    return j;
+  }
+
+  // Applies one transaction's outcome: spool updates, events, and retries for the deferred.
+  void Record(const Job& job, const std::vector<smtp::proto::RecipientResult>& results, const std::string& mx,
+              const std::string& tls) {
+    const int64_t now = NowMicros();
+    std::vector<spool::RecipientUpdate> updates;
+    std::vector<store::Event> events;
+    Job retry = job;
+    retry.rcpts.clear();
+    int64_t next_due = 0;
+    for (size_t i = 0; i < job.rcpts.size(); ++i) {
+      const auto& rc = job.rcpts[i];
+      const auto& res = results[i];
+      int attempts = rc.attempts + 1;
+      std::string reply = res.reply.ToString();
+      Outcome outcome = res.outcome;
+      std::string type = outcome == Outcome::kDelivered ? "delivered" : outcome == Outcome::kBounced ? "bounced" : "deferred";
+      bool expired = outcome == Outcome::kDeferred && Expired(config.queue, job.received_at, now);
+      if (expired) {
+        type = "bounced";
+        reply = "expired after " + std::to_string(config.queue.max_lifetime) + " s in the queue; last reply: " + reply;
+      }
+      boost::json::object data{{"recipient", rc.address}, {"reply", reply}, {"mx", mx},
+                               {"attempt", attempts}, {"tls", tls}};
+      spool::RecipientUpdate u{job.message_id, rc.idx, type == "deferred" ? "queued" : type, attempts, 0, reply};
+      if (type == "bounced") data["classification"] = expired ? "expired" : "hard";
+      if (type == "deferred") {
+        u.next_attempt = now + RetryDelayMicros(config.queue, attempts, rng);
+        next_due = next_due == 0 ? u.next_attempt : std::min(next_due, u.next_attempt);
+        data["next_attempt"] = FormatTimeUtc(u.next_attempt);
+        retry.rcpts.push_back(Job::Rcpt{rc.idx, rc.address, attempts});
+      }
+      spdlog::info("{} {} to=<{}> mx={} {}", job.message_id, type, rc.address, mx.empty() ? "-" : mx, reply);
+      updates.push_back(std::move(u));
+      events.push_back(store::Event{0, now, type, job.message_id, "", boost::json::serialize(data)});
+    }
+    spool.Update(std::move(updates), std::move(events));
+    if (!retry.rcpts.empty()) scheduled.emplace(next_due, std::move(retry));
+  }
+
+  void FailAll(const Job& job, const ServerReply& r, const std::string& mx) {
+    std::vector<smtp::proto::RecipientResult> results(job.rcpts.size(),
+                                                      smtp::proto::RecipientResult{smtp::proto::OutcomeOf(r), r, true});
+    Record(job, results, mx, "");
+  }
+
+  // ---- connections ----------------------------------------------------------------------------
+
+  template <typename Sig, typename Init>
+  auto Await(Init init) {
+    return asio::async_initiate<decltype(asio::use_awaitable), Sig>(
+        [this, init = std::move(init)](auto handler) mutable {
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          init([h, ex = strand](auto result) {
+            asio::dispatch(ex, [h, result = std::move(result)]() mutable { std::move(*h)(std::move(result)); });
+          });
+        },
+        asio::use_awaitable);
+  }
+
+  awaitable<void> Connect(std::string domain) {
+    auto self = shared_from_this();
+    // Named callables, moved into Await: GCC 12 destroys lambda temporaries inside a co_await
+    // expression twice.
+    auto lookup_mx = [this, domain](auto done) {
+      resolver.ResolveMx(domain, [done](dns::MxAnswer a) { done(std::move(a)); });
+    };
+    dns::MxAnswer mx = co_await Await<void(dns::MxAnswer)>(std::move(lookup_mx));
+    dns::Route route = dns::PlanRoute(domain, mx, rng);
+    ServerReply failure;
+    bool connected = false;
+    switch (route.kind) {
+      case dns::RouteKind::kNxDomain: failure = Synthetic(550, "5.1.2", route.detail); break;
+      case dns::RouteKind::kNullMx: failure = Synthetic(556, "5.1.10", route.detail); break;
+      case dns::RouteKind::kTempFail: failure = Synthetic(451, "4.4.3", route.detail); break;
+      default: break;
+    }
+    for (const auto& host : route.hosts) {
+      if (failure.code >= 500 || stopping) break;
+      auto lookup_addresses = [this, host](auto done) {
+        resolver.ResolveAddresses(host, [done](dns::AddressAnswer a) { done(std::move(a)); });
+      };
+      dns::AddressAnswer addrs = co_await Await<void(dns::AddressAnswer)>(std::move(lookup_addresses));
+      if (addrs.rcode != dns::Rcode::kOk) {
+        failure = Synthetic(451, "4.4.4", "cannot resolve MX host " + host + ": " +
+                                              (addrs.rcode == dns::Rcode::kTempFail ? addrs.error : "no address records"));
+        continue;
+      }
+      for (const auto& addr : addrs.addresses) {
+        auto r = co_await Session(domain, host, addr);
+        if (r.code == 0) {
+          connected = true;
+          break;
+        }
+        failure = r;
+      }
+      if (connected) break;
+    }
+    if (!connected) {
+      if (failure.code == 0) failure = Synthetic(451, "4.4.1", "no mail server of " + domain + " could be reached");
+      // Every ready job of this domain shares the route's fate.
+      while (auto job = TakeJob(domain)) FailAll(*job, failure, "");
+    }
+    domains[domain].active--;
+    Pump();
+  }
+
+  // Connects to one address and delivers ready jobs. Returns code 0 when it connected and talked
+  // SMTP; otherwise why this address could not be used (the caller tries the next one).
+  awaitable<ServerReply> Session(std::string domain, std::string host, std::string addr) {
+    auto ex = co_await asio::this_coro::executor;
+    boost::system::error_code ec;
+    auto ip = asio::ip::make_address(addr, ec);
+    if (ec) co_return Synthetic(451, "4.4.0", "bad address " + addr);
+    tcp::socket sock(ex);
+    net::Watchdog dog(ex);
+    dog.Watch(&sock);
+    dog.ExpireAfter(std::chrono::seconds(config.delivery.connect_timeout));
+    auto [cec] = co_await sock.async_connect(tcp::endpoint(ip, config.delivery.port), kUseAwaitable);
+    if (cec) {
+      std::string why = dog.timed_out() ? "connection timed out" : cec.message();
+      spdlog::info("delivery: {} [{}]:{}: {}", host, addr, config.delivery.port, why);
+      co_return Synthetic(451, "4.4.1", "cannot connect to " + host + " [" + addr + "]: " + why);
+    }
+    smtp::proto::ClientConfig cc;
+    cc.helo_name = config.delivery.helo_name;
+    cc.tls = config.delivery.tls == "none"       ? smtp::proto::TlsMode::kNone
+             : config.delivery.tls == "required" ? smtp::proto::TlsMode::kRequired
+                                                 : smtp::proto::TlsMode::kOpportunistic;
+    ClientSession cs(cc);
+    const std::string mx = host + " [" + addr + "]";
+    // Greeting, EHLO and perhaps STARTTLS in plaintext.
+    bool ok = co_await Exchange(sock, cs, dog);
+    if (!ok || cs.status() == ClientSession::Status::kClosed) {
+      co_await WriteRest(sock, cs, dog);
+      co_return cs.failure().code ? cs.failure() : Synthetic(451, "4.4.2", "connection to " + mx + " failed");
+    }
+    if (cs.status() == ClientSession::Status::kNeedTls) {
+      ssl::stream<tcp::socket> tls(std::move(sock), tls_ctx);
+      dog.Watch(&tls.next_layer());
+      SSL_set_tlsext_host_name(tls.native_handle(), host.c_str());
+      dog.ExpireAfter(std::chrono::seconds(config.delivery.command_timeout));
+      auto [hec] = co_await tls.async_handshake(ssl::stream_base::client, kUseAwaitable);
+      if (hec) {
+        spdlog::info("delivery: TLS with {} failed: {}", mx, hec.message());
+        co_return Synthetic(451, "4.7.5", "TLS handshake with " + mx + " failed: " + hec.message());
+      }
+      std::string tls_info = std::string(SSL_get_version(tls.native_handle())) + " " + SSL_get_cipher_name(tls.native_handle());
+      cs.OnTlsStarted();
+      if (!co_await Exchange(tls, cs, dog) || cs.status() != ClientSession::Status::kReady) {
+        co_await WriteRest(tls, cs, dog);
+        co_return cs.failure().code ? cs.failure() : Synthetic(451, "4.4.2", "connection to " + mx + " failed");
+      }
+      co_await Deliver(tls, cs, dog, domain, mx, tls_info);
+      co_return ServerReply{};
+    }
+    co_await Deliver(sock, cs, dog, domain, mx, "");
+    co_return ServerReply{};
+  }
+
+  template <typename Stream>
+  awaitable<void> Deliver(Stream& s, ClientSession& cs, net::Watchdog& dog, const std::string& domain,
+                          const std::string& mx, const std::string& tls) {
+    for (int sent = 0; sent < config.delivery.max_messages_per_connection && !stopping; ++sent) {
+      if (cs.status() != ClientSession::Status::kReady) break;
+      auto job = TakeJob(domain);
+      if (!job) break;
+      auto msg = spool.Get(job->message_id);
+      if (!msg || !*msg) {  // deleted meanwhile (or unreadable): nothing to deliver
+        if (!msg) spdlog::error("delivery: cannot read {}: {}", job->message_id, msg.error().message);
+        continue;
+      }
+      smtp::proto::OutboundMessage om;
+      om.mail_from = (*msg)->mail_from;
+      for (const auto& r : job->rcpts) om.recipients.push_back(r.address);
+      om.smtputf8 = NeedsSmtpUtf8(**msg);
+      om.eight_bit = HasEightBit((*msg)->data);
+      om.data = (*msg)->data;
+      cs.StartMessage(om);
+      co_await Exchange(s, cs, dog);
+      if (cs.status() != ClientSession::Status::kMessageDone) cs.OnConnectionLost("connection to " + mx + " lost");
+      Record(*job, cs.TakeResults(), mx, tls);
+      if (cs.status() == ClientSession::Status::kHandshake) co_await Exchange(s, cs, dog);  // RSET
+    }
+    cs.Quit();
+    co_await WriteRest(s, cs, dog);
+  }
+
+  // Writes what the session has to say and feeds it the server's replies until it waits for us.
+  template <typename Stream>
+  awaitable<bool> Exchange(Stream& s, ClientSession& cs, net::Watchdog& dog) {
+    std::array<char, 8192> buf;
+    for (;;) {
+      if (cs.HasOutput()) {
+        std::string out = cs.TakeOutput();
+        dog.ExpireAfter(std::chrono::seconds(config.delivery.command_timeout));
+        auto [ec, n] = co_await asio::async_write(s, asio::buffer(out), kUseAwaitable);
+        if (ec) {
+          cs.OnConnectionLost(dog.timed_out() ? "timeout while sending" : "write failed: " + ec.message());
+          co_return false;
+        }
+      }
+      auto st = cs.status();
+      if (st != ClientSession::Status::kHandshake && st != ClientSession::Status::kSending) co_return true;
+      int wait = cs.phase() == ClientSession::Phase::kDataTermination ? config.delivery.data_timeout
+                                                                        : config.delivery.command_timeout;
+      dog.ExpireAfter(std::chrono::seconds(wait));
+      auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), kUseAwaitable);
+      if (ec) {
+        cs.OnConnectionLost(dog.timed_out() ? "timeout waiting for the server's reply" : "connection lost: " + ec.message());
+        co_return false;
+      }
+      cs.Feed(std::string_view(buf.data(), n));
+    }
+  }
+
+  template <typename Stream>
+  awaitable<void> WriteRest(Stream& s, ClientSession& cs, net::Watchdog& dog) {
+    if (!cs.HasOutput()) co_return;
+    std::string out = cs.TakeOutput();
+    dog.ExpireAfter(std::chrono::seconds(10));
+    (void)co_await asio::async_write(s, asio::buffer(out), kUseAwaitable);
+  }
+};
+
+DeliveryManager::DeliveryManager(const Config& config, spool::Spool& spool, dns::Resolver& resolver,
+                                 asio::io_context& ioc)
+    : impl_(std::make_shared<Impl>(config, spool, resolver, ioc)) {}
+
+DeliveryManager::~DeliveryManager() = default;
+
+Result<void> DeliveryManager::Start() {
+  auto pending = impl_->spool.PendingRecipients();
+  if (!pending) return pending.error();
+  // Group by (message, domain): one transaction each.
+  std::map<std::pair<std::string, std::string>, std::pair<int64_t, Job>> jobs;
+  for (const auto& r : pending.value()) {
+    auto& [due, job] = jobs[{r.message_id, r.domain}];
+    job.message_id = r.message_id;
+    job.domain = r.domain;
+    job.received_at = r.received_at;
+    job.rcpts.push_back(Job::Rcpt{r.idx, r.address, r.attempts});
+    due = std::max(due, r.next_attempt);
+  }
+  std::vector<std::pair<int64_t, Job>> list;
+  for (auto& [k, v] : jobs) list.push_back(std::move(v));
+  spdlog::info("queue: {} recipient(s) of {} delivery job(s) rebuilt from the spool", pending->size(), list.size());
+  impl_->Enqueue(std::move(list));
+  std::weak_ptr<Impl> weak = impl_;
+  impl_->spool.SetCommitListener([weak](const std::vector<const spool::SpoolMessage*>& committed) {
+    auto self = weak.lock();
+    if (!self) return;
+    std::vector<std::pair<int64_t, Job>> list;
+    for (const auto* m : committed) {
+      std::map<std::string, Job> by_domain;
+      for (size_t i = 0; i < m->recipients.size(); ++i) {
+        const std::string& a = m->recipients[i];
+        std::string d = spool::RecipientDomain(a);
+        Job& j = by_domain[d];
+        j.message_id = m->id;
+        j.domain = d;
+        j.received_at = m->received_at;
+        j.rcpts.push_back(Job::Rcpt{static_cast<int>(i), a, 0});
+      }
+      for (auto& [d, j] : by_domain) list.emplace_back(m->received_at, std::move(j));
+    }
+    self->Enqueue(std::move(list));
+  });
+  return {};
+}
+
+void DeliveryManager::Stop() {
+  impl_->spool.SetCommitListener(nullptr);
+  asio::dispatch(impl_->strand, [self = impl_] {
+    self->stopping = true;
+    self->wake.cancel();
+  });
+}
+
+}  // namespace kurier::delivery

@@ -1,0 +1,39 @@
+// delivery_manager.hpp - the outbound side: scheduled -> ready queue per recipient domain ->
+// connections that resolve the domain's route and deliver with connection reuse.
+#pragma once
+#include <memory>
+
+#include "common/config.hpp"
+#include "common/result.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+namespace kurier::store {
+class Store;
+}
+namespace kurier::spool {
+class Spool;
+}
+namespace kurier::dns {
+class Resolver;
+}
+
+namespace kurier::delivery {
+
+class DeliveryManager {
+ public:
+  DeliveryManager(const Config& config, spool::Spool& spool, dns::Resolver& resolver, boost::asio::io_context& ioc);
+  ~DeliveryManager();
+  /// Rebuilds the queue from the spool and starts delivering; new messages arrive through the
+  /// spool's commit listener.
+  Result<void> Start();
+  /// Stops starting new connections (current transactions finish or are cut by shutdown).
+  void Stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace kurier::delivery
