@@ -176,7 +176,8 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
     for (const auto& a : list) {
       boost::json::array ds;
       for (const auto& d : a.sender_domains) ds.emplace_back(d);
-      arr.push_back(boost::json::object{{"name", a.name}, {"sender_domains", ds}, {"created_at", FormatTimeUtc(a.created_at)}});
+      arr.push_back(boost::json::object{{"name", a.name}, {"sender_domains", ds}, {"send_dsn", a.send_dsn},
+                                        {"created_at", FormatTimeUtc(a.created_at)}});
       if (!json) {
         std::cout << a.name << "\t";
         for (size_t i = 0; i < a.sender_domains.size(); ++i) std::cout << (i ? "," : "") << a.sender_domains[i];
@@ -192,6 +193,18 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
     Config c = LoadConfigOrExit(config_path);
     OrFail(OpenStoreOrExit(c)->RemoveAccount(name));
     std::cout << "account '" << name << "' removed\n";
+  });
+  static std::string dsn;
+  auto* acc_set = account->add_subcommand("set", "Change an account's settings");
+  acc_set->add_option("name", name, "Account name")->required();
+  acc_set->add_option("--dsn", dsn, "Return delivery status notifications (bounces) to senders: on or off")
+      ->required()
+      ->check(CLI::IsMember({"on", "off"}));
+  config_opt(acc_set);
+  acc_set->callback([&] {
+    Config c = LoadConfigOrExit(config_path);
+    OrFail(OpenStoreOrExit(c)->SetSendDsn(name, dsn == "on"));
+    std::cout << "account '" << name << "': delivery status notifications " << dsn << "\n";
   });
   auto* acc_ad = account->add_subcommand("add-domain", "Allow an account to send from a domain");
   acc_ad->add_option("account", name, "Account name")->required();

@@ -35,7 +35,7 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
     {
       boost::asio::io_context ioc;
       smtp::server::SmtpServer server(config, *store, *spool.value(), ioc);
-      delivery::DeliveryManager delivery(config, *spool.value(), *resolver.value(), ioc);
+      delivery::DeliveryManager delivery(config, *store, *spool.value(), *resolver.value(), ioc);
       if (auto r = server.Start(); !r) Fail(r.error().message);
       if (config.delivery.enabled) {
         if (auto r = delivery.Start(); !r) Fail(r.error().message);

@@ -29,6 +29,7 @@
 #include <random>
 
 #include "common/ids.hpp"
+#include "delivery/dsn.hpp"
 #include "delivery/retry_policy.hpp"
 #include "dns/resolver.hpp"
 #include "net/watchdog.hpp"
@@ -85,8 +86,8 @@ bool HasEightBit(std::string_view data) {
 }  // namespace
 
 struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Impl> {
-  Impl(const Config& c, spool::Spool& s, dns::Resolver& r, asio::io_context& io)
-      : config(c), spool(s), resolver(r), ioc(io), strand(asio::make_strand(io)), wake(strand),
+  Impl(const Config& c, store::Store& st, spool::Spool& s, dns::Resolver& r, asio::io_context& io)
+      : config(c), store(st), spool(s), resolver(r), ioc(io), strand(asio::make_strand(io)), wake(strand),
         tls_ctx(ssl::context::tls_client), rng(std::random_device{}()) {
     tls_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                         ssl::context::no_compression);
@@ -104,6 +105,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   };
 
   const Config& config;
+  store::Store& store;
   spool::Spool& spool;
   dns::Resolver& resolver;
   asio::io_context& ioc;
@@ -159,14 +161,16 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   }
 
   // Applies one transaction's outcome: spool updates, events, and retries for the deferred.
+  // `message` is the spooled message when the caller has it loaded (needed only for a DSN).
   void Record(const Job& job, const std::vector<smtp::proto::RecipientResult>& results, const std::string& mx,
-              const std::string& tls) {
+              const std::string& tls, const spool::SpoolMessage* message) {
     const int64_t now = NowMicros();
     std::vector<spool::RecipientUpdate> updates;
     std::vector<store::Event> events;
     Job retry = job;
     retry.rcpts.clear();
     int64_t next_due = 0;
+    std::vector<DsnRecipient> failed;
     for (size_t i = 0; i < job.rcpts.size(); ++i) {
       const auto& rc = job.rcpts[i];
       const auto& res = results[i];
@@ -182,7 +186,11 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       boost::json::object data{{"recipient", rc.address}, {"reply", reply}, {"mx", mx},
                                {"attempt", attempts}, {"tls", tls}};
       spool::RecipientUpdate u{job.message_id, rc.idx, type == "deferred" ? "queued" : type, attempts, 0, reply};
-      if (type == "bounced") data["classification"] = expired ? "expired" : "hard";
+      if (type == "bounced") {
+        data["classification"] = expired ? "expired" : "hard";
+        failed.push_back(DsnRecipient{rc.address, res.reply.enhanced.empty() ? (expired ? "4.4.7" : "5.0.0") : res.reply.enhanced,
+                                      res.reply.ToString(), res.local ? "" : mx, expired});
+      }
       if (type == "deferred") {
         u.next_attempt = now + RetryDelayMicros(config.queue, attempts, rng);
         next_due = next_due == 0 ? u.next_attempt : std::min(next_due, u.next_attempt);
@@ -193,14 +201,60 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       updates.push_back(std::move(u));
       events.push_back(store::Event{0, now, type, job.message_id, "", boost::json::serialize(data)});
     }
+    // The DSN is built before the update is queued: once committed, a message whose recipients are
+    // all final leaves the spool.
+    if (!failed.empty()) SendDsn(job, failed, message, events);
     spool.Update(std::move(updates), std::move(events));
     if (!retry.rcpts.empty()) scheduled.emplace(next_due, std::move(retry));
+  }
+
+  // RFC 3464 report to the envelope sender: never for the null sender (a DSN never causes another),
+  // and only when the account wants them.
+  void SendDsn(const Job& job, const std::vector<DsnRecipient>& failed, const spool::SpoolMessage* message,
+               std::vector<store::Event>& events) {
+    std::optional<spool::SpoolMessage> loaded;
+    if (!message) {
+      auto m = spool.Get(job.message_id);
+      if (!m || !*m) return;
+      loaded = std::move(**m);
+      message = &*loaded;
+    }
+    if (message->mail_from.empty()) return;
+    auto account = store.FindAccount(message->account);
+    if (account && *account && !(*account)->send_dsn) return;
+    DsnInput in;
+    in.reporting_mta = config.hostname;
+    in.queue_id = job.message_id;
+    in.original_sender = message->mail_from;
+    in.arrival = message->received_at;
+    in.recipients = failed;
+    in.original_message = message->data;
+    spool::SpoolMessage dsn;
+    dsn.id = NewQueueId();
+    dsn.received_at = NowMicros();
+    dsn.account = message->account;
+    dsn.client_ip = "127.0.0.1";
+    dsn.helo = config.hostname;
+    dsn.mail_from = "";  // RFC 5321 4.5.5: notifications use the null reverse-path
+    dsn.recipients = {message->mail_from};
+    dsn.data = BuildDsn(in, "kurier-dsn-" + dsn.id, dsn.received_at);
+    dsn.body_type = HasEightBit(dsn.data) ? "8BITMIME" : "7BIT";
+    dsn.size = dsn.data.size();
+    boost::json::array rcpts;
+    for (const auto& f : failed) rcpts.emplace_back(f.address);
+    events.push_back(store::Event{0, dsn.received_at, "dsn", job.message_id, message->account,
+                                  boost::json::serialize(boost::json::object{
+                                      {"to", message->mail_from}, {"dsn_id", dsn.id}, {"recipients", rcpts}})});
+    std::string id = dsn.id;
+    spool.Submit(std::move(dsn), [id](Result<std::string> r) {
+      if (!r) spdlog::error("DSN {} could not be queued: {}", id, r.error().message);
+    });
   }
 
   void FailAll(const Job& job, const ServerReply& r, const std::string& mx) {
     std::vector<smtp::proto::RecipientResult> results(job.rcpts.size(),
                                                       smtp::proto::RecipientResult{smtp::proto::OutcomeOf(r), r, true});
-    Record(job, results, mx, "");
+    Record(job, results, mx, "", nullptr);
   }
 
   // ---- connections ----------------------------------------------------------------------------
@@ -338,7 +392,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       cs.StartMessage(om);
       co_await Exchange(s, cs, dog);
       if (cs.status() != ClientSession::Status::kMessageDone) cs.OnConnectionLost("connection to " + mx + " lost");
-      Record(*job, cs.TakeResults(), mx, tls);
+      Record(*job, cs.TakeResults(), mx, tls, &**msg);
       if (cs.status() == ClientSession::Status::kHandshake) co_await Exchange(s, cs, dog);  // RSET
     }
     cs.Quit();
@@ -382,9 +436,9 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   }
 };
 
-DeliveryManager::DeliveryManager(const Config& config, spool::Spool& spool, dns::Resolver& resolver,
-                                 asio::io_context& ioc)
-    : impl_(std::make_shared<Impl>(config, spool, resolver, ioc)) {}
+DeliveryManager::DeliveryManager(const Config& config, store::Store& store, spool::Spool& spool,
+                                 dns::Resolver& resolver, asio::io_context& ioc)
+    : impl_(std::make_shared<Impl>(config, store, spool, resolver, ioc)) {}
 
 DeliveryManager::~DeliveryManager() = default;
 

@@ -23,7 +23,8 @@ namespace kurier::delivery {
 
 class DeliveryManager {
  public:
-  DeliveryManager(const Config& config, spool::Spool& spool, dns::Resolver& resolver, boost::asio::io_context& ioc);
+  DeliveryManager(const Config& config, store::Store& store, spool::Spool& spool, dns::Resolver& resolver,
+                  boost::asio::io_context& ioc);
   ~DeliveryManager();
   /// Rebuilds the queue from the spool and starts delivering; new messages arrive through the
   /// spool's commit listener.

@@ -18,6 +18,7 @@ struct Account {
   std::string name;
   std::vector<std::string> sender_domains;
   int64_t created_at = 0;  ///< microseconds since the epoch
+  bool send_dsn = true;    ///< return delivery status notifications to senders (RFC 3464)
 };
 
 struct SmtpCredential {
@@ -62,6 +63,7 @@ class Store {
   virtual Result<std::optional<Account>> FindAccount(const std::string& name) = 0;
   virtual Result<std::vector<Account>> ListAccounts() = 0;
   virtual Result<void> RemoveAccount(const std::string& name) = 0;
+  virtual Result<void> SetSendDsn(const std::string& account, bool on) = 0;
   virtual Result<void> AddSenderDomain(const std::string& account, const std::string& domain) = 0;
   virtual Result<void> RemoveSenderDomain(const std::string& account, const std::string& domain) = 0;
 

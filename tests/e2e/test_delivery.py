@@ -24,6 +24,8 @@ ZONE = [
     "picky.test. 300 IN MX 10 mx.picky.test.",
     "mx.picky.test. 300 IN A 127.0.0.6",
     "nullmx.test. 300 IN MX 0 .",
+    "sender.test. 300 IN MX 10 mx.sender.test.",
+    "mx.sender.test. 300 IN A 127.0.0.8",
 ]
 
 
@@ -36,9 +38,11 @@ def world(tmp_path_factory):
         "backup": Recorder(),
         "retry": Recorder(data_replies=["451 4.3.0 greylisted, try again later"]),
         "picky": Recorder(rcpt_replies={"nobody@picky.test": "550 5.1.1 no such user here"}),
+        "sender": Recorder(),
     }
     receivers = [Receiver("127.0.0.2", port, handlers["dest"]), Receiver("127.0.0.4", port, handlers["backup"]),
-                 Receiver("127.0.0.5", port, handlers["retry"]), Receiver("127.0.0.6", port, handlers["picky"])]
+                 Receiver("127.0.0.5", port, handlers["retry"]), Receiver("127.0.0.6", port, handlers["picky"]),
+                 Receiver("127.0.0.8", port, handlers["sender"])]
     yield dns, port, handlers
     for r in receivers:
         r.stop()
@@ -52,13 +56,13 @@ def sender(world, kurier_factory):
                           "delivery.connect_timeout=5", delivery=True)
 
 
-def submit(k, rcpts, body_marker, extra=""):
+def submit(k, rcpts, body_marker, extra="", mail_from="alice@example.com"):
     msg = (f"From: <alice@example.com>\r\nTo: <{rcpts[0]}>\r\nSubject: delivery {body_marker}\r\n"
            f"Message-ID: <{body_marker}@client.test>\r\nDate: Thu, 01 Jan 2026 00:00:00 +0000\r\n\r\n"
            f"line one {body_marker}\r\n.starts with a dot\r\n{extra}last line\r\n").encode()
     with smtplib.SMTP(HOST, k.relay_port, timeout=10) as s:
         s.ehlo("client.test")
-        s.sendmail("alice@example.com", rcpts, msg)
+        s.sendmail(mail_from, rcpts, msg)
     return msg
 
 
@@ -139,3 +143,47 @@ def test_null_mx_bounces_at_once(world, sender):
     evs = events_for(sender, rcpt)
     assert [e["type"] for e in evs] == ["bounced"], evs
     assert evs[0]["data"]["reply"].startswith("556 5.1.10"), evs[0]
+
+
+def test_permanent_failure_returns_a_dsn_to_the_sender(world, sender):
+    import email
+    import email.policy
+    _, _, h = world
+    marker = uuid.uuid4().hex
+    submit(sender, ["nobody@picky.test"], marker, mail_from=f"alice-{marker[:8]}@sender.test")
+    deadline = time.time() + 30
+    dsn = None
+    while dsn is None:
+        for mail_from, rcpts, content in list(h["sender"].received):
+            if rcpts == [f"alice-{marker[:8]}@sender.test"]:
+                dsn = (mail_from, content)
+        assert dsn or time.time() < deadline, "no DSN reached the sender's mail server"
+        time.sleep(0.1)
+    mail_from, content = dsn
+    assert mail_from == "<>", "a DSN uses the null reverse-path (RFC 5321 4.5.5); aiosmtpd shows it as <>"
+    msg = email.message_from_bytes(content, policy=email.policy.default)
+    assert msg.get_content_type() == "multipart/report"
+    assert msg.get_param("report-type") == "delivery-status"
+    parts = list(msg.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "message/delivery-status", "text/rfc822-headers"]
+    status = parts[1].as_string()
+    assert "Final-Recipient: rfc822; nobody@picky.test" in status
+    assert "Action: failed" in status and "Status: 5.1.1" in status
+    assert "Diagnostic-Code: smtp; 550 5.1.1 no such user here" in status
+    assert f"Subject: delivery {marker}" in parts[2].as_string()
+    assert marker.encode() in content, "the original headers come back"
+    assert f"line one {marker}".encode() not in content, "the original body does not"
+
+
+def test_no_dsn_for_the_null_sender_or_when_the_account_declines(world, sender):
+    _, _, h = world
+    marker = uuid.uuid4().hex
+    submit(sender, ["nobody@picky.test"], marker, mail_from="")
+    sender.cli("account", "set", "default", "--dsn", "off")
+    marker2 = uuid.uuid4().hex
+    submit(sender, ["nobody@picky.test"], marker2, mail_from=f"zed-{marker2[:8]}@sender.test")
+    bounced = events_for(sender, "nobody@picky.test", types=("bounced",), want=2)
+    assert len(bounced) >= 2, bounced
+    time.sleep(1.5)  # a DSN would be queued in the same commit as the bounce; give delivery time
+    assert sender.events("dsn") == []
+    assert not any(f"zed-{marker2[:8]}@sender.test" in r for _, rs, _ in h["sender"].received for r in rs)

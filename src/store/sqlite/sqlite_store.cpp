@@ -26,6 +26,8 @@ const std::vector<std::string> kMigrations = {
                            account TEXT, data TEXT NOT NULL);
        CREATE INDEX events_message ON events(message_id);
        CREATE INDEX events_type_time ON events(type, time))",
+    // 2: per-account delivery status notifications
+    "ALTER TABLE accounts ADD COLUMN send_dsn INTEGER NOT NULL DEFAULT 1",
 };
 
 Error Storage(const std::string& what, const std::string& detail) {
@@ -74,14 +76,14 @@ Result<Account> SqliteStore::CreateAccount(const std::string& name) {
 }
 
 Result<std::optional<Account>> SqliteStore::FindAccountLocked(const std::string& name) {
-  auto q = db_->Prepare("SELECT id, name, created_at FROM accounts WHERE name = ?");
+  auto q = db_->Prepare("SELECT id, name, created_at, send_dsn FROM accounts WHERE name = ?");
   if (!q) return q.error();
   q->Bind(1, name);
   if (!q->Step()) {
     if (!q->ok()) return Storage("cannot read accounts", q->error());
     return std::optional<Account>();
   }
-  Account a{q->Int(0), q->Text(1), {}, q->Int(2)};
+  Account a{q->Int(0), q->Text(1), {}, q->Int(2), q->Int(3) != 0};
   auto d = db_->Prepare("SELECT domain FROM sender_domains WHERE account_id = ? ORDER BY domain");
   if (!d) return d.error();
   d->Bind(1, a.id);
@@ -118,6 +120,16 @@ Result<void> SqliteStore::RemoveAccount(const std::string& name) {
   q->Bind(1, name);
   if (auto r = q->Run(); !r) return Storage("cannot remove account", r.error().message);
   if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no account named '" + name + "'");
+  return {};
+}
+
+Result<void> SqliteStore::SetSendDsn(const std::string& account, bool on) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare("UPDATE accounts SET send_dsn = ? WHERE name = ?");
+  if (!q) return q.error();
+  q->Bind(1, int64_t{on}).Bind(2, account);
+  if (auto r = q->Run(); !r) return r;
+  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no account named '" + account + "'");
   return {};
 }
 
