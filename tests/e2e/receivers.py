@@ -101,10 +101,13 @@ class DropDuringData(SMTP):
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         got = await self._reader.readexactly(nbytes)
         self.event_handler.dropped.append(got)
+        # What was read past nbytes must not be taken for commands before the connection is gone.
+        self._reader._buffer.clear()
         if how == "rst":
             self.transport.abort()
         else:
             self.transport.close()
+        await asyncio.sleep(5)  # connection_lost() cancels this handler well before that
 
 
 class DroppingRecorder(Recorder):

@@ -53,7 +53,10 @@ ServerReply ClientSession::Synthetic(int code, std::string enhanced, std::string
   return r;
 }
 
-ClientSession::ClientSession(ClientConfig config) : config_(std::move(config)) { expect_.push_back(Expect::kGreeting); }
+ClientSession::ClientSession(ClientConfig config) : config_(std::move(config)) {
+  tls_active_ = config_.implicit_tls;
+  expect_.push_back(Expect::kGreeting);
+}
 
 bool ClientSession::has_extension(std::string_view name) const {
   for (const auto& e : extensions_) {
@@ -164,6 +167,9 @@ void ClientSession::OnReply(const ServerReply& r) {
       }
       if (config_.tls == TlsMode::kRequired)
         return FailConnection(Synthetic(450, "4.7.10", "TLS is required for this destination but STARTTLS was refused: " + r.ToString()));
+      return AuthenticateOrReady();
+    case Expect::kAuth:
+      if (r.code != 235) return FailConnection(r);
       status_ = Status::kReady;
       return;
     case Expect::kMail:
@@ -225,7 +231,20 @@ void ClientSession::AfterHello() {
   }
   if (!tls_active_ && config_.tls == TlsMode::kRequired)
     return FailConnection(Synthetic(450, "4.7.10", "TLS is required for this destination but the server does not offer STARTTLS"));
-  status_ = Status::kReady;
+  AuthenticateOrReady();
+}
+
+void ClientSession::AuthenticateOrReady() {
+  if (config_.auth_username.empty()) {
+    status_ = Status::kReady;
+    return;
+  }
+  // Credentials never travel in plaintext.
+  if (!tls_active_)
+    return FailConnection(Synthetic(450, "4.7.0", "refusing to send the relay password without TLS (the server offers no STARTTLS)"));
+  if (!has_extension("AUTH")) return FailConnection(Synthetic(450, "4.7.0", "the relay does not offer AUTH"));
+  Send("AUTH PLAIN " + Base64Encode(std::string(1, '\0') + config_.auth_username + std::string(1, '\0') + config_.auth_password));
+  expect_.push_back(Expect::kAuth);
 }
 
 void ClientSession::OnTlsStarted() {

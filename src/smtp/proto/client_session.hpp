@@ -23,6 +23,8 @@ enum class TlsMode {
 struct ClientConfig {
   std::string helo_name = "localhost";
   TlsMode tls = TlsMode::kOpportunistic;
+  bool implicit_tls = false;  ///< the connection is TLS from the start (RFC 8314)
+  std::string auth_username, auth_password;  ///< AUTH PLAIN after EHLO (relays); only ever under TLS
 };
 
 struct OutboundMessage {
@@ -84,10 +86,11 @@ class ClientSession {
   uint64_t size_limit() const { return size_limit_; }  ///< 0 when the server gave none
 
  private:
-  enum class Expect { kGreeting, kEhlo, kHelo, kStartTls, kMail, kRcpt, kData, kDot, kRset, kQuit, kNone };
+  enum class Expect { kGreeting, kEhlo, kHelo, kStartTls, kAuth, kMail, kRcpt, kData, kDot, kRset, kQuit, kNone };
   void OnReply(const ServerReply& r);
   void Send(std::string line);
   void AfterHello();
+  void AuthenticateOrReady();
   void SendNextSequential();
   void FinishRecipients(const ServerReply& r);
   void CompleteTransaction();

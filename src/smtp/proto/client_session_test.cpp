@@ -125,6 +125,33 @@ TEST(ClientSession, StartTlsAndPolicy) {
   EXPECT_EQ(required.failure().enhanced, "4.7.10");
 }
 
+TEST(ClientSession, AuthOnlyUnderTls) {
+  ClientConfig cfg{"out.test", TlsMode::kOpportunistic, false, "user", "pw"};
+  ClientSession c(cfg);
+  c.Feed("220 relay\r\n250-relay\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n");
+  EXPECT_EQ(c.TakeOutput(), "EHLO out.test\r\nSTARTTLS\r\n");
+  c.Feed("220 go\r\n");
+  c.OnTlsStarted();
+  c.Feed("250-relay\r\n250 AUTH PLAIN LOGIN\r\n");
+  EXPECT_EQ(c.TakeOutput(), "EHLO out.test\r\nAUTH PLAIN AHVzZXIAcHc=\r\n");
+  c.Feed("235 2.7.0 ok\r\n");
+  EXPECT_EQ(c.status(), ClientSession::Status::kReady);
+
+  ClientSession plain(cfg);
+  plain.Feed("220 relay\r\n250-relay\r\n250 AUTH PLAIN\r\n");
+  EXPECT_EQ(plain.TakeOutput().find("AUTH"), std::string::npos) << "no password without TLS";
+  EXPECT_EQ(plain.status(), ClientSession::Status::kClosed);
+  EXPECT_EQ(plain.failure().code, 450);
+
+  cfg.implicit_tls = true;
+  ClientSession implicit(cfg);
+  implicit.Feed("220 relay\r\n250-relay\r\n250 AUTH PLAIN\r\n");
+  EXPECT_NE(implicit.TakeOutput().find("AUTH PLAIN"), std::string::npos);
+  implicit.Feed("535 5.7.8 bad credentials\r\n");
+  EXPECT_EQ(implicit.status(), ClientSession::Status::kClosed);
+  EXPECT_EQ(implicit.failure().code, 535);
+}
+
 TEST(ClientSession, LocalRefusalsTable) {
   struct Row {
     const char* name;

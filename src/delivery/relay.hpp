@@ -1,0 +1,26 @@
+// relay.hpp - backup relays ("smarthosts") for fail-over, configured as URLs:
+//   smtp://[user:password@]host[:port]           STARTTLS when offered (default port 25)
+//   smtp+starttls://[user:password@]host[:port]  STARTTLS required (default port 587)
+//   smtps://[user:password@]host[:port]          implicit TLS (default port 465)
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+
+namespace kurier::delivery {
+
+struct Relay {
+  enum class Tls { kOpportunistic, kStartTls, kImplicit } tls = Tls::kOpportunistic;
+  std::string host;
+  uint16_t port = 25;
+  std::string username, password;  ///< AUTH PLAIN when username is set
+  std::string url;                 ///< as configured, with the password masked (for logs and events)
+};
+
+/// Parses one relay URL; the error names what is wrong and shows the expected form.
+Result<Relay> ParseRelayUrl(const std::string& url);
+
+}  // namespace kurier::delivery
