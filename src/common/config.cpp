@@ -77,6 +77,17 @@ constexpr Key kSchema[] = {
     {"delivery.data_timeout", Type::kInt, "600", "Seconds to wait for the reply to the end of data (RFC 5321 4.5.3.2.6)."},
     {"delivery.max_connections_per_domain", Type::kInt, "10", "Most simultaneous connections to one recipient domain."},
     {"delivery.max_messages_per_connection", Type::kInt, "100", "Messages sent over one connection before it is closed."},
+    {"delivery.direct", Type::kBool, "true",
+     "Deliver to the recipients' MX hosts; false sends everything through delivery.backup_relays."},
+    {"delivery.backup_relays", Type::kStringList, "[]",
+     "Fail-over relays, tried in order when a domain's MX hosts cannot be reached: \"smtp://host:25\", "
+     "\"smtp+starttls://user:password@host:587\" or \"smtps://user:password@host:465\"."},
+    {"delivery.backup_check_interval", Type::kInt, "60", "Seconds between health checks of the backup relays; 0 disables."},
+    {"failover.test_interval", Type::kInt, "0",
+     "Seconds between scheduled fail-over drills (a probe through every backup relay); 0 disables."},
+    {"failover.probe_sender", Type::kString, R"("")", "MAIL FROM of drill probes; empty: postmaster@server.hostname."},
+    {"failover.probe_recipient", Type::kString, R"("")",
+     "Where drill probes are sent; empty: the drill stops after the relay accepts MAIL FROM (no mail is sent)."},
     {"queue.retry_initial", Type::kInt, "60", "Seconds before the first retry of a deferred recipient; doubled each time."},
     {"queue.retry_max", Type::kInt, "3600", "Longest wait between two attempts, in seconds."},
     {"queue.max_lifetime", Type::kInt, "432000", "Seconds a recipient may stay deferred before it bounces (5 days)."},
@@ -385,6 +396,23 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   D.data_timeout = static_cast<int>(integer("delivery.data_timeout", 1, 7200));
   D.max_connections_per_domain = static_cast<int>(integer("delivery.max_connections_per_domain", 1, 10000));
   D.max_messages_per_connection = static_cast<int>(integer("delivery.max_messages_per_connection", 1, 1000000));
+  D.direct = boolean("delivery.direct");
+  if (auto* arr = Lookup(user, defaults, "delivery.backup_relays").as_array()) {
+    for (auto& e : *arr) {
+      auto relay = ParseRelayUrl(std::string(*e.value<std::string>()));
+      if (relay)
+        D.backup_relays.push_back(relay.value());
+      else
+        errors.push_back("delivery.backup_relays: " + relay.error().message);
+    }
+  }
+  if (!D.direct && D.backup_relays.empty())
+    errors.push_back("delivery.direct: false needs at least one entry in delivery.backup_relays");
+  D.backup_check_interval = static_cast<int>(integer("delivery.backup_check_interval", 0, 86400));
+  c.failover.test_interval = static_cast<int>(integer("failover.test_interval", 0, 30 * 86400));
+  c.failover.probe_sender = str("failover.probe_sender");
+  if (c.failover.probe_sender.empty()) c.failover.probe_sender = "postmaster@" + c.hostname;
+  c.failover.probe_recipient = str("failover.probe_recipient");
   c.queue.retry_initial = static_cast<int>(integer("queue.retry_initial", 1, 86400));
   c.queue.retry_max = static_cast<int>(integer("queue.retry_max", 1, 7 * 86400));
   c.queue.max_lifetime = static_cast<int>(integer("queue.max_lifetime", 1, 60 * 86400));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/cidr.hpp"
+#include "common/relay_url.hpp"
 #include "common/result.hpp"
 
 namespace kurier {
@@ -48,6 +49,14 @@ struct DeliveryConfig {
   int connect_timeout = 30, command_timeout = 300, data_timeout = 600;
   int max_connections_per_domain = 10;
   int max_messages_per_connection = 100;
+  bool direct = true;
+  std::vector<Relay> backup_relays;
+  int backup_check_interval = 60;
+};
+
+struct FailoverPolicy {
+  int test_interval = 0;
+  std::string probe_sender, probe_recipient;
 };
 
 struct QueuePolicy {
@@ -75,6 +84,7 @@ struct Config {
   AuthPolicy auth;
   std::string dns_forward;
   DeliveryConfig delivery;
+  FailoverPolicy failover;
   QueuePolicy queue;
   std::string log_level;
 };

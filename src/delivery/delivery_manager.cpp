@@ -26,7 +26,9 @@
 #include <boost/json.hpp>
 #include <deque>
 #include <map>
+#include <optional>
 #include <random>
+#include <set>
 
 #include "common/ids.hpp"
 #include "delivery/dsn.hpp"
@@ -88,7 +90,8 @@ bool HasEightBit(std::string_view data) {
 struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Impl> {
   Impl(const Config& c, store::Store& st, spool::Spool& s, dns::Resolver& r, asio::io_context& io)
       : config(c), store(st), spool(s), resolver(r), ioc(io), strand(asio::make_strand(io)), wake(strand),
-        tls_ctx(ssl::context::tls_client), rng(std::random_device{}()) {
+        tls_ctx(ssl::context::tls_client), rng(std::random_device{}()),
+        relays_healthy(c.delivery.backup_relays.size(), true) {
     tls_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                         ssl::context::no_compression);
     if (config.delivery.verify_certificates) {
@@ -116,6 +119,8 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   std::map<std::string, Domain> domains;
   std::multimap<int64_t, Job> scheduled;  // due time (µs) -> job
   bool stopping = false;
+  std::vector<bool> relays_healthy;        // per delivery.backup_relays entry
+  std::set<std::string> failed_over;       // domains currently sent through a backup relay
 
   // ---- queue ----------------------------------------------------------------------------------
 
@@ -271,43 +276,150 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
         asio::use_awaitable);
   }
 
+  // Where one connection goes, and how it talks.
+  struct Target {
+    std::string host;  ///< for SNI, logs and events
+    std::string addr;
+    uint16_t port = 25;
+    smtp::proto::ClientConfig client;
+    std::string label;  ///< "mx.example.com [192.0.2.1]" or the relay's masked URL
+  };
+  // What to do once a connection is ready.
+  struct Errand {
+    enum class Kind { kDeliver, kProbe } kind = Kind::kDeliver;
+    std::string domain;                      ///< kDeliver: whose ready jobs to send
+    std::optional<smtp::proto::OutboundMessage> probe;  ///< kProbe: a message to send, if any
+    std::vector<smtp::proto::RecipientResult> probe_results;
+  };
+
+  Target MxTarget(const std::string& host, const std::string& addr) const {
+    Target t;
+    t.host = host;
+    t.addr = addr;
+    t.port = config.delivery.port;
+    t.client.helo_name = config.delivery.helo_name;
+    t.client.tls = config.delivery.tls == "none"       ? smtp::proto::TlsMode::kNone
+                   : config.delivery.tls == "required" ? smtp::proto::TlsMode::kRequired
+                                                       : smtp::proto::TlsMode::kOpportunistic;
+    t.label = host + " [" + addr + "]";
+    return t;
+  }
+
+  Target RelayTarget(const Relay& r, const std::string& addr) const {
+    Target t;
+    t.host = r.host;
+    t.addr = addr;
+    t.port = r.port;
+    t.client.helo_name = config.delivery.helo_name;
+    t.client.tls = r.tls == Relay::Tls::kOpportunistic ? smtp::proto::TlsMode::kOpportunistic : smtp::proto::TlsMode::kRequired;
+    t.client.implicit_tls = r.tls == Relay::Tls::kImplicit;
+    t.client.auth_username = r.username;
+    t.client.auth_password = r.password;
+    t.label = r.url;
+    return t;
+  }
+
+  awaitable<dns::AddressAnswer> Addresses(const std::string& host) {
+    boost::system::error_code ec;
+    asio::ip::make_address(host, ec);
+    if (!ec) co_return dns::AddressAnswer{dns::Rcode::kOk, {host}, ""};  // an address literal
+    auto lookup = [this, host](auto done) {
+      resolver.ResolveAddresses(host, [done](dns::AddressAnswer a) { done(std::move(a)); });
+    };
+    co_return co_await Await<void(dns::AddressAnswer)>(std::move(lookup));
+  }
+
+  // Tries each address of a relay; code 0 when one carried out the errand.
+  awaitable<ServerReply> UseRelay(const Relay& relay, Errand& errand) {
+    dns::AddressAnswer addrs = co_await Addresses(relay.host);
+    if (addrs.rcode != dns::Rcode::kOk)
+      co_return Synthetic(451, "4.4.4", "cannot resolve relay " + relay.url + ": " +
+                                            (addrs.error.empty() ? std::string("no address records") : addrs.error));
+    ServerReply last;
+    for (const auto& addr : addrs.addresses) {
+      Target target = RelayTarget(relay, addr);  // named: no temporaries into a coroutine (GCC 12)
+      last = co_await Session(target, errand);
+      if (last.code == 0) break;
+    }
+    co_return last;
+  }
+
+  void RecordEvent(const std::string& type, boost::json::object data) {
+    (void)store.AppendEvents({store::Event{0, NowMicros(), type, "", "", boost::json::serialize(data)}});
+  }
+
   awaitable<void> Connect(std::string domain) {
     auto self = shared_from_this();
-    // Named callables, moved into Await: GCC 12 destroys lambda temporaries inside a co_await
-    // expression twice.
-    auto lookup_mx = [this, domain](auto done) {
-      resolver.ResolveMx(domain, [done](dns::MxAnswer a) { done(std::move(a)); });
-    };
-    dns::MxAnswer mx = co_await Await<void(dns::MxAnswer)>(std::move(lookup_mx));
-    dns::Route route = dns::PlanRoute(domain, mx, rng);
     ServerReply failure;
-    bool connected = false;
-    switch (route.kind) {
-      case dns::RouteKind::kNxDomain: failure = Synthetic(550, "5.1.2", route.detail); break;
-      case dns::RouteKind::kNullMx: failure = Synthetic(556, "5.1.10", route.detail); break;
-      case dns::RouteKind::kTempFail: failure = Synthetic(451, "4.4.3", route.detail); break;
-      default: break;
-    }
-    for (const auto& host : route.hosts) {
-      if (failure.code >= 500 || stopping) break;
-      auto lookup_addresses = [this, host](auto done) {
-        resolver.ResolveAddresses(host, [done](dns::AddressAnswer a) { done(std::move(a)); });
+    bool connected = false, eligible_for_backup = !config.delivery.direct;
+    if (config.delivery.direct) {
+      // Named callables, moved into Await: GCC 12 destroys lambda temporaries inside a co_await
+      // expression twice.
+      auto lookup_mx = [this, domain](auto done) {
+        resolver.ResolveMx(domain, [done](dns::MxAnswer a) { done(std::move(a)); });
       };
-      dns::AddressAnswer addrs = co_await Await<void(dns::AddressAnswer)>(std::move(lookup_addresses));
-      if (addrs.rcode != dns::Rcode::kOk) {
-        failure = Synthetic(451, "4.4.4", "cannot resolve MX host " + host + ": " +
-                                              (addrs.rcode == dns::Rcode::kTempFail ? addrs.error : "no address records"));
-        continue;
+      dns::MxAnswer mx = co_await Await<void(dns::MxAnswer)>(std::move(lookup_mx));
+      dns::Route route = dns::PlanRoute(domain, mx, rng);
+      switch (route.kind) {
+        case dns::RouteKind::kNxDomain: failure = Synthetic(550, "5.1.2", route.detail); break;
+        case dns::RouteKind::kNullMx: failure = Synthetic(556, "5.1.10", route.detail); break;
+        case dns::RouteKind::kTempFail: failure = Synthetic(451, "4.4.3", route.detail); break;
+        default: break;
       }
-      for (const auto& addr : addrs.addresses) {
-        auto r = co_await Session(domain, host, addr);
+      // Fail-over only when the MX hosts cannot be reached, never when one of them answered.
+      eligible_for_backup = route.kind == dns::RouteKind::kTempFail;
+      bool answered = false;
+      for (const auto& host : route.hosts) {
+        if (stopping) break;
+        dns::AddressAnswer addrs = co_await Addresses(host);
+        if (addrs.rcode != dns::Rcode::kOk) {
+          failure = Synthetic(451, "4.4.4", "cannot resolve MX host " + host + ": " +
+                                                (addrs.rcode == dns::Rcode::kTempFail ? addrs.error : "no address records"));
+          continue;
+        }
+        for (const auto& addr : addrs.addresses) {
+          Errand errand{Errand::Kind::kDeliver, domain, std::nullopt, {}};
+          Target target = MxTarget(host, addr);  // named: no temporaries into a coroutine (GCC 12)
+          auto r = co_await Session(target, errand);
+          if (r.code == 0) {
+            connected = true;
+            break;
+          }
+          if (!r.lines.empty() && r.lines.front().find("cannot connect") == std::string::npos &&
+              r.lines.front().find("timed out") == std::string::npos)
+            answered = true;  // it talked SMTP (greeting or EHLO refused): not a reachability problem
+          failure = r;
+        }
+        if (connected) break;
+      }
+      if (!connected && !route.hosts.empty() && !answered) eligible_for_backup = true;
+      if (connected && failed_over.erase(domain)) {
+        spdlog::warn("fail-back: {} is delivered directly again", domain);
+        RecordEvent("failback", {{"domain", domain}});
+      }
+    }
+    if (!connected && eligible_for_backup && !stopping) {
+      // Healthy relays first, in configured order; unhealthy ones only as a last resort.
+      std::vector<size_t> order;
+      for (size_t i = 0; i < relays_healthy.size(); ++i)
+        if (relays_healthy[i]) order.push_back(i);
+      for (size_t i = 0; i < relays_healthy.size(); ++i)
+        if (!relays_healthy[i]) order.push_back(i);
+      for (size_t i : order) {
+        const Relay& relay = config.delivery.backup_relays[i];
+        Errand errand{Errand::Kind::kDeliver, domain, std::nullopt, {}};
+        auto r = co_await UseRelay(relay, errand);
         if (r.code == 0) {
           connected = true;
+          if (config.delivery.direct && failed_over.insert(domain).second) {
+            spdlog::warn("fail-over: {} goes through backup relay {} ({})", domain, relay.url, failure.ToString());
+            RecordEvent("failover", {{"domain", domain}, {"relay", relay.url}, {"reason", failure.ToString()}});
+          }
           break;
         }
-        failure = r;
+        failure = Synthetic(451, "4.4.1", "direct delivery failed (" + failure.ToString() + ") and backup relay " +
+                                              relay.url + " failed: " + r.ToString());
       }
-      if (connected) break;
     }
     if (!connected) {
       if (failure.code == 0) failure = Synthetic(451, "4.4.1", "no mail server of " + domain + " could be reached");
@@ -318,57 +430,167 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     Pump();
   }
 
-  // Connects to one address and delivers ready jobs. Returns code 0 when it connected and talked
-  // SMTP; otherwise why this address could not be used (the caller tries the next one).
-  awaitable<ServerReply> Session(std::string domain, std::string host, std::string addr) {
+  // Connects to one target and carries out the errand. Returns code 0 when it connected and talked
+  // SMTP; otherwise why this target could not be used (the caller tries the next one).
+  awaitable<ServerReply> Session(const Target& t, Errand& errand) {
     auto ex = co_await asio::this_coro::executor;
     boost::system::error_code ec;
-    auto ip = asio::ip::make_address(addr, ec);
-    if (ec) co_return Synthetic(451, "4.4.0", "bad address " + addr);
+    auto ip = asio::ip::make_address(t.addr, ec);
+    if (ec) co_return Synthetic(451, "4.4.0", "bad address " + t.addr);
     tcp::socket sock(ex);
     net::Watchdog dog(ex);
     dog.Watch(&sock);
     dog.ExpireAfter(std::chrono::seconds(config.delivery.connect_timeout));
-    auto [cec] = co_await sock.async_connect(tcp::endpoint(ip, config.delivery.port), kUseAwaitable);
+    auto [cec] = co_await sock.async_connect(tcp::endpoint(ip, t.port), kUseAwaitable);
     if (cec) {
       std::string why = dog.timed_out() ? "connection timed out" : cec.message();
-      spdlog::info("delivery: {} [{}]:{}: {}", host, addr, config.delivery.port, why);
-      co_return Synthetic(451, "4.4.1", "cannot connect to " + host + " [" + addr + "]: " + why);
+      spdlog::info("delivery: {} port {}: {}", t.label, t.port, why);
+      co_return Synthetic(451, "4.4.1", "cannot connect to " + t.label + " port " + std::to_string(t.port) + ": " + why);
     }
-    smtp::proto::ClientConfig cc;
-    cc.helo_name = config.delivery.helo_name;
-    cc.tls = config.delivery.tls == "none"       ? smtp::proto::TlsMode::kNone
-             : config.delivery.tls == "required" ? smtp::proto::TlsMode::kRequired
-                                                 : smtp::proto::TlsMode::kOpportunistic;
-    ClientSession cs(cc);
-    const std::string mx = host + " [" + addr + "]";
-    // Greeting, EHLO and perhaps STARTTLS in plaintext.
-    bool ok = co_await Exchange(sock, cs, dog);
-    if (!ok || cs.status() == ClientSession::Status::kClosed) {
+    ClientSession cs(t.client);
+    if (t.client.implicit_tls) {
+      ssl::stream<tcp::socket> tls(std::move(sock), tls_ctx);
+      dog.Watch(&tls.next_layer());
+      SSL_set_tlsext_host_name(tls.native_handle(), t.host.c_str());
+      dog.ExpireAfter(std::chrono::seconds(config.delivery.command_timeout));
+      auto [hec] = co_await tls.async_handshake(ssl::stream_base::client, kUseAwaitable);
+      if (hec) co_return Synthetic(451, "4.7.5", "TLS handshake with " + t.label + " failed: " + hec.message());
+      std::string info = TlsInfo(tls);
+      co_return co_await Converse(tls, cs, dog, t, errand, info);
+    }
+    // Greeting, EHLO and perhaps STARTTLS in plaintext. (co_await is kept out of || and &&:
+    // GCC 12 miscompiles it there.)
+    bool talked = co_await Exchange(sock, cs, dog);
+    if (!talked || cs.status() == ClientSession::Status::kClosed) {
       co_await WriteRest(sock, cs, dog);
-      co_return cs.failure().code ? cs.failure() : Synthetic(451, "4.4.2", "connection to " + mx + " failed");
+      co_return cs.failure().code ? cs.failure() : Synthetic(451, "4.4.2", "connection to " + t.label + " failed");
     }
     if (cs.status() == ClientSession::Status::kNeedTls) {
       ssl::stream<tcp::socket> tls(std::move(sock), tls_ctx);
       dog.Watch(&tls.next_layer());
-      SSL_set_tlsext_host_name(tls.native_handle(), host.c_str());
+      SSL_set_tlsext_host_name(tls.native_handle(), t.host.c_str());
       dog.ExpireAfter(std::chrono::seconds(config.delivery.command_timeout));
       auto [hec] = co_await tls.async_handshake(ssl::stream_base::client, kUseAwaitable);
       if (hec) {
-        spdlog::info("delivery: TLS with {} failed: {}", mx, hec.message());
-        co_return Synthetic(451, "4.7.5", "TLS handshake with " + mx + " failed: " + hec.message());
+        spdlog::info("delivery: TLS with {} failed: {}", t.label, hec.message());
+        co_return Synthetic(451, "4.7.5", "TLS handshake with " + t.label + " failed: " + hec.message());
       }
-      std::string tls_info = std::string(SSL_get_version(tls.native_handle())) + " " + SSL_get_cipher_name(tls.native_handle());
       cs.OnTlsStarted();
-      if (!co_await Exchange(tls, cs, dog) || cs.status() != ClientSession::Status::kReady) {
-        co_await WriteRest(tls, cs, dog);
-        co_return cs.failure().code ? cs.failure() : Synthetic(451, "4.4.2", "connection to " + mx + " failed");
+      std::string info = TlsInfo(tls);
+      co_return co_await Converse(tls, cs, dog, t, errand, info);
+    }
+    std::string no_tls;
+    co_return co_await Converse(sock, cs, dog, t, errand, no_tls);
+  }
+
+  static std::string TlsInfo(ssl::stream<tcp::socket>& tls) {
+    return std::string(SSL_get_version(tls.native_handle())) + " " + SSL_get_cipher_name(tls.native_handle());
+  }
+
+  // From (possibly TLS) EHLO to QUIT.
+  template <typename Stream>
+  awaitable<ServerReply> Converse(Stream& s, ClientSession& cs, net::Watchdog& dog, const Target& t, Errand& errand,
+                                  const std::string& tls) {
+    if (cs.status() != ClientSession::Status::kReady) {
+      bool talked = co_await Exchange(s, cs, dog);
+      if (!talked || cs.status() != ClientSession::Status::kReady) {
+        co_await WriteRest(s, cs, dog);
+        co_return cs.failure().code ? cs.failure() : Synthetic(451, "4.4.2", "connection to " + t.label + " failed");
       }
-      co_await Deliver(tls, cs, dog, domain, mx, tls_info);
+    }
+    if (errand.kind == Errand::Kind::kDeliver) {
+      co_await Deliver(s, cs, dog, errand.domain, t.label, tls);
       co_return ServerReply{};
     }
-    co_await Deliver(sock, cs, dog, domain, mx, "");
+    if (errand.probe) {
+      cs.StartMessage(*errand.probe);
+      co_await Exchange(s, cs, dog);
+      if (cs.status() != ClientSession::Status::kMessageDone) cs.OnConnectionLost("connection to " + t.label + " lost");
+      errand.probe_results = cs.TakeResults();
+    }
+    cs.Quit();
+    co_await WriteRest(s, cs, dog);
     co_return ServerReply{};
+  }
+
+  // ---- backup relays: health checks and drills --------------------------------------------------
+
+  struct DrillOutcome {
+    std::string relay;
+    bool ok = false;
+    std::string detail;
+  };
+
+  // One probe through one relay: connect, TLS, AUTH and, with a probe recipient, a real message.
+  awaitable<DrillOutcome> Probe(size_t i, bool send_message) {
+    const Relay& relay = config.delivery.backup_relays[i];
+    Errand errand{Errand::Kind::kProbe, "", std::nullopt, {}};
+    std::string probe_data;
+    if (send_message && !config.failover.probe_recipient.empty()) {
+      const int64_t now = NowMicros();
+      probe_data = "From: <" + config.failover.probe_sender + ">\r\nTo: <" + config.failover.probe_recipient +
+                   ">\r\nSubject: kurier fail-over drill via " + relay.url + "\r\nDate: " + FormatRfc5322Date(now) +
+                   "\r\nMessage-ID: <drill." + NewQueueId() + "@" + config.hostname +
+                   ">\r\nAuto-Submitted: auto-generated\r\n\r\nThis message tests the backup relay " + relay.url +
+                   ". It needs no action.\r\n";
+      smtp::proto::OutboundMessage m;
+      m.mail_from = config.failover.probe_sender;
+      m.recipients = {config.failover.probe_recipient};
+      m.data = probe_data;
+      errand.probe = m;
+    }
+    ServerReply r = co_await UseRelay(relay, errand);
+    DrillOutcome out{relay.url, r.code == 0, ""};
+    if (!out.ok) {
+      out.detail = r.ToString();
+    } else if (errand.probe) {
+      const auto& res = errand.probe_results.at(0);
+      out.ok = res.outcome == Outcome::kDelivered;
+      out.detail = (out.ok ? "probe accepted: " : "probe refused: ") + res.reply.ToString();
+    } else {
+      out.detail = "connected, greeted" + std::string(relay.username.empty() ? "" : ", authenticated") +
+                   " (set failover.probe_recipient to also send a probe message)";
+    }
+    co_return out;
+  }
+
+  awaitable<void> HealthLoop() {
+    auto self = shared_from_this();
+    asio::steady_timer timer(strand);
+    while (!stopping) {
+      for (size_t i = 0; i < config.delivery.backup_relays.size() && !stopping; ++i) {
+        DrillOutcome o = co_await Probe(i, false);
+        if (o.ok != relays_healthy[i]) {
+          relays_healthy[i] = o.ok;
+          spdlog::warn("backup relay {} is {}: {}", o.relay, o.ok ? "healthy again" : "unhealthy", o.detail);
+          RecordEvent("backup_health", {{"relay", o.relay}, {"healthy", o.ok}, {"detail", o.detail}});
+        }
+      }
+      timer.expires_after(std::chrono::seconds(config.delivery.backup_check_interval));
+      co_await timer.async_wait(kUseAwaitable);
+    }
+  }
+
+  awaitable<std::vector<DrillOutcome>> Drill() {
+    std::vector<DrillOutcome> out;
+    for (size_t i = 0; i < config.delivery.backup_relays.size(); ++i) {
+      DrillOutcome o = co_await Probe(i, true);
+      RecordEvent(o.ok ? "failover_test" : "failover_test_failed", {{"relay", o.relay}, {"ok", o.ok}, {"detail", o.detail}});
+      if (!o.ok) spdlog::error("fail-over drill: backup relay {} FAILED: {}", o.relay, o.detail);
+      out.push_back(std::move(o));
+    }
+    co_return out;
+  }
+
+  awaitable<void> DrillLoop() {
+    auto self = shared_from_this();
+    asio::steady_timer timer(strand);
+    while (!stopping) {
+      timer.expires_after(std::chrono::seconds(config.failover.test_interval));
+      auto [ec] = co_await timer.async_wait(kUseAwaitable);
+      if (stopping) break;
+      (void)co_await Drill();
+    }
   }
 
   template <typename Stream>
@@ -459,6 +681,10 @@ Result<void> DeliveryManager::Start() {
   for (auto& [k, v] : jobs) list.push_back(std::move(v));
   spdlog::info("queue: {} recipient(s) of {} delivery job(s) rebuilt from the spool", pending->size(), list.size());
   impl_->Enqueue(std::move(list));
+  if (!impl_->config.delivery.backup_relays.empty() && impl_->config.delivery.backup_check_interval > 0)
+    asio::co_spawn(impl_->strand, impl_->HealthLoop(), asio::detached);
+  if (!impl_->config.delivery.backup_relays.empty() && impl_->config.failover.test_interval > 0)
+    asio::co_spawn(impl_->strand, impl_->DrillLoop(), asio::detached);
   std::weak_ptr<Impl> weak = impl_;
   impl_->spool.SetCommitListener([weak](const std::vector<const spool::SpoolMessage*>& committed) {
     auto self = weak.lock();
@@ -480,6 +706,18 @@ Result<void> DeliveryManager::Start() {
     self->Enqueue(std::move(list));
   });
   return {};
+}
+
+void DeliveryManager::Drill(std::function<void(std::vector<DrillResult>)> done) {
+  asio::co_spawn(
+      impl_->strand,
+      [self = impl_, done = std::move(done)]() -> awaitable<void> {
+        auto outcomes = co_await self->Drill();
+        std::vector<DrillResult> results;
+        for (auto& o : outcomes) results.push_back(DrillResult{o.relay, o.ok, o.detail});
+        done(std::move(results));
+      },
+      asio::detached);
 }
 
 void DeliveryManager::Stop() {

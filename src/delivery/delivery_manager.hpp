@@ -1,7 +1,10 @@
 // delivery_manager.hpp - the outbound side: scheduled -> ready queue per recipient domain ->
 // connections that resolve the domain's route and deliver with connection reuse.
 #pragma once
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "common/config.hpp"
 #include "common/result.hpp"
@@ -31,6 +34,15 @@ class DeliveryManager {
   Result<void> Start();
   /// Stops starting new connections (current transactions finish or are cut by shutdown).
   void Stop();
+
+  struct DrillResult {
+    std::string relay;  ///< masked URL
+    bool ok = false;
+    std::string detail;  ///< what passed, or why it failed
+  };
+  /// The fail-over drill: a probe through every backup relay; `done` runs on the manager's strand.
+  /// Each outcome is also an event (failover_test / failover_test_failed).
+  void Drill(std::function<void(std::vector<DrillResult>)> done);
 
  private:
   struct Impl;

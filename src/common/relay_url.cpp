@@ -1,9 +1,9 @@
-// relay.cpp - backup relay URLs (scheme, credentials with %-escapes, host, port).
-#include "delivery/relay.hpp"
+// relay_url.cpp - backup relay URLs (scheme, credentials with %-escapes, host, port).
+#include "common/relay_url.hpp"
 
 #include <charconv>
 
-namespace kurier::delivery {
+namespace kurier {
 
 namespace {
 std::optional<std::string> PercentDecode(std::string_view s) {
@@ -85,4 +85,4 @@ Result<Relay> ParseRelayUrl(const std::string& url) {
   return r;
 }
 
-}  // namespace kurier::delivery
+}  // namespace kurier

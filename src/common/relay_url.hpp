@@ -1,4 +1,4 @@
-// relay.hpp - backup relays ("smarthosts") for fail-over, configured as URLs:
+// relay_url.hpp - backup relays ("smarthosts") for fail-over, configured as URLs:
 //   smtp://[user:password@]host[:port]           STARTTLS when offered (default port 25)
 //   smtp+starttls://[user:password@]host[:port]  STARTTLS required (default port 587)
 //   smtps://[user:password@]host[:port]          implicit TLS (default port 465)
@@ -10,7 +10,7 @@
 
 #include "common/result.hpp"
 
-namespace kurier::delivery {
+namespace kurier {
 
 struct Relay {
   enum class Tls { kOpportunistic, kStartTls, kImplicit } tls = Tls::kOpportunistic;
@@ -23,4 +23,4 @@ struct Relay {
 /// Parses one relay URL; the error names what is wrong and shows the expected form.
 Result<Relay> ParseRelayUrl(const std::string& url);
 
-}  // namespace kurier::delivery
+}  // namespace kurier

@@ -1,8 +1,8 @@
-#include "delivery/relay.hpp"
+#include "common/relay_url.hpp"
 
 #include <gtest/gtest.h>
 
-namespace kurier::delivery {
+namespace kurier {
 namespace {
 
 TEST(RelayUrl, Table) {
@@ -41,4 +41,4 @@ TEST(RelayUrl, Table) {
 }
 
 }  // namespace
-}  // namespace kurier::delivery
+}  // namespace kurier
