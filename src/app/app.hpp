@@ -13,6 +13,8 @@ namespace kurier::app {
 void AddInitCommand(CLI::App& app);
 /// Registers `serve`.
 void AddServeCommand(CLI::App& app, std::string& config_path);
+/// Registers `failover test`.
+void AddFailoverCommand(CLI::App& app, std::string& config_path);
 /// Registers `dns route`.
 void AddDnsCommand(CLI::App& app, std::string& config_path);
 /// Registers `config check`, `account`, `smtp-user`, `api-key`, `queue`, `events`.

@@ -3,8 +3,10 @@
 #include <cstdlib>
 
 #include "app/app.hpp"
+#include "common/log.hpp"
 
 int main(int argc, char** argv) {
+  kurier::InitLogging("warn");  // `serve` raises it to log.level
   CLI::App app{"kurier - self-hosted email delivery platform"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "kurier 0.1.0");
@@ -14,6 +16,7 @@ int main(int argc, char** argv) {
   kurier::app::AddServeCommand(app, config_path);
   kurier::app::AddAdminCommands(app, config_path);
   kurier::app::AddDnsCommand(app, config_path);
+  kurier::app::AddFailoverCommand(app, config_path);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -6,8 +6,8 @@
 
 namespace kurier {
 void InitLogging(const std::string& level) {
-  auto logger = spdlog::stderr_logger_mt("kurier");
-  spdlog::set_default_logger(logger);
+  // stderr only: stdout belongs to command output (JSON, tables).
+  if (!spdlog::get("kurier")) spdlog::set_default_logger(spdlog::stderr_logger_mt("kurier"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::set_level(spdlog::level::from_str(level));
   spdlog::flush_on(spdlog::level::info);
