@@ -63,6 +63,9 @@ struct Job {
     int attempts = 0;
   };
   std::vector<Rcpt> rcpts;
+  /// The message as just committed, kept for the first attempt so that delivery need not read it
+  /// back; retries read it from the spool, so deferred mail costs no memory for its content.
+  std::shared_ptr<const spool::SpoolMessage> message;
 };
 
 ServerReply Synthetic(int code, const std::string& enhanced, const std::string& text) {
@@ -174,6 +177,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     std::vector<store::Event> events;
     Job retry = job;
     retry.rcpts.clear();
+    retry.message.reset();
     int64_t next_due = 0;
     std::vector<DsnRecipient> failed;
     for (size_t i = 0; i < job.rcpts.size(); ++i) {
@@ -600,21 +604,25 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       if (cs.status() != ClientSession::Status::kReady) break;
       auto job = TakeJob(domain);
       if (!job) break;
-      auto msg = spool.Get(job->message_id);
-      if (!msg || !*msg) {  // deleted meanwhile (or unreadable): nothing to deliver
-        if (!msg) spdlog::error("delivery: cannot read {}: {}", job->message_id, msg.error().message);
-        continue;
+      std::shared_ptr<const spool::SpoolMessage> message = job->message;
+      if (!message) {
+        auto msg = spool.Get(job->message_id);
+        if (!msg || !*msg) {  // deleted meanwhile (or unreadable): nothing to deliver
+          if (!msg) spdlog::error("delivery: cannot read {}: {}", job->message_id, msg.error().message);
+          continue;
+        }
+        message = std::make_shared<const spool::SpoolMessage>(std::move(**msg));
       }
       smtp::proto::OutboundMessage om;
-      om.mail_from = (*msg)->mail_from;
+      om.mail_from = message->mail_from;
       for (const auto& r : job->rcpts) om.recipients.push_back(r.address);
-      om.smtputf8 = NeedsSmtpUtf8(**msg);
-      om.eight_bit = HasEightBit((*msg)->data);
-      om.data = (*msg)->data;
+      om.smtputf8 = NeedsSmtpUtf8(*message);
+      om.eight_bit = message->body_type == "8BITMIME" || HasEightBit(message->data);
+      om.data = message->data;
       cs.StartMessage(om);
       co_await Exchange(s, cs, dog);
       if (cs.status() != ClientSession::Status::kMessageDone) cs.OnConnectionLost("connection to " + mx + " lost");
-      Record(*job, cs.TakeResults(), mx, tls, &**msg);
+      Record(*job, cs.TakeResults(), mx, tls, message.get());
       if (cs.status() == ClientSession::Status::kHandshake) co_await Exchange(s, cs, dog);  // RSET
     }
     cs.Quit();
@@ -691,11 +699,13 @@ Result<void> DeliveryManager::Start() {
     if (!self) return;
     std::vector<std::pair<int64_t, Job>> list;
     for (const auto* m : committed) {
+      auto copy = std::make_shared<const spool::SpoolMessage>(*m);
       std::map<std::string, Job> by_domain;
       for (size_t i = 0; i < m->recipients.size(); ++i) {
         const std::string& a = m->recipients[i];
         std::string d = spool::RecipientDomain(a);
         Job& j = by_domain[d];
+        j.message = copy;
         j.message_id = m->id;
         j.domain = d;
         j.received_at = m->received_at;

@@ -68,11 +68,13 @@ Result<std::unique_ptr<Spool>> Spool::Open(const std::filesystem::path& path, Sp
   auto db = Db::Open(path, options.fsync ? Durability::kFull : Durability::kOff);
   if (!db) return db.error();
   if (auto r = db.value()->Migrate(kMigrations); !r) return r.error();
-  return std::unique_ptr<Spool>(new Spool(std::move(db.value()), options, events));
+  auto reader = Db::Open(path, options.fsync ? Durability::kFull : Durability::kOff);
+  if (!reader) return reader.error();
+  return std::unique_ptr<Spool>(new Spool(std::move(db.value()), std::move(reader.value()), options, events));
 }
 
-Spool::Spool(std::unique_ptr<Db> db, SpoolOptions options, store::Store* events)
-    : db_(std::move(db)), options_(options), events_(events) {
+Spool::Spool(std::unique_ptr<Db> db, std::unique_ptr<Db> reader, SpoolOptions options, store::Store* events)
+    : db_(std::move(db)), reader_(std::move(reader)), options_(options), events_(events) {
   committer_ = std::thread([this] { Run(); });
 }
 
@@ -149,7 +151,6 @@ void Spool::Run() {
 }
 
 Result<void> Spool::CommitBatch(std::vector<Pending>& batch, std::vector<UpdateBatch>& updates) {
-  std::lock_guard rl(read_mu_);
   const int64_t started = NowMicros();
   if (auto r = db_->Exec("BEGIN IMMEDIATE"); !r) return r;
   auto fail = [&](const Error& e) -> Result<void> {
@@ -260,13 +261,13 @@ constexpr const char* kColumns =
 
 Result<std::vector<SpoolMessage>> Spool::List(std::size_t limit) {
   std::lock_guard rl(read_mu_);
-  auto q = db_->Prepare(std::string("SELECT ") + kColumns + " FROM messages ORDER BY received_at, id LIMIT ?");
+  auto q = reader_->Prepare(std::string("SELECT ") + kColumns + " FROM messages ORDER BY received_at, id LIMIT ?");
   if (!q) return q.error();
   q->Bind(1, static_cast<int64_t>(limit));
   std::vector<SpoolMessage> out;
   while (q->Step()) out.push_back(RowToMessage(*q, false));
   if (!q->ok()) return MakeError(ErrorCode::kStorage, "cannot list the spool: " + q->error());
-  auto r = db_->Prepare(
+  auto r = reader_->Prepare(
       "SELECT address, idx, domain, status, attempts, next_attempt, last_reply FROM recipients WHERE message_id = ? ORDER BY idx");
   if (!r) return r.error();
   for (auto& m : out) {
@@ -283,7 +284,7 @@ Result<std::vector<SpoolMessage>> Spool::List(std::size_t limit) {
 
 Result<std::optional<SpoolMessage>> Spool::Get(const std::string& id) {
   std::lock_guard rl(read_mu_);
-  auto q = db_->Prepare(std::string("SELECT ") + kColumns + ", data FROM messages WHERE id = ?");
+  auto q = reader_->Prepare(std::string("SELECT ") + kColumns + ", data FROM messages WHERE id = ?");
   if (!q) return q.error();
   q->Bind(1, id);
   if (!q->Step()) {
@@ -291,7 +292,7 @@ Result<std::optional<SpoolMessage>> Spool::Get(const std::string& id) {
     return std::optional<SpoolMessage>();
   }
   SpoolMessage m = RowToMessage(*q, true);
-  auto r = db_->Prepare(
+  auto r = reader_->Prepare(
       "SELECT address, idx, domain, status, attempts, next_attempt, last_reply FROM recipients WHERE message_id = ? ORDER BY idx");
   if (!r) return r.error();
   r->Bind(1, id);
@@ -305,7 +306,7 @@ Result<std::optional<SpoolMessage>> Spool::Get(const std::string& id) {
 
 Result<std::vector<RecipientState>> Spool::PendingRecipients() {
   std::lock_guard rl(read_mu_);
-  auto q = db_->Prepare(
+  auto q = reader_->Prepare(
       "SELECT r.message_id, r.idx, r.address, r.domain, r.status, r.attempts, r.next_attempt, r.last_reply, m.received_at "
       "FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.status = 'queued' ORDER BY r.message_id, r.idx");
   if (!q) return q.error();
@@ -319,7 +320,7 @@ Result<std::vector<RecipientState>> Spool::PendingRecipients() {
 
 Result<int64_t> Spool::Count() {
   std::lock_guard rl(read_mu_);
-  auto q = db_->Prepare("SELECT COUNT(*) FROM messages");
+  auto q = reader_->Prepare("SELECT COUNT(*) FROM messages");
   if (!q) return q.error();
   q->Step();
   return q->Int(0);

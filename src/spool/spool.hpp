@@ -116,12 +116,14 @@ class Spool {
     std::vector<RecipientUpdate> updates;
     std::vector<store::Event> events;
   };
-  Spool(std::unique_ptr<store::sqlite::Db> db, SpoolOptions options, store::Store* events);
+  Spool(std::unique_ptr<store::sqlite::Db> db, std::unique_ptr<store::sqlite::Db> reader, SpoolOptions options,
+        store::Store* events);
   void Run();
   Result<void> CommitBatch(std::vector<Pending>& batch, std::vector<UpdateBatch>& updates);
 
-  std::unique_ptr<store::sqlite::Db> db_;  // used by the committer thread; readers take `read_mu_`
-  std::mutex read_mu_;
+  std::unique_ptr<store::sqlite::Db> db_;      // the writer: used by the committer thread only
+  std::unique_ptr<store::sqlite::Db> reader_;  // reads (WAL lets them run beside a commit)
+  std::mutex read_mu_;                         // serialises users of `reader_`
   SpoolOptions options_;
   store::Store* events_;
   mutable std::mutex mu_;
