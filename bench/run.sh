@@ -53,14 +53,42 @@ echo "kurier spool after the runs: $spooled (expected $((N * REPEATS + 500)))"
 KMED=$(median "${K[@]}")
 cleanup; trap - EXIT
 
+# ---- kurier end to end: relay listener -> spool -> delivery -> smtp-sink ------------------------
+# Configured like the Postfix peer (relayhost = [127.0.0.1]:2526): direct delivery off and smtp-sink
+# as the one relay, so both hand every message to the same sink.
+TMP="$(mktemp -d /var/tmp/kurier-bench.XXXXXX)"
+"$ROOT/$BUILD/kurier" init --dir "$TMP/k" --json \
+  --set smtp.relay.enabled=true --set "smtp.relay.listen=127.0.0.1:$PORT" \
+  --set smtp.submission.enabled=false --set smtp.submissions.enabled=false \
+  --set log.level=warn --set smtp.limits.max_connections_per_ip=1000 \
+  --set delivery.direct=false --set 'delivery.backup_relays=["smtp://127.0.0.1:2526"]' \
+  --set delivery.max_connections_per_domain=32 --set delivery.backup_check_interval=0 >/dev/null
+"$ROOT/$BUILD/kurier" serve --config "$TMP/k/kurier.toml" 2>"$TMP/serve.log" &
+KPID=$!
+trap cleanup EXIT
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+KEMPTY="test \"\$('$ROOT/$BUILD/kurier' queue list --json --config '$TMP/k/kurier.toml')\" = '[]'"
+ELOG="$(mktemp)"
+echo "== kurier end to end (relay listener -> delivery -> smtp-sink), 32 and 1 sessions"
+python3 "$PEERS/relay_bench.py" --name kurier-s32 --target "127.0.0.1:$PORT" -n "$N" -s 32 --repeats "$REPEATS" \
+  --queue-empty-cmd "$KEMPTY" | tee -a "$ELOG" | grep -E "run[0-9]|SUMMARY"
+python3 "$PEERS/relay_bench.py" --name kurier-s1 --target "127.0.0.1:$PORT" -n "$N" -s 1 --repeats "$REPEATS" \
+  --queue-empty-cmd "$KEMPTY" | tee -a "$ELOG" | grep -E "run[0-9]|SUMMARY"
+KE32=$(sed -n 's/^SUMMARY kurier-s32 *e2e msgs\/s.*median=\([0-9.]*\).*/\1/p' "$ELOG")
+KE1=$(sed -n 's/^SUMMARY kurier-s1 *e2e msgs\/s.*median=\([0-9.]*\).*/\1/p' "$ELOG")
+rm -f "$ELOG"
+cleanup; trap - EXIT
+
 # ---- Postfix, set up by the shared peer script ------------------------------------------------
 PMED=""
 if [ -z "${SKIP_POSTFIX:-}" ]; then
   echo "== postfix (../shared/bench-peers/02_postfix.sh), $SESSIONS sessions"
   PLOG="$(mktemp)"
-  SKIP_BASELINE=1 SKIP_S1=1 bash "$PEERS/02_postfix.sh" "$N" "$REPEATS" >"$PLOG" 2>&1 || { tail -20 "$PLOG"; exit 1; }
-  grep -E "^postfix-s32 run|SUMMARY" "$PLOG" || true
+  SKIP_BASELINE=1 bash "$PEERS/02_postfix.sh" "$N" "$REPEATS" >"$PLOG" 2>&1 || { tail -20 "$PLOG"; exit 1; }
+  grep -E "^postfix-s(32|1) run|SUMMARY" "$PLOG" || true
   PMED=$(sed -n 's/^SUMMARY postfix-s32 *inject msgs\/s.*median=\([0-9.]*\).*/\1/p' "$PLOG")
+  PE32=$(sed -n 's/^SUMMARY postfix-s32 *e2e msgs\/s.*median=\([0-9.]*\).*/\1/p' "$PLOG")
+  PE1=$(sed -n 's/^SUMMARY postfix-s1 *e2e msgs\/s.*median=\([0-9.]*\).*/\1/p' "$PLOG")
   rm -f "$PLOG"
 
   # The shared script measures Postfix injecting while it also relays to smtp-sink on the same two
@@ -85,5 +113,9 @@ fi
 
 echo
 echo "RESULT inject s=$SESSIONS l=4096 N=$N: kurier median=$KMED msgs/s${PMED:+, postfix (relaying, shared script) median=$PMED msgs/s, ratio=$(python3 -c "print('%.2f' % ($KMED / $PMED))")x (goal >= 5x)}"
+if [ -n "${PE32:-}" ]; then
+  echo "RESULT e2e s=32 l=4096 N=$N: kurier median=$KE32 msgs/s, postfix median=$PE32 msgs/s, ratio=$(python3 -c "print('%.2f' % ($KE32 / $PE32))")x (goal >= 5x)"
+  echo "RESULT e2e s=1 l=4096 N=$N: kurier median=$KE1 msgs/s, postfix median=$PE1 msgs/s, ratio=$(python3 -c "print('%.2f' % ($KE1 / $PE1))")x (goal >= 2x)"
+fi
 [ -n "${HMED:-}" ] && echo "RESULT inject s=$SESSIONS l=4096 N=$N: kurier median=$KMED msgs/s, postfix (delivery held) median=$HMED msgs/s, ratio=$(python3 -c "print('%.2f' % ($KMED / $HMED))")x"
 echo "# log: $OUT"

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "app/app.hpp"
+#include "app/control.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "spool/spool.hpp"
@@ -99,7 +100,8 @@ boost::json::object MessageJson(const spool::SpoolMessage& m) {
 }
 
 boost::json::object EventJson(const store::Event& e) {
-  return boost::json::object{{"type", e.type},
+  return boost::json::object{{"id", e.id},
+                             {"type", e.type},
                              {"time", FormatTimeUtc(e.time)},
                              {"message_id", e.message_id},
                              {"account", e.account},
@@ -393,6 +395,58 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
     std::cout << "size:        " << m->size << "\nevents:\n";
     for (const auto& e : events) std::cout << "  " << FormatTimeUtc(e.time) << " " << e.type << " " << e.data << "\n";
   });
+
+  // queue retry|delete|suspend|resume: through the running server, or on the files when none runs
+  struct QueueAction {
+    const char* name;
+    const char* help;
+    const char* arg_help;
+  };
+  static std::string target;
+  for (QueueAction a : {QueueAction{"retry", "Try a message's deferred recipients now", "Queue id"},
+                        QueueAction{"delete", "Remove a message from the queue; its undelivered recipients are dropped", "Queue id"},
+                        QueueAction{"suspend", "Hold delivery to a recipient domain (kept across restarts)", "Domain"},
+                        QueueAction{"resume", "Resume delivery to a suspended domain", "Domain"}}) {
+    auto* cmd = queue->add_subcommand(a.name, a.help);
+    cmd->add_option(a.name == std::string("retry") || a.name == std::string("delete") ? "id" : "domain", target, a.arg_help)
+        ->required();
+    config_opt(cmd);
+    std::string action = a.name;
+    cmd->callback([&, action] {
+      Config c = LoadConfigOrExit(config_path);
+      std::string arg = action == "suspend" || action == "resume" ? ToLowerAscii(target) : target;
+      if (auto answer = SendControl(c.control_socket, action, arg)) {
+        std::cout << answer->detail << "\n";
+        if (!answer->ok) std::exit(1);
+        return;
+      }
+      // No server is running: change the spool; the next `kurier serve` acts on it.
+      auto store = OpenStoreOrExit(c);
+      auto sp = spool::Spool::Open(c.spool_path, spool::SpoolOptions{c.spool_fsync, c.spool_max_batch}, store.get());
+      if (!sp) Fail(sp.error().message);
+      std::string detail;
+      if (action == "suspend" || action == "resume") {
+        sp.value()->SetSuspended(arg, action == "suspend");
+        detail = "delivery to " + arg + (action == "suspend" ? " suspended" : " resumed") + " (kurier is not running)";
+      } else {
+        auto m = OrFail(sp.value()->Get(arg));
+        if (!m) Fail("no message with id " + arg + " in the queue; see 'kurier queue list'");
+        if (action == "delete") {
+          sp.value()->Delete(arg, {store::Event{0, NowMicros(), "deleted", arg, m->account, "{}"}});
+          detail = "message " + arg + " deleted";
+        } else {
+          std::vector<spool::RecipientUpdate> ups;
+          for (const auto& st : m->states)
+            if (st.status == "queued") ups.push_back({arg, st.idx, "queued", st.attempts, NowMicros(), st.last_reply});
+          if (ups.empty()) Fail("no deferred recipient of " + arg + " is waiting");
+          detail = std::to_string(ups.size()) + " recipient(s) of " + arg + " will be tried when kurier starts";
+          sp.value()->Update(std::move(ups), {});
+        }
+      }
+      sp.value()->Stop();
+      std::cout << detail << "\n";
+    });
+  }
 
   // events
   static std::string type;

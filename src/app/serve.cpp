@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "app/app.hpp"
+#include "app/control.hpp"
 #include "common/log.hpp"
 #include "delivery/delivery_manager.hpp"
 #include "dns/resolver.hpp"
@@ -37,8 +38,10 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
       smtp::server::SmtpServer server(config, *store, *spool.value(), ioc);
       delivery::DeliveryManager delivery(config, *store, *spool.value(), *resolver.value(), ioc);
       if (auto r = server.Start(); !r) Fail(r.error().message);
+      ControlServer control(ioc, config.control_socket, delivery);
       if (config.delivery.enabled) {
         if (auto r = delivery.Start(); !r) Fail(r.error().message);
+        if (auto r = control.Start(); !r) Fail(r.error().message);
       } else {
         spdlog::warn("delivery.enabled is false: mail is accepted and kept in the queue");
       }
@@ -50,6 +53,7 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
         spdlog::info("signal {}: stopping", sig);
         server.Stop();
         delivery.Stop();
+        control.Stop();
         // Give sessions a moment to finish the reply in flight, then stop.
         grace.expires_after(std::chrono::milliseconds(500));
         grace.async_wait([&](auto) { ioc.stop(); });

@@ -27,6 +27,8 @@ constexpr Key kSchema[] = {
     {"server.data_dir", Type::kString, R"(".")",
      "Directory holding the database, spool and TLS files; relative to this file's directory."},
     {"server.threads", Type::kInt, "0", "I/O threads; 0 means one per CPU core."},
+    {"server.control_socket", Type::kString, R"("control.sock")",
+     "UNIX socket for 'kurier queue retry|delete|suspend|resume' (relative to data_dir; mode 0600)."},
     {"tls.certificate", Type::kString, R"("tls/cert.pem")", "PEM certificate chain (relative to data_dir)."},
     {"tls.private_key", Type::kString, R"("tls/key.pem")", "PEM private key (relative to data_dir)."},
     {"tls.min_version", Type::kString, R"("TLSv1.2")", "Lowest TLS version accepted: \"TLSv1.2\" or \"TLSv1.3\"."},
@@ -328,6 +330,7 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   c.data_dir = c.data_dir.lexically_normal();
   if (!c.data_dir.has_filename()) c.data_dir = c.data_dir.parent_path();  // "/x/y/" -> "/x/y"
   c.threads = static_cast<int>(integer("server.threads", 0, 256));
+  c.control_socket = c.data_dir / str("server.control_socket");
   c.tls_certificate = c.data_dir / str("tls.certificate");
   c.tls_private_key = c.data_dir / str("tls.private_key");
   c.tls_min_version = str("tls.min_version");

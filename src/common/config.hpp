@@ -70,6 +70,7 @@ struct Config {
   std::string hostname;
   std::filesystem::path data_dir;
   int threads = 0;
+  std::filesystem::path control_socket;
   std::filesystem::path tls_certificate, tls_private_key;
   std::string tls_min_version;
   std::string store_backend;

@@ -124,6 +124,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   bool stopping = false;
   std::vector<bool> relays_healthy;        // per delivery.backup_relays entry
   std::set<std::string> failed_over;       // domains currently sent through a backup relay
+  std::set<std::string> suspended;         // domains an operator suspended: their jobs wait
 
   // ---- queue ----------------------------------------------------------------------------------
 
@@ -143,6 +144,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       domains[job.domain].ready.push_back(std::move(job));
     }
     for (auto& [name, d] : domains) {
+      if (suspended.count(name)) continue;
       // One connection per few ready jobs, up to the per-domain limit.
       while (!d.ready.empty() && d.active < config.delivery.max_connections_per_domain &&
              static_cast<size_t>(d.active) * 4 < d.ready.size() + 3) {
@@ -150,7 +152,9 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
         asio::co_spawn(strand, Connect(name), asio::detached);
       }
     }
-    std::erase_if(domains, [](const auto& kv) { return kv.second.ready.empty() && kv.second.active == 0; });
+    std::erase_if(domains, [this](const auto& kv) {
+      return kv.second.ready.empty() && kv.second.active == 0 && !suspended.count(kv.first);
+    });
     if (!scheduled.empty()) {
       auto delay = std::chrono::microseconds(std::max<int64_t>(0, scheduled.begin()->first - now));
       wake.expires_after(delay + std::chrono::milliseconds(1));
@@ -161,6 +165,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   }
 
   std::optional<Job> TakeJob(const std::string& domain) {
+    if (suspended.count(domain)) return std::nullopt;
     auto it = domains.find(domain);
     if (it == domains.end() || it->second.ready.empty()) return std::nullopt;
     Job j = std::move(it->second.ready.front());
@@ -688,6 +693,10 @@ Result<void> DeliveryManager::Start() {
   std::vector<std::pair<int64_t, Job>> list;
   for (auto& [k, v] : jobs) list.push_back(std::move(v));
   spdlog::info("queue: {} recipient(s) of {} delivery job(s) rebuilt from the spool", pending->size(), list.size());
+  if (auto s = impl_->spool.SuspendedDomains(); s) {
+    for (auto& d : s.value()) spdlog::warn("delivery to {} is suspended ('kurier queue resume {}' resumes it)", d, d);
+    asio::dispatch(impl_->strand, [self = impl_, list = s.value()] { self->suspended.insert(list.begin(), list.end()); });
+  }
   impl_->Enqueue(std::move(list));
   if (!impl_->config.delivery.backup_relays.empty() && impl_->config.delivery.backup_check_interval > 0)
     asio::co_spawn(impl_->strand, impl_->HealthLoop(), asio::detached);
@@ -728,6 +737,56 @@ void DeliveryManager::Drill(std::function<void(std::vector<DrillResult>)> done) 
         done(std::move(results));
       },
       asio::detached);
+}
+
+void DeliveryManager::Retry(const std::string& id, std::function<void(bool, std::string)> done) {
+  asio::dispatch(impl_->strand, [self = impl_, id, done = std::move(done)] {
+    int moved = 0;
+    const int64_t now = NowMicros();
+    std::vector<Job> jobs;
+    for (auto it = self->scheduled.begin(); it != self->scheduled.end();) {
+      if (it->second.message_id == id) {
+        jobs.push_back(std::move(it->second));
+        it = self->scheduled.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& j : jobs) {
+      moved += static_cast<int>(j.rcpts.size());
+      self->scheduled.emplace(now, std::move(j));
+    }
+    self->Pump();
+    if (moved == 0) return done(false, "no deferred recipient of " + id + " is waiting (see 'kurier queue show " + id + "')");
+    done(true, std::to_string(moved) + " recipient(s) of " + id + " will be tried now");
+  });
+}
+
+void DeliveryManager::Delete(const std::string& id, std::function<void(bool, std::string)> done) {
+  asio::dispatch(impl_->strand, [self = impl_, id, done = std::move(done)] {
+    auto msg = self->spool.Get(id);
+    if (!msg || !*msg) return done(false, "no message with id " + id + " in the queue");
+    std::erase_if(self->scheduled, [&](const auto& kv) { return kv.second.message_id == id; });
+    for (auto& [name, d] : self->domains)
+      std::erase_if(d.ready, [&](const Job& j) { return j.message_id == id; });
+    boost::json::array rcpts;
+    for (const auto& st : (*msg)->states)
+      if (st.status == "queued") rcpts.emplace_back(st.address);
+    self->spool.Delete(id, {store::Event{0, NowMicros(), "deleted", id, (*msg)->account,
+                                         boost::json::serialize(boost::json::object{{"recipients", rcpts}})}});
+    done(true, "message " + id + " deleted; its " + std::to_string(rcpts.size()) + " undelivered recipient(s) will not be tried");
+  });
+}
+
+void DeliveryManager::Suspend(const std::string& domain, bool on, std::function<void(bool, std::string)> done) {
+  asio::dispatch(impl_->strand, [self = impl_, domain, on, done = std::move(done)] {
+    bool changed = on ? self->suspended.insert(domain).second : self->suspended.erase(domain) > 0;
+    self->spool.SetSuspended(domain, on);
+    (void)self->store.AppendEvents({store::Event{0, NowMicros(), on ? "suspended" : "resumed", "", "",
+                                                 boost::json::serialize(boost::json::object{{"domain", domain}})}});
+    self->Pump();
+    done(true, "delivery to " + domain + (on ? " suspended" : " resumed") + (changed ? "" : " (it already was)"));
+  });
 }
 
 void DeliveryManager::Stop() {

@@ -35,6 +35,11 @@ class DeliveryManager {
   /// Stops starting new connections (current transactions finish or are cut by shutdown).
   void Stop();
 
+  /// Operator actions; `done` receives a one-line answer (on the manager's strand).
+  void Retry(const std::string& message_id, std::function<void(bool, std::string)> done);
+  void Delete(const std::string& message_id, std::function<void(bool, std::string)> done);
+  void Suspend(const std::string& domain, bool suspended, std::function<void(bool, std::string)> done);
+
   struct DrillResult {
     std::string relay;  ///< masked URL
     bool ok = false;

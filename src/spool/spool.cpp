@@ -35,6 +35,8 @@ const std::vector<std::string> kMigrations = {
        ALTER TABLE recipients ADD COLUMN next_attempt INTEGER NOT NULL DEFAULT 0;
        ALTER TABLE recipients ADD COLUMN last_reply TEXT NOT NULL DEFAULT '';
        CREATE INDEX recipients_pending ON recipients(status, next_attempt))",
+    // 3: destinations an operator suspended
+    "CREATE TABLE suspended_domains(domain TEXT PRIMARY KEY, since INTEGER NOT NULL)",
 };
 
 
@@ -105,6 +107,23 @@ void Spool::Submit(SpoolMessage message, Done done) {
 void Spool::Update(std::vector<RecipientUpdate> updates, std::vector<store::Event> events) {
   std::lock_guard lock(mu_);
   updates_.push_back(UpdateBatch{std::move(updates), std::move(events)});
+  cv_.notify_one();
+}
+
+void Spool::Delete(const std::string& id, std::vector<store::Event> events) {
+  std::lock_guard lock(mu_);
+  UpdateBatch b;
+  b.deletes.push_back(id);
+  b.events = std::move(events);
+  updates_.push_back(std::move(b));
+  cv_.notify_one();
+}
+
+void Spool::SetSuspended(const std::string& domain, bool suspended) {
+  std::lock_guard lock(mu_);
+  UpdateBatch b;
+  b.suspensions.emplace_back(domain, suspended);
+  updates_.push_back(std::move(b));
   cv_.notify_one();
 }
 
@@ -204,6 +223,22 @@ Result<void> Spool::CommitBatch(std::vector<Pending>& batch, std::vector<UpdateB
           if (auto r = done_r->Run(); !r) return fail(r.error());
           done_r->Reset();
         }
+      }
+      for (const auto& id : b.deletes) {
+        for (const char* sql : {"DELETE FROM recipients WHERE message_id = ?", "DELETE FROM messages WHERE id = ?"}) {
+          auto d = db_->Prepare(sql);
+          if (!d) return fail(d.error());
+          d->Bind(1, id);
+          if (auto r = d->Run(); !r) return fail(r.error());
+        }
+      }
+      for (const auto& [domain, on] : b.suspensions) {
+        auto q = db_->Prepare(on ? "INSERT OR IGNORE INTO suspended_domains(domain, since) VALUES(?, ?)"
+                                 : "DELETE FROM suspended_domains WHERE domain = ?");
+        if (!q) return fail(q.error());
+        q->Bind(1, domain);
+        if (on) q->Bind(2, NowMicros());
+        if (auto r = q->Run(); !r) return fail(r.error());
       }
       for (auto& e : b.events) update_events.push_back(std::move(e));
     }
@@ -315,6 +350,16 @@ Result<std::vector<RecipientState>> Spool::PendingRecipients() {
     out.push_back(RecipientState{q->Text(0), static_cast<int>(q->Int(1)), q->Text(2), q->Text(3), q->Text(4),
                                  static_cast<int>(q->Int(5)), q->Int(6), q->Text(7), q->Int(8)});
   if (!q->ok()) return MakeError(ErrorCode::kStorage, "cannot read the queue: " + q->error());
+  return out;
+}
+
+Result<std::vector<std::string>> Spool::SuspendedDomains() {
+  std::lock_guard rl(read_mu_);
+  auto q = reader_->Prepare("SELECT domain FROM suspended_domains ORDER BY domain");
+  if (!q) return q.error();
+  std::vector<std::string> out;
+  while (q->Step()) out.push_back(q->Text(0));
+  if (!q->ok()) return MakeError(ErrorCode::kStorage, "cannot read suspended domains: " + q->error());
   return out;
 }
 

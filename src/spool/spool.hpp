@@ -88,6 +88,11 @@ class Spool {
   /// Records delivery results (and their events) in the next group commit. A message whose recipients
   /// are all delivered or bounced leaves the spool in the same transaction.
   void Update(std::vector<RecipientUpdate> updates, std::vector<store::Event> events);
+  /// Removes a message and its recipients (operator action), with the given events.
+  void Delete(const std::string& id, std::vector<store::Event> events);
+  /// Records that delivery to `domain` is suspended (or resumed); kept across restarts.
+  void SetSuspended(const std::string& domain, bool suspended);
+  Result<std::vector<std::string>> SuspendedDomains();
   /// Called on the committer thread after each commit with the messages it made durable.
   void SetCommitListener(std::function<void(const std::vector<const SpoolMessage*>&)> listener);
   /// Stops accepting, commits what is queued, joins the committer.
@@ -115,6 +120,8 @@ class Spool {
   struct UpdateBatch {
     std::vector<RecipientUpdate> updates;
     std::vector<store::Event> events;
+    std::vector<std::string> deletes;         ///< message ids to remove
+    std::vector<std::pair<std::string, bool>> suspensions;  ///< domain, suspended
   };
   Spool(std::unique_ptr<store::sqlite::Db> db, std::unique_ptr<store::sqlite::Db> reader, SpoolOptions options,
         store::Store* events);

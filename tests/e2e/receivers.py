@@ -2,6 +2,8 @@
 one port kurier delivers to (delivery.port)."""
 
 import asyncio
+import socket
+import struct
 import threading
 import time
 
@@ -104,6 +106,9 @@ class DropDuringData(SMTP):
         # What was read past nbytes must not be taken for commands before the connection is gone.
         self._reader._buffer.clear()
         if how == "rst":
+            # SO_LINGER 0: close() sends a TCP reset even when nothing unread is left in the kernel.
+            sock = self.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.transport.abort()
         else:
             self.transport.close()

@@ -71,7 +71,7 @@ def events_for(k, marker_rcpt, types=("delivered", "deferred", "bounced"), want=
     while True:
         evs = [e for t in types for e in k.events(t) if e["data"].get("recipient") == marker_rcpt]
         if len(evs) >= want or time.time() > deadline:
-            return sorted(evs, key=lambda e: e["time"])
+            return sorted(evs, key=lambda e: e["id"])  # ids grow in the order events were recorded
         time.sleep(0.1)
 
 

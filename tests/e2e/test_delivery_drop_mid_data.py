@@ -16,6 +16,7 @@ CASES = {
     "fin-small": ("127.0.0.11", 64, "fin", 2_000),        # orderly close after the whole message was sent
     "rst-small": ("127.0.0.12", 64, "rst", 2_000),        # TCP reset while kurier waits for the reply
     "rst-large": ("127.0.0.13", 64_000, "rst", 3_000_000),  # TCP reset while kurier is still writing
+    "fin-large": ("127.0.0.14", 64_000, "fin", 3_000_000),  # orderly close while kurier is still writing
 }
 
 
