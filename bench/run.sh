@@ -111,7 +111,10 @@ if [ -z "${SKIP_POSTFIX:-}" ]; then
   HMED=$(median "${H[@]}")
 fi
 
+echo "== queue memory (1,000,000 deferred recipients)"
+MEM_LINE=$(python3 "$ROOT/bench/queue_memory.py" "$ROOT/$BUILD/kurier" | grep RESULT || true)
 echo
+echo "$MEM_LINE"
 echo "RESULT inject s=$SESSIONS l=4096 N=$N: kurier median=$KMED msgs/s${PMED:+, postfix (relaying, shared script) median=$PMED msgs/s, ratio=$(python3 -c "print('%.2f' % ($KMED / $PMED))")x (goal >= 5x)}"
 if [ -n "${PE32:-}" ]; then
   echo "RESULT e2e s=32 l=4096 N=$N: kurier median=$KE32 msgs/s, postfix median=$PE32 msgs/s, ratio=$(python3 -c "print('%.2f' % ($KE32 / $PE32))")x (goal >= 5x)"

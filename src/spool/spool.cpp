@@ -170,6 +170,16 @@ void Spool::Run() {
 }
 
 Result<void> Spool::CommitBatch(std::vector<Pending>& batch, std::vector<UpdateBatch>& updates) {
+  // New messages are acknowledged after this commit, so it must reach the disk (synchronous=FULL).
+  // A commit of delivery results alone need not wait for an fsync: the next FULL commit syncs the WAL
+  // with it, and losing it to a power cut only repeats a delivery (never loses one).
+  if (options_.fsync) {
+    bool want_full = !batch.empty();
+    if (want_full != full_sync_) {
+      if (auto r = db_->Exec(want_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"); !r) return r;
+      full_sync_ = want_full;
+    }
+  }
   const int64_t started = NowMicros();
   if (auto r = db_->Exec("BEGIN IMMEDIATE"); !r) return r;
   auto fail = [&](const Error& e) -> Result<void> {

@@ -131,6 +131,7 @@ class Spool {
   std::unique_ptr<store::sqlite::Db> db_;      // the writer: used by the committer thread only
   std::unique_ptr<store::sqlite::Db> reader_;  // reads (WAL lets them run beside a commit)
   std::mutex read_mu_;                         // serialises users of `reader_`
+  bool full_sync_ = true;                      // the writer's current synchronous mode (committer only)
   SpoolOptions options_;
   store::Store* events_;
   mutable std::mutex mu_;
