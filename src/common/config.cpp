@@ -98,6 +98,16 @@ constexpr Key kSchema[] = {
     {"log.level", Type::kString, R"("info")", "One of trace, debug, info, warn, error."},
 };
 
+// Keys of a [delivery.domain."NAME"] table (per-destination overrides).
+constexpr Key kDomainKeys[] = {
+    {"max_connections", Type::kInt, "", "Most simultaneous connections to this domain."},
+    {"messages_per_connection", Type::kInt, "", "Messages sent over one connection."},
+    {"rate_per_minute", Type::kInt, "", "Most messages per minute to this domain; 0: unlimited."},
+    {"tls", Type::kString, "", "\"opportunistic\", \"required\" or \"none\"."},
+    {"verify_certificates", Type::kBool, "", "Verify this domain's certificates."},
+};
+constexpr std::string_view kDomainTable = "delivery.domain";
+
 const Key* FindKey(std::string_view name) {
   for (const auto& k : kSchema)
     if (name == k.name) return &k;
@@ -171,6 +181,7 @@ std::string Suggest(const std::string& name) {
 }
 
 bool IsTablePrefix(const std::string& name) {
+  if (name == kDomainTable) return true;
   for (const auto& k : kSchema) {
     std::string_view kn = k.name;
     if (kn.size() > name.size() && kn.substr(0, name.size()) == name && kn[name.size()] == '.') return true;
@@ -178,9 +189,39 @@ bool IsTablePrefix(const std::string& name) {
   return false;
 }
 
+void WalkDomains(const toml::table& table, std::vector<std::string>& errors) {
+  for (auto&& [domain, node] : table) {
+    std::string base = std::string(kDomainTable) + ".\"" + std::string(domain.str()) + "\"";
+    auto* t = node.as_table();
+    if (!t) {
+      errors.push_back(base + ": expected a table, e.g. [delivery.domain.\"example.com\"] with max_connections = 5");
+      continue;
+    }
+    for (auto&& [k, leaf] : *t) {
+      const Key* key = nullptr;
+      for (const auto& dk : kDomainKeys)
+        if (k.str() == dk.name) key = &dk;
+      std::string name = base + "." + std::string(k.str());
+      if (!key) {
+        errors.push_back("unknown key '" + name + "'; use max_connections, messages_per_connection, rate_per_minute, tls or verify_certificates");
+        continue;
+      }
+      if (!TypeMatches(key->type, leaf))
+        errors.push_back(name + ": expected " + TypeName(key->type) + ", got " + NodeTypeName(leaf));
+    }
+  }
+}
+
 void Walk(const toml::table& table, const std::string& prefix, std::vector<std::string>& errors) {
   for (auto&& [k, node] : table) {
     std::string name = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (name == kDomainTable) {
+      if (auto* t = node.as_table())
+        WalkDomains(*t, errors);
+      else
+        errors.push_back(name + ": expected a table of domains");
+      continue;
+    }
     if (auto* sub = node.as_table()) {
       if (FindKey(name)) {
         errors.push_back(name + ": expected " + TypeName(FindKey(name)->type) + ", got a table");
@@ -282,6 +323,14 @@ Result<std::string> RenderConfigTemplate(const std::map<std::string, std::string
     out += "# " + std::string(k.comment) + "\n";
     out += leaf + " = " + (it != overrides.end() ? it->second : std::string(k.value)) + "\n";
   }
+  out +=
+      "\n# Per-destination overrides, one table per recipient domain (unset keys use the [delivery] values):\n"
+      "# [delivery.domain.\"example.com\"]\n"
+      "# max_connections = 5            # simultaneous connections\n"
+      "# messages_per_connection = 50\n"
+      "# rate_per_minute = 600          # 0: unlimited\n"
+      "# tls = \"required\"               # opportunistic | required | none\n"
+      "# verify_certificates = true\n";
   return out;
 }
 
@@ -412,6 +461,38 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   if (!D.direct && D.backup_relays.empty())
     errors.push_back("delivery.direct: false needs at least one entry in delivery.backup_relays");
   D.backup_check_interval = static_cast<int>(integer("delivery.backup_check_interval", 0, 86400));
+  if (auto* domains = user.at_path(kDomainTable).as_table()) {
+    for (auto&& [domain, node] : *domains) {
+      auto* t = node.as_table();
+      if (!t) continue;  // reported by Walk
+      std::string dname(domain.str());
+      for (char& ch : dname)
+        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+      DomainPolicy p;
+      std::string base = std::string(kDomainTable) + ".\"" + dname + "\".";
+      auto positive = [&](const char* k, int min, int max) -> std::optional<int> {
+        auto v = (*t)[k].value<int64_t>();
+        if (!v) return std::nullopt;
+        if (*v < min || *v > max) {
+          errors.push_back(base + k + ": " + std::to_string(*v) + " is out of range; use " + std::to_string(min) + " to " +
+                           std::to_string(max));
+          return std::nullopt;
+        }
+        return static_cast<int>(*v);
+      };
+      p.max_connections = positive("max_connections", 1, 10000);
+      p.messages_per_connection = positive("messages_per_connection", 1, 1000000);
+      p.rate_per_minute = positive("rate_per_minute", 0, 6000000);
+      if (auto v = (*t)["tls"].value<std::string>()) {
+        if (*v != "opportunistic" && *v != "required" && *v != "none")
+          errors.push_back(base + "tls: \"" + *v + "\" is not a mode; use \"opportunistic\", \"required\" or \"none\"");
+        else
+          p.tls = *v;
+      }
+      if (auto v = (*t)["verify_certificates"].value<bool>()) p.verify_certificates = *v;
+      D.domains[dname] = p;
+    }
+  }
   c.failover.test_interval = static_cast<int>(integer("failover.test_interval", 0, 30 * 86400));
   c.failover.probe_sender = str("failover.probe_sender");
   if (c.failover.probe_sender.empty()) c.failover.probe_sender = "postmaster@" + c.hostname;

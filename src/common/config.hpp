@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,13 @@ struct AuthPolicy {
   int cache_ttl = 600;
 };
 
+/// Per-destination overrides: [delivery.domain."example.com"] tables; unset fields use the defaults.
+struct DomainPolicy {
+  std::optional<int> max_connections, messages_per_connection, rate_per_minute;
+  std::optional<std::string> tls;
+  std::optional<bool> verify_certificates;
+};
+
 struct DeliveryConfig {
   bool enabled = true;
   uint16_t port = 25;
@@ -52,6 +60,7 @@ struct DeliveryConfig {
   bool direct = true;
   std::vector<Relay> backup_relays;
   int backup_check_interval = 60;
+  std::map<std::string, DomainPolicy> domains;  ///< keyed by lower-case domain
 };
 
 struct FailoverPolicy {

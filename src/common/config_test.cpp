@@ -69,6 +69,37 @@ TEST_F(ConfigTest, ErrorsNameTheirKey) {
   }
 }
 
+TEST_F(ConfigTest, PerDomainOverrides) {
+  auto text = RenderConfigTemplate({});
+  ASSERT_TRUE(text);
+  auto c = LoadConfig(Write(text.value() + "\n[delivery.domain.\"Slow.Example\"]\nmax_connections = 2\nrate_per_minute = 60\n"
+                                           "tls = \"required\"\nverify_certificates = true\n"));
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_EQ(c->delivery.domains.count("slow.example"), 1u);
+  const DomainPolicy& p = c->delivery.domains.at("slow.example");
+  EXPECT_EQ(p.max_connections, 2);
+  EXPECT_EQ(p.rate_per_minute, 60);
+  EXPECT_FALSE(p.messages_per_connection.has_value());
+  EXPECT_EQ(p.tls, "required");
+  EXPECT_EQ(p.verify_certificates, true);
+
+  struct Row {
+    std::string toml, want;
+  } rows[] = {
+      {"[delivery.domain.\"a.example\"]\nmax_conections = 2\n", "unknown key 'delivery.domain.\"a.example\".max_conections'"},
+      {"[delivery.domain.\"a.example\"]\nrate_per_minute = \"fast\"\n", "rate_per_minute: expected an integer"},
+      {"[delivery.domain.\"a.example\"]\ntls = \"always\"\n", "tls: \"always\" is not a mode"},
+      {"[delivery.domain.\"a.example\"]\nmax_connections = 0\n", "max_connections: 0 is out of range"},
+      {"[delivery.domain]\n\"a.example\" = 5\n", "expected a table"},
+  };
+  for (const auto& r : rows) {
+    auto errors = CheckConfig(Write(r.toml));
+    bool found = false;
+    for (const auto& e : errors) found = found || e.find(r.want) != std::string::npos;
+    EXPECT_TRUE(found) << r.want << " in " << ::testing::PrintToString(errors);
+  }
+}
+
 TEST(SplitHostPort, Table) {
   struct Row {
     const char* in;

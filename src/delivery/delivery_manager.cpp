@@ -97,17 +97,16 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
         relays_healthy(c.delivery.backup_relays.size(), true) {
     tls_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                         ssl::context::no_compression);
-    if (config.delivery.verify_certificates) {
-      tls_ctx.set_default_verify_paths();
-      tls_ctx.set_verify_mode(ssl::verify_peer);
-    } else {
-      tls_ctx.set_verify_mode(ssl::verify_none);
-    }
+    // Verification is chosen per connection (delivery.verify_certificates, per-domain overrides).
+    boost::system::error_code ec;
+    tls_ctx.set_default_verify_paths(ec);
+    tls_ctx.set_verify_mode(ssl::verify_none);
   }
 
   struct Domain {
     std::deque<Job> ready;
     int active = 0;
+    int64_t next_send = 0;  // rate limit: no message to this domain before this time (µs)
   };
 
   const Config& config;
@@ -122,9 +121,38 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   std::map<std::string, Domain> domains;
   std::multimap<int64_t, Job> scheduled;  // due time (µs) -> job
   bool stopping = false;
+  int64_t wake_at = 0;                     // when the wake timer fires (µs), 0: not armed
   std::vector<bool> relays_healthy;        // per delivery.backup_relays entry
   std::set<std::string> failed_over;       // domains currently sent through a backup relay
   std::set<std::string> suspended;         // domains an operator suspended: their jobs wait
+
+  // ---- per-destination policy ------------------------------------------------------------------
+
+  const DomainPolicy* PolicyFor(const std::string& domain) const {
+    auto it = config.delivery.domains.find(domain);
+    return it == config.delivery.domains.end() ? nullptr : &it->second;
+  }
+  int MaxConnections(const std::string& d) const {
+    auto* p = PolicyFor(d);
+    return p && p->max_connections ? *p->max_connections : config.delivery.max_connections_per_domain;
+  }
+  int MessagesPerConnection(const std::string& d) const {
+    auto* p = PolicyFor(d);
+    return p && p->messages_per_connection ? *p->messages_per_connection : config.delivery.max_messages_per_connection;
+  }
+  std::string TlsModeFor(const std::string& d) const {
+    auto* p = PolicyFor(d);
+    return p && p->tls ? *p->tls : config.delivery.tls;
+  }
+  bool VerifyFor(const std::string& d) const {
+    auto* p = PolicyFor(d);
+    return p && p->verify_certificates ? *p->verify_certificates : config.delivery.verify_certificates;
+  }
+  // Microseconds between two messages to `d` (0: unlimited).
+  int64_t SpacingFor(const std::string& d) const {
+    auto* p = PolicyFor(d);
+    return p && p->rate_per_minute && *p->rate_per_minute > 0 ? 60'000'000 / *p->rate_per_minute : 0;
+  }
 
   // ---- queue ----------------------------------------------------------------------------------
 
@@ -146,28 +174,49 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     for (auto& [name, d] : domains) {
       if (suspended.count(name)) continue;
       // One connection per few ready jobs, up to the per-domain limit.
-      while (!d.ready.empty() && d.active < config.delivery.max_connections_per_domain &&
+      if (d.next_send > now) {  // rate-limited: come back when the next message may go
+        ArmWake(d.next_send);
+        continue;
+      }
+      while (!d.ready.empty() && d.active < MaxConnections(name) &&
              static_cast<size_t>(d.active) * 4 < d.ready.size() + 3) {
         ++d.active;
         asio::co_spawn(strand, Connect(name), asio::detached);
       }
     }
-    std::erase_if(domains, [this](const auto& kv) {
-      return kv.second.ready.empty() && kv.second.active == 0 && !suspended.count(kv.first);
+    // Idle domains are forgotten, unless suspended or still inside their rate-limit spacing.
+    std::erase_if(domains, [this, now](const auto& kv) {
+      return kv.second.ready.empty() && kv.second.active == 0 && kv.second.next_send <= now &&
+             !suspended.count(kv.first);
     });
-    if (!scheduled.empty()) {
-      auto delay = std::chrono::microseconds(std::max<int64_t>(0, scheduled.begin()->first - now));
-      wake.expires_after(delay + std::chrono::milliseconds(1));
-      wake.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-        if (!ec) self->Pump();
-      });
-    }
+    if (!scheduled.empty()) ArmWake(scheduled.begin()->first);
+  }
+
+  // Makes sure Pump runs again at `when` (µs since the epoch) or earlier.
+  void ArmWake(int64_t when) {
+    if (wake_at != 0 && wake_at <= when && wake_at > NowMicros()) return;
+    wake_at = when;
+    auto delay = std::chrono::microseconds(std::max<int64_t>(0, when - NowMicros()));
+    wake.expires_after(delay + std::chrono::milliseconds(1));
+    wake.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec) return;
+      self->wake_at = 0;
+      self->Pump();
+    });
   }
 
   std::optional<Job> TakeJob(const std::string& domain) {
     if (suspended.count(domain)) return std::nullopt;
     auto it = domains.find(domain);
     if (it == domains.end() || it->second.ready.empty()) return std::nullopt;
+    if (int64_t spacing = SpacingFor(domain)) {
+      const int64_t now = NowMicros();
+      if (it->second.next_send > now) {
+        ArmWake(it->second.next_send);
+        return std::nullopt;
+      }
+      it->second.next_send = std::max(now, it->second.next_send) + spacing;
+    }
     Job j = std::move(it->second.ready.front());
     it->second.ready.pop_front();
     return j;
@@ -291,7 +340,8 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     std::string addr;
     uint16_t port = 25;
     smtp::proto::ClientConfig client;
-    std::string label;  ///< "mx.example.com [192.0.2.1]" or the relay's masked URL
+    bool verify = false;  ///< verify the server certificate (against the host name)
+    std::string label;    ///< "mx.example.com [192.0.2.1]" or the relay's masked URL
   };
   // What to do once a connection is ready.
   struct Errand {
@@ -301,15 +351,17 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     std::vector<smtp::proto::RecipientResult> probe_results;
   };
 
-  Target MxTarget(const std::string& host, const std::string& addr) const {
+  Target MxTarget(const std::string& domain, const std::string& host, const std::string& addr) const {
     Target t;
     t.host = host;
     t.addr = addr;
     t.port = config.delivery.port;
     t.client.helo_name = config.delivery.helo_name;
-    t.client.tls = config.delivery.tls == "none"       ? smtp::proto::TlsMode::kNone
-                   : config.delivery.tls == "required" ? smtp::proto::TlsMode::kRequired
-                                                       : smtp::proto::TlsMode::kOpportunistic;
+    const std::string mode = TlsModeFor(domain);
+    t.client.tls = mode == "none"       ? smtp::proto::TlsMode::kNone
+                   : mode == "required" ? smtp::proto::TlsMode::kRequired
+                                        : smtp::proto::TlsMode::kOpportunistic;
+    t.verify = VerifyFor(domain);
     t.label = host + " [" + addr + "]";
     return t;
   }
@@ -324,6 +376,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     t.client.implicit_tls = r.tls == Relay::Tls::kImplicit;
     t.client.auth_username = r.username;
     t.client.auth_password = r.password;
+    t.verify = config.delivery.verify_certificates;
     t.label = r.url;
     return t;
   }
@@ -360,6 +413,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   awaitable<void> Connect(std::string domain) {
     auto self = shared_from_this();
     ServerReply failure;
+    std::string failed_at;  // the host (or relay) that gave `failure`, for the events
     bool connected = false, eligible_for_backup = !config.delivery.direct;
     if (config.delivery.direct) {
       // Named callables, moved into Await: GCC 12 destroys lambda temporaries inside a co_await
@@ -388,8 +442,9 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
         }
         for (const auto& addr : addrs.addresses) {
           Errand errand{Errand::Kind::kDeliver, domain, std::nullopt, {}};
-          Target target = MxTarget(host, addr);  // named: no temporaries into a coroutine (GCC 12)
+          Target target = MxTarget(domain, host, addr);  // named: no temporaries into a coroutine (GCC 12)
           auto r = co_await Session(target, errand);
+          failed_at = target.label;
           if (r.code == 0) {
             connected = true;
             break;
@@ -428,12 +483,13 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
         }
         failure = Synthetic(451, "4.4.1", "direct delivery failed (" + failure.ToString() + ") and backup relay " +
                                               relay.url + " failed: " + r.ToString());
+        failed_at = relay.url;
       }
     }
     if (!connected) {
       if (failure.code == 0) failure = Synthetic(451, "4.4.1", "no mail server of " + domain + " could be reached");
       // Every ready job of this domain shares the route's fate.
-      while (auto job = TakeJob(domain)) FailAll(*job, failure, "");
+      while (auto job = TakeJob(domain)) FailAll(*job, failure, failed_at);
     }
     domains[domain].active--;
     Pump();
@@ -460,7 +516,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     if (t.client.implicit_tls) {
       ssl::stream<tcp::socket> tls(std::move(sock), tls_ctx);
       dog.Watch(&tls.next_layer());
-      SSL_set_tlsext_host_name(tls.native_handle(), t.host.c_str());
+      PrepareTls(tls, t);
       dog.ExpireAfter(std::chrono::seconds(config.delivery.command_timeout));
       auto [hec] = co_await tls.async_handshake(ssl::stream_base::client, kUseAwaitable);
       if (hec) co_return Synthetic(451, "4.7.5", "TLS handshake with " + t.label + " failed: " + hec.message());
@@ -477,7 +533,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     if (cs.status() == ClientSession::Status::kNeedTls) {
       ssl::stream<tcp::socket> tls(std::move(sock), tls_ctx);
       dog.Watch(&tls.next_layer());
-      SSL_set_tlsext_host_name(tls.native_handle(), t.host.c_str());
+      PrepareTls(tls, t);
       dog.ExpireAfter(std::chrono::seconds(config.delivery.command_timeout));
       auto [hec] = co_await tls.async_handshake(ssl::stream_base::client, kUseAwaitable);
       if (hec) {
@@ -490,6 +546,14 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     }
     std::string no_tls;
     co_return co_await Converse(sock, cs, dog, t, errand, no_tls);
+  }
+
+  static void PrepareTls(ssl::stream<tcp::socket>& tls, const Target& t) {
+    SSL_set_tlsext_host_name(tls.native_handle(), t.host.c_str());  // SNI
+    if (t.verify) {
+      tls.set_verify_mode(ssl::verify_peer);
+      tls.set_verify_callback(ssl::host_name_verification(t.host));
+    }
   }
 
   static std::string TlsInfo(ssl::stream<tcp::socket>& tls) {
@@ -605,7 +669,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   template <typename Stream>
   awaitable<void> Deliver(Stream& s, ClientSession& cs, net::Watchdog& dog, const std::string& domain,
                           const std::string& mx, const std::string& tls) {
-    for (int sent = 0; sent < config.delivery.max_messages_per_connection && !stopping; ++sent) {
+    for (int sent = 0, most = MessagesPerConnection(domain); sent < most && !stopping; ++sent) {
       if (cs.status() != ClientSession::Status::kReady) break;
       auto job = TakeJob(domain);
       if (!job) break;
@@ -644,7 +708,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
         dog.ExpireAfter(std::chrono::seconds(config.delivery.command_timeout));
         auto [ec, n] = co_await asio::async_write(s, asio::buffer(out), kUseAwaitable);
         if (ec) {
-          cs.OnConnectionLost(dog.timed_out() ? "timeout while sending" : "write failed: " + ec.message());
+          cs.OnConnectionLost(dog.timed_out() ? "timeout while sending" : "connection lost while sending: " + ec.message());
           co_return false;
         }
       }
@@ -693,6 +757,11 @@ Result<void> DeliveryManager::Start() {
   std::vector<std::pair<int64_t, Job>> list;
   for (auto& [k, v] : jobs) list.push_back(std::move(v));
   spdlog::info("queue: {} recipient(s) of {} delivery job(s) rebuilt from the spool", pending->size(), list.size());
+  for (const auto& [d, p] : impl_->config.delivery.domains)
+    spdlog::info("delivery policy for {}: {} connection(s), {} message(s) per connection, {} per minute, TLS {}{}", d,
+                 impl_->MaxConnections(d), impl_->MessagesPerConnection(d),
+                 p.rate_per_minute && *p.rate_per_minute ? std::to_string(*p.rate_per_minute) : std::string("unlimited"),
+                 impl_->TlsModeFor(d), impl_->VerifyFor(d) ? " (verified)" : "");
   if (auto s = impl_->spool.SuspendedDomains(); s) {
     for (auto& d : s.value()) spdlog::warn("delivery to {} is suspended ('kurier queue resume {}' resumes it)", d, d);
     asio::dispatch(impl_->strand, [self = impl_, list = s.value()] { self->suspended.insert(list.begin(), list.end()); });
