@@ -141,6 +141,10 @@ void Spool::Run() {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !updates_.empty(); });
       if (queue_.empty() && updates_.empty()) return;  // stopping and drained
+      // Delivery results alone can wait a moment: if a new message arrives meanwhile, both share one
+      // transaction instead of two taking turns on the disk.
+      if (queue_.empty() && !stopping_)
+        cv_.wait_for(lock, std::chrono::milliseconds(2), [&] { return stopping_ || !queue_.empty(); });
       while (!queue_.empty() && batch.size() < static_cast<size_t>(options_.max_batch)) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
