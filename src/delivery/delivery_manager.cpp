@@ -30,6 +30,7 @@
 #include <random>
 #include <set>
 
+#include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "delivery/dsn.hpp"
 #include "delivery/retry_policy.hpp"
@@ -77,16 +78,11 @@ ServerReply Synthetic(int code, const std::string& enhanced, const std::string& 
 }
 
 bool NeedsSmtpUtf8(const spool::SpoolMessage& m) {
-  if (m.smtputf8) return true;
-  auto non_ascii = [](const std::string& s) {
-    return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
-  };
-  return non_ascii(m.mail_from) || std::any_of(m.recipients.begin(), m.recipients.end(), non_ascii);
+  return m.smtputf8 || !IsAscii(m.mail_from) ||
+         std::any_of(m.recipients.begin(), m.recipients.end(), [](const std::string& r) { return !IsAscii(r); });
 }
 
-bool HasEightBit(std::string_view data) {
-  return std::any_of(data.begin(), data.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; });
-}
+bool HasEightBit(std::string_view data) { return !IsAscii(data); }
 
 }  // namespace
 

@@ -240,3 +240,15 @@ def wait_delivery_events(k, recipient, until, timeout, types=DELIVERY_EVENT_TYPE
 def final_event(evs):
     """until= predicate: the recipient got a delivered or bounced event."""
     return any(e["type"] in ("delivered", "bounced") for e in evs)
+
+
+def self_signed_server_context(directory, common_name):
+    """A TLS server context with a fresh self-signed certificate for `common_name` (openssl CLI)."""
+    import ssl
+    import subprocess
+    cert, key = f"{directory}/cert.pem", f"{directory}/key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={common_name}",
+                    "-days", "1", "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ctx

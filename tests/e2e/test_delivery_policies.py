@@ -2,8 +2,6 @@
 to one domain without slowing the others, and TLS requirements and certificate verification apply per
 domain."""
 
-import ssl
-import subprocess
 import time
 import uuid
 
@@ -12,7 +10,7 @@ from aiosmtpd.controller import Controller
 
 from conftest import free_port
 from dns_peer import Unbound
-from receivers import Receiver, Recorder
+from receivers import Receiver, Recorder, self_signed_server_context
 from test_delivery import events_for, submit
 
 ZONE = [
@@ -40,11 +38,7 @@ class Stamped(Recorder):
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     d = tmp_path_factory.mktemp("policies")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=mx.strict-tls.test",
-                    "-days", "1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(str(cert), str(key))
+    ctx = self_signed_server_context(d, "mx.strict-tls.test")
     dns = Unbound(str(d / "dns"), ZONE)
     port = free_port()
     paced, free, strict = Stamped(), Stamped(), Recorder()

@@ -4,7 +4,6 @@ delivery.tls=required a receiver without STARTTLS gets no mail (deferred with 45
 receiver with it still gets its mail; with delivery.tls=none kurier does not start TLS at all."""
 
 import ssl
-import subprocess
 import time
 import uuid
 
@@ -12,7 +11,8 @@ import pytest
 
 from conftest import free_port
 from dns_peer import Unbound
-from receivers import CustomReceiver, GateRecorder, final_event, submit_via_relay, wait_delivery_events
+from receivers import (CustomReceiver, GateRecorder, final_event, self_signed_server_context, submit_via_relay,
+                       wait_delivery_events)
 
 ZONE = [
     "tls.test. 300 IN MX 10 mx.tls.test.",
@@ -39,13 +39,7 @@ class TlsRecorder(GateRecorder):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    certdir = tmp_path_factory.mktemp("cert")
-    cert, key = certdir / "cert.pem", certdir / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=mx.tls.test",
-                    "-days", "1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=60)
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(str(cert), str(key))
+    ctx = self_signed_server_context(tmp_path_factory.mktemp("cert"), "mx.tls.test")
     dns = Unbound(str(tmp_path_factory.mktemp("dns")), ZONE)
     port = free_port()
     handlers = {"tls": TlsRecorder(), "plain": TlsRecorder()}

@@ -5,7 +5,6 @@ and `kurier failover test` reports each relay's health with the reason."""
 
 import base64
 import json
-import subprocess
 import time
 import uuid
 
@@ -14,7 +13,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from conftest import HOST, KURIER_BIN, free_port, run
 from dns_peer import Unbound
-from receivers import Receiver, Recorder
+from receivers import Receiver, Recorder, self_signed_server_context
 from test_delivery import events_for, submit
 
 ZONE = [
@@ -34,13 +33,8 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    import ssl
     d = tmp_path_factory.mktemp("failover")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=relay.test",
-                    "-days", "1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(str(cert), str(key))
+    ctx = self_signed_server_context(d, "relay.test")
     dns = Unbound(str(d / "dns"), ZONE)
     mx_port, relay_port = free_port(), free_port()
     relay = Recorder()
