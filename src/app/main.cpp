@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   kurier::app::AddAdminCommands(app, config_path);
   kurier::app::AddDnsCommand(app, config_path);
   kurier::app::AddFailoverCommand(app, config_path);
+  kurier::app::AddDkimCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
