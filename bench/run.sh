@@ -20,6 +20,19 @@ echo "# $(date -Is) nproc=$(nproc) load=[$(cut -d' ' -f1-3 /proc/loadavg)] N=$N 
 echo "== session core (Google Benchmark, no I/O)"
 "$ROOT/$BUILD/kurier_session_bench" --benchmark_min_time=1 2>/dev/null | grep -E "^BM_|Benchmark"
 
+echo "== DKIM signing of a 10 KB message (Google Benchmark) beside openssl speed, same run"
+DK=$("$ROOT/$BUILD/kurier_dkim_bench" --benchmark_format=json 2>/dev/null)
+OS=$(openssl speed -seconds 3 rsa2048 ed25519 2>/dev/null)
+python3 - "$DK" "$OS" <<'PY'
+import json, re, sys
+dk = {b["name"]: b["items_per_second"] for b in json.loads(sys.argv[1])["benchmarks"]}
+ossl = sys.argv[2]
+rsa = float(re.search(r"^rsa\s+2048 bits\s+\S+s\s+\S+s\s+([\d.]+)", ossl, re.M).group(1))
+ed = float(re.search(r"^\s*253 bits EdDSA \(Ed25519\)\s+\S+s\s+\S+s\s+([\d.]+)", ossl, re.M).group(1))
+for name, ours, theirs in (("RSA-2048", dk["BM_SignRsa2048/min_time:2.000"], rsa), ("Ed25519", dk["BM_SignEd25519/min_time:2.000"], ed)):
+    print("RESULT dkim %s: kurier %.0f signatures/s (10 KB message), openssl speed %.0f sign/s, %.0f%% (goal >= 85%%)" % (name, ours, theirs, 100 * ours / theirs))
+PY
+
 # ---- kurier: relay listener, fsync on --------------------------------------------------------
 TMP="$(mktemp -d /var/tmp/kurier-bench.XXXXXX)"
 PORT="${KURIER_RELAY_PORT:-2625}"

@@ -32,10 +32,16 @@ Result<Algorithm> AlgorithmOf(EVP_PKEY* k) {
   }
 }
 
+// Fetched once: OpenSSL 3 looks an algorithm up in its providers on every implicit use.
+const EVP_MD* Sha256Md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
 std::string Sha256(std::string_view data) {
   unsigned char out[32];
   unsigned len = 0;
-  EVP_Digest(data.data(), data.size(), out, &len, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), out, &len, Sha256Md(), nullptr);
   return std::string(reinterpret_cast<char*>(out), len);
 }
 
@@ -77,6 +83,14 @@ std::string_view BodyOf(std::string_view m) {
 }  // namespace
 
 // ---- keys ----------------------------------------------------------------------------------------
+
+PrivateKey::PrivateKey(std::shared_ptr<EVP_PKEY> key, Algorithm a) : key_(std::move(key)), algorithm_(a) {
+  template_ = std::shared_ptr<EVP_MD_CTX>(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  // RSA hashes inside the signature (SHA-256); Ed25519 signs the SHA-256 digest we compute (RFC 8463).
+  if (EVP_DigestSignInit(template_.get(), nullptr, a == Algorithm::kRsaSha256 ? Sha256Md() : nullptr, nullptr,
+                         key_.get()) != 1)
+    template_.reset();
+}
 
 Result<PrivateKey> PrivateKey::FromPem(std::string_view pem) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
@@ -152,30 +166,53 @@ std::string RelaxedHeader(std::string_view name, std::string_view value) {
 }
 
 std::string RelaxedBody(std::string_view body) {
+  // Runs of ordinary text are copied whole: this runs over every byte of every signed message.
   std::string out;
-  out.reserve(body.size());
-  size_t pos = 0;
-  size_t keep = 0;  // length of `out` up to the last non-empty line
-  while (pos < body.size()) {
-    size_t eol = body.find("\r\n", pos);
-    std::string_view line = body.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
-    pos = eol == std::string_view::npos ? body.size() : eol + 2;
-    std::string l;
-    bool in_wsp = false;
-    for (char c : line) {
-      if (IsWsp(c)) {
-        in_wsp = true;
-        continue;
-      }
-      if (in_wsp) l += ' ';
-      in_wsp = false;
-      l += c;
+  out.reserve(body.size() + 2);
+  size_t keep = 0;  // length of `out` up to the end of the last non-empty line
+  bool content = false;
+  const size_t n = body.size();
+  const char* p = body.data();
+  size_t i = 0;
+  while (i < n) {
+    // A run: no tab, no CR, and spaces only where a single space precedes ordinary text.
+    size_t j = i;
+    while (j < n) {
+      char c = p[j];
+      if (c == '\t' || c == '\r') break;
+      if (c == ' ' && (j + 1 >= n || p[j + 1] == ' ' || p[j + 1] == '\t' || p[j + 1] == '\r')) break;
+      ++j;
     }
-    out += l;
-    out += "\r\n";
-    if (!l.empty()) keep = out.size();
+    if (j > i) {  // a run always holds ordinary text (it never ends in a space)
+      out.append(p + i, j - i);
+      content = true;
+      i = j;
+      continue;
+    }
+    if (p[i] == '\r') {
+      if (i + 1 < n && p[i + 1] == '\n') {
+        out += "\r\n";
+        if (content) keep = out.size();
+        content = false;
+        i += 2;
+      } else {  // a bare CR is ordinary text
+        out += '\r';
+        content = true;
+        ++i;
+      }
+      continue;
+    }
+    size_t k = i;  // a run of WSP: one SP, or nothing at the end of a line
+    while (k < n && (p[k] == ' ' || p[k] == '\t')) ++k;
+    bool at_eol = k >= n || (p[k] == '\r' && k + 1 < n && p[k + 1] == '\n');
+    if (!at_eol) out += ' ';
+    i = k;
   }
-  out.resize(keep);  // ignore empty lines at the end (an empty body stays empty)
+  if (content) {  // a last line without CRLF gets one
+    out += "\r\n";
+    keep = out.size();
+  }
+  out.resize(keep);  // empty lines at the end are ignored; an empty body stays empty
   return out;
 }
 
@@ -252,11 +289,12 @@ Result<std::string> Sign(std::string_view message, const PrivateKey& key, const 
   to_sign.resize(to_sign.size() - 2);  // the signature header is hashed without its CRLF (RFC 6376 3.7)
 
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!key.sign_template() || EVP_MD_CTX_copy_ex(ctx.get(), key.sign_template()) != 1)
+    return MakeError(ErrorCode::kInternal, "OpenSSL could not prepare a signing context for this key");
   std::string sig;
   size_t siglen = 0;
   if (key.algorithm() == Algorithm::kRsaSha256) {
-    if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.native()) != 1 ||
-        EVP_DigestSign(ctx.get(), nullptr, &siglen, reinterpret_cast<const unsigned char*>(to_sign.data()), to_sign.size()) != 1)
+    if (EVP_DigestSign(ctx.get(), nullptr, &siglen, reinterpret_cast<const unsigned char*>(to_sign.data()), to_sign.size()) != 1)
       return MakeError(ErrorCode::kInternal, "RSA signing failed");
     sig.resize(siglen);
     if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &siglen,
@@ -265,8 +303,6 @@ Result<std::string> Sign(std::string_view message, const PrivateKey& key, const 
   } else {
     // RFC 8463 3: PureEdDSA over the SHA-256 hash of the canonicalized data.
     const std::string digest = Sha256(to_sign);
-    if (EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.native()) != 1)
-      return MakeError(ErrorCode::kInternal, "Ed25519 signing failed");
     siglen = 64;
     sig.resize(siglen);
     if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &siglen,

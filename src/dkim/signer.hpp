@@ -10,6 +10,7 @@
 #include "common/result.hpp"
 
 typedef struct evp_pkey_st EVP_PKEY;
+typedef struct evp_md_ctx_st EVP_MD_CTX;
 
 namespace kurier::dkim {
 
@@ -30,11 +31,15 @@ class PrivateKey {
   /// 32-byte public key (Ed25519, RFC 8463 4).
   std::string PublicKeyForDns() const;
   EVP_PKEY* native() const { return key_.get(); }
+  /// A signing context initialised once for this key; Sign() copies it (OpenSSL 3 initialisation
+  /// does provider look-ups that cost as much as hashing a few kilobytes).
+  const EVP_MD_CTX* sign_template() const { return template_.get(); }
 
  private:
-  PrivateKey(std::shared_ptr<EVP_PKEY> key, Algorithm a) : key_(std::move(key)), algorithm_(a) {}
+  PrivateKey(std::shared_ptr<EVP_PKEY> key, Algorithm a);
   std::shared_ptr<EVP_PKEY> key_;
   Algorithm algorithm_;
+  std::shared_ptr<EVP_MD_CTX> template_;
 };
 
 struct SignOptions {
