@@ -13,6 +13,8 @@ namespace kurier::app {
 void AddInitCommand(CLI::App& app);
 /// Registers `serve`.
 void AddServeCommand(CLI::App& app, std::string& config_path);
+/// Registers `domain add|list`.
+void AddDomainCommand(CLI::App& app, std::string& config_path);
 /// Registers `dkim keygen|sign`.
 void AddDkimCommand(CLI::App& app);
 /// Registers `failover test`.

@@ -25,6 +25,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <deque>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <random>
@@ -33,6 +35,7 @@
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "delivery/dsn.hpp"
+#include "dkim/signer.hpp"
 #include "delivery/retry_policy.hpp"
 #include "dns/resolver.hpp"
 #include "net/watchdog.hpp"
@@ -84,6 +87,36 @@ bool NeedsSmtpUtf8(const spool::SpoolMessage& m) {
 
 bool HasEightBit(std::string_view data) { return !IsAscii(data); }
 
+// The domain of the first address in the From: header field (DKIM d= aligns with it for DMARC).
+std::string FromDomain(std::string_view message) {
+  size_t pos = 0;
+  while (pos < message.size()) {
+    size_t eol = message.find("\r\n", pos);
+    if (eol == std::string_view::npos || eol == pos) break;  // end of the header section
+    std::string_view line = message.substr(pos, eol - pos);
+    pos = eol + 2;
+    if (line.size() > 5 && IStartsWith(line, "from:")) {
+      std::string_view v = line.substr(5);
+      // unfold the continuation lines of this field
+      std::string value(v);
+      while (pos < message.size() && (message[pos] == ' ' || message[pos] == '\t')) {
+        size_t e = message.find("\r\n", pos);
+        if (e == std::string_view::npos) break;
+        value += message.substr(pos, e - pos);
+        pos = e + 2;
+      }
+      auto lt = value.find('<');
+      std::string addr = lt == std::string::npos ? value : value.substr(lt + 1);
+      auto at = addr.find('@');
+      if (at == std::string::npos) return "";
+      std::string d = addr.substr(at + 1);
+      d = d.substr(0, d.find_first_of("> ,;\t()"));
+      return ToLowerAscii(d);
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Impl> {
@@ -121,6 +154,12 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   std::vector<bool> relays_healthy;        // per delivery.backup_relays entry
   std::set<std::string> failed_over;       // domains currently sent through a backup relay
   std::set<std::string> suspended;         // domains an operator suspended: their jobs wait
+  struct SigningKey {
+    std::string selector;
+    dkim::PrivateKey key;
+  };
+  std::map<std::string, std::vector<SigningKey>> dkim_keys;  // by domain, reloaded every minute
+  int64_t dkim_loaded_at = 0;
 
   // ---- per-destination policy ------------------------------------------------------------------
 
@@ -221,7 +260,8 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   // Applies one transaction's outcome: spool updates, events, and retries for the deferred.
   // `message` is the spooled message when the caller has it loaded (needed only for a DSN).
   void Record(const Job& job, const std::vector<smtp::proto::RecipientResult>& results, const std::string& mx,
-              const std::string& tls, const spool::SpoolMessage* message) {
+              const std::string& tls, const spool::SpoolMessage* message,
+              const std::vector<std::string>& dkim_selectors = {}) {
     const int64_t now = NowMicros();
     std::vector<spool::RecipientUpdate> updates;
     std::vector<store::Event> events;
@@ -244,6 +284,11 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       }
       boost::json::object data{{"recipient", rc.address}, {"reply", reply}, {"mx", mx},
                                {"attempt", attempts}, {"tls", tls}};
+      if (!dkim_selectors.empty()) {
+        boost::json::array sels;
+        for (const auto& sel : dkim_selectors) sels.emplace_back(sel);
+        data["dkim"] = std::move(sels);
+      }
       spool::RecipientUpdate u{job.message_id, rc.idx, type == "deferred" ? "queued" : type, attempts, 0, reply};
       if (type == "bounced") {
         data["classification"] = expired ? "expired" : "hard";
@@ -662,6 +707,53 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     }
   }
 
+  const std::vector<SigningKey>* KeysFor(const std::string& domain) {
+    const int64_t now = NowMicros();
+    if (now - dkim_loaded_at > 60'000'000) {
+      dkim_loaded_at = now;
+      dkim_keys.clear();
+      auto keys = store.ListDkimKeys("");
+      if (!keys) spdlog::error("dkim: cannot list keys: {}", keys.error().message);
+      for (const auto& k : keys ? keys.value() : std::vector<store::DkimKey>{}) {
+        std::ifstream f(k.key_path);
+        std::string pem((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        auto key = dkim::PrivateKey::FromPem(pem);
+        if (!key) {
+          spdlog::error("dkim: key {} of {} unusable ({}): mail from {} goes unsigned by it", k.key_path, k.domain,
+                        key.error().message, k.domain);
+          continue;
+        }
+        dkim_keys[k.domain].push_back(SigningKey{k.selector, std::move(key.value())});
+      }
+    }
+    auto it = dkim_keys.find(domain);
+    return it == dkim_keys.end() ? nullptr : &it->second;
+  }
+
+  // DKIM signatures (RSA and Ed25519, RFC 6376 / RFC 8463) for the From: domain, prepended; empty
+  // when the domain has no keys. `selectors` says which keys signed.
+  std::string SignatureHeaders(std::string_view data, std::vector<std::string>& selectors) {
+    std::string domain = FromDomain(data);
+    const auto* keys = domain.empty() ? nullptr : KeysFor(domain);
+    if (!keys) return "";
+    dkim::SignOptions o;
+    o.domain = domain;
+    o.timestamp = NowMicros() / 1000000;
+    o.headers = dkim::DefaultSignedHeaders(data);
+    std::string out;
+    for (const auto& k : *keys) {  // each new header goes on top; verifiers find all of them
+      o.selector = k.selector;
+      auto sig = dkim::Sign(data, k.key, o);
+      if (!sig) {
+        spdlog::error("dkim: signing for {} with {} failed: {}", domain, k.selector, sig.error().message);
+        continue;
+      }
+      out = sig.value() + out;
+      selectors.push_back(k.selector);
+    }
+    return out;
+  }
+
   template <typename Stream>
   awaitable<void> Deliver(Stream& s, ClientSession& cs, net::Watchdog& dog, const std::string& domain,
                           const std::string& mx, const std::string& tls) {
@@ -683,11 +775,14 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       for (const auto& r : job->rcpts) om.recipients.push_back(r.address);
       om.smtputf8 = NeedsSmtpUtf8(*message);
       om.eight_bit = message->body_type == "8BITMIME" || HasEightBit(message->data);
-      om.data = message->data;
+      std::vector<std::string> selectors;
+      std::string signed_data = SignatureHeaders(message->data, selectors);
+      if (!signed_data.empty()) signed_data += message->data;
+      om.data = signed_data.empty() ? std::string_view(message->data) : std::string_view(signed_data);
       cs.StartMessage(om);
       co_await Exchange(s, cs, dog);
       if (cs.status() != ClientSession::Status::kMessageDone) cs.OnConnectionLost("connection to " + mx + " lost");
-      Record(*job, cs.TakeResults(), mx, tls, message.get());
+      Record(*job, cs.TakeResults(), mx, tls, message.get(), selectors);
       if (cs.status() == ClientSession::Status::kHandshake) co_await Exchange(s, cs, dog);  // RSET
     }
     cs.Quit();

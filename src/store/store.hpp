@@ -40,6 +40,18 @@ struct ApiKey {
   bool revoked = false;
 };
 
+/// A sending domain and one of its DKIM keys (the private key lives in a 0600 file).
+struct DkimKey {
+  int64_t id = 0;
+  std::string domain;
+  std::string account;
+  std::string selector;
+  std::string algorithm;  ///< "rsa" or "ed25519"
+  std::string key_path;
+  int64_t created_at = 0;
+  bool active = true;
+};
+
 struct Event {
   int64_t id = 0;
   int64_t time = 0;  ///< microseconds since the epoch
@@ -76,6 +88,12 @@ class Store {
   virtual Result<ApiKey> CreateApiKey(const ApiKey& key) = 0;
   virtual Result<std::vector<ApiKey>> ListApiKeys(const std::string& account) = 0;
   virtual Result<void> RevokeApiKey(int64_t id) = 0;
+
+  /// Sending domains: AddDomain fails when the domain belongs to another account.
+  virtual Result<void> AddDomain(const std::string& account, const std::string& domain) = 0;
+  virtual Result<DkimKey> AddDkimKey(const DkimKey& key) = 0;
+  /// Active keys of `domain` (all domains when empty).
+  virtual Result<std::vector<DkimKey>> ListDkimKeys(const std::string& domain) = 0;
 
   /// Appends events in one transaction.
   virtual Result<void> AppendEvents(const std::vector<Event>& events) = 0;

@@ -28,6 +28,12 @@ const std::vector<std::string> kMigrations = {
        CREATE INDEX events_type_time ON events(type, time))",
     // 2: per-account delivery status notifications
     "ALTER TABLE accounts ADD COLUMN send_dsn INTEGER NOT NULL DEFAULT 1",
+    // 3: sending domains and their DKIM keys
+    R"(CREATE TABLE domains(id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                            name TEXT NOT NULL UNIQUE COLLATE NOCASE, created_at INTEGER NOT NULL);
+       CREATE TABLE dkim_keys(id INTEGER PRIMARY KEY, domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+                              selector TEXT NOT NULL, algorithm TEXT NOT NULL, key_path TEXT NOT NULL,
+                              created_at INTEGER NOT NULL, active INTEGER NOT NULL DEFAULT 1, UNIQUE(domain_id, selector)))",
 };
 
 Error Storage(const std::string& what, const std::string& detail) {
@@ -247,6 +253,53 @@ Result<void> SqliteStore::RevokeApiKey(int64_t id) {
   if (db_->Changes() == 0)
     return MakeError(ErrorCode::kNotFound, "no active API key with id " + std::to_string(id) + "; see 'kurier api-key list'");
   return {};
+}
+
+Result<void> SqliteStore::AddDomain(const std::string& account, const std::string& domain) {
+  std::lock_guard lock(mu_);
+  auto id = AccountId(account);
+  if (!id) return id.error();
+  auto q = db_->Prepare("SELECT a.name FROM domains d JOIN accounts a ON a.id = d.account_id WHERE d.name = ?");
+  if (!q) return q.error();
+  q->Bind(1, domain);
+  if (q->Step()) {
+    if (q->Text(0) != account)
+      return MakeError(ErrorCode::kAlreadyExists, "domain " + domain + " belongs to account '" + q->Text(0) + "'");
+    return MakeError(ErrorCode::kAlreadyExists, "domain " + domain + " already exists; see 'kurier domain list'");
+  }
+  auto ins = db_->Prepare("INSERT INTO domains(account_id, name, created_at) VALUES(?, ?, ?)");
+  if (!ins) return ins.error();
+  ins->Bind(1, *id).Bind(2, ToLowerAscii(domain)).Bind(3, NowMicros());
+  return ins->Run();
+}
+
+Result<DkimKey> SqliteStore::AddDkimKey(const DkimKey& key) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare("INSERT INTO dkim_keys(domain_id, selector, algorithm, key_path, created_at) "
+                        "SELECT id, ?, ?, ?, ? FROM domains WHERE name = ?");
+  if (!q) return q.error();
+  DkimKey k = key;
+  k.created_at = NowMicros();
+  q->Bind(1, k.selector).Bind(2, k.algorithm).Bind(3, k.key_path).Bind(4, k.created_at).Bind(5, k.domain);
+  if (auto r = q->Run(); !r) return Storage("cannot add DKIM key", r.error().message);
+  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no domain " + k.domain + "; add it with 'kurier domain add'");
+  k.id = db_->LastInsertId();
+  return k;
+}
+
+Result<std::vector<DkimKey>> SqliteStore::ListDkimKeys(const std::string& domain) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(
+      "SELECT k.id, d.name, a.name, k.selector, k.algorithm, k.key_path, k.created_at, k.active FROM dkim_keys k "
+      "JOIN domains d ON d.id = k.domain_id JOIN accounts a ON a.id = d.account_id "
+      "WHERE k.active = 1 AND (? = '' OR d.name = ?) ORDER BY d.name, k.id");
+  if (!q) return q.error();
+  q->Bind(1, domain).Bind(2, domain);
+  std::vector<DkimKey> out;
+  while (q->Step())
+    out.push_back(DkimKey{q->Int(0), q->Text(1), q->Text(2), q->Text(3), q->Text(4), q->Text(5), q->Int(6), q->Int(7) != 0});
+  if (!q->ok()) return Storage("cannot list DKIM keys", q->error());
+  return out;
 }
 
 Result<void> SqliteStore::AppendEvents(const std::vector<Event>& events) {

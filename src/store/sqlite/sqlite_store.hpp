@@ -26,6 +26,9 @@ class SqliteStore final : public Store {
   Result<ApiKey> CreateApiKey(const ApiKey& key) override;
   Result<std::vector<ApiKey>> ListApiKeys(const std::string& account) override;
   Result<void> RevokeApiKey(int64_t id) override;
+  Result<void> AddDomain(const std::string& account, const std::string& domain) override;
+  Result<DkimKey> AddDkimKey(const DkimKey& key) override;
+  Result<std::vector<DkimKey>> ListDkimKeys(const std::string& domain) override;
   Result<void> AppendEvents(const std::vector<Event>& events) override;
   Result<std::vector<Event>> ListEvents(const EventFilter& filter) override;
 
