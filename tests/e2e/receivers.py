@@ -40,6 +40,18 @@ class Recorder:
             self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 2.0.0 accepted by test receiver"
 
+    def wait_for(self, marker, timeout=30):
+        """The last received (mail_from, rcpts, content) whose content holds `marker`."""
+        needle = marker.encode() if isinstance(marker, str) else marker
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                got = [m for m in self.received if needle in m[2]]
+            if got:
+                return got[-1]
+            time.sleep(0.05)
+        raise AssertionError(f"no message containing {marker!r} arrived within {timeout} s")
+
     def wait(self, count, timeout=30):
         deadline = time.time() + timeout
         while time.time() < deadline:
