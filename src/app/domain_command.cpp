@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <fstream>
+#include <iterator>
 #include <cstring>
 #include <ctime>
 #include <iostream>
@@ -14,6 +17,7 @@
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "dkim/signer.hpp"
+#include "dns/resolver.hpp"
 #include "smtp/proto/command_parser.hpp"
 
 namespace kurier::app {
@@ -39,6 +43,150 @@ Result<std::string> WriteKey(const std::filesystem::path& dir, const std::string
   ::close(fd);
   if (!ok) return MakeError(ErrorCode::kIo, "cannot write " + path.string());
   return path.string();
+}
+
+// "k=v; k2=v2" -> value of `tag` with whitespace removed (RFC 6376 3.2 tag-lists), "" when absent.
+std::string TagValue(const std::string& record, const std::string& tag) {
+  size_t pos = 0;
+  while (pos <= record.size()) {
+    size_t semi = record.find(';', pos);
+    std::string part = record.substr(pos, semi == std::string::npos ? std::string::npos : semi - pos);
+    auto eq = part.find('=');
+    if (eq != std::string::npos) {
+      std::string k = part.substr(0, eq), v = part.substr(eq + 1);
+      k.erase(std::remove_if(k.begin(), k.end(), ::isspace), k.end());
+      if (ToLowerAscii(k) == tag) {
+        v.erase(std::remove_if(v.begin(), v.end(), ::isspace), v.end());
+        return v;
+      }
+    }
+    if (semi == std::string::npos) break;
+    pos = semi + 1;
+  }
+  return "";
+}
+
+struct Finding {
+  std::string record, name, status, published, expected, fix;
+  bool hurts = false;
+};
+
+void CheckDomain(const std::string& config_path, const std::string& d, bool json) {
+  Config c = LoadConfigOrExit(config_path);
+  auto store = OpenStoreOrExit(c);
+  auto keys = store->ListDkimKeys(d);
+  if (!keys) Fail(keys.error().message);
+  if (keys->empty()) Fail("no DKIM keys for " + d + "; add the domain with 'kurier domain add ACCOUNT " + d + "'");
+  auto resolver = dns::Resolver::Create(dns::ResolverConfig{c.dns_forward});
+  if (!resolver) Fail(resolver.error().message);
+  std::vector<Finding> out;
+  auto lookup_failed = [](const dns::TxtAnswer& a) { return a.rcode == dns::Rcode::kTempFail; };
+
+  for (const auto& k : keys.value()) {
+    Finding f{"DKIM " + k.algorithm, k.selector + "._domainkey." + d, "", "", "", "", false};
+    std::ifstream kf(k.key_path);
+    std::string pem((std::istreambuf_iterator<char>(kf)), std::istreambuf_iterator<char>());
+    auto key = dkim::PrivateKey::FromPem(pem);
+    if (!key) {
+      f.status = "error";
+      f.fix = "the private key " + k.key_path + " is unreadable (" + key.error().message + "); restore it from backup";
+      f.hurts = true;
+      out.push_back(f);
+      continue;
+    }
+    f.expected = "v=DKIM1; k=" + k.algorithm + "; p=" + key->PublicKeyForDns();
+    auto a = resolver.value()->ResolveTxtSync(f.name);
+    const std::string* found = nullptr;
+    for (const auto& r : a.records)
+      if (!TagValue(r, "p").empty() || r.find("DKIM1") != std::string::npos) found = &r;
+    if (lookup_failed(a)) {
+      f.status = "error";
+      f.fix = "the DNS lookup failed (" + a.error + "); check dns.forward and try again";
+    } else if (!found) {
+      f.status = "missing";
+      f.fix = "publish " + f.name + " TXT \"" + f.expected + "\"";
+    } else {
+      f.published = *found;
+      std::string want_k = k.algorithm, got_k = TagValue(*found, "k");
+      if (got_k.empty()) got_k = "rsa";  // RFC 6376 3.6.1: k= defaults to rsa
+      if (TagValue(*found, "p") != key->PublicKeyForDns())
+        f.status = "wrong", f.fix = "the published key is not the one kurier signs with: replace the record with \"" + f.expected + "\"";
+      else if (got_k != want_k)
+        f.status = "wrong", f.fix = "k=" + got_k + " should be k=" + want_k + ": replace the record with \"" + f.expected + "\"";
+      else
+        f.status = "ok";
+    }
+    f.hurts = f.status != "ok";
+    out.push_back(f);
+  }
+
+  {  // DMARC (RFC 7489 6.1)
+    Finding f{"DMARC", "_dmarc." + d, "", "", "v=DMARC1; p=none; rua=mailto:dmarc-reports@" + d, "", false};
+    auto a = resolver.value()->ResolveTxtSync(f.name);
+    std::vector<std::string> dmarc;
+    for (const auto& r : a.records)
+      if (r.rfind("v=DMARC1", 0) == 0) dmarc.push_back(r);
+    if (lookup_failed(a)) {
+      f.status = "error", f.fix = "the DNS lookup failed (" + a.error + "); try again";
+    } else if (dmarc.empty()) {
+      f.status = "missing";
+      f.fix = "publish " + f.name + " TXT \"" + f.expected +
+              "\" (start at p=none and read the reports; large mailbox providers require a DMARC record for bulk mail)";
+    } else if (dmarc.size() > 1) {
+      f.status = "wrong", f.published = dmarc[0];
+      f.fix = "there are " + std::to_string(dmarc.size()) + " DMARC records; receivers then ignore all of them: keep one";
+    } else {
+      f.published = dmarc[0];
+      std::string p = ToLowerAscii(TagValue(dmarc[0], "p"));
+      if (p != "none" && p != "quarantine" && p != "reject")
+        f.status = "wrong", f.fix = "p=" + (p.empty() ? std::string("(missing)") : p) + " is not a policy: use p=none, quarantine or reject";
+      else
+        f.status = "ok";
+    }
+    f.hurts = f.status != "ok";
+    out.push_back(f);
+  }
+
+  {  // SPF (RFC 7208 3.2: at most one record)
+    Finding f{"SPF", d, "", "", "v=spf1 a mx ~all", "", false};
+    auto a = resolver.value()->ResolveTxtSync(d);
+    std::vector<std::string> spf;
+    for (const auto& r : a.records)
+      if (ToLowerAscii(r).rfind("v=spf1", 0) == 0) spf.push_back(r);
+    if (lookup_failed(a)) {
+      f.status = "error", f.fix = "the DNS lookup failed (" + a.error + "); try again", f.hurts = true;
+    } else if (spf.empty()) {
+      f.status = "missing";  // DKIM alone aligns DMARC, so this warns without failing the check
+      f.fix = "publish " + d + " TXT \"v=spf1 ip4:EGRESS-ADDRESS ~all\" with the addresses kurier sends from";
+    } else if (spf.size() > 1) {
+      f.status = "wrong", f.published = spf[0], f.hurts = true;
+      f.fix = "there are " + std::to_string(spf.size()) + " SPF records, which is a permanent error (RFC 7208 3.2): merge them into one";
+    } else {
+      f.status = "ok", f.published = spf[0];
+    }
+    out.push_back(f);
+  }
+
+  bool hurts = false;
+  boost::json::array arr;
+  for (const auto& f : out) {
+    hurts = hurts || f.hurts;
+    arr.push_back(boost::json::object{{"record", f.record}, {"name", f.name}, {"status", f.status},
+                                      {"published", f.published}, {"expected", f.expected}, {"fix", f.fix},
+                                      {"hurts_delivery", f.hurts}});
+    if (!json) {
+      std::string tag = f.status == "ok" ? "OK     " : f.hurts ? "FAIL   " : "WARN   ";
+      std::cout << tag << f.record << "  " << f.name << (f.status == "ok" ? "" : " (" + f.status + ")") << "\n";
+      if (!f.published.empty() && f.status != "ok") std::cout << "       published: " << f.published << "\n";
+      if (!f.fix.empty()) std::cout << "       fix: " << f.fix << "\n";
+    }
+  }
+  if (json)
+    std::cout << boost::json::serialize(boost::json::object{{"domain", d}, {"ok", !hurts}, {"records", arr}}) << "\n";
+  else
+    std::cout << (hurts ? "\n" + d + " is not ready: fix the records marked FAIL, then run this check again.\n"
+                        : "\n" + d + " is ready to send.\n");
+  if (hurts) std::exit(1);
 }
 
 }  // namespace
@@ -96,6 +244,13 @@ void AddDomainCommand(CLI::App& app, std::string& config_path) {
     }
     std::cout << "\nMail from " << d << " is signed with both keys from now on.\n";
   });
+  auto* check = dom->add_subcommand(
+      "check", "Look up DOMAIN's records through kurier's resolver (dns.forward) and say, record by record, what is "
+               "right, wrong or missing and the fix; exit 1 when something would hurt delivery");
+  check->add_option("domain", domain, "Sending domain")->required();
+  check->add_flag("--json", json, "JSON output");
+  check->add_option("--config", config_path, "Configuration file (default: $KURIER_CONFIG or var/kurier.toml)");
+  check->callback([&] { CheckDomain(config_path, ToLowerAscii(domain), json); });
   auto* list = dom->add_subcommand("list", "List sending domains and their DKIM selectors");
   list->add_flag("--json", json, "JSON output");
   list->add_option("--config", config_path, "Configuration file (default: $KURIER_CONFIG or var/kurier.toml)");

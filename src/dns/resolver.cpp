@@ -17,7 +17,7 @@
 namespace kurier::dns {
 
 namespace {
-constexpr int kTypeA = 1, kTypeMx = 15, kTypeAaaa = 28, kClassIn = 1;
+constexpr int kTypeA = 1, kTypeMx = 15, kTypeTxt = 16, kTypeAaaa = 28, kClassIn = 1;
 constexpr int kRcodeServfail = 2, kRcodeNxdomain = 3;
 
 std::string Describe(const ub_result* r, int err) {
@@ -176,6 +176,38 @@ void Resolver::ResolveAddresses(const std::string& host, std::function<void(Addr
   };
   impl_->Start(host, kTypeAaaa, [handle](ub_result* r, int err) { handle(true, r, err); });
   impl_->Start(host, kTypeA, [handle](ub_result* r, int err) { handle(false, r, err); });
+}
+
+std::optional<std::string> DecodeTxtRdata(const unsigned char* data, std::size_t len) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < len) {
+    std::size_t n = data[i++];
+    if (i + n > len) return std::nullopt;
+    out.append(reinterpret_cast<const char*>(data + i), n);
+    i += n;
+  }
+  return out;
+}
+
+void Resolver::ResolveTxt(const std::string& name, std::function<void(TxtAnswer)> done) {
+  impl_->Start(name, kTypeTxt, [done = std::move(done)](ub_result* r, int err) {
+    TxtAnswer a;
+    a.rcode = Classify(r, err);
+    if (a.rcode == Rcode::kTempFail) a.error = Describe(r, err);
+    if (a.rcode == Rcode::kOk)
+      for (int i = 0; r->data[i]; ++i)
+        if (auto txt = DecodeTxtRdata(reinterpret_cast<const unsigned char*>(r->data[i]), static_cast<std::size_t>(r->len[i])))
+          a.records.push_back(std::move(*txt));
+    done(std::move(a));
+  });
+}
+
+TxtAnswer Resolver::ResolveTxtSync(const std::string& name) {
+  std::promise<TxtAnswer> p;
+  auto f = p.get_future();
+  ResolveTxt(name, [&p](TxtAnswer a) { p.set_value(std::move(a)); });
+  return f.get();
 }
 
 MxAnswer Resolver::ResolveMxSync(const std::string& domain) {

@@ -2,6 +2,7 @@
 // (which honours TTLs). The upstream is configurable (dns.forward) so tests use a local server.
 #pragma once
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,15 @@ struct AddressAnswer {
   std::string error;
 };
 
+struct TxtAnswer {
+  Rcode rcode = Rcode::kTempFail;
+  std::vector<std::string> records;  ///< each record's character-strings joined (RFC 7208 3.3, RFC 6376 3.6.2.2)
+  std::string error;
+};
+
+/// Decodes TXT RDATA (a sequence of length-prefixed character-strings) into one joined string.
+std::optional<std::string> DecodeTxtRdata(const unsigned char* data, std::size_t len);
+
 class Resolver {
  public:
   static Result<std::unique_ptr<Resolver>> Create(const ResolverConfig& config);
@@ -29,7 +39,9 @@ class Resolver {
   void ResolveMx(const std::string& domain, std::function<void(MxAnswer)> done);
   /// A and AAAA together.
   void ResolveAddresses(const std::string& host, std::function<void(AddressAnswer)> done);
+  void ResolveTxt(const std::string& name, std::function<void(TxtAnswer)> done);
   /// Blocking variants, for the CLI.
+  TxtAnswer ResolveTxtSync(const std::string& name);
   MxAnswer ResolveMxSync(const std::string& domain);
   AddressAnswer ResolveAddressesSync(const std::string& host);
 

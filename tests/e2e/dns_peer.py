@@ -42,10 +42,10 @@ class ServfailServer(threading.Thread):
 class Unbound:
     """unbound on 127.0.0.1:<free port> with `local_data` lines in a static `test.` zone."""
 
-    def __init__(self, workdir, local_data):
+    def __init__(self, workdir, local_data, port=None):
         self.binary = shutil.which("unbound") or "/usr/sbin/unbound"
         assert os.path.exists(self.binary), "unbound is not installed: run scripts/install-deps.sh"
-        self.port = free_port()
+        self.port = port or free_port()
         self.servfail = ServfailServer()
         self.servfail.start()
         self.dir = workdir
