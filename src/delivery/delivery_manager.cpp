@@ -701,7 +701,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     asio::steady_timer timer(strand);
     while (!stopping) {
       timer.expires_after(std::chrono::seconds(config.failover.test_interval));
-      auto [ec] = co_await timer.async_wait(kUseAwaitable);
+      (void)co_await timer.async_wait(kUseAwaitable);
       if (stopping) break;
       (void)co_await Drill();
     }

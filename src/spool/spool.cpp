@@ -106,7 +106,10 @@ void Spool::Submit(SpoolMessage message, Done done) {
 
 void Spool::Update(std::vector<RecipientUpdate> updates, std::vector<store::Event> events) {
   std::lock_guard lock(mu_);
-  updates_.push_back(UpdateBatch{std::move(updates), std::move(events)});
+  UpdateBatch b;
+  b.updates = std::move(updates);
+  b.events = std::move(events);
+  updates_.push_back(std::move(b));
   cv_.notify_one();
 }
 
