@@ -42,17 +42,18 @@ class ServfailServer(threading.Thread):
 class Unbound:
     """unbound on 127.0.0.1:<free port> with `local_data` lines in a static `test.` zone."""
 
-    def __init__(self, workdir, local_data, port=None):
+    def __init__(self, workdir, local_data, port=None, interface="127.0.0.1"):
         self.binary = shutil.which("unbound") or "/usr/sbin/unbound"
         assert os.path.exists(self.binary), "unbound is not installed: run scripts/install-deps.sh"
         self.port = port or free_port()
+        self.interface = interface
         self.servfail = ServfailServer()
         self.servfail.start()
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         lines = [
             "server:",
-            "  interface: 127.0.0.1",
+            f"  interface: {interface}",
             f"  port: {self.port}",
             "  do-daemonize: no", '  username: ""', '  chroot: ""', f'  directory: "{workdir}"',
             '  pidfile: ""', "  use-syslog: no", "  verbosity: 0", "  do-not-query-localhost: no",
@@ -72,7 +73,7 @@ class Unbound:
         deadline = time.time() + 10
         while time.time() < deadline:
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                if s.connect_ex((interface, self.port)) == 0:
                     return
             time.sleep(0.05)
         self.stop()
@@ -80,7 +81,7 @@ class Unbound:
 
     @property
     def forward(self):
-        return f"127.0.0.1@{self.port}"
+        return f"{self.interface}@{self.port}"
 
     def stop(self):
         if self.proc.poll() is None:
