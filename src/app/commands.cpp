@@ -178,7 +178,10 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
     for (const auto& a : list) {
       boost::json::array ds;
       for (const auto& d : a.sender_domains) ds.emplace_back(d);
+      boost::json::array vd;
+      for (const auto& d : a.verified_domains) vd.emplace_back(d);
       arr.push_back(boost::json::object{{"name", a.name}, {"sender_domains", ds}, {"send_dsn", a.send_dsn},
+                                        {"sandbox", a.sandbox}, {"verified_domains", vd},
                                         {"created_at", FormatTimeUtc(a.created_at)}});
       if (!json) {
         std::cout << a.name << "\t";
@@ -199,14 +202,27 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
   static std::string dsn;
   auto* acc_set = account->add_subcommand("set", "Change an account's settings");
   acc_set->add_option("name", name, "Account name")->required();
+  static std::string sandbox;
   acc_set->add_option("--dsn", dsn, "Return delivery status notifications (bounces) to senders: on or off")
-      ->required()
+      ->check(CLI::IsMember({"on", "off"}));
+  acc_set->add_option("--sandbox", sandbox,
+                      "on: sender domains need not be verified (new accounts start so); off: only domains that "
+                      "passed 'kurier domain check' may send")
       ->check(CLI::IsMember({"on", "off"}));
   config_opt(acc_set);
   acc_set->callback([&] {
+    if (dsn.empty() && sandbox.empty()) Fail("nothing to change: give --dsn on|off and/or --sandbox on|off");
     Config c = LoadConfigOrExit(config_path);
-    OrFail(OpenStoreOrExit(c)->SetSendDsn(name, dsn == "on"));
-    std::cout << "account '" << name << "': delivery status notifications " << dsn << "\n";
+    auto s = OpenStoreOrExit(c);
+    if (!dsn.empty()) {
+      OrFail(s->SetSendDsn(name, dsn == "on"));
+      std::cout << "account '" << name << "': delivery status notifications " << dsn << "\n";
+    }
+    if (!sandbox.empty()) {
+      OrFail(s->SetSandbox(name, sandbox == "on"));
+      std::cout << "account '" << name << "': sandbox " << sandbox
+                << (sandbox == "off" ? " (only verified sending domains may send)" : "") << "\n";
+    }
   });
   auto* acc_ad = account->add_subcommand("add-domain", "Allow an account to send from a domain");
   acc_ad->add_option("account", name, "Account name")->required();

@@ -167,6 +167,11 @@ void CheckDomain(const std::string& config_path, const std::string& d, bool json
     out.push_back(f);
   }
 
+  // Verified once every DKIM record checks out (the gate for accounts outside sandbox mode).
+  bool dkim_ok = std::all_of(out.begin(), out.end(), [](const Finding& f) {
+    return f.record.rfind("DKIM", 0) != 0 || f.status == "ok";
+  });
+  if (auto r = store->SetDomainVerified(d, dkim_ok); !r) Fail(r.error().message);
   bool hurts = false;
   boost::json::array arr;
   for (const auto& f : out) {
@@ -182,7 +187,9 @@ void CheckDomain(const std::string& config_path, const std::string& d, bool json
     }
   }
   if (json)
-    std::cout << boost::json::serialize(boost::json::object{{"domain", d}, {"ok", !hurts}, {"records", arr}}) << "\n";
+    std::cout << boost::json::serialize(boost::json::object{{"domain", d}, {"ok", !hurts}, {"verified", dkim_ok},
+                                                            {"records", arr}})
+              << "\n";
   else
     std::cout << (hurts ? "\n" + d + " is not ready: fix the records marked FAIL, then run this check again.\n"
                         : "\n" + d + " is ready to send.\n");

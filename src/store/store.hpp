@@ -19,6 +19,8 @@ struct Account {
   std::vector<std::string> sender_domains;
   int64_t created_at = 0;  ///< microseconds since the epoch
   bool send_dsn = true;    ///< return delivery status notifications to senders (RFC 3464)
+  bool sandbox = true;     ///< sandbox: sender domains need not be verified
+  std::vector<std::string> verified_domains;  ///< sending domains whose DKIM records checked out
 };
 
 struct SmtpCredential {
@@ -76,6 +78,8 @@ class Store {
   virtual Result<std::vector<Account>> ListAccounts() = 0;
   virtual Result<void> RemoveAccount(const std::string& name) = 0;
   virtual Result<void> SetSendDsn(const std::string& account, bool on) = 0;
+  virtual Result<void> SetSandbox(const std::string& account, bool on) = 0;
+  virtual Result<void> SetDomainVerified(const std::string& domain, bool verified) = 0;
   virtual Result<void> AddSenderDomain(const std::string& account, const std::string& domain) = 0;
   virtual Result<void> RemoveSenderDomain(const std::string& account, const std::string& domain) = 0;
 

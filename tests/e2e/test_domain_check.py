@@ -88,3 +88,34 @@ def test_wrong_records_show_published_expected_and_fix(setup):
     assert ed["status"] == "wrong" and "k=rsa should be k=ed25519" in ed["fix"]
     assert by["DMARC"]["status"] == "wrong" and "p=maybe is not a policy" in by["DMARC"]["fix"]
     assert by["SPF"]["status"] == "wrong" and "merge them into one" in by["SPF"]["fix"] and by["SPF"]["hurts_delivery"]
+
+
+def test_verification_gate_outside_sandbox(tmp_path_factory, kurier_factory):
+    """Outside sandbox mode, mail from a sending domain is refused (550 5.7.1, naming the command to run)
+    until `kurier domain check` has seen its DKIM records; then it is accepted."""
+    import smtplib
+    from conftest import plain_ctx
+    port = free_port()
+    k = kurier_factory(f"dns.forward=127.0.0.1@{port}", start=False)
+    added = json.loads(k.cli("domain", "add", "default", "gate.test", "--json").stdout)
+    dns = Unbound(str(tmp_path_factory.mktemp("dns")), [txt(r["name"], r["value"]) for r in added["records"]], port=port)
+    try:
+        k.cli("account", "set", "default", "--sandbox", "off")
+        k.start()
+
+        def mail_from():
+            with smtplib.SMTP("127.0.0.1", k.submission_port, timeout=10) as s:
+                s.starttls(context=plain_ctx())
+                s.login(k.username, k.password)
+                return s.mail("shop@gate.test")
+
+        code, text = mail_from()
+        assert code == 550 and b"5.7.1" in text and b"kurier domain check gate.test" in text, (code, text)
+        r = run([KURIER_BIN, "domain", "check", "gate.test", "--json", "--config", k.config], timeout=60)
+        assert json.loads(r.stdout)["verified"] is True, r.stdout
+        code, text = mail_from()
+        assert code == 250, (code, text)
+        accounts = k.cli_json("account", "list", "--json")
+        assert accounts[0]["sandbox"] is False and accounts[0]["verified_domains"] == ["gate.test"]
+    finally:
+        dns.stop()

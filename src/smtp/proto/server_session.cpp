@@ -228,6 +228,13 @@ void ServerSession::DoMail(const Command& c) {
                                       "); add the domain with 'kurier account add-domain " + account_ + " " +
                                       env.reverse_path.domain + "'"));
     }
+    // Outside sandbox mode a sender domain must also be verified (its DKIM records published).
+    bool verified = std::any_of(verified_domains_.begin(), verified_domains_.end(),
+                                [&](const std::string& d) { return ToLowerAscii(d) == domain; });
+    if (!sandbox_ && !verified)
+      return ReplyRaw(FormatReply(550, "5.7.1",
+                                  "Sender domain " + domain + " is not verified for account '" + account_ +
+                                      "': publish its DNS records and run 'kurier domain check " + domain + "'"));
   }
   envelope_ = std::move(env);
   mail_given_ = true;
@@ -523,6 +530,8 @@ void ServerSession::OnAuthResult(const AuthResult& result) {
       auth_username_ = std::move(username);
       account_ = result.account;
       sender_domains_ = result.sender_domains;
+      sandbox_ = result.sandbox;
+      verified_domains_ = result.verified_domains;
       Reply(ReplyId::kAuthOk);
       break;
     case AuthResult::Status::kInvalid: Reply(ReplyId::kAuthInvalid); break;

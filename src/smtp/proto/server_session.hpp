@@ -52,6 +52,8 @@ struct AuthResult {
   std::string reply;                        ///< full reply line for kThrottled (e.g. with the wait time)
   std::string account;                      ///< for kOk
   std::vector<std::string> sender_domains;  ///< domains the account may send from
+  bool sandbox = true;                      ///< false: only verified sending domains may be used
+  std::vector<std::string> verified_domains;  ///< sending domains whose DKIM records checked out
 };
 
 struct StoreResult {
@@ -141,6 +143,8 @@ class ServerSession {
   bool authenticated_ = false;
   std::string auth_username_, account_;
   std::vector<std::string> sender_domains_;
+  bool sandbox_ = true;
+  std::vector<std::string> verified_domains_;
   AuthRequest auth_request_;
   std::string auth_mechanism_, login_username_;
 

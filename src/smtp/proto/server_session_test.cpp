@@ -39,6 +39,8 @@ struct Driver {
             r.status = AuthResult::Status::kOk;
             r.account = "acme";
             r.sender_domains = {"acme.test"};
+            r.sandbox = sandbox;
+            r.verified_domains = verified;
           }
           s.OnAuthResult(r);
           break;
@@ -56,6 +58,8 @@ struct Driver {
     Send("EHLO c.test\r\nAUTH PLAIN " + Base64Encode(std::string("\0user\0secret", 12)) + "\r\n");
     ASSERT_TRUE(s.authenticated());
   }
+  bool sandbox = true;
+  std::vector<std::string> verified;
   ServerSession s;
   std::vector<std::string> stored;
   std::vector<Envelope> envelopes;
@@ -129,6 +133,28 @@ TEST(ServerSession, TranscriptTable) {
     ASSERT_EQ(got.size(), r.want.size()) << r.name;
     for (size_t i = 0; i < got.size(); ++i)
       EXPECT_EQ(got[i].substr(0, r.want[i].size()), r.want[i]) << r.name << " reply " << i;
+  }
+}
+
+TEST(ServerSession, VerificationGateOutsideSandbox) {
+  struct Row {
+    bool sandbox;
+    std::vector<std::string> verified;
+    std::string want;
+  } rows[] = {
+      {true, {}, "250 2.1.0"},                // sandbox: a listed sender domain is enough
+      {false, {}, "550 5.7.1"},               // outside it the domain must be verified
+      {false, {"acme.test"}, "250 2.1.0"},
+      {false, {"other.test"}, "550 5.7.1"},
+  };
+  for (const auto& r : rows) {
+    Driver d;
+    d.sandbox = r.sandbox;
+    d.verified = r.verified;
+    d.Login();
+    std::string out = d.Send("MAIL FROM:<a@acme.test>\r\n");
+    EXPECT_EQ(out.substr(0, 9), r.want) << out;
+    if (r.want[0] == '5') EXPECT_NE(out.find("kurier domain check acme.test"), std::string::npos) << out;
   }
 }
 

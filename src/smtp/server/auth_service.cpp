@@ -131,6 +131,8 @@ AuthResult AuthService::Authenticate(const std::string& client_ip, const proto::
     r.status = AuthResult::Status::kOk;
     r.account = (*account)->name;
     r.sender_domains = (*account)->sender_domains;
+    r.sandbox = (*account)->sandbox;
+    r.verified_domains = (*account)->verified_domains;
     return r;
   }
   {

@@ -30,7 +30,8 @@ const std::vector<std::string> kMigrations = {
     "ALTER TABLE accounts ADD COLUMN send_dsn INTEGER NOT NULL DEFAULT 1",
     // 3: sending domains and their DKIM keys
     R"(CREATE TABLE domains(id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
-                            name TEXT NOT NULL UNIQUE COLLATE NOCASE, created_at INTEGER NOT NULL);
+                            name TEXT NOT NULL UNIQUE COLLATE NOCASE, created_at INTEGER NOT NULL, verified_at INTEGER);
+       ALTER TABLE accounts ADD COLUMN sandbox INTEGER NOT NULL DEFAULT 1;
        CREATE TABLE dkim_keys(id INTEGER PRIMARY KEY, domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
                               selector TEXT NOT NULL, algorithm TEXT NOT NULL, key_path TEXT NOT NULL,
                               created_at INTEGER NOT NULL, active INTEGER NOT NULL DEFAULT 1, UNIQUE(domain_id, selector)))",
@@ -82,14 +83,18 @@ Result<Account> SqliteStore::CreateAccount(const std::string& name) {
 }
 
 Result<std::optional<Account>> SqliteStore::FindAccountLocked(const std::string& name) {
-  auto q = db_->Prepare("SELECT id, name, created_at, send_dsn FROM accounts WHERE name = ?");
+  auto q = db_->Prepare("SELECT id, name, created_at, send_dsn, sandbox FROM accounts WHERE name = ?");
   if (!q) return q.error();
   q->Bind(1, name);
   if (!q->Step()) {
     if (!q->ok()) return Storage("cannot read accounts", q->error());
     return std::optional<Account>();
   }
-  Account a{q->Int(0), q->Text(1), {}, q->Int(2), q->Int(3) != 0};
+  Account a{q->Int(0), q->Text(1), {}, q->Int(2), q->Int(3) != 0, q->Int(4) != 0, {}};
+  auto v = db_->Prepare("SELECT name FROM domains WHERE account_id = ? AND verified_at IS NOT NULL ORDER BY name");
+  if (!v) return v.error();
+  v->Bind(1, a.id);
+  while (v->Step()) a.verified_domains.push_back(v->Text(0));
   auto d = db_->Prepare("SELECT domain FROM sender_domains WHERE account_id = ? ORDER BY domain");
   if (!d) return d.error();
   d->Bind(1, a.id);
@@ -126,6 +131,27 @@ Result<void> SqliteStore::RemoveAccount(const std::string& name) {
   q->Bind(1, name);
   if (auto r = q->Run(); !r) return Storage("cannot remove account", r.error().message);
   if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no account named '" + name + "'");
+  return {};
+}
+
+Result<void> SqliteStore::SetSandbox(const std::string& account, bool on) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare("UPDATE accounts SET sandbox = ? WHERE name = ?");
+  if (!q) return q.error();
+  q->Bind(1, int64_t{on}).Bind(2, account);
+  if (auto r = q->Run(); !r) return r;
+  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no account named '" + account + "'");
+  return {};
+}
+
+Result<void> SqliteStore::SetDomainVerified(const std::string& domain, bool verified) {
+  std::lock_guard lock(mu_);
+  // A domain keeps the time it was first verified while it stays verified.
+  auto q = db_->Prepare("UPDATE domains SET verified_at = CASE WHEN ?1 THEN COALESCE(verified_at, ?2) END WHERE name = ?3");
+  if (!q) return q.error();
+  q->Bind(1, int64_t{verified}).Bind(2, NowMicros()).Bind(3, domain);
+  if (auto r = q->Run(); !r) return r;
+  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no sending domain " + domain);
   return {};
 }
 

@@ -16,6 +16,8 @@ class SqliteStore final : public Store {
   Result<std::vector<Account>> ListAccounts() override;
   Result<void> RemoveAccount(const std::string& name) override;
   Result<void> SetSendDsn(const std::string& account, bool on) override;
+  Result<void> SetSandbox(const std::string& account, bool on) override;
+  Result<void> SetDomainVerified(const std::string& domain, bool verified) override;
   Result<void> AddSenderDomain(const std::string& account, const std::string& domain) override;
   Result<void> RemoveSenderDomain(const std::string& account, const std::string& domain) override;
   Result<SmtpCredential> AddSmtpCredential(const std::string& account, const std::string& username,
