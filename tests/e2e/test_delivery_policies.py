@@ -66,8 +66,10 @@ def test_rate_limit_spaces_one_domain_only(world, kurier_factory, tmp_path):
     world["free"].wait(4, timeout=30)
     paced, free = world["paced"].times[-4:], world["free"].times[-4:]
     gaps = [b - a for a, b in zip(paced, paced[1:])]
+    free_gaps = [b - a for a, b in zip(free, free[1:])]
     assert all(g >= 0.45 for g in gaps), f"paced.test must get at most 2 messages a second: gaps {gaps}"
-    assert free[-1] - free[0] < 1.0, "free.test is not held back by paced.test's limit"
+    # free.test follows the submissions, not paced.test's spacing (compared within this run, not to a clock)
+    assert max(free_gaps) < min(gaps), f"free.test must not be held back: {free_gaps} vs paced {gaps}"
 
 
 def test_per_domain_tls_verification(world, kurier_factory):
