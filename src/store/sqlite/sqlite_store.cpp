@@ -134,14 +134,18 @@ Result<void> SqliteStore::RemoveAccount(const std::string& name) {
   return {};
 }
 
-Result<void> SqliteStore::SetSandbox(const std::string& account, bool on) {
+Result<void> SqliteStore::SetAccountFlag(const char* update_sql, const std::string& account, bool on) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare("UPDATE accounts SET sandbox = ? WHERE name = ?");
+  auto q = db_->Prepare(update_sql);
   if (!q) return q.error();
   q->Bind(1, int64_t{on}).Bind(2, account);
   if (auto r = q->Run(); !r) return r;
   if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no account named '" + account + "'");
   return {};
+}
+
+Result<void> SqliteStore::SetSandbox(const std::string& account, bool on) {
+  return SetAccountFlag("UPDATE accounts SET sandbox = ? WHERE name = ?", account, on);
 }
 
 Result<void> SqliteStore::SetDomainVerified(const std::string& domain, bool verified) {
@@ -156,13 +160,7 @@ Result<void> SqliteStore::SetDomainVerified(const std::string& domain, bool veri
 }
 
 Result<void> SqliteStore::SetSendDsn(const std::string& account, bool on) {
-  std::lock_guard lock(mu_);
-  auto q = db_->Prepare("UPDATE accounts SET send_dsn = ? WHERE name = ?");
-  if (!q) return q.error();
-  q->Bind(1, int64_t{on}).Bind(2, account);
-  if (auto r = q->Run(); !r) return r;
-  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no account named '" + account + "'");
-  return {};
+  return SetAccountFlag("UPDATE accounts SET send_dsn = ? WHERE name = ?", account, on);
 }
 
 Result<void> SqliteStore::AddSenderDomain(const std::string& account, const std::string& domain) {

@@ -37,6 +37,8 @@ class SqliteStore final : public Store {
  private:
   explicit SqliteStore(std::unique_ptr<Db> db) : db_(std::move(db)) {}
   Result<int64_t> AccountId(const std::string& name);
+  /// Runs `update_sql` ("UPDATE accounts SET <flag> = ? WHERE name = ?") for one account.
+  Result<void> SetAccountFlag(const char* update_sql, const std::string& account, bool on);
   Result<std::optional<Account>> FindAccountLocked(const std::string& name);
   std::mutex mu_;
   std::unique_ptr<Db> db_;
