@@ -15,7 +15,7 @@ void AddInitCommand(CLI::App& app);
 void AddServeCommand(CLI::App& app, std::string& config_path);
 /// Registers `domain add|list`.
 void AddDomainCommand(CLI::App& app, std::string& config_path);
-/// Registers `dkim keygen|sign`.
+/// Registers `dkim keygen|sign|arc-seal`.
 void AddDkimCommand(CLI::App& app);
 /// Registers `failover test`.
 void AddFailoverCommand(CLI::App& app, std::string& config_path);

@@ -1,5 +1,6 @@
-// dkim_command.cpp - `kurier dkim keygen|sign`: DKIM keys and signatures by hand (the signer that
-// delivery will use), for checking a setup and for tests against independent verifiers.
+// dkim_command.cpp - `kurier dkim keygen|sign|arc-seal`: DKIM keys, signatures and ARC seals by hand
+// (the signer and sealer that delivery uses), for checking a setup and for tests against independent
+// verifiers.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,9 +13,34 @@
 
 #include "app/app.hpp"
 #include "common/ids.hpp"
+#include "dkim/arc.hpp"
 #include "dkim/signer.hpp"
 
 namespace kurier::app {
+
+namespace {
+
+dkim::PrivateKey ReadKeyOrExit(const std::string& path) {
+  std::ifstream kf(path);
+  if (!kf) Fail("cannot read " + path);
+  std::string pem((std::istreambuf_iterator<char>(kf)), std::istreambuf_iterator<char>());
+  auto key = dkim::PrivateKey::FromPem(pem);
+  if (!key) Fail(path + ": " + key.error().message);
+  return std::move(key.value());
+}
+
+// The message on stdin with CRLF line endings, as on the wire.
+std::string ReadMessage() {
+  std::string in((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  std::string msg;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r')) msg += '\r';
+    msg += in[i];
+  }
+  return msg;
+}
+
+}  // namespace
 
 void AddDkimCommand(CLI::App& app) {
   auto* dk = app.add_subcommand("dkim", "DKIM keys and signatures (RFC 6376, RFC 8463)");
@@ -40,24 +66,42 @@ void AddDkimCommand(CLI::App& app) {
   sign->add_option("--key", key_file, "PEM private key")->required();
   sign->add_option("--timestamp", timestamp, "t= (default: now)");
   sign->callback([] {
-    std::ifstream kf(key_file);
-    std::string pem((std::istreambuf_iterator<char>(kf)), std::istreambuf_iterator<char>());
-    auto key = dkim::PrivateKey::FromPem(pem);
-    if (!key) Fail(key_file + ": " + key.error().message);
-    std::string in((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-    std::string msg;  // CRLF line endings, as on the wire
-    for (size_t i = 0; i < in.size(); ++i) {
-      if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r')) msg += '\r';
-      msg += in[i];
-    }
+    dkim::PrivateKey key = ReadKeyOrExit(key_file);
+    std::string msg = ReadMessage();
     dkim::SignOptions o;
     o.domain = domain;
     o.selector = selector;
     o.timestamp = timestamp ? timestamp : NowMicros() / 1000000;
     o.headers = dkim::DefaultSignedHeaders(msg);
-    auto sig = dkim::Sign(msg, key.value(), o);
+    auto sig = dkim::Sign(msg, key, o);
     if (!sig) Fail(sig.error().message);
     std::cout << sig.value() << msg;
+  });
+  static std::string authserv_id, results = "arc=none";
+  auto* seal = dk->add_subcommand(
+      "arc-seal", "Read a message (CRLF or LF lines) on stdin, print it with an ARC set (RFC 8617, i=1, cv=none) "
+                  "on top; a message that already carries ARC fields is refused (exit 1)");
+  seal->add_option("--domain", domain, "d= of the sealer")->required();
+  seal->add_option("--selector", selector, "s=")->required();
+  seal->add_option("--key", key_file, "PEM private key (RSA: ARC verifiers accept rsa-sha256 only)")->required();
+  seal->add_option("--authserv-id", authserv_id, "authserv-id of the ARC-Authentication-Results, e.g. the host name")
+      ->required();
+  seal->add_option("--results", results,
+                   "Results after the authserv-id (RFC 8601 resinfo), e.g. \"arc=none smtp.remote-ip=192.0.2.1\"")
+      ->capture_default_str();
+  seal->add_option("--timestamp", timestamp, "t= (default: now)");
+  seal->callback([] {
+    dkim::PrivateKey key = ReadKeyOrExit(key_file);
+    std::string msg = ReadMessage();
+    dkim::ArcSealOptions o;
+    o.domain = domain;
+    o.selector = selector;
+    o.authserv_id = authserv_id;
+    o.results = results;
+    o.timestamp = timestamp ? timestamp : NowMicros() / 1000000;
+    auto set = dkim::Seal(msg, key, o);
+    if (!set) Fail(set.error().message);
+    std::cout << set->Headers() << msg;
   });
 }
 

@@ -85,6 +85,21 @@ constexpr Key kSchema[] = {
      "Fail-over relays, tried in order when a domain's MX hosts cannot be reached: \"smtp://host:25\", "
      "\"smtp+starttls://user:password@host:587\" or \"smtps://user:password@host:465\"."},
     {"delivery.backup_check_interval", Type::kInt, "60", "Seconds between health checks of the backup relays; 0 disables."},
+    {"arc.enabled", Type::kBool, "false",
+     "ARC-seal (RFC 8617) mail received on the relay listener: ARC-Seal, ARC-Message-Signature and "
+     "ARC-Authentication-Results (i=1, cv=none, the client's address) signed with arc.key_file, so that receivers "
+     "can tell kurier relayed it. Mail that already carries ARC fields is sent unsealed: kurier does not validate "
+     "incoming chains, so it does not extend them."},
+    {"arc.domain", Type::kString, R"("")",
+     "Domain the seals are made for (d=), e.g. the operator's own domain; its key record goes at "
+     "SELECTOR._domainkey.DOMAIN. Required when arc.enabled is true."},
+    {"arc.selector", Type::kString, R"("arc")", "Selector (s=) of the sealing key."},
+    {"arc.key_file", Type::kString, R"("arc.pem")",
+     "PEM private key of the seals (relative to data_dir), one key for all relayed mail, not the sending domains' "
+     "DKIM keys; create it with 'kurier dkim keygen --algorithm rsa --out FILE', which prints the TXT record to "
+     "publish. It must be RSA: ARC verifiers accept rsa-sha256 only."},
+    {"arc.authserv_id", Type::kString, R"("")",
+     "authserv-id of the ARC-Authentication-Results (RFC 8601); empty: server.hostname."},
     {"failover.test_interval", Type::kInt, "0",
      "Seconds between scheduled fail-over drills (a probe through every backup relay); 0 disables."},
     {"failover.probe_sender", Type::kString, R"("")", "MAIL FROM of drill probes; empty: postmaster@server.hostname."},
@@ -434,6 +449,20 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   c.auth.cooldown = integer("auth.cooldown", 0, 30 * 86400);
   c.auth.cache_ttl = integer("auth.cache_ttl", 0, 86400);
   c.dns_forward = str("dns.forward");
+  c.arc.enabled = boolean("arc.enabled");
+  c.arc.domain = str("arc.domain");
+  c.arc.selector = str("arc.selector");
+  c.arc.key_file = c.data_dir / str("arc.key_file");
+  c.arc.authserv_id = str("arc.authserv_id");
+  if (c.arc.authserv_id.empty()) c.arc.authserv_id = c.hostname;
+  if (c.arc.enabled && c.arc.domain.empty())
+    errors.push_back("arc.domain: needed when arc.enabled is true; set the domain the seals are made for, e.g. \"example.com\"");
+  auto plain = [](const std::string& v) { return v.find_first_of(" \t\r\n;=\"") == std::string::npos; };
+  if (!plain(c.arc.domain)) errors.push_back("arc.domain: \"" + c.arc.domain + "\" is not a domain name");
+  if (c.arc.selector.empty() || !plain(c.arc.selector))
+    errors.push_back("arc.selector: \"" + c.arc.selector + "\" is not a selector; use letters, digits, '-' and '.'");
+  if (!plain(c.arc.authserv_id) || c.arc.authserv_id.find_first_of("()<>@,:\\/[]?") != std::string::npos)
+    errors.push_back("arc.authserv_id: \"" + c.arc.authserv_id + "\" is not a token (RFC 8601); use a host name");
   auto& D = c.delivery;
   D.enabled = boolean("delivery.enabled");
   D.port = static_cast<uint16_t>(integer("delivery.port", 1, 65535));

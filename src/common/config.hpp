@@ -41,6 +41,14 @@ struct AuthPolicy {
   int cache_ttl = 600;
 };
 
+/// ARC sealing of relayed mail (RFC 8617), see src/dkim/arc.hpp.
+struct ArcConfig {
+  bool enabled = false;
+  std::string domain, selector;
+  std::filesystem::path key_file;
+  std::string authserv_id;  ///< server.hostname when unset
+};
+
 /// Per-destination overrides: [delivery.domain."example.com"] tables; unset fields use the defaults.
 struct DomainPolicy {
   std::optional<int> max_connections, messages_per_connection, rate_per_minute;
@@ -90,6 +98,7 @@ struct Config {
   ListenerConfig submission, submissions, relay;
   std::vector<Cidr> relay_networks;
   std::string relay_account;
+  ArcConfig arc;  ///< sealing of mail received on the relay listener
   SmtpLimits limits;
   AuthPolicy auth;
   std::string dns_forward;

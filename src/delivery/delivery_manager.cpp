@@ -35,6 +35,7 @@
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "delivery/dsn.hpp"
+#include "dkim/arc.hpp"
 #include "dkim/signer.hpp"
 #include "delivery/retry_policy.hpp"
 #include "dns/resolver.hpp"
@@ -160,6 +161,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   };
   std::map<std::string, std::vector<SigningKey>> dkim_keys;  // by domain, reloaded every minute
   int64_t dkim_loaded_at = 0;
+  std::optional<dkim::PrivateKey> arc_key;  // arc.key_file, loaded by Start() when arc.enabled
 
   // ---- per-destination policy ------------------------------------------------------------------
 
@@ -754,6 +756,28 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     return out;
   }
 
+  // The ARC set (RFC 8617) for mail relayed on behalf of others: received on the relay listener (no SMTP
+  // credential) and not a DSN kurier wrote itself (null sender, HELO and address of its own). Empty when
+  // sealing is off or the message carries an ARC chain already (kurier cannot validate it; arc.hpp).
+  std::string ArcHeaders(const spool::SpoolMessage& m, std::string_view data) {
+    if (!arc_key || !m.credential.empty()) return "";
+    if (m.mail_from.empty() && m.helo == config.hostname && m.client_ip == "127.0.0.1") return "";
+    dkim::ArcSealOptions o;
+    o.domain = config.arc.domain;
+    o.selector = config.arc.selector;
+    o.authserv_id = config.arc.authserv_id;
+    o.timestamp = NowMicros() / 1000000;
+    // RFC 8601 pvalue: an IPv6 address is not a token, so it is quoted.
+    const bool token = m.client_ip.find(':') == std::string::npos;
+    o.results = "arc=none smtp.remote-ip=" + (token ? m.client_ip : "\"" + m.client_ip + "\"");
+    auto set = dkim::Seal(data, *arc_key, o);
+    if (!set) {
+      spdlog::warn("arc: {} goes without an ARC seal: {}", m.id, set.error().message);
+      return "";
+    }
+    return set->Headers();
+  }
+
   template <typename Stream>
   awaitable<void> Deliver(Stream& s, ClientSession& cs, net::Watchdog& dog, const std::string& domain,
                           const std::string& mx, const std::string& tls) {
@@ -778,6 +802,8 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       std::vector<std::string> selectors;
       std::string signed_data = SignatureHeaders(message->data, selectors);
       if (!signed_data.empty()) signed_data += message->data;
+      if (std::string arc = ArcHeaders(*message, signed_data.empty() ? message->data : signed_data); !arc.empty())
+        signed_data = arc + (signed_data.empty() ? message->data : signed_data);
       om.data = signed_data.empty() ? std::string_view(message->data) : std::string_view(signed_data);
       cs.StartMessage(om);
       co_await Exchange(s, cs, dog);
@@ -833,6 +859,19 @@ DeliveryManager::DeliveryManager(const Config& config, store::Store& store, spoo
 DeliveryManager::~DeliveryManager() = default;
 
 Result<void> DeliveryManager::Start() {
+  if (const auto& arc = impl_->config.arc; arc.enabled) {
+    std::ifstream f(arc.key_file);
+    std::string pem((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto key = dkim::PrivateKey::FromPem(pem);
+    if (key && key->algorithm() != dkim::Algorithm::kRsaSha256)
+      key = MakeError(ErrorCode::kConfig, "an ARC key must be RSA (ARC verifiers accept rsa-sha256 only)");
+    if (!key)
+      return MakeError(ErrorCode::kConfig, "arc.key_file: " + arc.key_file.string() +
+                                               (f ? ": " + key.error().message : std::string(" cannot be read")) +
+                                               "; create it with 'kurier dkim keygen --algorithm rsa --out " +
+                                               arc.key_file.string() + "' and publish the record it prints");
+    impl_->arc_key = std::move(key.value());
+  }
   auto pending = impl_->spool.PendingRecipients();
   if (!pending) return pending.error();
   // Group by (message, domain): one transaction each.

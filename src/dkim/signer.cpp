@@ -47,39 +47,6 @@ std::string Sha256(std::string_view data) {
 
 bool IsWsp(char c) { return c == ' ' || c == '\t'; }
 
-struct HeaderField {
-  std::string name;   // as in the message
-  std::string value;  // everything after the colon, with its folding
-};
-
-// The header section as fields, in order.
-std::vector<HeaderField> ParseHeaders(std::string_view m) {
-  std::vector<HeaderField> out;
-  size_t pos = 0;
-  while (pos < m.size()) {
-    size_t eol = m.find("\r\n", pos);
-    if (eol == std::string_view::npos) eol = m.size();
-    std::string_view line = m.substr(pos, eol - pos);
-    if (line.empty()) break;  // end of the header section
-    if (IsWsp(line.front()) && !out.empty()) {
-      out.back().value += "\r\n";
-      out.back().value += line;
-    } else {
-      auto colon = line.find(':');
-      if (colon != std::string_view::npos)
-        out.push_back(HeaderField{std::string(line.substr(0, colon)), std::string(line.substr(colon + 1))});
-    }
-    pos = eol + 2;
-  }
-  return out;
-}
-
-std::string_view BodyOf(std::string_view m) {
-  if (m.substr(0, 2) == "\r\n") return m.substr(2);
-  auto p = m.find("\r\n\r\n");
-  return p == std::string_view::npos ? std::string_view() : m.substr(p + 4);
-}
-
 }  // namespace
 
 // ---- keys ----------------------------------------------------------------------------------------
@@ -140,6 +107,35 @@ std::string PrivateKey::PublicKeyForDns() const {
   std::string out = Base64Encode(std::string_view(reinterpret_cast<char*>(der), static_cast<size_t>(n)));
   OPENSSL_free(der);
   return out;
+}
+
+// ---- message parts -------------------------------------------------------------------------------
+
+std::vector<HeaderField> ParseHeaders(std::string_view m) {
+  std::vector<HeaderField> out;
+  size_t pos = 0;
+  while (pos < m.size()) {
+    size_t eol = m.find("\r\n", pos);
+    if (eol == std::string_view::npos) eol = m.size();
+    std::string_view line = m.substr(pos, eol - pos);
+    if (line.empty()) break;  // end of the header section
+    if (IsWsp(line.front()) && !out.empty()) {
+      out.back().value += "\r\n";
+      out.back().value += line;
+    } else {
+      auto colon = line.find(':');
+      if (colon != std::string_view::npos)
+        out.push_back(HeaderField{std::string(line.substr(0, colon)), std::string(line.substr(colon + 1))});
+    }
+    pos = eol + 2;
+  }
+  return out;
+}
+
+std::string_view BodyOf(std::string_view m) {
+  if (m.substr(0, 2) == "\r\n") return m.substr(2);
+  auto p = m.find("\r\n\r\n");
+  return p == std::string_view::npos ? std::string_view() : m.substr(p + 4);
 }
 
 // ---- canonicalization ----------------------------------------------------------------------------
@@ -236,17 +232,16 @@ std::vector<std::string> DefaultSignedHeaders(std::string_view message) {
   return out;
 }
 
-Result<std::string> Sign(std::string_view message, const PrivateKey& key, const SignOptions& o) {
-  if (o.domain.empty() || o.selector.empty()) return MakeError(ErrorCode::kInvalidArgument, "DKIM signing needs d= and s=");
-  // Body hash (bh=).
-  const std::string bh = Base64Encode(Sha256(RelaxedBody(BodyOf(message))));
+const char* AlgorithmTag(Algorithm a) { return a == Algorithm::kRsaSha256 ? "rsa-sha256" : "ed25519-sha256"; }
 
-  // Header hash input: each h= name picks the next instance of that field from the bottom (RFC 6376 5.4.2);
-  // a name with no instance left contributes nothing.
-  std::vector<HeaderField> fields = ParseHeaders(message);
+std::string BodyHash(std::string_view message) { return Base64Encode(Sha256(RelaxedBody(BodyOf(message)))); }
+
+std::string SelectedHeaders(const std::vector<HeaderField>& fields, const std::vector<std::string>& names) {
+  // Each name picks the next instance of that field from the bottom (RFC 6376 5.4.2); a name with no
+  // instance left contributes nothing.
   std::map<std::string, int> used;
   std::string input;
-  for (const auto& name : o.headers) {
+  for (const auto& name : names) {
     std::string lname = ToLowerAscii(name);
     int skip = used[lname]++;
     for (auto it = fields.rbegin(); it != fields.rend(); ++it) {
@@ -256,20 +251,12 @@ Result<std::string> Sign(std::string_view message, const PrivateKey& key, const 
       break;
     }
   }
+  return input;
+}
 
-  // The signature header, folded between tags; b= empty while hashing.
-  const char* a = key.algorithm() == Algorithm::kRsaSha256 ? "rsa-sha256" : "ed25519-sha256";
-  std::vector<std::string> tags = {"v=1", std::string("a=") + a, "c=relaxed/relaxed", "d=" + o.domain};
-  if (!o.identity.empty()) tags.push_back("i=" + o.identity);
-  if (o.query_tag) tags.push_back("q=dns/txt");
-  tags.push_back("s=" + o.selector);
-  tags.push_back("t=" + std::to_string(o.timestamp));
-  std::string h = "h=";
-  for (size_t i = 0; i < o.headers.size(); ++i) h += (i ? o.header_separator : "") + ToLowerAscii(o.headers[i]);
-  tags.push_back(h);
-  tags.push_back("bh=" + bh);
+std::string FoldTags(size_t name_length, const std::vector<std::string>& tags) {
   std::string value;
-  size_t line = 16;  // "DKIM-Signature: "
+  size_t line = name_length + 2;  // "Name: "
   for (const auto& t : tags) {
     std::string piece = t + ";";
     if (!value.empty()) {
@@ -284,10 +271,10 @@ Result<std::string> Sign(std::string_view message, const PrivateKey& key, const 
     value += piece;
     line += piece.size();
   }
-  value += "\r\n\tb=";
-  std::string to_sign = input + RelaxedHeader("DKIM-Signature", " " + value);
-  to_sign.resize(to_sign.size() - 2);  // the signature header is hashed without its CRLF (RFC 6376 3.7)
+  return value + "\r\n\tb=";
+}
 
+Result<std::string> SignCanonical(const PrivateKey& key, std::string_view to_sign) {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   if (!key.sign_template() || EVP_MD_CTX_copy_ex(ctx.get(), key.sign_template()) != 1)
     return MakeError(ErrorCode::kInternal, "OpenSSL could not prepare a signing context for this key");
@@ -313,7 +300,31 @@ Result<std::string> Sign(std::string_view message, const PrivateKey& key, const 
   std::string b64 = Base64Encode(sig);
   std::string folded;
   for (size_t i = 0; i < b64.size(); i += 72) folded += (i ? "\r\n\t " : "") + b64.substr(i, 72);
-  return "DKIM-Signature: " + value + folded + "\r\n";
+  return folded;
+}
+
+Result<std::string> Sign(std::string_view message, const PrivateKey& key, const SignOptions& o) {
+  if (o.domain.empty() || o.selector.empty()) return MakeError(ErrorCode::kInvalidArgument, "DKIM signing needs d= and s=");
+  const std::string bh = BodyHash(message);
+  const std::string input = SelectedHeaders(ParseHeaders(message), o.headers);
+
+  // The signature header, folded between tags; b= empty while hashing.
+  std::vector<std::string> tags = {"v=1", std::string("a=") + AlgorithmTag(key.algorithm()), "c=relaxed/relaxed",
+                                   "d=" + o.domain};
+  if (!o.identity.empty()) tags.push_back("i=" + o.identity);
+  if (o.query_tag) tags.push_back("q=dns/txt");
+  tags.push_back("s=" + o.selector);
+  tags.push_back("t=" + std::to_string(o.timestamp));
+  std::string h = "h=";
+  for (size_t i = 0; i < o.headers.size(); ++i) h += (i ? o.header_separator : "") + ToLowerAscii(o.headers[i]);
+  tags.push_back(h);
+  tags.push_back("bh=" + bh);
+  const std::string value = FoldTags(14, tags);
+  std::string to_sign = input + RelaxedHeader("DKIM-Signature", " " + value);
+  to_sign.resize(to_sign.size() - 2);  // the signature header is hashed without its CRLF (RFC 6376 3.7)
+  auto b = SignCanonical(key, to_sign);
+  if (!b) return b.error();
+  return "DKIM-Signature: " + value + b.value() + "\r\n";
 }
 
 }  // namespace kurier::dkim

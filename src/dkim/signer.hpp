@@ -57,6 +57,31 @@ std::string RelaxedHeader(std::string_view name, std::string_view value);
 /// RFC 6376 3.4.4: relaxed canonicalization of a body.
 std::string RelaxedBody(std::string_view body);
 
+// ---- building blocks, shared with ARC (arc.hpp) --------------------------------------------------
+
+/// One header field as it appears in a message.
+struct HeaderField {
+  std::string name;   ///< as in the message
+  std::string value;  ///< everything after the colon, with its folding (CRLF + WSP)
+};
+/// The header section of `message` (CRLF line endings) as fields, top to bottom.
+std::vector<HeaderField> ParseHeaders(std::string_view message);
+/// What follows the empty line ending the header section (empty when there is none).
+std::string_view BodyOf(std::string_view message);
+/// The a= value: "rsa-sha256" or "ed25519-sha256".
+const char* AlgorithmTag(Algorithm algorithm);
+/// bh=: base64 of the SHA-256 of the relaxed body of `message`.
+std::string BodyHash(std::string_view message);
+/// The header hash input for an h= list: each name picks the next instance of that field from the
+/// bottom, relaxed (RFC 6376 5.4.2); names with no instance left contribute nothing.
+std::string SelectedHeaders(const std::vector<HeaderField>& fields, const std::vector<std::string>& names);
+/// A signature header value from "tag=value" items, folded to stay within 78 columns after a field
+/// name of `name_length` characters, ending in "\r\n\tb=" (the empty b= the hash covers).
+std::string FoldTags(size_t name_length, const std::vector<std::string>& tags);
+/// The b= value over bytes that are already canonical: RSA-SHA256 (PKCS#1 v1.5), or Ed25519 over their
+/// SHA-256 hash (RFC 8463 3); base64, folded with "\r\n\t " every 72 characters.
+Result<std::string> SignCanonical(const PrivateKey& key, std::string_view canonical);
+
 /// The h= list kurier signs: the recommended fields present in `message`, and From, To, Cc, Subject,
 /// Date, Reply-To, List-Unsubscribe, List-Unsubscribe-Post and MIME-Version once more than present
 /// (over-signing, RFC 6376 8.15), so that none can be added after signing.
