@@ -18,18 +18,13 @@
 #include "common/ids.hpp"
 #include "dkim/signer.hpp"
 #include "dns/resolver.hpp"
+#include "domains/check.hpp"
+#include "domains/records.hpp"
 #include "smtp/proto/command_parser.hpp"
 
 namespace kurier::app {
 
 namespace {
-
-// RFC 7208/6376 TXT data is a list of strings of at most 255 octets each.
-std::vector<std::string> SplitTxt(const std::string& value) {
-  std::vector<std::string> out;
-  for (size_t i = 0; i < value.size(); i += 255) out.push_back(value.substr(i, 255));
-  return out;
-}
 
 Result<std::string> WriteKey(const std::filesystem::path& dir, const std::string& selector, const dkim::PrivateKey& key) {
   std::error_code ec;
@@ -45,31 +40,102 @@ Result<std::string> WriteKey(const std::filesystem::path& dir, const std::string
   return path.string();
 }
 
-// "k=v; k2=v2" -> value of `tag` with whitespace removed (RFC 6376 3.2 tag-lists), "" when absent.
-std::string TagValue(const std::string& record, const std::string& tag) {
-  size_t pos = 0;
-  while (pos <= record.size()) {
-    size_t semi = record.find(';', pos);
-    std::string part = record.substr(pos, semi == std::string::npos ? std::string::npos : semi - pos);
-    auto eq = part.find('=');
-    if (eq != std::string::npos) {
-      std::string k = part.substr(0, eq), v = part.substr(eq + 1);
-      k.erase(std::remove_if(k.begin(), k.end(), ::isspace), k.end());
-      if (ToLowerAscii(k) == tag) {
-        v.erase(std::remove_if(v.begin(), v.end(), ::isspace), v.end());
-        return v;
-      }
-    }
-    if (semi == std::string::npos) break;
-    pos = semi + 1;
-  }
-  return "";
+// A selector not used yet by `existing`: kr<YYYYMMDD><r|e>, then with a letter when taken.
+std::string NewSelector(const std::vector<store::DkimKey>& existing, bool rsa) {
+  std::time_t now = std::time(nullptr);
+  char ymd[16];
+  std::strftime(ymd, sizeof ymd, "%Y%m%d", std::gmtime(&now));
+  std::string base = std::string("kr") + ymd + (rsa ? "r" : "e");
+  auto taken = [&](const std::string& s) {
+    return std::any_of(existing.begin(), existing.end(), [&](const store::DkimKey& k) { return k.selector == s; });
+  };
+  if (!taken(base)) return base;
+  for (char c = 'b'; c <= 'z'; ++c)
+    if (!taken(base + c)) return base + c;
+  return base + RandomToken(4);
 }
 
-struct Finding {
-  std::string record, name, status, published, expected, fix;
-  bool hurts = false;
-};
+// Creates one key per algorithm in `state`; returns their public records.
+std::vector<domains::DkimPublic> CreateKeys(const Config& c, store::Store& store, const std::string& d, const std::string& state) {
+  auto existing = store.ListDkimKeys(d);
+  if (!existing) Fail(existing.error().message);
+  std::vector<domains::DkimPublic> out;
+  for (auto [alg, name] : {std::pair{dkim::Algorithm::kRsaSha256, "rsa"}, std::pair{dkim::Algorithm::kEd25519Sha256, "ed25519"}}) {
+    std::string selector = NewSelector(existing.value(), alg == dkim::Algorithm::kRsaSha256);
+    auto key = dkim::PrivateKey::Generate(alg);
+    if (!key) Fail(key.error().message);
+    auto path = WriteKey(c.data_dir / "dkim" / d, selector, key.value());
+    if (!path) Fail(path.error().message);
+    store::DkimKey k;
+    k.domain = d;
+    k.selector = selector;
+    k.algorithm = name;
+    k.key_path = path.value();
+    k.state = state;
+    if (auto r = store.AddDkimKey(k); !r) Fail(r.error().message);
+    out.push_back(domains::DkimPublic{selector, name, key->PublicKeyForDns(), state});
+  }
+  return out;
+}
+
+// Public records of every key `d` has (reading the private keys).
+std::vector<domains::DkimPublic> PublicKeys(store::Store& store, const std::string& d) {
+  auto keys = store.ListDkimKeys(d);
+  if (!keys) Fail(keys.error().message);
+  if (keys->empty()) Fail("no DKIM keys for " + d + "; add the domain with 'kurier domain add ACCOUNT " + d + "'");
+  std::vector<domains::DkimPublic> out;
+  for (const auto& k : keys.value()) {
+    std::ifstream f(k.key_path);
+    std::string pem((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto key = dkim::PrivateKey::FromPem(pem);
+    out.push_back(domains::DkimPublic{k.selector, k.algorithm, key ? key->PublicKeyForDns() : "", k.state});
+  }
+  return out;
+}
+
+boost::json::array RecordsJson(const std::vector<domains::DnsRecord>& records, const std::vector<domains::DkimPublic>& keys) {
+  boost::json::array arr;
+  for (const auto& r : records) {
+    boost::json::array strings;
+    for (const auto& s : r.strings) strings.emplace_back(s);
+    boost::json::object o{{"purpose", r.purpose}, {"name", r.name}, {"type", r.type}, {"value", r.value},
+                          {"publish", r.publish}, {"note", r.note}};
+    if (r.type == "TXT") o["strings"] = strings;
+    for (const auto& k : keys)
+      if (r.name.rfind(k.selector + "._domainkey.", 0) == 0)
+        o["selector"] = k.selector, o["algorithm"] = k.algorithm, o["state"] = k.state;
+    arr.push_back(std::move(o));
+  }
+  return arr;
+}
+
+void PrintRecords(const std::vector<domains::DnsRecord>& records) {
+  for (const auto& r : records) {
+    std::cout << "; " << r.purpose << ": " << r.note << "\n";
+    if (!r.publish) {
+      std::cout << "\n";
+      continue;
+    }
+    std::cout << r.name << ". IN " << r.type << " ";
+    if (r.type == "TXT") {
+      std::cout << "(";
+      for (const auto& s : r.strings) std::cout << " \"" << s << "\"";
+      std::cout << " )";
+    } else {
+      std::cout << r.value;
+    }
+    std::cout << "\n\n";
+  }
+}
+
+domains::RecordInputs Inputs(const Config& c, const std::string& d, std::vector<domains::DkimPublic> keys) {
+  domains::RecordInputs in;
+  in.domain = d;
+  in.dkim = std::move(keys);
+  in.config = c.domains;
+  in.hostname = c.hostname;
+  return in;
+}
 
 void CheckDomain(const std::string& config_path, const std::string& d, bool json) {
   Config c = LoadConfigOrExit(config_path);
@@ -79,121 +145,38 @@ void CheckDomain(const std::string& config_path, const std::string& d, bool json
   if (keys->empty()) Fail("no DKIM keys for " + d + "; add the domain with 'kurier domain add ACCOUNT " + d + "'");
   auto resolver = dns::Resolver::Create(dns::ResolverConfig{c.dns_forward});
   if (!resolver) Fail(resolver.error().message);
-  std::vector<Finding> out;
-  auto lookup_failed = [](const dns::TxtAnswer& a) { return a.rcode == dns::Rcode::kTempFail; };
-
-  for (const auto& k : keys.value()) {
-    Finding f{"DKIM " + k.algorithm, k.selector + "._domainkey." + d, "", "", "", "", false};
-    std::ifstream kf(k.key_path);
-    std::string pem((std::istreambuf_iterator<char>(kf)), std::istreambuf_iterator<char>());
-    auto key = dkim::PrivateKey::FromPem(pem);
-    if (!key) {
-      f.status = "error";
-      f.fix = "the private key " + k.key_path + " is unreadable (" + key.error().message + "); restore it from backup";
-      f.hurts = true;
-      out.push_back(f);
-      continue;
-    }
-    f.expected = "v=DKIM1; k=" + k.algorithm + "; p=" + key->PublicKeyForDns();
-    auto a = resolver.value()->ResolveTxtSync(f.name);
-    const std::string* found = nullptr;
-    for (const auto& r : a.records)
-      if (!TagValue(r, "p").empty() || r.find("DKIM1") != std::string::npos) found = &r;
-    if (lookup_failed(a)) {
-      f.status = "error";
-      f.fix = "the DNS lookup failed (" + a.error + "); check dns.forward and try again";
-    } else if (!found) {
-      f.status = "missing";
-      f.fix = "publish " + f.name + " TXT \"" + f.expected + "\"";
-    } else {
-      f.published = *found;
-      std::string want_k = k.algorithm, got_k = TagValue(*found, "k");
-      if (got_k.empty()) got_k = "rsa";  // RFC 6376 3.6.1: k= defaults to rsa
-      if (TagValue(*found, "p") != key->PublicKeyForDns())
-        f.status = "wrong", f.fix = "the published key is not the one kurier signs with: replace the record with \"" + f.expected + "\"";
-      else if (got_k != want_k)
-        f.status = "wrong", f.fix = "k=" + got_k + " should be k=" + want_k + ": replace the record with \"" + f.expected + "\"";
-      else
-        f.status = "ok";
-    }
-    f.hurts = f.status != "ok";
-    out.push_back(f);
+  domains::CheckReport rep;
+  auto changes = domains::RefreshDomain(c, *store, domains::ResolverDns(*resolver.value()), d, rep, NowMicros());
+  std::map<int64_t, std::string> selector_of;
+  for (const auto& k : keys.value()) selector_of[k.id] = k.selector;
+  boost::json::array arr, rotation;
+  for (const auto& ch : changes) {
+    rotation.push_back(boost::json::object{{"selector", selector_of[ch.id]}, {"state", ch.state},
+                                           {"retire_at", ch.retire_at ? FormatTimeUtc(ch.retire_at) : ""}});
   }
-
-  {  // DMARC (RFC 7489 6.1)
-    Finding f{"DMARC", "_dmarc." + d, "", "", "v=DMARC1; p=none; rua=mailto:dmarc-reports@" + d, "", false};
-    auto a = resolver.value()->ResolveTxtSync(f.name);
-    std::vector<std::string> dmarc;
-    for (const auto& r : a.records)
-      if (r.rfind("v=DMARC1", 0) == 0) dmarc.push_back(r);
-    if (lookup_failed(a)) {
-      f.status = "error", f.fix = "the DNS lookup failed (" + a.error + "); try again";
-    } else if (dmarc.empty()) {
-      f.status = "missing";
-      f.fix = "publish " + f.name + " TXT \"" + f.expected +
-              "\" (start at p=none and read the reports; large mailbox providers require a DMARC record for bulk mail)";
-    } else if (dmarc.size() > 1) {
-      f.status = "wrong", f.published = dmarc[0];
-      f.fix = "there are " + std::to_string(dmarc.size()) + " DMARC records; receivers then ignore all of them: keep one";
-    } else {
-      f.published = dmarc[0];
-      std::string p = ToLowerAscii(TagValue(dmarc[0], "p"));
-      if (p != "none" && p != "quarantine" && p != "reject")
-        f.status = "wrong", f.fix = "p=" + (p.empty() ? std::string("(missing)") : p) + " is not a policy: use p=none, quarantine or reject";
-      else
-        f.status = "ok";
-    }
-    f.hurts = f.status != "ok";
-    out.push_back(f);
-  }
-
-  {  // SPF (RFC 7208 3.2: at most one record)
-    Finding f{"SPF", d, "", "", "v=spf1 a mx ~all", "", false};
-    auto a = resolver.value()->ResolveTxtSync(d);
-    std::vector<std::string> spf;
-    for (const auto& r : a.records)
-      if (ToLowerAscii(r).rfind("v=spf1", 0) == 0) spf.push_back(r);
-    if (lookup_failed(a)) {
-      f.status = "error", f.fix = "the DNS lookup failed (" + a.error + "); try again", f.hurts = true;
-    } else if (spf.empty()) {
-      f.status = "missing";  // DKIM alone aligns DMARC, so this warns without failing the check
-      f.fix = "publish " + d + " TXT \"v=spf1 ip4:EGRESS-ADDRESS ~all\" with the addresses kurier sends from";
-    } else if (spf.size() > 1) {
-      f.status = "wrong", f.published = spf[0], f.hurts = true;
-      f.fix = "there are " + std::to_string(spf.size()) + " SPF records, which is a permanent error (RFC 7208 3.2): merge them into one";
-    } else {
-      f.status = "ok", f.published = spf[0];
-    }
-    out.push_back(f);
-  }
-
-  // Verified once every DKIM record checks out (the gate for accounts outside sandbox mode).
-  bool dkim_ok = std::all_of(out.begin(), out.end(), [](const Finding& f) {
-    return f.record.rfind("DKIM", 0) != 0 || f.status == "ok";
-  });
-  if (auto r = store->SetDomainVerified(d, dkim_ok); !r) Fail(r.error().message);
-  bool hurts = false;
-  boost::json::array arr;
-  for (const auto& f : out) {
-    hurts = hurts || f.hurts;
+  for (const auto& f : rep.findings) {
     arr.push_back(boost::json::object{{"record", f.record}, {"name", f.name}, {"status", f.status},
                                       {"published", f.published}, {"expected", f.expected}, {"fix", f.fix},
                                       {"hurts_delivery", f.hurts}});
     if (!json) {
-      std::string tag = f.status == "ok" ? "OK     " : f.hurts ? "FAIL   " : "WARN   ";
-      std::cout << tag << f.record << "  " << f.name << (f.status == "ok" ? "" : " (" + f.status + ")") << "\n";
+      std::string tag = f.hurts ? "FAIL   " : f.status == "ok" ? "OK     " : f.status == "info" ? "INFO   " : "WARN   ";
+      std::cout << tag << f.record << "  " << f.name << (f.status == "ok" || f.status == "info" ? "" : " (" + f.status + ")") << "\n";
       if (!f.published.empty() && f.status != "ok") std::cout << "       published: " << f.published << "\n";
-      if (!f.fix.empty()) std::cout << "       fix: " << f.fix << "\n";
+      if (!f.fix.empty()) std::cout << "       " << (f.status == "ok" || f.status == "info" ? "note: " : "fix: ") << f.fix << "\n";
     }
   }
+  if (!json)
+    for (const auto& ch : changes)
+      std::cout << "DKIM rotation: selector " << selector_of[ch.id] << " is now " << ch.state
+                << (ch.state == "retiring" ? " (keep its record until " + FormatTimeUtc(ch.retire_at) + ")" : "") << "\n";
   if (json)
-    std::cout << boost::json::serialize(boost::json::object{{"domain", d}, {"ok", !hurts}, {"verified", dkim_ok},
-                                                            {"records", arr}})
+    std::cout << boost::json::serialize(boost::json::object{{"domain", d}, {"ok", rep.ok()}, {"verified", rep.verified},
+                                                            {"records", arr}, {"rotation", rotation}})
               << "\n";
   else
-    std::cout << (hurts ? "\n" + d + " is not ready: fix the records marked FAIL, then run this check again.\n"
-                        : "\n" + d + " is ready to send.\n");
-  if (hurts) std::exit(1);
+    std::cout << (!rep.ok() ? "\n" + d + " is not ready: fix the records marked FAIL, then run this check again.\n"
+                            : "\n" + d + " is ready to send.\n");
+  if (!rep.ok()) std::exit(1);
 }
 
 }  // namespace
@@ -215,41 +198,70 @@ void AddDomainCommand(CLI::App& app, std::string& config_path) {
     auto store = OpenStoreOrExit(c);
     if (auto r = store->AddDomain(account, d); !r) Fail(r.error().message);
     if (auto r = store->AddSenderDomain(account, d); !r) Fail(r.error().message);
-    std::time_t now = std::time(nullptr);
-    char ym[16];
-    std::strftime(ym, sizeof ym, "%Y%m", std::gmtime(&now));
-    boost::json::array records;
-    for (auto [alg, name] : {std::pair{dkim::Algorithm::kRsaSha256, "rsa"}, std::pair{dkim::Algorithm::kEd25519Sha256, "ed25519"}}) {
-      std::string selector = std::string("kr") + ym + (alg == dkim::Algorithm::kRsaSha256 ? "r" : "e");
-      auto key = dkim::PrivateKey::Generate(alg);
-      if (!key) Fail(key.error().message);
-      auto path = WriteKey(c.data_dir / "dkim" / d, selector, key.value());
-      if (!path) Fail(path.error().message);
-      store::DkimKey k;
-      k.domain = d;
-      k.selector = selector;
-      k.algorithm = name;
-      k.key_path = path.value();
-      if (auto r = store->AddDkimKey(k); !r) Fail(r.error().message);
-      std::string value = std::string("v=DKIM1; k=") + name + "; p=" + key->PublicKeyForDns();
-      boost::json::array strings;
-      for (const auto& s : SplitTxt(value)) strings.emplace_back(s);
-      records.push_back(boost::json::object{{"name", selector + "._domainkey." + d}, {"type", "TXT"},
-                                            {"selector", selector}, {"algorithm", name}, {"value", value},
-                                            {"strings", strings}});
-    }
+    auto keys = CreateKeys(c, *store, d, "active");
+    auto records = domains::GenerateRecords(Inputs(c, d, keys));
     if (json) {
-      std::cout << boost::json::serialize(boost::json::object{{"domain", d}, {"account", account}, {"records", records}}) << "\n";
+      std::cout << boost::json::serialize(boost::json::object{{"domain", d}, {"account", account},
+                                                              {"records", RecordsJson(records, keys)}}) << "\n";
       return;
     }
     std::cout << "Domain " << d << " added to account '" << account << "'. Publish these DNS records:\n\n";
-    for (const auto& r : records) {
-      const auto& o = r.as_object();
-      std::cout << o.at("name").as_string().c_str() << ". IN TXT (";
-      for (const auto& s : o.at("strings").as_array()) std::cout << " \"" << s.as_string().c_str() << "\"";
-      std::cout << " )\n";
+    PrintRecords(records);
+    std::cout << "Mail from " << d << " is signed with both DKIM keys from now on. Run 'kurier domain check " << d
+              << "' once the records are published.\n";
+  });
+  static std::string dmarc_policy = "none", bimi_logo;
+  auto* recs = dom->add_subcommand("records", "Print the DNS records DOMAIN should publish (DKIM, SPF, DMARC, return path, tracking, BIMI)");
+  recs->add_option("domain", domain, "Sending domain")->required();
+  recs->add_option("--dmarc-policy", dmarc_policy, "DMARC policy to write: none (start here), quarantine or reject")
+      ->check(CLI::IsMember({"none", "quarantine", "reject"}));
+  recs->add_option("--bimi-logo", bimi_logo, "https URL of an SVG Tiny PS logo (BIMI needs DMARC quarantine or reject)");
+  recs->add_flag("--json", json, "JSON output");
+  recs->add_option("--config", config_path, "Configuration file (default: $KURIER_CONFIG or var/kurier.toml)");
+  recs->callback([&] {
+    std::string d = ToLowerAscii(domain);
+    Config c = LoadConfigOrExit(config_path);
+    auto store = OpenStoreOrExit(c);
+    auto keys = PublicKeys(*store, d);
+    auto in = Inputs(c, d, keys);
+    in.dmarc_policy = dmarc_policy;
+    in.bimi_logo = bimi_logo;
+    if (!bimi_logo.empty() && bimi_logo.rfind("https://", 0) != 0) Fail("--bimi-logo must be an https:// URL");
+    auto records = domains::GenerateRecords(in);
+    if (json)
+      std::cout << boost::json::serialize(boost::json::object{{"domain", d}, {"records", RecordsJson(records, keys)}}) << "\n";
+    else
+      PrintRecords(records);
+  });
+  auto* rot = dom->add_subcommand(
+      "rotate-dkim", "Start a DKIM key rotation: new keys (one per algorithm) to publish now; 'kurier domain check' "
+                     "(or serve, hourly) switches signing to them once they are seen in DNS and retires the old ones "
+                     "after domains.dkim_grace");
+  rot->add_option("domain", domain, "Sending domain")->required();
+  rot->add_flag("--json", json, "JSON output");
+  rot->add_option("--config", config_path, "Configuration file (default: $KURIER_CONFIG or var/kurier.toml)");
+  rot->callback([&] {
+    std::string d = ToLowerAscii(domain);
+    Config c = LoadConfigOrExit(config_path);
+    auto store = OpenStoreOrExit(c);
+    auto existing = PublicKeys(*store, d);
+    for (const auto& k : existing)
+      if (k.state == "pending")
+        Fail("a rotation of " + d + " is under way: publish " + k.selector + "._domainkey." + d +
+             " and run 'kurier domain check " + d + "' (it switches signing once the record is seen)");
+    auto fresh = CreateKeys(c, *store, d, "pending");
+    auto records = domains::GenerateRecords(Inputs(c, d, fresh));
+    records.erase(std::remove_if(records.begin(), records.end(), [](const domains::DnsRecord& r) { return r.purpose.rfind("DKIM", 0) != 0; }),
+                  records.end());
+    if (json) {
+      std::cout << boost::json::serialize(boost::json::object{{"domain", d}, {"records", RecordsJson(records, fresh)}}) << "\n";
+      return;
     }
-    std::cout << "\nMail from " << d << " is signed with both keys from now on.\n";
+    std::cout << "New DKIM keys for " << d << ". Publish these records (keep the current ones):\n\n";
+    PrintRecords(records);
+    std::cout << "The current keys keep signing until 'kurier domain check " << d << "' (or serve, hourly) sees the new "
+              << "records; they then stop signing and their records may be removed after "
+              << c.domains.dkim_grace / 86400 << " day(s).\n";
   });
   auto* check = dom->add_subcommand(
       "check", "Look up DOMAIN's records through kurier's resolver (dns.forward) and say, record by record, what is "
@@ -268,8 +280,9 @@ void AddDomainCommand(CLI::App& app, std::string& config_path) {
     boost::json::array arr;
     for (const auto& k : keys.value()) {
       arr.push_back(boost::json::object{{"domain", k.domain}, {"account", k.account}, {"selector", k.selector},
-                                        {"algorithm", k.algorithm}, {"created_at", FormatTimeUtc(k.created_at)}});
-      if (!json) std::cout << k.domain << "\t" << k.account << "\t" << k.selector << "\t" << k.algorithm << "\n";
+                                        {"algorithm", k.algorithm}, {"state", k.state},
+                                        {"created_at", FormatTimeUtc(k.created_at)}});
+      if (!json) std::cout << k.domain << "\t" << k.account << "\t" << k.selector << "\t" << k.algorithm << "\t" << k.state << "\n";
     }
     if (json) std::cout << boost::json::serialize(arr) << "\n";
   });

@@ -5,18 +5,76 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
+#include <set>
 #include <thread>
 
+#include "api/api_service.hpp"
+#include "api/http_server.hpp"
+#include "api/router.hpp"
 #include "app/app.hpp"
 #include "app/control.hpp"
+#include "common/ids.hpp"
 #include "common/log.hpp"
 #include "delivery/delivery_manager.hpp"
 #include "dns/resolver.hpp"
+#include "domains/check.hpp"
 #include "smtp/server/smtp_server.hpp"
 #include "spool/spool.hpp"
 
 namespace kurier::app {
+
+namespace {
+
+// DKIM rotations advance without an operator: every domains.check_interval, domains with a pending or
+// retiring key are checked (domain check's logic) and their keys switched or retired.
+class RotationKeeper {
+ public:
+  RotationKeeper(const Config& c, store::Store& store, dns::Resolver& resolver) : c_(c), store_(store), resolver_(resolver) {
+    if (c.domains.check_interval > 0) thread_ = std::thread([this] { Run(); });
+  }
+  ~RotationKeeper() {
+    {
+      std::lock_guard l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock l(mu_);
+    while (!cv_.wait_for(l, std::chrono::seconds(c_.domains.check_interval), [this] { return stop_; })) {
+      l.unlock();
+      Once();
+      l.lock();
+    }
+  }
+  void Once() {
+    auto keys = store_.ListDkimKeys("");
+    if (!keys) return spdlog::error("dkim rotation: {}", keys.error().message);
+    std::set<std::string> due;
+    for (const auto& k : keys.value())
+      if (k.state == "pending" || k.state == "retiring") due.insert(k.domain);
+    for (const auto& d : due) {
+      domains::CheckReport rep;
+      auto changes = domains::RefreshDomain(c_, store_, domains::ResolverDns(resolver_), d, rep, NowMicros());
+      for (const auto& ch : changes) spdlog::info("dkim rotation: {} key {} is now {}", d, ch.id, ch.state);
+    }
+  }
+  const Config& c_;
+  store::Store& store_;
+  dns::Resolver& resolver_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
 
 void AddServeCommand(CLI::App& app, std::string& config_path) {
   auto* cmd = app.add_subcommand("serve", "Run the server in the foreground (SIGTERM or SIGINT stops it)");
@@ -33,11 +91,43 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
     if (!config.spool_fsync) spdlog::warn("spool.fsync is off: acknowledged mail can be lost on power failure");
     auto resolver = dns::Resolver::Create(dns::ResolverConfig{config.dns_forward});
     if (!resolver) Fail(resolver.error().message);
+    RotationKeeper keeper(config, *store, *resolver.value());
     {
       boost::asio::io_context ioc;
       smtp::server::SmtpServer server(config, *store, *spool.value(), ioc);
       delivery::DeliveryManager delivery(config, *store, *spool.value(), *resolver.value(), ioc);
       if (auto r = server.Start(); !r) Fail(r.error().message);
+      // The HTTP API: keys are looked up by hash in the store; sends go through the same spool.
+      store::Store* st = store.get();
+      api::RouterOptions ro;
+      ro.rate_per_second = config.api.rate_per_second;
+      ro.burst = config.api.burst;
+      api::Router router(
+          [st](const std::string& hash) -> std::optional<api::Principal> {
+            auto k = st->FindApiKeyByHash(hash);
+            if (!k) {
+              spdlog::error("api: cannot look up an API key: {}", k.error().message);
+              return std::nullopt;
+            }
+            if (!k.value()) return std::nullopt;
+            return api::Principal{k.value()->id, k.value()->account, k.value()->scopes};
+          },
+          ro);
+      auto api_ctx = std::make_shared<api::ApiContext>(api::ApiContext{
+          config, *store, *spool.value(),
+          [&delivery](const std::string& id, std::function<void(bool, std::string)> done) { delivery.Delete(id, std::move(done)); },
+          nullptr});
+      api::AddMessageRoutes(router, api_ctx);
+      api::AddOpenApiRoute(router);
+      api::HttpServerOptions ho;
+      ho.listen = config.api.listen;
+      ho.max_body = config.api.max_body;
+      ho.request_timeout = config.api.request_timeout;
+      ho.idle_timeout = config.api.idle_timeout;
+      ho.max_connections = config.api.max_connections;
+      api::HttpServer http(ho, router, ioc);
+      if (config.api.enabled)
+        if (auto r = http.Start(); !r) Fail(r.error().message);
       ControlServer control(ioc, config.control_socket, delivery);
       if (config.delivery.enabled) {
         if (auto r = delivery.Start(); !r) Fail(r.error().message);
@@ -52,6 +142,7 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
         if (ec) return;
         spdlog::info("signal {}: stopping", sig);
         server.Stop();
+        http.Stop();
         delivery.Stop();
         control.Stop();
         // Give sessions a moment to finish the reply in flight, then stop.

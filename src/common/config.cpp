@@ -62,6 +62,17 @@ constexpr Key kSchema[] = {
     {"smtp.limits.tls_handshake_timeout", Type::kInt, "30", "Seconds allowed for a TLS handshake."},
     {"smtp.limits.max_connections", Type::kInt, "1000", "Most simultaneous connections over all listeners."},
     {"smtp.limits.max_connections_per_ip", Type::kInt, "50", "Most simultaneous connections from one client address."},
+    {"api.enabled", Type::kBool, "true", "The HTTP JSON API (send, templates, management); see /v1/openapi.json."},
+    {"api.listen", Type::kString, R"("127.0.0.1:8025")", "Address and port of the HTTP API."},
+    {"api.max_body", Type::kInt, "41943040", "Largest request body in octets (413 above it)."},
+    {"api.max_recipients", Type::kInt, "1000", "Most recipients in one send request (to, cc, bcc and recipients[] together)."},
+    {"api.max_attachment_bytes", Type::kInt, "26214400", "Most attachment octets (decoded) in one message."},
+    {"api.max_headers", Type::kInt, "50", "Most extra header fields in one message."},
+    {"api.rate_per_second", Type::kInt, "0", "Requests per second allowed to one API key (429 with Retry-After above it); 0: unlimited."},
+    {"api.burst", Type::kInt, "0", "Requests one API key may make at once before the rate applies; 0: one second's worth."},
+    {"api.request_timeout", Type::kInt, "30", "Seconds allowed to receive one request once it has started."},
+    {"api.idle_timeout", Type::kInt, "60", "Seconds a kept-alive connection may wait for its next request."},
+    {"api.max_connections", Type::kInt, "1000", "Most simultaneous HTTP connections."},
     {"auth.max_failures", Type::kInt, "5", "Failed logins, per client address or per username, before a cool-down."},
     {"auth.failure_window", Type::kInt, "600", "Seconds over which failed logins are counted."},
     {"auth.cooldown", Type::kInt, "600", "Seconds during which AUTH is refused (454) after too many failures."},
@@ -108,6 +119,25 @@ constexpr Key kSchema[] = {
     {"queue.retry_initial", Type::kInt, "60", "Seconds before the first retry of a deferred recipient; doubled each time."},
     {"queue.retry_max", Type::kInt, "3600", "Longest wait between two attempts, in seconds."},
     {"queue.max_lifetime", Type::kInt, "432000", "Seconds a recipient may stay deferred before it bounces (5 days)."},
+    {"domains.egress_addresses", Type::kStringList, "[]",
+     "Public IPv4/IPv6 addresses this node sends from. SPF records name them, and 'kurier domain check' checks "
+     "that each domain's SPF covers them and that each has a PTR name that resolves back."},
+    {"domains.spf_include", Type::kString, R"("")",
+     "Recommend \"include:NAME\" in customers' SPF records instead of listing egress_addresses (publish NAME's "
+     "own SPF record with the addresses); empty: list the addresses."},
+    {"domains.return_path_prefix", Type::kString, R"("bounces")",
+     "Return-path (bounce) domain of each sending domain: PREFIX.DOMAIN, with an MX to server.hostname and SPF."},
+    {"domains.tracking_prefix", Type::kString, R"("track")",
+     "Open/click tracking domain of each sending domain: PREFIX.DOMAIN, a CNAME to domains.tracking_target."},
+    {"domains.tracking_target", Type::kString, R"("")", "Host the tracking CNAME points to; empty: server.hostname."},
+    {"domains.dmarc_rua", Type::kString, R"("")",
+     "Where DMARC aggregate reports go (rua=); empty: mailto:dmarc-reports@DOMAIN."},
+    {"domains.dkim_grace", Type::kInt, "604800",
+     "Seconds a replaced DKIM key's record must stay published after the new key took over (7 days), so that "
+     "mail it signed still verifies."},
+    {"domains.check_interval", Type::kInt, "3600",
+     "Seconds between serve's checks of domains in a DKIM rotation (switching to new keys once they are in DNS, "
+     "retiring old ones); 0 disables (run 'kurier domain check' yourself)."},
     {"dns.forward", Type::kString, R"("")",
      "DNS servers to forward queries to, e.g. \"127.0.0.1@5353\" (comma-separated); empty: /etc/resolv.conf."},
     {"log.level", Type::kString, R"("info")", "One of trace, debug, info, warn, error."},
@@ -522,6 +552,46 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
       D.domains[dname] = p;
     }
   }
+  auto& A = c.api;
+  A.enabled = boolean("api.enabled");
+  A.listen = str("api.listen");
+  {
+    std::string h;
+    uint16_t p = 0;
+    if (!SplitHostPort(A.listen, h, p)) errors.push_back("api.listen: \"" + A.listen + "\" is not host:port, e.g. \"127.0.0.1:8025\"");
+  }
+  A.max_body = static_cast<std::size_t>(integer("api.max_body", 1024, int64_t{1} << 32));
+  A.max_recipients = static_cast<std::size_t>(integer("api.max_recipients", 1, 100000));
+  A.max_attachment_bytes = static_cast<std::size_t>(integer("api.max_attachment_bytes", 0, int64_t{1} << 32));
+  A.max_headers = static_cast<std::size_t>(integer("api.max_headers", 0, 1000));
+  A.rate_per_second = static_cast<int>(integer("api.rate_per_second", 0, 10000000));
+  A.burst = static_cast<int>(integer("api.burst", 0, 10000000));
+  A.request_timeout = static_cast<int>(integer("api.request_timeout", 1, 3600));
+  A.idle_timeout = static_cast<int>(integer("api.idle_timeout", 1, 3600));
+  A.max_connections = static_cast<std::size_t>(integer("api.max_connections", 1, 1000000));
+  auto& Dm = c.domains;
+  if (auto* arr = Lookup(user, defaults, "domains.egress_addresses").as_array()) {
+    for (auto& e : *arr) {
+      std::string a(*e.value<std::string>());
+      auto net = Cidr::Parse(a);
+      if (!net || a.find('/') != std::string::npos)
+        errors.push_back("domains.egress_addresses: \"" + a + "\" is not an IP address; write e.g. \"192.0.2.10\"");
+      else
+        Dm.egress_addresses.push_back(a);
+    }
+  }
+  Dm.spf_include = str("domains.spf_include");
+  Dm.return_path_prefix = str("domains.return_path_prefix");
+  Dm.tracking_prefix = str("domains.tracking_prefix");
+  for (auto [k, v] : {std::pair{"domains.return_path_prefix", &Dm.return_path_prefix},
+                      std::pair{"domains.tracking_prefix", &Dm.tracking_prefix}})
+    if (v->empty() || v->find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos)
+      errors.push_back(std::string(k) + ": \"" + *v + "\" must be one DNS label of a-z, 0-9 and '-'");
+  Dm.tracking_target = str("domains.tracking_target");
+  if (Dm.tracking_target.empty()) Dm.tracking_target = c.hostname;
+  Dm.dmarc_rua = str("domains.dmarc_rua");
+  Dm.dkim_grace = integer("domains.dkim_grace", 0, 365 * 86400);
+  Dm.check_interval = static_cast<int>(integer("domains.check_interval", 0, 30 * 86400));
   c.failover.test_interval = static_cast<int>(integer("failover.test_interval", 0, 30 * 86400));
   c.failover.probe_sender = str("failover.probe_sender");
   if (c.failover.probe_sender.empty()) c.failover.probe_sender = "postmaster@" + c.hostname;

@@ -82,6 +82,26 @@ struct QueuePolicy {
   int max_lifetime = 432000;
 };
 
+/// The HTTP JSON API (src/api/).
+struct ApiConfig {
+  bool enabled = true;
+  std::string listen = "127.0.0.1:8025";
+  std::size_t max_body = 41943040, max_recipients = 1000, max_attachment_bytes = 26214400, max_headers = 50;
+  int rate_per_second = 0, burst = 0;
+  int request_timeout = 30, idle_timeout = 60;
+  std::size_t max_connections = 1000;
+};
+
+/// Sending-domain records and checks (`kurier domain records|check|rotate-dkim`).
+struct DomainsConfig {
+  std::vector<std::string> egress_addresses;
+  std::string spf_include;
+  std::string return_path_prefix = "bounces", tracking_prefix = "track", tracking_target;
+  std::string dmarc_rua;
+  int64_t dkim_grace = 604800;
+  int check_interval = 3600;
+};
+
 struct Config {
   std::filesystem::path file;
   std::string hostname;
@@ -105,6 +125,8 @@ struct Config {
   DeliveryConfig delivery;
   FailoverPolicy failover;
   QueuePolicy queue;
+  DomainsConfig domains;
+  ApiConfig api;
   std::string log_level;
 };
 

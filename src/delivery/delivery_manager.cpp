@@ -717,6 +717,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       auto keys = store.ListDkimKeys("");
       if (!keys) spdlog::error("dkim: cannot list keys: {}", keys.error().message);
       for (const auto& k : keys ? keys.value() : std::vector<store::DkimKey>{}) {
+        if (k.state != "active") continue;  // pending keys wait for DNS; retiring ones stopped signing
         std::ifstream f(k.key_path);
         std::string pem((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
         auto key = dkim::PrivateKey::FromPem(pem);
@@ -919,7 +920,7 @@ Result<void> DeliveryManager::Start() {
         j.received_at = m->received_at;
         j.rcpts.push_back(Job::Rcpt{static_cast<int>(i), a, 0});
       }
-      for (auto& [d, j] : by_domain) list.emplace_back(m->received_at, std::move(j));
+      for (auto& [d, j] : by_domain) list.emplace_back(std::max(m->received_at, m->not_before), std::move(j));
     }
     self->Enqueue(std::move(list));
   });

@@ -1,7 +1,7 @@
 // resolver.cpp - libunbound glue: asynchronous queries answered on one polling thread.
 // SECURITY: answers come from the network (or a forwarder); records are decoded with bounds by
 // mx_route.cpp. DNSSEC-bogus answers are treated as temporary failures, never as data.
-// STANDARDS: RFC 1035 (DNS), RFC 5321 5.1 (MX), RFC 7505 (null MX), RFC 3596 (AAAA).
+// STANDARDS: RFC 1035 (DNS, PTR, CNAME), RFC 5321 5.1 (MX), RFC 7505 (null MX), RFC 3596 (AAAA, ip6.arpa).
 #include "dns/resolver.hpp"
 
 #include <arpa/inet.h>
@@ -17,7 +17,7 @@
 namespace kurier::dns {
 
 namespace {
-constexpr int kTypeA = 1, kTypeMx = 15, kTypeTxt = 16, kTypeAaaa = 28, kClassIn = 1;
+constexpr int kTypeA = 1, kTypeCname = 5, kTypePtr = 12, kTypeMx = 15, kTypeTxt = 16, kTypeAaaa = 28, kClassIn = 1;
 constexpr int kRcodeServfail = 2, kRcodeNxdomain = 3;
 
 std::string Describe(const ub_result* r, int err) {
@@ -102,6 +102,15 @@ Result<std::unique_ptr<Resolver>> Resolver::Create(const ResolverConfig& config)
   // unbound answers the RFC 6761 name "test." itself (NXDOMAIN) unless told not to; mail systems on
   // private or test networks use it, so let such queries go to the configured servers.
   ub_ctx_set_option(impl->ctx, "local-zone:", "test. transparent");
+  if (!config.forward.empty()) {
+    // unbound answers reverse queries for private and documentation networks itself (RFC 6303);
+    // with an upstream configured, that upstream is the authority for them (local networks, tests).
+    ub_ctx_set_option(impl->ctx, "unblock-lan-zones:", "yes");
+    ub_ctx_set_option(impl->ctx, "insecure-lan-zones:", "yes");
+    for (const char* z : {"2.0.192.in-addr.arpa. nodefault", "100.51.198.in-addr.arpa. nodefault",
+                          "113.0.203.in-addr.arpa. nodefault", "8.b.d.0.1.0.0.2.ip6.arpa. nodefault"})
+      ub_ctx_set_option(impl->ctx, "local-zone:", z);
+  }
   if (config.forward.empty()) {
     rc = ub_ctx_resolvconf(impl->ctx, nullptr);
     if (rc != 0) return fail("cannot read /etc/resolv.conf (set dns.forward)", rc);
@@ -215,6 +224,72 @@ MxAnswer Resolver::ResolveMxSync(const std::string& domain) {
   auto f = p.get_future();
   ResolveMx(domain, [&p](MxAnswer a) { p.set_value(std::move(a)); });
   return f.get();
+}
+
+std::optional<std::string> ReverseName(const std::string& address) {
+  unsigned char buf[16];
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  if (inet_pton(AF_INET, address.c_str(), buf) == 1) {
+    for (int i = 3; i >= 0; --i) out += std::to_string(buf[i]) + ".";
+    return out + "in-addr.arpa";
+  }
+  if (inet_pton(AF_INET6, address.c_str(), buf) == 1) {
+    for (int i = 15; i >= 0; --i) {
+      out += kHex[buf[i] & 0xf];
+      out += '.';
+      out += kHex[buf[i] >> 4];
+      out += '.';
+    }
+    return out + "ip6.arpa";
+  }
+  return std::nullopt;
+}
+
+void Resolver::ResolveNames(const std::string& name, int type, std::function<void(NameAnswer)> done) {
+  impl_->Start(name, type, [done = std::move(done)](ub_result* r, int err) {
+    NameAnswer a;
+    a.rcode = Classify(r, err);
+    if (a.rcode == Rcode::kTempFail) a.error = Describe(r, err);
+    if (a.rcode == Rcode::kOk)
+      for (int i = 0; r->data[i]; ++i)
+        if (auto n = DecodeWireName(reinterpret_cast<const unsigned char*>(r->data[i]), static_cast<std::size_t>(r->len[i])))
+          a.names.push_back(std::move(*n));
+    done(std::move(a));
+  });
+}
+
+namespace {
+template <class Answer, class Start>
+Answer Wait(Start start) {
+  std::promise<Answer> p;
+  auto f = p.get_future();
+  start([&p](Answer a) { p.set_value(std::move(a)); });
+  return f.get();
+}
+}  // namespace
+
+void Resolver::ResolvePtr(const std::string& address, std::function<void(NameAnswer)> done) {
+  auto name = ReverseName(address);
+  if (!name) {
+    NameAnswer a;
+    a.error = "'" + address + "' is not an IP address";
+    done(std::move(a));
+    return;
+  }
+  ResolveNames(*name, kTypePtr, std::move(done));
+}
+
+void Resolver::ResolveCname(const std::string& name, std::function<void(NameAnswer)> done) {
+  ResolveNames(name, kTypeCname, std::move(done));
+}
+
+NameAnswer Resolver::ResolvePtrSync(const std::string& address) {
+  return Wait<NameAnswer>([&](auto cb) { ResolvePtr(address, std::move(cb)); });
+}
+
+NameAnswer Resolver::ResolveCnameSync(const std::string& name) {
+  return Wait<NameAnswer>([&](auto cb) { ResolveCname(name, std::move(cb)); });
 }
 
 AddressAnswer Resolver::ResolveAddressesSync(const std::string& host) {

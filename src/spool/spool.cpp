@@ -37,6 +37,10 @@ const std::vector<std::string> kMigrations = {
        CREATE INDEX recipients_pending ON recipients(status, next_attempt))",
     // 3: destinations an operator suspended
     "CREATE TABLE suspended_domains(domain TEXT PRIMARY KEY, since INTEGER NOT NULL)",
+    // 4: messages from the HTTP API: scheduled sending, tags and metadata
+    R"(ALTER TABLE messages ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;
+       ALTER TABLE messages ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+       ALTER TABLE messages ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}')",
 };
 
 
@@ -53,6 +57,10 @@ std::string AcceptedEventData(const SpoolMessage& m) {
   for (const auto& r : m.recipients) rcpts.emplace_back(r);
   o["recipients"] = std::move(rcpts);
   o["size"] = m.size;
+  if (m.not_before > m.received_at) o["send_at"] = FormatTimeUtc(m.not_before);
+  if (m.tags != "[]") o["tags"] = boost::json::parse(m.tags);
+  if (m.metadata != "{}") o["metadata"] = boost::json::parse(m.metadata);
+  if (!m.subject.empty()) o["subject"] = m.subject;
   return boost::json::serialize(o);
 }
 }  // namespace
@@ -195,7 +203,7 @@ Result<void> Spool::CommitBatch(std::vector<Pending>& batch, std::vector<UpdateB
   };
   auto m = db_->Prepare(
       "INSERT INTO messages(id, received_at, account, credential, client_ip, helo, tls_version, tls_cipher, mail_from,"
-      " body_type, smtputf8, size, data) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      " body_type, smtputf8, size, data, not_before, tags, metadata) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!m) return fail(m.error());
   auto rc = db_->Prepare("INSERT INTO recipients(message_id, idx, address, domain, next_attempt) VALUES(?,?,?,?,?)");
   if (!rc) return fail(rc.error());
@@ -203,12 +211,13 @@ Result<void> Spool::CommitBatch(std::vector<Pending>& batch, std::vector<UpdateB
     const SpoolMessage& s = p.message;
     m->Bind(1, s.id).Bind(2, s.received_at).Bind(3, s.account).Bind(4, s.credential).Bind(5, s.client_ip)
         .Bind(6, s.helo).Bind(7, s.tls_version).Bind(8, s.tls_cipher).Bind(9, s.mail_from).Bind(10, s.body_type)
-        .Bind(11, int64_t{s.smtputf8}).Bind(12, static_cast<int64_t>(s.data.size())).BindBlob(13, s.data);
+        .Bind(11, int64_t{s.smtputf8}).Bind(12, static_cast<int64_t>(s.data.size())).BindBlob(13, s.data)
+        .Bind(14, s.not_before).Bind(15, s.tags).Bind(16, s.metadata);
     if (auto r = m->Run(); !r) return fail(r.error());
     m->Reset();
     for (size_t i = 0; i < s.recipients.size(); ++i) {
       rc->Bind(1, s.id).Bind(2, static_cast<int64_t>(i)).Bind(3, s.recipients[i]).Bind(4, RecipientDomain(s.recipients[i]))
-          .Bind(5, s.received_at);
+          .Bind(5, std::max(s.received_at, s.not_before));
       if (auto r = rc->Run(); !r) return fail(r.error());
       rc->Reset();
     }
@@ -304,11 +313,15 @@ SpoolMessage RowToMessage(store::sqlite::Stmt& q, bool with_data) {
   s.body_type = q.Text(9);
   s.smtputf8 = q.Int(10) != 0;
   s.size = static_cast<size_t>(q.Int(11));
-  if (with_data) s.data = q.Text(12);
+  s.not_before = q.Int(12);
+  s.tags = q.Text(13);
+  s.metadata = q.Text(14);
+  if (with_data) s.data = q.Text(15);
   return s;
 }
 constexpr const char* kColumns =
-    "id, received_at, account, credential, client_ip, helo, tls_version, tls_cipher, mail_from, body_type, smtputf8, size";
+    "id, received_at, account, credential, client_ip, helo, tls_version, tls_cipher, mail_from, body_type, smtputf8, size, "
+    "not_before, tags, metadata";
 }  // namespace
 
 Result<std::vector<SpoolMessage>> Spool::List(std::size_t limit) {

@@ -64,6 +64,10 @@ struct SpoolMessage {
   bool smtputf8 = false;
   std::size_t size = 0;
   std::string data;  ///< the message as stored (with kurier's Received: header)
+  int64_t not_before = 0;         ///< scheduled sending (API send_at), microseconds; 0: at once
+  std::string tags = "[]";        ///< JSON array of strings (API), carried into events
+  std::string metadata = "{}";    ///< JSON object (API), carried into events
+  std::string subject;            ///< for the accepted event only (not stored)
   std::vector<RecipientState> states;  ///< filled by Get()
 };
 

@@ -51,7 +51,11 @@ struct DkimKey {
   std::string algorithm;  ///< "rsa" or "ed25519"
   std::string key_path;
   int64_t created_at = 0;
-  bool active = true;
+  bool active = true;  ///< state == "active"
+  /// DKIM rotation: "pending" (published, not yet seen in DNS, not signing), "active" (signing),
+  /// "retiring" (replaced; its record must stay published until retire_at), "retired" (may be unpublished).
+  std::string state = "active";
+  int64_t retire_at = 0;  ///< microseconds; for "retiring"
 };
 
 struct Event {
@@ -67,6 +71,15 @@ struct EventFilter {
   std::string type;
   std::string message_id;
   std::size_t limit = 1000;
+  std::string account;       ///< "" for all
+  int64_t since = 0, until = 0;  ///< microseconds, inclusive/exclusive; 0: unbounded
+  int64_t after_id = 0;      ///< cursor: only ids above (oldest first) ...
+  int64_t before_id = 0;     ///< ... or below (newest first)
+  bool newest_first = false;
+  // On the JSON data of `accepted` events:
+  std::string sender;     ///< data.mail_from, case-insensitive
+  std::string recipient;  ///< one of data.recipients, case-insensitive
+  std::string tag;        ///< one of data.tags
 };
 
 class Store {
@@ -92,12 +105,27 @@ class Store {
   virtual Result<ApiKey> CreateApiKey(const ApiKey& key) = 0;
   virtual Result<std::vector<ApiKey>> ListApiKeys(const std::string& account) = 0;
   virtual Result<void> RevokeApiKey(int64_t id) = 0;
+  /// The live (not revoked) key whose BLAKE2b-256 hex is `key_hash`, if any.
+  virtual Result<std::optional<ApiKey>> FindApiKeyByHash(const std::string& key_hash) = 0;
 
   /// Sending domains: AddDomain fails when the domain belongs to another account.
   virtual Result<void> AddDomain(const std::string& account, const std::string& domain) = 0;
   virtual Result<DkimKey> AddDkimKey(const DkimKey& key) = 0;
   /// Active keys of `domain` (all domains when empty).
+  /// Every key of `domain` ("" for all domains), whatever its state, oldest first.
   virtual Result<std::vector<DkimKey>> ListDkimKeys(const std::string& domain) = 0;
+  virtual Result<void> SetDkimKeyState(int64_t id, const std::string& state, int64_t retire_at) = 0;
+
+  /// HTTP API Idempotency-Key records (kept 24 h): the stored response for (account, key), if any.
+  struct IdempotentResponse {
+    std::string request_hash;
+    int status = 0;
+    std::string body;
+  };
+  virtual Result<std::optional<IdempotentResponse>> FindIdempotent(const std::string& account, const std::string& key,
+                                                                   int64_t not_before) = 0;
+  virtual Result<void> SaveIdempotent(const std::string& account, const std::string& key,
+                                      const IdempotentResponse& response, int64_t expire_before) = 0;
 
   /// Appends events in one transaction.
   virtual Result<void> AppendEvents(const std::vector<Event>& events) = 0;

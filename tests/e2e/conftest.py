@@ -105,6 +105,33 @@ def split_received(raw):
     return raw[:pos], raw[pos:]
 
 
+def curl(method, url, body=None, key=None, headers=(), content_type="application/json", timeout=30):
+    """Runs curl; returns (status, headers with lower-case names, body text)."""
+    cmd = ["curl", "-sS", "-X", method, url, "-D", "-", "--max-time", str(timeout)]
+    if key:
+        cmd += ["-H", f"Authorization: Bearer {key}"]
+    for h in headers:
+        cmd += ["-H", h]
+    data = None
+    if body is not None:
+        cmd += ["-H", f"Content-Type: {content_type}", "--data-binary", "@-"]
+        data = body.encode() if isinstance(body, str) else body
+    proc = subprocess.run(cmd, input=data, capture_output=True, timeout=timeout + 5)
+    assert proc.returncode == 0, f"curl failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}"
+    out = proc.stdout.decode("utf-8", errors="replace")
+    # skip interim 100 Continue responses
+    while out.startswith("HTTP/1.1 100"):
+        out = out.split("\r\n\r\n", 1)[1]
+    head, _, text = out.partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs, text
+
+
 def plain_ctx():
     """TLS client context that accepts kurier's self-signed certificate."""
     ctx = ssl.create_default_context()
@@ -226,6 +253,7 @@ class Kurier:
         self.submission_port = free_port()
         self.submissions_port = free_port()
         self.relay_port = free_port()
+        self.api_port = free_port()
         self.proc = None
         self.stderr_path = self.base_dir / "serve.stderr.log"
         self.stdout_path = self.base_dir / "serve.stdout.log"
@@ -235,7 +263,8 @@ class Kurier:
         cmd = [KURIER_BIN, "init", "--dir", str(self.dir), "--json",
                "--set", f"smtp.submission.listen={HOST}:{self.submission_port}",
                "--set", f"smtp.submissions.listen={HOST}:{self.submissions_port}",
-               "--set", f"smtp.relay.listen={HOST}:{self.relay_port}"]
+               "--set", f"smtp.relay.listen={HOST}:{self.relay_port}",
+               "--set", f"api.listen={HOST}:{self.api_port}"]
         if relay:
             cmd += ["--set", "smtp.relay.enabled=true"]
         # Ingestion tests keep what they submit in the queue; delivery tests turn delivery on and
@@ -260,7 +289,7 @@ class Kurier:
 
     # -- process control
     def ports(self):
-        ports = [self.submission_port, self.submissions_port]
+        ports = [self.submission_port, self.submissions_port, self.api_port]
         if self.relay_enabled:
             ports.append(self.relay_port)
         return ports
@@ -350,6 +379,23 @@ class Kurier:
         return self.cli_json(*args)
 
     # -- SMTP conveniences
+    @property
+    def api_url(self):
+        return f"http://{HOST}:{self.api_port}"
+
+    def curl(self, method, path, body=None, key=None, headers=(), content_type="application/json", timeout=30):
+        """One HTTP request with curl: returns (status, headers dict with lower-case names, body text)."""
+        return curl(method, self.api_url + path, body=body, key=self.api_key if key is None else key,
+                    headers=headers, content_type=content_type, timeout=timeout)
+
+    def api(self, method, path, body=None, key=None, headers=()):
+        """curl with a JSON body (dict) and a JSON answer: (status, parsed body)."""
+        status, _, text = self.curl(method, path, None if body is None else json.dumps(body), key=key, headers=headers)
+        try:
+            return status, json.loads(text) if text else None
+        except ValueError:
+            raise AssertionError(f"{method} {path} answered {status} with non-JSON: {text[:500]!r}")
+
     def raw(self, port, implicit_tls=False, timeout=10):
         return RawSMTP(port, implicit_tls=implicit_tls, timeout=timeout)
 

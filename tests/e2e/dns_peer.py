@@ -40,9 +40,10 @@ class ServfailServer(threading.Thread):
 
 
 class Unbound:
-    """unbound on 127.0.0.1:<free port> with `local_data` lines in a static `test.` zone."""
+    """unbound on 127.0.0.1:<free port> with `local_data` lines in a static `test.` zone (and in any
+    further static `local_zones`, e.g. a reverse zone for PTR records)."""
 
-    def __init__(self, workdir, local_data, port=None, interface="127.0.0.1"):
+    def __init__(self, workdir, local_data, port=None, interface="127.0.0.1", local_zones=()):
         self.binary = shutil.which("unbound") or "/usr/sbin/unbound"
         assert os.path.exists(self.binary), "unbound is not installed: run scripts/install-deps.sh"
         self.port = port or free_port()
@@ -61,6 +62,7 @@ class Unbound:
             '  local-zone: "test." static',
             '  local-zone: "servfail.test." transparent',
         ]
+        lines += [f'  local-zone: "{z}" static' for z in local_zones]
         lines += [f"  local-data: '{d}'" for d in local_data]
         lines += ["forward-zone:", '  name: "servfail.test."', f"  forward-addr: 127.0.0.1@{self.servfail.port}"]
         self.conf = os.path.join(workdir, "unbound.conf")

@@ -35,6 +35,15 @@ const std::vector<std::string> kMigrations = {
        CREATE TABLE dkim_keys(id INTEGER PRIMARY KEY, domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
                               selector TEXT NOT NULL, algorithm TEXT NOT NULL, key_path TEXT NOT NULL,
                               created_at INTEGER NOT NULL, active INTEGER NOT NULL DEFAULT 1, UNIQUE(domain_id, selector)))",
+    // 4: DKIM key rotation states
+    R"(ALTER TABLE dkim_keys ADD COLUMN state TEXT NOT NULL DEFAULT 'active';
+       ALTER TABLE dkim_keys ADD COLUMN retire_at INTEGER NOT NULL DEFAULT 0;
+       UPDATE dkim_keys SET state = 'retired' WHERE active = 0)",
+    // 5: the HTTP API: message listings by account, idempotency keys
+    R"(CREATE INDEX events_account_type ON events(account, type, id);
+       CREATE TABLE idempotency(account TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL,
+                                status INTEGER NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL,
+                                PRIMARY KEY(account, key)))",
 };
 
 Error Storage(const std::string& what, const std::string& detail) {
@@ -268,6 +277,48 @@ Result<std::vector<ApiKey>> SqliteStore::ListApiKeys(const std::string& account)
   return out;
 }
 
+Result<std::optional<ApiKey>> SqliteStore::FindApiKeyByHash(const std::string& key_hash) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(
+      "SELECT k.id, a.name, k.name, k.prefix, k.scopes, k.created_at FROM api_keys k "
+      "JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ? AND k.revoked_at IS NULL");
+  if (!q) return q.error();
+  q->Bind(1, key_hash);
+  if (!q->Step()) {
+    if (!q->ok()) return Storage("cannot read API keys", q->error());
+    return std::optional<ApiKey>();
+  }
+  return std::optional<ApiKey>(ApiKey{q->Int(0), q->Text(1), q->Text(2), q->Text(3), key_hash, q->Text(4), q->Int(5), false});
+}
+
+Result<std::optional<Store::IdempotentResponse>> SqliteStore::FindIdempotent(const std::string& account,
+                                                                            const std::string& key, int64_t not_before) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare("SELECT request_hash, status, body FROM idempotency WHERE account = ? AND key = ? AND created_at >= ?");
+  if (!q) return q.error();
+  q->Bind(1, account).Bind(2, key).Bind(3, not_before);
+  if (!q->Step()) {
+    if (!q->ok()) return Storage("cannot read idempotency keys", q->error());
+    return std::optional<IdempotentResponse>();
+  }
+  return std::optional<IdempotentResponse>(IdempotentResponse{q->Text(0), static_cast<int>(q->Int(1)), q->Text(2)});
+}
+
+Result<void> SqliteStore::SaveIdempotent(const std::string& account, const std::string& key,
+                                         const IdempotentResponse& response, int64_t expire_before) {
+  std::lock_guard lock(mu_);
+  auto del = db_->Prepare("DELETE FROM idempotency WHERE created_at < ?");
+  if (!del) return del.error();
+  del->Bind(1, expire_before);
+  if (auto r = del->Run(); !r) return r;
+  auto q = db_->Prepare("INSERT OR REPLACE INTO idempotency(account, key, request_hash, status, body, created_at) "
+                        "VALUES(?,?,?,?,?,?)");
+  if (!q) return q.error();
+  q->Bind(1, account).Bind(2, key).Bind(3, response.request_hash).Bind(4, int64_t{response.status}).Bind(5, response.body)
+      .Bind(6, NowMicros());
+  return q->Run();
+}
+
 Result<void> SqliteStore::RevokeApiKey(int64_t id) {
   std::lock_guard lock(mu_);
   auto q = db_->Prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
@@ -299,12 +350,14 @@ Result<void> SqliteStore::AddDomain(const std::string& account, const std::strin
 
 Result<DkimKey> SqliteStore::AddDkimKey(const DkimKey& key) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare("INSERT INTO dkim_keys(domain_id, selector, algorithm, key_path, created_at) "
-                        "SELECT id, ?, ?, ?, ? FROM domains WHERE name = ?");
+  auto q = db_->Prepare("INSERT INTO dkim_keys(domain_id, selector, algorithm, key_path, created_at, active, state) "
+                        "SELECT id, ?, ?, ?, ?, ?, ? FROM domains WHERE name = ?");
   if (!q) return q.error();
   DkimKey k = key;
   k.created_at = NowMicros();
-  q->Bind(1, k.selector).Bind(2, k.algorithm).Bind(3, k.key_path).Bind(4, k.created_at).Bind(5, k.domain);
+  k.active = k.state == "active";
+  q->Bind(1, k.selector).Bind(2, k.algorithm).Bind(3, k.key_path).Bind(4, k.created_at).Bind(5, int64_t{k.active})
+      .Bind(6, k.state).Bind(7, k.domain);
   if (auto r = q->Run(); !r) return Storage("cannot add DKIM key", r.error().message);
   if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no domain " + k.domain + "; add it with 'kurier domain add'");
   k.id = db_->LastInsertId();
@@ -314,16 +367,29 @@ Result<DkimKey> SqliteStore::AddDkimKey(const DkimKey& key) {
 Result<std::vector<DkimKey>> SqliteStore::ListDkimKeys(const std::string& domain) {
   std::lock_guard lock(mu_);
   auto q = db_->Prepare(
-      "SELECT k.id, d.name, a.name, k.selector, k.algorithm, k.key_path, k.created_at, k.active FROM dkim_keys k "
-      "JOIN domains d ON d.id = k.domain_id JOIN accounts a ON a.id = d.account_id "
-      "WHERE k.active = 1 AND (? = '' OR d.name = ?) ORDER BY d.name, k.id");
+      "SELECT k.id, d.name, a.name, k.selector, k.algorithm, k.key_path, k.created_at, k.state, k.retire_at "
+      "FROM dkim_keys k JOIN domains d ON d.id = k.domain_id JOIN accounts a ON a.id = d.account_id "
+      "WHERE (? = '' OR d.name = ?) ORDER BY d.name, k.id");
   if (!q) return q.error();
   q->Bind(1, domain).Bind(2, domain);
   std::vector<DkimKey> out;
-  while (q->Step())
-    out.push_back(DkimKey{q->Int(0), q->Text(1), q->Text(2), q->Text(3), q->Text(4), q->Text(5), q->Int(6), q->Int(7) != 0});
+  while (q->Step()) {
+    DkimKey k{q->Int(0), q->Text(1), q->Text(2), q->Text(3), q->Text(4), q->Text(5), q->Int(6), false, q->Text(7), q->Int(8)};
+    k.active = k.state == "active";
+    out.push_back(std::move(k));
+  }
   if (!q->ok()) return Storage("cannot list DKIM keys", q->error());
   return out;
+}
+
+Result<void> SqliteStore::SetDkimKeyState(int64_t id, const std::string& state, int64_t retire_at) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare("UPDATE dkim_keys SET state = ?, active = ?, retire_at = ? WHERE id = ?");
+  if (!q) return q.error();
+  q->Bind(1, state).Bind(2, int64_t{state == "active"}).Bind(3, retire_at).Bind(4, id);
+  if (auto r = q->Run(); !r) return Storage("cannot update DKIM key", r.error().message);
+  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no DKIM key " + std::to_string(id));
+  return {};
 }
 
 Result<void> SqliteStore::AppendEvents(const std::vector<Event>& events) {
@@ -350,11 +416,18 @@ Result<void> SqliteStore::AppendEvents(const std::vector<Event>& events) {
 
 Result<std::vector<Event>> SqliteStore::ListEvents(const EventFilter& f) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(
+  std::string sql =
       "SELECT id, time, type, COALESCE(message_id, ''), COALESCE(account, ''), data FROM events "
-      "WHERE (? = '' OR type = ?) AND (? = '' OR message_id = ?) ORDER BY id LIMIT ?");
+      "WHERE (?1 = '' OR type = ?1) AND (?2 = '' OR message_id = ?2) AND (?3 = '' OR account = ?3) "
+      "AND (?4 = 0 OR time >= ?4) AND (?5 = 0 OR time < ?5) AND (?6 = 0 OR id > ?6) AND (?7 = 0 OR id < ?7) "
+      "AND (?8 = '' OR json_extract(data, '$.mail_from') = ?8 COLLATE NOCASE) "
+      "AND (?9 = '' OR EXISTS(SELECT 1 FROM json_each(data, '$.recipients') WHERE value = ?9 COLLATE NOCASE)) "
+      "AND (?10 = '' OR EXISTS(SELECT 1 FROM json_each(data, '$.tags') WHERE value = ?10)) ";
+  sql += f.newest_first ? "ORDER BY id DESC LIMIT ?11" : "ORDER BY id LIMIT ?11";
+  auto q = db_->Prepare(sql);
   if (!q) return q.error();
-  q->Bind(1, f.type).Bind(2, f.type).Bind(3, f.message_id).Bind(4, f.message_id).Bind(5, static_cast<int64_t>(f.limit));
+  q->Bind(1, f.type).Bind(2, f.message_id).Bind(3, f.account).Bind(4, f.since).Bind(5, f.until).Bind(6, f.after_id)
+      .Bind(7, f.before_id).Bind(8, f.sender).Bind(9, f.recipient).Bind(10, f.tag).Bind(11, static_cast<int64_t>(f.limit));
   std::vector<Event> out;
   while (q->Step()) out.push_back(Event{q->Int(0), q->Int(1), q->Text(2), q->Text(3), q->Text(4), q->Text(5)});
   if (!q->ok()) return Storage("cannot list events", q->error());

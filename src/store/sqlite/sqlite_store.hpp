@@ -28,9 +28,15 @@ class SqliteStore final : public Store {
   Result<ApiKey> CreateApiKey(const ApiKey& key) override;
   Result<std::vector<ApiKey>> ListApiKeys(const std::string& account) override;
   Result<void> RevokeApiKey(int64_t id) override;
+  Result<std::optional<ApiKey>> FindApiKeyByHash(const std::string& key_hash) override;
+  Result<std::optional<IdempotentResponse>> FindIdempotent(const std::string& account, const std::string& key,
+                                                           int64_t not_before) override;
+  Result<void> SaveIdempotent(const std::string& account, const std::string& key, const IdempotentResponse& response,
+                              int64_t expire_before) override;
   Result<void> AddDomain(const std::string& account, const std::string& domain) override;
   Result<DkimKey> AddDkimKey(const DkimKey& key) override;
   Result<std::vector<DkimKey>> ListDkimKeys(const std::string& domain) override;
+  Result<void> SetDkimKeyState(int64_t id, const std::string& state, int64_t retire_at) override;
   Result<void> AppendEvents(const std::vector<Event>& events) override;
   Result<std::vector<Event>> ListEvents(const EventFilter& filter) override;
 

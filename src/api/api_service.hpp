@@ -1,0 +1,47 @@
+// api_service.hpp - what the HTTP API's handlers need from the rest of kurier, and the functions that
+// register each group of routes on a Router. Boost stays out of this header.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/config.hpp"
+#include "common/result.hpp"
+
+namespace kurier::store {
+class Store;
+}
+namespace kurier::spool {
+class Spool;
+}
+
+namespace kurier::api {
+
+class Router;
+
+/// One published (or pinned) version of a stored template.
+struct TemplateContent {
+  std::string id;    ///< the template's id
+  std::string name;
+  int version = 0;
+  std::string subject, text, html;
+};
+
+struct ApiContext {
+  const Config& config;
+  store::Store& store;
+  spool::Spool& spool;
+  /// Removes a queued message (cancelling a scheduled send); `done(ok, text)` may run on any thread.
+  std::function<void(const std::string& id, std::function<void(bool, std::string)> done)> cancel;
+  /// Finds `id_or_name` of `account` at `version` (0: the published one).
+  std::function<Result<TemplateContent>(const std::string& account, const std::string& id_or_name, int version)> find_template;
+};
+
+/// POST /v1/messages, POST /v1/messages/raw, GET /v1/messages, GET and DELETE /v1/messages/{id}.
+void AddMessageRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
+/// GET /v1/openapi.json (public).
+void AddOpenApiRoute(Router& router);
+/// The OpenAPI 3.1 document served at /v1/openapi.json.
+const std::string& OpenApiDocument();
+
+}  // namespace kurier::api

@@ -1,0 +1,92 @@
+// http.cpp - problem details (RFC 9457), percent-decoding (RFC 3986 2.1), JSON pointers (RFC 6901).
+#include "api/http.hpp"
+
+#include <boost/json.hpp>
+
+namespace kurier::api {
+
+const std::string& HttpRequest::Header(const std::string& lower_name) const {
+  static const std::string kEmpty;
+  for (const auto& [k, v] : headers)
+    if (k == lower_name) return v;
+  return kEmpty;
+}
+
+namespace {
+std::string Slug(const std::string& title) {
+  std::string out;
+  for (char c : title) {
+    if (c >= 'A' && c <= 'Z') out += static_cast<char>(c - 'A' + 'a');
+    else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) out += c;
+    else if (!out.empty() && out.back() != '-') out += '-';
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out;
+}
+}  // namespace
+
+HttpResponse Problem(int status, const std::string& title, const std::string& detail,
+                     const std::vector<FieldError>& errors) {
+  boost::json::object o{{"type", "urn:kurier:problem:" + Slug(title)}, {"title", title}, {"status", status},
+                        {"detail", detail}};
+  if (!errors.empty()) {
+    boost::json::array arr;
+    for (const auto& e : errors) arr.push_back(boost::json::object{{"pointer", e.pointer}, {"detail", e.detail}});
+    o["errors"] = std::move(arr);
+  }
+  return HttpResponse{status, "application/problem+json", {}, boost::json::serialize(o)};
+}
+
+HttpResponse Json(int status, std::string body) { return HttpResponse{status, "application/json", {}, std::move(body)}; }
+
+bool PercentDecode(const std::string& in, std::string& out, bool plus_is_space) {
+  out.clear();
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%') {
+      if (i + 2 >= in.size()) return false;
+      int h = hex(in[i + 1]), l = hex(in[i + 2]);
+      if (h < 0 || l < 0) return false;
+      out += static_cast<char>(h * 16 + l);
+      i += 2;
+    } else if (in[i] == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += in[i];
+    }
+  }
+  return true;
+}
+
+bool ParseQuery(const std::string& query, std::map<std::string, std::string>& out) {
+  size_t pos = 0;
+  while (pos < query.size()) {
+    size_t amp = query.find('&', pos);
+    std::string part = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    pos = amp == std::string::npos ? query.size() : amp + 1;
+    if (part.empty()) continue;
+    auto eq = part.find('=');
+    std::string k, v;
+    if (!PercentDecode(part.substr(0, eq), k, true)) return false;
+    if (eq != std::string::npos && !PercentDecode(part.substr(eq + 1), v, true)) return false;
+    out[k] = v;
+  }
+  return true;
+}
+
+std::string PointerToken(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    if (c == '~') out += "~0";
+    else if (c == '/') out += "~1";
+    else out += c;
+  }
+  return out;
+}
+
+}  // namespace kurier::api

@@ -1,0 +1,57 @@
+// http.hpp - the HTTP API's request and response values and RFC 9457 problem details; no I/O and no
+// Boost, so handlers and tests include it freely. The Beast server (http_server.cpp) converts to and
+// from these.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kurier::api {
+
+struct HttpRequest {
+  std::string method;  ///< upper case: GET, POST, ...
+  std::string path;    ///< percent-decoded path, without the query
+  std::map<std::string, std::string> query;  ///< decoded query parameters (the last of repeated names)
+  std::vector<std::pair<std::string, std::string>> headers;  ///< names lower-cased
+  std::string body;
+  std::string client_ip;
+
+  /// The first value of header `lower_name`, "" when absent.
+  const std::string& Header(const std::string& lower_name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+/// Completes a request; may be called from any thread, exactly once.
+using Reply = std::function<void(HttpResponse)>;
+
+/// One invalid request field: an RFC 6901 JSON pointer into the request body and what to do.
+struct FieldError {
+  std::string pointer;
+  std::string detail;
+};
+
+/// RFC 9457 application/problem+json: type (a URN naming the class), title, status, detail, and for
+/// validation failures `errors` with a pointer per invalid field.
+HttpResponse Problem(int status, const std::string& title, const std::string& detail,
+                     const std::vector<FieldError>& errors = {});
+
+/// A JSON body with the given status.
+HttpResponse Json(int status, std::string body);
+
+/// RFC 3986 percent-decoding; false when malformed (a '%' not followed by two hex digits).
+bool PercentDecode(const std::string& in, std::string& out, bool plus_is_space);
+/// Splits "a=1&b=two" into decoded pairs; false when malformed.
+bool ParseQuery(const std::string& query, std::map<std::string, std::string>& out);
+/// RFC 6901: escapes '~' and '/' in one reference token.
+std::string PointerToken(const std::string& name);
+
+}  // namespace kurier::api

@@ -1,0 +1,798 @@
+// messages_api.cpp - sending through the HTTP API: POST /v1/messages (one message, or one per entry of
+// recipients[] with its own variables), POST /v1/messages/raw (a complete RFC 5322 message), message
+// status (GET /v1/messages/{id}), listings with filters and a cursor (GET /v1/messages), cancelling a
+// scheduled send (DELETE /v1/messages/{id}). Idempotency-Key (draft-ietf-httpapi-idempotency-key-header)
+// replays the first response for 24 hours.
+// SECURITY: every field is validated before anything is stored; header injection (CR, LF, NUL) and
+// structural headers are refused by mime.cpp; a 202 is sent only after the spool's fsync.
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <ctime>
+#include <mutex>
+#include <set>
+
+#include "api/api_service.hpp"
+#include "api/mime.hpp"
+#include "api/router.hpp"
+#include "api/templates.hpp"
+#include "common/encoding.hpp"
+#include "common/ids.hpp"
+#include "spool/message_prep.hpp"
+#include "spool/spool.hpp"
+#include "store/store.hpp"
+
+namespace kurier::api {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr int64_t kIdempotencyWindow = 24LL * 3600 * 1'000'000;
+
+struct Errors {
+  std::vector<FieldError> list;
+  void Add(std::string pointer, std::string detail) { list.push_back({std::move(pointer), std::move(detail)}); }
+  bool empty() const { return list.empty(); }
+};
+
+HttpResponse Invalid(const Errors& e) {
+  std::string detail = e.list.size() == 1 ? e.list[0].pointer + ": " + e.list[0].detail
+                                          : std::to_string(e.list.size()) + " fields are invalid; see errors";
+  return Problem(422, "Invalid Request", detail, e.list);
+}
+
+// "user@example.com" or {"email": ..., "name": ...}
+std::optional<Address> ParseAddress(const json::value* v, const std::string& ptr, Errors& err) {
+  if (!v) return std::nullopt;
+  Address a;
+  if (v->is_string()) {
+    a.email = std::string(v->as_string());
+  } else if (v->is_object()) {
+    const auto& o = v->as_object();
+    auto* e = o.if_contains("email");
+    if (!e || !e->is_string()) {
+      err.Add(ptr + "/email", "an address needs \"email\" as a string");
+      return std::nullopt;
+    }
+    a.email = std::string(e->as_string());
+    if (auto* n = o.if_contains("name")) {
+      if (!n->is_string()) {
+        err.Add(ptr + "/name", "must be a string");
+        return std::nullopt;
+      }
+      a.name = std::string(n->as_string());
+    }
+  } else {
+    err.Add(ptr, "must be an address: \"user@example.com\" or {\"email\": ..., \"name\": ...}");
+    return std::nullopt;
+  }
+  return a;
+}
+
+// One address or an array of them.
+std::vector<Address> ParseAddressList(const json::value* v, const std::string& ptr, Errors& err) {
+  std::vector<Address> out;
+  if (!v) return out;
+  if (v->is_array()) {
+    const auto& arr = v->as_array();
+    for (size_t i = 0; i < arr.size(); ++i)
+      if (auto a = ParseAddress(&arr[i], ptr + "/" + std::to_string(i), err)) out.push_back(*a);
+  } else if (auto a = ParseAddress(v, ptr, err)) {
+    out.push_back(*a);
+  }
+  return out;
+}
+
+std::string StringField(const json::object& o, const char* name, Errors& err, const std::string& base = "") {
+  auto* v = o.if_contains(name);
+  if (!v || v->is_null()) return "";
+  if (!v->is_string()) {
+    err.Add(base + "/" + name, "must be a string");
+    return "";
+  }
+  return std::string(v->as_string());
+}
+
+// RFC 3339 date-time ("2026-11-26T10:00:00Z", offsets allowed) or Unix seconds -> microseconds.
+std::optional<int64_t> ParseTime(const json::value& v) {
+  if (v.is_int64()) return v.as_int64() * 1'000'000;
+  if (v.is_uint64()) return static_cast<int64_t>(v.as_uint64()) * 1'000'000;
+  if (!v.is_string()) return std::nullopt;
+  std::string s(v.as_string());
+  std::tm tm{};
+  int y, mo, d, h, mi;
+  double sec;
+  char rest[16] = {0};
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%lf%15s", &y, &mo, &d, &h, &mi, &sec, rest) < 6) return std::nullopt;
+  tm.tm_year = y - 1900, tm.tm_mon = mo - 1, tm.tm_mday = d, tm.tm_hour = h, tm.tm_min = mi, tm.tm_sec = 0;
+  int64_t t = timegm(&tm);
+  std::string r = rest;
+  int64_t offset = 0;
+  if (r == "Z" || r == "z" || r.empty()) {
+    if (r.empty()) return std::nullopt;  // RFC 3339 requires an offset
+  } else if ((r[0] == '+' || r[0] == '-') && r.size() == 6 && r[3] == ':') {
+    offset = (std::stoi(r.substr(1, 2)) * 60 + std::stoi(r.substr(4, 2))) * 60;
+    if (r[0] == '-') offset = -offset;
+  } else {
+    return std::nullopt;
+  }
+  return (t - offset) * 1'000'000 + static_cast<int64_t>(sec * 1'000'000);
+}
+
+struct RecipientEntry {
+  std::vector<Address> to, cc, bcc;
+  const json::value* variables = nullptr;
+  const json::value* metadata = nullptr;
+};
+
+// The validated request.
+struct SendRequest {
+  MessageSpec base;
+  std::vector<RecipientEntry> recipients;  ///< one message each; empty: one message to base.to/cc/bcc
+  std::string tags = "[]", metadata = "{}";
+  int64_t send_at = 0;
+  std::string template_ref;
+  int template_version = 0;
+  const json::value* variables = nullptr;
+};
+
+void ParseSend(const json::object& o, const ApiContext& ctx, SendRequest& r, Errors& err) {
+  const auto& limits = ctx.config.api;
+  static const std::set<std::string> kKnown = {"from", "to", "cc", "bcc", "reply_to", "subject", "text", "html",
+                                               "headers", "attachments", "tags", "metadata", "send_at", "template",
+                                               "template_version", "variables", "recipients", "track_opens",
+                                               "track_clicks"};
+  for (const auto& [k, v] : o)
+    if (!kKnown.count(std::string(k)))
+      err.Add("/" + PointerToken(std::string(k)), "unknown field; see /v1/openapi.json for the fields of a message");
+  if (auto a = ParseAddress(o.if_contains("from"), "/from", err)) r.base.from = *a;
+  else if (!o.if_contains("from")) err.Add("/from", "required: the sender, e.g. \"shop@example.com\"");
+  r.base.to = ParseAddressList(o.if_contains("to"), "/to", err);
+  r.base.cc = ParseAddressList(o.if_contains("cc"), "/cc", err);
+  r.base.bcc = ParseAddressList(o.if_contains("bcc"), "/bcc", err);
+  r.base.reply_to = ParseAddressList(o.if_contains("reply_to"), "/reply_to", err);
+  r.base.subject = StringField(o, "subject", err);
+  r.base.text = StringField(o, "text", err);
+  r.base.html = StringField(o, "html", err);
+  if (auto* h = o.if_contains("headers")) {
+    if (!h->is_object()) {
+      err.Add("/headers", "must be an object of name: value");
+    } else {
+      if (h->as_object().size() > limits.max_headers)
+        err.Add("/headers", "at most " + std::to_string(limits.max_headers) + " extra headers (api.max_headers)");
+      for (const auto& [k, v] : h->as_object()) {
+        if (!v.is_string()) err.Add("/headers/" + PointerToken(std::string(k)), "must be a string");
+        else r.base.headers.emplace_back(std::string(k), std::string(v.as_string()));
+      }
+    }
+  }
+  if (auto* at = o.if_contains("attachments")) {
+    if (!at->is_array()) {
+      err.Add("/attachments", "must be an array");
+    } else {
+      std::size_t total = 0;
+      const auto& arr = at->as_array();
+      for (size_t i = 0; i < arr.size(); ++i) {
+        std::string p = "/attachments/" + std::to_string(i);
+        if (!arr[i].is_object()) {
+          err.Add(p, "must be an object with filename and content (base64)");
+          continue;
+        }
+        const auto& a = arr[i].as_object();
+        Attachment att;
+        att.filename = StringField(a, "filename", err, p);
+        att.content_type = StringField(a, "content_type", err, p);
+        att.content_id = StringField(a, "content_id", err, p);
+        std::string b64 = StringField(a, "content", err, p);
+        if (!a.if_contains("content")) err.Add(p + "/content", "required: the file's bytes in base64");
+        auto bytes = Base64Decode(b64);
+        if (!bytes) err.Add(p + "/content", "is not valid base64");
+        else att.content = std::move(*bytes);
+        total += att.content.size();
+        r.base.attachments.push_back(std::move(att));
+      }
+      if (total > limits.max_attachment_bytes)
+        err.Add("/attachments", "the attachments total " + std::to_string(total) + " octets; the limit is " +
+                                    std::to_string(limits.max_attachment_bytes) + " (api.max_attachment_bytes)");
+    }
+  }
+  if (auto* t = o.if_contains("tags")) {
+    bool ok = t->is_array() && t->as_array().size() <= 20;
+    if (ok)
+      for (const auto& x : t->as_array()) ok = ok && x.is_string() && !x.as_string().empty() && x.as_string().size() <= 128;
+    if (!ok) err.Add("/tags", "must be an array of at most 20 non-empty strings of up to 128 characters");
+    else r.tags = json::serialize(*t);
+  }
+  if (auto* m = o.if_contains("metadata")) {
+    if (!m->is_object()) err.Add("/metadata", "must be an object");
+    else if (json::serialize(*m).size() > 10000) err.Add("/metadata", "must serialise to at most 10000 octets");
+    else r.metadata = json::serialize(*m);
+  }
+  if (auto* s = o.if_contains("send_at"); s && !s->is_null()) {
+    auto t = ParseTime(*s);
+    int64_t now = NowMicros();
+    if (!t) err.Add("/send_at", "must be an RFC 3339 time such as \"2026-12-01T09:00:00Z\" or Unix seconds");
+    else if (*t > now + 30LL * 86400 * 1'000'000) err.Add("/send_at", "may be at most 30 days ahead");
+    else if (*t > now) r.send_at = *t;
+  }
+  for (const char* flag : {"track_opens", "track_clicks"})
+    if (auto* v = o.if_contains(flag); v && !v->is_bool()) err.Add(std::string("/") + flag, "must be true or false");
+  if (auto* t = o.if_contains("template"); t && !t->is_null()) {
+    if (t->is_string()) r.template_ref = std::string(t->as_string());
+    else if (t->is_int64()) r.template_ref = std::to_string(t->as_int64());
+    else err.Add("/template", "must be a template id or name");
+  }
+  if (auto* v = o.if_contains("template_version"); v && !v->is_null()) {
+    if (!v->is_int64() || v->as_int64() < 1) err.Add("/template_version", "must be a version number (1, 2, ...)");
+    else r.template_version = static_cast<int>(v->as_int64());
+  }
+  if (auto* v = o.if_contains("variables"); v && !v->is_null()) {
+    if (!v->is_object()) err.Add("/variables", "must be an object");
+    else r.variables = v;
+  }
+  std::size_t count = r.base.to.size() + r.base.cc.size() + r.base.bcc.size();
+  if (auto* rs = o.if_contains("recipients")) {
+    if (!rs->is_array() || rs->as_array().empty()) {
+      err.Add("/recipients", "must be a non-empty array of {\"to\": ..., \"variables\": {...}}");
+    } else {
+      if (!r.base.to.empty() || !r.base.cc.empty() || !r.base.bcc.empty())
+        err.Add("/recipients", "give either to/cc/bcc or recipients[], not both");
+      const auto& arr = rs->as_array();
+      count = 0;
+      for (size_t i = 0; i < arr.size(); ++i) {
+        std::string p = "/recipients/" + std::to_string(i);
+        if (!arr[i].is_object()) {
+          err.Add(p, "must be an object with \"to\"");
+          continue;
+        }
+        const auto& e = arr[i].as_object();
+        RecipientEntry re;
+        re.to = ParseAddressList(e.if_contains("to"), p + "/to", err);
+        re.cc = ParseAddressList(e.if_contains("cc"), p + "/cc", err);
+        re.bcc = ParseAddressList(e.if_contains("bcc"), p + "/bcc", err);
+        if (re.to.empty() && re.cc.empty() && re.bcc.empty()) err.Add(p + "/to", "required: at least one address");
+        if (auto* v = e.if_contains("variables"); v && !v->is_null()) {
+          if (!v->is_object()) err.Add(p + "/variables", "must be an object");
+          else re.variables = v;
+        }
+        if (auto* m = e.if_contains("metadata"); m && !m->is_null()) {
+          if (!m->is_object()) err.Add(p + "/metadata", "must be an object");
+          else re.metadata = m;
+        }
+        count += re.to.size() + re.cc.size() + re.bcc.size();
+        r.recipients.push_back(std::move(re));
+      }
+    }
+  } else if (count == 0) {
+    err.Add("/to", "required: at least one recipient in to, cc or bcc (or use recipients[])");
+  }
+  if (count > limits.max_recipients)
+    err.Add(o.if_contains("recipients") ? "/recipients" : "/to",
+            std::to_string(count) + " recipients; at most " + std::to_string(limits.max_recipients) +
+                " per request (api.max_recipients): split the request");
+}
+
+// The account's sender rules, as for SMTP submission: the From domain must be one of the account's
+// sender domains and, outside sandbox mode, verified.
+std::optional<std::string> SenderProblem(store::Store& store, const std::string& account, const std::string& from) {
+  auto acc = store.FindAccount(account);
+  if (!acc || !acc.value()) return "account '" + account + "' no longer exists";
+  const auto& a = **acc;
+  std::string domain = ToLowerAscii(from.substr(from.rfind('@') + 1));
+  bool allowed = std::any_of(a.sender_domains.begin(), a.sender_domains.end(),
+                             [&](const std::string& d) { return ToLowerAscii(d) == domain; });
+  if (!allowed) {
+    std::string list;
+    for (const auto& d : a.sender_domains) list += (list.empty() ? "" : ", ") + d;
+    return "sender " + from + " is not allowed for account '" + account + "' (it may send from: " +
+           (list.empty() ? "no domain yet" : list) + "); add the domain with 'kurier account add-domain " + account +
+           " " + domain + "'";
+  }
+  bool verified = std::any_of(a.verified_domains.begin(), a.verified_domains.end(),
+                              [&](const std::string& d) { return ToLowerAscii(d) == domain; });
+  if (!a.sandbox && !verified)
+    return "sender domain " + domain + " is not verified for account '" + account +
+           "': publish its DNS records and run 'kurier domain check " + domain + "'";
+  return std::nullopt;
+}
+
+std::string ReceivedFor(const ApiContext& ctx, const std::string& ip, const std::string& id, int64_t now,
+                        const std::string& key_prefix) {
+  return "Received: from api (key " + key_prefix + " [" + ip + "])\r\n\tby " + ctx.config.hostname +
+         " (kurier) with HTTP id " + id + ";\r\n\t" + FormatRfc5322Date(now) + "\r\n";
+}
+
+// Submits `messages` to the spool; replies once every one is durable.
+void SubmitAll(ApiContext& ctx, std::vector<spool::SpoolMessage> messages, std::function<void(bool, std::string)> done) {
+  struct State {
+    std::mutex mu;
+    std::size_t remaining;
+    std::string error;
+    std::function<void(bool, std::string)> done;
+  };
+  auto st = std::make_shared<State>();
+  st->remaining = messages.size();
+  st->done = std::move(done);
+  for (auto& m : messages) {
+    ctx.spool.Submit(std::move(m), [st](Result<std::string> r) {
+      std::unique_lock lock(st->mu);
+      if (!r && st->error.empty()) st->error = r.error().message;
+      if (--st->remaining > 0) return;
+      lock.unlock();
+      st->done(st->error.empty(), st->error);
+    });
+  }
+}
+
+std::string AddressOnly(const std::vector<Address>& v, std::vector<std::string>& out) {
+  for (const auto& a : v) out.push_back(a.email);
+  return "";
+}
+
+// Idempotency: a first request runs and its response is kept; a repeat with the same body gets the
+// same response; a repeat with another body is refused; a repeat while the first runs is 409.
+class Idempotency {
+ public:
+  bool Begin(const std::string& scope) {
+    std::lock_guard l(mu_);
+    return running_.insert(scope).second;
+  }
+  void End(const std::string& scope) {
+    std::lock_guard l(mu_);
+    running_.erase(scope);
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<std::string> running_;
+};
+
+// Runs `work` under the request's Idempotency-Key, if any.
+void WithIdempotency(ApiContext& ctx, Idempotency& idem, const HttpRequest& req, const RouteContext& rc, Reply reply,
+                     std::function<void(Reply)> work) {
+  const std::string& key = req.Header("idempotency-key");
+  if (key.empty()) return work(std::move(reply));
+  if (key.size() > 255) return reply(Problem(400, "Bad Request", "Idempotency-Key is longer than 255 characters"));
+  const std::string hash = HashHex(req.method + " " + req.path + "\n" + req.body);
+  auto found = ctx.store.FindIdempotent(rc.who.account, key, NowMicros() - kIdempotencyWindow);
+  if (found && found.value()) {
+    if (found.value()->request_hash != hash)
+      return reply(Problem(422, "Idempotency Key Reused",
+                           "this Idempotency-Key was used within 24 h for a different request; use a new key"));
+    auto res = Json(found.value()->status, found.value()->body);
+    res.headers.emplace_back("Idempotent-Replayed", "true");
+    return reply(std::move(res));
+  }
+  const std::string scope = rc.who.account + "\n" + key;
+  if (!idem.Begin(scope))
+    return reply(Problem(409, "Conflict", "a request with this Idempotency-Key is still being processed; retry later"));
+  work([&ctx, &idem, scope, key, hash, account = rc.who.account, reply = std::move(reply)](HttpResponse res) {
+    if (res.status >= 200 && res.status < 300)
+      if (auto r = ctx.store.SaveIdempotent(account, key, {hash, res.status, res.body}, NowMicros() - kIdempotencyWindow); !r)
+        spdlog::warn("api: cannot keep Idempotency-Key response: {}", r.error().message);
+    idem.End(scope);
+    reply(std::move(res));
+  });
+}
+
+struct Rendered {
+  std::string subject, text, html;
+};
+
+// Renders the template (or the request's own subject/text/html when they contain tags) for one recipient.
+bool RenderFor(const std::optional<TemplateContent>& tpl, const SendRequest& r, const json::value* vars,
+               Rendered& out, Errors& err, const std::string& ptr) {
+  json::object merged;
+  if (r.variables) merged = r.variables->as_object();
+  if (vars)
+    for (const auto& [k, v] : vars->as_object()) merged[k] = v;
+  json::value all(std::move(merged));
+  auto one = [&](const std::string& src, bool html, std::string& dst, const char* field) {
+    if (src.empty()) return true;
+    auto res = Render(src, all, html);
+    if (!res) {
+      err.Add(tpl ? "/template" : std::string("/") + field, std::string(field) + ": " + res.error().message);
+      return false;
+    }
+    if (!res->missing.empty()) {
+      std::string names;
+      for (const auto& m : res->missing) names += (names.empty() ? "" : ", ") + m;
+      err.Add(ptr.empty() ? "/variables" : ptr + "/variables", "missing variables for " + std::string(field) + ": " + names);
+      return false;
+    }
+    dst = std::move(res->text);
+    return true;
+  };
+  const std::string& s = tpl ? tpl->subject : r.base.subject;
+  const std::string& t = tpl ? tpl->text : r.base.text;
+  const std::string& h = tpl ? tpl->html : r.base.html;
+  bool ok = one(s, false, out.subject, "subject");
+  ok = one(t, false, out.text, "text") && ok;
+  ok = one(h, true, out.html, "html") && ok;
+  return ok;
+}
+
+void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, Reply reply) {
+  json::value body;
+  {
+    boost::system::error_code ec;
+    json::parse_options po;
+    po.max_depth = 64;
+    body = json::parse(req.body, ec, {}, po);
+    if (ec) return reply(Problem(400, "Malformed JSON", "the body is not valid JSON: " + ec.message()));
+  }
+  if (!body.is_object()) return reply(Problem(400, "Malformed JSON", "the body must be a JSON object"));
+  SendRequest r;
+  Errors err;
+  ParseSend(body.as_object(), ctx, r, err);
+  if (!err.empty()) return reply(Invalid(err));
+  std::optional<TemplateContent> tpl;
+  if (!r.template_ref.empty()) {
+    if (!ctx.find_template) return reply(Problem(501, "Not Implemented", "templates are not available on this server"));
+    auto t = ctx.find_template(rc.who.account, r.template_ref, r.template_version);
+    if (!t) {
+      err.Add(r.template_version ? "/template_version" : "/template", t.error().message);
+      return reply(Invalid(err));
+    }
+    if (!r.base.subject.empty() || !r.base.text.empty() || !r.base.html.empty())
+      err.Add("/template", "give either a template or subject/text/html, not both");
+    tpl = std::move(t.value());
+  }
+  if (!err.empty()) return reply(Invalid(err));
+  if (auto p = ValidateAddress(r.base.from.email); !p) {
+    if (auto problem = SenderProblem(ctx.store, rc.who.account, r.base.from.email))
+      return reply(Problem(403, "Sender Not Allowed", *problem));
+  }
+  // One spec per outgoing message.
+  std::vector<RecipientEntry> entries = r.recipients;
+  bool batch = !entries.empty();
+  if (!batch) entries.push_back(RecipientEntry{r.base.to, r.base.cc, r.base.bcc, nullptr, nullptr});
+  const int64_t now = NowMicros();
+  std::vector<spool::SpoolMessage> out;
+  json::array ids;
+  out.reserve(entries.size());
+  const std::string key_prefix = "#" + std::to_string(rc.who.key_id);
+  const bool templated = tpl || r.variables || batch;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    const std::string ptr = batch ? "/recipients/" + std::to_string(i) : "";
+    MessageSpec spec = r.base;
+    spec.to = e.to, spec.cc = e.cc, spec.bcc = e.bcc;
+    if (templated) {
+      Rendered rd;
+      if (!RenderFor(tpl, r, e.variables, rd, err, ptr)) continue;
+      spec.subject = std::move(rd.subject), spec.text = std::move(rd.text), spec.html = std::move(rd.html);
+    }
+    spec.date = now / 1'000'000;
+    for (const auto& p : ValidateMessageSpec(spec)) {
+      bool per_recipient = p.pointer.rfind("/to", 0) == 0 || p.pointer.rfind("/cc", 0) == 0 || p.pointer.rfind("/bcc", 0) == 0;
+      err.Add(batch && per_recipient ? ptr + p.pointer : p.pointer, p.detail);
+    }
+    if (!err.empty()) continue;
+    auto built = BuildMessage(spec);
+    if (!built) {
+      err.Add(ptr.empty() ? "/" : ptr, built.error().message);
+      continue;
+    }
+    spool::SpoolMessage m;
+    m.id = NewQueueId();
+    m.received_at = now;
+    m.account = rc.who.account;
+    m.credential = "api:" + key_prefix;
+    m.client_ip = req.client_ip;
+    m.helo = "api";
+    m.mail_from = spec.from.email;
+    AddressOnly(spec.to, m.recipients);
+    AddressOnly(spec.cc, m.recipients);
+    AddressOnly(spec.bcc, m.recipients);
+    m.body_type = "7BIT";  // BuildMessage writes 7-bit clean MIME
+    m.data = ReceivedFor(ctx, req.client_ip, m.id, now, key_prefix) + built.value();
+    m.size = m.data.size();
+    m.not_before = r.send_at;
+    m.tags = r.tags;
+    if (e.metadata) {
+      json::object md = json::parse(r.metadata).as_object();
+      for (const auto& [k, v] : e.metadata->as_object()) md[k] = v;
+      m.metadata = json::serialize(md);
+    } else {
+      m.metadata = r.metadata;
+    }
+    m.subject = spec.subject;
+    json::array to;
+    for (const auto& a : m.recipients) to.emplace_back(a);
+    ids.push_back(json::object{{"id", m.id}, {"recipients", std::move(to)},
+                               {"status", r.send_at ? "scheduled" : "queued"}});
+    out.push_back(std::move(m));
+  }
+  if (!err.empty()) return reply(Invalid(err));
+  json::object res{{"messages", std::move(ids)}};
+  if (r.send_at) res["send_at"] = FormatTimeUtc(r.send_at);
+  if (tpl) res["template"] = json::object{{"id", tpl->id}, {"version", tpl->version}};
+  std::string res_body = json::serialize(res);
+  SubmitAll(ctx, std::move(out), [reply = std::move(reply), res_body = std::move(res_body)](bool ok, std::string error) {
+    if (!ok) return reply(Problem(503, "Not Stored", "the message could not be stored (" + error + "); nothing was accepted, retry"));
+    reply(Json(202, res_body));
+  });
+}
+
+// "a@x, b@y" or repeated values -> addresses
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t c = s.find(',', pos);
+    std::string part = s.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
+    part.erase(0, part.find_first_not_of(" \t"));
+    part.erase(part.find_last_not_of(" \t") + 1);
+    if (!part.empty()) out.push_back(part);
+    if (c == std::string::npos) break;
+    pos = c + 1;
+  }
+  return out;
+}
+
+// POST /v1/messages/raw: {"from": envelope sender, "to": [envelope recipients], "message": RFC 5322 text,
+// optional tags, metadata, send_at}; or Content-Type message/rfc822 with ?from=&to=a,b.
+void HandleRaw(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, Reply reply) {
+  Errors err;
+  std::string from, message, tags = "[]", metadata = "{}";
+  std::vector<std::string> to;
+  int64_t send_at = 0;
+  const std::string& ctype = req.Header("content-type");
+  if (IStartsWith(ctype, "message/rfc822")) {
+    auto f = req.query.find("from");
+    auto t = req.query.find("to");
+    if (f == req.query.end()) err.Add("/from", "required as ?from=sender@example.com with message/rfc822 bodies");
+    else from = f->second;
+    if (t != req.query.end()) to = SplitList(t->second);
+    message = req.body;
+  } else {
+    boost::system::error_code ec;
+    json::value body = json::parse(req.body, ec);
+    if (ec || !body.is_object())
+      return reply(Problem(400, "Malformed JSON",
+                           "send a JSON object {\"from\", \"to\", \"message\"} or Content-Type: message/rfc822"));
+    const auto& o = body.as_object();
+    from = StringField(o, "from", err);
+    if (!o.if_contains("from")) err.Add("/from", "required: the envelope sender");
+    for (const auto& a : ParseAddressList(o.if_contains("to"), "/to", err)) to.push_back(a.email);
+    message = StringField(o, "message", err);
+    if (!o.if_contains("message")) err.Add("/message", "required: the complete message (headers, blank line, body)");
+    if (auto* t = o.if_contains("tags")) tags = json::serialize(*t);
+    if (auto* m = o.if_contains("metadata")) {
+      if (!m->is_object()) err.Add("/metadata", "must be an object");
+      else metadata = json::serialize(*m);
+    }
+    if (auto* s = o.if_contains("send_at"); s && !s->is_null()) {
+      auto t = ParseTime(*s);
+      if (!t) err.Add("/send_at", "must be an RFC 3339 time or Unix seconds");
+      else if (*t > NowMicros()) send_at = *t;
+    }
+  }
+  if (auto p = ValidateAddress(from); p && !from.empty()) err.Add("/from", *p);
+  if (to.empty()) err.Add("/to", "required: at least one envelope recipient");
+  for (size_t i = 0; i < to.size(); ++i)
+    if (auto p = ValidateAddress(to[i])) err.Add("/to/" + std::to_string(i), *p);
+  if (to.size() > ctx.config.api.max_recipients)
+    err.Add("/to", "at most " + std::to_string(ctx.config.api.max_recipients) + " recipients (api.max_recipients)");
+  std::string data = NormalizeLineEndings(message);
+  if (data.find('\0') != std::string::npos) err.Add("/message", "contains a NUL octet");
+  if (data.size() > ctx.config.limits.max_message_size)
+    err.Add("/message", "is larger than smtp.limits.max_message_size (" + std::to_string(ctx.config.limits.max_message_size) + ")");
+  size_t hdr_end = spool::HeaderSectionEnd(data);
+  if (!spool::HasHeader(data, "From")) err.Add("/message", "has no From: header field (RFC 5322 3.6)");
+  {
+    size_t pos = 0, n = 0;
+    while (pos < data.size()) {
+      size_t e = data.find("\r\n", pos);
+      size_t len = (e == std::string::npos ? data.size() : e) - pos;
+      if (len > 998) {
+        err.Add("/message", "line " + std::to_string(n + 1) + " is longer than 998 octets (RFC 5322 2.1.1)");
+        break;
+      }
+      ++n;
+      if (e == std::string::npos) break;
+      pos = e + 2;
+    }
+  }
+  (void)hdr_end;
+  if (!err.empty()) return reply(Invalid(err));
+  if (auto problem = SenderProblem(ctx.store, rc.who.account, from)) return reply(Problem(403, "Sender Not Allowed", *problem));
+  if (data.size() < 2 || data.substr(data.size() - 2) != "\r\n") data += "\r\n";
+  const int64_t now = NowMicros();
+  spool::SpoolMessage m;
+  m.id = NewQueueId();
+  m.received_at = now;
+  m.account = rc.who.account;
+  m.credential = "api:#" + std::to_string(rc.who.key_id);
+  m.client_ip = req.client_ip;
+  m.helo = "api";
+  m.mail_from = from;
+  m.recipients = to;
+  m.body_type = IsAscii(data) ? "7BIT" : "8BITMIME";
+  spool::TraceInfo t;
+  t.hostname = ctx.config.hostname;
+  t.queue_id = m.id;
+  t.time = now;
+  // Received: (ours, "with HTTP") plus Message-ID:/Date: when missing.
+  std::string prepared = spool::PrepareMessage(data, t);
+  size_t first_end = prepared.find("\r\n");
+  while (first_end != std::string::npos && first_end + 2 < prepared.size() &&
+         (prepared[first_end + 2] == ' ' || prepared[first_end + 2] == '\t'))
+    first_end = prepared.find("\r\n", first_end + 2);
+  m.data = ReceivedFor(ctx, req.client_ip, m.id, now, "#" + std::to_string(rc.who.key_id)) + prepared.substr(first_end + 2);
+  m.size = m.data.size();
+  m.not_before = send_at;
+  m.tags = tags;
+  m.metadata = metadata;
+  json::array rcpts;
+  for (const auto& a : to) rcpts.emplace_back(a);
+  std::string res_body = json::serialize(json::object{
+      {"messages", json::array{json::object{{"id", m.id}, {"recipients", rcpts}, {"status", send_at ? "scheduled" : "queued"}}}}});
+  std::vector<spool::SpoolMessage> one;
+  one.push_back(std::move(m));
+  SubmitAll(ctx, std::move(one), [reply = std::move(reply), res_body = std::move(res_body)](bool ok, std::string error) {
+    if (!ok) return reply(Problem(503, "Not Stored", "the message could not be stored (" + error + "); retry"));
+    reply(Json(202, res_body));
+  });
+}
+
+// The `accepted` event of `id` when it belongs to the caller's account (admins see every account).
+std::optional<store::Event> AcceptedEvent(ApiContext& ctx, const RouteContext& rc, const std::string& id) {
+  store::EventFilter f;
+  f.type = "accepted";
+  f.message_id = id;
+  f.limit = 1;
+  auto evs = ctx.store.ListEvents(f);
+  if (!evs || evs->empty()) return std::nullopt;
+  const auto& e = evs->front();
+  if (e.account != rc.who.account && !rc.who.Has(Scope::kAdmin)) return std::nullopt;
+  return e;
+}
+
+// Per-recipient status from the message's events (and the spool while it is queued).
+json::object MessageView(ApiContext& ctx, const store::Event& accepted, bool with_events) {
+  json::object data = json::parse(accepted.data).as_object();
+  json::object out{{"id", accepted.message_id}, {"account", accepted.account},
+                   {"created_at", FormatTimeUtc(accepted.time)}, {"from", data["mail_from"]}};
+  for (const char* k : {"subject", "tags", "metadata", "send_at"})
+    if (auto* v = data.if_contains(k)) out[k] = *v;
+  std::map<std::string, json::object> rcpt;
+  std::vector<std::string> order;
+  for (const auto& r : data["recipients"].as_array()) {
+    std::string a(r.as_string());
+    order.push_back(a);
+    rcpt[a] = json::object{{"address", a}, {"status", data.contains("send_at") ? "scheduled" : "queued"}, {"events", json::array{}}};
+  }
+  store::EventFilter f;
+  f.message_id = accepted.message_id;
+  f.limit = 10000;
+  auto evs = ctx.store.ListEvents(f);
+  for (const auto& e : evs ? evs.value() : std::vector<store::Event>{}) {
+    if (e.type == "accepted") continue;
+    boost::system::error_code ec;
+    json::value d = json::parse(e.data, ec);
+    if (ec || !d.is_object()) continue;
+    auto* who = d.as_object().if_contains("recipient");
+    if (!who || !who->is_string()) continue;
+    auto it = rcpt.find(std::string(who->as_string()));
+    if (it == rcpt.end()) continue;
+    auto& r = it->second;
+    r["status"] = e.type == "deferred" ? "deferred" : e.type;
+    if (auto* rep = d.as_object().if_contains("reply")) r["last_reply"] = *rep;
+    if (auto* att = d.as_object().if_contains("attempt")) r["attempts"] = *att;
+    if (with_events) {
+      json::object ev{{"type", e.type}, {"time", FormatTimeUtc(e.time)}};
+      for (const char* k : {"reply", "mx", "classification", "next_attempt"})
+        if (auto* v = d.as_object().if_contains(k)) ev[k] = *v;
+      r["events"].as_array().push_back(std::move(ev));
+    }
+  }
+  json::array recipients;
+  std::map<std::string, int> counts;
+  for (const auto& a : order) {
+    auto& r = rcpt[a];
+    if (!with_events) r.erase("events");
+    counts[std::string(r["status"].as_string())]++;
+    recipients.push_back(r);
+  }
+  std::string overall = counts.size() == 1 ? counts.begin()->first : counts.empty() ? "queued" : "mixed";
+  out["status"] = overall;
+  out["recipients"] = std::move(recipients);
+  return out;
+}
+
+void HandleGet(ApiContext& ctx, const HttpRequest&, const RouteContext& rc, Reply reply) {
+  const std::string& id = rc.params.at("id");
+  auto accepted = AcceptedEvent(ctx, rc, id);
+  if (!accepted) return reply(Problem(404, "Not Found", "no message " + id + " in this account"));
+  reply(Json(200, json::serialize(MessageView(ctx, *accepted, true))));
+}
+
+void HandleList(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, Reply reply) {
+  Errors err;
+  store::EventFilter f;
+  f.type = "accepted";
+  f.account = rc.who.account;
+  f.newest_first = true;
+  f.limit = 50;
+  std::string status;
+  for (const auto& [k, v] : req.query) {
+    if (k == "limit") {
+      char* end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (*end || n < 1 || n > 1000) err.Add("/query/limit", "must be a number from 1 to 1000");
+      else f.limit = static_cast<size_t>(n);
+    } else if (k == "cursor") {
+      char* end = nullptr;
+      long long n = std::strtoll(v.c_str(), &end, 10);
+      if (*end || n < 1) err.Add("/query/cursor", "must be the next_cursor of a previous page");
+      else f.before_id = n;
+    } else if (k == "from" || k == "to") {
+      auto t = ParseTime(json::value(v));
+      if (!t) err.Add("/query/" + k, "must be an RFC 3339 time such as 2026-11-26T00:00:00Z");
+      else (k == "from" ? f.since : f.until) = *t;
+    } else if (k == "status") {
+      static const std::set<std::string> kStatus = {"queued", "scheduled", "deferred", "delivered", "bounced", "mixed"};
+      if (!kStatus.count(v)) err.Add("/query/status", "must be one of queued, scheduled, deferred, delivered, bounced, mixed");
+      status = v;
+    } else if (k == "recipient") {
+      f.recipient = v;
+    } else if (k == "sender") {
+      f.sender = v;
+    } else if (k == "tag") {
+      f.tag = v;
+    } else {
+      err.Add("/query/" + PointerToken(k), "unknown filter; use status, recipient, sender, tag, from, to, limit, cursor");
+    }
+  }
+  if (!err.empty()) return reply(Invalid(err));
+  auto evs = ctx.store.ListEvents(f);
+  if (!evs) return reply(Problem(503, "Unavailable", "cannot read messages: " + evs.error().message));
+  json::array items;
+  for (const auto& e : evs.value()) {
+    auto v = MessageView(ctx, e, false);
+    if (!status.empty() && v["status"].as_string() != status) continue;
+    items.push_back(std::move(v));
+  }
+  json::object res{{"data", std::move(items)}};
+  res["next_cursor"] = evs->size() == f.limit ? json::value(std::to_string(evs->back().id)) : json::value(nullptr);
+  reply(Json(200, json::serialize(res)));
+}
+
+void HandleCancel(ApiContext& ctx, const HttpRequest&, const RouteContext& rc, Reply reply) {
+  const std::string& id = rc.params.at("id");
+  auto accepted = AcceptedEvent(ctx, rc, id);
+  if (!accepted) return reply(Problem(404, "Not Found", "no message " + id + " in this account"));
+  auto m = ctx.spool.Get(id);
+  if (!m || !m.value())
+    return reply(Problem(409, "Conflict", "message " + id + " has already left the queue; it cannot be cancelled"));
+  if (m.value()->not_before <= NowMicros())
+    return reply(Problem(409, "Conflict", "message " + id + " is not scheduled (or its time has come); only scheduled sends can be cancelled"));
+  ctx.cancel(id, [reply = std::move(reply), id](bool ok, std::string text) {
+    if (!ok) return reply(Problem(409, "Conflict", "message " + id + " could not be cancelled: " + text));
+    reply(Json(200, json::serialize(json::object{{"id", id}, {"status", "cancelled"}})));
+  });
+}
+
+}  // namespace
+
+void AddMessageRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
+  auto idem = std::make_shared<Idempotency>();
+  router.Add(Route{"POST", "/v1/messages/raw", Scope::kSend, [ctx, idem](const HttpRequest& q, const RouteContext& rc, Reply r) {
+                     WithIdempotency(*ctx, *idem, q, rc, std::move(r), [&](Reply inner) { HandleRaw(*ctx, q, rc, std::move(inner)); });
+                   }});
+  router.Add(Route{"POST", "/v1/messages", Scope::kSend, [ctx, idem](const HttpRequest& q, const RouteContext& rc, Reply r) {
+                     WithIdempotency(*ctx, *idem, q, rc, std::move(r), [&](Reply inner) { HandleSend(*ctx, q, rc, std::move(inner)); });
+                   }});
+  router.Add(Route{"GET", "/v1/messages", Scope::kRead,
+                   [ctx](const HttpRequest& q, const RouteContext& rc, Reply r) { HandleList(*ctx, q, rc, std::move(r)); }});
+  router.Add(Route{"GET", "/v1/messages/{id}", Scope::kRead,
+                   [ctx](const HttpRequest& q, const RouteContext& rc, Reply r) { HandleGet(*ctx, q, rc, std::move(r)); }});
+  router.Add(Route{"DELETE", "/v1/messages/{id}", Scope::kSend,
+                   [ctx](const HttpRequest& q, const RouteContext& rc, Reply r) { HandleCancel(*ctx, q, rc, std::move(r)); }});
+}
+
+}  // namespace kurier::api
