@@ -39,6 +39,9 @@ struct ApiContext {
 
 /// POST /v1/messages, POST /v1/messages/raw, GET /v1/messages, GET and DELETE /v1/messages/{id}.
 void AddMessageRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
+/// The management API: /v1/accounts (admin), /v1/api-keys, /v1/smtp-credentials (see admin_api.cpp for
+/// the scopes each needs). Revocations reach `router`'s key cache at once.
+void AddAdminRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 /// GET /v1/openapi.json (public).
 void AddOpenApiRoute(Router& router);
 /// The OpenAPI 3.1 document served at /v1/openapi.json.

@@ -60,11 +60,31 @@ std::optional<Principal> Router::Authenticate(const std::string& bearer) {
     auto it = keys_.find(hash);
     if (it != keys_.end() && it->second.until > now) return it->second.who;
   }
+  uint64_t generation;
+  {
+    std::lock_guard lock(mu_);
+    generation = generation_;
+  }
   auto who = lookup_(hash);
   std::lock_guard lock(mu_);
+  if (generation != generation_) return who;  // a key was revoked meanwhile: this answer may be stale
   if (keys_.size() > 100000) keys_.clear();  // bounded: wrong keys cannot grow it without limit
   keys_[hash] = CachedKey{who, now + options_.key_cache_ttl};
   return who;
+}
+
+void Router::Forget(const std::function<bool(const Principal&)>& match) {
+  std::lock_guard lock(mu_);
+  ++generation_;
+  std::erase_if(keys_, [&](const auto& kv) { return kv.second.who && match(*kv.second.who); });
+}
+
+void Router::ForgetKey(int64_t key_id) {
+  Forget([key_id](const Principal& p) { return p.key_id == key_id; });
+}
+
+void Router::ForgetAccount(const std::string& account) {
+  Forget([&account](const Principal& p) { return p.account == account; });
 }
 
 int Router::TakeToken(int64_t key_id) {
@@ -114,7 +134,7 @@ void Router::Dispatch(const HttpRequest& request, Reply reply) {
     };
     if (auth.empty())
       return unauthorized("this endpoint needs an API key: send 'Authorization: Bearer KEY' (create one with "
-                          "'kurier api-key add ACCOUNT')");
+                          "'kurier api-key create ACCOUNT' or POST /v1/api-keys)");
     if (!IStartsWith(auth, "Bearer ") || auth.size() <= 7)
       return unauthorized("the Authorization header must be 'Bearer KEY'");
     std::string key = auth.substr(7);

@@ -60,10 +60,17 @@ class Router {
   /// then the handler. `reply` is called exactly once, possibly from another thread.
   void Dispatch(const HttpRequest& request, Reply reply);
 
+  /// Forgets what the key cache holds for key `key_id`: call it right after revoking the key, so that
+  /// its next request is looked up again (and refused) instead of trusted for key_cache_ttl.
+  void ForgetKey(int64_t key_id);
+  /// The same for every key of `account` (after removing the account).
+  void ForgetAccount(const std::string& account);
+
  private:
   std::optional<Principal> Authenticate(const std::string& bearer);
   /// Seconds to wait before the key may call again; 0 when the call is allowed now.
   int TakeToken(int64_t key_id);
+  void Forget(const std::function<bool(const Principal&)>& match);
 
   KeyLookup lookup_;
   RouterOptions options_;
@@ -74,6 +81,8 @@ class Router {
     std::chrono::steady_clock::time_point until;
   };
   std::unordered_map<std::string, CachedKey> keys_;  // by key hash
+  // Bumped by every Forget: a look-up that started before a revocation must not cache its answer after it.
+  uint64_t generation_ = 0;
   struct Bucket {
     double tokens = 0;
     std::chrono::steady_clock::time_point at;

@@ -28,11 +28,6 @@ void AddAdminCommands(CLI::App& app, std::string& config_path);
 Config LoadConfigOrExit(const std::string& path);
 /// Opens the configured store or exits with the reason.
 std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config);
-/// Creates an API key for `account`, stores its hash and returns the secret (shown once).
-Result<std::string> CreateApiKey(store::Store& store, const std::string& account, const std::string& name,
-                                 const std::string& scopes);
-/// Adds an SMTP credential with a generated password (returned, shown once).
-Result<std::string> CreateSmtpCredential(store::Store& store, const std::string& account, const std::string& username);
 
 [[noreturn]] void Fail(const std::string& message);
 

@@ -9,7 +9,7 @@
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "spool/spool.hpp"
-#include "store/password.hpp"
+#include "store/credentials.hpp"
 
 namespace kurier::app {
 
@@ -30,31 +30,6 @@ std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config) {
   auto s = store::OpenStore(config.store_backend, config.sqlite_path);
   if (!s) Fail(s.error().message);
   return std::move(s.value());
-}
-
-Result<std::string> CreateApiKey(store::Store& store, const std::string& account, const std::string& name,
-                                 const std::string& scopes) {
-  std::string secret = "kr_" + RandomToken(32);
-  store::ApiKey k;
-  k.account = account;
-  k.name = name;
-  k.prefix = secret.substr(0, 10);
-  k.key_hash = HashHex(secret);
-  k.scopes = scopes;
-  auto r = store.CreateApiKey(k);
-  if (!r) return r.error();
-  return secret;
-}
-
-Result<std::string> CreateSmtpCredential(store::Store& store, const std::string& account, const std::string& username) {
-  if (username.empty() || username.size() > 128 || username.find_first_of(std::string(" \t\r\n\0", 5)) != std::string::npos)
-    return MakeError(ErrorCode::kInvalidArgument, "username '" + username + "' is not valid: use 1-128 characters without spaces");
-  std::string password = RandomToken(18);
-  auto hash = store::HashPassword(password);
-  if (!hash) return hash.error();
-  auto r = store.AddSmtpCredential(account, username, hash.value());
-  if (!r) return r.error();
-  return password;
 }
 
 namespace {
@@ -162,6 +137,7 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
   config_opt(acc_add);
   acc_add->callback([&] {
     Config c = LoadConfigOrExit(config_path);
+    if (auto p = store::AccountNameProblem(name)) Fail("account name '" + name + "' is not valid: it " + *p);
     auto s = OpenStoreOrExit(c);
     OrFail(s->CreateAccount(name));
     for (const auto& d : domains) OrFail(s->AddSenderDomain(name, d));
@@ -255,8 +231,9 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
   su_add->callback([&] {
     Config c = LoadConfigOrExit(config_path);
     auto s = OpenStoreOrExit(c);
-    std::string user = username.empty() ? name + "-" + ToLowerAscii(RandomToken(4)) : username;
-    std::string pw = OrFail(CreateSmtpCredential(*s, name, user));
+    auto issued = OrFail(store::IssueSmtpCredential(*s, name, username));
+    const std::string& user = issued.credential.username;
+    const std::string& pw = issued.password;
     if (json)
       std::cout << boost::json::serialize(boost::json::object{{"username", user}, {"password", pw}, {"account", name}}) << "\n";
     else
@@ -297,15 +274,16 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
   ak_create->add_flag("--json", json, "JSON output");
   config_opt(ak_create);
   ak_create->callback([&] {
-    for (const auto& sc : CLI::detail::split(scopes, ' '))
-      if (!sc.empty() && sc != "send" && sc != "read" && sc != "admin") Fail("unknown scope '" + sc + "'; use send, read or admin");
+    std::string normal = OrFail(store::NormalizeScopes(scopes));
     Config c = LoadConfigOrExit(config_path);
     auto s = OpenStoreOrExit(c);
-    std::string key = OrFail(CreateApiKey(*s, name, username.empty() ? "key" : username, scopes));
+    auto issued = OrFail(store::IssueApiKey(*s, name, username.empty() ? "key" : username, normal));
     if (json)
-      std::cout << boost::json::serialize(boost::json::object{{"api_key", key}, {"account", name}, {"scopes", scopes}}) << "\n";
+      std::cout << boost::json::serialize(boost::json::object{{"api_key", issued.secret}, {"id", issued.key.id},
+                                                              {"account", name}, {"scopes", issued.key.scopes}})
+                << "\n";
     else
-      std::cout << key << "\n(the key is shown only now)\n";
+      std::cout << issued.secret << "\n(the key is shown only now)\n";
   });
   auto* ak_list = ak->add_subcommand("list", "List API keys");
   ak_list->add_option("account", name, "Only this account");

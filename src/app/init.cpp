@@ -14,6 +14,7 @@
 
 #include "app/app.hpp"
 #include "spool/spool.hpp"
+#include "store/credentials.hpp"
 
 namespace kurier::app {
 
@@ -103,9 +104,9 @@ void RunInit(const std::string& dir_arg, bool json, const std::vector<std::strin
   if (sender_domains.empty()) sender_domains.push_back("example.com");
   for (const auto& d : sender_domains)
     if (auto r = store->AddSenderDomain(account, d); !r) Fail(r.error().message);
-  auto password = CreateSmtpCredential(*store, account, "default");
+  auto password = store::IssueSmtpCredential(*store, account, "default");
   if (!password) Fail(password.error().message);
-  auto key = CreateApiKey(*store, account, "default", "send read admin");
+  auto key = store::IssueApiKey(*store, account, "default", "send read admin");
   if (!key) Fail(key.error().message);
 
   auto listen = [](const ListenerConfig& l) -> boost::json::value {
@@ -115,8 +116,8 @@ void RunInit(const std::string& dir_arg, bool json, const std::vector<std::strin
     boost::json::object o{{"config", cfg_path.string()},   {"data_dir", config.data_dir.string()},
                           {"account", account},            {"submission", listen(config.submission)},
                           {"submissions", listen(config.submissions)}, {"relay", listen(config.relay)},
-                          {"smtp_username", "default"},    {"smtp_password", password.value()},
-                          {"api_key", key.value()}};
+                          {"smtp_username", "default"},    {"smtp_password", password->password},
+                          {"api_key", key->secret}};
     std::cout << boost::json::serialize(o) << "\n";
     return;
   }
@@ -126,8 +127,8 @@ void RunInit(const std::string& dir_arg, bool json, const std::vector<std::strin
   for (size_t i = 0; i < sender_domains.size(); ++i) std::cout << (i ? ", " : "") << sender_domains[i];
   std::cout << ")\n"
             << "  SMTP username   default\n"
-            << "  SMTP password   " << password.value() << "\n"
-            << "  API key         " << key.value() << "\n\n"
+            << "  SMTP password   " << password->password << "\n"
+            << "  API key         " << key->secret << "\n\n"
             << "The password and the API key are shown only now; kurier keeps only their hashes.\n"
             << "Start the server with: kurier serve --config " << cfg_path.string() << "\n";
 }

@@ -118,6 +118,7 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
           [&delivery](const std::string& id, std::function<void(bool, std::string)> done) { delivery.Delete(id, std::move(done)); },
           nullptr});
       api::AddMessageRoutes(router, api_ctx);
+      api::AddAdminRoutes(router, api_ctx);
       api::AddOpenApiRoute(router);
       api::HttpServerOptions ho;
       ho.listen = config.api.listen;
