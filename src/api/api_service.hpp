@@ -42,6 +42,13 @@ void AddMessageRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 /// The management API: /v1/accounts (admin), /v1/api-keys, /v1/smtp-credentials (see admin_api.cpp for
 /// the scopes each needs). Revocations reach `router`'s key cache at once.
 void AddAdminRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
+/// Stored templates: POST and GET /v1/templates; GET, PUT, PATCH and DELETE /v1/templates/{id};
+/// GET /v1/templates/{id}/versions/{version}, POST .../publish; POST /v1/templates/{id}/render.
+void AddTemplateRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
+/// ApiContext::find_template over the store: `id_or_name` of `account` at `version` (0: the published
+/// one); kNotFound with a message that names what is missing and what to do.
+Result<TemplateContent> FindStoredTemplate(store::Store& store, const std::string& account,
+                                           const std::string& id_or_name, int version);
 /// GET /v1/openapi.json (public).
 void AddOpenApiRoute(Router& router);
 /// The OpenAPI 3.1 document served at /v1/openapi.json.

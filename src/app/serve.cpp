@@ -116,8 +116,11 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
       auto api_ctx = std::make_shared<api::ApiContext>(api::ApiContext{
           config, *store, *spool.value(),
           [&delivery](const std::string& id, std::function<void(bool, std::string)> done) { delivery.Delete(id, std::move(done)); },
-          nullptr});
+          [st](const std::string& account, const std::string& id_or_name, int version) {
+            return api::FindStoredTemplate(*st, account, id_or_name, version);
+          }});
       api::AddMessageRoutes(router, api_ctx);
+      api::AddTemplateRoutes(router, api_ctx);
       api::AddAdminRoutes(router, api_ctx);
       api::AddOpenApiRoute(router);
       api::HttpServerOptions ho;

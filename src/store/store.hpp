@@ -1,6 +1,7 @@
 // store.hpp - the storage interface for everything that is not a message body: accounts, sender
-// domains, SMTP credentials, API keys and the event log. Callers see only this interface; the SQLite
-// backend (sqlite/) is the embedded default, and a PostgreSQL backend can be added beside it.
+// domains, SMTP credentials, API keys, stored templates and the event log. Callers see only this
+// interface; the SQLite backend (sqlite/) is the embedded default, and a PostgreSQL backend can be added
+// beside it.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -56,6 +57,33 @@ struct DkimKey {
   /// "retiring" (replaced; its record must stay published until retire_at), "retired" (may be unpublished).
   std::string state = "active";
   int64_t retire_at = 0;  ///< microseconds; for "retiring"
+};
+
+/// One version of a stored template: Mustache sources for the subject, text and html. Versions are
+/// numbered 1, 2, 3, ... per template and never change once written, so a message can pin one.
+struct TemplateVersion {
+  int version = 0;
+  std::string subject, text, html;
+  int64_t created_at = 0;  ///< microseconds since the epoch
+};
+
+/// A stored template of one account. `versions` holds every version's number and time (contents empty)
+/// where a method says so.
+struct StoredTemplate {
+  std::string id;  ///< "tmpl_" + a queue-id-like token; stable for the template's life
+  std::string account;
+  std::string name;  ///< unique per account, case-insensitive
+  int64_t created_at = 0, updated_at = 0;
+  int published_version = 0;  ///< 0: none published
+  int latest_version = 0;
+  std::vector<TemplateVersion> versions;
+};
+
+/// A change to a template, applied in one transaction by Store::UpdateTemplate.
+struct TemplateUpdate {
+  std::optional<std::string> name;         ///< rename
+  std::optional<TemplateVersion> content;  ///< a new version (its number is assigned)
+  bool publish = false;                    ///< publish the new version
 };
 
 struct Event {
@@ -126,6 +154,26 @@ class Store {
                                                                    int64_t not_before) = 0;
   virtual Result<void> SaveIdempotent(const std::string& account, const std::string& key,
                                       const IdempotentResponse& response, int64_t expire_before) = 0;
+
+  /// Templates (HTTP API). Every call is scoped to `account`: another account's template is not found.
+  /// CreateTemplate writes version 1 (published when `publish`); kAlreadyExists when the name is taken.
+  virtual Result<StoredTemplate> CreateTemplate(const std::string& account, const std::string& name,
+                                                const TemplateVersion& first, bool publish) = 0;
+  /// The account's templates by name, without `versions`.
+  virtual Result<std::vector<StoredTemplate>> ListTemplates(const std::string& account) = 0;
+  /// By id, else by name (case-insensitive); with `versions` (numbers and times only).
+  virtual Result<std::optional<StoredTemplate>> FindTemplate(const std::string& account, const std::string& id_or_name) = 0;
+  /// One version's content; nullopt when the template or the version does not exist.
+  virtual Result<std::optional<TemplateVersion>> FindTemplateVersion(const std::string& account, const std::string& id,
+                                                                     int version) = 0;
+  /// Renames and/or adds a version (optionally published); returns the template as FindTemplate does.
+  /// kNotFound, or kAlreadyExists when the new name is taken.
+  virtual Result<StoredTemplate> UpdateTemplate(const std::string& account, const std::string& id,
+                                                const TemplateUpdate& update) = 0;
+  /// kNotFound when the template or the version does not exist.
+  virtual Result<void> PublishTemplateVersion(const std::string& account, const std::string& id, int version) = 0;
+  /// Removes the template and all its versions; kNotFound when there is none.
+  virtual Result<void> DeleteTemplate(const std::string& account, const std::string& id) = 0;
 
   /// Appends events in one transaction.
   virtual Result<void> AppendEvents(const std::vector<Event>& events) = 0;

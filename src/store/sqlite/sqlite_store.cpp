@@ -1,4 +1,4 @@
-// sqlite_store.cpp - accounts, credentials, API keys and events in SQLite.
+// sqlite_store.cpp - accounts, credentials, API keys, templates and events in SQLite.
 // SECURITY: holds password hashes (Argon2id) and API key hashes (BLAKE2b), never secrets in clear.
 // Every statement is prepared with bound parameters.
 #include "store/sqlite/sqlite_store.hpp"
@@ -44,6 +44,15 @@ const std::vector<std::string> kMigrations = {
        CREATE TABLE idempotency(account TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL,
                                 status INTEGER NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL,
                                 PRIMARY KEY(account, key)))",
+    // 6: stored templates (HTTP API) and their numbered, immutable versions
+    R"(CREATE TABLE templates(id TEXT PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+                              name TEXT NOT NULL COLLATE NOCASE, created_at INTEGER NOT NULL,
+                              updated_at INTEGER NOT NULL, published_version INTEGER NOT NULL DEFAULT 0,
+                              UNIQUE(account_id, name));
+       CREATE TABLE template_versions(template_id TEXT NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
+                                      version INTEGER NOT NULL, subject TEXT NOT NULL, text TEXT NOT NULL,
+                                      html TEXT NOT NULL, created_at INTEGER NOT NULL,
+                                      PRIMARY KEY(template_id, version)))",
 };
 
 Error Storage(const std::string& what, const std::string& detail) {
@@ -389,6 +398,219 @@ Result<void> SqliteStore::SetDkimKeyState(int64_t id, const std::string& state, 
   q->Bind(1, state).Bind(2, int64_t{state == "active"}).Bind(3, retire_at).Bind(4, id);
   if (auto r = q->Run(); !r) return Storage("cannot update DKIM key", r.error().message);
   if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no DKIM key " + std::to_string(id));
+  return {};
+}
+
+namespace {
+
+bool IsUniqueViolation(const Error& e) { return e.message.find("UNIQUE") != std::string::npos; }
+
+Error TemplateNotFound(const std::string& account, const std::string& id) {
+  return MakeError(ErrorCode::kNotFound, "no template '" + id + "' in account '" + account + "'");
+}
+
+Error NameTaken(const std::string& name) {
+  return MakeError(ErrorCode::kAlreadyExists,
+                   "a template named '" + name + "' already exists in this account; choose another name");
+}
+
+// A transaction that rolls back unless committed.
+class Transaction {
+ public:
+  explicit Transaction(Db& db) : db_(db) { ok_ = static_cast<bool>(db_.Exec("BEGIN IMMEDIATE")); }
+  ~Transaction() {
+    if (ok_ && !done_) (void)db_.Exec("ROLLBACK");
+  }
+  bool started() const { return ok_; }
+  Result<void> Commit() {
+    done_ = true;
+    auto r = db_.Exec("COMMIT");
+    if (!r) (void)db_.Exec("ROLLBACK");
+    return r;
+  }
+
+ private:
+  Db& db_;
+  bool ok_ = false, done_ = false;
+};
+
+// Columns of a template row, with its account's name and its newest version.
+constexpr const char* kTemplateColumns =
+    "SELECT t.id, a.name, t.name, t.created_at, t.updated_at, t.published_version, "
+    "(SELECT COALESCE(MAX(v.version), 0) FROM template_versions v WHERE v.template_id = t.id) "
+    "FROM templates t JOIN accounts a ON a.id = t.account_id ";
+
+StoredTemplate TemplateRow(const Stmt& q) {
+  StoredTemplate t;
+  t.id = q.Text(0);
+  t.account = q.Text(1);
+  t.name = q.Text(2);
+  t.created_at = q.Int(3);
+  t.updated_at = q.Int(4);
+  t.published_version = static_cast<int>(q.Int(5));
+  t.latest_version = static_cast<int>(q.Int(6));
+  return t;
+}
+
+}  // namespace
+
+Result<int> SqliteStore::AddTemplateVersionLocked(const std::string& id, const TemplateVersion& v, int64_t now) {
+  auto next = db_->Prepare("SELECT COALESCE(MAX(version), 0) + 1 FROM template_versions WHERE template_id = ?");
+  if (!next) return next.error();
+  next->Bind(1, id);
+  if (!next->Step()) return Storage("cannot read template versions", next->error());
+  const int version = static_cast<int>(next->Int(0));
+  auto q = db_->Prepare(
+      "INSERT INTO template_versions(template_id, version, subject, text, html, created_at) VALUES(?,?,?,?,?,?)");
+  if (!q) return q.error();
+  q->Bind(1, id).Bind(2, int64_t{version}).Bind(3, v.subject).Bind(4, v.text).Bind(5, v.html).Bind(6, now);
+  if (auto r = q->Run(); !r) return Storage("cannot add template version", r.error().message);
+  return version;
+}
+
+Result<StoredTemplate> SqliteStore::CreateTemplate(const std::string& account, const std::string& name,
+                                                   const TemplateVersion& first, bool publish) {
+  std::lock_guard lock(mu_);
+  auto account_id = AccountId(account);
+  if (!account_id) return account_id.error();
+  Transaction tx(*db_);
+  if (!tx.started()) return Storage("cannot create template", db_->LastError());
+  const int64_t now = NowMicros();
+  StoredTemplate t;
+  t.id = "tmpl_" + NewQueueId();
+  t.account = account;
+  t.name = name;
+  t.created_at = t.updated_at = now;
+  auto q = db_->Prepare(
+      "INSERT INTO templates(id, account_id, name, created_at, updated_at, published_version) VALUES(?,?,?,?,?,?)");
+  if (!q) return q.error();
+  q->Bind(1, t.id).Bind(2, *account_id).Bind(3, name).Bind(4, now).Bind(5, now).Bind(6, int64_t{publish ? 1 : 0});
+  if (auto r = q->Run(); !r) {
+    if (IsUniqueViolation(r.error())) return NameTaken(name);
+    return Storage("cannot create template", r.error().message);
+  }
+  auto v = AddTemplateVersionLocked(t.id, first, now);
+  if (!v) return v.error();
+  if (auto r = tx.Commit(); !r) return Storage("cannot create template", r.error().message);
+  t.published_version = publish ? 1 : 0;
+  t.latest_version = 1;
+  t.versions.push_back(TemplateVersion{1, "", "", "", now});
+  return t;
+}
+
+Result<std::vector<StoredTemplate>> SqliteStore::ListTemplates(const std::string& account) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(std::string(kTemplateColumns) + "WHERE a.name = ? ORDER BY t.name, t.id");
+  if (!q) return q.error();
+  q->Bind(1, account);
+  std::vector<StoredTemplate> out;
+  while (q->Step()) out.push_back(TemplateRow(*q));
+  if (!q->ok()) return Storage("cannot list templates", q->error());
+  return out;
+}
+
+Result<std::optional<StoredTemplate>> SqliteStore::FindTemplateLocked(const std::string& account,
+                                                                      const std::string& id_or_name) {
+  // Ids start with "tmpl_", which names may not, so at most one row matches either way; the id wins.
+  auto q = db_->Prepare(std::string(kTemplateColumns) +
+                        "WHERE a.name = ?1 AND (t.id = ?2 OR t.name = ?2) ORDER BY t.id = ?2 DESC LIMIT 1");
+  if (!q) return q.error();
+  q->Bind(1, account).Bind(2, id_or_name);
+  if (!q->Step()) {
+    if (!q->ok()) return Storage("cannot read templates", q->error());
+    return std::optional<StoredTemplate>();
+  }
+  StoredTemplate t = TemplateRow(*q);
+  auto v = db_->Prepare("SELECT version, created_at FROM template_versions WHERE template_id = ? ORDER BY version");
+  if (!v) return v.error();
+  v->Bind(1, t.id);
+  while (v->Step()) t.versions.push_back(TemplateVersion{static_cast<int>(v->Int(0)), "", "", "", v->Int(1)});
+  if (!v->ok()) return Storage("cannot read template versions", v->error());
+  return std::optional<StoredTemplate>(std::move(t));
+}
+
+Result<std::optional<StoredTemplate>> SqliteStore::FindTemplate(const std::string& account, const std::string& id_or_name) {
+  std::lock_guard lock(mu_);
+  return FindTemplateLocked(account, id_or_name);
+}
+
+Result<std::optional<TemplateVersion>> SqliteStore::FindTemplateVersion(const std::string& account, const std::string& id,
+                                                                        int version) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(
+      "SELECT v.version, v.subject, v.text, v.html, v.created_at FROM template_versions v "
+      "JOIN templates t ON t.id = v.template_id JOIN accounts a ON a.id = t.account_id "
+      "WHERE a.name = ? AND t.id = ? AND v.version = ?");
+  if (!q) return q.error();
+  q->Bind(1, account).Bind(2, id).Bind(3, int64_t{version});
+  if (!q->Step()) {
+    if (!q->ok()) return Storage("cannot read template version", q->error());
+    return std::optional<TemplateVersion>();
+  }
+  return std::optional<TemplateVersion>(
+      TemplateVersion{static_cast<int>(q->Int(0)), q->Text(1), q->Text(2), q->Text(3), q->Int(4)});
+}
+
+Result<StoredTemplate> SqliteStore::UpdateTemplate(const std::string& account, const std::string& id,
+                                                   const TemplateUpdate& update) {
+  std::lock_guard lock(mu_);
+  Transaction tx(*db_);
+  if (!tx.started()) return Storage("cannot update template", db_->LastError());
+  auto found = FindTemplateLocked(account, id);
+  if (!found) return found.error();
+  if (!*found || found.value()->id != id) return TemplateNotFound(account, id);
+  const int64_t now = NowMicros();
+  if (update.name) {
+    auto q = db_->Prepare("UPDATE templates SET name = ? WHERE id = ?");
+    if (!q) return q.error();
+    q->Bind(1, *update.name).Bind(2, id);
+    if (auto r = q->Run(); !r) {
+      if (IsUniqueViolation(r.error())) return NameTaken(*update.name);
+      return Storage("cannot rename template", r.error().message);
+    }
+  }
+  int version = 0;
+  if (update.content) {
+    auto v = AddTemplateVersionLocked(id, *update.content, now);
+    if (!v) return v.error();
+    version = *v;
+  }
+  auto q = db_->Prepare(
+      "UPDATE templates SET updated_at = ?, published_version = CASE WHEN ? > 0 THEN ? ELSE published_version END "
+      "WHERE id = ?");
+  if (!q) return q.error();
+  const int64_t publish = update.publish ? version : 0;
+  q->Bind(1, now).Bind(2, publish).Bind(3, publish).Bind(4, id);
+  if (auto r = q->Run(); !r) return Storage("cannot update template", r.error().message);
+  auto after = FindTemplateLocked(account, id);
+  if (!after) return after.error();
+  if (!*after) return TemplateNotFound(account, id);
+  if (auto r = tx.Commit(); !r) return Storage("cannot update template", r.error().message);
+  return std::move(**after);
+}
+
+Result<void> SqliteStore::PublishTemplateVersion(const std::string& account, const std::string& id, int version) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(
+      "UPDATE templates SET published_version = ?1, updated_at = ?2 "
+      "WHERE id = ?3 AND account_id = (SELECT id FROM accounts WHERE name = ?4) "
+      "AND EXISTS(SELECT 1 FROM template_versions WHERE template_id = ?3 AND version = ?1)");
+  if (!q) return q.error();
+  q->Bind(1, int64_t{version}).Bind(2, NowMicros()).Bind(3, id).Bind(4, account);
+  if (auto r = q->Run(); !r) return Storage("cannot publish template version", r.error().message);
+  if (db_->Changes() == 0)
+    return MakeError(ErrorCode::kNotFound, "template '" + id + "' has no version " + std::to_string(version));
+  return {};
+}
+
+Result<void> SqliteStore::DeleteTemplate(const std::string& account, const std::string& id) {
+  std::lock_guard lock(mu_);
+  // Versions go with the template (ON DELETE CASCADE; foreign keys are on for every connection).
+  auto q = db_->Prepare("DELETE FROM templates WHERE id = ? AND account_id = (SELECT id FROM accounts WHERE name = ?)");
+  if (!q) return q.error();
+  q->Bind(1, id).Bind(2, account);
+  if (auto r = q->Run(); !r) return Storage("cannot delete template", r.error().message);
+  if (db_->Changes() == 0) return TemplateNotFound(account, id);
   return {};
 }
 

@@ -37,6 +37,16 @@ class SqliteStore final : public Store {
   Result<DkimKey> AddDkimKey(const DkimKey& key) override;
   Result<std::vector<DkimKey>> ListDkimKeys(const std::string& domain) override;
   Result<void> SetDkimKeyState(int64_t id, const std::string& state, int64_t retire_at) override;
+  Result<StoredTemplate> CreateTemplate(const std::string& account, const std::string& name,
+                                        const TemplateVersion& first, bool publish) override;
+  Result<std::vector<StoredTemplate>> ListTemplates(const std::string& account) override;
+  Result<std::optional<StoredTemplate>> FindTemplate(const std::string& account, const std::string& id_or_name) override;
+  Result<std::optional<TemplateVersion>> FindTemplateVersion(const std::string& account, const std::string& id,
+                                                             int version) override;
+  Result<StoredTemplate> UpdateTemplate(const std::string& account, const std::string& id,
+                                        const TemplateUpdate& update) override;
+  Result<void> PublishTemplateVersion(const std::string& account, const std::string& id, int version) override;
+  Result<void> DeleteTemplate(const std::string& account, const std::string& id) override;
   Result<void> AppendEvents(const std::vector<Event>& events) override;
   Result<std::vector<Event>> ListEvents(const EventFilter& filter) override;
 
@@ -46,6 +56,9 @@ class SqliteStore final : public Store {
   /// Runs `update_sql` ("UPDATE accounts SET <flag> = ? WHERE name = ?") for one account.
   Result<void> SetAccountFlag(const char* update_sql, const std::string& account, bool on);
   Result<std::optional<Account>> FindAccountLocked(const std::string& name);
+  Result<std::optional<StoredTemplate>> FindTemplateLocked(const std::string& account, const std::string& id_or_name);
+  /// Inserts the next version of template `id`; returns its number.
+  Result<int> AddTemplateVersionLocked(const std::string& id, const TemplateVersion& v, int64_t now);
   std::mutex mu_;
   std::unique_ptr<Db> db_;
 };
