@@ -9,7 +9,7 @@ BUILD_PKGS=(build-essential cmake ninja-build ccache pkg-config
   libssl-dev libsqlite3-dev libsodium-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev libunbound-dev libevent-dev libpq-dev clang libclang-rt-14-dev
   libkainjow-mustache-dev)
-TEST_PKGS=(python3 python3-pytest python3-aiosmtpd python3-dkim python3-authres opendkim-tools libmail-dkim-perl swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl msmtp curl openssl sqlite3
+TEST_PKGS=(wrk python3 python3-pytest python3-aiosmtpd python3-dkim python3-authres opendkim-tools libmail-dkim-perl swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl msmtp curl openssl sqlite3
   php-cli libphp-phpmailer nmap postfix unbound)
 # node and npm: the machine's own (Debian's nodejs conflicts with it); installed from Debian only when absent.
 command -v npm >/dev/null || TEST_PKGS+=(nodejs npm)
@@ -36,7 +36,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ $policy_created -eq 0 ] || $SUDO rm -f /usr/sbin/policy-rc.d
 fi
 
-# nodemailer for the end-to-end client tests (npm registry), kept outside the repo's tracked files.
-if [ "${1:-}" != "--build-only" ] && [ ! -d tests/e2e/node_modules/nodemailer ]; then
-  (cd tests/e2e && npm install --no-audit --no-fund --silent >/dev/null 2>&1) || echo "# warning: npm install of nodemailer failed" >&2
+# nodemailer (an SMTP client) and @redocly/cli (the OpenAPI linter) for the end-to-end tests (npm
+# registry), kept outside the repo's tracked files.
+if [ "${1:-}" != "--build-only" ] && { [ ! -d tests/e2e/node_modules/nodemailer ] || [ ! -x tests/e2e/node_modules/.bin/redocly ]; }; then
+  (cd tests/e2e && npm install --no-audit --no-fund --silent >/dev/null 2>&1) || echo "# warning: npm install of the e2e packages failed" >&2
 fi

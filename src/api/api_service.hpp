@@ -37,11 +37,11 @@ struct ApiContext {
   std::function<Result<TemplateContent>(const std::string& account, const std::string& id_or_name, int version)> find_template;
 };
 
+/// Every route group below. Registration only keeps `ctx` (it may be null when the routes are merely listed).
+void AddAllRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
+
 /// POST /v1/messages, POST /v1/messages/raw, GET /v1/messages, GET and DELETE /v1/messages/{id}.
 void AddMessageRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
-/// The management API: /v1/accounts (admin), /v1/api-keys, /v1/smtp-credentials (see admin_api.cpp for
-/// the scopes each needs). Revocations reach `router`'s key cache at once.
-void AddAdminRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 /// Stored templates: POST and GET /v1/templates; GET, PUT, PATCH and DELETE /v1/templates/{id};
 /// GET /v1/templates/{id}/versions/{version}, POST .../publish; POST /v1/templates/{id}/render.
 void AddTemplateRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
@@ -49,6 +49,9 @@ void AddTemplateRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 /// one); kNotFound with a message that names what is missing and what to do.
 Result<TemplateContent> FindStoredTemplate(store::Store& store, const std::string& account,
                                            const std::string& id_or_name, int version);
+/// The management API: /v1/accounts (admin), /v1/api-keys, /v1/smtp-credentials (see admin_api.cpp for
+/// the scopes each needs). Revocations reach `router`'s key cache at once.
+void AddAdminRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 /// GET /v1/openapi.json (public).
 void AddOpenApiRoute(Router& router);
 /// The OpenAPI 3.1 document served at /v1/openapi.json.

@@ -19,6 +19,7 @@
 
 #include "api/router.hpp"
 #include "common/config.hpp"
+#include "net/watchdog.hpp"
 
 namespace kurier::api {
 
@@ -63,17 +64,18 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     for (const auto& [k, v] : r.headers) res.set(k, v);
   }
 
-  awaitable<void> WriteAndClose(beast::tcp_stream& stream, HttpResponse r, unsigned version) {
+  awaitable<void> WriteAndClose(tcp::socket& stream, net::Watchdog& dog, HttpResponse r, unsigned version) {
     http::response<http::string_body> res;
     res.version(version ? version : 11);
     Fill(res, r);
     res.body() = std::move(r.body);
     res.keep_alive(false);
     res.prepare_payload();
-    stream.expires_after(std::chrono::seconds(5));
+    dog.Reset();
+    dog.ExpireAfter(std::chrono::seconds(5));
     (void)co_await http::async_write(stream, res, kTuple);
     beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.shutdown(tcp::socket::shutdown_send, ignored);
   }
 
   awaitable<HttpResponse> Dispatch(const HttpRequest& req) {
@@ -92,16 +94,18 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       std::atomic<std::size_t>& n;
       ~Count() { --n; }
     } count{connections};
-    beast::tcp_stream stream(std::move(sock));
+    tcp::socket stream(std::move(sock));
+    net::Watchdog dog(stream.get_executor());
+    dog.Watch(&stream);
     std::string ip;
     {
       beast::error_code ec;
-      auto ep = stream.socket().remote_endpoint(ec);
+      auto ep = stream.remote_endpoint(ec);
       if (!ec) ip = ep.address().to_string();
     }
     if (++connections > options.max_connections) {
       HttpResponse busy = Problem(503, "Service Unavailable", "too many connections (api.max_connections); retry shortly");
-      co_await WriteAndClose(stream, std::move(busy), 11);
+      co_await WriteAndClose(stream, dog, std::move(busy), 11);
       co_return;
     }
     const std::string too_large = "the body exceeds the limit of " + std::to_string(options.max_body) +
@@ -111,11 +115,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options.max_header));
       parser.body_limit(options.max_body);
-      stream.expires_after(std::chrono::seconds(options.idle_timeout));
+      dog.ExpireAfter(std::chrono::seconds(options.idle_timeout));
       auto [hec, hn] = co_await http::async_read_header(stream, buf, parser, kTuple);
       if (hec) {
-        if (hec == http::error::end_of_stream || hec == beast::error::timeout || hec == asio::error::connection_reset ||
-            hec == asio::error::eof)
+        if (hec == http::error::end_of_stream || dog.timed_out() || hec == asio::error::connection_reset ||
+            hec == asio::error::eof || hec == asio::error::operation_aborted)
           co_return;
         HttpResponse err =
             hec == http::error::header_limit
@@ -123,7 +127,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                           "the request line and headers exceed " + std::to_string(options.max_header) + " octets")
             : hec == http::error::body_limit ? Problem(413, "Content Too Large", too_large)
                                              : Problem(400, "Bad Request", "malformed HTTP request: " + hec.message());
-        co_await WriteAndClose(stream, std::move(err), 11);
+        co_await WriteAndClose(stream, dog, std::move(err), 11);
         co_return;
       }
       auto& head = parser.get();
@@ -131,18 +135,21 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         http::response<http::empty_body> cont{http::status::continue_, head.version()};
         (void)co_await http::async_write(stream, cont, kTuple);
       }
-      stream.expires_after(std::chrono::seconds(options.request_timeout));
+      dog.ExpireAfter(std::chrono::seconds(options.request_timeout));
       auto [bec, bn] = co_await http::async_read(stream, buf, parser, kTuple);
       if (bec) {
-        if (bec == http::error::end_of_stream || bec == asio::error::eof || bec == asio::error::connection_reset) co_return;
+        const bool timed_out = dog.timed_out();
+        if (!timed_out && (bec == http::error::end_of_stream || bec == asio::error::eof ||
+                           bec == asio::error::connection_reset || bec == asio::error::operation_aborted))
+          co_return;
         HttpResponse err =
             bec == http::error::body_limit ? Problem(413, "Content Too Large", too_large)
-            : bec == beast::error::timeout
+            : timed_out
                 ? Problem(408, "Request Timeout",
                           "the request did not arrive within " + std::to_string(options.request_timeout) + " s")
                 : Problem(400, "Bad Request", "malformed HTTP request: " + bec.message());
         unsigned version = parser.get().version();
-        co_await WriteAndClose(stream, std::move(err), version);
+        co_await WriteAndClose(stream, dog, std::move(err), version);
         co_return;
       }
       auto msg = parser.release();
@@ -154,7 +161,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       if (ok && qpos != std::string::npos) ok = ParseQuery(target.substr(qpos + 1), req.query);
       if (!ok) {
         HttpResponse err = Problem(400, "Bad Request", "the request target has a malformed %-escape");
-        co_await WriteAndClose(stream, std::move(err), msg.version());
+        co_await WriteAndClose(stream, dog, std::move(err), msg.version());
         co_return;
       }
       for (const auto& f : msg) {
@@ -164,7 +171,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       }
       req.body = std::move(msg.body());
       req.client_ip = ip;
-      stream.expires_never();
+      dog.ExpireAfter(std::chrono::hours(24 * 365));  // the handler's time is not the client's
       HttpResponse r = co_await Dispatch(req);
       http::response<http::string_body> res;
       res.version(msg.version());
@@ -173,12 +180,12 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       const bool keep = msg.keep_alive() && !stopping;
       res.keep_alive(keep);
       res.prepare_payload();
-      stream.expires_after(std::chrono::seconds(options.request_timeout));
+      dog.ExpireAfter(std::chrono::seconds(options.request_timeout));
       auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
       if (wec || !keep) break;
     }
     beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.shutdown(tcp::socket::shutdown_send, ignored);
   }
 };
 

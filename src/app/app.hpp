@@ -17,6 +17,8 @@ void AddServeCommand(CLI::App& app, std::string& config_path);
 void AddDomainCommand(CLI::App& app, std::string& config_path);
 /// Registers `dkim keygen|sign|arc-seal`.
 void AddDkimCommand(CLI::App& app);
+/// Registers `api routes`.
+void AddApiCommand(CLI::App& app);
 /// Registers `failover test`.
 void AddFailoverCommand(CLI::App& app, std::string& config_path);
 /// Registers `dns route`.

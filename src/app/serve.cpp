@@ -119,10 +119,7 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
           [st](const std::string& account, const std::string& id_or_name, int version) {
             return api::FindStoredTemplate(*st, account, id_or_name, version);
           }});
-      api::AddMessageRoutes(router, api_ctx);
-      api::AddTemplateRoutes(router, api_ctx);
-      api::AddAdminRoutes(router, api_ctx);
-      api::AddOpenApiRoute(router);
+      api::AddAllRoutes(router, api_ctx);
       api::HttpServerOptions ho;
       ho.listen = config.api.listen;
       ho.max_body = config.api.max_body;

@@ -1,0 +1,15 @@
+// routes.cpp - every route group of the HTTP API in one place, so `serve` and `kurier api routes`
+// (which the OpenAPI coverage test reads) cannot disagree.
+#include "api/api_service.hpp"
+#include "api/router.hpp"
+
+namespace kurier::api {
+
+void AddAllRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
+  AddMessageRoutes(router, ctx);
+  AddTemplateRoutes(router, ctx);
+  AddAdminRoutes(router, ctx);
+  AddOpenApiRoute(router);
+}
+
+}  // namespace kurier::api
