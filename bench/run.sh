@@ -124,6 +124,9 @@ if [ -z "${SKIP_POSTFIX:-}" ]; then
   HMED=$(median "${H[@]}")
 fi
 
+echo "== HTTP API injection (wrk) beside SMTP injection, same server, same run"
+HTTP_LINES=$(bash "$ROOT/bench/http_bench.sh" "$BUILD" | tee /dev/stderr | grep RESULT || true)
+
 echo "== queue memory (1,000,000 deferred recipients)"
 MEM_LINE=$(python3 "$ROOT/bench/queue_memory.py" "$ROOT/$BUILD/kurier" | grep RESULT || true)
 echo
@@ -134,4 +137,5 @@ if [ -n "${PE32:-}" ]; then
   echo "RESULT e2e s=1 l=4096 N=$N: kurier median=$KE1 msgs/s, postfix median=$PE1 msgs/s, ratio=$(python3 -c "print('%.2f' % ($KE1 / $PE1))")x (goal >= 2x)"
 fi
 [ -n "${HMED:-}" ] && echo "RESULT inject s=$SESSIONS l=4096 N=$N: kurier median=$KMED msgs/s, postfix (delivery held) median=$HMED msgs/s, ratio=$(python3 -c "print('%.2f' % ($KMED / $HMED))")x"
+[ -n "${HTTP_LINES:-}" ] && echo "$HTTP_LINES"
 echo "# log: $OUT"
