@@ -381,19 +381,42 @@ struct Rendered {
   std::string subject, text, html;
 };
 
-// Renders the template (or the request's own subject/text/html when they contain tags) for one recipient.
-bool RenderFor(const std::optional<TemplateContent>& tpl, const SendRequest& r, const json::value* vars,
-               Rendered& out, Errors& err, const std::string& ptr) {
+// The request's subject, text and html (or the template's), parsed once per request and rendered per
+// recipient: parsing costs more than rendering.
+struct ParsedParts {
+  std::optional<Template> subject, text, html;
+};
+
+bool ParseParts(const std::optional<TemplateContent>& tpl, const SendRequest& r, ParsedParts& out, Errors& err) {
+  auto one = [&](const std::string& src, std::optional<Template>& dst, const char* field) {
+    if (src.empty()) return true;
+    auto t = Template::Parse(src);
+    if (!t) {
+      err.Add(tpl ? "/template" : std::string("/") + field, std::string(field) + ": " + t.error().message);
+      return false;
+    }
+    dst.emplace(std::move(t.value()));
+    return true;
+  };
+  bool ok = one(tpl ? tpl->subject : r.base.subject, out.subject, "subject");
+  ok = one(tpl ? tpl->text : r.base.text, out.text, "text") && ok;
+  ok = one(tpl ? tpl->html : r.base.html, out.html, "html") && ok;
+  return ok;
+}
+
+// Renders the parsed parts for one recipient with the request's variables overlaid by the recipient's.
+bool RenderFor(const ParsedParts& parts, const SendRequest& r, const json::value* vars, Rendered& out, Errors& err,
+               const std::string& ptr) {
   json::object merged;
   if (r.variables) merged = r.variables->as_object();
   if (vars)
     for (const auto& [k, v] : vars->as_object()) merged[k] = v;
   json::value all(std::move(merged));
-  auto one = [&](const std::string& src, bool html, std::string& dst, const char* field) {
-    if (src.empty()) return true;
-    auto res = Render(src, all, html);
+  auto one = [&](const std::optional<Template>& t, bool html, std::string& dst, const char* field) {
+    if (!t) return true;
+    auto res = t->Render(all, html);
     if (!res) {
-      err.Add(tpl ? "/template" : std::string("/") + field, std::string(field) + ": " + res.error().message);
+      err.Add(ptr.empty() ? "/variables" : ptr + "/variables", std::string(field) + ": " + res.error().message);
       return false;
     }
     if (!res->missing.empty()) {
@@ -405,12 +428,9 @@ bool RenderFor(const std::optional<TemplateContent>& tpl, const SendRequest& r, 
     dst = std::move(res->text);
     return true;
   };
-  const std::string& s = tpl ? tpl->subject : r.base.subject;
-  const std::string& t = tpl ? tpl->text : r.base.text;
-  const std::string& h = tpl ? tpl->html : r.base.html;
-  bool ok = one(s, false, out.subject, "subject");
-  ok = one(t, false, out.text, "text") && ok;
-  ok = one(h, true, out.html, "html") && ok;
+  bool ok = one(parts.subject, false, out.subject, "subject");
+  ok = one(parts.text, false, out.text, "text") && ok;
+  ok = one(parts.html, true, out.html, "html") && ok;
   return ok;
 }
 
@@ -455,6 +475,8 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
   out.reserve(entries.size());
   const std::string key_prefix = "#" + std::to_string(rc.who.key_id);
   const bool templated = tpl || r.variables || batch;
+  ParsedParts parts;
+  if (templated && !ParseParts(tpl, r, parts, err)) return reply(Invalid(err));
   for (size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
     const std::string ptr = batch ? "/recipients/" + std::to_string(i) : "";
@@ -462,7 +484,7 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
     spec.to = e.to, spec.cc = e.cc, spec.bcc = e.bcc;
     if (templated) {
       Rendered rd;
-      if (!RenderFor(tpl, r, e.variables, rd, err, ptr)) continue;
+      if (!RenderFor(parts, r, e.variables, rd, err, ptr)) continue;
       spec.subject = std::move(rd.subject), spec.text = std::move(rd.text), spec.html = std::move(rd.html);
     }
     spec.date = now / 1'000'000;
