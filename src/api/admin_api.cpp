@@ -45,17 +45,7 @@ namespace {
 
 constexpr std::size_t kMaxDomainsPerRequest = 100;
 
-struct Errors {
-  std::vector<FieldError> list;
-  void Add(std::string pointer, std::string detail) { list.push_back({std::move(pointer), std::move(detail)}); }
-  bool empty() const { return list.empty(); }
-};
-
-HttpResponse Invalid(const Errors& e) {
-  std::string detail = e.list.size() == 1 ? e.list[0].pointer + ": " + e.list[0].detail
-                                          : std::to_string(e.list.size()) + " fields are invalid; see errors";
-  return Problem(422, "Invalid Request", detail, e.list);
-}
+using Errors = FieldErrors;
 
 HttpResponse Unavailable(const Error& e) {
   spdlog::error("api: store: {}", e.message);

@@ -37,6 +37,12 @@ HttpResponse Problem(int status, const std::string& title, const std::string& de
   return HttpResponse{status, "application/problem+json", {}, boost::json::serialize(o)};
 }
 
+HttpResponse Invalid(const std::vector<FieldError>& errors) {
+  std::string detail = errors.size() == 1 ? errors[0].pointer + ": " + errors[0].detail
+                                          : std::to_string(errors.size()) + " fields are invalid; see errors";
+  return Problem(422, "Invalid Request", detail, errors);
+}
+
 HttpResponse Json(int status, std::string body) { return HttpResponse{status, "application/json", {}, std::move(body)}; }
 
 bool PercentDecode(const std::string& in, std::string& out, bool plus_is_space) {

@@ -39,10 +39,21 @@ struct FieldError {
   std::string detail;
 };
 
+/// Collects the invalid fields of one request.
+struct FieldErrors {
+  std::vector<FieldError> list;
+  void Add(std::string pointer, std::string detail) { list.push_back({std::move(pointer), std::move(detail)}); }
+  bool empty() const { return list.empty(); }
+};
+
 /// RFC 9457 application/problem+json: type (a URN naming the class), title, status, detail, and for
 /// validation failures `errors` with a pointer per invalid field.
 HttpResponse Problem(int status, const std::string& title, const std::string& detail,
                      const std::vector<FieldError>& errors = {});
+
+/// 422 Invalid Request naming every invalid field (the detail is the field itself when there is one).
+HttpResponse Invalid(const std::vector<FieldError>& errors);
+inline HttpResponse Invalid(const FieldErrors& errors) { return Invalid(errors.list); }
 
 /// A JSON body with the given status.
 HttpResponse Json(int status, std::string body);

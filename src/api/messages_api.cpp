@@ -31,17 +31,7 @@ namespace {
 
 constexpr int64_t kIdempotencyWindow = 24LL * 3600 * 1'000'000;
 
-struct Errors {
-  std::vector<FieldError> list;
-  void Add(std::string pointer, std::string detail) { list.push_back({std::move(pointer), std::move(detail)}); }
-  bool empty() const { return list.empty(); }
-};
-
-HttpResponse Invalid(const Errors& e) {
-  std::string detail = e.list.size() == 1 ? e.list[0].pointer + ": " + e.list[0].detail
-                                          : std::to_string(e.list.size()) + " fields are invalid; see errors";
-  return Problem(422, "Invalid Request", detail, e.list);
-}
+using Errors = FieldErrors;
 
 // "user@example.com" or {"email": ..., "name": ...}
 std::optional<Address> ParseAddress(const json::value* v, const std::string& ptr, Errors& err) {

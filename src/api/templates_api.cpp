@@ -125,12 +125,6 @@ Result<TemplateContent> FindStoredTemplate(store::Store& store, const std::strin
 
 namespace {
 
-HttpResponse Invalid(const std::vector<FieldError>& errors) {
-  std::string detail = errors.size() == 1 ? errors[0].pointer + ": " + errors[0].detail
-                                          : std::to_string(errors.size()) + " fields are invalid; see errors";
-  return Problem(422, "Invalid Request", detail, errors);
-}
-
 HttpResponse StoreProblem(const Error& e) {
   switch (e.code) {
     case ErrorCode::kNotFound: return Problem(404, "Not Found", e.message);
