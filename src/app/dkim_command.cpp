@@ -21,11 +21,8 @@ namespace kurier::app {
 namespace {
 
 dkim::PrivateKey ReadKeyOrExit(const std::string& path) {
-  std::ifstream kf(path);
-  if (!kf) Fail("cannot read " + path);
-  std::string pem((std::istreambuf_iterator<char>(kf)), std::istreambuf_iterator<char>());
-  auto key = dkim::PrivateKey::FromPem(pem);
-  if (!key) Fail(path + ": " + key.error().message);
+  auto key = dkim::PrivateKey::FromPemFile(path);
+  if (!key) Fail(key.error().message);
   return std::move(key.value());
 }
 

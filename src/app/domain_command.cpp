@@ -83,14 +83,7 @@ std::vector<domains::DkimPublic> PublicKeys(store::Store& store, const std::stri
   auto keys = store.ListDkimKeys(d);
   if (!keys) Fail(keys.error().message);
   if (keys->empty()) Fail("no DKIM keys for " + d + "; add the domain with 'kurier domain add ACCOUNT " + d + "'");
-  std::vector<domains::DkimPublic> out;
-  for (const auto& k : keys.value()) {
-    std::ifstream f(k.key_path);
-    std::string pem((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    auto key = dkim::PrivateKey::FromPem(pem);
-    out.push_back(domains::DkimPublic{k.selector, k.algorithm, key ? key->PublicKeyForDns() : "", k.state});
-  }
-  return out;
+  return domains::PublicKeys(keys.value());
 }
 
 boost::json::array RecordsJson(const std::vector<domains::DnsRecord>& records, const std::vector<domains::DkimPublic>& keys) {

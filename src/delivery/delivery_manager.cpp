@@ -718,11 +718,9 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       if (!keys) spdlog::error("dkim: cannot list keys: {}", keys.error().message);
       for (const auto& k : keys ? keys.value() : std::vector<store::DkimKey>{}) {
         if (k.state != "active") continue;  // pending keys wait for DNS; retiring ones stopped signing
-        std::ifstream f(k.key_path);
-        std::string pem((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-        auto key = dkim::PrivateKey::FromPem(pem);
+        auto key = dkim::PrivateKey::FromPemFile(k.key_path);
         if (!key) {
-          spdlog::error("dkim: key {} of {} unusable ({}): mail from {} goes unsigned by it", k.key_path, k.domain,
+          spdlog::error("dkim: key of {} unusable ({}): mail from {} goes unsigned by it", k.domain,
                         key.error().message, k.domain);
           continue;
         }
@@ -861,15 +859,11 @@ DeliveryManager::~DeliveryManager() = default;
 
 Result<void> DeliveryManager::Start() {
   if (const auto& arc = impl_->config.arc; arc.enabled) {
-    std::ifstream f(arc.key_file);
-    std::string pem((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    auto key = dkim::PrivateKey::FromPem(pem);
+    auto key = dkim::PrivateKey::FromPemFile(arc.key_file.string());
     if (key && key->algorithm() != dkim::Algorithm::kRsaSha256)
-      key = MakeError(ErrorCode::kConfig, "an ARC key must be RSA (ARC verifiers accept rsa-sha256 only)");
+      key = MakeError(ErrorCode::kConfig, arc.key_file.string() + ": an ARC key must be RSA (ARC verifiers accept rsa-sha256 only)");
     if (!key)
-      return MakeError(ErrorCode::kConfig, "arc.key_file: " + arc.key_file.string() +
-                                               (f ? ": " + key.error().message : std::string(" cannot be read")) +
-                                               "; create it with 'kurier dkim keygen --algorithm rsa --out " +
+      return MakeError(ErrorCode::kConfig, "arc.key_file: " + key.error().message + "; create it with 'kurier dkim keygen --algorithm rsa --out " +
                                                arc.key_file.string() + "' and publish the record it prints");
     impl_->arc_key = std::move(key.value());
   }

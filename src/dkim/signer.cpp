@@ -11,6 +11,8 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <map>
 
 #include "common/encoding.hpp"
@@ -57,6 +59,15 @@ PrivateKey::PrivateKey(std::shared_ptr<EVP_PKEY> key, Algorithm a) : key_(std::m
   if (EVP_DigestSignInit(template_.get(), nullptr, a == Algorithm::kRsaSha256 ? Sha256Md() : nullptr, nullptr,
                          key_.get()) != 1)
     template_.reset();
+}
+
+Result<PrivateKey> PrivateKey::FromPemFile(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return MakeError(ErrorCode::kIo, path + " cannot be read");
+  std::string pem((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto key = FromPem(pem);
+  if (!key) return MakeError(key.error().code, path + ": " + key.error().message);
+  return key;
 }
 
 Result<PrivateKey> PrivateKey::FromPem(std::string_view pem) {

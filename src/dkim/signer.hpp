@@ -20,6 +20,8 @@ class PrivateKey {
  public:
   /// A PEM private key (RSA or Ed25519, PKCS#8 or traditional).
   static Result<PrivateKey> FromPem(std::string_view pem);
+  /// A PEM key file: "PATH cannot be read" or "PATH: what is wrong with it" on failure.
+  static Result<PrivateKey> FromPemFile(const std::string& path);
   /// A raw 32-byte Ed25519 seed, base64-encoded (the form RFC 8463 and dkimpy use).
   static Result<PrivateKey> FromEd25519Seed(std::string_view base64_seed);
   /// Fresh keys: RSA-2048 or Ed25519.

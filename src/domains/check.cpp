@@ -2,8 +2,6 @@
 #include "domains/check.hpp"
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
 
 #include "common/cidr.hpp"
 #include "common/encoding.hpp"
@@ -304,6 +302,15 @@ void CheckPtr(const RecordInputs& in, const CheckDns& dns, CheckReport& rep) {
 
 }  // namespace
 
+std::vector<DkimPublic> PublicKeys(const std::vector<store::DkimKey>& keys) {
+  std::vector<DkimPublic> out;
+  for (const auto& k : keys) {
+    auto key = dkim::PrivateKey::FromPemFile(k.key_path);
+    out.push_back(DkimPublic{k.selector, k.algorithm, key ? key->PublicKeyForDns() : "", k.state});
+  }
+  return out;
+}
+
 std::vector<StateChange> RefreshDomain(const Config& config, store::Store& store, const CheckDns& dns,
                                        const std::string& domain, CheckReport& report, int64_t now) {
   auto keys = store.ListDkimKeys(domain);
@@ -315,13 +322,7 @@ std::vector<StateChange> RefreshDomain(const Config& config, store::Store& store
   in.domain = domain;
   in.config = config.domains;
   in.hostname = config.hostname;
-  for (const auto& k : keys.value()) {
-    DkimPublic p{k.selector, k.algorithm, "", k.state};
-    std::ifstream f(k.key_path);
-    std::string pem((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (auto key = dkim::PrivateKey::FromPem(pem)) p.public_key = key->PublicKeyForDns();
-    in.dkim.push_back(p);
-  }
+  in.dkim = PublicKeys(keys.value());
   report = CheckDomainRecords(in, dns);
   std::vector<KeyState> states;
   for (const auto& k : keys.value())

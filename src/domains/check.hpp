@@ -39,6 +39,9 @@ struct CheckReport {
 /// policy is what counts).
 CheckReport CheckDomainRecords(const RecordInputs& in, const CheckDns& dns);
 
+/// The public records of stored keys (public_key empty when a private key file is unreadable).
+std::vector<DkimPublic> PublicKeys(const std::vector<store::DkimKey>& keys);
+
 /// Checks `domain` with its keys from `store`, then advances its DKIM rotation (PlanRotation) and
 /// records whether it is verified. Returns the key state changes made. Used by `kurier domain check`
 /// and by `serve`'s periodic rotation check.
