@@ -2,6 +2,7 @@
 one port kurier delivers to (delivery.port)."""
 
 import asyncio
+import contextlib
 import socket
 import struct
 import threading
@@ -264,3 +265,20 @@ def self_signed_server_context(directory, common_name):
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     return ctx
+
+
+@contextlib.contextmanager
+def mx_world(workdir, domain, address):
+    """A local DNS serving `domain` MX -> mx.`domain` A `address`, and a recording receiver there on a
+    free port: yields (dns, port, recorder)."""
+    from conftest import free_port
+    from dns_peer import Unbound
+    dns = Unbound(workdir, [f"{domain}. 300 IN MX 10 mx.{domain}.", f"mx.{domain}. 300 IN A {address}"])
+    port = free_port()
+    rec = Recorder()
+    rx = Receiver(address, port, rec)
+    try:
+        yield dns, port, rec
+    finally:
+        rx.stop()
+        dns.stop()

@@ -10,22 +10,13 @@ import uuid
 
 import pytest
 
-from conftest import free_port
-from dns_peer import Unbound
-from receivers import Receiver, Recorder
-
-ZONE = ["api-rx.test. 300 IN MX 10 mx.api-rx.test.", "mx.api-rx.test. 300 IN A 127.0.0.31"]
+from receivers import mx_world
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    dns = Unbound(str(tmp_path_factory.mktemp("dns")), ZONE)
-    port = free_port()
-    rec = Recorder()
-    rx = Receiver("127.0.0.31", port, rec)
-    yield dns, port, rec
-    rx.stop()
-    dns.stop()
+    with mx_world(str(tmp_path_factory.mktemp("dns")), "api-rx.test", "127.0.0.31") as w:
+        yield w
 
 
 @pytest.fixture

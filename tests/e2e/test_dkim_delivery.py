@@ -9,23 +9,14 @@ import uuid
 import dkim
 import pytest
 
-from conftest import free_port
-from dns_peer import Unbound
-from receivers import Receiver, Recorder
+from receivers import mx_world
 from test_delivery import events_for, submit
-
-ZONE = ["dkim-rx.test. 300 IN MX 10 mx.dkim-rx.test.", "mx.dkim-rx.test. 300 IN A 127.0.0.23"]
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    dns = Unbound(str(tmp_path_factory.mktemp("dns")), ZONE)
-    port = free_port()
-    rec = Recorder()
-    rx = Receiver("127.0.0.23", port, rec)
-    yield dns, port, rec
-    rx.stop()
-    dns.stop()
+    with mx_world(str(tmp_path_factory.mktemp("dns")), "dkim-rx.test", "127.0.0.23") as w:
+        yield w
 
 
 def send_from(k, sender, marker):
