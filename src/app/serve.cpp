@@ -96,6 +96,15 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
       boost::asio::io_context ioc;
       smtp::server::SmtpServer server(config, *store, *spool.value(), ioc);
       delivery::DeliveryManager delivery(config, *store, *spool.value(), *resolver.value(), ioc);
+      // Delivery first: a configuration it refuses (an unreadable ARC key, ...) stops serve before any
+      // listener has accepted mail it could not deliver.
+      ControlServer control(ioc, config.control_socket, delivery);
+      if (config.delivery.enabled) {
+        if (auto r = delivery.Start(); !r) Fail(r.error().message);
+        if (auto r = control.Start(); !r) Fail(r.error().message);
+      } else {
+        spdlog::warn("delivery.enabled is false: mail is accepted and kept in the queue");
+      }
       if (auto r = server.Start(); !r) Fail(r.error().message);
       // The HTTP API: keys are looked up by hash in the store; sends go through the same spool.
       store::Store* st = store.get();
@@ -129,13 +138,6 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
       api::HttpServer http(ho, router, ioc);
       if (config.api.enabled)
         if (auto r = http.Start(); !r) Fail(r.error().message);
-      ControlServer control(ioc, config.control_socket, delivery);
-      if (config.delivery.enabled) {
-        if (auto r = delivery.Start(); !r) Fail(r.error().message);
-        if (auto r = control.Start(); !r) Fail(r.error().message);
-      } else {
-        spdlog::warn("delivery.enabled is false: mail is accepted and kept in the queue");
-      }
       spdlog::info("kurier ready (hostname {})", config.hostname);
       boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
       boost::asio::steady_timer grace(ioc);
