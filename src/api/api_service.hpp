@@ -10,6 +10,7 @@
 
 namespace kurier::store {
 class Store;
+struct Event;
 }
 namespace kurier::spool {
 class Spool;
@@ -35,6 +36,8 @@ struct ApiContext {
   std::function<void(const std::string& id, std::function<void(bool, std::string)> done)> cancel;
   /// Finds `id_or_name` of `account` at `version` (0: the published one).
   std::function<Result<TemplateContent>(const std::string& account, const std::string& id_or_name, int version)> find_template;
+  /// POSTs a test event to webhook `id` of `account` now; `done(status, error)` (error empty on 2xx).
+  std::function<void(const std::string& account, const std::string& id, std::function<void(int, std::string)> done)> test_webhook;
 };
 
 /// Every route group below. Registration only keeps `ctx` (it may be null when the routes are merely listed).
@@ -52,6 +55,16 @@ Result<TemplateContent> FindStoredTemplate(store::Store& store, const std::strin
 /// The management API: /v1/accounts (admin), /v1/api-keys, /v1/smtp-credentials (see admin_api.cpp for
 /// the scopes each needs). Revocations reach `router`'s key cache at once.
 void AddAdminRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
+/// GET /v1/events and GET /v1/stats (events_api.cpp).
+void AddEventRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
+/// /v1/suppressions: list, add, remove, import and export (suppressions_api.cpp).
+void AddSuppressionRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
+/// /v1/webhooks: create, list, read, change, delete, rotate-secret, test, deliveries (webhooks_api.cpp).
+void AddWebhookRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
+/// The JSON view of one event, as GET /v1/events lists it.
+std::string EventJson(const store::Event& e);
+/// The webhook body for one event: {"type", "timestamp", "data": EventJson}.
+std::string WebhookPayload(const store::Event& e);
 /// GET /v1/openapi.json (public).
 void AddOpenApiRoute(Router& router);
 /// The OpenAPI 3.1 document served at /v1/openapi.json.

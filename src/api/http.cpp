@@ -2,6 +2,9 @@
 #include "api/http.hpp"
 
 #include <boost/json.hpp>
+#include <cctype>
+#include <cstdio>
+#include <ctime>
 
 namespace kurier::api {
 
@@ -93,6 +96,34 @@ std::string PointerToken(const std::string& name) {
     else out += c;
   }
   return out;
+}
+
+}  // namespace kurier::api
+
+namespace kurier::api {
+
+std::optional<int64_t> ParseRfc3339(const std::string& s) {
+  std::tm tm{};
+  int y, mo, d, h, mi;
+  double sec;
+  char rest[16] = {0};
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%lf%15s", &y, &mo, &d, &h, &mi, &sec, rest) < 6) return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec < 0 || sec >= 61) return std::nullopt;
+  tm.tm_year = y - 1900, tm.tm_mon = mo - 1, tm.tm_mday = d, tm.tm_hour = h, tm.tm_min = mi, tm.tm_sec = 0;
+  int64_t t = timegm(&tm);
+  std::string r = rest;
+  int64_t offset = 0;
+  if (r.empty()) return std::nullopt;  // RFC 3339 requires an offset
+  if (r == "Z" || r == "z") {
+  } else if ((r[0] == '+' || r[0] == '-') && r.size() == 6 && r[3] == ':' && std::isdigit(static_cast<unsigned char>(r[1])) &&
+             std::isdigit(static_cast<unsigned char>(r[2])) && std::isdigit(static_cast<unsigned char>(r[4])) &&
+             std::isdigit(static_cast<unsigned char>(r[5]))) {
+    offset = (std::stoi(r.substr(1, 2)) * 60 + std::stoi(r.substr(4, 2))) * 60;
+    if (r[0] == '-') offset = -offset;
+  } else {
+    return std::nullopt;
+  }
+  return (t - offset) * 1'000'000 + static_cast<int64_t>(sec * 1'000'000);
 }
 
 }  // namespace kurier::api

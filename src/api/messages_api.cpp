@@ -90,25 +90,7 @@ std::optional<int64_t> ParseTime(const json::value& v) {
   if (v.is_int64()) return v.as_int64() * 1'000'000;
   if (v.is_uint64()) return static_cast<int64_t>(v.as_uint64()) * 1'000'000;
   if (!v.is_string()) return std::nullopt;
-  std::string s(v.as_string());
-  std::tm tm{};
-  int y, mo, d, h, mi;
-  double sec;
-  char rest[16] = {0};
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%lf%15s", &y, &mo, &d, &h, &mi, &sec, rest) < 6) return std::nullopt;
-  tm.tm_year = y - 1900, tm.tm_mon = mo - 1, tm.tm_mday = d, tm.tm_hour = h, tm.tm_min = mi, tm.tm_sec = 0;
-  int64_t t = timegm(&tm);
-  std::string r = rest;
-  int64_t offset = 0;
-  if (r == "Z" || r == "z" || r.empty()) {
-    if (r.empty()) return std::nullopt;  // RFC 3339 requires an offset
-  } else if ((r[0] == '+' || r[0] == '-') && r.size() == 6 && r[3] == ':') {
-    offset = (std::stoi(r.substr(1, 2)) * 60 + std::stoi(r.substr(4, 2))) * 60;
-    if (r[0] == '-') offset = -offset;
-  } else {
-    return std::nullopt;
-  }
-  return (t - offset) * 1'000'000 + static_cast<int64_t>(sec * 1'000'000);
+  return ParseRfc3339(std::string(v.as_string()));
 }
 
 struct RecipientEntry {
@@ -295,7 +277,66 @@ std::string ReceivedFor(const ApiContext& ctx, const std::string& ip, const std:
 }
 
 // Submits `messages` to the spool; replies once every one is durable.
+// Takes suppressed recipients (the account's list or the global one) out of each message before it is
+// spooled: `items[i]` (the response entry of messages[i]) lists them under "suppressed", and a message
+// left with no recipient is not sent at all (status "suppressed"). Each one is a `suppressed` event.
+// Returns false when the list cannot be read (nothing is sent then).
+bool DropSuppressed(ApiContext& ctx, const std::string& account, std::vector<spool::SpoolMessage>& messages,
+                    json::array& items, std::string& error) {
+  std::vector<std::string> all;
+  for (const auto& m : messages) all.insert(all.end(), m.recipients.begin(), m.recipients.end());
+  auto found = ctx.store.FindSuppressions(account, all);
+  if (!found) {
+    error = found.error().message;
+    return false;
+  }
+  if (found->empty()) return true;
+  std::map<std::string, const store::Suppression*> by_address;
+  for (const auto& s : found.value()) by_address.emplace(s.address, &s);
+  std::vector<store::Event> events;
+  std::vector<spool::SpoolMessage> kept;
+  const int64_t now = NowMicros();
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    auto& m = messages[i];
+    json::array dropped;
+    std::vector<std::string> left;
+    for (const auto& a : m.recipients) {
+      auto it = by_address.find(ToLowerAscii(a));
+      if (it == by_address.end()) {
+        left.push_back(a);
+        continue;
+      }
+      const auto& s = *it->second;
+      dropped.push_back(json::object{{"address", a}, {"reason", s.reason}});
+      json::object data{{"recipient", a}, {"reason", s.reason}, {"suppressed_at", FormatTimeUtc(s.created_at)},
+                        {"scope", s.account.empty() ? "global" : "account"}, {"mail_from", m.mail_from}};
+      if (m.tags != "[]") data["tags"] = json::parse(m.tags);
+      if (m.metadata != "{}") data["metadata"] = json::parse(m.metadata);
+      events.push_back(store::Event{0, now, "suppressed", m.id, m.account, json::serialize(data)});
+    }
+    if (dropped.empty()) {
+      kept.push_back(std::move(m));
+      continue;
+    }
+    auto& item = items[i].as_object();
+    item["suppressed"] = std::move(dropped);
+    json::array rcpts;
+    for (const auto& a : left) rcpts.emplace_back(a);
+    item["recipients"] = std::move(rcpts);
+    if (left.empty()) {
+      item["status"] = "suppressed";
+      continue;
+    }
+    m.recipients = std::move(left);
+    kept.push_back(std::move(m));
+  }
+  if (auto r = ctx.store.AppendEvents(events); !r) spdlog::error("api: cannot record suppressed events: {}", r.error().message);
+  messages = std::move(kept);
+  return true;
+}
+
 void SubmitAll(ApiContext& ctx, std::vector<spool::SpoolMessage> messages, std::function<void(bool, std::string)> done) {
+  if (messages.empty()) return done(true, "");
   struct State {
     std::mutex mu;
     std::size_t remaining;
@@ -519,6 +560,8 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
     out.push_back(std::move(m));
   }
   if (!err.empty()) return reply(Invalid(err));
+  if (std::string e; !DropSuppressed(ctx, rc.who.account, out, ids, e))
+    return reply(Problem(503, "Unavailable", "the suppression list could not be read (" + e + "); nothing was accepted, retry"));
   json::object res{{"messages", std::move(ids)}};
   if (r.send_at) res["send_at"] = FormatTimeUtc(r.send_at);
   if (tpl) res["template"] = json::object{{"id", tpl->id}, {"version", tpl->version}};
@@ -641,10 +684,12 @@ void HandleRaw(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
   m.metadata = metadata;
   json::array rcpts;
   for (const auto& a : to) rcpts.emplace_back(a);
-  std::string res_body = json::serialize(json::object{
-      {"messages", json::array{json::object{{"id", m.id}, {"recipients", rcpts}, {"status", send_at ? "scheduled" : "queued"}}}}});
+  json::array items{json::object{{"id", m.id}, {"recipients", rcpts}, {"status", send_at ? "scheduled" : "queued"}}};
   std::vector<spool::SpoolMessage> one;
   one.push_back(std::move(m));
+  if (std::string e; !DropSuppressed(ctx, rc.who.account, one, items, e))
+    return reply(Problem(503, "Unavailable", "the suppression list could not be read (" + e + "); nothing was accepted, retry"));
+  std::string res_body = json::serialize(json::object{{"messages", std::move(items)}});
   SubmitAll(ctx, std::move(one), [reply = std::move(reply), res_body = std::move(res_body)](bool ok, std::string error) {
     if (!ok) return reply(Problem(503, "Not Stored", "the message could not be stored (" + error + "); retry"));
     reply(Json(202, res_body));

@@ -9,6 +9,9 @@ void AddAllRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   AddMessageRoutes(router, ctx);
   AddTemplateRoutes(router, ctx);
   AddAdminRoutes(router, ctx);
+  AddEventRoutes(router, ctx);
+  AddSuppressionRoutes(router, ctx);
+  AddWebhookRoutes(router, ctx);
   AddOpenApiRoute(router);
 }
 

@@ -21,6 +21,8 @@
 #include "delivery/delivery_manager.hpp"
 #include "dns/resolver.hpp"
 #include "domains/check.hpp"
+#include "events/webhook_dispatcher.hpp"
+#include "store/store.hpp"
 #include "smtp/server/smtp_server.hpp"
 #include "spool/spool.hpp"
 
@@ -122,11 +124,23 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
             return api::Principal{k.value()->id, k.value()->account, k.value()->scopes};
           },
           ro);
+      // Webhooks: the outbox is filled by the store with each event; the dispatcher sends it.
+      events::WebhookClientOptions wo;
+      wo.ca_file = config.events.webhook_ca_file;
+      wo.allow_private_addresses = config.events.webhook_allow_private_addresses;
+      auto webhook_client = events::WebhookClient::Create(ioc, wo);
+      if (!webhook_client) Fail(webhook_client.error().message);
+      events::WebhookDispatcher webhooks(config, *store, ioc, webhook_client.value(), api::WebhookPayload);
       auto api_ctx = std::make_shared<api::ApiContext>(api::ApiContext{
           config, *store, *spool.value(),
           [&delivery](const std::string& id, std::function<void(bool, std::string)> done) { delivery.Delete(id, std::move(done)); },
           [st](const std::string& account, const std::string& id_or_name, int version) {
             return api::FindStoredTemplate(*st, account, id_or_name, version);
+          },
+          [st, &webhooks](const std::string& account, const std::string& id, std::function<void(int, std::string)> done) {
+            auto w = st->FindWebhook(account, id);
+            if (!w || !w.value()) return done(0, "webhook " + id + " is gone");
+            webhooks.SendTest(*w.value(), [done = std::move(done)](events::WebhookResponse res) { done(res.status, res.error); });
           }});
       api::AddAllRoutes(router, api_ctx);
       api::HttpServerOptions ho;
@@ -138,6 +152,19 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
       api::HttpServer http(ho, router, ioc);
       if (config.api.enabled)
         if (auto r = http.Start(); !r) Fail(r.error().message);
+      webhooks.Start();
+      // Event retention: purge what is older than events.retention every hour (and once at start).
+      boost::asio::steady_timer purge_timer(ioc);
+      std::function<void()> purge = [&] {
+        auto n = store->PurgeEvents(NowMicros() - config.events.retention * 1'000'000);
+        if (!n) spdlog::error("events: cannot purge old events: {}", n.error().message);
+        else if (n.value() > 0) spdlog::info("events: purged {} event(s) older than {} s", n.value(), config.events.retention);
+        purge_timer.expires_after(std::chrono::hours(1));
+        purge_timer.async_wait([&](boost::system::error_code ec) {
+          if (!ec) purge();
+        });
+      };
+      purge();
       spdlog::info("kurier ready (hostname {})", config.hostname);
       boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
       boost::asio::steady_timer grace(ioc);
@@ -146,6 +173,8 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
         spdlog::info("signal {}: stopping", sig);
         server.Stop();
         http.Stop();
+        webhooks.Stop();
+        purge_timer.cancel();
         delivery.Stop();
         control.Stop();
         // Give sessions a moment to finish the reply in flight, then stop.

@@ -11,7 +11,7 @@ namespace kurier {
 
 namespace {
 
-enum class Type { kString, kInt, kBool, kStringList };
+enum class Type { kString, kInt, kBool, kStringList, kIntList };
 
 struct Key {
   const char* name;
@@ -50,6 +50,10 @@ constexpr Key kSchema[] = {
     {"smtp.relay.networks", Type::kStringList, R"(["127.0.0.0/8", "::1/128"])",
      "Client networks (CIDR) allowed to use the relay listener."},
     {"smtp.relay.account", Type::kString, R"("default")", "Account that mail received on the relay listener belongs to."},
+    {"smtp.inbound.enabled", Type::kBool, "false",
+     "The bounce listener: takes DSNs, feedback (ARF) reports and auto-replies addressed to the sending domains' "
+     "return-path domains (domains.return_path_prefix), and nothing else. Point their MX records here."},
+    {"smtp.inbound.listen", Type::kString, R"("127.0.0.1:2526")", "Address and port of the bounce listener; use 0.0.0.0:25 in production."},
     {"smtp.limits.max_command_line", Type::kInt, "512", "Longest command line in octets, CRLF included (RFC 5321 4.5.3.1.4)."},
     {"smtp.limits.max_auth_line", Type::kInt, "12288", "Longest AUTH exchange line (RFC 4954 4)."},
     {"smtp.limits.max_data_line", Type::kInt, "2048", "Longest message line in octets; longer lines refuse the message."},
@@ -73,6 +77,15 @@ constexpr Key kSchema[] = {
     {"api.request_timeout", Type::kInt, "30", "Seconds allowed to receive one request once it has started."},
     {"api.idle_timeout", Type::kInt, "60", "Seconds a kept-alive connection may wait for its next request."},
     {"api.max_connections", Type::kInt, "1000", "Most simultaneous HTTP connections."},
+    {"events.retention", Type::kInt, "2592000", "Seconds the event log keeps events (30 days); older ones are purged hourly."},
+    {"events.webhook_ca_file", Type::kString, R"("")",
+     "PEM file of CA certificates trusted for https webhook endpoints beside the system's; \"\" for the system's only."},
+    {"events.webhook_timeout", Type::kInt, "15", "Seconds allowed for one webhook POST (connect, TLS, request and answer)."},
+    {"events.webhook_max_in_flight", Type::kInt, "32", "Most webhook POSTs under way at once."},
+    {"events.webhook_retry_schedule", Type::kIntList, "[5, 300, 1800, 7200, 18000, 36000, 36000]",
+     "Seconds between a failed webhook attempt and the next; after the last the event is dropped for that endpoint."},
+    {"events.webhook_allow_private_addresses", Type::kBool, "true",
+     "Allow webhook endpoints on loopback and private networks (refuse them in a multi-tenant setup)."},
     {"auth.max_failures", Type::kInt, "5", "Failed logins, per client address or per username, before a cool-down."},
     {"auth.failure_window", Type::kInt, "600", "Seconds over which failed logins are counted."},
     {"auth.cooldown", Type::kInt, "600", "Seconds during which AUTH is refused (454) after too many failures."},
@@ -165,6 +178,7 @@ const char* TypeName(Type t) {
     case Type::kInt: return "an integer";
     case Type::kBool: return "a boolean (true or false)";
     case Type::kStringList: return "an array of strings";
+    case Type::kIntList: return "an array of integers";
   }
   return "?";
 }
@@ -191,6 +205,13 @@ bool TypeMatches(Type t, const toml::node& n) {
       if (!arr) return false;
       for (auto& e : *arr)
         if (!e.is_string()) return false;
+      return true;
+    }
+    case Type::kIntList: {
+      auto* arr = n.as_array();
+      if (!arr) return false;
+      for (auto& e : *arr)
+        if (!e.is_integer()) return false;
       return true;
     }
   }
@@ -451,6 +472,7 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   c.submission = listener("smtp.submission");
   c.submissions = listener("smtp.submissions");
   c.relay = listener("smtp.relay");
+  c.inbound = listener("smtp.inbound");
   if (auto* arr = Lookup(user, defaults, "smtp.relay.networks").as_array()) {
     for (auto& e : *arr) {
       std::string s(*e.value<std::string>());
@@ -569,6 +591,23 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   A.request_timeout = static_cast<int>(integer("api.request_timeout", 1, 3600));
   A.idle_timeout = static_cast<int>(integer("api.idle_timeout", 1, 3600));
   A.max_connections = static_cast<std::size_t>(integer("api.max_connections", 1, 1000000));
+  auto& Ev = c.events;
+  Ev.retention = integer("events.retention", 3600, int64_t{10} * 365 * 86400);
+  Ev.webhook_ca_file = str("events.webhook_ca_file");
+  if (!Ev.webhook_ca_file.empty()) Ev.webhook_ca_file = (c.data_dir / Ev.webhook_ca_file).string();
+  Ev.webhook_timeout = static_cast<int>(integer("events.webhook_timeout", 1, 600));
+  Ev.webhook_max_in_flight = static_cast<int>(integer("events.webhook_max_in_flight", 1, 10000));
+  Ev.webhook_allow_private_addresses = boolean("events.webhook_allow_private_addresses");
+  Ev.webhook_retry_schedule.clear();
+  if (auto* arr = Lookup(user, defaults, "events.webhook_retry_schedule").as_array()) {
+    for (auto& e : *arr) {
+      auto v = e.value<int64_t>();
+      if (!v || *v < 1 || *v > 7 * 86400)
+        errors.push_back("events.webhook_retry_schedule: each entry must be seconds from 1 to 604800");
+      else
+        Ev.webhook_retry_schedule.push_back(static_cast<int>(*v));
+    }
+  }
   auto& Dm = c.domains;
   if (auto* arr = Lookup(user, defaults, "domains.egress_addresses").as_array()) {
     for (auto& e : *arr) {

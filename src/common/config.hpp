@@ -102,6 +102,17 @@ struct DomainsConfig {
   int check_interval = 3600;
 };
 
+/// The event log and webhooks (src/events/).
+struct EventsConfig {
+  int64_t retention = 2592000;  ///< seconds events are kept (30 days)
+  std::string webhook_ca_file;  ///< extra trusted CAs for https webhook endpoints
+  int webhook_timeout = 15;     ///< seconds for one attempt
+  int webhook_max_in_flight = 32;
+  /// Seconds between attempts after the first: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (~28 h in all).
+  std::vector<int> webhook_retry_schedule = {5, 300, 1800, 7200, 18000, 36000, 36000};
+  bool webhook_allow_private_addresses = true;
+};
+
 struct Config {
   std::filesystem::path file;
   std::string hostname;
@@ -115,7 +126,7 @@ struct Config {
   std::filesystem::path spool_path;
   bool spool_fsync = true;
   int spool_max_batch = 512;
-  ListenerConfig submission, submissions, relay;
+  ListenerConfig submission, submissions, relay, inbound;
   std::vector<Cidr> relay_networks;
   std::string relay_account;
   ArcConfig arc;  ///< sealing of mail received on the relay listener
@@ -127,6 +138,7 @@ struct Config {
   QueuePolicy queue;
   DomainsConfig domains;
   ApiConfig api;
+  EventsConfig events;
   std::string log_level;
 };
 

@@ -314,6 +314,45 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     if (!retry.rcpts.empty()) scheduled.emplace(next_due, std::move(retry));
   }
 
+  // Recipients on the account's (or the global) suppression list are not attempted: each becomes final
+  // as "suppressed" with its event. Mail submitted over SMTP meets the list here; the HTTP API checks it
+  // already when accepting, and this also covers addresses suppressed while a message waited. Returns
+  // false when no recipient is left.
+  bool DropSuppressed(Job& job, const spool::SpoolMessage& message) {
+    std::vector<std::string> addresses;
+    for (const auto& r : job.rcpts) addresses.push_back(r.address);
+    auto found = store.FindSuppressions(message.account, addresses);
+    if (!found) {
+      spdlog::error("delivery: cannot read suppressions ({}); sending {} anyway", found.error().message, job.message_id);
+      return true;
+    }
+    if (found->empty()) return true;
+    std::set<std::string> gone;
+    std::vector<spool::RecipientUpdate> updates;
+    std::vector<store::Event> events;
+    for (const auto& s : found.value()) gone.insert(s.address);
+    std::vector<Job::Rcpt> left;
+    const int64_t now = NowMicros();
+    for (const auto& r : job.rcpts) {
+      if (!gone.count(ToLowerAscii(r.address))) {
+        left.push_back(r);
+        continue;
+      }
+      const auto* s = &found->front();
+      for (const auto& x : found.value())
+        if (x.address == ToLowerAscii(r.address)) s = &x;
+      spdlog::info("{} suppressed to=<{}> ({})", job.message_id, r.address, s->reason);
+      updates.push_back(spool::RecipientUpdate{job.message_id, r.idx, "suppressed", r.attempts, 0,
+                                               "not attempted: the address is suppressed (" + s->reason + ")"});
+      boost::json::object data{{"recipient", r.address}, {"reason", s->reason}, {"suppressed_at", FormatTimeUtc(s->created_at)},
+                               {"scope", s->account.empty() ? "global" : "account"}};
+      events.push_back(store::Event{0, now, "suppressed", job.message_id, "", boost::json::serialize(data)});
+    }
+    job.rcpts = std::move(left);
+    spool.Update(std::move(updates), std::move(events));
+    return !job.rcpts.empty();
+  }
+
   // RFC 3464 report to the envelope sender: never for the null sender (a DSN never causes another),
   // and only when the account wants them.
   void SendDsn(const Job& job, const std::vector<DsnRecipient>& failed, const spool::SpoolMessage* message,
@@ -793,6 +832,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
         }
         message = std::make_shared<const spool::SpoolMessage>(std::move(**msg));
       }
+      if (!DropSuppressed(*job, *message)) continue;
       smtp::proto::OutboundMessage om;
       om.mail_from = message->mail_from;
       for (const auto& r : job->rcpts) om.recipients.push_back(r.address);

@@ -327,7 +327,7 @@ std::string VerifyAdvice(long verify) {
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-      return "set webhooks.ca_file to the CA that signed it, or give the receiver a certificate from a public CA "
+      return "set events.webhook_ca_file to the CA that signed it, or give the receiver a certificate from a public CA "
              "(and have it send the intermediate certificates)";
     case X509_V_ERR_CERT_HAS_EXPIRED:
       return "the receiver must renew its certificate";
@@ -373,7 +373,7 @@ class Session {
     }
     if (endpoints.empty() && !refused_private.empty())
       co_return Failure(url->host + " is a private or loopback address (" + refused_private +
-                        "); webhooks to internal networks are refused: set webhooks.allow_private_addresses = "
+                        "); webhooks to internal networks are refused: set events.webhook_allow_private_addresses = "
                         "true to allow them");
     if (endpoints.empty()) co_return Failure("cannot resolve " + url->host + ": no address");
 
@@ -592,7 +592,7 @@ Result<WebhookClient> WebhookClient::Create(asio::io_context& ioc, WebhookClient
   if (!impl->options.ca_file.empty()) {
     impl->tls.load_verify_file(impl->options.ca_file, ec);
     if (ec)
-      return MakeError(ErrorCode::kConfig, "webhooks.ca_file " + impl->options.ca_file +
+      return MakeError(ErrorCode::kConfig, "events.webhook_ca_file " + impl->options.ca_file +
                                                ": cannot load it as PEM CA certificates (" + ec.message() +
                                                "); give the PEM file of the CA that signed the receivers' "
                                                "certificates");

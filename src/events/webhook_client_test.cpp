@@ -475,7 +475,7 @@ TEST_F(WebhookClientTls, UnknownCaFailsWithAdvice) {
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.error.find("TLS handshake with localhost:" + std::to_string(server.port()) + " failed: certificate "
-                         "verify failed (unable to get local issuer certificate); set webhooks.ca_file"),
+                         "verify failed (unable to get local issuer certificate); set events.webhook_ca_file"),
             std::string::npos)
       << r.error;
   EXPECT_FALSE(server.last()) << "nothing may be sent over an unverified connection";
@@ -499,7 +499,7 @@ TEST_F(WebhookClientTls, UnreadableCaFileIsAConfigurationError) {
   asio::io_context ioc;
   auto client = WebhookClient::Create(ioc, {.ca_file = (dir_ / "missing.pem").string()});
   ASSERT_FALSE(client.ok());
-  EXPECT_NE(client.error().message.find("webhooks.ca_file " + (dir_ / "missing.pem").string()), std::string::npos)
+  EXPECT_NE(client.error().message.find("events.webhook_ca_file " + (dir_ / "missing.pem").string()), std::string::npos)
       << client.error().message;
 }
 

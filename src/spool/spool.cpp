@@ -9,6 +9,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
+#include <map>
 
 #include <boost/json.hpp>
 
@@ -43,6 +45,8 @@ const std::vector<std::string> kMigrations = {
        ALTER TABLE messages ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}')",
 };
 
+
+std::string JsonString(const std::string& s) { return boost::json::serialize(boost::json::value(boost::json::string_view(s))); }
 
 std::string AcceptedEventData(const SpoolMessage& m) {
   boost::json::object o;
@@ -223,6 +227,33 @@ Result<void> Spool::CommitBatch(std::vector<Pending>& batch, std::vector<UpdateB
     }
   }
   std::vector<store::Event> update_events;
+  if (!updates.empty()) {
+    // Delivery events name only the message and the recipient; they get the account, the sender, the
+    // tags and the metadata of their message here, before a final update may remove it, so that every
+    // event can be filtered, counted and sent to the account's webhooks on its own.
+    auto info = db_->Prepare("SELECT account, mail_from, tags, metadata FROM messages WHERE id = ?");
+    if (!info) return fail(info.error());
+    std::map<std::string, std::array<std::string, 4>> seen;
+    for (auto& b : updates)
+      for (auto& e : b.events) {
+        if (!e.account.empty() || e.message_id.empty() || e.data.size() < 2 || e.data.back() != '}') continue;
+        auto it = seen.find(e.message_id);
+        if (it == seen.end()) {
+          info->Bind(1, e.message_id);
+          std::array<std::string, 4> row;
+          if (info->Step()) row = {info->Text(0), info->Text(1), info->Text(2), info->Text(3)};
+          info->Reset();
+          it = seen.emplace(e.message_id, std::move(row)).first;
+        }
+        const auto& [account, mail_from, tags, metadata] = it->second;
+        if (account.empty()) continue;
+        e.account = account;
+        std::string extra = ",\"mail_from\":" + JsonString(mail_from);
+        if (!tags.empty() && tags != "[]") extra += ",\"tags\":" + tags;
+        if (!metadata.empty() && metadata != "{}") extra += ",\"metadata\":" + metadata;
+        e.data.insert(e.data.size() - 1, e.data.size() > 2 ? extra : extra.substr(1));
+      }
+  }
   if (!updates.empty()) {
     auto up = db_->Prepare(
         "UPDATE recipients SET status = ?, attempts = ?, next_attempt = ?, last_reply = ? WHERE message_id = ? AND idx = ?");

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -110,6 +111,72 @@ struct EventFilter {
   std::string tag;        ///< one of data.tags
 };
 
+/// An address that kurier does not send to, for one account ("" = every account).
+struct Suppression {
+  std::string account;  ///< "" for the global list
+  std::string address;  ///< stored lower-cased
+  std::string reason;   ///< hard_bounce, complaint, unsubscribe, manual
+  std::string detail;   ///< the bounce reason, remote reply, or a note
+  std::string message_id;  ///< the message that caused it, if any
+  int64_t created_at = 0;  ///< microseconds
+};
+
+/// A webhook endpoint of one account. Secrets are Standard Webhooks secrets ("whsec_..."); the
+/// previous secret stays live (signatures carry both) until previous_secret_expires.
+struct Webhook {
+  std::string id;  ///< "wh_" + a random token
+  std::string account;
+  std::string url;
+  std::vector<std::string> event_types;  ///< empty: every type
+  std::string description;
+  std::string secret;
+  std::string previous_secret;
+  int64_t previous_secret_expires = 0;
+  bool enabled = true;
+  std::string disabled_reason;
+  int64_t created_at = 0;
+  /// The secrets a signature is made with now (current first).
+  std::vector<std::string> LiveSecrets(int64_t now) const {
+    std::vector<std::string> out{secret};
+    if (!previous_secret.empty() && previous_secret_expires > now) out.push_back(previous_secret);
+    return out;
+  }
+};
+
+/// One event waiting in the durable outbox for one webhook.
+struct WebhookDelivery {
+  int64_t id = 0;  ///< outbox row
+  Webhook webhook;
+  Event event;
+  int attempts = 0;  ///< made so far
+  int64_t created_at = 0;
+};
+
+/// The outcome of one attempt; next_attempt 0 with !delivered means give up.
+struct WebhookAttempt {
+  bool delivered = false;
+  int status = 0;
+  std::string error;
+  int64_t next_attempt = 0;
+};
+
+/// Counts for GET /v1/stats: one row per (bucket, event type).
+struct StatsRow {
+  int64_t bucket = 0;  ///< start of the hour or day, microseconds
+  std::string type;
+  int64_t total = 0;
+  int64_t unique = 0;  ///< distinct (message, recipient)
+  std::string classification;  ///< for bounced: hard or soft
+};
+
+struct StatsQuery {
+  std::string account;
+  int64_t from = 0, to = 0;  ///< microseconds, [from, to)
+  int64_t bucket = 3600LL * 1000000;  ///< hour or day, microseconds
+  std::string tag;
+  std::string domain;  ///< the sending domain (the sender's)
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -175,9 +242,52 @@ class Store {
   /// Removes the template and all its versions; kNotFound when there is none.
   virtual Result<void> DeleteTemplate(const std::string& account, const std::string& id) = 0;
 
-  /// Appends events in one transaction.
+  /// Appends events in one transaction. In the same transaction: each event of an account is queued
+  /// for that account's webhooks that want its type (the durable outbox), and a hard `bounced`, a
+  /// `complained` or an `unsubscribed` event puts its recipient on the account's suppression list.
   virtual Result<void> AppendEvents(const std::vector<Event>& events) = 0;
   virtual Result<std::vector<Event>> ListEvents(const EventFilter& filter) = 0;
+  /// Deletes events older than `before` (retention) and finished outbox rows; returns how many events.
+  virtual Result<int64_t> PurgeEvents(int64_t before) = 0;
+  virtual Result<std::vector<StatsRow>> Stats(const StatsQuery& query) = 0;
+
+  /// Suppressions. AddSuppression returns false when the address was already suppressed (kept as is).
+  virtual Result<bool> AddSuppression(const Suppression& s) = 0;
+  virtual Result<bool> RemoveSuppression(const std::string& account, const std::string& address) = 0;
+  /// The account's list ("" for the global one) ordered by address, after `after_address`.
+  virtual Result<std::vector<Suppression>> ListSuppressions(const std::string& account, const std::string& after_address,
+                                                            std::size_t limit) = 0;
+  /// Which of `addresses` are suppressed for `account`, by the account's list or the global one.
+  virtual Result<std::vector<Suppression>> FindSuppressions(const std::string& account,
+                                                            const std::vector<std::string>& addresses) = 0;
+
+  /// Webhooks; every call but the dispatcher's is scoped to `account`.
+  virtual Result<Webhook> CreateWebhook(const Webhook& w) = 0;
+  virtual Result<std::vector<Webhook>> ListWebhooks(const std::string& account) = 0;
+  virtual Result<std::optional<Webhook>> FindWebhook(const std::string& account, const std::string& id) = 0;
+  /// Writes url, event_types, description, enabled (and clears disabled_reason when enabled), and the secrets.
+  virtual Result<void> UpdateWebhook(const Webhook& w) = 0;
+  virtual Result<void> DeleteWebhook(const std::string& account, const std::string& id) = 0;
+  virtual Result<void> DisableWebhook(const std::string& id, const std::string& reason) = 0;
+  /// Outbox rows due at `now` (oldest first) with their webhook and event.
+  virtual Result<std::vector<WebhookDelivery>> DueWebhookDeliveries(int64_t now, std::size_t limit) = 0;
+  /// The earliest next_attempt of a pending row, 0 when none.
+  virtual Result<int64_t> NextWebhookDue() = 0;
+  virtual Result<void> FinishWebhookAttempt(int64_t outbox_id, const WebhookAttempt& attempt) = 0;
+  /// Outbox rows of one webhook (newest first), for GET /v1/webhooks/{id}/deliveries.
+  struct OutboxRow {
+    int64_t id = 0, event_id = 0;
+    std::string event_type, state;
+    int attempts = 0, last_status = 0;
+    std::string last_error;
+    int64_t created_at = 0, next_attempt = 0;
+  };
+  virtual Result<std::vector<OutboxRow>> ListWebhookDeliveries(const std::string& webhook_id, std::size_t limit) = 0;
+  /// Called (from the appending thread) after AppendEvents queued outbox rows.
+  void SetWebhookListener(std::function<void()> f) { webhook_listener_ = std::move(f); }
+
+ protected:
+  std::function<void()> webhook_listener_;
 };
 
 /// Opens (creating and migrating as needed) the store at `path` with the given backend name.

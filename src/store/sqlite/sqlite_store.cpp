@@ -53,6 +53,39 @@ const std::vector<std::string> kMigrations = {
                                       version INTEGER NOT NULL, subject TEXT NOT NULL, text TEXT NOT NULL,
                                       html TEXT NOT NULL, created_at INTEGER NOT NULL,
                                       PRIMARY KEY(template_id, version)))",
+    // 7: per-recipient event queries and stats, suppressions, webhooks and their durable outbox
+    R"(ALTER TABLE events ADD COLUMN recipient TEXT GENERATED ALWAYS AS (lower(json_extract(data, '$.recipient'))) VIRTUAL;
+       CREATE INDEX events_recipient ON events(recipient);
+       CREATE INDEX events_account_time ON events(account, time);
+       CREATE INDEX events_time ON events(time);
+       CREATE TABLE suppressions(account TEXT NOT NULL, address TEXT NOT NULL, reason TEXT NOT NULL,
+                                 detail TEXT NOT NULL DEFAULT '', message_id TEXT NOT NULL DEFAULT '',
+                                 created_at INTEGER NOT NULL, PRIMARY KEY(account, address));
+       CREATE INDEX suppressions_address ON suppressions(address);
+       CREATE TABLE webhooks(id TEXT PRIMARY KEY, account TEXT NOT NULL, url TEXT NOT NULL,
+                             event_types TEXT NOT NULL DEFAULT '', description TEXT NOT NULL DEFAULT '',
+                             secret TEXT NOT NULL, previous_secret TEXT NOT NULL DEFAULT '',
+                             previous_secret_expires INTEGER NOT NULL DEFAULT 0, enabled INTEGER NOT NULL DEFAULT 1,
+                             disabled_reason TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL);
+       CREATE INDEX webhooks_account ON webhooks(account);
+       CREATE TABLE webhook_outbox(id INTEGER PRIMARY KEY, webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+                                   event_id INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
+                                   attempts INTEGER NOT NULL DEFAULT 0, next_attempt INTEGER NOT NULL,
+                                   last_status INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
+                                   created_at INTEGER NOT NULL);
+       CREATE INDEX webhook_outbox_due ON webhook_outbox(state, next_attempt);
+       CREATE INDEX webhook_outbox_webhook ON webhook_outbox(webhook_id, id);
+       CREATE TRIGGER events_suppress AFTER INSERT ON events
+         WHEN NEW.account IS NOT NULL AND NEW.account != '' AND json_extract(NEW.data, '$.recipient') IS NOT NULL
+              AND (NEW.type IN ('complained', 'unsubscribed')
+                   OR (NEW.type = 'bounced' AND json_extract(NEW.data, '$.classification') = 'hard'))
+       BEGIN
+         INSERT OR IGNORE INTO suppressions(account, address, reason, detail, message_id, created_at)
+         VALUES(NEW.account, lower(json_extract(NEW.data, '$.recipient')),
+                CASE NEW.type WHEN 'bounced' THEN 'hard_bounce' WHEN 'complained' THEN 'complaint' ELSE 'unsubscribe' END,
+                COALESCE(json_extract(NEW.data, '$.reason'), json_extract(NEW.data, '$.reply'), ''),
+                COALESCE(NEW.message_id, ''), NEW.time);
+       END)",
 };
 
 Error Storage(const std::string& what, const std::string& detail) {
@@ -623,8 +656,19 @@ Result<void> SqliteStore::AppendEvents(const std::vector<Event>& events) {
     (void)db_->Exec("ROLLBACK");
     return q.error();
   }
+  // Each event of an account goes into the outbox of every enabled webhook of that account that wants
+  // its type, in the same transaction: an event is never recorded without its webhook deliveries.
+  auto fan = db_->Prepare(
+      "INSERT INTO webhook_outbox(webhook_id, event_id, next_attempt, created_at) SELECT id, ?1, ?2, ?2 FROM webhooks "
+      "WHERE account = ?3 AND enabled = 1 AND (event_types = '' OR instr(' ' || event_types || ' ', ' ' || ?4 || ' ') > 0)");
+  if (!fan) {
+    (void)db_->Exec("ROLLBACK");
+    return fan.error();
+  }
+  const int64_t now = NowMicros();
+  int queued = 0;
   for (const auto& e : events) {
-    q->Bind(1, e.time ? e.time : NowMicros()).Bind(2, e.type);
+    q->Bind(1, e.time ? e.time : now).Bind(2, e.type);
     if (e.message_id.empty()) q->BindNull(3); else q->Bind(3, e.message_id);
     q->Bind(4, e.account).Bind(5, e.data.empty() ? std::string("{}") : e.data);
     if (auto r = q->Run(); !r) {
@@ -632,8 +676,18 @@ Result<void> SqliteStore::AppendEvents(const std::vector<Event>& events) {
       return Storage("cannot append events", r.error().message);
     }
     q->Reset();
+    if (e.account.empty()) continue;
+    fan->Bind(1, db_->LastInsertId()).Bind(2, now).Bind(3, e.account).Bind(4, e.type);
+    if (auto r = fan->Run(); !r) {
+      (void)db_->Exec("ROLLBACK");
+      return Storage("cannot queue webhook deliveries", r.error().message);
+    }
+    queued += db_->Changes();
+    fan->Reset();
   }
-  return db_->Exec("COMMIT");
+  if (auto r = db_->Exec("COMMIT"); !r) return r;
+  if (queued > 0 && webhook_listener_) webhook_listener_();
+  return {};
 }
 
 Result<std::vector<Event>> SqliteStore::ListEvents(const EventFilter& f) {
@@ -643,7 +697,8 @@ Result<std::vector<Event>> SqliteStore::ListEvents(const EventFilter& f) {
       "WHERE (?1 = '' OR type = ?1) AND (?2 = '' OR message_id = ?2) AND (?3 = '' OR account = ?3) "
       "AND (?4 = 0 OR time >= ?4) AND (?5 = 0 OR time < ?5) AND (?6 = 0 OR id > ?6) AND (?7 = 0 OR id < ?7) "
       "AND (?8 = '' OR json_extract(data, '$.mail_from') = ?8 COLLATE NOCASE) "
-      "AND (?9 = '' OR EXISTS(SELECT 1 FROM json_each(data, '$.recipients') WHERE value = ?9 COLLATE NOCASE)) "
+      "AND (?9 = '' OR recipient = lower(?9) OR (type = 'accepted' AND EXISTS(SELECT 1 FROM json_each(data, '$.recipients') "
+      "WHERE value = ?9 COLLATE NOCASE))) "
       "AND (?10 = '' OR EXISTS(SELECT 1 FROM json_each(data, '$.tags') WHERE value = ?10)) ";
   sql += f.newest_first ? "ORDER BY id DESC LIMIT ?11" : "ORDER BY id LIMIT ?11";
   auto q = db_->Prepare(sql);

@@ -49,6 +49,25 @@ class SqliteStore final : public Store {
   Result<void> DeleteTemplate(const std::string& account, const std::string& id) override;
   Result<void> AppendEvents(const std::vector<Event>& events) override;
   Result<std::vector<Event>> ListEvents(const EventFilter& filter) override;
+  // sqlite_feedback.cpp
+  Result<int64_t> PurgeEvents(int64_t before) override;
+  Result<std::vector<StatsRow>> Stats(const StatsQuery& query) override;
+  Result<bool> AddSuppression(const Suppression& s) override;
+  Result<bool> RemoveSuppression(const std::string& account, const std::string& address) override;
+  Result<std::vector<Suppression>> ListSuppressions(const std::string& account, const std::string& after_address,
+                                                    std::size_t limit) override;
+  Result<std::vector<Suppression>> FindSuppressions(const std::string& account,
+                                                    const std::vector<std::string>& addresses) override;
+  Result<Webhook> CreateWebhook(const Webhook& w) override;
+  Result<std::vector<Webhook>> ListWebhooks(const std::string& account) override;
+  Result<std::optional<Webhook>> FindWebhook(const std::string& account, const std::string& id) override;
+  Result<void> UpdateWebhook(const Webhook& w) override;
+  Result<void> DeleteWebhook(const std::string& account, const std::string& id) override;
+  Result<void> DisableWebhook(const std::string& id, const std::string& reason) override;
+  Result<std::vector<WebhookDelivery>> DueWebhookDeliveries(int64_t now, std::size_t limit) override;
+  Result<int64_t> NextWebhookDue() override;
+  Result<void> FinishWebhookAttempt(int64_t outbox_id, const WebhookAttempt& attempt) override;
+  Result<std::vector<OutboxRow>> ListWebhookDeliveries(const std::string& webhook_id, std::size_t limit) override;
 
  private:
   explicit SqliteStore(std::unique_ptr<Db> db) : db_(std::move(db)) {}

@@ -1,0 +1,290 @@
+// sqlite_feedback.cpp - what flows back from delivery to the user, in SQLite: suppressions, webhooks
+// and their durable outbox, event retention and statistics.
+// SECURITY: webhook secrets are stored as given (they sign, so they must be readable); the API shows a
+// secret only when it is created or rotated. Every statement is prepared with bound parameters.
+#include <sstream>
+
+#include "common/encoding.hpp"
+#include "common/ids.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace kurier::store::sqlite {
+
+namespace {
+
+Error Storage(const std::string& what, const std::string& detail) {
+  return MakeError(ErrorCode::kStorage, what + ": " + detail);
+}
+
+std::string JoinTypes(const std::vector<std::string>& types) {
+  std::string out;
+  for (const auto& t : types) out += (out.empty() ? "" : " ") + t;
+  return out;
+}
+
+std::vector<std::string> SplitTypes(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string t; in >> t;) out.push_back(t);
+  return out;
+}
+
+constexpr const char* kWebhookColumns =
+    "id, account, url, event_types, description, secret, previous_secret, previous_secret_expires, enabled, "
+    "disabled_reason, created_at";
+
+Webhook RowToWebhook(Stmt& q, int at = 0) {
+  Webhook w;
+  w.id = q.Text(at + 0);
+  w.account = q.Text(at + 1);
+  w.url = q.Text(at + 2);
+  w.event_types = SplitTypes(q.Text(at + 3));
+  w.description = q.Text(at + 4);
+  w.secret = q.Text(at + 5);
+  w.previous_secret = q.Text(at + 6);
+  w.previous_secret_expires = q.Int(at + 7);
+  w.enabled = q.Int(at + 8) != 0;
+  w.disabled_reason = q.Text(at + 9);
+  w.created_at = q.Int(at + 10);
+  return w;
+}
+
+}  // namespace
+
+Result<int64_t> SqliteStore::PurgeEvents(int64_t before) {
+  std::lock_guard lock(mu_);
+  // Outbox rows that are finished go with their age; pending ones keep their event alive.
+  auto o = db_->Prepare("DELETE FROM webhook_outbox WHERE state != 'pending' AND created_at < ?");
+  if (!o) return o.error();
+  o->Bind(1, before);
+  if (auto r = o->Run(); !r) return Storage("cannot purge the webhook outbox", r.error().message);
+  auto q = db_->Prepare(
+      "DELETE FROM events WHERE time < ? AND id NOT IN (SELECT event_id FROM webhook_outbox WHERE state = 'pending')");
+  if (!q) return q.error();
+  q->Bind(1, before);
+  if (auto r = q->Run(); !r) return Storage("cannot purge events", r.error().message);
+  return static_cast<int64_t>(db_->Changes());
+}
+
+Result<std::vector<StatsRow>> SqliteStore::Stats(const StatsQuery& s) {
+  std::lock_guard lock(mu_);
+  // Delivery events carry the sender and tags copied from the message by the spool, so that every type
+  // can be filtered the same way. "total" counts recipients (an accepted message counts each of its
+  // recipients); "unique" counts each (message, recipient) once: opens and clicks.
+  auto q = db_->Prepare(
+      "SELECT (time / ?1) * ?1 AS bucket, type, COALESCE(json_extract(data, '$.classification'), ''), "
+      "SUM(CASE WHEN type = 'accepted' THEN COALESCE(json_array_length(data, '$.recipients'), 1) ELSE 1 END), "
+      "COUNT(DISTINCT COALESCE(message_id, '') || ' ' || COALESCE(recipient, '')) FROM events "
+      "WHERE account = ?2 AND time >= ?3 AND time < ?4 "
+      "AND (?5 = '' OR EXISTS(SELECT 1 FROM json_each(data, '$.tags') WHERE value = ?5)) "
+      "AND (?6 = '' OR lower(json_extract(data, '$.mail_from')) LIKE '%@' || lower(?6)) "
+      "GROUP BY bucket, type, 3 ORDER BY bucket, type");
+  if (!q) return q.error();
+  q->Bind(1, s.bucket).Bind(2, s.account).Bind(3, s.from).Bind(4, s.to).Bind(5, s.tag).Bind(6, s.domain);
+  std::vector<StatsRow> out;
+  while (q->Step()) {
+    StatsRow r;
+    r.bucket = q->Int(0);
+    r.type = q->Text(1);
+    r.classification = q->Text(2);
+    r.total = q->Int(3);
+    r.unique = q->Int(4);
+    out.push_back(std::move(r));
+  }
+  if (!q->ok()) return Storage("cannot compute statistics", q->error());
+  return out;
+}
+
+Result<bool> SqliteStore::AddSuppression(const Suppression& s) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(
+      "INSERT OR IGNORE INTO suppressions(account, address, reason, detail, message_id, created_at) VALUES(?,?,?,?,?,?)");
+  if (!q) return q.error();
+  q->Bind(1, s.account).Bind(2, ToLowerAscii(s.address)).Bind(3, s.reason).Bind(4, s.detail).Bind(5, s.message_id)
+      .Bind(6, s.created_at ? s.created_at : NowMicros());
+  if (auto r = q->Run(); !r) return Storage("cannot add a suppression", r.error().message);
+  return db_->Changes() > 0;
+}
+
+Result<bool> SqliteStore::RemoveSuppression(const std::string& account, const std::string& address) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare("DELETE FROM suppressions WHERE account = ? AND address = ?");
+  if (!q) return q.error();
+  q->Bind(1, account).Bind(2, ToLowerAscii(address));
+  if (auto r = q->Run(); !r) return Storage("cannot remove a suppression", r.error().message);
+  return db_->Changes() > 0;
+}
+
+Result<std::vector<Suppression>> SqliteStore::ListSuppressions(const std::string& account, const std::string& after,
+                                                               std::size_t limit) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(
+      "SELECT account, address, reason, detail, message_id, created_at FROM suppressions "
+      "WHERE account = ? AND address > ? ORDER BY address LIMIT ?");
+  if (!q) return q.error();
+  q->Bind(1, account).Bind(2, ToLowerAscii(after)).Bind(3, static_cast<int64_t>(limit));
+  std::vector<Suppression> out;
+  while (q->Step()) out.push_back(Suppression{q->Text(0), q->Text(1), q->Text(2), q->Text(3), q->Text(4), q->Int(5)});
+  if (!q->ok()) return Storage("cannot list suppressions", q->error());
+  return out;
+}
+
+Result<std::vector<Suppression>> SqliteStore::FindSuppressions(const std::string& account,
+                                                               const std::vector<std::string>& addresses) {
+  std::lock_guard lock(mu_);
+  std::vector<Suppression> out;
+  if (addresses.empty()) return out;
+  auto q = db_->Prepare(
+      "SELECT account, address, reason, detail, message_id, created_at FROM suppressions "
+      "WHERE address = ? AND (account = ? OR account = '') ORDER BY account DESC LIMIT 1");
+  if (!q) return q.error();
+  for (const auto& a : addresses) {
+    q->Bind(1, ToLowerAscii(a)).Bind(2, account);
+    if (q->Step()) out.push_back(Suppression{q->Text(0), q->Text(1), q->Text(2), q->Text(3), q->Text(4), q->Int(5)});
+    if (!q->ok()) return Storage("cannot read suppressions", q->error());
+    q->Reset();
+  }
+  return out;
+}
+
+Result<Webhook> SqliteStore::CreateWebhook(const Webhook& in) {
+  std::lock_guard lock(mu_);
+  Webhook w = in;
+  w.id = "wh_" + NewQueueId();
+  w.created_at = NowMicros();
+  auto q = db_->Prepare(
+      "INSERT INTO webhooks(id, account, url, event_types, description, secret, enabled, created_at) VALUES(?,?,?,?,?,?,?,?)");
+  if (!q) return q.error();
+  q->Bind(1, w.id).Bind(2, w.account).Bind(3, w.url).Bind(4, JoinTypes(w.event_types)).Bind(5, w.description)
+      .Bind(6, w.secret).Bind(7, int64_t{w.enabled}).Bind(8, w.created_at);
+  if (auto r = q->Run(); !r) return Storage("cannot create a webhook", r.error().message);
+  return w;
+}
+
+Result<std::vector<Webhook>> SqliteStore::ListWebhooks(const std::string& account) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(std::string("SELECT ") + kWebhookColumns + " FROM webhooks WHERE account = ? ORDER BY id");
+  if (!q) return q.error();
+  q->Bind(1, account);
+  std::vector<Webhook> out;
+  while (q->Step()) out.push_back(RowToWebhook(*q));
+  if (!q->ok()) return Storage("cannot list webhooks", q->error());
+  return out;
+}
+
+Result<std::optional<Webhook>> SqliteStore::FindWebhook(const std::string& account, const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(std::string("SELECT ") + kWebhookColumns + " FROM webhooks WHERE account = ? AND id = ?");
+  if (!q) return q.error();
+  q->Bind(1, account).Bind(2, id);
+  if (!q->Step()) {
+    if (!q->ok()) return Storage("cannot read webhooks", q->error());
+    return std::optional<Webhook>();
+  }
+  return std::optional<Webhook>(RowToWebhook(*q));
+}
+
+Result<void> SqliteStore::UpdateWebhook(const Webhook& w) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(
+      "UPDATE webhooks SET url = ?, event_types = ?, description = ?, enabled = ?, "
+      "disabled_reason = CASE WHEN ? THEN '' ELSE disabled_reason END, secret = ?, previous_secret = ?, "
+      "previous_secret_expires = ? WHERE account = ? AND id = ?");
+  if (!q) return q.error();
+  q->Bind(1, w.url).Bind(2, JoinTypes(w.event_types)).Bind(3, w.description).Bind(4, int64_t{w.enabled})
+      .Bind(5, int64_t{w.enabled}).Bind(6, w.secret).Bind(7, w.previous_secret).Bind(8, w.previous_secret_expires)
+      .Bind(9, w.account).Bind(10, w.id);
+  if (auto r = q->Run(); !r) return Storage("cannot update a webhook", r.error().message);
+  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no webhook " + w.id);
+  return {};
+}
+
+Result<void> SqliteStore::DeleteWebhook(const std::string& account, const std::string& id) {
+  std::lock_guard lock(mu_);
+  for (const char* sql : {"DELETE FROM webhook_outbox WHERE webhook_id IN (SELECT id FROM webhooks WHERE account = ?1 AND id = ?2)",
+                          "DELETE FROM webhooks WHERE account = ?1 AND id = ?2"}) {
+    auto q = db_->Prepare(sql);
+    if (!q) return q.error();
+    q->Bind(1, account).Bind(2, id);
+    if (auto r = q->Run(); !r) return Storage("cannot delete a webhook", r.error().message);
+  }
+  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no webhook " + id);
+  return {};
+}
+
+Result<void> SqliteStore::DisableWebhook(const std::string& id, const std::string& reason) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare("UPDATE webhooks SET enabled = 0, disabled_reason = ? WHERE id = ?");
+  if (!q) return q.error();
+  q->Bind(1, reason).Bind(2, id);
+  if (auto r = q->Run(); !r) return Storage("cannot disable a webhook", r.error().message);
+  // What was waiting for it is not sent: the endpoint said it is gone.
+  auto o = db_->Prepare("UPDATE webhook_outbox SET state = 'dropped', last_error = ? WHERE webhook_id = ? AND state = 'pending'");
+  if (!o) return o.error();
+  o->Bind(1, "webhook disabled: " + reason).Bind(2, id);
+  return o->Run();
+}
+
+Result<std::vector<WebhookDelivery>> SqliteStore::DueWebhookDeliveries(int64_t now, std::size_t limit) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(std::string("SELECT o.id, o.attempts, o.created_at, e.id, e.time, e.type, COALESCE(e.message_id, ''), "
+                                    "e.account, e.data, ") +
+                        "w.id, w.account, w.url, w.event_types, w.description, w.secret, w.previous_secret, "
+                        "w.previous_secret_expires, w.enabled, w.disabled_reason, w.created_at "
+                        "FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id JOIN events e ON e.id = o.event_id "
+                        "WHERE o.state = 'pending' AND o.next_attempt <= ? AND w.enabled = 1 ORDER BY o.next_attempt, o.id LIMIT ?");
+  if (!q) return q.error();
+  q->Bind(1, now).Bind(2, static_cast<int64_t>(limit));
+  std::vector<WebhookDelivery> out;
+  while (q->Step()) {
+    WebhookDelivery d;
+    d.id = q->Int(0);
+    d.attempts = static_cast<int>(q->Int(1));
+    d.created_at = q->Int(2);
+    d.event = Event{q->Int(3), q->Int(4), q->Text(5), q->Text(6), q->Text(7), q->Text(8)};
+    d.webhook = RowToWebhook(*q, 9);
+    out.push_back(std::move(d));
+  }
+  if (!q->ok()) return Storage("cannot read the webhook outbox", q->error());
+  return out;
+}
+
+Result<int64_t> SqliteStore::NextWebhookDue() {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(
+      "SELECT COALESCE(MIN(o.next_attempt), 0) FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id "
+      "WHERE o.state = 'pending' AND w.enabled = 1");
+  if (!q) return q.error();
+  if (!q->Step()) return Storage("cannot read the webhook outbox", q->error());
+  return q->Int(0);
+}
+
+Result<void> SqliteStore::FinishWebhookAttempt(int64_t id, const WebhookAttempt& a) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(
+      "UPDATE webhook_outbox SET attempts = attempts + 1, state = ?, next_attempt = ?, last_status = ?, last_error = ? "
+      "WHERE id = ?");
+  if (!q) return q.error();
+  const char* state = a.delivered ? "delivered" : a.next_attempt ? "pending" : "failed";
+  q->Bind(1, state).Bind(2, a.next_attempt).Bind(3, int64_t{a.status}).Bind(4, a.error).Bind(5, id);
+  if (auto r = q->Run(); !r) return Storage("cannot update the webhook outbox", r.error().message);
+  return {};
+}
+
+Result<std::vector<Store::OutboxRow>> SqliteStore::ListWebhookDeliveries(const std::string& webhook_id, std::size_t limit) {
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare(
+      "SELECT o.id, o.event_id, COALESCE(e.type, ''), o.state, o.attempts, o.last_status, o.last_error, o.created_at, "
+      "o.next_attempt FROM webhook_outbox o LEFT JOIN events e ON e.id = o.event_id WHERE o.webhook_id = ? "
+      "ORDER BY o.id DESC LIMIT ?");
+  if (!q) return q.error();
+  q->Bind(1, webhook_id).Bind(2, static_cast<int64_t>(limit));
+  std::vector<OutboxRow> out;
+  while (q->Step())
+    out.push_back(OutboxRow{q->Int(0), q->Int(1), q->Text(2), q->Text(3), static_cast<int>(q->Int(4)),
+                            static_cast<int>(q->Int(5)), q->Text(6), q->Int(7), q->Int(8)});
+  if (!q->ok()) return Storage("cannot list webhook deliveries", q->error());
+  return out;
+}
+
+}  // namespace kurier::store::sqlite

@@ -1,0 +1,165 @@
+"""Suppressions over the API (curl): add, list with a cursor, read, remove, import CSV (bad lines named,
+good ones kept), export CSV; the global list is for admin keys only. A send to a suppressed address is
+not attempted: the API answer says so per recipient and a `suppressed` event is written. Through real
+delivery (aiosmtpd behind a local DNS): a hard bounce suppresses its address on its own, and mail
+submitted over SMTP to a suppressed address never reaches the receiver."""
+
+import csv
+import io
+import smtplib
+import time
+import uuid
+
+import pytest
+
+from conftest import HOST, plain_ctx
+from receivers import mx_world, wait_until
+
+
+@pytest.fixture
+def k(kurier_factory):
+    return kurier_factory(sender_domains=["supp.test"])
+
+
+def add(k, body, key=None):
+    status, res = k.api("POST", "/v1/suppressions", body, key=key)
+    assert status == 201, res
+    return res
+
+
+def test_add_list_read_remove(k):
+    assert add(k, {"address": "One@Example.net", "reason": "manual", "detail": "asked by phone"}) == \
+        {"added": 1, "already_suppressed": 0}
+    assert add(k, {"addresses": ["one@example.net", {"address": "two@example.net", "reason": "complaint"},
+                                 "three@example.net"]}) == {"added": 2, "already_suppressed": 1}
+    status, res = k.api("GET", "/v1/suppressions?limit=2")
+    assert status == 200
+    assert [s["address"] for s in res["data"]] == ["one@example.net", "three@example.net"]
+    assert res["data"][0]["detail"] == "asked by phone" and res["data"][0]["scope"] == "account"
+    status, page2 = k.api("GET", f"/v1/suppressions?limit=2&cursor={res['next_cursor']}")
+    assert [s["address"] for s in page2["data"]] == ["two@example.net"] and page2["next_cursor"] is None
+    status, one = k.api("GET", "/v1/suppressions/TWO@example.net")
+    assert status == 200 and one["reason"] == "complaint"
+    status, _, _ = k.curl("DELETE", "/v1/suppressions/two@example.net")
+    assert status == 204
+    status, res = k.api("GET", "/v1/suppressions/two@example.net")
+    assert status == 404
+    status, res = k.api("DELETE", "/v1/suppressions/two@example.net")
+    assert status == 404
+
+
+def test_invalid_input_names_each_field(k):
+    status, res = k.api("POST", "/v1/suppressions",
+                        {"addresses": ["not-an-address", {"address": "ok@example.net", "reason": "because"}]})
+    assert status == 422, res
+    assert {e["pointer"] for e in res["errors"]} == {"/addresses/0", "/addresses/1/reason"}
+    status, res = k.api("GET", "/v1/suppressions?limit=0")
+    assert status == 422 and res["errors"][0]["pointer"] == "/query/limit"
+    status, _ = k.api("GET", "/v1/suppressions", key="kur_wrong")
+    assert status == 401
+
+
+def test_import_and_export_csv(k):
+    body = ("address,reason,detail\r\n"
+            "a@example.net,hard_bounce,550 5.1.1 no such user\r\n"
+            "\"b@example.net\",unsubscribe,\"said \"\"stop\"\", twice\"\r\n"
+            "not an address,manual,\r\n"
+            "c@example.net,,\r\n"
+            "d@example.net,sometimes,\r\n")
+    status, _, text = k.curl("POST", "/v1/suppressions/import", body, content_type="text/csv")
+    assert status == 200, text
+    import json
+    res = json.loads(text)
+    assert res["added"] == 3 and res["already_suppressed"] == 0
+    assert [r["line"] for r in res["rejected"]] == [4, 6], res
+    status, hdrs, text = k.curl("GET", "/v1/suppressions/export")
+    assert status == 200 and hdrs["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [(r["address"], r["reason"]) for r in rows] == [
+        ("a@example.net", "hard_bounce"), ("b@example.net", "unsubscribe"), ("c@example.net", "manual")]
+    assert rows[1]["detail"] == 'said "stop", twice'
+
+
+def test_global_list_is_for_admins(k):
+    status, res = k.api("POST", "/v1/api-keys", {"name": "shop", "scopes": ["send", "read"]})
+    assert status == 201, res
+    shop_key = res["key"]
+    status, res = k.api("POST", "/v1/suppressions?global=true", {"address": "spamtrap@example.net"}, key=shop_key)
+    assert status == 422 and res["errors"][0]["pointer"] == "/query/global"
+    status, res = k.api("POST", "/v1/suppressions?global=true", {"address": "spamtrap@example.net"})
+    assert status == 201, res
+    # The global entry applies to the account too.
+    status, res = k.api("GET", "/v1/suppressions/spamtrap@example.net", key=shop_key)
+    assert status == 200 and res["scope"] == "global"
+    status, res = k.api("POST", "/v1/messages", {"from": "shop@supp.test", "to": "spamtrap@example.net",
+                                                 "subject": "x", "text": "y"}, key=shop_key)
+    assert status == 202 and res["messages"][0]["status"] == "suppressed", res
+
+
+def test_send_skips_suppressed_recipients(k):
+    add(k, {"address": "gone@example.net", "reason": "unsubscribe"})
+    status, res = k.api("POST", "/v1/messages", {"from": "shop@supp.test", "to": ["gone@example.net", "here@example.net"],
+                                                 "subject": "News", "text": "Hello", "tags": ["news"]})
+    assert status == 202, res
+    [m] = res["messages"]
+    assert m["status"] == "queued" and m["recipients"] == ["here@example.net"]
+    assert m["suppressed"] == [{"address": "gone@example.net", "reason": "unsubscribe"}]
+    shown = k.queue_show(m["id"])
+    assert shown["recipients"] == ["here@example.net"], shown
+    status, evs = k.api("GET", f"/v1/events?type=suppressed&message_id={m['id']}")
+    assert status == 200
+    [e] = evs["data"]
+    assert e["recipient"] == "gone@example.net" and e["reason"] == "unsubscribe" and e["tags"] == ["news"]
+
+    # A batch where one message is wholly suppressed: that one is not queued at all.
+    status, res = k.api("POST", "/v1/messages", {"from": "shop@supp.test", "subject": "Hi {{name}}", "text": "x",
+                                                 "recipients": [{"to": "gone@example.net", "variables": {"name": "A"}},
+                                                                {"to": "new@example.net", "variables": {"name": "B"}}]})
+    assert status == 202, res
+    assert [m["status"] for m in res["messages"]] == ["suppressed", "queued"]
+    assert res["messages"][0]["id"] not in k.queue_ids()
+
+
+# ------------------------------------------------------------------------------------------------------
+# through real delivery
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    with mx_world(str(tmp_path_factory.mktemp("dns")), "supp-rx.test", "127.0.0.33") as w:
+        yield w
+
+
+@pytest.fixture
+def dk(world, kurier_factory):
+    dns, port, _ = world
+    return kurier_factory(f"dns.forward={dns.forward}", f"delivery.port={port}", "queue.retry_initial=1",
+                          sender_domains=["supp.test"], delivery=True)
+
+
+def test_hard_bounce_suppresses_the_address(world, dk):
+    _, _, rec = world
+    gone = f"nobody-{uuid.uuid4().hex[:8]}@supp-rx.test"
+    rec.rcpt_replies[gone] = "550 5.1.1 <%s>: Recipient address rejected: User unknown" % gone
+    status, res = dk.api("POST", "/v1/messages", {"from": "shop@supp.test", "to": gone, "subject": "a", "text": "b"})
+    assert status == 202, res
+    wait_until(lambda: dk.api("GET", f"/v1/suppressions/{gone}")[0] == 200, 15, "the hard bounce to suppress the address")
+    status, s = dk.api("GET", f"/v1/suppressions/{gone}")
+    assert s["reason"] == "hard_bounce" and "5.1.1" in s["detail"] and s["message_id"] == res["messages"][0]["id"], s
+    status, res = dk.api("POST", "/v1/messages", {"from": "shop@supp.test", "to": gone, "subject": "a", "text": "b"})
+    assert res["messages"][0]["status"] == "suppressed", res
+
+
+def test_smtp_mail_to_a_suppressed_address_is_not_attempted(world, dk):
+    _, _, rec = world
+    marker = uuid.uuid4().hex
+    gone, kept = f"quiet-{marker[:8]}@supp-rx.test", f"loud-{marker[:8]}@supp-rx.test"
+    add(dk, {"address": gone, "reason": "complaint"})
+    msg = (f"From: shop@supp.test\r\nTo: {gone}, {kept}\r\nSubject: {marker}\r\n\r\nbody {marker}\r\n")
+    with smtplib.SMTP(HOST, dk.submission_port, local_hostname="client.test", timeout=20) as s:
+        s.starttls(context=plain_ctx())
+        s.login(dk.username, dk.password)
+        s.sendmail("shop@supp.test", [gone, kept], msg)
+    _, rcpts, _ = rec.wait_for(marker)
+    assert rcpts == [kept]
+    wait_until(lambda: any(e["recipient"] == gone for e in dk.api("GET", "/v1/events?type=suppressed")[1]["data"]),
+               10, "the suppressed event")
