@@ -5,24 +5,39 @@
 
 namespace kurier {
 
-std::string Base64Encode(std::string_view bin) {
-  std::string out(sodium_base64_ENCODED_LEN(bin.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bin.data()), bin.size(),
-                    sodium_base64_VARIANT_ORIGINAL);
+namespace {
+
+std::string Encode(std::string_view bin, int variant) {
+  std::string out(sodium_base64_ENCODED_LEN(bin.size(), variant), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bin.data()), bin.size(), variant);
   out.resize(out.size() - 1);  // drop the NUL terminator sodium counts in
   return out;
 }
 
-std::optional<std::string> Base64Decode(std::string_view text) {
+// libsodium rejects characters outside the variant's alphabet, missing or extra padding, and non-zero
+// trailing bits; `end` catches input it stopped short of.
+std::optional<std::string> Decode(std::string_view text, int variant) {
   std::string out(text.size() / 4 * 3 + 3, '\0');
   size_t len = 0;
   const char* end = nullptr;
   if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(), text.size(),
-                        nullptr, &len, &end, sodium_base64_VARIANT_ORIGINAL) != 0)
+                        nullptr, &len, &end, variant) != 0)
     return std::nullopt;
   if (end != text.data() + text.size()) return std::nullopt;
   out.resize(len);
   return out;
+}
+
+}  // namespace
+
+std::string Base64Encode(std::string_view bin) { return Encode(bin, sodium_base64_VARIANT_ORIGINAL); }
+
+std::optional<std::string> Base64Decode(std::string_view text) { return Decode(text, sodium_base64_VARIANT_ORIGINAL); }
+
+std::string Base64UrlEncode(std::string_view bin) { return Encode(bin, sodium_base64_VARIANT_URLSAFE_NO_PADDING); }
+
+std::optional<std::string> Base64UrlDecode(std::string_view text) {
+  return Decode(text, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
 std::string ToLowerAscii(std::string_view s) {

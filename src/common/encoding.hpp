@@ -9,6 +9,11 @@ namespace kurier {
 std::string Base64Encode(std::string_view bin);
 /// Strict RFC 4648 base64 with padding; nullopt when the input is not valid base64.
 std::optional<std::string> Base64Decode(std::string_view text);
+/// URL- and filename-safe base64 (RFC 4648 section 5: '-' and '_') without '=' padding.
+std::string Base64UrlEncode(std::string_view bin);
+/// Strict inverse of Base64UrlEncode: nullopt on padding, any character outside the alphabet, a length
+/// that no encoding has, or non-zero trailing bits (so each byte string has exactly one encoding).
+std::optional<std::string> Base64UrlDecode(std::string_view text);
 std::string ToLowerAscii(std::string_view s);
 bool IEquals(std::string_view a, std::string_view b);
 bool IStartsWith(std::string_view s, std::string_view prefix);
