@@ -127,6 +127,9 @@ fi
 echo "== HTTP API injection (wrk) beside SMTP injection, same server, same run"
 HTTP_LINES=$(bash "$ROOT/bench/http_bench.sh" "$BUILD" | tee /dev/stderr | grep RESULT || true)
 
+echo "== click endpoint (wrk) beside the same server's plain 404"
+CLICK_LINES=$(bash "$ROOT/bench/click_bench.sh" "$BUILD" | tee /dev/stderr | grep RESULT || true)
+
 echo "== queue memory (1,000,000 deferred recipients)"
 MEM_LINE=$(python3 "$ROOT/bench/queue_memory.py" "$ROOT/$BUILD/kurier" | grep RESULT || true)
 echo
@@ -138,4 +141,5 @@ if [ -n "${PE32:-}" ]; then
 fi
 [ -n "${HMED:-}" ] && echo "RESULT inject s=$SESSIONS l=4096 N=$N: kurier median=$KMED msgs/s, postfix (delivery held) median=$HMED msgs/s, ratio=$(python3 -c "print('%.2f' % ($KMED / $HMED))")x"
 [ -n "${HTTP_LINES:-}" ] && echo "$HTTP_LINES"
+[ -n "${CLICK_LINES:-}" ] && echo "$CLICK_LINES"
 echo "# log: $OUT"

@@ -1,6 +1,7 @@
 // api_service.hpp - what the HTTP API's handlers need from the rest of kurier, and the functions that
 // register each group of routes on a Router. Boost stays out of this header.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -11,6 +12,9 @@
 namespace kurier::store {
 class Store;
 struct Event;
+}
+namespace kurier::tracking {
+class Key;
 }
 namespace kurier::spool {
 class Spool;
@@ -38,7 +42,20 @@ struct ApiContext {
   std::function<Result<TemplateContent>(const std::string& account, const std::string& id_or_name, int version)> find_template;
   /// POSTs a test event to webhook `id` of `account` now; `done(status, error)` (error empty on 2xx).
   std::function<void(const std::string& account, const std::string& id, std::function<void(int, std::string)> done)> test_webhook;
+  /// Signs open, click and unsubscribe links (derived from server.secret_file); null: no tracking.
+  std::shared_ptr<const tracking::Key> tracking_key;
 };
+
+/// Where tracking links of mail from `from_domain` point: tracking.base_url with {domain} filled in,
+/// or http://<api.listen>.
+std::string TrackingBase(const Config& config, const std::string& from_domain);
+/// The HTML with its links rewritten (clicks) and an open pixel added (opens), for message `id`.
+std::string TrackHtml(const ApiContext& ctx, const std::string& id, const std::string& from_domain, std::string html,
+                      bool opens, bool clicks);
+/// The one-click unsubscribe URL (RFC 8058) of message `id`'s recipient `index`.
+std::string UnsubscribeUrl(const ApiContext& ctx, const std::string& id, const std::string& from_domain, uint32_t index);
+/// Public tracking endpoints: GET /t/o/{token} (pixel), GET /t/c/{token} (302), GET and POST /t/u/{token}.
+void AddTrackingRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 
 /// Every route group below. Registration only keeps `ctx` (it may be null when the routes are merely listed).
 void AddAllRoutes(Router& router, std::shared_ptr<ApiContext> ctx);

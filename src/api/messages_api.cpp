@@ -108,6 +108,8 @@ struct SendRequest {
   std::string template_ref;
   int template_version = 0;
   const json::value* variables = nullptr;
+  bool track_opens = false, track_clicks = false;  ///< from tracking.* unless the request says
+  bool list_unsubscribe = false;                   ///< marketing mail: List-Unsubscribe (RFC 8058)
 };
 
 void ParseSend(const json::object& o, const ApiContext& ctx, SendRequest& r, Errors& err) {
@@ -115,7 +117,7 @@ void ParseSend(const json::object& o, const ApiContext& ctx, SendRequest& r, Err
   static const std::set<std::string> kKnown = {"from", "to", "cc", "bcc", "reply_to", "subject", "text", "html",
                                                "headers", "attachments", "tags", "metadata", "send_at", "template",
                                                "template_version", "variables", "recipients", "track_opens",
-                                               "track_clicks"};
+                                               "track_clicks", "list_unsubscribe"};
   for (const auto& [k, v] : o)
     if (!kKnown.count(std::string(k)))
       err.Add("/" + PointerToken(std::string(k)), "unknown field; see /v1/openapi.json for the fields of a message");
@@ -189,8 +191,17 @@ void ParseSend(const json::object& o, const ApiContext& ctx, SendRequest& r, Err
     else if (*t > now + 30LL * 86400 * 1'000'000) err.Add("/send_at", "may be at most 30 days ahead");
     else if (*t > now) r.send_at = *t;
   }
-  for (const char* flag : {"track_opens", "track_clicks"})
-    if (auto* v = o.if_contains(flag); v && !v->is_bool()) err.Add(std::string("/") + flag, "must be true or false");
+  r.track_opens = ctx.config.tracking.opens;
+  r.track_clicks = ctx.config.tracking.clicks;
+  for (const char* flag : {"track_opens", "track_clicks", "list_unsubscribe"}) {
+    auto* v = o.if_contains(flag);
+    if (!v || v->is_null()) continue;
+    if (!v->is_bool()) {
+      err.Add(std::string("/") + flag, "must be true or false");
+      continue;
+    }
+    (flag[0] == 'l' ? r.list_unsubscribe : flag[6] == 'o' ? r.track_opens : r.track_clicks) = v->as_bool();
+  }
   if (auto* t = o.if_contains("template"); t && !t->is_null()) {
     if (t->is_string()) r.template_ref = std::string(t->as_string());
     else if (t->is_int64()) r.template_ref = std::to_string(t->as_int64());
@@ -524,13 +535,23 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
       err.Add(batch && per_recipient ? ptr + p.pointer : p.pointer, p.detail);
     }
     if (!err.empty()) continue;
+    const std::string id = NewQueueId();
+    if (ctx.tracking_key) {
+      const std::string from_domain = ToLowerAscii(spec.from.email.substr(spec.from.email.rfind('@') + 1));
+      if (!spec.html.empty() && (r.track_opens || r.track_clicks))
+        spec.html = TrackHtml(ctx, id, from_domain, std::move(spec.html), r.track_opens, r.track_clicks);
+      if (r.list_unsubscribe) {
+        spec.headers.emplace_back("List-Unsubscribe", "<" + UnsubscribeUrl(ctx, id, from_domain, 0) + ">");
+        spec.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+      }
+    }
     auto built = BuildMessage(spec);
     if (!built) {
       err.Add(ptr.empty() ? "/" : ptr, built.error().message);
       continue;
     }
     spool::SpoolMessage m;
-    m.id = NewQueueId();
+    m.id = id;
     m.received_at = now;
     m.account = rc.who.account;
     m.credential = "api:" + key_prefix;

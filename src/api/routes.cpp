@@ -12,6 +12,7 @@ void AddAllRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   AddEventRoutes(router, ctx);
   AddSuppressionRoutes(router, ctx);
   AddWebhookRoutes(router, ctx);
+  AddTrackingRoutes(router, ctx);
   AddOpenApiRoute(router);
 }
 

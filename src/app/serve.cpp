@@ -21,8 +21,11 @@
 #include "delivery/delivery_manager.hpp"
 #include "dns/resolver.hpp"
 #include "domains/check.hpp"
+#include "common/secret.hpp"
+#include "events/feedback_intake.hpp"
 #include "events/webhook_dispatcher.hpp"
 #include "store/store.hpp"
+#include "tracking/token.hpp"
 #include "smtp/server/smtp_server.hpp"
 #include "spool/spool.hpp"
 
@@ -97,6 +100,18 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
     {
       boost::asio::io_context ioc;
       smtp::server::SmtpServer server(config, *store, *spool.value(), ioc);
+      // The bounce listener: reports about our messages become bounced/complained events.
+      std::unique_ptr<events::FeedbackIntake> intake;
+      if (config.inbound.enabled) {
+        auto secret = LoadOrCreateSecret(config.secret_file);
+        if (!secret) Fail("server.secret_file: " + secret.error().message);
+        intake = std::make_unique<events::FeedbackIntake>(config, *store, std::move(secret.value()));
+        server.SetInboundHooks(smtp::server::InboundHooks{
+            [&intake](const std::string& domain) { return intake->Accepts(domain); },
+            [&intake](const std::string& from, const std::vector<std::string>& rcpts, const std::string& ip, std::string msg) {
+              return intake->Process(from, rcpts, ip, msg);
+            }});
+      }
       delivery::DeliveryManager delivery(config, *store, *spool.value(), *resolver.value(), ioc);
       // Delivery first: a configuration it refuses (an unreadable ARC key, ...) stops serve before any
       // listener has accepted mail it could not deliver.
@@ -142,6 +157,13 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
             if (!w || !w.value()) return done(0, "webhook " + id + " is gone");
             webhooks.SendTest(*w.value(), [done = std::move(done)](events::WebhookResponse res) { done(res.status, res.error); });
           }});
+      {
+        auto secret = LoadOrCreateSecret(config.secret_file);
+        if (!secret) Fail("server.secret_file: " + secret.error().message);
+        auto key = tracking::Key::FromSecret(secret.value());
+        if (!key) Fail("server.secret_file: " + key.error().message);
+        api_ctx->tracking_key = std::make_shared<const tracking::Key>(std::move(key.value()));
+      }
       api::AddAllRoutes(router, api_ctx);
       api::HttpServerOptions ho;
       ho.listen = config.api.listen;

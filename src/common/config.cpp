@@ -27,6 +27,9 @@ constexpr Key kSchema[] = {
     {"server.data_dir", Type::kString, R"(".")",
      "Directory holding the database, spool and TLS files; relative to this file's directory."},
     {"server.threads", Type::kInt, "0", "I/O threads; 0 means one per CPU core."},
+    {"server.secret_file", Type::kString, R"("secret.key")",
+     "32 random bytes (made at the first start, mode 0600) that sign bounce addresses and tracking links; "
+     "keep it across restarts and copy it to every node (relative to data_dir)."},
     {"server.control_socket", Type::kString, R"("control.sock")",
      "UNIX socket for 'kurier queue retry|delete|suspend|resume' (relative to data_dir; mode 0600)."},
     {"tls.certificate", Type::kString, R"("tls/cert.pem")", "PEM certificate chain (relative to data_dir)."},
@@ -77,6 +80,11 @@ constexpr Key kSchema[] = {
     {"api.request_timeout", Type::kInt, "30", "Seconds allowed to receive one request once it has started."},
     {"api.idle_timeout", Type::kInt, "60", "Seconds a kept-alive connection may wait for its next request."},
     {"api.max_connections", Type::kInt, "1000", "Most simultaneous HTTP connections."},
+    {"tracking.base_url", Type::kString, R"("")",
+     "Where open, click and unsubscribe links point: \"https://track.{domain}\" uses each sending domain's "
+     "tracking CNAME (domains.tracking_prefix); \"\" means http://<api.listen> (for trying it out)."},
+    {"tracking.opens", Type::kBool, "false", "Add an open pixel to HTML mail sent through the API unless a message says track_opens: false."},
+    {"tracking.clicks", Type::kBool, "false", "Rewrite http(s) links of HTML mail sent through the API unless a message says track_clicks: false."},
     {"events.retention", Type::kInt, "2592000", "Seconds the event log keeps events (30 days); older ones are purged hourly."},
     {"events.webhook_ca_file", Type::kString, R"("")",
      "PEM file of CA certificates trusted for https webhook endpoints beside the system's; \"\" for the system's only."},
@@ -138,6 +146,9 @@ constexpr Key kSchema[] = {
     {"domains.spf_include", Type::kString, R"("")",
      "Recommend \"include:NAME\" in customers' SPF records instead of listing egress_addresses (publish NAME's "
      "own SPF record with the addresses); empty: list the addresses."},
+    {"domains.verp", Type::kBool, "true",
+     "Send mail from a sending domain with a signed VERP return path, bounces+ID-TAG@<return_path_prefix>.<domain>, "
+     "so that bounces and complaints are matched to the message (needs the return-path MX record and smtp.inbound)."},
     {"domains.return_path_prefix", Type::kString, R"("bounces")",
      "Return-path (bounce) domain of each sending domain: PREFIX.DOMAIN, with an MX to server.hostname and SPF."},
     {"domains.tracking_prefix", Type::kString, R"("track")",
@@ -446,6 +457,7 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   if (!c.data_dir.has_filename()) c.data_dir = c.data_dir.parent_path();  // "/x/y/" -> "/x/y"
   c.threads = static_cast<int>(integer("server.threads", 0, 256));
   c.control_socket = c.data_dir / str("server.control_socket");
+  c.secret_file = c.data_dir / str("server.secret_file");
   c.tls_certificate = c.data_dir / str("tls.certificate");
   c.tls_private_key = c.data_dir / str("tls.private_key");
   c.tls_min_version = str("tls.min_version");
@@ -591,6 +603,12 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   A.request_timeout = static_cast<int>(integer("api.request_timeout", 1, 3600));
   A.idle_timeout = static_cast<int>(integer("api.idle_timeout", 1, 3600));
   A.max_connections = static_cast<std::size_t>(integer("api.max_connections", 1, 1000000));
+  c.tracking.base_url = str("tracking.base_url");
+  while (!c.tracking.base_url.empty() && c.tracking.base_url.back() == '/') c.tracking.base_url.pop_back();
+  if (!c.tracking.base_url.empty() && c.tracking.base_url.rfind("http://", 0) != 0 && c.tracking.base_url.rfind("https://", 0) != 0)
+    errors.push_back("tracking.base_url: \"" + c.tracking.base_url + "\" must start with https:// (or http://)");
+  c.tracking.opens = boolean("tracking.opens");
+  c.tracking.clicks = boolean("tracking.clicks");
   auto& Ev = c.events;
   Ev.retention = integer("events.retention", 3600, int64_t{10} * 365 * 86400);
   Ev.webhook_ca_file = str("events.webhook_ca_file");
@@ -621,6 +639,7 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   }
   Dm.spf_include = str("domains.spf_include");
   Dm.return_path_prefix = str("domains.return_path_prefix");
+  Dm.verp = boolean("domains.verp");
   Dm.tracking_prefix = str("domains.tracking_prefix");
   for (auto [k, v] : {std::pair{"domains.return_path_prefix", &Dm.return_path_prefix},
                       std::pair{"domains.tracking_prefix", &Dm.tracking_prefix}})

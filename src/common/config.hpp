@@ -97,9 +97,16 @@ struct DomainsConfig {
   std::vector<std::string> egress_addresses;
   std::string spf_include;
   std::string return_path_prefix = "bounces", tracking_prefix = "track", tracking_target;
+  bool verp = true;  ///< signed VERP return paths for mail from sending domains
   std::string dmarc_rua;
   int64_t dkim_grace = 604800;
   int check_interval = 3600;
+};
+
+/// Open and click tracking, unsubscribe links (src/tracking/, src/api/tracking_api.cpp).
+struct TrackingConfig {
+  std::string base_url;  ///< "https://track.{domain}" or ""; see the key's description
+  bool opens = false, clicks = false;  ///< defaults for API sends
 };
 
 /// The event log and webhooks (src/events/).
@@ -119,6 +126,7 @@ struct Config {
   std::filesystem::path data_dir;
   int threads = 0;
   std::filesystem::path control_socket;
+  std::filesystem::path secret_file;  ///< signs VERP addresses and tracking links
   std::filesystem::path tls_certificate, tls_private_key;
   std::string tls_min_version;
   std::string store_backend;
@@ -139,6 +147,7 @@ struct Config {
   DomainsConfig domains;
   ApiConfig api;
   EventsConfig events;
+  TrackingConfig tracking;
   std::string log_level;
 };
 

@@ -34,6 +34,9 @@
 
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
+#include "common/secret.hpp"
+#include "bounce/classify.hpp"
+#include "bounce/verp.hpp"
 #include "delivery/dsn.hpp"
 #include "dkim/arc.hpp"
 #include "dkim/signer.hpp"
@@ -162,6 +165,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   std::map<std::string, std::vector<SigningKey>> dkim_keys;  // by domain, reloaded every minute
   int64_t dkim_loaded_at = 0;
   std::optional<dkim::PrivateKey> arc_key;  // arc.key_file, loaded by Start() when arc.enabled
+  std::string secret;                       // server.secret_file: signs VERP return paths
 
   // ---- per-destination policy ------------------------------------------------------------------
 
@@ -293,7 +297,11 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       }
       spool::RecipientUpdate u{job.message_id, rc.idx, type == "deferred" ? "queued" : type, attempts, 0, reply};
       if (type == "bounced") {
-        data["classification"] = expired ? "expired" : "hard";
+        // The reason vocabulary and hard/soft split are the bounce parser's, so synchronous replies and
+        // bounces that come back later are counted alike; an expired recipient is a soft failure.
+        auto c = bounce::ClassifyReply(res.reply.code, res.reply.enhanced, res.reply.ToString());
+        data["classification"] = expired || !c.hard ? "soft" : "hard";
+        data["reason"] = expired ? "expired" : c.reason;
         failed.push_back(DsnRecipient{rc.address, res.reply.enhanced.empty() ? (expired ? "4.4.7" : "5.0.0") : res.reply.enhanced,
                                       res.reply.ToString(), res.local ? "" : mx, expired});
       }
@@ -770,6 +778,19 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     return it == dkim_keys.end() ? nullptr : &it->second;
   }
 
+  // The envelope sender used on the wire: for mail from a sending domain (one with DKIM keys), a signed
+  // VERP address at its return-path domain, so that later bounces and complaints name the message;
+  // otherwise the sender as given. The stored sender stays as it was (DSNs kurier writes go there).
+  std::string ReturnPath(const spool::SpoolMessage& m) {
+    if (!config.domains.verp || m.mail_from.empty() || secret.empty()) return m.mail_from;
+    auto at = m.mail_from.rfind('@');
+    if (at == std::string::npos) return m.mail_from;
+    std::string domain = ToLowerAscii(m.mail_from.substr(at + 1));
+    if (!KeysFor(domain)) return m.mail_from;
+    return bounce::VerpLocalPart(secret, m.id, config.domains.return_path_prefix) + "@" + config.domains.return_path_prefix +
+           "." + domain;
+  }
+
   // DKIM signatures (RSA and Ed25519, RFC 6376 / RFC 8463) for the From: domain, prepended; empty
   // when the domain has no keys. `selectors` says which keys signed.
   std::string SignatureHeaders(std::string_view data, std::vector<std::string>& selectors) {
@@ -834,7 +855,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       }
       if (!DropSuppressed(*job, *message)) continue;
       smtp::proto::OutboundMessage om;
-      om.mail_from = message->mail_from;
+      om.mail_from = ReturnPath(*message);
       for (const auto& r : job->rcpts) om.recipients.push_back(r.address);
       om.smtputf8 = NeedsSmtpUtf8(*message);
       om.eight_bit = message->body_type == "8BITMIME" || HasEightBit(message->data);
@@ -898,6 +919,11 @@ DeliveryManager::DeliveryManager(const Config& config, store::Store& store, spoo
 DeliveryManager::~DeliveryManager() = default;
 
 Result<void> DeliveryManager::Start() {
+  if (impl_->config.domains.verp) {
+    auto secret = LoadOrCreateSecret(impl_->config.secret_file);
+    if (!secret) return MakeError(ErrorCode::kConfig, "server.secret_file: " + secret.error().message);
+    impl_->secret = std::move(secret.value());
+  }
   if (const auto& arc = impl_->config.arc; arc.enabled) {
     auto key = dkim::PrivateKey::FromPemFile(arc.key_file.string());
     if (key && key->algorithm() != dkim::Algorithm::kRsaSha256)

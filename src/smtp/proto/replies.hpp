@@ -14,7 +14,7 @@ enum class ReplyId {
   kAuthCancelled, kAuthBadBase64, kNotImplemented, kNeedHelo, kNestedMail, kNeedMail, kNoValidRecipients,
   kAlreadyAuthenticated, kAuthInTransaction, kDataAfterBdat, kTlsActive, kUnknownMechanism, kAuthRequired,
   kAuthInvalid, kEncryptionRequired, kMessageTooBig, kDataLineTooLong, kBareNewlineInData, kNulInData,
-  kRelayDenied, kNullSenderRefused, kNeedSmtputf8, kUnsupportedParam, kUnsupportedBody, kBdatSyntax,
+  kRelayDenied, kNotBounceDomain, kNullSenderRefused, kNeedSmtputf8, kUnsupportedParam, kUnsupportedBody, kBdatSyntax,
   kAuthzidMismatch, kClientNotAllowed,
 };
 

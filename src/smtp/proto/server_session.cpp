@@ -248,6 +248,10 @@ void ServerSession::DoRcpt(const Command& c) {
   auto path = ParsePathArgument(c.args, "TO:", false, err);
   if (!path) return Reply(ReplyId::kBadRecipient, err);
   if (!path->params.empty()) return Reply(ReplyId::kUnsupportedParam, path->params.front().keyword);
+  if (config_.mode == ListenerMode::kInbound) {
+    if (!config_.accepted_domain || !config_.accepted_domain(ToLowerAscii(path->mailbox.domain)))
+      return Reply(ReplyId::kNotBounceDomain, path->mailbox.ToString());
+  }
   if (!path->mailbox.IsAscii() && !envelope_.smtputf8)
     return Reply(ReplyId::kNeedSmtputf8, "<" + path->mailbox.ToString() + ">");
   if (envelope_.forward_paths.size() >= config_.limits.max_recipients)

@@ -6,6 +6,7 @@
 // or a disk, so tests and the fuzzer drive it with plain strings.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,7 @@ namespace kurier::smtp::proto {
 enum class ListenerMode {
   kSubmission,  ///< AUTH required before MAIL; sender restricted to the account's domains
   kRelay,       ///< trusted network: no AUTH, no sender restriction
+  kInbound,     ///< bounces and feedback reports: no AUTH, recipients only in accepted_domain()
 };
 
 struct SessionConfig {
@@ -28,6 +30,9 @@ struct SessionConfig {
   bool tls_active = false;         ///< implicit TLS (RFC 8314): the session starts encrypted
   bool auth_requires_tls = true;   ///< AUTH is refused (538) before TLS
   SmtpLimits limits;
+  /// kInbound: whether mail for this (lower-case) domain is accepted. Pure: the I/O layer answers from
+  /// what it has cached, never by blocking.
+  std::function<bool(const std::string& domain)> accepted_domain;
 };
 
 enum class BodyType { k7Bit, k8BitMime };

@@ -275,6 +275,25 @@ TEST(ServerSession, RelayModeNeedsNoAuth) {
   EXPECT_EQ(d.stored.at(0), "x\r\n");
 }
 
+TEST(ServerSession, InboundModeTakesOnlyBounceDomains) {
+  SessionConfig c = Driver::Submission();
+  c.mode = ListenerMode::kInbound;
+  c.accepted_domain = [](const std::string& d) { return d == "bounces.shop.test"; };
+  Driver d(c);
+  std::string out = d.Send("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<b+tok@Bounces.Shop.TEST>\r\nRCPT TO:<someone@elsewhere.test>\r\n"
+                           "DATA\r\nx\r\n.\r\nQUIT\r\n");
+  EXPECT_EQ(Codes(out), (std::vector<std::string>{"250 STARTTLS", "250 2.1.0", "250 2.1.5", "550 5.7.1", "354 End", "250 2.0.0",
+                                                  "221 2.0.0"}));
+  EXPECT_NE(out.find("<someone@elsewhere.test>: this server takes only bounces"), std::string::npos) << out;
+  EXPECT_EQ(out.find("AUTH"), std::string::npos);
+  // Without a domain check configured, nothing is accepted: never an open relay.
+  SessionConfig none = c;
+  none.accepted_domain = nullptr;
+  Driver closed(none);
+  EXPECT_EQ(Codes(closed.Send("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<b@bounces.shop.test>\r\n")),
+            (std::vector<std::string>{"250 STARTTLS", "250 2.1.0", "550 5.7.1"}));
+}
+
 TEST(ServerSession, TimeoutAndShutdown) {
   Driver d;
   d.s.OnTimeout();

@@ -46,13 +46,14 @@ constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-enum class ListenerKind { kSubmission, kSubmissions, kRelay };
+enum class ListenerKind { kSubmission, kSubmissions, kRelay, kInbound };
 
 const char* KindName(ListenerKind k) {
   switch (k) {
     case ListenerKind::kSubmission: return "submission";
     case ListenerKind::kSubmissions: return "submissions";
     case ListenerKind::kRelay: return "relay";
+    case ListenerKind::kInbound: return "inbound";
   }
   return "?";
 }
@@ -138,7 +139,8 @@ struct SmtpServer::Impl {
   ssl::context ssl_ctx;
   AuthService auth;
   ConnectionLimiter limiter;
-  asio::thread_pool auth_pool;
+  asio::thread_pool auth_pool;  ///< Argon2id checks, and bounce processing on the inbound listener
+  InboundHooks inbound;
   std::vector<Listener> listeners;
   std::atomic<bool> stopping{false};
 
@@ -180,7 +182,10 @@ struct SmtpServer::Impl {
   proto::SessionConfig SessionConfigFor(ListenerKind kind) const {
     proto::SessionConfig sc;
     sc.hostname = config.hostname;
-    sc.mode = kind == ListenerKind::kRelay ? proto::ListenerMode::kRelay : proto::ListenerMode::kSubmission;
+    sc.mode = kind == ListenerKind::kRelay     ? proto::ListenerMode::kRelay
+              : kind == ListenerKind::kInbound ? proto::ListenerMode::kInbound
+                                               : proto::ListenerMode::kSubmission;
+    if (kind == ListenerKind::kInbound) sc.accepted_domain = inbound.accepts;
     sc.tls_active = kind == ListenerKind::kSubmissions;
     sc.tls_offered = true;
     sc.limits = config.limits;
@@ -305,6 +310,16 @@ struct SmtpServer::Impl {
 
   awaitable<proto::StoreResult> Store(proto::ServerSession& s, Connection& c, ListenerKind kind) {
     const proto::Envelope& env = s.envelope();
+    if (kind == ListenerKind::kInbound) {
+      std::vector<std::string> rcpts;
+      for (const auto& r : env.forward_paths) rcpts.push_back(r.ToString());
+      auto work = [this, from = env.reverse_path.ToString(), rcpts = std::move(rcpts), ip = c.ip, msg = s.TakeMessage()]() mutable {
+        return inbound.process(from, rcpts, ip, std::move(msg));
+      };
+      std::string error = co_await RunOnPool(auth_pool, std::move(work));
+      if (!error.empty()) co_return proto::StoreResult{false, "", error};
+      co_return proto::StoreResult{true, NewQueueId(), ""};
+    }
     spool::SpoolMessage m;
     m.id = NewQueueId();
     m.received_at = NowMicros();
@@ -366,6 +381,11 @@ Result<void> SmtpServer::Start() {
     if (auto r = i.Bind(ListenerKind::kSubmissions, i.config.submissions); !r) return r;
   if (i.config.relay.enabled)
     if (auto r = i.Bind(ListenerKind::kRelay, i.config.relay); !r) return r;
+  if (i.config.inbound.enabled) {
+    if (!i.inbound.accepts || !i.inbound.process)
+      return MakeError(ErrorCode::kConfig, "smtp.inbound is enabled but nothing processes bounces in this process");
+    if (auto r = i.Bind(ListenerKind::kInbound, i.config.inbound); !r) return r;
+  }
   if (i.listeners.empty())
     return MakeError(ErrorCode::kConfig, "no listener is enabled; set smtp.submission.enabled = true");
   for (auto& l : i.listeners) {
@@ -375,6 +395,8 @@ Result<void> SmtpServer::Start() {
   }
   return {};
 }
+
+void SmtpServer::SetInboundHooks(InboundHooks hooks) { impl_->inbound = std::move(hooks); }
 
 void SmtpServer::Stop() {
   auto& i = *impl_;

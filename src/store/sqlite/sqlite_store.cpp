@@ -76,9 +76,9 @@ const std::vector<std::string> kMigrations = {
        CREATE INDEX webhook_outbox_due ON webhook_outbox(state, next_attempt);
        CREATE INDEX webhook_outbox_webhook ON webhook_outbox(webhook_id, id);
        CREATE TRIGGER events_suppress AFTER INSERT ON events
-         WHEN NEW.account IS NOT NULL AND NEW.account != '' AND json_extract(NEW.data, '$.recipient') IS NOT NULL
-              AND (NEW.type IN ('complained', 'unsubscribed')
-                   OR (NEW.type = 'bounced' AND json_extract(NEW.data, '$.classification') = 'hard'))
+         WHEN NEW.type IN ('complained', 'unsubscribed', 'bounced') AND NEW.account IS NOT NULL AND NEW.account != ''
+              AND json_extract(NEW.data, '$.recipient') IS NOT NULL
+              AND (NEW.type != 'bounced' OR json_extract(NEW.data, '$.classification') = 'hard')
        BEGIN
          INSERT OR IGNORE INTO suppressions(account, address, reason, detail, message_id, created_at)
          VALUES(NEW.account, lower(json_extract(NEW.data, '$.recipient')),

@@ -1,0 +1,141 @@
+// feedback_intake.cpp - bounces, complaints and auto-replies that come back to kurier.
+//
+// A message reaches here only through the bounce listener, addressed to a return-path domain. It is
+// matched to the message it is about by the signed VERP address it was sent to (or, failing that, one
+// quoted in the returned headers); the failed recipients named in the report (RFC 3464 or the common
+// non-standard formats) become `bounced` events with their classification (hard or soft, and a reason),
+// an ARF report a `complained` event. Auto-replies and delay notices are logged and not counted.
+// Reports for messages kurier cannot identify are logged and dropped: they are accepted (250) so the
+// sender does not retry them.
+//
+// SECURITY: only reports carrying a valid VERP tag (HMAC under server.secret_file) act on a message, so
+// nobody can suppress addresses of messages they did not receive mail from. Input is bounded by the
+// SMTP listener's limits and parsed by the I/O-free, fuzzed bounce/report.cpp.
+// STANDARDS: RFC 3464, RFC 3463, RFC 5965 (ARF), RFC 3834 (auto-replies), RFC 5321 (return paths).
+#include "events/feedback_intake.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+
+#include "bounce/report.hpp"
+#include "bounce/verp.hpp"
+#include "common/encoding.hpp"
+#include "common/ids.hpp"
+#include "store/store.hpp"
+
+namespace kurier::events {
+
+namespace json = boost::json;
+
+FeedbackIntake::FeedbackIntake(const Config& config, store::Store& store, std::string secret)
+    : config_(config), store_(store), secret_(std::move(secret)) {}
+
+bool FeedbackIntake::Accepts(const std::string& domain) {
+  std::lock_guard lock(mu_);
+  const int64_t now = NowMicros();
+  if (now - loaded_at_ > 30'000'000) {
+    loaded_at_ = now;
+    auto keys = store_.ListDkimKeys("");
+    if (!keys) {
+      spdlog::error("inbound: cannot list sending domains: {}", keys.error().message);
+    } else {
+      domains_.clear();
+      for (const auto& k : keys.value()) domains_.insert(ToLowerAscii(config_.domains.return_path_prefix + "." + k.domain));
+    }
+  }
+  return domains_.count(domain) > 0;
+}
+
+std::string FeedbackIntake::Process(const std::string& mail_from, const std::vector<std::string>& recipients,
+                                    const std::string& client_ip, const std::string& message) {
+  bounce::Report report = bounce::ParseReport(message);
+  const std::string kind(bounce::ReportKindName(report.kind));
+  std::optional<std::string> id;
+  for (const auto& r : recipients)
+    if (!id) id = bounce::VerpMessageId(secret_, r.substr(0, r.rfind('@')));
+  if (!id && !report.original.return_path.empty()) id = bounce::FindVerpMessageId(secret_, report.original.return_path);
+  // Feedback loops report to their own address; the returned message still shows our return path
+  // (Return-Path:, or Received: ... for <...>): any valid signed address in it names the message.
+  if (!id) id = bounce::FindVerpMessageId(secret_, std::string_view(message).substr(0, 1 << 20));
+  if (!id) {
+    spdlog::info("inbound: {} from <{}> [{}] to {} names no message of ours; dropped", kind, mail_from, client_ip,
+                 recipients.empty() ? "-" : recipients.front());
+    return "";
+  }
+  if (report.kind == bounce::ReportKind::kAutoReply || report.kind == bounce::ReportKind::kDelayNotice ||
+      report.kind == bounce::ReportKind::kNotBounce) {
+    spdlog::info("inbound: {} about {} from <{}> [{}]: not counted", kind, *id, mail_from, client_ip);
+    return "";
+  }
+  store::EventFilter f;
+  f.type = "accepted";
+  f.message_id = *id;
+  f.limit = 1;
+  auto accepted = store_.ListEvents(f);
+  if (!accepted) return "cannot read the event log (" + accepted.error().message + ")";
+  if (accepted->empty()) {
+    spdlog::info("inbound: {} about {}: that message is no longer in the event log; dropped", kind, *id);
+    return "";
+  }
+  const store::Event& acc = accepted->front();
+  boost::system::error_code ec;
+  json::value ad = json::parse(acc.data, ec);
+  if (ec || !ad.is_object()) return "";
+  std::vector<std::string> sent;
+  if (auto* rs = ad.as_object().if_contains("recipients"); rs && rs->is_array())
+    for (const auto& r : rs->as_array())
+      if (r.is_string()) sent.emplace_back(r.as_string());
+  // Which of the message's recipients an address in the report is (case-insensitively); a report that
+  // names none is about the message's only recipient, if it has one.
+  auto match = [&](const std::string& address) -> std::string {
+    for (const auto& s : sent)
+      if (!address.empty() && ToLowerAscii(s) == ToLowerAscii(address)) return s;
+    return sent.size() == 1 ? sent.front() : "";
+  };
+  json::object common{{"source", "report"}, {"reporting_mta", report.reporting_mta}, {"client_ip", client_ip}};
+  for (const char* k : {"mail_from", "tags", "metadata"})
+    if (auto* v = ad.as_object().if_contains(k)) common[k] = *v;
+  std::vector<store::Event> events;
+  const int64_t now = NowMicros();
+  if (report.kind == bounce::ReportKind::kComplaint) {
+    std::set<std::string> who;
+    for (const auto& r : report.recipients) who.insert(match(r.address));
+    if (who.empty() || (who.size() == 1 && who.begin()->empty())) who = {match(report.original.to)};
+    for (const auto& w : who) {
+      if (w.empty()) continue;
+      json::object d = common;
+      d["recipient"] = w;
+      d["feedback_type"] = report.feedback_type.empty() ? "abuse" : report.feedback_type;
+      if (!report.arf_user_agent.empty()) d["user_agent"] = report.arf_user_agent;
+      if (!report.source_ip.empty()) d["source_ip"] = report.source_ip;
+      events.push_back(store::Event{0, now, "complained", *id, acc.account, json::serialize(d)});
+    }
+  } else {
+    for (const auto& r : report.recipients) {
+      if (r.action == "delivered" || r.action == "relayed" || r.action == "expanded" || r.action == "delayed") continue;
+      std::string w = match(r.address);
+      if (w.empty()) {
+        spdlog::info("inbound: bounce about {} names <{}>, not one of its recipients; ignored", *id, r.address);
+        continue;
+      }
+      json::object d = common;
+      d["recipient"] = w;
+      d["reply"] = r.diagnostic;
+      d["status"] = r.status;
+      d["classification"] = r.hard ? "hard" : "soft";
+      d["reason"] = r.reason;
+      if (!r.remote_mta.empty()) d["mx"] = r.remote_mta;
+      events.push_back(store::Event{0, now, "bounced", *id, acc.account, json::serialize(d)});
+    }
+  }
+  if (events.empty()) {
+    spdlog::info("inbound: {} about {} from <{}> names no recipient of it; dropped", kind, *id, mail_from);
+    return "";
+  }
+  for (const auto& e : events) spdlog::info("inbound: {} {} {}", e.message_id, e.type, e.data);
+  if (auto r = store_.AppendEvents(events); !r) return "cannot record the report (" + r.error().message + ")";
+  return "";
+}
+
+}  // namespace kurier::events
