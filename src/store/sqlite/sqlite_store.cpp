@@ -83,7 +83,8 @@ const std::vector<std::string> kMigrations = {
          INSERT OR IGNORE INTO suppressions(account, address, reason, detail, message_id, created_at)
          VALUES(NEW.account, lower(json_extract(NEW.data, '$.recipient')),
                 CASE NEW.type WHEN 'bounced' THEN 'hard_bounce' WHEN 'complained' THEN 'complaint' ELSE 'unsubscribe' END,
-                COALESCE(json_extract(NEW.data, '$.reason'), json_extract(NEW.data, '$.reply'), ''),
+                COALESCE(json_extract(NEW.data, '$.reason') || ': ' || json_extract(NEW.data, '$.reply'),
+                         json_extract(NEW.data, '$.reply'), json_extract(NEW.data, '$.reason'), ''),
                 COALESCE(NEW.message_id, ''), NEW.time);
        END)",
 };
