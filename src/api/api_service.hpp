@@ -24,6 +24,7 @@ namespace kurier::api {
 
 class Router;
 
+
 /// One published (or pinned) version of a stored template.
 struct TemplateContent {
   std::string id;    ///< the template's id
@@ -56,6 +57,17 @@ std::string TrackHtml(const ApiContext& ctx, const std::string& id, const std::s
 std::string UnsubscribeUrl(const ApiContext& ctx, const std::string& id, const std::string& from_domain, uint32_t index);
 /// Public tracking endpoints: GET /t/o/{token} (pixel), GET /t/c/{token} (302), GET and POST /t/u/{token}.
 void AddTrackingRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
+
+enum class Scope;  // router.hpp
+struct HttpRequest;
+struct HttpResponse;
+struct RouteContext;
+
+/// A handler of a route group: the context, the request and where to answer (a Reply).
+using ContextHandler = void (*)(ApiContext&, const HttpRequest&, const RouteContext&, std::function<void(HttpResponse)>);
+/// Adds `method path` (needing `scope`) whose handler is `handler` called with `*ctx`.
+void AddContextRoute(Router& router, const std::shared_ptr<ApiContext>& ctx, const char* method, const char* path,
+                     Scope scope, ContextHandler handler);
 
 /// Every route group below. Registration only keeps `ctx` (it may be null when the routes are merely listed).
 void AddAllRoutes(Router& router, std::shared_ptr<ApiContext> ctx);

@@ -6,6 +6,7 @@
 // ?account=). Query parameters are bounded (limit <= 1000, at most 2000 buckets).
 // STANDARDS: RFC 3339 (times), RFC 9457 (problem details), Standard Webhooks (payload envelope).
 #include <boost/json.hpp>
+#include <cstdint>
 #include <set>
 
 #include "api/api_service.hpp"
@@ -37,14 +38,6 @@ std::optional<std::string> AccountOf(const HttpRequest& req, const RouteContext&
   return it->second;
 }
 
-bool ParseCount(const std::string& v, long lo, long hi, long& out) {
-  char* end = nullptr;
-  long n = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end || n < lo || n > hi) return false;
-  out = n;
-  return true;
-}
-
 void HandleEvents(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, Reply reply) {
   FieldErrors err;
   store::EventFilter f;
@@ -52,16 +45,14 @@ void HandleEvents(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
   f.limit = 100;
   auto account = AccountOf(req, rc, err);
   for (const auto& [k, v] : req.query) {
-    long n = 0;
+    long long n = 0;
     if (k == "account") {
     } else if (k == "limit") {
-      if (!ParseCount(v, 1, 1000, n)) err.Add("/query/limit", "must be a number from 1 to 1000");
+      if (!ParseInteger(v, 1, 1000, n)) err.Add("/query/limit", "must be a number from 1 to 1000");
       else f.limit = static_cast<size_t>(n);
     } else if (k == "cursor") {
-      char* end = nullptr;
-      long long c = std::strtoll(v.c_str(), &end, 10);
-      if (v.empty() || *end || c < 1) err.Add("/query/cursor", "must be the next_cursor of a previous page");
-      else (req.query.count("order") && req.query.at("order") == "asc" ? f.after_id : f.before_id) = c;
+      if (!ParseInteger(v, 1, INT64_MAX, n)) err.Add("/query/cursor", "must be the next_cursor of a previous page");
+      else (req.query.count("order") && req.query.at("order") == "asc" ? f.after_id : f.before_id) = n;
     } else if (k == "order") {
       if (v != "asc" && v != "desc") err.Add("/query/order", "must be asc (oldest first, for polling) or desc (newest first)");
       f.newest_first = v != "asc";

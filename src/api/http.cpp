@@ -3,6 +3,8 @@
 
 #include <boost/json.hpp>
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <ctime>
 
@@ -101,6 +103,15 @@ std::string PointerToken(const std::string& name) {
 }  // namespace kurier::api
 
 namespace kurier::api {
+
+bool ParseInteger(const std::string& text, long long lo, long long hi, long long& out) {
+  char* end = nullptr;
+  errno = 0;
+  long long n = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end || errno == ERANGE || n < lo || n > hi) return false;
+  out = n;
+  return true;
+}
 
 std::optional<int64_t> ParseRfc3339(const std::string& s) {
   std::tm tm{};

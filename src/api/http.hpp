@@ -63,6 +63,9 @@ HttpResponse Json(int status, std::string body);
 bool PercentDecode(const std::string& in, std::string& out, bool plus_is_space);
 /// Splits "a=1&b=two" into decoded pairs; false when malformed.
 bool ParseQuery(const std::string& query, std::map<std::string, std::string>& out);
+/// A decimal integer from lo to hi (a query parameter such as limit); false when it is not one.
+bool ParseInteger(const std::string& text, long long lo, long long hi, long long& out);
+
 /// RFC 3339 date-time ("2026-11-26T10:00:00Z", "...+01:00") -> microseconds since the epoch.
 std::optional<int64_t> ParseRfc3339(const std::string& text);
 

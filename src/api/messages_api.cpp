@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <cstdint>
 #include <ctime>
 #include <mutex>
 #include <set>
@@ -798,15 +799,12 @@ void HandleList(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
   f.limit = 50;
   std::string status;
   for (const auto& [k, v] : req.query) {
+    long long n = 0;
     if (k == "limit") {
-      char* end = nullptr;
-      long n = std::strtol(v.c_str(), &end, 10);
-      if (*end || n < 1 || n > 1000) err.Add("/query/limit", "must be a number from 1 to 1000");
+      if (!ParseInteger(v, 1, 1000, n)) err.Add("/query/limit", "must be a number from 1 to 1000");
       else f.limit = static_cast<size_t>(n);
     } else if (k == "cursor") {
-      char* end = nullptr;
-      long long n = std::strtoll(v.c_str(), &end, 10);
-      if (*end || n < 1) err.Add("/query/cursor", "must be the next_cursor of a previous page");
+      if (!ParseInteger(v, 1, INT64_MAX, n)) err.Add("/query/cursor", "must be the next_cursor of a previous page");
       else f.before_id = n;
     } else if (k == "from" || k == "to") {
       auto t = ParseTime(json::value(v));

@@ -5,6 +5,13 @@
 
 namespace kurier::api {
 
+void AddContextRoute(Router& router, const std::shared_ptr<ApiContext>& ctx, const char* method, const char* path,
+                     Scope scope, ContextHandler handler) {
+  router.Add(Route{method, path, scope, [ctx, handler](const HttpRequest& q, const RouteContext& rc, Reply r) {
+                     handler(*ctx, q, rc, std::move(r));
+                   }});
+}
+
 void AddAllRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   AddMessageRoutes(router, ctx);
   AddTemplateRoutes(router, ctx);

@@ -64,10 +64,9 @@ void HandleList(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
   std::string after;
   for (const auto& [k, v] : req.query) {
     if (k == "global") continue;
+    long long n = 0;
     if (k == "limit") {
-      char* end = nullptr;
-      long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end || n < 1 || n > 1000) err.Add("/query/limit", "must be a number from 1 to 1000");
+      if (!ParseInteger(v, 1, 1000, n)) err.Add("/query/limit", "must be a number from 1 to 1000");
       else limit = static_cast<std::size_t>(n);
     } else if (k == "cursor") {
       after = v;
@@ -256,16 +255,12 @@ void HandleExport(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
 }  // namespace
 
 void AddSuppressionRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
-  auto route = [&](const char* method, const char* path, Scope scope,
-                   void (*h)(ApiContext&, const HttpRequest&, const RouteContext&, Reply)) {
-    router.Add(Route{method, path, scope, [ctx, h](const HttpRequest& q, const RouteContext& rc, Reply r) { h(*ctx, q, rc, std::move(r)); }});
-  };
-  route("GET", "/v1/suppressions", Scope::kRead, HandleList);
-  route("POST", "/v1/suppressions", Scope::kSend, HandleAdd);
-  route("POST", "/v1/suppressions/import", Scope::kSend, HandleImport);
-  route("GET", "/v1/suppressions/export", Scope::kRead, HandleExport);
-  route("GET", "/v1/suppressions/{address}", Scope::kRead, HandleGet);
-  route("DELETE", "/v1/suppressions/{address}", Scope::kSend, HandleRemove);
+  AddContextRoute(router, ctx, "GET", "/v1/suppressions", Scope::kRead, HandleList);
+  AddContextRoute(router, ctx, "POST", "/v1/suppressions", Scope::kSend, HandleAdd);
+  AddContextRoute(router, ctx, "POST", "/v1/suppressions/import", Scope::kSend, HandleImport);
+  AddContextRoute(router, ctx, "GET", "/v1/suppressions/export", Scope::kRead, HandleExport);
+  AddContextRoute(router, ctx, "GET", "/v1/suppressions/{address}", Scope::kRead, HandleGet);
+  AddContextRoute(router, ctx, "DELETE", "/v1/suppressions/{address}", Scope::kSend, HandleRemove);
 }
 
 }  // namespace kurier::api

@@ -226,18 +226,14 @@ void HandleDeliveries(ApiContext& ctx, const HttpRequest&, const RouteContext& r
 }  // namespace
 
 void AddWebhookRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
-  auto route = [&](const char* method, const char* path, Scope scope,
-                   void (*h)(ApiContext&, const HttpRequest&, const RouteContext&, Reply)) {
-    router.Add(Route{method, path, scope, [ctx, h](const HttpRequest& q, const RouteContext& rc, Reply r) { h(*ctx, q, rc, std::move(r)); }});
-  };
-  route("POST", "/v1/webhooks", Scope::kSend, HandleCreate);
-  route("GET", "/v1/webhooks", Scope::kRead, HandleList);
-  route("GET", "/v1/webhooks/{id}", Scope::kRead, HandleGet);
-  route("PATCH", "/v1/webhooks/{id}", Scope::kSend, HandlePatch);
-  route("DELETE", "/v1/webhooks/{id}", Scope::kSend, HandleDelete);
-  route("POST", "/v1/webhooks/{id}/rotate-secret", Scope::kSend, HandleRotate);
-  route("POST", "/v1/webhooks/{id}/test", Scope::kSend, HandleTest);
-  route("GET", "/v1/webhooks/{id}/deliveries", Scope::kRead, HandleDeliveries);
+  AddContextRoute(router, ctx, "POST", "/v1/webhooks", Scope::kSend, HandleCreate);
+  AddContextRoute(router, ctx, "GET", "/v1/webhooks", Scope::kRead, HandleList);
+  AddContextRoute(router, ctx, "GET", "/v1/webhooks/{id}", Scope::kRead, HandleGet);
+  AddContextRoute(router, ctx, "PATCH", "/v1/webhooks/{id}", Scope::kSend, HandlePatch);
+  AddContextRoute(router, ctx, "DELETE", "/v1/webhooks/{id}", Scope::kSend, HandleDelete);
+  AddContextRoute(router, ctx, "POST", "/v1/webhooks/{id}/rotate-secret", Scope::kSend, HandleRotate);
+  AddContextRoute(router, ctx, "POST", "/v1/webhooks/{id}/test", Scope::kSend, HandleTest);
+  AddContextRoute(router, ctx, "GET", "/v1/webhooks/{id}/deliveries", Scope::kRead, HandleDeliveries);
 }
 
 }  // namespace kurier::api

@@ -100,12 +100,13 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
     {
       boost::asio::io_context ioc;
       smtp::server::SmtpServer server(config, *store, *spool.value(), ioc);
+      // The node's secret signs VERP return paths (checked by the bounce listener) and tracking links.
+      auto secret = LoadOrCreateSecret(config.secret_file);
+      if (!secret) Fail("server.secret_file: " + secret.error().message);
       // The bounce listener: reports about our messages become bounced/complained events.
       std::unique_ptr<events::FeedbackIntake> intake;
       if (config.inbound.enabled) {
-        auto secret = LoadOrCreateSecret(config.secret_file);
-        if (!secret) Fail("server.secret_file: " + secret.error().message);
-        intake = std::make_unique<events::FeedbackIntake>(config, *store, std::move(secret.value()));
+        intake = std::make_unique<events::FeedbackIntake>(config, *store, secret.value());
         server.SetInboundHooks(smtp::server::InboundHooks{
             [&intake](const std::string& domain) { return intake->Accepts(domain); },
             [&intake](const std::string& from, const std::vector<std::string>& rcpts, const std::string& ip, std::string msg) {
@@ -157,13 +158,10 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
             if (!w || !w.value()) return done(0, "webhook " + id + " is gone");
             webhooks.SendTest(*w.value(), [done = std::move(done)](events::WebhookResponse res) { done(res.status, res.error); });
           }});
-      {
-        auto secret = LoadOrCreateSecret(config.secret_file);
-        if (!secret) Fail("server.secret_file: " + secret.error().message);
-        auto key = tracking::Key::FromSecret(secret.value());
-        if (!key) Fail("server.secret_file: " + key.error().message);
+      if (auto key = tracking::Key::FromSecret(secret.value()); key)
         api_ctx->tracking_key = std::make_shared<const tracking::Key>(std::move(key.value()));
-      }
+      else
+        Fail("server.secret_file: " + key.error().message);
       api::AddAllRoutes(router, api_ctx);
       api::HttpServerOptions ho;
       ho.listen = config.api.listen;

@@ -335,20 +335,19 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       return true;
     }
     if (found->empty()) return true;
-    std::set<std::string> gone;
+    std::map<std::string, const store::Suppression*> gone;  // by lower-cased address
+    for (const auto& s : found.value()) gone.emplace(s.address, &s);
     std::vector<spool::RecipientUpdate> updates;
     std::vector<store::Event> events;
-    for (const auto& s : found.value()) gone.insert(s.address);
     std::vector<Job::Rcpt> left;
     const int64_t now = NowMicros();
     for (const auto& r : job.rcpts) {
-      if (!gone.count(ToLowerAscii(r.address))) {
+      auto it = gone.find(ToLowerAscii(r.address));
+      if (it == gone.end()) {
         left.push_back(r);
         continue;
       }
-      const auto* s = &found->front();
-      for (const auto& x : found.value())
-        if (x.address == ToLowerAscii(r.address)) s = &x;
+      const store::Suppression* s = it->second;
       spdlog::info("{} suppressed to=<{}> ({})", job.message_id, r.address, s->reason);
       updates.push_back(spool::RecipientUpdate{job.message_id, r.idx, "suppressed", r.attempts, 0,
                                                "not attempted: the address is suppressed (" + s->reason + ")"});
