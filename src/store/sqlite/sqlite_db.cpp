@@ -75,7 +75,10 @@ Result<std::unique_ptr<Db>> Db::Open(const std::filesystem::path& path, Durabili
   return db;
 }
 
-Db::~Db() { sqlite3_close_v2(db_); }
+Db::~Db() {
+  cached_.clear();
+  sqlite3_close_v2(db_);
+}
 
 Result<void> Db::Exec(const std::string& sql) {
   char* err = nullptr;
@@ -94,12 +97,24 @@ Result<Stmt> Db::Prepare(std::string_view sql) {
   return Stmt(db_, s);
 }
 
+Result<Stmt*> Db::Cached(const std::string& sql) {
+  if (auto it = cached_.find(sql); it != cached_.end()) return it->second.get();
+  auto s = Prepare(sql);
+  if (!s) return s.error();
+  auto& slot = cached_[sql];
+  slot = std::make_unique<Stmt>(std::move(*s));
+  return slot.get();
+}
+
 Result<void> Db::Migrate(const std::vector<std::string>& migrations) {
   if (auto r = Exec("CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"); !r)
     return r;
-  auto q = Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-  if (!q) return q.error();
-  int64_t current = q->Step() ? q->Int(0) : 0;
+  int64_t current = 0;
+  {  // finalised before migrating: an open statement would lock the tables a migration drops
+    auto q = Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    if (!q) return q.error();
+    current = q->Step() ? q->Int(0) : 0;
+  }
   if (current > static_cast<int64_t>(migrations.size()))
     return MakeError(ErrorCode::kStorage, "database schema version " + std::to_string(current) +
                                               " is newer than this kurier knows (" + std::to_string(migrations.size()) +

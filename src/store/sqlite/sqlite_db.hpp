@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/result.hpp"
@@ -54,6 +55,9 @@ class Db {
   ~Db();
   Result<void> Exec(const std::string& sql);
   Result<Stmt> Prepare(std::string_view sql);
+  /// A statement prepared once per connection and kept for reuse (for hot paths): the caller binds,
+  /// steps, and leaves it reset (`Stmt::Reset`) so that it holds no read lock between uses.
+  Result<Stmt*> Cached(const std::string& sql);
   /// Applies the migrations not applied yet; migration i (0-based) is schema version i+1.
   Result<void> Migrate(const std::vector<std::string>& migrations);
   int64_t LastInsertId() const;
@@ -63,6 +67,7 @@ class Db {
 
  private:
   explicit Db(sqlite3* db) : db_(db) {}
+  std::unordered_map<std::string, std::unique_ptr<Stmt>> cached_;  // finalised before the connection closes
   sqlite3* db_;
 };
 

@@ -58,8 +58,12 @@ Result<int64_t> SqliteStore::PurgeEvents(int64_t before) {
   if (!o) return o.error();
   o->Bind(1, before);
   if (auto r = o->Run(); !r) return Storage("cannot purge the webhook outbox", r.error().message);
+  // Ids grow with time, so the events to purge are the oldest rowids: the walk stops at the first
+  // event that is young enough (an event recorded out of order waits for the ones before it).
   auto q = db_->Prepare(
-      "DELETE FROM events WHERE time < ? AND id NOT IN (SELECT event_id FROM webhook_outbox WHERE state = 'pending')");
+      "DELETE FROM events WHERE id < COALESCE((SELECT id FROM events WHERE time >= ?1 ORDER BY id LIMIT 1), "
+      "(SELECT MAX(id) + 1 FROM events)) AND time < ?1 "
+      "AND id NOT IN (SELECT event_id FROM webhook_outbox WHERE state = 'pending')");
   if (!q) return q.error();
   q->Bind(1, before);
   if (auto r = q->Run(); !r) return Storage("cannot purge events", r.error().message);
