@@ -45,6 +45,9 @@ struct ApiContext {
   std::function<void(const std::string& account, const std::string& id, std::function<void(int, std::string)> done)> test_webhook;
   /// Signs open, click and unsubscribe links (derived from server.secret_file); null: no tracking.
   std::shared_ptr<const tracking::Key> tracking_key;
+  /// The mailto: List-Unsubscribe address of message `id` sent from `from_domain` (RFC 2369), at its
+  /// return-path domain; "" when the bounce listener does not take mail for that domain.
+  std::function<std::string(const std::string& id, const std::string& from_domain)> unsubscribe_address;
 };
 
 /// Where tracking links of mail from `from_domain` point: tracking.base_url with {domain} filled in,

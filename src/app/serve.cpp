@@ -16,6 +16,8 @@
 #include "api/router.hpp"
 #include "app/app.hpp"
 #include "app/control.hpp"
+#include "bounce/verp.hpp"
+#include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "common/log.hpp"
 #include "delivery/delivery_manager.hpp"
@@ -162,6 +164,12 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
         api_ctx->tracking_key = std::make_shared<const tracking::Key>(std::move(key.value()));
       else
         Fail("server.secret_file: " + key.error().message);
+      if (intake)
+        api_ctx->unsubscribe_address = [&intake, &config, secret = secret.value()](const std::string& id,
+                                                                                   const std::string& from_domain) {
+          const std::string domain = ToLowerAscii(config.domains.return_path_prefix + "." + from_domain);
+          return intake->Accepts(domain) ? bounce::UnsubscribeLocalPart(secret, id) + "@" + domain : std::string();
+        };
       api::AddAllRoutes(router, api_ctx);
       api::HttpServerOptions ho;
       ho.listen = config.api.listen;

@@ -16,6 +16,14 @@ std::string VerpLocalPart(std::string_view secret, std::string_view message_id, 
 /// nullopt when it is not one or its tag does not verify.
 std::optional<std::string> VerpMessageId(std::string_view secret, std::string_view local_part);
 
+/// "unsubscribe+<message id>-<tag>": the mailto: List-Unsubscribe address of a message (RFC 2369),
+/// at its return-path domain. Its tag is made for this purpose only, so neither kind of address can
+/// be turned into the other.
+std::string UnsubscribeLocalPart(std::string_view secret, std::string_view message_id);
+
+/// The message id of a local part made by UnsubscribeLocalPart with the same secret (any case).
+std::optional<std::string> UnsubscribeMessageId(std::string_view secret, std::string_view local_part);
+
 /// The message id of the first VERP address (made with `secret`) found in `text`, e.g. a Return-Path.
 std::optional<std::string> FindVerpMessageId(std::string_view secret, std::string_view text);
 

@@ -28,5 +28,22 @@ TEST(Verp, RefusesForgeriesAndGarbage) {
   EXPECT_FALSE(FindVerpMessageId(kSecret, "From: a+b@c.test, bounces+x-y@z"));
 }
 
+TEST(Verp, UnsubscribeAddressesAreTheirOwnKind) {
+  const std::string id = "01jdxyz0abcdefghijkl";
+  const std::string unsub = UnsubscribeLocalPart(kSecret, id);
+  EXPECT_EQ(unsub.rfind("unsubscribe+" + id + "-", 0), 0u) << unsub;
+  EXPECT_EQ(UnsubscribeMessageId(kSecret, unsub), id);
+  std::string upper = unsub;
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_EQ(UnsubscribeMessageId(kSecret, upper), id);
+  // Neither kind passes as the other, even with the prefix swapped.
+  const std::string bounce = VerpLocalPart(kSecret, id);
+  EXPECT_FALSE(UnsubscribeMessageId(kSecret, bounce));
+  EXPECT_FALSE(UnsubscribeMessageId(kSecret, "unsubscribe" + bounce.substr(bounce.find('+'))));
+  EXPECT_FALSE(VerpMessageId(kSecret, unsub));
+  EXPECT_FALSE(UnsubscribeMessageId(std::string(32, 'o'), unsub));
+  EXPECT_FALSE(UnsubscribeMessageId(kSecret, "unsubscribe"));
+}
+
 }  // namespace
 }  // namespace kurier::bounce

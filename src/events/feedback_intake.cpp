@@ -11,7 +11,9 @@
 // SECURITY: only reports carrying a valid VERP tag (HMAC under server.secret_file) act on a message, so
 // nobody can suppress addresses of messages they did not receive mail from. Input is bounded by the
 // SMTP listener's limits and parsed by the I/O-free, fuzzed bounce/report.cpp.
-// STANDARDS: RFC 3464, RFC 3463, RFC 5965 (ARF), RFC 3834 (auto-replies), RFC 5321 (return paths).
+// Mail to a message's signed mailto: List-Unsubscribe address unsubscribes its recipient.
+// STANDARDS: RFC 3464, RFC 3463, RFC 5965 (ARF), RFC 3834 (auto-replies), RFC 5321 (return paths),
+// RFC 2369 (List-Unsubscribe).
 #include "events/feedback_intake.hpp"
 
 #include <spdlog/spdlog.h>
@@ -47,10 +49,47 @@ bool FeedbackIntake::Accepts(const std::string& domain) {
   return domains_.count(domain) > 0;
 }
 
+// Mail to a message's mailto: List-Unsubscribe address (RFC 2369): the recipient asks to hear no more.
+// The message's (first) recipient is unsubscribed, as the https link does; auto-replies are not requests.
+std::string FeedbackIntake::Unsubscribe(const std::string& id, const std::string& mail_from, const std::string& client_ip,
+                                        const bounce::Report& report) {
+  if (report.kind == bounce::ReportKind::kAutoReply) {
+    spdlog::info("inbound: auto-reply from <{}> [{}] to the unsubscribe address of {}: not a request", mail_from, client_ip, id);
+    return "";
+  }
+  store::EventFilter f;
+  f.type = "accepted";
+  f.message_id = id;
+  f.limit = 1;
+  auto accepted = store_.ListEvents(f);
+  if (!accepted) return "cannot read the event log (" + accepted.error().message + ")";
+  if (accepted->empty()) {
+    spdlog::info("inbound: unsubscribe request about {}: that message is no longer in the event log; dropped", id);
+    return "";
+  }
+  const store::Event& acc = accepted->front();
+  boost::system::error_code ec;
+  json::value ad = json::parse(acc.data, ec);
+  if (ec || !ad.is_object()) return "";
+  auto* rs = ad.as_object().if_contains("recipients");
+  if (!rs || !rs->is_array() || rs->as_array().empty() || !rs->as_array()[0].is_string()) return "";
+  json::object d{{"recipient", rs->as_array()[0]}, {"method", "mailto"}, {"requested_by", mail_from}, {"client_ip", client_ip}};
+  for (const char* k : {"mail_from", "tags", "metadata"})
+    if (auto* v = ad.as_object().if_contains(k)) d[k] = *v;
+  store::Event e{0, NowMicros(), "unsubscribed", id, acc.account, json::serialize(d)};
+  spdlog::info("inbound: {} unsubscribed {} by mail from <{}> [{}]", id, std::string(rs->as_array()[0].as_string()), mail_from,
+               client_ip);
+  if (auto r = store_.AppendEvents({e}); !r) return "cannot record the unsubscribe request (" + r.error().message + ")";
+  return "";
+}
+
 std::string FeedbackIntake::Process(const std::string& mail_from, const std::vector<std::string>& recipients,
                                     const std::string& client_ip, const std::string& message) {
   bounce::Report report = bounce::ParseReport(message);
   const std::string kind(bounce::ReportKindName(report.kind));
+  for (const auto& r : recipients)
+    if (auto uid = bounce::UnsubscribeMessageId(secret_, r.substr(0, r.rfind('@'))))
+      return Unsubscribe(*uid, mail_from, client_ip, report);
   std::optional<std::string> id;
   for (const auto& r : recipients)
     if (!id) id = bounce::VerpMessageId(secret_, r.substr(0, r.rfind('@')));

@@ -1,7 +1,8 @@
 // feedback_intake.hpp - what the bounce listener (smtp.inbound) does with a message: read it as a
 // bounce, complaint or auto-reply (bounce/report.hpp), find the message it is about (its signed VERP
 // address), and record `bounced` or `complained` events for the right recipients. The store's event
-// transaction then suppresses hard-bounced and complaining addresses and queues the webhooks.
+// transaction then suppresses hard-bounced and complaining addresses and queues the webhooks. Mail to a
+// message's mailto: List-Unsubscribe address (bounce/verp.hpp) becomes an `unsubscribed` event.
 #pragma once
 #include <cstdint>
 #include <mutex>
@@ -13,6 +14,10 @@
 
 namespace kurier::store {
 class Store;
+}
+
+namespace kurier::bounce {
+struct Report;
 }
 
 namespace kurier::events {
@@ -31,6 +36,8 @@ class FeedbackIntake {
                       const std::string& client_ip, const std::string& message);
 
  private:
+  std::string Unsubscribe(const std::string& id, const std::string& mail_from, const std::string& client_ip,
+                          const bounce::Report& report);
   const Config& config_;
   store::Store& store_;
   std::string secret_;

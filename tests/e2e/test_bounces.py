@@ -3,10 +3,13 @@ return path (bounces+ID-TAG@bounces.DOMAIN); a DSN (RFC 3464) sent to kurier's b
 (smtp.inbound) by smtplib becomes a `bounced` event on the right message and recipient with its reason
 and hard/soft class, a suppression, and a webhook; an ARF complaint (RFC 5965) becomes `complained`; an
 auto-reply (RFC 3834) and a forged VERP tag change nothing; the listener refuses every other domain
-(never a relay). Synchronous replies are classified by the same code: a full mailbox is a soft bounce
+(never a relay); mail to the signed mailto: List-Unsubscribe address unsubscribes. Synchronous replies are classified by the same code: a full mailbox is a soft bounce
 and does not suppress."""
 
+import email
+import email.policy
 import email.utils
+import re
 import json
 import smtplib
 import time
@@ -171,3 +174,40 @@ def test_synchronous_mailbox_full_is_soft(world, k):
     [b] = events(k, mid, "bounced")
     assert b["classification"] == "soft" and b["reason"] == "mailboxfull", b
     assert k.api("GET", f"/v1/suppressions/{rcpt}")[0] == 404
+
+
+def test_mailto_list_unsubscribe(world, k):
+    """The List-Unsubscribe of marketing mail also carries a signed mailto: address at the return-path
+    domain (RFC 2369); mail to it unsubscribes the message's recipient, an auto-reply to it does not,
+    and a forged address changes nothing."""
+    _, _, rec = world
+    marker = uuid.uuid4().hex
+    rcpt = f"unsub-{marker[:8]}@bx-rx.test"
+    status, res = k.api("POST", "/v1/messages", {"from": "news@shop.test", "to": rcpt, "subject": f"News {marker}",
+                                                 "text": f"Hello {marker}", "list_unsubscribe": True})
+    assert status == 202, res
+    mid = res["messages"][0]["id"]
+    _, _, content = rec.wait_for(marker)
+    msg = email.message_from_bytes(content, policy=email.policy.default)
+    links = re.findall(r"<([^>]+)>", msg["List-Unsubscribe"])
+    assert len(links) == 2 and links[0].startswith("http") and "/t/u/" in links[0], links
+    m = re.fullmatch(r"mailto:(unsubscribe\+[a-z0-9_]+-[a-z2-7]+)@bounces\.shop\.test\?subject=unsubscribe", links[1])
+    assert m, links[1]
+    address = m.group(1) + "@bounces.shop.test"
+    # The recipient's mail client writes to the address; an auto-reply first, then the request.
+    auto = (f"From: {rcpt}\r\nTo: {address}\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\n"
+            f"Date: {email.utils.formatdate()}\r\nMessage-ID: <{uuid.uuid4().hex}@bx-rx.test>\r\n\r\nAway.\r\n").encode()
+    deliver_report(k, address, auto, mail_from=rcpt)
+    local, domain = address.rsplit("@", 1)
+    forged = local[:-1] + ("a" if local[-1] != "a" else "b") + "@" + domain
+    request = (f"From: {rcpt}\r\nTo: {forged}\r\nSubject: unsubscribe\r\nDate: {email.utils.formatdate()}\r\n"
+               f"Message-ID: <{uuid.uuid4().hex}@bx-rx.test>\r\n\r\nunsubscribe\r\n").encode()
+    deliver_report(k, forged, request, mail_from=rcpt)
+    time.sleep(1.0)
+    assert events(k, mid, "unsubscribed") == []
+    deliver_report(k, address, request.replace(forged.encode(), address.encode()), mail_from=rcpt)
+    wait_until(lambda: events(k, mid, "unsubscribed"), 10, "the unsubscribed event")
+    [e] = events(k, mid, "unsubscribed")
+    assert e["recipient"] == rcpt and e["method"] == "mailto" and e["requested_by"] == rcpt
+    status, s = k.api("GET", f"/v1/suppressions/{rcpt}")
+    assert status == 200 and s["reason"] == "unsubscribe"
