@@ -166,13 +166,34 @@ json::array Strings(const std::vector<std::string>& v) {
   return a;
 }
 
+json::value Flag(const std::optional<bool>& f) { return f ? json::value(*f) : json::value(nullptr); }
+
 json::object AccountJson(const store::Account& a) {
   return json::object{{"name", a.name},
                       {"sender_domains", Strings(a.sender_domains)},
                       {"verified_domains", Strings(a.verified_domains)},
                       {"sandbox", a.sandbox},
                       {"send_dsn", a.send_dsn},
+                      {"track_opens", Flag(a.track_opens)},
+                      {"track_clicks", Flag(a.track_clicks)},
+                      {"list_unsubscribe", Flag(a.list_unsubscribe)},
                       {"created_at", FormatTimeUtc(a.created_at)}};
+}
+
+// The account's send defaults in a body: true or false sets one, null clears it (back to the server's
+// configuration); absent leaves it as it is.
+constexpr const char* kAccountDefaults[] = {"track_opens", "track_clicks", "list_unsubscribe"};
+
+std::map<std::string, std::optional<bool>> DefaultsInBody(const json::object& o, Errors& err) {
+  std::map<std::string, std::optional<bool>> out;
+  for (const char* k : kAccountDefaults) {
+    auto* v = o.if_contains(k);
+    if (!v) continue;
+    if (v->is_null()) out[k] = std::nullopt;
+    else if (v->is_bool()) out[k] = v->as_bool();
+    else err.Add(std::string("/") + k, "must be true, false, or null (the server's default)");
+  }
+  return out;
 }
 
 json::object ApiKeyJson(const store::ApiKey& k) {
@@ -245,7 +266,7 @@ HttpResponse CreateAccount(ApiContext& ctx, const HttpRequest& req, const RouteC
   json::object o;
   if (auto bad = ParseBody(req, o, "{\"name\": \"shop\", \"sender_domains\": [\"shop.example.com\"]}")) return *bad;
   Errors err;
-  RejectUnknown(o, {"name", "sender_domains", "sandbox", "send_dsn"}, err);
+  RejectUnknown(o, {"name", "sender_domains", "sandbox", "send_dsn", "track_opens", "track_clicks", "list_unsubscribe"}, err);
   auto name = OptionalString(o, "name", err);
   if (!o.if_contains("name") || (o.if_contains("name")->is_null()))
     err.Add("/name", "required: the account's name, e.g. \"shop\"");
@@ -254,6 +275,7 @@ HttpResponse CreateAccount(ApiContext& ctx, const HttpRequest& req, const RouteC
   auto domains = DomainList(o, "sender_domains", err);
   auto sandbox = OptionalBool(o, "sandbox", err);
   auto send_dsn = OptionalBool(o, "send_dsn", err);
+  auto defaults = DefaultsInBody(o, err);
   if (!err.empty()) return Invalid(err);
 
   auto created = ctx.store.CreateAccount(*name);
@@ -269,6 +291,9 @@ HttpResponse CreateAccount(ApiContext& ctx, const HttpRequest& req, const RouteC
     if (auto r = ctx.store.SetSandbox(*name, false); !r) return fail(r.error());
   if (send_dsn && !*send_dsn)
     if (auto r = ctx.store.SetSendDsn(*name, false); !r) return fail(r.error());
+  for (const auto& [k, v] : defaults)
+    if (auto r = ctx.store.SetAccountDefault(*name, k, v); !r) return fail(r.error());
+  ctx.account_defaults->Forget(*name);
   auto acc = ctx.store.FindAccount(*name);
   if (!acc || !acc.value()) return acc ? Problem(409, "Conflict", "account '" + *name + "' was removed meanwhile") : Unavailable(acc.error());
   spdlog::info("api: account '{}' created by key #{}", *name, rc.who.key_id);
@@ -296,9 +321,12 @@ HttpResponse PatchAccount(ApiContext& ctx, const HttpRequest& req, const RouteCo
   json::object o;
   if (auto bad = ParseBody(req, o, "{\"sandbox\": false, \"add_sender_domains\": [\"shop.example.com\"]}")) return *bad;
   Errors err;
-  RejectUnknown(o, {"sandbox", "send_dsn", "add_sender_domains", "remove_sender_domains"}, err);
+  RejectUnknown(o, {"sandbox", "send_dsn", "add_sender_domains", "remove_sender_domains", "track_opens", "track_clicks",
+                    "list_unsubscribe"},
+                err);
   auto sandbox = OptionalBool(o, "sandbox", err);
   auto send_dsn = OptionalBool(o, "send_dsn", err);
+  auto defaults = DefaultsInBody(o, err);
   auto add = DomainList(o, "add_sender_domains", err);
   auto remove = DomainList(o, "remove_sender_domains", err);
   // All or nothing: every removal must name a domain the account has, and none may be added at once.
@@ -325,6 +353,9 @@ HttpResponse PatchAccount(ApiContext& ctx, const HttpRequest& req, const RouteCo
     if (auto r = ctx.store.SetSandbox(name, *sandbox); !r) return StoreProblem(r.error());
   if (send_dsn)
     if (auto r = ctx.store.SetSendDsn(name, *send_dsn); !r) return StoreProblem(r.error());
+  for (const auto& [k, v] : defaults)
+    if (auto r = ctx.store.SetAccountDefault(name, k, v); !r) return StoreProblem(r.error());
+  ctx.account_defaults->Forget(name);
   if (auto nf = FindAccountOr404(ctx, name, a)) return *nf;
   return Json(200, json::serialize(AccountJson(a)));
 }
@@ -503,6 +534,30 @@ HttpResponse DeleteSmtpCredential(ApiContext& ctx, const HttpRequest& req, const
 }
 
 }  // namespace
+
+AccountDefaults::Values AccountDefaults::Get(store::Store& store, const std::string& account) {
+  const int64_t now = NowMicros();
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = cache_.find(account); it != cache_.end() && now - it->second.second < 5'000'000) return it->second.first;
+  }
+  Values v;
+  auto a = store.FindAccount(account);
+  if (!a) {
+    spdlog::error("api: cannot read the defaults of account '{}': {}; using the server's", account, a.error().message);
+    return v;
+  }
+  if (a.value()) v = Values{a.value()->track_opens, a.value()->track_clicks, a.value()->list_unsubscribe};
+  std::lock_guard lock(mu_);
+  if (cache_.size() > 10000) cache_.clear();
+  cache_[account] = {v, now};
+  return v;
+}
+
+void AccountDefaults::Forget(const std::string& account) {
+  std::lock_guard lock(mu_);
+  cache_.erase(account);
+}
 
 void AddAdminRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   Router* r = &router;  // the routes live inside the router, so it outlives every handler

@@ -3,7 +3,10 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "common/config.hpp"
@@ -33,6 +36,21 @@ struct TemplateContent {
   std::string subject, text, html;
 };
 
+/// The accounts' send defaults (track_opens, track_clicks, list_unsubscribe), read from the store at
+/// most every few seconds per account; a change through the API takes effect at once (Forget).
+class AccountDefaults {
+ public:
+  struct Values {
+    std::optional<bool> track_opens, track_clicks, list_unsubscribe;
+  };
+  Values Get(store::Store& store, const std::string& account);
+  void Forget(const std::string& account);
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::pair<Values, int64_t>> cache_;  // account -> values, read at (µs)
+};
+
 struct ApiContext {
   const Config& config;
   store::Store& store;
@@ -48,6 +66,7 @@ struct ApiContext {
   /// The mailto: List-Unsubscribe address of message `id` sent from `from_domain` (RFC 2369), at its
   /// return-path domain; "" when the bounce listener does not take mail for that domain.
   std::function<std::string(const std::string& id, const std::string& from_domain)> unsubscribe_address;
+  std::shared_ptr<AccountDefaults> account_defaults = std::make_shared<AccountDefaults>();
 };
 
 /// Where tracking links of mail from `from_domain` point: tracking.base_url with {domain} filled in,

@@ -113,7 +113,7 @@ struct SendRequest {
   bool list_unsubscribe = false;                   ///< marketing mail: List-Unsubscribe (RFC 8058)
 };
 
-void ParseSend(const json::object& o, const ApiContext& ctx, SendRequest& r, Errors& err) {
+void ParseSend(const json::object& o, const ApiContext& ctx, const std::string& account, SendRequest& r, Errors& err) {
   const auto& limits = ctx.config.api;
   static const std::set<std::string> kKnown = {"from", "to", "cc", "bcc", "reply_to", "subject", "text", "html",
                                                "headers", "attachments", "tags", "metadata", "send_at", "template",
@@ -192,8 +192,11 @@ void ParseSend(const json::object& o, const ApiContext& ctx, SendRequest& r, Err
     else if (*t > now + 30LL * 86400 * 1'000'000) err.Add("/send_at", "may be at most 30 days ahead");
     else if (*t > now) r.send_at = *t;
   }
-  r.track_opens = ctx.config.tracking.opens;
-  r.track_clicks = ctx.config.tracking.clicks;
+  // Unsaid flags: the account's defaults, else the server's tracking.* configuration.
+  auto defaults = ctx.account_defaults->Get(ctx.store, account);
+  r.track_opens = defaults.track_opens.value_or(ctx.config.tracking.opens);
+  r.track_clicks = defaults.track_clicks.value_or(ctx.config.tracking.clicks);
+  r.list_unsubscribe = defaults.list_unsubscribe.value_or(false);
   for (const char* flag : {"track_opens", "track_clicks", "list_unsubscribe"}) {
     auto* v = o.if_contains(flag);
     if (!v || v->is_null()) continue;
@@ -489,7 +492,7 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
   if (!body.is_object()) return reply(Problem(400, "Malformed JSON", "the body must be a JSON object"));
   SendRequest r;
   Errors err;
-  ParseSend(body.as_object(), ctx, r, err);
+  ParseSend(body.as_object(), ctx, rc.who.account, r, err);
   if (!err.empty()) return reply(Invalid(err));
   std::optional<TemplateContent> tpl;
   if (!r.template_ref.empty()) {

@@ -1,8 +1,10 @@
 // commands.cpp - administrative subcommands: config check, account, smtp-user, api-key, queue, events.
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <map>
 
 #include "app/app.hpp"
 #include "app/control.hpp"
@@ -151,6 +153,7 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
     auto s = OpenStoreOrExit(c);
     auto list = OrFail(s->ListAccounts());
     boost::json::array arr;
+    auto flag = [](const std::optional<bool>& f) { return f ? boost::json::value(*f) : boost::json::value(nullptr); };
     for (const auto& a : list) {
       boost::json::array ds;
       for (const auto& d : a.sender_domains) ds.emplace_back(d);
@@ -158,6 +161,8 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
       for (const auto& d : a.verified_domains) vd.emplace_back(d);
       arr.push_back(boost::json::object{{"name", a.name}, {"sender_domains", ds}, {"send_dsn", a.send_dsn},
                                         {"sandbox", a.sandbox}, {"verified_domains", vd},
+                                        {"track_opens", flag(a.track_opens)}, {"track_clicks", flag(a.track_clicks)},
+                                        {"list_unsubscribe", flag(a.list_unsubscribe)},
                                         {"created_at", FormatTimeUtc(a.created_at)}});
       if (!json) {
         std::cout << a.name << "\t";
@@ -185,11 +190,27 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
                       "on: sender domains need not be verified (new accounts start so); off: only domains that "
                       "passed 'kurier domain check' may send")
       ->check(CLI::IsMember({"on", "off"}));
+  // API sends that do not say use the account's defaults, else the server's tracking.* settings.
+  static std::map<std::string, std::string> defaults;
+  for (const char* k : {"track-opens", "track-clicks", "list-unsubscribe"})
+    acc_set->add_option(std::string("--") + k, defaults[k],
+                        std::string("Default of API sends that do not set ") + k +
+                            ": on, off, or default (the server's configuration)")
+        ->check(CLI::IsMember({"on", "off", "default"}));
   config_opt(acc_set);
   acc_set->callback([&] {
-    if (dsn.empty() && sandbox.empty()) Fail("nothing to change: give --dsn on|off and/or --sandbox on|off");
+    const bool any_default = std::any_of(defaults.begin(), defaults.end(), [](const auto& d) { return !d.second.empty(); });
+    if (dsn.empty() && sandbox.empty() && !any_default)
+      Fail("nothing to change: give --dsn, --sandbox, --track-opens, --track-clicks or --list-unsubscribe");
     Config c = LoadConfigOrExit(config_path);
     auto s = OpenStoreOrExit(c);
+    for (const auto& [k, v] : defaults) {
+      if (v.empty()) continue;
+      std::string setting = k;
+      std::replace(setting.begin(), setting.end(), '-', '_');
+      OrFail(s->SetAccountDefault(name, setting, v == "default" ? std::optional<bool>() : std::optional<bool>(v == "on")));
+      std::cout << "account '" << name << "': " << setting << " " << (v == "default" ? "as the server's default" : v) << "\n";
+    }
     if (!dsn.empty()) {
       OrFail(s->SetSendDsn(name, dsn == "on"));
       std::cout << "account '" << name << "': delivery status notifications " << dsn << "\n";

@@ -23,6 +23,9 @@ struct Account {
   bool send_dsn = true;    ///< return delivery status notifications to senders (RFC 3464)
   bool sandbox = true;     ///< sandbox: sender domains need not be verified
   std::vector<std::string> verified_domains;  ///< sending domains whose DKIM records checked out
+  /// The account's defaults for API sends that do not say (tracking.opens / tracking.clicks and
+  /// "no List-Unsubscribe" when unset).
+  std::optional<bool> track_opens, track_clicks, list_unsubscribe;
 };
 
 struct SmtpCredential {
@@ -187,6 +190,9 @@ class Store {
   virtual Result<void> RemoveAccount(const std::string& name) = 0;
   virtual Result<void> SetSendDsn(const std::string& account, bool on) = 0;
   virtual Result<void> SetSandbox(const std::string& account, bool on) = 0;
+  /// Sets (or with nullopt clears, back to the server's default) one of the account's send defaults:
+  /// "track_opens", "track_clicks" or "list_unsubscribe".
+  virtual Result<void> SetAccountDefault(const std::string& account, const std::string& setting, std::optional<bool> value) = 0;
   virtual Result<void> SetDomainVerified(const std::string& domain, bool verified) = 0;
   virtual Result<void> AddSenderDomain(const std::string& account, const std::string& domain) = 0;
   virtual Result<void> RemoveSenderDomain(const std::string& account, const std::string& domain) = 0;

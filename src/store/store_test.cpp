@@ -259,8 +259,8 @@ TEST_P(StoreTest, PurgeKeepsYoungEventsAndPendingDeliveries) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite"));
 
-// A store made by an older kurier (schema 7: suppression trigger, time indexes) upgrades in place, and
-// its events and suppressions work as in a new one.
+// A store made by an older kurier (schema 7: suppression trigger, time indexes, no account defaults)
+// upgrades in place, and its events, suppressions and accounts work as in a new one.
 TEST(SqliteStoreUpgrade, Schema7UpgradesInPlace) {
   const auto dir = std::filesystem::temp_directory_path() / ("kurier-upgrade-test-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
@@ -274,6 +274,8 @@ TEST(SqliteStoreUpgrade, Schema7UpgradesInPlace) {
   const char* back_to_7 =
       "CREATE INDEX events_type_time ON events(type, time); CREATE INDEX events_time ON events(time);"
       "CREATE TRIGGER events_suppress AFTER INSERT ON events WHEN 0 BEGIN SELECT 1; END;"
+      "ALTER TABLE accounts DROP COLUMN track_opens; ALTER TABLE accounts DROP COLUMN track_clicks;"
+      "ALTER TABLE accounts DROP COLUMN list_unsubscribe;"
       "DELETE FROM schema_migrations WHERE version > 7;";
   char* err = nullptr;
   ASSERT_EQ(sqlite3_exec(db, back_to_7, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
@@ -287,6 +289,14 @@ TEST(SqliteStoreUpgrade, Schema7UpgradesInPlace) {
   auto found = (*s)->FindSuppressions("shop", {"a@x.example"});
   ASSERT_TRUE(found);
   EXPECT_EQ(found->size(), 1u);
+  // Migration 9: account send defaults, unset until set.
+  ASSERT_TRUE((*s)->CreateAccount("shop"));
+  ASSERT_TRUE((*s)->SetAccountDefault("shop", "track_clicks", true));
+  EXPECT_FALSE((*s)->SetAccountDefault("shop", "track_everything", true));
+  auto acc = (*s)->FindAccount("shop");
+  ASSERT_TRUE(acc && *acc);
+  EXPECT_EQ((*acc)->track_clicks, std::optional<bool>(true));
+  EXPECT_EQ((*acc)->track_opens, std::nullopt);
   s->reset();
   std::filesystem::remove_all(dir);
 }

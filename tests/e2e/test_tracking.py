@@ -8,6 +8,7 @@ records `unsubscribed` and suppresses the address."""
 
 import email
 import email.policy
+import json
 import re
 import time
 import uuid
@@ -137,3 +138,38 @@ def test_one_click_unsubscribe(world, k):
     assert status == 200 and s["reason"] == "unsubscribe"
     status, res = k.api("POST", "/v1/messages", {"from": "news@trk.test", "to": "leaving@trk-rx.test", "subject": "s", "text": "t"})
     assert res["messages"][0]["status"] == "suppressed"
+
+
+def test_account_defaults_apply_to_sends_that_do_not_say(world, k):
+    """An account's track_clicks / track_opens / list_unsubscribe defaults (PATCH /v1/accounts/NAME, or
+    `kurier account set`) apply to API sends that leave the flag out; a send's own flag wins; null goes
+    back to the server's configuration (tracking.* off here)."""
+    _, _, rec = world
+
+    def plain_send(**flags):
+        marker = uuid.uuid4().hex
+        status, res = k.api("POST", "/v1/messages", {"from": "news@trk.test", "to": "defaults@trk-rx.test",
+                                                     "subject": f"D {marker}", "text": "t", "html": HTML.replace("{marker}", marker),
+                                                     **flags})
+        assert status == 202, res
+        _, _, content = rec.wait_for(marker)
+        msg = email.message_from_bytes(content, policy=email.policy.default)
+        html = msg.get_body(("html",)).get_content()
+        return len(hrefs(k, html)), "/t/o/" in html, msg["List-Unsubscribe"] is not None
+
+    assert plain_send() == (0, False, False), "server defaults: no tracking"
+    status, acc = k.api("PATCH", "/v1/accounts/default", {"track_clicks": True, "list_unsubscribe": True})
+    assert status == 200 and acc["track_clicks"] is True and acc["track_opens"] is None and acc["list_unsubscribe"] is True
+    assert plain_send() == (len(TRACKED), False, True)
+    assert plain_send(track_clicks=False, list_unsubscribe=False) == (0, False, False), "the send's own flags win"
+    status, bad = k.api("PATCH", "/v1/accounts/default", {"track_opens": "yes"})
+    assert status == 422 and bad["errors"][0]["pointer"] == "/track_opens"
+    k.cli("account", "set", "default", "--track-opens", "on", "--track-clicks", "default")
+    listed = json.loads(k.cli("account", "list", "--json").stdout)
+    [d] = [a for a in listed if a["name"] == "default"]
+    assert d["track_opens"] is True and d["track_clicks"] is None
+    time.sleep(5.2)  # the API re-reads an account's defaults changed outside it after at most 5 s
+    assert plain_send() == (0, True, True)
+    status, acc = k.api("PATCH", "/v1/accounts/default", {"track_opens": None, "list_unsubscribe": None})
+    assert status == 200 and acc["track_opens"] is None and acc["list_unsubscribe"] is None
+    assert plain_send() == (0, False, False)

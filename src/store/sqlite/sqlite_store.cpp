@@ -98,6 +98,10 @@ const std::vector<std::string> kMigrations = {
     R"(DROP TRIGGER events_suppress;
        DROP INDEX events_type_time;
        DROP INDEX events_time)",
+    // 9: per-account defaults for API sends (NULL: the server's tracking.* configuration)
+    R"(ALTER TABLE accounts ADD COLUMN track_opens INTEGER;
+       ALTER TABLE accounts ADD COLUMN track_clicks INTEGER;
+       ALTER TABLE accounts ADD COLUMN list_unsubscribe INTEGER)",
 };
 
 Error Storage(const std::string& what, const std::string& detail) {
@@ -146,14 +150,17 @@ Result<Account> SqliteStore::CreateAccount(const std::string& name) {
 }
 
 Result<std::optional<Account>> SqliteStore::FindAccountLocked(const std::string& name) {
-  auto q = db_->Prepare("SELECT id, name, created_at, send_dsn, sandbox FROM accounts WHERE name = ?");
+  auto q = db_->Prepare(
+      "SELECT id, name, created_at, send_dsn, sandbox, track_opens, track_clicks, list_unsubscribe FROM accounts WHERE name = ?");
   if (!q) return q.error();
   q->Bind(1, name);
   if (!q->Step()) {
     if (!q->ok()) return Storage("cannot read accounts", q->error());
     return std::optional<Account>();
   }
-  Account a{q->Int(0), q->Text(1), {}, q->Int(2), q->Int(3) != 0, q->Int(4) != 0, {}};
+  Account a{q->Int(0), q->Text(1), {}, q->Int(2), q->Int(3) != 0, q->Int(4) != 0, {}, {}, {}, {}};
+  auto flag = [&](int col) { return q->IsNull(col) ? std::optional<bool>() : std::optional<bool>(q->Int(col) != 0); };
+  a.track_opens = flag(5), a.track_clicks = flag(6), a.list_unsubscribe = flag(7);
   auto v = db_->Prepare("SELECT name FROM domains WHERE account_id = ? AND verified_at IS NOT NULL ORDER BY name");
   if (!v) return v.error();
   v->Bind(1, a.id);
@@ -209,6 +216,21 @@ Result<void> SqliteStore::SetAccountFlag(const char* update_sql, const std::stri
 
 Result<void> SqliteStore::SetSandbox(const std::string& account, bool on) {
   return SetAccountFlag("UPDATE accounts SET sandbox = ? WHERE name = ?", account, on);
+}
+
+Result<void> SqliteStore::SetAccountDefault(const std::string& account, const std::string& setting,
+                                            std::optional<bool> value) {
+  if (setting != "track_opens" && setting != "track_clicks" && setting != "list_unsubscribe")
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "unknown account default '" + setting + "'; use track_opens, track_clicks or list_unsubscribe");
+  std::lock_guard lock(mu_);
+  auto q = db_->Prepare("UPDATE accounts SET " + setting + " = ? WHERE name = ?");  // setting: one of three names
+  if (!q) return q.error();
+  if (value) q->Bind(1, int64_t{*value}); else q->BindNull(1);
+  q->Bind(2, account);
+  if (auto r = q->Run(); !r) return r;
+  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no account named '" + account + "'");
+  return {};
 }
 
 Result<void> SqliteStore::SetDomainVerified(const std::string& domain, bool verified) {

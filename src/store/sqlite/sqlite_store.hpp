@@ -17,6 +17,7 @@ class SqliteStore final : public Store {
   Result<void> RemoveAccount(const std::string& name) override;
   Result<void> SetSendDsn(const std::string& account, bool on) override;
   Result<void> SetSandbox(const std::string& account, bool on) override;
+  Result<void> SetAccountDefault(const std::string& account, const std::string& setting, std::optional<bool> value) override;
   Result<void> SetDomainVerified(const std::string& domain, bool verified) override;
   Result<void> AddSenderDomain(const std::string& account, const std::string& domain) override;
   Result<void> RemoveSenderDomain(const std::string& account, const std::string& domain) override;
