@@ -84,11 +84,16 @@ Result<std::unique_ptr<Spool>> Spool::Open(const std::filesystem::path& path, Sp
   if (auto r = db.value()->Migrate(kMigrations); !r) return r.error();
   auto reader = Db::Open(path, options.fsync ? Durability::kFull : Durability::kOff);
   if (!reader) return reader.error();
-  return std::unique_ptr<Spool>(new Spool(std::move(db.value()), std::move(reader.value()), options, events));
+  auto checkpointer =
+      store::sqlite::BackgroundCheckpointer::Start(*db.value(), path, options.fsync ? Durability::kFull : Durability::kOff);
+  if (!checkpointer) return checkpointer.error();
+  return std::unique_ptr<Spool>(new Spool(std::move(db.value()), std::move(reader.value()), std::move(checkpointer.value()),
+                                          options, events));
 }
 
-Spool::Spool(std::unique_ptr<Db> db, std::unique_ptr<Db> reader, SpoolOptions options, store::Store* events)
-    : db_(std::move(db)), reader_(std::move(reader)), options_(options), events_(events) {
+Spool::Spool(std::unique_ptr<Db> db, std::unique_ptr<Db> reader, std::unique_ptr<store::sqlite::BackgroundCheckpointer> checkpointer,
+             SpoolOptions options, store::Store* events)
+    : db_(std::move(db)), reader_(std::move(reader)), checkpointer_(std::move(checkpointer)), options_(options), events_(events) {
   committer_ = std::thread([this] { Run(); });
 }
 

@@ -20,6 +20,7 @@
 #include "store/store.hpp"
 namespace kurier::store::sqlite {
 class Db;
+class BackgroundCheckpointer;
 }
 
 namespace kurier::spool {
@@ -127,13 +128,14 @@ class Spool {
     std::vector<std::string> deletes;         ///< message ids to remove
     std::vector<std::pair<std::string, bool>> suspensions;  ///< domain, suspended
   };
-  Spool(std::unique_ptr<store::sqlite::Db> db, std::unique_ptr<store::sqlite::Db> reader, SpoolOptions options,
-        store::Store* events);
+  Spool(std::unique_ptr<store::sqlite::Db> db, std::unique_ptr<store::sqlite::Db> reader,
+        std::unique_ptr<store::sqlite::BackgroundCheckpointer> checkpointer, SpoolOptions options, store::Store* events);
   void Run();
   Result<void> CommitBatch(std::vector<Pending>& batch, std::vector<UpdateBatch>& updates);
 
   std::unique_ptr<store::sqlite::Db> db_;      // the writer: used by the committer thread only
   std::unique_ptr<store::sqlite::Db> reader_;  // reads (WAL lets them run beside a commit)
+  std::unique_ptr<store::sqlite::BackgroundCheckpointer> checkpointer_;  // WAL checkpoints beside the commits
   std::mutex read_mu_;                         // serialises users of `reader_`
   bool full_sync_ = true;                      // the writer's current synchronous mode (committer only)
   SpoolOptions options_;

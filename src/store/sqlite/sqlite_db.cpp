@@ -1,6 +1,11 @@
 // sqlite_db.cpp - SQLite connection, statements and migrations.
 #include "store/sqlite/sqlite_db.hpp"
 
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include <sqlite3.h>
 
 namespace kurier::store::sqlite {
@@ -133,5 +138,75 @@ Result<void> Db::Migrate(const std::vector<std::string>& migrations) {
 int64_t Db::LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
 int Db::Changes() const { return sqlite3_changes(db_); }
 std::string Db::LastError() const { return sqlite3_errmsg(db_); }
+
+struct BackgroundCheckpointer::State {
+  Db* db = nullptr;                 // the writing connection (its WAL hook points here)
+  std::unique_ptr<Db> checkpointer;  // the thread's own connection
+  int frames = 1000, backstop = 4000;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool due = false, stop = false;
+  std::atomic<int64_t> done{0};
+  std::thread thread;
+
+  static int Hook(void* arg, sqlite3* db, const char* name, int frames_in_wal) {
+    auto* st = static_cast<State*>(arg);
+    if (frames_in_wal >= st->backstop) {
+      sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    } else if (frames_in_wal >= st->frames) {
+      std::lock_guard lock(st->mu);
+      if (!st->due) {
+        st->due = true;
+        st->cv.notify_one();
+      }
+    }
+    return SQLITE_OK;
+  }
+
+  void Run() {
+    std::unique_lock lock(mu);
+    for (;;) {
+      cv.wait(lock, [&] { return due || stop; });
+      if (stop) return;
+      due = false;
+      lock.unlock();
+      int rc = sqlite3_wal_checkpoint_v2(checkpointer->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      if (rc == SQLITE_OK) ++done;
+      // SQLITE_BUSY: another checkpoint (a CLI process) is running; the next signal retries.
+      lock.lock();
+    }
+  }
+};
+
+BackgroundCheckpointer::BackgroundCheckpointer(std::unique_ptr<State> s) : s_(std::move(s)) {}
+
+Result<std::unique_ptr<BackgroundCheckpointer>> BackgroundCheckpointer::Start(Db& db, const std::filesystem::path& path,
+                                                                             Durability durability, int frames,
+                                                                             int backstop) {
+  auto conn = Db::Open(path, durability);
+  if (!conn) return conn.error();
+  auto st = std::make_unique<State>();
+  st->db = &db;
+  st->checkpointer = std::move(conn.value());
+  st->frames = frames;
+  st->backstop = backstop;
+  State* raw = st.get();
+  st->thread = std::thread([raw] { raw->Run(); });
+  sqlite3_wal_hook(db.raw(), &State::Hook, raw);  // replaces the automatic checkpoint
+  return std::unique_ptr<BackgroundCheckpointer>(new BackgroundCheckpointer(std::move(st)));
+}
+
+BackgroundCheckpointer::~BackgroundCheckpointer() {
+  sqlite3_wal_hook(s_->db->raw(), nullptr, nullptr);
+  sqlite3_wal_autocheckpoint(s_->db->raw(), 1000);  // back to SQLite's own behaviour
+  {
+    std::lock_guard lock(s_->mu);
+    s_->stop = true;
+  }
+  s_->cv.notify_one();
+  s_->thread.join();
+}
+
+int64_t BackgroundCheckpointer::checkpoints() const { return s_->done.load(); }
 
 }  // namespace kurier::store::sqlite

@@ -71,4 +71,28 @@ class Db {
   sqlite3* db_;
 };
 
+/// Moves WAL checkpoints off a connection's commits. SQLite's automatic checkpoint runs inside the
+/// commit that crosses 1000 WAL frames, so every few hundred small commits one of them also copies the
+/// WAL into the database and fsyncs both: a stall of milliseconds for everyone waiting on that commit.
+/// Here the commit only signals a thread that checkpoints through its own connection (PASSIVE: it
+/// never blocks the writer). Under a steady stream of commits that thread never quite catches up, and
+/// SQLite reuses the WAL from its start only once everything in it is copied; so the commit that
+/// crosses `backstop` frames finishes the copy itself (little is left by then), and the next
+/// transaction starts the WAL over. The WAL stays near `backstop` frames.
+class BackgroundCheckpointer {
+ public:
+  static Result<std::unique_ptr<BackgroundCheckpointer>> Start(Db& db, const std::filesystem::path& path,
+                                                               Durability durability, int frames = 1000,
+                                                               int backstop = 4000);
+  ~BackgroundCheckpointer();
+  BackgroundCheckpointer(const BackgroundCheckpointer&) = delete;
+  BackgroundCheckpointer& operator=(const BackgroundCheckpointer&) = delete;
+  int64_t checkpoints() const;  ///< completed by the thread so far
+
+ private:
+  struct State;
+  explicit BackgroundCheckpointer(std::unique_ptr<State> s);
+  std::unique_ptr<State> s_;
+};
+
 }  // namespace kurier::store::sqlite

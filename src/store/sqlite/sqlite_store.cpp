@@ -116,7 +116,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   auto db = Db::Open(path, Durability::kNormal);
   if (!db) return db.error();
   if (auto r = db.value()->Migrate(kMigrations); !r) return r.error();
-  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db.value())));
+  // Event appends are many small commits (the click endpoint); checkpoints run beside them.
+  auto checkpointer = BackgroundCheckpointer::Start(*db.value(), path, Durability::kNormal);
+  if (!checkpointer) return checkpointer.error();
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db.value()), std::move(checkpointer.value())));
 }
 
 Result<int64_t> SqliteStore::AccountId(const std::string& name) {

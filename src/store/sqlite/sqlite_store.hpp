@@ -71,7 +71,8 @@ class SqliteStore final : public Store {
   Result<std::vector<OutboxRow>> ListWebhookDeliveries(const std::string& webhook_id, std::size_t limit) override;
 
  private:
-  explicit SqliteStore(std::unique_ptr<Db> db) : db_(std::move(db)) {}
+  SqliteStore(std::unique_ptr<Db> db, std::unique_ptr<BackgroundCheckpointer> checkpointer)
+      : db_(std::move(db)), checkpointer_(std::move(checkpointer)) {}
   Result<int64_t> AccountId(const std::string& name);
   /// Runs `update_sql` ("UPDATE accounts SET <flag> = ? WHERE name = ?") for one account.
   Result<void> SetAccountFlag(const char* update_sql, const std::string& account, bool on);
@@ -81,6 +82,7 @@ class SqliteStore final : public Store {
   Result<int> AddTemplateVersionLocked(const std::string& id, const TemplateVersion& v, int64_t now);
   std::mutex mu_;
   std::unique_ptr<Db> db_;
+  std::unique_ptr<BackgroundCheckpointer> checkpointer_;  // after db_: stops before the connection closes
 };
 
 }  // namespace kurier::store::sqlite
