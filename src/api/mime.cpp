@@ -12,6 +12,7 @@
 #include "api/mime.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
@@ -82,6 +83,11 @@ std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
 
 bool IsValidUtf8(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {
+    // ASCII runs eight octets at a time (message bodies are mostly ASCII).
+    if (uint64_t w; i + 8 <= s.size() && (std::memcpy(&w, s.data() + i, 8), (w & 0x8080808080808080ull) == 0)) {
+      i += 8;
+      continue;
+    }
     std::size_t n = Utf8SequenceLength(s, i);
     if (n == 0) return false;
     i += n;
@@ -706,16 +712,14 @@ std::vector<Problem> ValidateMessageSpec(const MessageSpec& spec) {
 std::string NormalizeLineEndings(std::string_view text) {
   std::string out;
   out.reserve(text.size() + text.size() / 32);
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '\r') {
-      out += "\r\n";
-      if (i + 1 < text.size() && text[i + 1] == '\n') ++i;
-    } else if (c == '\n') {
-      out += "\r\n";
-    } else {
-      out += c;
-    }
+  for (std::size_t i = 0; i < text.size();) {
+    // Copy the run up to the next line break at once.
+    std::size_t brk = text.find_first_of("\r\n", i);
+    if (brk == std::string_view::npos) brk = text.size();
+    out.append(text.data() + i, brk - i);
+    if (brk == text.size()) break;
+    out += "\r\n";
+    i = brk + ((text[brk] == '\r' && brk + 1 < text.size() && text[brk + 1] == '\n') ? 2 : 1);
   }
   return out;
 }
@@ -729,6 +733,21 @@ std::string EncodeQuotedPrintable(std::string_view data) {
     std::string_view line = data.substr(start, eol == std::string_view::npos ? std::string_view::npos : eol - start);
     std::size_t col = 0;
     for (std::size_t i = 0; i < line.size(); ++i) {
+      // A run of printable characters other than '=' is copied as is, up to the soft-break column
+      // (the run's last character is left to the loop below when it ends the line: a final space
+      // or tab must be encoded, and the last character may go up to column 76).
+      std::size_t run = i;
+      while (run + 1 < line.size() && run - i < 75 - col) {
+        auto r = static_cast<unsigned char>(line[run]);
+        if (!((r >= 33 && r <= 126 && r != '=') || r == ' ' || r == '\t')) break;
+        ++run;
+      }
+      if (run > i) {
+        out.append(line.data() + i, run - i);
+        col += run - i;
+        i = run - 1;
+        continue;
+      }
       auto c = static_cast<unsigned char>(line[i]);
       bool last = i + 1 == line.size();
       char token[3];

@@ -271,6 +271,76 @@ TEST(MimeQuotedPrintable, Table) {
   }
 }
 
+// The encoder copies runs of plain characters at once; its output must stay exactly that of the
+// character-by-character rules (this reference), on text that is mostly such runs.
+std::string ReferenceQuotedPrintable(std::string_view data) {
+  static const char* kHexDigits = "0123456789ABCDEF";
+  std::string out;
+  std::size_t start = 0;
+  for (;;) {
+    auto eol = data.find("\r\n", start);
+    std::string_view line = data.substr(start, eol == std::string_view::npos ? std::string_view::npos : eol - start);
+    std::size_t col = 0;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+      auto c = static_cast<unsigned char>(line[i]);
+      bool last = i + 1 == line.size();
+      std::string token;
+      if (((c == ' ' || c == '\t') && !last) || (c >= 33 && c <= 126 && c != '=')) token = std::string(1, static_cast<char>(c));
+      else token = {'=', kHexDigits[c >> 4], kHexDigits[c & 15]};
+      if (col + token.size() > (last ? 76u : 75u)) {
+        out += "=\r\n";
+        col = 0;
+      }
+      out += token;
+      col += token.size();
+    }
+    if (eol == std::string_view::npos) break;
+    out += "\r\n";
+    start = eol + 2;
+  }
+  return out;
+}
+
+TEST(MimeQuotedPrintable, MostlyPlainTextMatchesTheCharacterRules) {
+  std::mt19937 rng(11);
+  const std::vector<std::string> pieces = {"a", "word", " ", "  ", "\t", "=", "\r\n", "\xc5\xbc", "x=y", ".", "~"};
+  for (int round = 0; round < 500; ++round) {
+    std::string in;
+    int n = rng() % 400;
+    for (int i = 0; i < n; ++i) in += pieces[rng() % 100 < 80 ? rng() % 2 : rng() % pieces.size()];
+    if (rng() % 4 == 0) in += " ";
+    ASSERT_EQ(EncodeQuotedPrintable(in), ReferenceQuotedPrintable(in)) << in;
+  }
+}
+
+TEST(MimeText, LineEndingsAndUtf8ChecksOnLongRuns) {
+  struct Row {
+    std::string in, want;
+  } rows[] = {
+      {std::string(100, 'a') + "\n" + std::string(9, 'b'), std::string(100, 'a') + "\r\n" + std::string(9, 'b')},
+      {"\r", "\r\n"}, {"\n", "\r\n"}, {"\r\n", "\r\n"}, {"\n\r", "\r\n\r\n"}, {"", ""},
+      {"abc\r", "abc\r\n"},
+  };
+  for (const auto& r : rows) EXPECT_EQ(NormalizeLineEndings(r.in), r.want) << r.in;
+  // Invalid UTF-8 is found wherever it sits relative to the eight-octet ASCII steps.
+  auto valid = [](const std::string& text) {
+    MessageSpec spec = Simple();
+    spec.text = text;
+    auto problems = ValidateMessageSpec(spec);
+    return std::none_of(problems.begin(), problems.end(), [](const auto& p) { return p.pointer == "/text"; });
+  };
+  for (std::size_t at = 0; at < 20; ++at) {
+    std::string s(24, 'a');
+    s[at] = '\xff';
+    EXPECT_FALSE(valid(s)) << at;
+    s[at] = '\xc5';
+    s[at + 1] = '\xbc';
+    EXPECT_TRUE(valid(s)) << at;
+    s[at + 1] = 'a';
+    EXPECT_FALSE(valid(s)) << "truncated sequence at " << at;
+  }
+}
+
 TEST(MimeQuotedPrintable, RandomInputRoundTripsWithinLineRules) {
   std::mt19937 rng(7);
   for (int round = 0; round < 200; ++round) {

@@ -5,6 +5,8 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <tuple>
+
 #include "common/encoding.hpp"
 #include "store/password.hpp"
 
@@ -202,6 +204,28 @@ TEST_P(StoreTest, HardBouncesComplaintsAndUnsubscribesSuppress) {
   auto anon = store_->FindSuppressions("", {"anon@x.example"});
   ASSERT_TRUE(anon);
   EXPECT_TRUE(anon->empty());
+}
+
+// FindSuppressions answers a whole list at once: any case, the account's entry before the global one,
+// unknown and odd addresses simply not found.
+TEST_P(StoreTest, FindSuppressionsAnswersAListAtOnce) {
+  for (const auto& [account, address, reason] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{{"shop", "a@x.example", "manual"},
+                                                                      {"", "a@x.example", "complaint"},
+                                                                      {"", "g@x.example", "hard_bounce"},
+                                                                      {"other", "o@x.example", "manual"},
+                                                                      {"shop", "q\"uote@x.example", "manual"}})
+    ASSERT_TRUE(store_->AddSuppression(Suppression{account, address, reason, "", "", 0}));
+  auto found = store_->FindSuppressions(
+      "shop", {"A@X.example", "g@x.example", "o@x.example", "nobody@x.example", "q\"uote@x.example", "back\\slash@x"});
+  ASSERT_TRUE(found) << found.error().message;
+  std::vector<std::string> got;
+  for (const auto& f : *found) got.push_back(f.address + "/" + (f.account.empty() ? "global" : f.account) + "/" + f.reason);
+  EXPECT_EQ(got, (std::vector<std::string>{"a@x.example/shop/manual", "g@x.example/global/hard_bounce",
+                                           "q\"uote@x.example/shop/manual"}));
+  auto none = store_->FindSuppressions("shop", {});
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
 }
 
 // Events reach the outbox of the account's enabled webhooks that want their type, and nothing else.

@@ -135,19 +135,35 @@ Result<std::vector<Suppression>> SqliteStore::ListSuppressions(const std::string
 
 Result<std::vector<Suppression>> SqliteStore::FindSuppressions(const std::string& account,
                                                                const std::vector<std::string>& addresses) {
-  std::lock_guard lock(mu_);
   std::vector<Suppression> out;
   if (addresses.empty()) return out;
-  auto q = db_->Prepare(
-      "SELECT account, address, reason, detail, message_id, created_at FROM suppressions "
-      "WHERE address = ? AND (account = ? OR account = '') ORDER BY account DESC LIMIT 1");
-  if (!q) return q.error();
+  // One statement for the whole list (a batch send asks about hundreds of addresses at once): the
+  // addresses go in as a JSON array; an address on both lists is reported with the account's entry.
+  std::string list = "[";
   for (const auto& a : addresses) {
-    q->Bind(1, ToLowerAscii(a)).Bind(2, account);
-    if (q->Step()) out.push_back(Suppression{q->Text(0), q->Text(1), q->Text(2), q->Text(3), q->Text(4), q->Int(5)});
-    if (!q->ok()) return Storage("cannot read suppressions", q->error());
-    q->Reset();
+    list += list.size() > 1 ? ",\"" : "\"";
+    for (char c : ToLowerAscii(a)) {
+      if (c == '"' || c == '\\') list += '\\';
+      if (static_cast<unsigned char>(c) < 0x20) continue;  // never in an address that got this far
+      list += c;
+    }
+    list += '"';
   }
+  list += ']';
+  std::lock_guard lock(mu_);
+  auto q = db_->Cached(
+      "SELECT account, address, reason, detail, message_id, created_at FROM suppressions "
+      "WHERE address IN (SELECT value FROM json_each(?1)) AND (account = ?2 OR account = '') ORDER BY address, account DESC");
+  if (!q) return q.error();
+  Stmt* st = *q;
+  st->Bind(1, list).Bind(2, account);
+  while (st->Step())
+    if (out.empty() || out.back().address != st->Text(1))
+      out.push_back(Suppression{st->Text(0), st->Text(1), st->Text(2), st->Text(3), st->Text(4), st->Int(5)});
+  const bool ok = st->ok();
+  const std::string why = st->error();
+  st->Reset();
+  if (!ok) return Storage("cannot read suppressions", why);
   return out;
 }
 
