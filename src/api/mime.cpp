@@ -712,10 +712,18 @@ std::vector<Problem> ValidateMessageSpec(const MessageSpec& spec) {
 std::string NormalizeLineEndings(std::string_view text) {
   std::string out;
   out.reserve(text.size() + text.size() / 32);
+  // The next CR and the next LF, each found with memchr and kept until passed.
+  const char* base = text.data();
+  auto next = [&](char c, std::size_t from) {
+    const void* p = from < text.size() ? std::memchr(base + from, c, text.size() - from) : nullptr;
+    return p ? static_cast<std::size_t>(static_cast<const char*>(p) - base) : text.size();
+  };
+  std::size_t cr = next('\r', 0), lf = next('\n', 0);
   for (std::size_t i = 0; i < text.size();) {
     // Copy the run up to the next line break at once.
-    std::size_t brk = text.find_first_of("\r\n", i);
-    if (brk == std::string_view::npos) brk = text.size();
+    if (cr < i) cr = next('\r', i);
+    if (lf < i) lf = next('\n', i);
+    std::size_t brk = std::min(cr, lf);
     out.append(text.data() + i, brk - i);
     if (brk == text.size()) break;
     out += "\r\n";

@@ -322,6 +322,24 @@ TEST(MimeText, LineEndingsAndUtf8ChecksOnLongRuns) {
       {"abc\r", "abc\r\n"},
   };
   for (const auto& r : rows) EXPECT_EQ(NormalizeLineEndings(r.in), r.want) << r.in;
+  // Random mixes of CR, LF and text against the character-by-character rule.
+  std::mt19937 rng(5);
+  for (int round = 0; round < 300; ++round) {
+    std::string in, want;
+    int n = rng() % 200;
+    for (int i = 0; i < n; ++i) in += "ab\r\n"[rng() % 4];
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      if (in[i] == '\r') {
+        want += "\r\n";
+        if (i + 1 < in.size() && in[i + 1] == '\n') ++i;
+      } else if (in[i] == '\n') {
+        want += "\r\n";
+      } else {
+        want += in[i];
+      }
+    }
+    ASSERT_EQ(NormalizeLineEndings(in), want) << in;
+  }
   // Invalid UTF-8 is found wherever it sits relative to the eight-octet ASCII steps.
   auto valid = [](const std::string& text) {
     MessageSpec spec = Simple();

@@ -263,8 +263,17 @@ Result<RenderOutput> Template::Render(const boost::json::value& variables, bool 
   try {
     TrackingContext context(&*data);
     impl_->tmpl.set_custom_escape(html_escape ? HtmlEscape : NoEscape);
+    // Appended straight to a string (kainjow's own render(context) goes through an ostringstream).
+    struct Sink {
+      std::string text;
+      Sink& operator<<(const std::string& s) {
+        text += s;
+        return *this;
+      }
+    } sink;
+    impl_->tmpl.render(context, sink);
     RenderOutput out;
-    out.text = impl_->tmpl.render(context);
+    out.text = std::move(sink.text);
     if (!impl_->tmpl.is_valid())
       return MakeError(ErrorCode::kInvalidArgument, "template rendering failed: " + impl_->tmpl.error_message());
     out.missing = context.TakeMissing();
