@@ -1,9 +1,11 @@
-// signer.cpp - DKIM signing on OpenSSL 3.
+// signer.cpp - DKIM signing on OpenSSL 3 (keys, RSA) and libsodium (Ed25519 signatures).
 // SECURITY: handles the domain's private key (kept in memory only while signing). The message is
 // read, never changed; the returned header is built from our own values only.
 // STANDARDS: RFC 6376 (DKIM: 3.4.2/3.4.4 relaxed canonicalization, 3.5 tags, 3.7 hash computation,
 // 5.4 header selection, 8.15 over-signing), RFC 8463 (Ed25519-SHA256), RFC 8301 (RSA >= 1024, SHA-256).
 #include "dkim/signer.hpp"
+
+#include <sodium.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -54,6 +56,20 @@ bool IsWsp(char c) { return c == ' ' || c == '\t'; }
 // ---- keys ----------------------------------------------------------------------------------------
 
 PrivateKey::PrivateKey(std::shared_ptr<EVP_PKEY> key, Algorithm a) : key_(std::move(key)), algorithm_(a) {
+  if (a == Algorithm::kEd25519Sha256) {
+    // The same key for libsodium: Ed25519 is deterministic, so its signatures are OpenSSL's, bit for bit.
+    unsigned char seed[32];
+    size_t len = sizeof seed;
+    if (sodium_init() >= 0 && EVP_PKEY_get_raw_private_key(key_.get(), seed, &len) == 1 && len == sizeof seed) {
+      auto sk = std::shared_ptr<std::array<unsigned char, 64>>(new std::array<unsigned char, 64>, [](auto* p) {
+        sodium_memzero(p->data(), p->size());
+        delete p;
+      });
+      unsigned char pk[32];
+      if (crypto_sign_seed_keypair(pk, sk->data(), seed) == 0) ed25519_ = std::move(sk);
+    }
+    sodium_memzero(seed, sizeof seed);
+  }
   template_ = std::shared_ptr<EVP_MD_CTX>(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   // RSA hashes inside the signature (SHA-256); Ed25519 signs the SHA-256 digest we compute (RFC 8463).
   if (EVP_DigestSignInit(template_.get(), nullptr, a == Algorithm::kRsaSha256 ? Sha256Md() : nullptr, nullptr,
@@ -285,7 +301,24 @@ std::string FoldTags(size_t name_length, const std::vector<std::string>& tags) {
   return value + "\r\n\tb=";
 }
 
+// The b= value: base64, folded every 72 characters.
+static std::string FoldSignature(const std::string& sig) {
+  std::string b64 = Base64Encode(sig);
+  std::string folded;
+  for (size_t i = 0; i < b64.size(); i += 72) folded += (i ? "\r\n\t " : "") + b64.substr(i, 72);
+  return folded;
+}
+
 Result<std::string> SignCanonical(const PrivateKey& key, std::string_view to_sign) {
+  if (key.algorithm() == Algorithm::kEd25519Sha256 && key.ed25519_secret()) {
+    // RFC 8463 3: PureEdDSA over the SHA-256 hash of the canonicalized data.
+    const std::string digest = Sha256(to_sign);
+    std::string sig(crypto_sign_BYTES, '\0');
+    if (crypto_sign_detached(reinterpret_cast<unsigned char*>(sig.data()), nullptr,
+                             reinterpret_cast<const unsigned char*>(digest.data()), digest.size(), key.ed25519_secret()) != 0)
+      return MakeError(ErrorCode::kInternal, "Ed25519 signing failed");
+    return FoldSignature(sig);
+  }
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   if (!key.sign_template() || EVP_MD_CTX_copy_ex(ctx.get(), key.sign_template()) != 1)
     return MakeError(ErrorCode::kInternal, "OpenSSL could not prepare a signing context for this key");
@@ -308,10 +341,7 @@ Result<std::string> SignCanonical(const PrivateKey& key, std::string_view to_sig
       return MakeError(ErrorCode::kInternal, "Ed25519 signing failed");
   }
   sig.resize(siglen);
-  std::string b64 = Base64Encode(sig);
-  std::string folded;
-  for (size_t i = 0; i < b64.size(); i += 72) folded += (i ? "\r\n\t " : "") + b64.substr(i, 72);
-  return folded;
+  return FoldSignature(sig);
 }
 
 Result<std::string> Sign(std::string_view message, const PrivateKey& key, const SignOptions& o) {

@@ -1,6 +1,7 @@
 // signer.hpp - DKIM signatures (RFC 6376) with RSA-SHA256 and Ed25519-SHA256 (RFC 8463),
 // relaxed/relaxed canonicalization, over-signed header fields.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,12 +37,16 @@ class PrivateKey {
   /// A signing context initialised once for this key; Sign() copies it (OpenSSL 3 initialisation
   /// does provider look-ups that cost as much as hashing a few kilobytes).
   const EVP_MD_CTX* sign_template() const { return template_.get(); }
+  /// Ed25519 only: the key in libsodium's form (seed and public key, 64 octets), which signs in
+  /// about half the time of OpenSSL 3's Ed25519 on x86-64; null for RSA.
+  const unsigned char* ed25519_secret() const { return ed25519_ ? ed25519_->data() : nullptr; }
 
  private:
   PrivateKey(std::shared_ptr<EVP_PKEY> key, Algorithm a);
   std::shared_ptr<EVP_PKEY> key_;
   Algorithm algorithm_;
   std::shared_ptr<EVP_MD_CTX> template_;
+  std::shared_ptr<std::array<unsigned char, 64>> ed25519_;  // zeroed when the last copy goes
 };
 
 struct SignOptions {

@@ -104,3 +104,35 @@ TEST(Sign, RsaKeyRoundTripAndFolding) {
 
 }  // namespace
 }  // namespace kurier::dkim
+
+namespace kurier::dkim {
+namespace {
+
+// Ed25519 signatures come from libsodium; Ed25519 is deterministic, so for any key they must equal
+// OpenSSL's own, octet for octet.
+TEST(Sign, Ed25519SignaturesEqualOpenSsl) {
+  for (int round = 0; round < 20; ++round) {
+    auto key = PrivateKey::Generate(Algorithm::kEd25519Sha256);
+    ASSERT_TRUE(key);
+    ASSERT_NE(key->ed25519_secret(), nullptr);
+    const std::string data = "dkim-signature:v=1; a=ed25519-sha256; round " + std::to_string(round);
+    auto ours = SignCanonical(*key, data);
+    ASSERT_TRUE(ours);
+    unsigned char digest[32];
+    unsigned n = 0;
+    EVP_Digest(data.data(), data.size(), digest, &n, EVP_sha256(), nullptr);
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    ASSERT_EQ(EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key->native()), 1);
+    unsigned char sig[64];
+    size_t len = sizeof sig;
+    ASSERT_EQ(EVP_DigestSign(ctx.get(), sig, &len, digest, n), 1);
+    std::string folded = *ours;
+    std::string b64;
+    for (char c : folded)
+      if (c != '\r' && c != '\n' && c != '\t' && c != ' ') b64 += c;
+    EXPECT_EQ(b64, Base64Encode(std::string_view(reinterpret_cast<char*>(sig), len))) << "round " << round;
+  }
+}
+
+}  // namespace
+}  // namespace kurier::dkim
