@@ -11,6 +11,7 @@
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <optional>
 #include <kainjow/mustache.hpp>
 
 namespace kurier::api {
@@ -230,14 +231,67 @@ class TrackingContext : public mustache::basic_context<std::string> {
   mutable std::vector<std::string> missing_;
 };
 
+// A template whose only tags are interpolations ({{name}}, {{{name}}}, {{&name}}) with the default
+// delimiters renders as its text with the values put in: no section, comment or delimiter tag, so no
+// standalone-line rule applies. Such templates (most subjects and bodies) are rendered from this flat
+// form; kainjow would walk one component per space and line break of the text for every recipient.
+struct Segment {
+  std::string text;  ///< literal text, or the variable's name
+  bool variable = false;
+  bool escaped = false;  ///< {{name}} (escaped when rendering HTML), not {{{name}}} or {{&name}}
+};
+
+std::optional<std::vector<Segment>> Flatten(std::string_view s) {
+  std::vector<Segment> out;
+  std::size_t pos = 0;
+  for (;;) {
+    std::size_t at = s.find("{{", pos);
+    if (at != pos) out.push_back({std::string(s.substr(pos, at == std::string_view::npos ? std::string_view::npos : at - pos))});
+    if (at == std::string_view::npos) return out;
+    // As Scan and kainjow read a tag.
+    std::size_t contents_at = at + 2;
+    bool triple = at != s.size() - 2 && contents_at < s.size() && s[contents_at] == '{';
+    if (triple) ++contents_at;
+    std::string_view close = triple ? std::string_view("}}}") : std::string_view("}}");
+    auto close_at = s.find(close, contents_at);
+    if (close_at == std::string_view::npos) return std::nullopt;
+    std::string_view contents = Trim(s.substr(contents_at, close_at - contents_at));
+    Segment v{"", true, !triple};
+    if (!triple && !contents.empty()) {
+      char kind = contents.front();
+      if (kind == '#' || kind == '^' || kind == '/' || kind == '>' || kind == '!' || kind == '=') return std::nullopt;
+      if (kind == '&') {
+        contents = Trim(contents.substr(1));
+        v.escaped = false;
+      }
+    }
+    if (contents.empty()) return std::nullopt;
+    v.text = std::string(contents);
+    out.push_back(std::move(v));
+    pos = close_at + close.size();
+  }
+}
+
 }  // namespace
 
 struct Template::Impl {
-  explicit Impl(const std::string& source) : tmpl(source) {}
+  explicit Impl(const std::string& source) : tmpl(source), flat(Flatten(source)) {}
   mutable mustache::mustache tmpl;  // render() is not const in kainjow, though it changes nothing we use
+  std::optional<std::vector<Segment>> flat;
 };
 
+namespace {
+
+Result<mustache::data> Variables(const boost::json::value& variables) {
+  if (!variables.is_object() && !variables.is_null())
+    return MakeError(ErrorCode::kInvalidArgument, "variables must be a JSON object such as {\"name\": \"Ada\"}");
+  return variables.is_null() ? Result<mustache::data>(mustache::data(mustache::data::type::object)) : ToData(variables, 0);
+}
+
+}  // namespace
+
 Template::Template(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+bool Template::flat() const { return impl_->flat.has_value(); }
 Template::Template(Template&&) noexcept = default;
 Template& Template::operator=(Template&&) noexcept = default;
 Template::~Template() = default;
@@ -255,10 +309,27 @@ Result<Template> Template::Parse(std::string_view source) {
 }
 
 Result<RenderOutput> Template::Render(const boost::json::value& variables, bool html_escape) const {
-  if (!variables.is_object() && !variables.is_null())
-    return MakeError(ErrorCode::kInvalidArgument, "variables must be a JSON object such as {\"name\": \"Ada\"}");
-  auto data = variables.is_null() ? Result<mustache::data>(mustache::data(mustache::data::type::object))
-                                  : ToData(variables, 0);
+  if (!impl_->flat) return RenderByLibrary(variables, html_escape);
+  auto data = Variables(variables);
+  if (!data) return data.error();
+  TrackingContext context(&*data);
+  RenderOutput out;
+  for (const auto& seg : *impl_->flat) {
+    if (!seg.variable) {
+      out.text += seg.text;
+      continue;
+    }
+    // As kainjow's render_variable: a string renders (escaped for HTML where asked), anything else
+    // (false for "", null and booleans; objects; lists) renders nothing.
+    const mustache::data* v = context.get(seg.text);
+    if (v && v->is_string()) out.text += seg.escaped && html_escape ? HtmlEscape(v->string_value()) : v->string_value();
+  }
+  out.missing = context.TakeMissing();
+  return out;
+}
+
+Result<RenderOutput> Template::RenderByLibrary(const boost::json::value& variables, bool html_escape) const {
+  auto data = Variables(variables);
   if (!data) return data.error();
   try {
     TrackingContext context(&*data);

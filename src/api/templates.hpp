@@ -36,6 +36,10 @@ class Template {
   /// (use it for html, not for text or subject); {{{name}}} and {{&name}} are never escaped.
   /// Not safe to call on one Template from two threads at once.
   Result<RenderOutput> Render(const boost::json::value& variables, bool html_escape) const;
+  /// The same render through kainjow alone (Render takes a faster path for templates whose only tags
+  /// are interpolations; tests compare the two).
+  Result<RenderOutput> RenderByLibrary(const boost::json::value& variables, bool html_escape) const;
+  bool flat() const;  ///< whether Render takes that faster path
 
   Template(Template&&) noexcept;
   Template& operator=(Template&&) noexcept;

@@ -181,5 +181,38 @@ TEST(TemplateRender, RandomTemplatesParseOrFailCleanly) {
   EXPECT_GT(ok, 500);
 }
 
+// Templates whose only tags are interpolations are rendered from a flat form; it must give exactly what
+// kainjow gives (text, escaping, missing names) for any such template, and random atoms that also make
+// sections, comments and delimiters must keep going through kainjow.
+TEST(TemplateRender, FlatPathMatchesTheLibrary) {
+  std::mt19937 rng(9);
+  const std::vector<std::string> atoms = {"{{a}}", "{{ a }}", "{{{a}}}", "{{& a}}", "{{a.b}}", "{{b.c}}", "{{n}}",
+                                          "{{t}}", "{{e}}", "{{nul}}", "{{missing}}", "{{x.y.z}}", "{{.}}", "{{list}}",
+                                          " ", "  ", "\n", "\r\n", "\t", "text", "<p>", "{", "}", "}}", "ż", "a b"};
+  auto vars = boost::json::parse(
+      R"({"a":"<Ada & \"co\">","b":{"c":"nested's"},"n":42,"t":true,"e":"","nul":null,"list":[1,2]})");
+  int flat = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string t;
+    for (int i = rng() % 25; i > 0; --i) t += atoms[rng() % atoms.size()];
+    auto parsed = Template::Parse(t);
+    if (!parsed.ok()) continue;
+    flat += parsed->flat();
+    for (bool html : {false, true}) {
+      auto fast = parsed->Render(vars, html);
+      auto slow = parsed->RenderByLibrary(vars, html);
+      ASSERT_TRUE(fast.ok() && slow.ok()) << t;
+      ASSERT_EQ(fast->text, slow->text) << t;
+      ASSERT_EQ(fast->missing, slow->missing) << t;
+    }
+  }
+  EXPECT_GT(flat, 2000);
+  for (const char* other : {"{{#a}}x{{/a}}", "{{^a}}x{{/a}}", "{{! note }}", "{{=<% %>=}}<%a%>"}) {
+    auto parsed = Template::Parse(other);
+    ASSERT_TRUE(parsed) << other;
+    EXPECT_FALSE(parsed->flat()) << other;
+  }
+}
+
 }  // namespace
 }  // namespace kurier::api
