@@ -111,6 +111,9 @@ constexpr Key kSchema[] = {
     {"delivery.data_timeout", Type::kInt, "600", "Seconds to wait for the reply to the end of data (RFC 5321 4.5.3.2.6)."},
     {"delivery.max_connections_per_domain", Type::kInt, "10", "Most simultaneous connections to one recipient domain."},
     {"delivery.max_messages_per_connection", Type::kInt, "100", "Messages sent over one connection before it is closed."},
+    {"delivery.connection_idle_ms", Type::kInt, "2000",
+     "Milliseconds a connection whose destination has nothing more to send stays open for the next message "
+     "(like Postfix's smtp_connection_cache_time_limit); 0 closes it at once."},
     {"delivery.direct", Type::kBool, "true",
      "Deliver to the recipients' MX hosts; false sends everything through delivery.backup_relays."},
     {"delivery.backup_relays", Type::kStringList, "[]",
@@ -541,6 +544,7 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   D.data_timeout = static_cast<int>(integer("delivery.data_timeout", 1, 7200));
   D.max_connections_per_domain = static_cast<int>(integer("delivery.max_connections_per_domain", 1, 10000));
   D.max_messages_per_connection = static_cast<int>(integer("delivery.max_messages_per_connection", 1, 1000000));
+  D.connection_idle_ms = static_cast<int>(integer("delivery.connection_idle_ms", 0, 60000));
   D.direct = boolean("delivery.direct");
   if (auto* arr = Lookup(user, defaults, "delivery.backup_relays").as_array()) {
     for (auto& e : *arr) {

@@ -65,6 +65,7 @@ struct DeliveryConfig {
   int connect_timeout = 30, command_timeout = 300, data_timeout = 600;
   int max_connections_per_domain = 10;
   int max_messages_per_connection = 100;
+  int connection_idle_ms = 2000;  ///< how long a connection waits for the next message to its destination
   bool direct = true;
   std::vector<Relay> backup_relays;
   int backup_check_interval = 60;

@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -25,6 +26,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <deque>
+#include <poll.h>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -140,6 +142,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     std::deque<Job> ready;
     int active = 0;
     int64_t next_send = 0;  // rate limit: no message to this domain before this time (µs)
+    std::deque<asio::steady_timer*> idle;  // connections waiting for the next message (cancel: one is ready)
   };
 
   const Config& config;
@@ -218,6 +221,11 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       if (d.next_send > now) {  // rate-limited: come back when the next message may go
         ArmWake(d.next_send);
         continue;
+      }
+      // Connections kept open for this destination take its ready jobs first.
+      for (size_t woken = 0; woken < d.ready.size() && !d.idle.empty(); ++woken) {
+        d.idle.front()->cancel();
+        d.idle.pop_front();
       }
       while (!d.ready.empty() && d.active < MaxConnections(name) &&
              static_cast<size_t>(d.active) * 4 < d.ready.size() + 3) {
@@ -438,6 +446,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     std::string domain;                      ///< kDeliver: whose ready jobs to send
     std::optional<smtp::proto::OutboundMessage> probe;  ///< kProbe: a message to send, if any
     std::vector<smtp::proto::RecipientResult> probe_results;
+    std::function<void()> on_ready;  ///< kDeliver: the server is ready for the first message (fail-over events)
   };
 
   Target MxTarget(const std::string& domain, const std::string& host, const std::string& addr) const {
@@ -531,6 +540,13 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
         }
         for (const auto& addr : addrs.addresses) {
           Errand errand{Errand::Kind::kDeliver, domain, std::nullopt, {}};
+          // Recorded when the route is usable, not when the connection ends (it may stay open a while).
+          errand.on_ready = [this, domain] {
+            if (failed_over.erase(domain)) {
+              spdlog::warn("fail-back: {} is delivered directly again", domain);
+              RecordEvent("failback", {{"domain", domain}});
+            }
+          };
           Target target = MxTarget(domain, host, addr);  // named: no temporaries into a coroutine (GCC 12)
           auto r = co_await Session(target, errand);
           failed_at = target.label;
@@ -546,10 +562,6 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
         if (connected) break;
       }
       if (!connected && !route.hosts.empty() && !answered) eligible_for_backup = true;
-      if (connected && failed_over.erase(domain)) {
-        spdlog::warn("fail-back: {} is delivered directly again", domain);
-        RecordEvent("failback", {{"domain", domain}});
-      }
     }
     if (!connected && eligible_for_backup && !stopping) {
       // Healthy relays first, in configured order; unhealthy ones only as a last resort.
@@ -561,13 +573,15 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       for (size_t i : order) {
         const Relay& relay = config.delivery.backup_relays[i];
         Errand errand{Errand::Kind::kDeliver, domain, std::nullopt, {}};
-        auto r = co_await UseRelay(relay, errand);
-        if (r.code == 0) {
-          connected = true;
+        errand.on_ready = [this, domain, &relay, &failure] {
           if (config.delivery.direct && failed_over.insert(domain).second) {
             spdlog::warn("fail-over: {} goes through backup relay {} ({})", domain, relay.url, failure.ToString());
             RecordEvent("failover", {{"domain", domain}, {"relay", relay.url}, {"reason", failure.ToString()}});
           }
+        };
+        auto r = co_await UseRelay(relay, errand);
+        if (r.code == 0) {
+          connected = true;
           break;
         }
         failure = Synthetic(451, "4.4.1", "direct delivery failed (" + failure.ToString() + ") and backup relay " +
@@ -661,6 +675,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       }
     }
     if (errand.kind == Errand::Kind::kDeliver) {
+      if (errand.on_ready) errand.on_ready();
       co_await Deliver(s, cs, dog, errand.domain, t.label, tls);
       co_return ServerReply{};
     }
@@ -842,6 +857,19 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     for (int sent = 0, most = MessagesPerConnection(domain); sent < most && !stopping; ++sent) {
       if (cs.status() != ClientSession::Status::kReady) break;
       auto job = TakeJob(domain);
+      if (!job && config.delivery.connection_idle_ms > 0 && !suspended.count(domain)) {
+        // Nothing more for now: stay open a little for the next message (a steady trickle, one client
+        // sending one message at a time, then pays for one connection instead of one per message).
+        asio::steady_timer idle(strand);
+        idle.expires_after(std::chrono::milliseconds(config.delivery.connection_idle_ms));
+        domains[domain].idle.push_back(&idle);
+        boost::system::error_code ignored;
+        co_await idle.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        auto& waiting = domains[domain].idle;
+        waiting.erase(std::remove(waiting.begin(), waiting.end(), &idle), waiting.end());
+        if (stopping || !Quiet(s.lowest_layer().native_handle())) break;  // a closed or closing peer: a new connection takes the job
+        job = TakeJob(domain);
+      }
       if (!job) break;
       std::shared_ptr<const spool::SpoolMessage> message = job->message;
       if (!message) {
@@ -872,6 +900,13 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     }
     cs.Quit();
     co_await WriteRest(s, cs, dog);
+  }
+
+  // Whether an idle connection is still usable: the server has neither closed it nor said anything
+  // (a server says only 421 before closing when nobody asked).
+  static bool Quiet(int fd) {
+    pollfd p{fd, POLLIN | POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) == 0;
   }
 
   // Writes what the session has to say and feeds it the server's replies until it waits for us.
@@ -1053,6 +1088,10 @@ void DeliveryManager::Stop() {
   asio::dispatch(impl_->strand, [self = impl_] {
     self->stopping = true;
     self->wake.cancel();
+    for (auto& [name, d] : self->domains) {  // idle connections say QUIT now
+      for (auto* t : d.idle) t->cancel();
+      d.idle.clear();
+    }
   });
 }
 
