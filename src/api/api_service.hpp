@@ -21,6 +21,7 @@ class Key;
 }
 namespace kurier::spool {
 class Spool;
+struct SpoolMessage;
 }
 
 namespace kurier::api {
@@ -77,6 +78,10 @@ std::string TrackHtml(const ApiContext& ctx, const std::string& id, const std::s
                       bool opens, bool clicks);
 /// The one-click unsubscribe URL (RFC 8058) of message `id`'s recipient `index`.
 std::string UnsubscribeUrl(const ApiContext& ctx, const std::string& id, const std::string& from_domain, uint32_t index);
+/// Tracking and List-Unsubscribe for a message submitted over SMTP, as it leaves: the account's
+/// defaults (else tracking.*) decide; the HTML parts are rewritten in place (RewriteHtmlParts) and the
+/// List-Unsubscribe fields added to the header. "" when nothing applies (API sends were done when built).
+std::string TrackSubmitted(ApiContext& ctx, const spool::SpoolMessage& m);
 /// Public tracking endpoints: GET /t/o/{token} (pixel), GET /t/c/{token} (302), GET and POST /t/u/{token}.
 void AddTrackingRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -98,6 +99,16 @@ inline constexpr std::size_t kMaxFilenameBytes = 255;  ///< attachment file name
 /// every other byte outside printable ASCII (and '=') is =XX, white space before a line break is encoded,
 /// encoded lines are at most 76 characters with '=' soft breaks.
 std::string EncodeQuotedPrintable(std::string_view data);
+
+/// Rewrites the HTML of a complete message that kurier did not build (SMTP submissions): every
+/// text/html entity that is not an attachment, at any depth of multipart/*, is decoded (base64,
+/// quoted-printable or as is), passed to `rewrite`, and, when that changed it, re-encoded as
+/// quoted-printable with its Content-Transfer-Encoding field replaced. Everything else (other header
+/// fields, other parts, preambles, boundaries, line ends) stays byte for byte. nullopt when nothing
+/// changed. Parts in charsets that are not ASCII-compatible (UTF-16, UTF-32) are left alone. Bounded:
+/// 10 levels of nesting, 500 entities.
+std::optional<std::string> RewriteHtmlParts(std::string_view message,
+                                            const std::function<std::string(std::string html)>& rewrite);
 
 /// Base64 in lines of 76 characters, each followed by CRLF.
 std::string EncodeBase64Lines(std::string_view data);

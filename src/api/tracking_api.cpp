@@ -14,6 +14,9 @@
 // node's key (HMAC-SHA256, tracking/token.cpp). A forged, altered or malformed token is 404 and never
 // redirects; the redirect target comes only from a verified token and is checked again (http/https, no
 // control characters), so this is never an open redirect. Unsubscribe needs the POST.
+//
+// Mail submitted over SMTP is tracked as it leaves (TrackSubmitted, the delivery's message transform):
+// the account's defaults decide, and its HTML parts are rewritten in place (api/mime.cpp RewriteHtmlParts).
 // STANDARDS: RFC 8058 (one-click unsubscribe), RFC 2369 (List-Unsubscribe), RFC 9110 (302, HEAD).
 #include <spdlog/spdlog.h>
 
@@ -24,9 +27,12 @@
 #include <unordered_map>
 
 #include "api/api_service.hpp"
+#include "api/mime.hpp"
 #include "api/router.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
+#include "mime/parse.hpp"
+#include "spool/spool.hpp"
 #include "store/store.hpp"
 #include "tracking/detect.hpp"
 #include "tracking/html_rewriter.hpp"
@@ -314,6 +320,32 @@ std::string TrackHtml(const ApiContext& ctx, const std::string& id, const std::s
 std::string UnsubscribeUrl(const ApiContext& ctx, const std::string& id, const std::string& from_domain, uint32_t index) {
   return TrackingBase(ctx.config, from_domain) + "/t/u/" +
          Seal(ctx, tracking::TokenPayload{tracking::TokenKind::kUnsubscribe, id, index, 0, 0, ""});
+}
+
+std::string TrackSubmitted(ApiContext& ctx, const spool::SpoolMessage& m) {
+  // SMTP submissions only: API sends were tracked when built; relayed mail is someone else's.
+  if (!ctx.tracking_key || m.account.empty() || m.credential.empty() || m.credential.rfind("api:", 0) == 0) return "";
+  auto d = ctx.account_defaults->Get(ctx.store, m.account);
+  const bool opens = d.track_opens.value_or(ctx.config.tracking.opens);
+  const bool clicks = d.track_clicks.value_or(ctx.config.tracking.clicks);
+  const bool unsubscribe = d.list_unsubscribe.value_or(false);
+  if (!opens && !clicks && !unsubscribe) return "";
+  const std::string from_domain = ToLowerAscii(m.mail_from.substr(m.mail_from.rfind('@') + 1));
+  std::string data = m.data;
+  if (opens || clicks)
+    if (auto rewritten = RewriteHtmlParts(data, [&](std::string html) {
+          return TrackHtml(ctx, m.id, from_domain, std::move(html), opens, clicks);
+        }))
+      data = std::move(*rewritten);
+  auto [head, body] = mime::SplitHeaderBody(data);
+  if (unsubscribe && body.data() && !mime::ParseHeaders(head).Get("List-Unsubscribe")) {
+    std::string value = "<" + UnsubscribeUrl(ctx, m.id, from_domain, 0) + ">";
+    if (ctx.unsubscribe_address)
+      if (std::string mailto = ctx.unsubscribe_address(m.id, from_domain); !mailto.empty())
+        value += ",\r\n <mailto:" + mailto + "?subject=unsubscribe>";
+    data.insert(head.size(), "List-Unsubscribe: " + value + "\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+  }
+  return data == m.data ? std::string() : data;
 }
 
 void AddTrackingRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {

@@ -170,6 +170,8 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
           const std::string domain = ToLowerAscii(config.domains.return_path_prefix + "." + from_domain);
           return intake->Accepts(domain) ? bounce::UnsubscribeLocalPart(secret, id) + "@" + domain : std::string();
         };
+      // SMTP submissions get the account's tracking and List-Unsubscribe as they leave (before DKIM).
+      delivery.SetMessageTransform([api_ctx](const spool::SpoolMessage& m) { return api::TrackSubmitted(*api_ctx, m); });
       api::AddAllRoutes(router, api_ctx);
       api::HttpServerOptions ho;
       ho.listen = config.api.listen;

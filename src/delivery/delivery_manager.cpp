@@ -169,6 +169,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   int64_t dkim_loaded_at = 0;
   std::optional<dkim::PrivateKey> arc_key;  // arc.key_file, loaded by Start() when arc.enabled
   std::string secret;                       // server.secret_file: signs VERP return paths
+  std::function<std::string(const spool::SpoolMessage&)> transform;  // tracking of SMTP submissions
 
   // ---- per-destination policy ------------------------------------------------------------------
 
@@ -887,11 +888,13 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       om.smtputf8 = NeedsSmtpUtf8(*message);
       om.eight_bit = message->body_type == "8BITMIME" || HasEightBit(message->data);
       std::vector<std::string> selectors;
-      std::string signed_data = SignatureHeaders(message->data, selectors);
-      if (!signed_data.empty()) signed_data += message->data;
-      if (std::string arc = ArcHeaders(*message, signed_data.empty() ? message->data : signed_data); !arc.empty())
-        signed_data = arc + (signed_data.empty() ? message->data : signed_data);
-      om.data = signed_data.empty() ? std::string_view(message->data) : std::string_view(signed_data);
+      const std::string transformed = transform ? transform(*message) : std::string();
+      const std::string& data = transformed.empty() ? message->data : transformed;
+      std::string signed_data = SignatureHeaders(data, selectors);
+      if (!signed_data.empty()) signed_data += data;
+      if (std::string arc = ArcHeaders(*message, signed_data.empty() ? data : signed_data); !arc.empty())
+        signed_data = arc + (signed_data.empty() ? data : signed_data);
+      om.data = signed_data.empty() ? std::string_view(data) : std::string_view(signed_data);
       cs.StartMessage(om);
       co_await Exchange(s, cs, dog);
       if (cs.status() != ClientSession::Status::kMessageDone) cs.OnConnectionLost("connection to " + mx + " lost");
@@ -1080,6 +1083,12 @@ void DeliveryManager::Suspend(const std::string& domain, bool on, std::function<
                                                  boost::json::serialize(boost::json::object{{"domain", domain}})}});
     self->Pump();
     done(true, "delivery to " + domain + (on ? " suspended" : " resumed") + (changed ? "" : " (it already was)"));
+  });
+}
+
+void DeliveryManager::SetMessageTransform(std::function<std::string(const spool::SpoolMessage&)> transform) {
+  asio::dispatch(impl_->strand, [self = impl_, transform = std::move(transform)]() mutable {
+    self->transform = std::move(transform);
   });
 }
 

@@ -17,6 +17,7 @@ class Store;
 }
 namespace kurier::spool {
 class Spool;
+struct SpoolMessage;
 }
 namespace kurier::dns {
 class Resolver;
@@ -48,6 +49,10 @@ class DeliveryManager {
   /// The fail-over drill: a probe through every backup relay; `done` runs on the manager's strand.
   /// Each outcome is also an event (failover_test / failover_test_failed).
   void Drill(std::function<void(std::vector<DrillResult>)> done);
+
+  /// A change made to each message as it leaves, before DKIM signing (open/click tracking and
+  /// List-Unsubscribe for SMTP submissions); "" leaves the message as stored. Runs on the manager's strand.
+  void SetMessageTransform(std::function<std::string(const spool::SpoolMessage&)> transform);
 
  private:
   struct Impl;

@@ -7,6 +7,7 @@ the pixel records `opened` with the machine/person judgement; the List-Unsubscri
 records `unsubscribed` and suppresses the address."""
 
 import email
+import email.message
 import email.policy
 import json
 import re
@@ -173,3 +174,35 @@ def test_account_defaults_apply_to_sends_that_do_not_say(world, k):
     status, acc = k.api("PATCH", "/v1/accounts/default", {"track_opens": None, "list_unsubscribe": None})
     assert status == 200 and acc["track_opens"] is None and acc["list_unsubscribe"] is None
     assert plain_send() == (0, False, False)
+
+
+def test_smtp_submissions_follow_the_account_defaults(world, k):
+    """Mail submitted over SMTP (smtplib, AUTH) gets the account's tracking as it leaves: the HTML part
+    of a multipart/alternative message is rewritten in place (re-encoded quoted-printable, the text
+    part untouched), the pixel added, List-Unsubscribe set; the tracked links redirect and record."""
+    _, _, rec = world
+    status, _ = k.api("PATCH", "/v1/accounts/default", {"track_clicks": True, "track_opens": True, "list_unsubscribe": True})
+    assert status == 200
+    marker = uuid.uuid4().hex
+    html = HTML.replace("{marker}", marker)
+    msg = email.message.EmailMessage()
+    msg["From"] = "news@trk.test"
+    msg["To"] = "smtp-reader@trk-rx.test"
+    msg["Subject"] = f"SMTP {marker}"
+    msg.set_content(f"Plain {marker} http://plain.example/not-rewritten\n")
+    msg.add_alternative(html, subtype="html", cte="base64")
+    with k.smtp_submission() as s:
+        s.sendmail("news@trk.test", ["smtp-reader@trk-rx.test"], msg.as_bytes(policy=email.policy.SMTP))
+    _, _, content = rec.wait_for(marker)
+    got = email.message_from_bytes(content, policy=email.policy.default)
+    assert got.get_body(("plain",)).get_content().replace("\r\n", "\n") == f"Plain {marker} http://plain.example/not-rewritten\n"
+    assert got.get_body(("html",))["Content-Transfer-Encoding"] == "quoted-printable"
+    body = got.get_body(("html",)).get_content()
+    links = hrefs(k, body)
+    assert len(links) == len(TRACKED) and "/t/o/" in body
+    assert got["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" and "/t/u/" in got["List-Unsubscribe"]
+    for (_, url), want in zip(links, TRACKED):
+        status, headers, _ = curl("GET", url, key="")
+        assert status == 302 and headers["location"] == want
+    mid = wait_until(lambda: [e["message_id"] for e in k.events("clicked")], 10, "clicked events")[0]
+    assert len(k.api("GET", f"/v1/events?message_id={mid}&type=clicked")[1]["data"]) == len(TRACKED)
