@@ -83,8 +83,8 @@ constexpr Key kSchema[] = {
     {"tracking.base_url", Type::kString, R"("")",
      "Where open, click and unsubscribe links point: \"https://track.{domain}\" uses each sending domain's "
      "tracking CNAME (domains.tracking_prefix); \"\" means http://<api.listen> (for trying it out)."},
-    {"tracking.opens", Type::kBool, "false", "Add an open pixel to HTML mail sent through the API unless a message says track_opens: false."},
-    {"tracking.clicks", Type::kBool, "false", "Rewrite http(s) links of HTML mail sent through the API unless a message says track_clicks: false."},
+    {"tracking.opens", Type::kBool, "false", "Add an open pixel to HTML mail (API sends that do not say, and SMTP submissions) unless the account sets its own default."},
+    {"tracking.clicks", Type::kBool, "false", "Rewrite http(s) links of HTML mail (API sends that do not say, and SMTP submissions) unless the account sets its own default."},
     {"events.retention", Type::kInt, "2592000", "Seconds the event log keeps events (30 days); older ones are purged hourly."},
     {"events.webhook_ca_file", Type::kString, R"("")",
      "PEM file of CA certificates trusted for https webhook endpoints beside the system's; \"\" for the system's only."},
