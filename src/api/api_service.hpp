@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/config.hpp"
 #include "common/result.hpp"
@@ -76,8 +77,10 @@ std::string TrackingBase(const Config& config, const std::string& from_domain);
 /// The HTML with its links rewritten (clicks) and an open pixel added (opens), for message `id`.
 std::string TrackHtml(const ApiContext& ctx, const std::string& id, const std::string& from_domain, std::string html,
                       bool opens, bool clicks);
-/// The one-click unsubscribe URL (RFC 8058) of message `id`'s recipient `index`.
-std::string UnsubscribeUrl(const ApiContext& ctx, const std::string& id, const std::string& from_domain, uint32_t index);
+/// The List-Unsubscribe value of message `id` (its first recipient): the one-click URL, then the signed
+/// mailto: address when the bounce listener takes mail for the domain, joined by `separator`.
+std::string ListUnsubscribeValue(const ApiContext& ctx, const std::string& id, const std::string& from_domain,
+                                 std::string_view separator = ", ");
 /// Tracking and List-Unsubscribe for a message submitted over SMTP, as it leaves: the account's
 /// defaults (else tracking.*) decide; the HTML parts are rewritten in place (RewriteHtmlParts) and the
 /// List-Unsubscribe fields added to the header. "" when nothing applies (API sends were done when built).

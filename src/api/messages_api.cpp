@@ -545,11 +545,7 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
       if (!spec.html.empty() && (r.track_opens || r.track_clicks))
         spec.html = TrackHtml(ctx, id, from_domain, std::move(spec.html), r.track_opens, r.track_clicks);
       if (r.list_unsubscribe) {
-        std::string value = "<" + UnsubscribeUrl(ctx, id, from_domain, 0) + ">";
-        if (ctx.unsubscribe_address)
-          if (std::string mailto = ctx.unsubscribe_address(id, from_domain); !mailto.empty())
-            value += ", <mailto:" + mailto + "?subject=unsubscribe>";
-        spec.headers.emplace_back("List-Unsubscribe", value);
+        spec.headers.emplace_back("List-Unsubscribe", ListUnsubscribeValue(ctx, id, from_domain));
         spec.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
       }
     }

@@ -925,13 +925,6 @@ struct HtmlRewrite {
   int entities = 0;
   bool changed = false;
 
-  static bool IEqualsPrefix(std::string_view s, std::string_view prefix) {
-    if (s.size() < prefix.size()) return false;
-    for (std::size_t i = 0; i < prefix.size(); ++i)
-      if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
-    return true;
-  }
-
   // The header block without its Content-Transfer-Encoding field(s), folded lines included.
   static std::string WithoutTransferEncoding(std::string_view head) {
     std::string out;
@@ -943,7 +936,7 @@ struct HtmlRewrite {
       if (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
         if (!skipping) out.append(line);
       } else {
-        skipping = IEqualsPrefix(line, "content-transfer-encoding:");
+        skipping = IStartsWith(line, "content-transfer-encoding:");
         if (!skipping) out.append(line);
       }
       pos = next;
@@ -965,7 +958,7 @@ struct HtmlRewrite {
     }
     if (ct.type != "text" || ct.subtype != "html") return std::string(entity);
     std::string_view disposition = fields.Get("Content-Disposition").value_or("");
-    if (IEqualsPrefix(disposition, "attachment")) return std::string(entity);
+    if (IStartsWith(disposition, "attachment")) return std::string(entity);
     std::string charset = ToLowerAscii(std::string(ct.Param("charset")));
     if (charset.rfind("utf-16", 0) == 0 || charset.rfind("utf-32", 0) == 0) return std::string(entity);
     std::string html = mime::DecodeTransferEncoding(body, ToLowerAscii(std::string(fields.Get("Content-Transfer-Encoding").value_or(""))));

@@ -65,9 +65,22 @@ bool ParseDelimiters(std::string_view contents, std::string& begin, std::string&
   return true;
 }
 
+// A template whose only tags are interpolations ({{name}}, {{{name}}}, {{&name}}) with the default
+// delimiters renders as its text with the values put in: no section, comment or delimiter tag, so no
+// standalone-line rule applies. Such templates (most subjects and bodies) are rendered from this flat
+// form; kainjow would walk one component per space and line break of the text for every recipient.
+struct Segment {
+  std::string text;  ///< literal text, or the variable's name
+  bool variable = false;
+  bool escaped = false;  ///< {{name}} (escaped when rendering HTML), not {{{name}}} or {{&name}}
+};
+
 // Walks the tags exactly as kainjow's parser finds them, checking what it does not: section names match,
 // nesting depth, empty tags, partials. Malformed tags and delimiters are left to kainjow's own errors.
-Result<void> Scan(std::string_view s) {
+// `flat` receives the template as text and interpolations, or nullopt when it has any other tag.
+Result<void> Scan(std::string_view s, std::optional<std::vector<Segment>>& flat) {
+  flat.emplace();
+  std::size_t text_from = 0;  // where the text since the last tag starts
   struct Open {
     std::string name;
     std::size_t at;
@@ -81,21 +94,33 @@ Result<void> Scan(std::string_view s) {
     if (triple) ++contents_at;
     std::string_view close = triple ? std::string_view("}}}") : std::string_view(end);
     auto close_at = s.find(close, contents_at);
-    if (close_at == std::string_view::npos) return {};
+    if (close_at == std::string_view::npos) {
+      flat.reset();
+      return {};
+    }
     std::string_view contents = Trim(s.substr(contents_at, close_at - contents_at));
     std::string tag(s.substr(pos, close_at + close.size() - pos));
+    if (flat && pos > text_from) flat->push_back({std::string(s.substr(text_from, pos - text_from))});
+    text_from = close_at + close.size();
     if (!triple && !contents.empty() && contents.front() == '=') {
+      flat.reset();
       if (!ParseDelimiters(contents, begin, end)) return {};
       braces = begin == "{{" && end == "}}";
     } else if (triple) {
       if (contents.empty()) return SyntaxError("empty tag " + tag + " at " + Where(s, pos) + ": name a variable");
+      if (flat) flat->push_back({std::string(contents), true, false});
     } else {
       char kind = contents.empty() ? '\0' : contents.front();
       std::string name(kind == '#' || kind == '^' || kind == '/' || kind == '>' || kind == '&' || kind == '!'
                            ? Trim(contents.substr(1))
                            : contents);
+      if (kind != '&' && kind != '!' && name != contents) {
+        flat.reset();  // a section, inverted section, closing tag or partial
+      } else if (flat && kind != '!' && !name.empty()) {
+        flat->push_back({name, true, kind != '&'});
+      }
       if (kind == '!') {
-        // comment
+        flat.reset();  // comment (kept out of the flat form for kainjow's standalone-line rule)
       } else if (name.empty()) {
         return SyntaxError("empty tag " + tag + " at " + Where(s, pos) + ": name a variable");
       } else if (kind == '#' || kind == '^') {
@@ -119,6 +144,7 @@ Result<void> Scan(std::string_view s) {
   if (!open.empty())
     return SyntaxError("unclosed section \"" + open.back().name + "\" opened at " + Where(s, open.back().at) +
                        ": add {{/" + open.back().name + "}}");
+  if (flat && text_from < s.size()) flat->push_back({std::string(s.substr(text_from))});
   return {};
 }
 
@@ -231,51 +257,10 @@ class TrackingContext : public mustache::basic_context<std::string> {
   mutable std::vector<std::string> missing_;
 };
 
-// A template whose only tags are interpolations ({{name}}, {{{name}}}, {{&name}}) with the default
-// delimiters renders as its text with the values put in: no section, comment or delimiter tag, so no
-// standalone-line rule applies. Such templates (most subjects and bodies) are rendered from this flat
-// form; kainjow would walk one component per space and line break of the text for every recipient.
-struct Segment {
-  std::string text;  ///< literal text, or the variable's name
-  bool variable = false;
-  bool escaped = false;  ///< {{name}} (escaped when rendering HTML), not {{{name}}} or {{&name}}
-};
-
-std::optional<std::vector<Segment>> Flatten(std::string_view s) {
-  std::vector<Segment> out;
-  std::size_t pos = 0;
-  for (;;) {
-    std::size_t at = s.find("{{", pos);
-    if (at != pos) out.push_back({std::string(s.substr(pos, at == std::string_view::npos ? std::string_view::npos : at - pos))});
-    if (at == std::string_view::npos) return out;
-    // As Scan and kainjow read a tag.
-    std::size_t contents_at = at + 2;
-    bool triple = at != s.size() - 2 && contents_at < s.size() && s[contents_at] == '{';
-    if (triple) ++contents_at;
-    std::string_view close = triple ? std::string_view("}}}") : std::string_view("}}");
-    auto close_at = s.find(close, contents_at);
-    if (close_at == std::string_view::npos) return std::nullopt;
-    std::string_view contents = Trim(s.substr(contents_at, close_at - contents_at));
-    Segment v{"", true, !triple};
-    if (!triple && !contents.empty()) {
-      char kind = contents.front();
-      if (kind == '#' || kind == '^' || kind == '/' || kind == '>' || kind == '!' || kind == '=') return std::nullopt;
-      if (kind == '&') {
-        contents = Trim(contents.substr(1));
-        v.escaped = false;
-      }
-    }
-    if (contents.empty()) return std::nullopt;
-    v.text = std::string(contents);
-    out.push_back(std::move(v));
-    pos = close_at + close.size();
-  }
-}
-
 }  // namespace
 
 struct Template::Impl {
-  explicit Impl(const std::string& source) : tmpl(source), flat(Flatten(source)) {}
+  explicit Impl(const std::string& source) : tmpl(source) {}
   mutable mustache::mustache tmpl;  // render() is not const in kainjow, though it changes nothing we use
   std::optional<std::vector<Segment>> flat;
 };
@@ -297,10 +282,12 @@ Template& Template::operator=(Template&&) noexcept = default;
 Template::~Template() = default;
 
 Result<Template> Template::Parse(std::string_view source) {
-  if (auto scanned = Scan(source); !scanned) return scanned.error();
+  std::optional<std::vector<Segment>> flat;
+  if (auto scanned = Scan(source, flat); !scanned) return scanned.error();
   try {
     std::string text(source);
     auto impl = std::make_unique<Impl>(text);
+    impl->flat = std::move(flat);
     if (!impl->tmpl.is_valid()) return LibraryError(source, impl->tmpl.error_message());
     return Template(std::move(impl));
   } catch (const std::exception& e) {

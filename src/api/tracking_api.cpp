@@ -317,9 +317,20 @@ std::string TrackHtml(const ApiContext& ctx, const std::string& id, const std::s
   return html;
 }
 
-std::string UnsubscribeUrl(const ApiContext& ctx, const std::string& id, const std::string& from_domain, uint32_t index) {
+// The one-click unsubscribe URL (RFC 8058) of message `id`'s recipient `index`.
+static std::string UnsubscribeUrl(const ApiContext& ctx, const std::string& id, const std::string& from_domain,
+                                  uint32_t index) {
   return TrackingBase(ctx.config, from_domain) + "/t/u/" +
          Seal(ctx, tracking::TokenPayload{tracking::TokenKind::kUnsubscribe, id, index, 0, 0, ""});
+}
+
+std::string ListUnsubscribeValue(const ApiContext& ctx, const std::string& id, const std::string& from_domain,
+                                 std::string_view separator) {
+  std::string value = "<" + UnsubscribeUrl(ctx, id, from_domain, 0) + ">";
+  if (ctx.unsubscribe_address)
+    if (std::string mailto = ctx.unsubscribe_address(id, from_domain); !mailto.empty())
+      value += std::string(separator) + "<mailto:" + mailto + "?subject=unsubscribe>";
+  return value;
 }
 
 std::string TrackSubmitted(ApiContext& ctx, const spool::SpoolMessage& m) {
@@ -339,11 +350,8 @@ std::string TrackSubmitted(ApiContext& ctx, const spool::SpoolMessage& m) {
       data = std::move(*rewritten);
   auto [head, body] = mime::SplitHeaderBody(data);
   if (unsubscribe && body.data() && !mime::ParseHeaders(head).Get("List-Unsubscribe")) {
-    std::string value = "<" + UnsubscribeUrl(ctx, m.id, from_domain, 0) + ">";
-    if (ctx.unsubscribe_address)
-      if (std::string mailto = ctx.unsubscribe_address(m.id, from_domain); !mailto.empty())
-        value += ",\r\n <mailto:" + mailto + "?subject=unsubscribe>";
-    data.insert(head.size(), "List-Unsubscribe: " + value + "\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+    data.insert(head.size(), "List-Unsubscribe: " + ListUnsubscribeValue(ctx, m.id, from_domain, ",\r\n ") +
+                                 "\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
   }
   return data == m.data ? std::string() : data;
 }

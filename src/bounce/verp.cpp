@@ -6,8 +6,9 @@
 
 #include <sodium.h>
 
-#include <algorithm>
 #include <cctype>
+
+#include "common/encoding.hpp"
 
 namespace kurier::bounce {
 
@@ -74,10 +75,7 @@ std::string UnsubscribeLocalPart(std::string_view secret, std::string_view messa
 }
 
 std::optional<std::string> UnsubscribeMessageId(std::string_view secret, std::string_view local) {
-  if (local.size() < 12 || !std::equal(local.begin(), local.begin() + 12, "unsubscribe+", [](char a, char b) {
-        return std::tolower(static_cast<unsigned char>(a)) == b;
-      }))
-    return std::nullopt;
+  if (!IStartsWith(local, "unsubscribe+")) return std::nullopt;
   return SignedId(secret, local, kUnsubscribePurpose);
 }
 

@@ -49,6 +49,46 @@ bool FeedbackIntake::Accepts(const std::string& domain) {
   return domains_.count(domain) > 0;
 }
 
+namespace {
+
+// What the `accepted` event of message `id` says: its account, recipients, and the context every later
+// event of it carries (sender, tags, metadata). `error` when the event log cannot be read; `found` false
+// when the message is no longer in it (or its event is unreadable).
+struct Accepted {
+  bool found = false;
+  std::string error;
+  std::string account;
+  std::vector<std::string> recipients;
+  json::object context;
+};
+
+Accepted FindAccepted(store::Store& store, const std::string& id) {
+  Accepted a;
+  store::EventFilter f;
+  f.type = "accepted";
+  f.message_id = id;
+  f.limit = 1;
+  auto events = store.ListEvents(f);
+  if (!events) {
+    a.error = "cannot read the event log (" + events.error().message + ")";
+    return a;
+  }
+  if (events->empty()) return a;
+  boost::system::error_code ec;
+  json::value d = json::parse(events->front().data, ec);
+  if (ec || !d.is_object()) return a;
+  a.found = true;
+  a.account = events->front().account;
+  if (auto* rs = d.as_object().if_contains("recipients"); rs && rs->is_array())
+    for (const auto& r : rs->as_array())
+      if (r.is_string()) a.recipients.emplace_back(r.as_string());
+  for (const char* k : {"mail_from", "tags", "metadata"})
+    if (auto* v = d.as_object().if_contains(k)) a.context[k] = *v;
+  return a;
+}
+
+}  // namespace
+
 // Mail to a message's mailto: List-Unsubscribe address (RFC 2369): the recipient asks to hear no more.
 // The message's (first) recipient is unsubscribed, as the https link does; auto-replies are not requests.
 std::string FeedbackIntake::Unsubscribe(const std::string& id, const std::string& mail_from, const std::string& client_ip,
@@ -57,28 +97,20 @@ std::string FeedbackIntake::Unsubscribe(const std::string& id, const std::string
     spdlog::info("inbound: auto-reply from <{}> [{}] to the unsubscribe address of {}: not a request", mail_from, client_ip, id);
     return "";
   }
-  store::EventFilter f;
-  f.type = "accepted";
-  f.message_id = id;
-  f.limit = 1;
-  auto accepted = store_.ListEvents(f);
-  if (!accepted) return "cannot read the event log (" + accepted.error().message + ")";
-  if (accepted->empty()) {
+  Accepted acc = FindAccepted(store_, id);
+  if (!acc.error.empty()) return acc.error;
+  if (!acc.found) {
     spdlog::info("inbound: unsubscribe request about {}: that message is no longer in the event log; dropped", id);
     return "";
   }
-  const store::Event& acc = accepted->front();
-  boost::system::error_code ec;
-  json::value ad = json::parse(acc.data, ec);
-  if (ec || !ad.is_object()) return "";
-  auto* rs = ad.as_object().if_contains("recipients");
-  if (!rs || !rs->is_array() || rs->as_array().empty() || !rs->as_array()[0].is_string()) return "";
-  json::object d{{"recipient", rs->as_array()[0]}, {"method", "mailto"}, {"requested_by", mail_from}, {"client_ip", client_ip}};
-  for (const char* k : {"mail_from", "tags", "metadata"})
-    if (auto* v = ad.as_object().if_contains(k)) d[k] = *v;
+  if (acc.recipients.empty()) return "";
+  json::object d = acc.context;
+  d["recipient"] = acc.recipients.front();
+  d["method"] = "mailto";
+  d["requested_by"] = mail_from;
+  d["client_ip"] = client_ip;
   store::Event e{0, NowMicros(), "unsubscribed", id, acc.account, json::serialize(d)};
-  spdlog::info("inbound: {} unsubscribed {} by mail from <{}> [{}]", id, std::string(rs->as_array()[0].as_string()), mail_from,
-               client_ip);
+  spdlog::info("inbound: {} unsubscribed {} by mail from <{}> [{}]", id, acc.recipients.front(), mail_from, client_ip);
   if (auto r = store_.AppendEvents({e}); !r) return "cannot record the unsubscribe request (" + r.error().message + ")";
   return "";
 }
@@ -107,24 +139,13 @@ std::string FeedbackIntake::Process(const std::string& mail_from, const std::vec
     spdlog::info("inbound: {} about {} from <{}> [{}]: not counted", kind, *id, mail_from, client_ip);
     return "";
   }
-  store::EventFilter f;
-  f.type = "accepted";
-  f.message_id = *id;
-  f.limit = 1;
-  auto accepted = store_.ListEvents(f);
-  if (!accepted) return "cannot read the event log (" + accepted.error().message + ")";
-  if (accepted->empty()) {
+  Accepted acc = FindAccepted(store_, *id);
+  if (!acc.error.empty()) return acc.error;
+  if (!acc.found) {
     spdlog::info("inbound: {} about {}: that message is no longer in the event log; dropped", kind, *id);
     return "";
   }
-  const store::Event& acc = accepted->front();
-  boost::system::error_code ec;
-  json::value ad = json::parse(acc.data, ec);
-  if (ec || !ad.is_object()) return "";
-  std::vector<std::string> sent;
-  if (auto* rs = ad.as_object().if_contains("recipients"); rs && rs->is_array())
-    for (const auto& r : rs->as_array())
-      if (r.is_string()) sent.emplace_back(r.as_string());
+  const std::vector<std::string>& sent = acc.recipients;
   // Which of the message's recipients an address in the report is (case-insensitively); a report that
   // names none is about the message's only recipient, if it has one.
   auto match = [&](const std::string& address) -> std::string {
@@ -132,9 +153,10 @@ std::string FeedbackIntake::Process(const std::string& mail_from, const std::vec
       if (!address.empty() && ToLowerAscii(s) == ToLowerAscii(address)) return s;
     return sent.size() == 1 ? sent.front() : "";
   };
-  json::object common{{"source", "report"}, {"reporting_mta", report.reporting_mta}, {"client_ip", client_ip}};
-  for (const char* k : {"mail_from", "tags", "metadata"})
-    if (auto* v = ad.as_object().if_contains(k)) common[k] = *v;
+  json::object common = acc.context;
+  common["source"] = "report";
+  common["reporting_mta"] = report.reporting_mta;
+  common["client_ip"] = client_ip;
   std::vector<store::Event> events;
   const int64_t now = NowMicros();
   if (report.kind == bounce::ReportKind::kComplaint) {

@@ -207,11 +207,13 @@ Result<void> SqliteStore::RemoveAccount(const std::string& name) {
   return {};
 }
 
-Result<void> SqliteStore::SetAccountFlag(const char* update_sql, const std::string& account, bool on) {
+Result<void> SqliteStore::SetAccountFlag(const std::string& update_sql, const std::string& account,
+                                         std::optional<bool> on) {
   std::lock_guard lock(mu_);
   auto q = db_->Prepare(update_sql);
   if (!q) return q.error();
-  q->Bind(1, int64_t{on}).Bind(2, account);
+  if (on) q->Bind(1, int64_t{*on}); else q->BindNull(1);
+  q->Bind(2, account);
   if (auto r = q->Run(); !r) return r;
   if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no account named '" + account + "'");
   return {};
@@ -226,14 +228,7 @@ Result<void> SqliteStore::SetAccountDefault(const std::string& account, const st
   if (setting != "track_opens" && setting != "track_clicks" && setting != "list_unsubscribe")
     return MakeError(ErrorCode::kInvalidArgument,
                      "unknown account default '" + setting + "'; use track_opens, track_clicks or list_unsubscribe");
-  std::lock_guard lock(mu_);
-  auto q = db_->Prepare("UPDATE accounts SET " + setting + " = ? WHERE name = ?");  // setting: one of three names
-  if (!q) return q.error();
-  if (value) q->Bind(1, int64_t{*value}); else q->BindNull(1);
-  q->Bind(2, account);
-  if (auto r = q->Run(); !r) return r;
-  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no account named '" + account + "'");
-  return {};
+  return SetAccountFlag("UPDATE accounts SET " + setting + " = ? WHERE name = ?", account, value);  // one of three names
 }
 
 Result<void> SqliteStore::SetDomainVerified(const std::string& domain, bool verified) {

@@ -74,8 +74,8 @@ class SqliteStore final : public Store {
   SqliteStore(std::unique_ptr<Db> db, std::unique_ptr<BackgroundCheckpointer> checkpointer)
       : db_(std::move(db)), checkpointer_(std::move(checkpointer)) {}
   Result<int64_t> AccountId(const std::string& name);
-  /// Runs `update_sql` ("UPDATE accounts SET <flag> = ? WHERE name = ?") for one account.
-  Result<void> SetAccountFlag(const char* update_sql, const std::string& account, bool on);
+  /// Runs `update_sql` ("UPDATE accounts SET <flag> = ? WHERE name = ?") for one account; nullopt binds NULL.
+  Result<void> SetAccountFlag(const std::string& update_sql, const std::string& account, std::optional<bool> on);
   Result<std::optional<Account>> FindAccountLocked(const std::string& name);
   Result<std::optional<StoredTemplate>> FindTemplateLocked(const std::string& account, const std::string& id_or_name);
   /// Inserts the next version of template `id`; returns its number.
