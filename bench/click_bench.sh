@@ -17,6 +17,7 @@ K="$ROOT/$BUILD/kurier"
   --set "smtp.submission.listen=127.0.0.1:$((HPORT + 1))" --set smtp.submissions.enabled=false --set api.max_connections=10000 \
   --set log.level=warn --set delivery.enabled=false >"$TMP/init.json"
 KEY=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['api_key'])" "$TMP/init.json")
+DATA=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['data_dir'])" "$TMP/init.json")
 "$K" serve --config "$TMP/k/kurier.toml" 2>"$TMP/serve.log" &
 KPID=$!
 cleanup() { kill "$KPID" 2>/dev/null || true; wait "$KPID" 2>/dev/null || true; rm -rf "$TMP"; }
@@ -39,18 +40,32 @@ done = function(summary, latency, requests)
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 LUA
-run_wrk() {  # run_wrk URL -> requests/s
-  local out
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$KPID/stat"; }  # the server's user + system CPU, in clock ticks
+run_wrk() {  # run_wrk URL -> "requests/s server-CPU-µs-per-request"
+  local out t0 t1 rate reqs
+  t0=$(cpu_ticks)
   out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" -s "$TMP/count.lua" "$1")
-  sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$out"
+  t1=$(cpu_ticks)
+  rate=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$out")
+  reqs=$(sed -n 's/^WRK requests=\([0-9]*\).*/\1/p' <<<"$out")
+  echo "$rate $(python3 -c "import os,sys; print('%.1f' % ((int(sys.argv[2]) - int(sys.argv[1])) * 1e6 / os.sysconf('SC_CLK_TCK') / max(1, int(sys.argv[3]))))" "$t0" "$t1" "$reqs")"
 }
 echo "# $(date -Is) nproc=$(nproc) load=[$(cut -d' ' -f1-3 /proc/loadavg)] conns=$CONNS duration=${DURATION}s repeats=$REPEATS"
 run_wrk "$CLICK" >/dev/null  # warm-up
 C=(); F=()
 for r in $(seq "$REPEATS"); do
-  c=$(run_wrk "$CLICK"); C+=("$c")
-  f=$(run_wrk "http://127.0.0.1:$HPORT/no/such/path"); F+=("$f")
-  echo "run$r clicks_per_s=$c plain_404_per_s=$f"
+  read -r c cc < <(run_wrk "$CLICK"); C+=("$c")
+  # Opens and clicks go through the event journal (store/event_journal.hpp): what it still held when
+  # wrk stopped, so that a backlog growing from run to run would show.
+  backlog=$(python3 -c "
+import os, sqlite3, sys
+data = open(sys.argv[1] + '/events.journal', 'rb').read()
+size = len(data.split(b'\\0', 1)[0])  # the data ends at the first NUL (the file is allocated ahead)
+db = sqlite3.connect('file:' + sys.argv[1] + '/kurier.db?mode=ro', uri=True)
+row = db.execute(\"SELECT position FROM journal_positions WHERE name = 'events'\").fetchone()
+print(size - (row[0] if row else 0))" "$DATA")
+  read -r f fc < <(run_wrk "http://127.0.0.1:$HPORT/no/such/path"); F+=("$f")
+  echo "run$r clicks_per_s=$c (server CPU ${cc} µs each) plain_404_per_s=$f (${fc} µs each) journal_backlog_bytes=$backlog"
 done
 CM=$(median "${C[@]}"); FM=$(median "${F[@]}")
 RECORDED=$(curl -sS "http://127.0.0.1:$HPORT/v1/stats" -H "Authorization: Bearer $KEY" | python3 -c "import json,sys; print(json.load(sys.stdin)['totals']['clicked']['total'])")

@@ -76,15 +76,19 @@ struct ApiContext {
 std::string TrackingBase(const Config& config, const std::string& from_domain);
 /// The HTML with its links rewritten (clicks) and an open pixel added (opens), for message `id`.
 std::string TrackHtml(const ApiContext& ctx, const std::string& id, const std::string& from_domain, std::string html,
-                      bool opens, bool clicks);
+                      bool opens, bool clicks, uint32_t recipient = 0);
 /// The List-Unsubscribe value of message `id` (its first recipient): the one-click URL, then the signed
 /// mailto: address when the bounce listener takes mail for the domain, joined by `separator`.
 std::string ListUnsubscribeValue(const ApiContext& ctx, const std::string& id, const std::string& from_domain,
-                                 std::string_view separator = ", ");
-/// Tracking and List-Unsubscribe for a message submitted over SMTP, as it leaves: the account's
-/// defaults (else tracking.*) decide; the HTML parts are rewritten in place (RewriteHtmlParts) and the
-/// List-Unsubscribe fields added to the header. "" when nothing applies (API sends were done when built).
-std::string TrackSubmitted(ApiContext& ctx, const spool::SpoolMessage& m);
+                                 std::string_view separator = ", ", uint32_t recipient = 0);
+/// Tracking and List-Unsubscribe for a message as it leaves, in the copy for its recipient number
+/// `recipient`: SMTP submissions by their X-Kurier-* fields, else the account's defaults (else
+/// tracking.*); API sends with several recipients by the X-Kurier-* fields the API wrote. The HTML parts
+/// are rewritten in place (RewriteHtmlParts), the List-Unsubscribe fields added and the X-Kurier-*
+/// fields removed. "" when nothing changes. `per_recipient` (may be null) is set when the copy names
+/// its recipient (tracked links, List-Unsubscribe), so that each recipient needs a copy of its own.
+std::string TrackSubmitted(ApiContext& ctx, const spool::SpoolMessage& m, uint32_t recipient = 0,
+                           bool* per_recipient = nullptr);
 /// Public tracking endpoints: GET /t/o/{token} (pixel), GET /t/c/{token} (302), GET and POST /t/u/{token}.
 void AddTrackingRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 

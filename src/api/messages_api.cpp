@@ -540,16 +540,27 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
     }
     if (!err.empty()) continue;
     const std::string id = NewQueueId();
-    if (ctx.tracking_key) {
+    // Tracked links and List-Unsubscribe name the recipient. A message to one recipient gets them now;
+    // one to several carries the send's flags as X-Kurier-* fields, and delivery makes each
+    // recipient's copy (TrackSubmitted), so that opens, clicks and unsubscribes are each one's own.
+    std::string deferred_tracking;
+    if (ctx.tracking_key && (r.track_opens || r.track_clicks || r.list_unsubscribe)) {
       const std::string from_domain = ToLowerAscii(spec.from.email.substr(spec.from.email.rfind('@') + 1));
-      if (!spec.html.empty() && (r.track_opens || r.track_clicks))
-        spec.html = TrackHtml(ctx, id, from_domain, std::move(spec.html), r.track_opens, r.track_clicks);
-      if (r.list_unsubscribe) {
-        spec.headers.emplace_back("List-Unsubscribe", ListUnsubscribeValue(ctx, id, from_domain));
-        spec.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+      if (spec.to.size() + spec.cc.size() + spec.bcc.size() > 1) {
+        for (auto [on, field] : {std::pair{r.track_opens, "X-Kurier-Track-Opens"}, std::pair{r.track_clicks, "X-Kurier-Track-Clicks"},
+                                 std::pair{r.list_unsubscribe, "X-Kurier-List-Unsubscribe"}})
+          if (on) deferred_tracking += std::string(field) + ": yes\r\n";
+      } else {
+        if (!spec.html.empty() && (r.track_opens || r.track_clicks))
+          spec.html = TrackHtml(ctx, id, from_domain, std::move(spec.html), r.track_opens, r.track_clicks);
+        if (r.list_unsubscribe) {
+          spec.headers.emplace_back("List-Unsubscribe", ListUnsubscribeValue(ctx, id, from_domain));
+          spec.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+        }
       }
     }
     auto built = BuildMessage(spec);
+    if (built && !deferred_tracking.empty()) built.value().insert(0, deferred_tracking);
     if (!built) {
       err.Add(ptr.empty() ? "/" : ptr, built.error().message);
       continue;

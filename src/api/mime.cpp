@@ -617,7 +617,7 @@ bool IsReservedHeader(std::string_view name) {
       "DKIM-Signature", "Authentication-Results"};
   for (auto r : kReserved)
     if (IEquals(name, r)) return true;
-  return IStartsWith(name, "Content-") || IStartsWith(name, "ARC-");
+  return IStartsWith(name, "Content-") || IStartsWith(name, "ARC-") || IStartsWith(name, "X-Kurier-");
 }
 
 std::optional<std::string> ValidateCustomHeader(std::string_view name, std::string_view value) {

@@ -106,7 +106,7 @@ void HandleAdd(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
   if (ec || !body.is_object()) return reply(Invalid(std::vector<FieldError>{{"", "the body must be a JSON object: {\"address\": ...} or {\"addresses\": [...]}"}}));
   std::vector<std::pair<std::string, const json::value*>> entries;
   const auto& o = body.as_object();
-  if (auto* one = o.if_contains("address")) entries.emplace_back("", &body);
+  if (o.contains("address")) entries.emplace_back("", &body);
   if (auto* many = o.if_contains("addresses")) {
     if (!many->is_array()) err.Add("/addresses", "must be an array of {address, reason, detail} objects or strings");
     else if (many->as_array().size() > kMaxPerRequest)

@@ -21,9 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
-#include <condition_variable>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 
 #include "api/api_service.hpp"
@@ -32,6 +30,7 @@
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "mime/parse.hpp"
+#include "spool/message_prep.hpp"
 #include "spool/spool.hpp"
 #include "store/store.hpp"
 #include "tracking/detect.hpp"
@@ -71,58 +70,6 @@ HttpResponse Page(int status, const std::string& title, const std::string& body_
              body_html + "</body></html>\n";
   return res;
 }
-
-// Records tracking events in batches: each hit's event joins the next batch, written by one thread
-// in one transaction, and the hit is answered once its batch is committed (so a recorded click is
-// in the event log before the browser is redirected, at a cost shared by every hit of the batch).
-class HitRecorder {
- public:
-  explicit HitRecorder(store::Store& store) : store_(store), thread_([this] { Run(); }) {}
-  ~HitRecorder() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_one();
-    thread_.join();
-  }
-  void Record(store::Event e, std::function<void()> then) {
-    {
-      std::lock_guard lock(mu_);
-      queue_.push_back({std::move(e), std::move(then)});
-    }
-    cv_.notify_one();
-  }
-
- private:
-  struct Item {
-    store::Event event;
-    std::function<void()> then;
-  };
-  void Run() {
-    std::unique_lock lock(mu_);
-    for (;;) {
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (queue_.empty() && stop_) return;
-      std::vector<Item> batch;
-      batch.swap(queue_);
-      lock.unlock();
-      std::vector<store::Event> events;
-      events.reserve(batch.size());
-      for (auto& i : batch) events.push_back(std::move(i.event));
-      if (auto r = store_.AppendEvents(events); !r)
-        spdlog::error("tracking: cannot record {} event(s): {}", events.size(), r.error().message);
-      for (auto& i : batch) i.then();
-      lock.lock();
-    }
-  }
-  store::Store& store_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Item> queue_;
-  bool stop_ = false;
-  std::thread thread_;
-};
 
 struct MessageInfo {
   std::string account, recipient;
@@ -185,8 +132,6 @@ class InfoCache {
 };
 
 struct Tracker {
-  explicit Tracker(store::Store& store) : recorder(store) {}
-  HitRecorder recorder;
   InfoCache cache;
 };
 
@@ -218,14 +163,15 @@ std::optional<tracking::TokenPayload> Open(ApiContext& ctx, const RouteContext& 
   return t;
 }
 
-// Answers `res` once the hit's event is recorded (or at once when the message is unknown: the token
-// is genuine, so the visitor still gets the pixel or the link).
+// Records the hit's event, then answers `res` (at once when the message is unknown: the token is
+// genuine, so the visitor still gets the pixel or the link). RecordEvent goes through the store's
+// event journal: one file append, on disk before the answer, in the event log milliseconds later.
 void RecordThenReply(ApiContext& ctx, Tracker& tr, const char* type, const tracking::TokenPayload& t, const HttpRequest& req,
                      json::object extra, HttpResponse res, Reply reply) {
-  auto info = tr.cache.Get(ctx, t.message_id, t.recipient_index);
-  if (!info) return reply(std::move(res));
-  tr.recorder.Record(HitEvent(type, t, *info, req, std::move(extra)),
-                     [reply = std::move(reply), res = std::move(res)]() mutable { reply(std::move(res)); });
+  if (auto info = tr.cache.Get(ctx, t.message_id, t.recipient_index))
+    if (auto r = ctx.store.RecordEvent(HitEvent(type, t, *info, req, std::move(extra))); !r)
+      spdlog::error("tracking: cannot record a {} event of message {}: {}", type, t.message_id, r.error().message);
+  reply(std::move(res));
 }
 
 void HandleOpen(ApiContext& ctx, Tracker& tr, const HttpRequest& req, const RouteContext& rc, Reply reply) {
@@ -296,14 +242,14 @@ std::string TrackingBase(const Config& config, const std::string& from_domain) {
 }
 
 std::string TrackHtml(const ApiContext& ctx, const std::string& id, const std::string& from_domain, std::string html,
-                      bool opens, bool clicks) {
+                      bool opens, bool clicks, uint32_t recipient) {
   const std::string base = TrackingBase(ctx.config, from_domain);
   if (clicks) {
     auto res = tracking::RewriteLinks(html, [&](std::string_view url, std::size_t index) -> std::optional<std::string> {
       if (index > 65535) return std::nullopt;
       auto normalized = tracking::NormalizeClickUrl(url);
       if (!normalized) return std::nullopt;
-      tracking::TokenPayload p{tracking::TokenKind::kClick, id, 0, 0, static_cast<uint16_t>(index), *normalized};
+      tracking::TokenPayload p{tracking::TokenKind::kClick, id, recipient, 0, static_cast<uint16_t>(index), *normalized};
       std::string token = Seal(ctx, p);
       if (token.empty()) return std::nullopt;
       return base + "/t/c/" + token;
@@ -311,7 +257,7 @@ std::string TrackHtml(const ApiContext& ctx, const std::string& id, const std::s
     html = std::move(res.html);
   }
   if (opens) {
-    std::string token = Seal(ctx, tracking::TokenPayload{tracking::TokenKind::kOpen, id, 0, 0, 0, ""});
+    std::string token = Seal(ctx, tracking::TokenPayload{tracking::TokenKind::kOpen, id, recipient, 0, 0, ""});
     if (!token.empty()) html = tracking::InsertOpenPixel(html, base + "/t/o/" + token);
   }
   return html;
@@ -325,39 +271,55 @@ static std::string UnsubscribeUrl(const ApiContext& ctx, const std::string& id, 
 }
 
 std::string ListUnsubscribeValue(const ApiContext& ctx, const std::string& id, const std::string& from_domain,
-                                 std::string_view separator) {
-  std::string value = "<" + UnsubscribeUrl(ctx, id, from_domain, 0) + ">";
+                                 std::string_view separator, uint32_t recipient) {
+  std::string value = "<" + UnsubscribeUrl(ctx, id, from_domain, recipient) + ">";
   if (ctx.unsubscribe_address)
     if (std::string mailto = ctx.unsubscribe_address(id, from_domain); !mailto.empty())
       value += std::string(separator) + "<mailto:" + mailto + "?subject=unsubscribe>";
   return value;
 }
 
-std::string TrackSubmitted(ApiContext& ctx, const spool::SpoolMessage& m) {
-  // SMTP submissions only: API sends were tracked when built; relayed mail is someone else's.
-  if (!ctx.tracking_key || m.account.empty() || m.credential.empty() || m.credential.rfind("api:", 0) == 0) return "";
-  auto d = ctx.account_defaults->Get(ctx.store, m.account);
-  const bool opens = d.track_opens.value_or(ctx.config.tracking.opens);
-  const bool clicks = d.track_clicks.value_or(ctx.config.tracking.clicks);
-  const bool unsubscribe = d.list_unsubscribe.value_or(false);
-  if (!opens && !clicks && !unsubscribe) return "";
+std::string TrackSubmitted(ApiContext& ctx, const spool::SpoolMessage& m, uint32_t recipient, bool* per_recipient) {
+  if (per_recipient) *per_recipient = false;
+  // Relayed mail is someone else's. SMTP submissions follow their X-Kurier-* fields (checked at
+  // acceptance), else the account's defaults. API sends were tracked when built, except those with
+  // several recipients: they carry the send's flags as X-Kurier-* fields, so that each recipient's
+  // copy gets links of its own here.
+  if (m.account.empty() || m.credential.empty()) return "";
+  const bool api = m.credential.rfind("api:", 0) == 0;
+  const auto options = spool::ReadSubmissionOptions(m.data);
+  std::string data = spool::RemoveSubmissionOptionFields(m.data);
+  const std::string unchanged = data.size() == m.data.size() ? std::string() : data;
+  bool opens = options.track_opens.value_or(false), clicks = options.track_clicks.value_or(false),
+       unsubscribe = options.list_unsubscribe.value_or(false);
+  if (!api) {
+    auto d = ctx.account_defaults->Get(ctx.store, m.account);
+    opens = options.track_opens.value_or(d.track_opens.value_or(ctx.config.tracking.opens));
+    clicks = options.track_clicks.value_or(d.track_clicks.value_or(ctx.config.tracking.clicks));
+    unsubscribe = options.list_unsubscribe.value_or(d.list_unsubscribe.value_or(false));
+  }
+  if (!ctx.tracking_key || (!opens && !clicks && !unsubscribe)) return unchanged;
   const std::string from_domain = ToLowerAscii(m.mail_from.substr(m.mail_from.rfind('@') + 1));
-  std::string data = m.data;
+  bool named = false;  // the copy names its recipient
   if (opens || clicks)
     if (auto rewritten = RewriteHtmlParts(data, [&](std::string html) {
-          return TrackHtml(ctx, m.id, from_domain, std::move(html), opens, clicks);
+          std::string tracked = TrackHtml(ctx, m.id, from_domain, html, opens, clicks, recipient);
+          named = named || tracked != html;
+          return tracked;
         }))
       data = std::move(*rewritten);
   auto [head, body] = mime::SplitHeaderBody(data);
   if (unsubscribe && body.data() && !mime::ParseHeaders(head).Get("List-Unsubscribe")) {
-    data.insert(head.size(), "List-Unsubscribe: " + ListUnsubscribeValue(ctx, m.id, from_domain, ",\r\n ") +
+    data.insert(head.size(), "List-Unsubscribe: " + ListUnsubscribeValue(ctx, m.id, from_domain, ",\r\n ", recipient) +
                                  "\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+    named = true;
   }
+  if (per_recipient) *per_recipient = named;
   return data == m.data ? std::string() : data;
 }
 
 void AddTrackingRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
-  std::shared_ptr<Tracker> tr = ctx ? std::make_shared<Tracker>(ctx->store) : nullptr;
+  std::shared_ptr<Tracker> tr = ctx ? std::make_shared<Tracker>() : nullptr;
   auto route = [&](const char* method, const char* path,
                    void (*h)(ApiContext&, Tracker&, const HttpRequest&, const RouteContext&, Reply)) {
     router.Add(Route{method, path, Scope::kPublic,

@@ -90,6 +90,8 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
     Config config = LoadConfigOrExit(config_path);
     InitLogging(config.log_level);
     auto store = OpenStoreOrExit(config);
+    // Opens and clicks are appended to a journal file and imported into the event log in bulk.
+    if (auto r = store->OpenEventJournal(config.sqlite_path.parent_path() / "events.journal", config.event_journal_delay_ms); !r) Fail(r.error().message);
     auto spool = spool::Spool::Open(config.spool_path, spool::SpoolOptions{config.spool_fsync, config.spool_max_batch},
                                     store.get());
     if (!spool) Fail(spool.error().message);
@@ -170,8 +172,13 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
           const std::string domain = ToLowerAscii(config.domains.return_path_prefix + "." + from_domain);
           return intake->Accepts(domain) ? bounce::UnsubscribeLocalPart(secret, id) + "@" + domain : std::string();
         };
-      // SMTP submissions get the account's tracking and List-Unsubscribe as they leave (before DKIM).
-      delivery.SetMessageTransform([api_ctx](const spool::SpoolMessage& m) { return api::TrackSubmitted(*api_ctx, m); });
+      // Tracking and List-Unsubscribe as mail leaves (before DKIM): SMTP submissions, and API sends with
+      // several recipients (each recipient's copy names it).
+      delivery.SetMessageTransform([api_ctx](const spool::SpoolMessage& m, int recipient) {
+        delivery::DeliveryManager::Transformed t;
+        t.data = api::TrackSubmitted(*api_ctx, m, static_cast<uint32_t>(recipient), &t.per_recipient);
+        return t;
+      });
       api::AddAllRoutes(router, api_ctx);
       api::HttpServerOptions ho;
       ho.listen = config.api.listen;

@@ -38,6 +38,9 @@ constexpr Key kSchema[] = {
     {"store.backend", Type::kString, R"("sqlite")",
      "Where accounts, credentials, keys and events live: \"sqlite\" (embedded)."},
     {"store.sqlite_path", Type::kString, R"("kurier.db")", "SQLite database file (relative to data_dir)."},
+    {"store.event_journal_delay_ms", Type::kInt, "10",
+     "Opens and clicks are appended to events.journal beside the database (on disk before the answer) and moved "
+     "into the event log in one transaction after this many milliseconds; reading the event log moves them at once."},
     {"spool.path", Type::kString, R"("spool/spool.db")",
      "Node-local durable message spool (relative to data_dir)."},
     {"spool.fsync", Type::kBool, "true",
@@ -473,6 +476,7 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   c.spool_path = c.data_dir / str("spool.path");
   c.spool_fsync = boolean("spool.fsync");
   c.spool_max_batch = static_cast<int>(integer("spool.max_batch", 1, 100000));
+  c.event_journal_delay_ms = static_cast<int>(integer("store.event_journal_delay_ms", 0, 3'600'000));
   auto listener = [&](const std::string& name) {
     ListenerConfig l;
     l.enabled = boolean((name + ".enabled").c_str());

@@ -132,6 +132,7 @@ struct Config {
   std::string tls_min_version;
   std::string store_backend;
   std::filesystem::path sqlite_path;
+  int event_journal_delay_ms = 10;  ///< store.event_journal_delay_ms
   std::filesystem::path spool_path;
   bool spool_fsync = true;
   int spool_max_batch = 512;

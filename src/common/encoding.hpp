@@ -18,6 +18,8 @@ std::string ToLowerAscii(std::string_view s);
 bool IEquals(std::string_view a, std::string_view b);
 bool IStartsWith(std::string_view s, std::string_view prefix);
 bool IsAscii(std::string_view s);
+/// `s` without leading and trailing spaces and tabs.
+std::string_view TrimAscii(std::string_view s);
 /// Hex of BLAKE2b-256 of `data`.
 std::string HashHex(std::string_view data);
 

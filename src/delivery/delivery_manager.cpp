@@ -169,7 +169,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   int64_t dkim_loaded_at = 0;
   std::optional<dkim::PrivateKey> arc_key;  // arc.key_file, loaded by Start() when arc.enabled
   std::string secret;                       // server.secret_file: signs VERP return paths
-  std::function<std::string(const spool::SpoolMessage&)> transform;  // tracking of SMTP submissions
+  std::function<Transformed(const spool::SpoolMessage&, int)> transform;  // tracking as mail leaves
 
   // ---- per-destination policy ------------------------------------------------------------------
 
@@ -882,14 +882,23 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
         message = std::make_shared<const spool::SpoolMessage>(std::move(**msg));
       }
       if (!DropSuppressed(*job, *message)) continue;
+      Transformed changed;
+      if (transform) changed = transform(*message, job->rcpts.front().idx);
+      if (changed.per_recipient && job->rcpts.size() > 1) {
+        // This copy's links name its first recipient: the others wait for copies of their own, next
+        // in line for this connection.
+        Job rest = *job;
+        rest.rcpts.erase(rest.rcpts.begin());
+        job->rcpts.resize(1);
+        domains[domain].ready.push_front(std::move(rest));
+      }
       smtp::proto::OutboundMessage om;
       om.mail_from = ReturnPath(*message);
       for (const auto& r : job->rcpts) om.recipients.push_back(r.address);
       om.smtputf8 = NeedsSmtpUtf8(*message);
       om.eight_bit = message->body_type == "8BITMIME" || HasEightBit(message->data);
       std::vector<std::string> selectors;
-      const std::string transformed = transform ? transform(*message) : std::string();
-      const std::string& data = transformed.empty() ? message->data : transformed;
+      const std::string& data = changed.data.empty() ? message->data : changed.data;
       std::string signed_data = SignatureHeaders(data, selectors);
       if (!signed_data.empty()) signed_data += data;
       if (std::string arc = ArcHeaders(*message, signed_data.empty() ? data : signed_data); !arc.empty())
@@ -1086,7 +1095,7 @@ void DeliveryManager::Suspend(const std::string& domain, bool on, std::function<
   });
 }
 
-void DeliveryManager::SetMessageTransform(std::function<std::string(const spool::SpoolMessage&)> transform) {
+void DeliveryManager::SetMessageTransform(std::function<Transformed(const spool::SpoolMessage&, int)> transform) {
   asio::dispatch(impl_->strand, [self = impl_, transform = std::move(transform)]() mutable {
     self->transform = std::move(transform);
   });

@@ -51,8 +51,14 @@ class DeliveryManager {
   void Drill(std::function<void(std::vector<DrillResult>)> done);
 
   /// A change made to each message as it leaves, before DKIM signing (open/click tracking and
-  /// List-Unsubscribe for SMTP submissions); "" leaves the message as stored. Runs on the manager's strand.
-  void SetMessageTransform(std::function<std::string(const spool::SpoolMessage&)> transform);
+  /// List-Unsubscribe): `data` "" leaves the message as stored; `per_recipient` says the copy names its
+  /// recipient (tracked links), so each recipient gets a transaction of its own, one after another on
+  /// the same connection. Called with the index of the recipient in the message; runs on the manager's strand.
+  struct Transformed {
+    std::string data;
+    bool per_recipient = false;
+  };
+  void SetMessageTransform(std::function<Transformed(const spool::SpoolMessage&, int recipient)> transform);
 
  private:
   struct Impl;

@@ -104,13 +104,23 @@ std::string FeedbackIntake::Unsubscribe(const std::string& id, const std::string
     return "";
   }
   if (acc.recipients.empty()) return "";
+  // The address names the message, not the recipient: a message to several is unsubscribed for the
+  // recipient who writes (the envelope sender), and for nobody when that is none of them.
+  std::string recipient = acc.recipients.size() == 1 ? acc.recipients.front() : "";
+  for (const auto& r : acc.recipients)
+    if (IEquals(r, mail_from)) recipient = r;
+  if (recipient.empty()) {
+    spdlog::info("inbound: unsubscribe request about {} from <{}> [{}]: the message has {} recipients and the sender "
+                 "is none of them; nobody unsubscribed", id, mail_from, client_ip, acc.recipients.size());
+    return "";
+  }
   json::object d = acc.context;
-  d["recipient"] = acc.recipients.front();
+  d["recipient"] = recipient;
   d["method"] = "mailto";
   d["requested_by"] = mail_from;
   d["client_ip"] = client_ip;
   store::Event e{0, NowMicros(), "unsubscribed", id, acc.account, json::serialize(d)};
-  spdlog::info("inbound: {} unsubscribed {} by mail from <{}> [{}]", id, acc.recipients.front(), mail_from, client_ip);
+  spdlog::info("inbound: {} unsubscribed {} by mail from <{}> [{}]", id, recipient, mail_from, client_ip);
   if (auto r = store_.AppendEvents({e}); !r) return "cannot record the unsubscribe request (" + r.error().message + ")";
   return "";
 }

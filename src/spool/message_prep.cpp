@@ -1,7 +1,11 @@
 // message_prep.cpp - trace and identification headers added at submission.
 // STANDARDS: RFC 5321 4.4 (Received), RFC 3848 and RFC 6531 3.7.3 (with-protocol names),
-// RFC 6409 8.2-8.3 (an MSA may add Date and Message-ID), RFC 5322 3.6 (fields).
+// RFC 6409 8.2-8.3 (an MSA may add Date and Message-ID), RFC 5322 3.6 (fields), RFC 5322 2.2.3 (unfolding).
+// The X-Kurier-* submission options follow what Mailgun (X-Mailgun-Tag, X-Mailgun-Track-Clicks) and
+// Postmark (X-PM-Tag, X-PM-TrackOpens) offer SMTP senders.
 #include "spool/message_prep.hpp"
+
+#include <boost/json.hpp>
 
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
@@ -15,22 +19,124 @@ std::size_t HeaderSectionEnd(std::string_view m) {
   return m.size();  // headers only, or no separator: the whole message is the header section
 }
 
-bool HasHeader(std::string_view m, std::string_view name) {
-  std::string_view headers = m.substr(0, HeaderSectionEnd(m));
+namespace {
+
+// Calls fn(name, start, end) for each field of the header section, in order, until fn returns false:
+// m[start, end) is the whole field, its continuation lines and CRLFs included.
+template <typename Fn>
+void ForEachField(std::string_view m, Fn fn) {
+  const std::string_view headers = m.substr(0, HeaderSectionEnd(m));
+  auto next_line = [&](std::size_t p) {
+    auto eol = headers.find("\r\n", p);
+    return eol == std::string_view::npos ? headers.size() : eol + 2;
+  };
   std::size_t pos = 0;
   while (pos < headers.size()) {
-    auto eol = headers.find("\r\n", pos);
-    std::string_view line = headers.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
-    auto colon = line.find(':');
-    if (colon != std::string_view::npos && line.front() != ' ' && line.front() != '\t') {
-      std::string_view field = line.substr(0, colon);
-      while (!field.empty() && (field.back() == ' ' || field.back() == '\t')) field.remove_suffix(1);
-      if (IEquals(field, name)) return true;
+    const std::size_t start = pos;
+    std::size_t end = next_line(pos);
+    while (end < headers.size() && (headers[end] == ' ' || headers[end] == '\t')) end = next_line(end);
+    const std::string_view first = headers.substr(start, next_line(start) - start);
+    const auto colon = first.find(':');
+    if (colon != std::string_view::npos && first.front() != ' ' && first.front() != '\t') {
+      std::string_view name = first.substr(0, colon);
+      while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+      if (!fn(name, start, end)) return;
     }
-    if (eol == std::string_view::npos) break;
-    pos = eol + 2;
+    pos = end;
   }
+}
+
+// The value of the field m[start, end): unfolded (RFC 5322 2.2.3), surrounding blanks trimmed.
+std::string FieldValue(std::string_view m, std::size_t start, std::size_t end) {
+  std::string_view field = m.substr(start, end - start);
+  field.remove_prefix(field.find(':') + 1);
+  std::string v;
+  for (std::size_t i = 0; i < field.size(); ++i) {
+    if (field[i] == '\r' && i + 1 < field.size() && field[i + 1] == '\n') {
+      ++i;  // a line break inside a field is folding
+      continue;
+    }
+    v += field[i];
+  }
+  return std::string(TrimAscii(v));
+}
+
+constexpr std::string_view kOptionFields[] = {"X-Kurier-Tag", "X-Kurier-Metadata", "X-Kurier-Track-Opens",
+                                              "X-Kurier-Track-Clicks", "X-Kurier-List-Unsubscribe"};
+
+bool IsOptionField(std::string_view name) {
+  for (auto f : kOptionFields)
+    if (IEquals(name, f)) return true;
   return false;
+}
+
+}  // namespace
+
+bool HasHeader(std::string_view m, std::string_view name) {
+  bool found = false;
+  ForEachField(m, [&](std::string_view field, std::size_t, std::size_t) { return !(found = IEquals(field, name)); });
+  return found;
+}
+
+SubmissionOptions ReadSubmissionOptions(std::string_view m) {
+  SubmissionOptions o;
+  boost::json::array tags;
+  bool metadata_seen = false;
+  ForEachField(m, [&](std::string_view name, std::size_t start, std::size_t end) {
+    if (!IsOptionField(name)) return true;
+    const std::string value = FieldValue(m, start, end);
+    auto fail = [&](const std::string& what) {
+      o.error = std::string(name) + " " + what;
+      return false;
+    };
+    if (IEquals(name, "X-Kurier-Tag")) {
+      std::string_view rest = value;
+      while (!rest.empty()) {
+        auto comma = rest.find(',');
+        std::string_view tag = TrimAscii(rest.substr(0, comma));
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        if (tag.empty()) continue;
+        if (tag.size() > 128 || tags.size() == 20)
+          return fail("holds more than 20 tags or a tag longer than 128 characters (separate tags with commas)");
+        tags.emplace_back(tag);
+      }
+    } else if (IEquals(name, "X-Kurier-Metadata")) {
+      if (metadata_seen) return fail("appears twice; put every key in one JSON object");
+      metadata_seen = true;
+      boost::system::error_code ec;
+      boost::json::value v = boost::json::parse(value, ec);
+      if (ec || !v.is_object()) return fail("is not a JSON object (e.g. {\"order\": \"42\"})");
+      o.metadata = boost::json::serialize(v);
+      if (o.metadata.size() > 10000) return fail("is longer than 10000 octets");
+    } else {
+      std::optional<bool> flag;
+      const std::string v = ToLowerAscii(value);
+      if (v == "yes" || v == "true" || v == "on" || v == "1") flag = true;
+      if (v == "no" || v == "false" || v == "off" || v == "0") flag = false;
+      if (!flag) return fail("must be yes or no");
+      (IEquals(name, "X-Kurier-Track-Opens")    ? o.track_opens
+       : IEquals(name, "X-Kurier-Track-Clicks") ? o.track_clicks
+                                                 : o.list_unsubscribe) = flag;
+    }
+    return true;
+  });
+  if (!tags.empty()) o.tags = boost::json::serialize(tags);
+  return o;
+}
+
+std::string RemoveSubmissionOptionFields(std::string_view m) {
+  std::string out;
+  std::size_t copied = 0;
+  ForEachField(m, [&](std::string_view name, std::size_t start, std::size_t end) {
+    if (IsOptionField(name)) {
+      out.append(m.substr(copied, start - copied));
+      copied = end;
+    }
+    return true;
+  });
+  if (copied == 0) return std::string(m);
+  out.append(m.substr(copied));
+  return out;
 }
 
 std::string ReceivedHeader(const TraceInfo& t) {

@@ -2,6 +2,7 @@
 // a Received: trace header (RFC 5321 4.4) and, when missing, Message-ID: and Date: (RFC 6409 8).
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,5 +31,23 @@ std::string PrepareMessage(std::string_view message, const TraceInfo& t);
 std::size_t HeaderSectionEnd(std::string_view message);
 /// True when the header section has a field named `name` (case-insensitive).
 bool HasHeader(std::string_view message, std::string_view name);
+
+/// What an authenticated SMTP submission asks of kurier in header fields of its own:
+///   X-Kurier-Tag: news, spring           tags for events and statistics; the field may repeat (at most
+///                                        20 tags of up to 128 characters in all, as the API's `tags`)
+///   X-Kurier-Metadata: {"order": "42"}   a JSON object of at most 10000 octets (the API's `metadata`)
+///   X-Kurier-Track-Opens: yes|no, X-Kurier-Track-Clicks: yes|no, X-Kurier-List-Unsubscribe: yes|no
+///                                        this message's tracking and List-Unsubscribe, over the account's defaults
+/// The fields stay in the spooled copy and are removed as the message leaves (RemoveSubmissionOptionFields).
+struct SubmissionOptions {
+  std::string tags = "[]";      ///< JSON array
+  std::string metadata = "{}";  ///< JSON object
+  std::optional<bool> track_opens, track_clicks, list_unsubscribe;
+  std::string error;  ///< "X-Kurier-... what is wrong" when a field cannot be used; the message is refused
+};
+SubmissionOptions ReadSubmissionOptions(std::string_view message);
+/// `message` without the fields ReadSubmissionOptions reads (continuation lines included); every other
+/// octet as it was.
+std::string RemoveSubmissionOptionFields(std::string_view message);
 
 }  // namespace kurier::spool

@@ -55,5 +55,53 @@ TEST(MessagePrep, ReceivedProtocolNames) {
   EXPECT_NE(ReceivedHeader(t).find("with UTF8SMTPSA id"), std::string::npos);
 }
 
+TEST(SubmissionOptions, ReadsTheFieldsAndRefusesWhatCannotBeUsed) {
+  struct Row {
+    const char* header;
+    const char* tags;
+    const char* metadata;
+    std::optional<bool> opens, clicks, unsubscribe;
+    const char* error;  // a part of the error, "" when none
+  };
+  const Row rows[] = {
+      {"Subject: a\r\n", "[]", "{}", {}, {}, {}, ""},
+      {"X-Kurier-Tag: news, spring\r\nx-kurier-tag:  vip \r\n", R"(["news","spring","vip"])", "{}", {}, {}, {}, ""},
+      {"X-Kurier-Tag: a,, b ,\r\n", R"(["a","b"])", "{}", {}, {}, {}, ""},
+      {"X-Kurier-Metadata: {\"order\": \"42\",\r\n  \"n\": 7}\r\n", "[]", R"({"order":"42","n":7})", {}, {}, {}, ""},
+      {"X-Kurier-Track-Opens: yes\r\nX-Kurier-Track-Clicks: No\r\nX-Kurier-List-Unsubscribe: true\r\n", "[]", "{}", true,
+       false, true, ""},
+      {"X-Kurier-Track-Clicks: maybe\r\n", "[]", "{}", {}, {}, {}, "X-Kurier-Track-Clicks must be yes or no"},
+      {"X-Kurier-Metadata: [1, 2]\r\n", "[]", "{}", {}, {}, {}, "is not a JSON object"},
+      {"X-Kurier-Metadata: {}\r\nX-Kurier-Metadata: {}\r\n", "[]", "{}", {}, {}, {}, "appears twice"},
+      {"X-Kurier-Tag: 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21\r\n", "[]", "{}", {}, {}, {}, "more than 20"},
+      // Another X-Kurier-* field (a DSN's X-Kurier-Queue-ID) is not an option.
+      {"X-Kurier-Queue-ID: Q1\r\n", "[]", "{}", {}, {}, {}, ""},
+  };
+  for (const auto& r : rows) {
+    const std::string message = std::string(r.header) + "\r\nX-Kurier-Tag: in the body\r\n";
+    auto o = ReadSubmissionOptions(message);
+    EXPECT_NE(o.error.find(r.error), std::string::npos) << r.header << " -> " << o.error;
+    if (*r.error) continue;
+    EXPECT_TRUE(o.error.empty()) << r.header << " -> " << o.error;
+    EXPECT_EQ(o.tags, r.tags) << r.header;
+    EXPECT_EQ(o.metadata, r.metadata) << r.header;
+    EXPECT_EQ(o.track_opens, r.opens) << r.header;
+    EXPECT_EQ(o.track_clicks, r.clicks) << r.header;
+    EXPECT_EQ(o.list_unsubscribe, r.unsubscribe) << r.header;
+  }
+  std::string long_tag = "X-Kurier-Tag: " + std::string(129, 'a') + "\r\n\r\n";
+  EXPECT_NE(ReadSubmissionOptions(long_tag).error.find("longer than 128"), std::string::npos);
+}
+
+TEST(SubmissionOptions, RemovesOnlyTheOptionFieldsWithTheirFoldedLines) {
+  const std::string in =
+      "Received: x\r\nX-Kurier-Tag: a,\r\n b\r\nSubject: s\r\nX-Kurier-Metadata: {}\r\nX-Kurier-Queue-ID: q\r\n"
+      "x-kurier-track-opens: no\r\n\r\nX-Kurier-Tag: body line\r\n";
+  EXPECT_EQ(RemoveSubmissionOptionFields(in),
+            "Received: x\r\nSubject: s\r\nX-Kurier-Queue-ID: q\r\n\r\nX-Kurier-Tag: body line\r\n");
+  const std::string none = "Subject: s\r\n\r\nbody\r\n";
+  EXPECT_EQ(RemoveSubmissionOptionFields(none), none);
+}
+
 }  // namespace
 }  // namespace kurier::spool

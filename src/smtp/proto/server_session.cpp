@@ -417,7 +417,7 @@ void ServerSession::OnStored(const StoreResult& result) {
   if (result.ok)
     Reply(ReplyId::kQueued, result.queue_id);
   else
-    Reply(ReplyId::kStorageFailed, result.error);
+    Reply(result.refused ? ReplyId::kBadSubmissionOption : ReplyId::kStorageFailed, result.error);
   ResetTransaction();
   Process();
 }

@@ -347,6 +347,13 @@ struct SmtpServer::Impl {
     t.recipients = m.recipients;
     t.time = m.received_at;
     std::string raw = s.TakeMessage();
+    if (!m.credential.empty()) {
+      // An authenticated submission may set its tags, metadata and tracking (X-Kurier-* fields).
+      auto options = spool::ReadSubmissionOptions(raw);
+      if (!options.error.empty()) co_return proto::StoreResult{false, "", options.error, true};
+      m.tags = std::move(options.tags);
+      m.metadata = std::move(options.metadata);
+    }
     m.data = spool::PrepareMessage(raw, t);
     raw = {};
     m.size = m.data.size();

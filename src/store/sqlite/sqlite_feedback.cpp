@@ -71,6 +71,7 @@ Result<int64_t> SqliteStore::PurgeEvents(int64_t before) {
 }
 
 Result<std::vector<StatsRow>> SqliteStore::Stats(const StatsQuery& s) {
+  DrainJournal();
   std::lock_guard lock(mu_);
   // Delivery events carry the sender and tags copied from the message by the spool, so that every type
   // can be filtered the same way. "total" counts recipients (an accepted message counts each of its

@@ -7,6 +7,8 @@
 #include <optional>
 #include <variant>
 
+#include <spdlog/spdlog.h>
+
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 
@@ -102,6 +104,9 @@ const std::vector<std::string> kMigrations = {
     R"(ALTER TABLE accounts ADD COLUMN track_opens INTEGER;
        ALTER TABLE accounts ADD COLUMN track_clicks INTEGER;
        ALTER TABLE accounts ADD COLUMN list_unsubscribe INTEGER)",
+    // 10: how far the event journal (store/event_journal.hpp) has been imported, written in the same
+    // transaction as the events it imported
+    R"(CREATE TABLE journal_positions(name TEXT PRIMARY KEY, generation INTEGER NOT NULL, position INTEGER NOT NULL))",
 };
 
 Error Storage(const std::string& what, const std::string& detail) {
@@ -693,6 +698,49 @@ bool MaySuppress(const Event& e) {
 Result<void> SqliteStore::AppendEvents(const std::vector<Event>& events) {
   if (events.empty()) return {};
   std::lock_guard lock(mu_);
+  return AppendLocked(events, nullptr);
+}
+
+Result<void> SqliteStore::RecordEvent(const Event& event) {
+  if (journal_) {
+    auto r = journal_->Append(event);
+    if (r) return r;
+    // An event the journal cannot hold (a field with a line break, a full disk, a backlog the store
+    // is not taking) is appended directly: slower, never lost.
+    if (r.error().code != ErrorCode::kInvalidArgument)
+      spdlog::warn("event journal: {}; appending to the event log directly", r.error().message);
+  }
+  return AppendEvents({event});
+}
+
+Result<void> SqliteStore::OpenEventJournal(const std::filesystem::path& path, int delay_ms) {
+  if (journal_) return MakeError(ErrorCode::kInvalidArgument, "the event journal is open already");
+  JournalPosition stored;
+  {
+    std::lock_guard lock(mu_);
+    auto q = db_->Prepare("SELECT generation, position FROM journal_positions WHERE name = 'events'");
+    if (!q) return q.error();
+    if (q->Step()) stored = JournalPosition{q->Int(0), q->Int(1)};
+    if (!q->ok()) return Storage("cannot read the event journal's position", q->error());
+  }
+  EventJournal::Options o;
+  o.path = path;
+  o.delay_ms = delay_ms;
+  auto j = EventJournal::Open(o, stored, [this](const std::vector<Event>& events, const JournalPosition& reached) {
+    std::lock_guard lock(mu_);
+    return AppendLocked(events, &reached);
+  });
+  if (!j) return j.error();
+  journal_ = std::move(j.value());
+  return {};
+}
+
+void SqliteStore::DrainJournal() {
+  if (!journal_) return;
+  if (auto r = journal_->Drain(); !r) spdlog::error("cannot import the event journal: {}", r.error().message);
+}
+
+Result<void> SqliteStore::AppendLocked(const std::vector<Event>& events, const JournalPosition* reached) {
   if (auto r = db_->Exec("BEGIN"); !r) return r;
   auto fail = [&](const std::string& what, const std::string& detail) {
     (void)db_->Exec("ROLLBACK");
@@ -769,12 +817,22 @@ Result<void> SqliteStore::AppendEvents(const std::vector<Event>& events) {
     if (!fanned) return fail("cannot queue webhook deliveries", fanned.error().message);
     queued += changes;
   }
-  if (auto r = db_->Exec("COMMIT"); !r) return r;
+  if (reached) {
+    auto p = db_->Cached("INSERT INTO journal_positions(name, generation, position) VALUES('events', ?, ?) "
+                         "ON CONFLICT(name) DO UPDATE SET generation = excluded.generation, position = excluded.position");
+    if (!p) return fail("cannot record the event journal's position", p.error().message);
+    (*p)->Bind(1, reached->generation).Bind(2, reached->offset);
+    auto done = (*p)->Run();
+    (*p)->Reset();
+    if (!done) return fail("cannot record the event journal's position", done.error().message);
+  }
+  if (auto r = db_->Exec("COMMIT"); !r) return fail("cannot commit events", r.error().message);
   if (queued > 0 && webhook_listener_) webhook_listener_();
   return {};
 }
 
 Result<std::vector<Event>> SqliteStore::ListEvents(const EventFilter& f) {
+  DrainJournal();  // what the journal holds is part of the log
   std::lock_guard lock(mu_);
   // Only the filters given become conditions, so that SQLite can pick the index that fits them
   // (message, recipient, account and type, account and time); a constant "(? = '' OR ...)" form

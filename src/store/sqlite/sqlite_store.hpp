@@ -2,6 +2,7 @@
 #pragma once
 #include <mutex>
 
+#include "store/event_journal.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/store.hpp"
 
@@ -49,6 +50,8 @@ class SqliteStore final : public Store {
   Result<void> PublishTemplateVersion(const std::string& account, const std::string& id, int version) override;
   Result<void> DeleteTemplate(const std::string& account, const std::string& id) override;
   Result<void> AppendEvents(const std::vector<Event>& events) override;
+  Result<void> RecordEvent(const Event& event) override;
+  Result<void> OpenEventJournal(const std::filesystem::path& path, int delay_ms = 10) override;
   Result<std::vector<Event>> ListEvents(const EventFilter& filter) override;
   // sqlite_feedback.cpp
   Result<int64_t> PurgeEvents(int64_t before) override;
@@ -74,6 +77,10 @@ class SqliteStore final : public Store {
   SqliteStore(std::unique_ptr<Db> db, std::unique_ptr<BackgroundCheckpointer> checkpointer)
       : db_(std::move(db)), checkpointer_(std::move(checkpointer)) {}
   Result<int64_t> AccountId(const std::string& name);
+  /// Appends `events` in one transaction (mu_ held); with `reached`, records the journal's position in it.
+  Result<void> AppendLocked(const std::vector<Event>& events, const JournalPosition* reached);
+  /// Imports what the event journal holds (before reading the event log).
+  void DrainJournal();
   /// Runs `update_sql` ("UPDATE accounts SET <flag> = ? WHERE name = ?") for one account; nullopt binds NULL.
   Result<void> SetAccountFlag(const std::string& update_sql, const std::string& account, std::optional<bool> on);
   Result<std::optional<Account>> FindAccountLocked(const std::string& name);
@@ -83,6 +90,7 @@ class SqliteStore final : public Store {
   std::mutex mu_;
   std::unique_ptr<Db> db_;
   std::unique_ptr<BackgroundCheckpointer> checkpointer_;  // after db_: stops before the connection closes
+  std::unique_ptr<EventJournal> journal_;  // last: imports its remaining lines while the connection is open
 };
 
 }  // namespace kurier::store::sqlite
