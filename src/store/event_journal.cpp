@@ -213,10 +213,7 @@ Result<void> EventJournal::Append(const Event& e) {
   return {};
 }
 
-Result<std::size_t> EventJournal::Drain() {
-  if (imported_.load() >= written_.load()) return std::size_t{0};
-  std::lock_guard import_lock(import_mu_);
-  const int64_t end = written_.load(std::memory_order_acquire);
+Result<std::size_t> EventJournal::ImportTo(int64_t end) {
   std::size_t count = 0;
   std::vector<Event> events;
   int64_t pos = imported_.load();
@@ -241,21 +238,28 @@ Result<std::size_t> EventJournal::Drain() {
     imported_ = pos;
     count += events.size();
   }
-  // Caught up and big: a new generation in an emptied file. The store learns the new position
-  // afterwards; if that fails, the generation mismatch still says "import this file from its start".
-  if (imported_.load() >= options_.rotate_bytes) {
-    std::lock_guard lock(append_mu_);
-    if (imported_.load() == written_.load()) {
-      // Truncating drops the pages (the mapping reads zeros again once the file is regrown).
-      if (::ftruncate(fd_, 0) != 0) return Io(options_.path, "cannot empty it");
-      mapped_ = 0;
-      if (auto r = Map(options_.grow_bytes); !r) return r.error();
-      if (auto r = WriteHeader(); !r) return r.error();
-      if (auto r = sink_({}, JournalPosition{generation_, imported_.load()}); !r)
-        spdlog::warn("event journal {}: cannot record its new generation: {}", options_.path.string(), r.error().message);
-    }
-  }
   return count;
+}
+
+Result<std::size_t> EventJournal::Drain() {
+  if (imported_.load() >= written_.load()) return std::size_t{0};
+  std::lock_guard import_lock(import_mu_);
+  auto count = ImportTo(written_.load(std::memory_order_acquire));
+  if (!count || imported_.load() < options_.rotate_bytes) return count;
+  // Big enough to start again: appends wait while the last lines go in (a few milliseconds' worth),
+  // then the file is emptied and a new generation begins. The store learns the new position
+  // afterwards; if that fails, the generation mismatch still says "import this file from its start".
+  std::lock_guard lock(append_mu_);
+  auto rest = ImportTo(written_.load());
+  if (!rest) return rest.error();
+  // Truncating drops the pages (the mapping reads zeros again once the file is regrown).
+  if (::ftruncate(fd_, 0) != 0) return Io(options_.path, "cannot empty it");
+  mapped_ = 0;
+  if (auto r = Map(options_.grow_bytes); !r) return r.error();
+  if (auto r = WriteHeader(); !r) return r.error();
+  if (auto r = sink_({}, JournalPosition{generation_, imported_.load()}); !r)
+    spdlog::warn("event journal {}: cannot record its new generation: {}", options_.path.string(), r.error().message);
+  return *count + *rest;
 }
 
 void EventJournal::Run() {

@@ -10,8 +10,9 @@
 // File format (text, one record per line; the file is allocated ahead in steps, its unused tail zeros):
 //   kurier-event-journal 1 <generation>\n          the header; the generation changes on every rotation
 //   <time µs>\t<type>\t<message id>\t<account>\t<data JSON>\n
-// The data ends at the first NUL octet. Once everything is imported and the file has grown past
-// `rotate_bytes`, it is emptied and starts a new generation; a stored position of an older generation
+// The data ends at the first NUL octet. Once the file has grown past `rotate_bytes`, appends wait while
+// the rest is imported (milliseconds), then it is emptied and starts a new generation, so the file stays
+// bounded under steady traffic; a stored position of an older generation
 // means "from the start of the file". A line cut short by a crash (its Append never returned, so its
 // hit was never answered) is cleared on the next open.
 #pragma once
@@ -40,7 +41,7 @@ class EventJournal {
  public:
   struct Options {
     std::filesystem::path path;
-    int64_t rotate_bytes = 64 << 20;  ///< empty the file once everything is imported and it is this big
+    int64_t rotate_bytes = 32 << 20;  ///< empty the file (importing the rest first) once it is this big
     int64_t grow_bytes = 16 << 20;    ///< the file is allocated (fallocate) in steps of this size
     int64_t max_bytes = 1LL << 30;    ///< a backlog this big (the store not taking events) makes Append fail
     int delay_ms = 10;                ///< how long the import thread gathers lines before a transaction
@@ -74,6 +75,7 @@ class EventJournal {
   EventJournal(const Options& options, int fd, Sink sink);
   Result<void> Map(int64_t size);  // makes the file `size` octets (allocated) and maps what is new
   Result<void> WriteHeader();      // with append_mu_ held, on an empty file
+  Result<std::size_t> ImportTo(int64_t end);  // with import_mu_ held: the lines before `end`
   void Run();
 
   Options options_;

@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 #include <set>
 
 namespace kurier::store {
@@ -74,6 +76,7 @@ class EventJournalTest : public ::testing::Test {
     return [this](const std::vector<Event>& events, const JournalPosition& reached) -> Result<void> {
       if (fail_) return MakeError(ErrorCode::kStorage, "the store is down");
       imported_.insert(imported_.end(), events.begin(), events.end());
+      if (events.empty()) ++rotations_;
       stored_ = reached;
       return {};
     };
@@ -88,7 +91,8 @@ class EventJournalTest : public ::testing::Test {
   EventJournal::Options options_;
   std::vector<Event> imported_;
   JournalPosition stored_;
-  bool fail_ = false;
+  int rotations_ = 0;
+  std::atomic<bool> fail_ = false;
 };
 
 TEST_F(EventJournalTest, ImportsEveryLineOnceAcrossReopen) {
@@ -176,6 +180,28 @@ TEST_F(EventJournalTest, RotatesOnceImportedAndAStaleGenerationMeansFromTheStart
   ASSERT_TRUE(j->Append(Click(11)));
   j.reset();
   ASSERT_EQ(imported_.size(), 12u);
+}
+
+// Under appends that never pause, the file still rotates (appends wait while the rest goes in), and
+// every event is imported once.
+TEST_F(EventJournalTest, RotatesUnderSteadyAppends) {
+  options_.rotate_bytes = 8192;
+  options_.delay_ms = 60000;  // only the Drain calls below import
+  auto j = Open();
+  ASSERT_TRUE(j);
+  constexpr int kEvents = 20000;
+  std::atomic<bool> done = false;
+  std::thread writer([&] {
+    for (int i = 0; i < kEvents; ++i) ASSERT_TRUE(j->Append(Click(i)));
+    done = true;
+  });
+  while (!done) ASSERT_TRUE(j->Drain());
+  writer.join();
+  ASSERT_TRUE(j->Drain());
+  EXPECT_GT(rotations_, 10);
+  EXPECT_LT(std::filesystem::file_size(options_.path), 64u * 1024) << "the file stayed bounded";
+  ASSERT_EQ(imported_.size(), static_cast<size_t>(kEvents));
+  for (int i = 0; i < kEvents; ++i) ASSERT_EQ(imported_[i].data, Click(i).data) << i;
 }
 
 TEST_F(EventJournalTest, ABacklogTheStoreDoesNotTakeIsBounded) {
