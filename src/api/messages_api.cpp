@@ -689,6 +689,12 @@ void HandleRaw(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
     }
   }
   (void)hdr_end;
+  // X-Kurier-* fields, as an SMTP submission may give them (the request's own tags and metadata win);
+  // their tracking applies as the message leaves.
+  auto options = spool::ReadSubmissionOptions(data);
+  if (!options.error.empty()) err.Add("/message", "header field " + options.error);
+  if (tags == "[]") tags = options.tags;
+  if (metadata == "{}") metadata = options.metadata;
   if (!err.empty()) return reply(Invalid(err));
   if (auto problem = SenderProblem(ctx.store, rc.who.account, from)) return reply(Problem(403, "Sender Not Allowed", *problem));
   if (data.size() < 2 || data.substr(data.size() - 2) != "\r\n") data += "\r\n";

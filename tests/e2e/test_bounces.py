@@ -211,3 +211,31 @@ def test_mailto_list_unsubscribe(world, k):
     assert e["recipient"] == rcpt and e["method"] == "mailto" and e["requested_by"] == rcpt
     status, s = k.api("GET", f"/v1/suppressions/{rcpt}")
     assert status == 200 and s["reason"] == "unsubscribe"
+
+
+def test_mailto_unsubscribe_of_a_message_to_several(world, k):
+    """The mailto: address names the message, not a recipient: for a message to several, the request
+    unsubscribes the recipient who writes, and a request from someone else unsubscribes nobody."""
+    _, _, rec = world
+    marker = uuid.uuid4().hex
+    a, b = f"many-a-{marker[:8]}@bx-rx.test", f"many-b-{marker[:8]}@bx-rx.test"
+    status, res = k.api("POST", "/v1/messages", {"from": "news@shop.test", "to": [a, b], "subject": f"News {marker}",
+                                                 "text": f"Hello {marker}", "list_unsubscribe": True})
+    assert status == 202, res
+    mid = res["messages"][0]["id"]
+    _, _, content = rec.wait_for(marker)
+    msg = email.message_from_bytes(content, policy=email.policy.default)
+    address = re.search(r"<mailto:([^?>]+)", msg["List-Unsubscribe"]).group(1)
+
+    def request(sender):
+        return (f"From: {sender}\r\nTo: {address}\r\nSubject: unsubscribe\r\nDate: {email.utils.formatdate()}\r\n"
+                f"Message-ID: <{uuid.uuid4().hex}@bx-rx.test>\r\n\r\nunsubscribe\r\n").encode()
+
+    deliver_report(k, address, request("stranger@bx-rx.test"), mail_from="stranger@bx-rx.test")
+    time.sleep(1.0)
+    assert events(k, mid, "unsubscribed") == [], "a request from someone else unsubscribes nobody"
+    deliver_report(k, address, request(b), mail_from=b)
+    wait_until(lambda: events(k, mid, "unsubscribed"), 10, "the unsubscribed event")
+    [e] = events(k, mid, "unsubscribed")
+    assert e["recipient"] == b
+    assert k.api("GET", f"/v1/suppressions/{b}")[0] == 200 and k.api("GET", f"/v1/suppressions/{a}")[0] == 404

@@ -353,3 +353,24 @@ def test_each_recipient_of_a_message_gets_links_of_its_own(world, k):
     clicked = wait_until(lambda: [e for e in k.api("GET", "/v1/events?type=clicked&limit=100")[1]["data"]
                                   if e["recipient"] == d], 10, "the click of the fourth recipient")
     assert len(clicked) == 1
+
+
+def test_raw_api_messages_read_their_x_kurier_fields(world, k):
+    """POST /v1/messages/raw takes a message's X-Kurier-* fields as an SMTP submission does (the
+    request's own tags win), and refuses one it cannot use with a 422 on /message."""
+    _, _, rec = world
+    marker = uuid.uuid4().hex
+    raw = (f"From: news@trk.test\r\nTo: raw@trk-rx.test\r\nSubject: Raw {marker}\r\nX-Kurier-Tag: rawtag\r\n"
+           f"X-Kurier-Metadata: {{\"order\": \"{marker}\"}}\r\nX-Kurier-Track-Opens: yes\r\n"
+           f"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello {marker}</p>\r\n")
+    status, res = k.api("POST", "/v1/messages/raw", {"from": "news@trk.test", "to": ["raw@trk-rx.test"], "message": raw})
+    assert status == 202, res
+    _, _, content = rec.wait_for(marker)
+    got = email.message_from_bytes(content, policy=email.policy.default)
+    assert not [n for n in got.keys() if n.lower().startswith("x-kurier-")]
+    assert "/t/o/" in got.get_body(("html",)).get_content()
+    status, ev = k.api("GET", "/v1/events?type=accepted&tag=rawtag")
+    assert [e["metadata"] for e in ev["data"]] == [{"order": marker}], ev
+    status, bad = k.api("POST", "/v1/messages/raw", {"from": "news@trk.test", "to": ["raw@trk-rx.test"],
+                                                     "message": raw.replace("X-Kurier-Track-Opens: yes", "X-Kurier-Track-Opens: sometimes")})
+    assert status == 422 and bad["errors"][0]["pointer"] == "/message" and "X-Kurier-Track-Opens" in bad["errors"][0]["detail"], bad
