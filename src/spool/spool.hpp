@@ -83,7 +83,8 @@ class Spool {
 
   /// Opens the spool, recovering it after a crash: SQLite's WAL replay keeps every committed message
   /// exactly once and drops uncommitted ones. `events` (may be null) receives an `accepted` event per
-  /// message, appended by the committer before the completion runs.
+  /// message, recorded by the committer (Store::RecordEvent: through the event journal when the store
+  /// has one) before the completion runs, and the delivery events.
   static Result<std::unique_ptr<Spool>> Open(const std::filesystem::path& path, SpoolOptions options,
                                              store::Store* events);
   ~Spool();

@@ -111,6 +111,20 @@ Result<Stmt*> Db::Cached(const std::string& sql) {
   return slot.get();
 }
 
+Result<Stmt*> Db::Fresh(const std::string& sql) {
+  auto s = Cached(sql);
+  if (s) (*s)->Reset();
+  return s;
+}
+
+Result<void> Db::Run(const std::string& sql) {
+  auto s = Fresh(sql);
+  if (!s) return s.error();
+  auto r = (*s)->Run();
+  (*s)->Reset();
+  return r;
+}
+
 Result<void> Db::Migrate(const std::vector<std::string>& migrations) {
   if (auto r = Exec("CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"); !r)
     return r;

@@ -58,6 +58,11 @@ class Db {
   /// A statement prepared once per connection and kept for reuse (for hot paths): the caller binds,
   /// steps, and leaves it reset (`Stmt::Reset`) so that it holds no read lock between uses.
   Result<Stmt*> Cached(const std::string& sql);
+  /// Cached, reset, and ready to bind (for a statement that an earlier failure may have left mid-way).
+  Result<Stmt*> Fresh(const std::string& sql);
+  /// Runs one statement without results (BEGIN, COMMIT, a PRAGMA) through the cache: no parsing on
+  /// hot paths, unlike Exec.
+  Result<void> Run(const std::string& sql);
   /// Applies the migrations not applied yet; migration i (0-based) is schema version i+1.
   Result<void> Migrate(const std::vector<std::string>& migrations);
   int64_t LastInsertId() const;

@@ -741,7 +741,7 @@ void SqliteStore::DrainJournal() {
 }
 
 Result<void> SqliteStore::AppendLocked(const std::vector<Event>& events, const JournalPosition* reached) {
-  if (auto r = db_->Exec("BEGIN"); !r) return r;
+  if (auto r = db_->Run("BEGIN"); !r) return r;
   auto fail = [&](const std::string& what, const std::string& detail) {
     (void)db_->Exec("ROLLBACK");
     return Storage(what, detail);
@@ -826,7 +826,7 @@ Result<void> SqliteStore::AppendLocked(const std::vector<Event>& events, const J
     (*p)->Reset();
     if (!done) return fail("cannot record the event journal's position", done.error().message);
   }
-  if (auto r = db_->Exec("COMMIT"); !r) return fail("cannot commit events", r.error().message);
+  if (auto r = db_->Run("COMMIT"); !r) return fail("cannot commit events", r.error().message);
   if (queued > 0 && webhook_listener_) webhook_listener_();
   return {};
 }
