@@ -238,6 +238,13 @@ Result<std::size_t> EventJournal::ImportTo(int64_t end) {
     imported_ = pos;
     count += events.size();
   }
+  // Imported pages leave this process's mapping (they stay in the page cache and the file), so the
+  // journal does not add to the resident size between rotations.
+  const int64_t page = ::sysconf(_SC_PAGESIZE);
+  if (const int64_t done = imported_.load() / page * page; done > released_) {
+    ::madvise(base_ + released_, static_cast<size_t>(done - released_), MADV_DONTNEED);
+    released_ = done;
+  }
   return count;
 }
 
@@ -255,6 +262,7 @@ Result<std::size_t> EventJournal::Drain() {
   // Truncating drops the pages (the mapping reads zeros again once the file is regrown).
   if (::ftruncate(fd_, 0) != 0) return Io(options_.path, "cannot empty it");
   mapped_ = 0;
+  released_ = 0;
   if (auto r = Map(options_.grow_bytes); !r) return r.error();
   if (auto r = WriteHeader(); !r) return r.error();
   if (auto r = sink_({}, JournalPosition{generation_, imported_.load()}); !r)

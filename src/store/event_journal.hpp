@@ -85,6 +85,7 @@ class EventJournal {
   char* base_ = nullptr;          // the file's mapping, at the start of a reserved range that never moves
   int64_t reserved_ = 0;          // the reserved range's size
   int64_t mapped_ = 0;            // file size (all mapped)
+  int64_t released_ = 0;          // offset below which imported pages were dropped from the mapping
   std::mutex append_mu_;                 // the copy into the mapping, written_ and growth
   std::mutex import_mu_;                 // one importer at a time
   std::atomic<int64_t> written_{0};      // end of the data

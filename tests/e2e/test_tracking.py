@@ -118,6 +118,9 @@ def test_clicks_answered_before_kill_9_are_recorded_once(world, kurier_factory):
                        sender_domains=["trk.test"], delivery=True)
     mid, _, got, _ = send_tracked(k, rec, "crash@trk-rx.test")
     links = [u for _, u in hrefs(k, got)]
+    # Known delivered first: the endpoint then looks the message up once (a look-up reads the event
+    # log, which imports the journal).
+    wait_until(lambda: k.api("GET", f"/v1/events?message_id={mid}&type=delivered")[1]["data"], 10, "delivery")
     answered = 0
     for _ in range(10):
         for link in links:
