@@ -252,10 +252,10 @@ class Store {
   /// for that account's webhooks that want its type (the durable outbox), and a hard `bounced`, a
   /// `complained` or an `unsubscribed` event puts its recipient on the account's suppression list.
   virtual Result<void> AppendEvents(const std::vector<Event>& events) = 0;
-  /// Records one frequent, small event (an open, a click) at the cost of a file append: once this
-  /// returns it survives a crash of the process, and it is in the event log a few milliseconds later
-  /// and before any read of the event log by this process (ListEvents, Stats). Without an event
-  /// journal (OpenEventJournal), the same as AppendEvents({event}).
+  /// Records one frequent, small event (an open, a click, a message accepted or delivered) at the cost
+  /// of a copy into a mapped file: once this returns it survives a crash of the process, and it is in
+  /// the event log a few milliseconds later and before any read of the event log by this process
+  /// (ListEvents, Stats). Without an event journal (OpenEventJournal), the same as AppendEvents({event}).
   virtual Result<void> RecordEvent(const Event& event) { return AppendEvents({event}); }
   /// Opens the event journal at `path` for RecordEvent (the server does; tools reading the store do
   /// not) and imports what an earlier run left in it.
