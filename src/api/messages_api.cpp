@@ -547,9 +547,7 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
     if (ctx.tracking_key && (r.track_opens || r.track_clicks || r.list_unsubscribe)) {
       const std::string from_domain = ToLowerAscii(spec.from.email.substr(spec.from.email.rfind('@') + 1));
       if (spec.to.size() + spec.cc.size() + spec.bcc.size() > 1) {
-        for (auto [on, field] : {std::pair{r.track_opens, "X-Kurier-Track-Opens"}, std::pair{r.track_clicks, "X-Kurier-Track-Clicks"},
-                                 std::pair{r.list_unsubscribe, "X-Kurier-List-Unsubscribe"}})
-          if (on) deferred_tracking += std::string(field) + ": yes\r\n";
+        deferred_tracking = spool::TrackingOptionFields(r.track_opens, r.track_clicks, r.list_unsubscribe);
       } else {
         if (!spec.html.empty() && (r.track_opens || r.track_clicks))
           spec.html = TrackHtml(ctx, id, from_domain, std::move(spec.html), r.track_opens, r.track_clicks);

@@ -288,24 +288,22 @@ std::string TrackSubmitted(ApiContext& ctx, const spool::SpoolMessage& m, uint32
   if (m.account.empty() || m.credential.empty()) return "";
   const bool api = m.credential.rfind("api:", 0) == 0;
   const auto options = spool::ReadSubmissionOptions(m.data);
-  std::string data = spool::RemoveSubmissionOptionFields(m.data);
-  const std::string unchanged = data.size() == m.data.size() ? std::string() : data;
-  bool opens = options.track_opens.value_or(false), clicks = options.track_clicks.value_or(false),
-       unsubscribe = options.list_unsubscribe.value_or(false);
-  if (!api) {
-    auto d = ctx.account_defaults->Get(ctx.store, m.account);
-    opens = options.track_opens.value_or(d.track_opens.value_or(ctx.config.tracking.opens));
-    clicks = options.track_clicks.value_or(d.track_clicks.value_or(ctx.config.tracking.clicks));
-    unsubscribe = options.list_unsubscribe.value_or(d.list_unsubscribe.value_or(false));
-  }
-  if (!ctx.tracking_key || (!opens && !clicks && !unsubscribe)) return unchanged;
+  // An API send's fields say all it decided; a submission falls back on the account's defaults.
+  const auto d = api ? AccountDefaults::Values{} : ctx.account_defaults->Get(ctx.store, m.account);
+  const bool opens = options.track_opens.value_or(d.track_opens.value_or(!api && ctx.config.tracking.opens));
+  const bool clicks = options.track_clicks.value_or(d.track_clicks.value_or(!api && ctx.config.tracking.clicks));
+  const bool unsubscribe = options.list_unsubscribe.value_or(d.list_unsubscribe.value_or(false));
+  const bool tracked = ctx.tracking_key && (opens || clicks || unsubscribe);
+  if (!options.present && !tracked) return "";  // (most API sends: no copy of the message at all)
+  std::string data = options.present ? spool::RemoveSubmissionOptionFields(m.data) : m.data;
+  if (!tracked) return data;
   const std::string from_domain = ToLowerAscii(m.mail_from.substr(m.mail_from.rfind('@') + 1));
   bool named = false;  // the copy names its recipient
   if (opens || clicks)
     if (auto rewritten = RewriteHtmlParts(data, [&](std::string html) {
-          std::string tracked = TrackHtml(ctx, m.id, from_domain, html, opens, clicks, recipient);
-          named = named || tracked != html;
-          return tracked;
+          std::string out = TrackHtml(ctx, m.id, from_domain, html, opens, clicks, recipient);
+          named = named || out != html;
+          return out;
         }))
       data = std::move(*rewritten);
   auto [head, body] = mime::SplitHeaderBody(data);

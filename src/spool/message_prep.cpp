@@ -84,6 +84,7 @@ SubmissionOptions ReadSubmissionOptions(std::string_view m) {
   bool metadata_seen = false;
   ForEachField(m, [&](std::string_view name, std::size_t start, std::size_t end) {
     if (!IsOptionField(name)) return true;
+    o.present = true;
     const std::string value = FieldValue(m, start, end);
     auto fail = [&](const std::string& what) {
       o.error = std::string(name) + " " + what;
@@ -122,6 +123,14 @@ SubmissionOptions ReadSubmissionOptions(std::string_view m) {
   });
   if (!tags.empty()) o.tags = boost::json::serialize(tags);
   return o;
+}
+
+std::string TrackingOptionFields(bool opens, bool clicks, bool list_unsubscribe) {
+  std::string out;
+  for (auto [on, field] : {std::pair{opens, kOptionFields[2]}, std::pair{clicks, kOptionFields[3]},
+                           std::pair{list_unsubscribe, kOptionFields[4]}})
+    if (on) out.append(field).append(": yes\r\n");
+  return out;
 }
 
 std::string RemoveSubmissionOptionFields(std::string_view m) {

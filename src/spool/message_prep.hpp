@@ -43,9 +43,13 @@ struct SubmissionOptions {
   std::string tags = "[]";      ///< JSON array
   std::string metadata = "{}";  ///< JSON object
   std::optional<bool> track_opens, track_clicks, list_unsubscribe;
+  bool present = false;  ///< the message has at least one of the fields (RemoveSubmissionOptionFields changes it)
   std::string error;  ///< "X-Kurier-... what is wrong" when a field cannot be used; the message is refused
 };
 SubmissionOptions ReadSubmissionOptions(std::string_view message);
+/// The X-Kurier-Track-* / X-Kurier-List-Unsubscribe fields (CRLF-ended) that say "yes" for each flag set:
+/// how the API hands a send's decisions to delivery (TrackSubmitted) for a message to several recipients.
+std::string TrackingOptionFields(bool opens, bool clicks, bool list_unsubscribe);
 /// `message` without the fields ReadSubmissionOptions reads (continuation lines included); every other
 /// octet as it was.
 std::string RemoveSubmissionOptionFields(std::string_view message);

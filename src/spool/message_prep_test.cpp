@@ -93,6 +93,16 @@ TEST(SubmissionOptions, ReadsTheFieldsAndRefusesWhatCannotBeUsed) {
   EXPECT_NE(ReadSubmissionOptions(long_tag).error.find("longer than 128"), std::string::npos);
 }
 
+TEST(SubmissionOptions, TrackingFieldsReadBackAsTheFlagsTheySay) {
+  auto o = ReadSubmissionOptions(TrackingOptionFields(true, false, true) + "Subject: s\r\n\r\nbody\r\n");
+  EXPECT_TRUE(o.error.empty() && o.present) << o.error;
+  EXPECT_EQ(o.track_opens, std::optional<bool>(true));
+  EXPECT_EQ(o.track_clicks, std::nullopt);
+  EXPECT_EQ(o.list_unsubscribe, std::optional<bool>(true));
+  EXPECT_EQ(TrackingOptionFields(false, false, false), "");
+  EXPECT_FALSE(ReadSubmissionOptions("Subject: s\r\n\r\nX-Kurier-Tag: body\r\n").present);
+}
+
 TEST(SubmissionOptions, RemovesOnlyTheOptionFieldsWithTheirFoldedLines) {
   const std::string in =
       "Received: x\r\nX-Kurier-Tag: a,\r\n b\r\nSubject: s\r\nX-Kurier-Metadata: {}\r\nX-Kurier-Queue-ID: q\r\n"

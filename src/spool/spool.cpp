@@ -225,12 +225,10 @@ Result<void> Spool::CommitBatch(std::vector<Pending>& batch, std::vector<UpdateB
         .Bind(11, int64_t{s.smtputf8}).Bind(12, static_cast<int64_t>(s.data.size())).BindBlob(13, s.data)
         .Bind(14, s.not_before).Bind(15, s.tags).Bind(16, s.metadata);
     if (auto r = (*m)->Run(); !r) return fail(r.error());
-    (*m)->Reset();
     for (size_t i = 0; i < s.recipients.size(); ++i) {
       (*rc)->Bind(1, s.id).Bind(2, static_cast<int64_t>(i)).Bind(3, s.recipients[i]).Bind(4, RecipientDomain(s.recipients[i]))
           .Bind(5, std::max(s.received_at, s.not_before));
       if (auto r = (*rc)->Run(); !r) return fail(r.error());
-      (*rc)->Reset();
     }
   }
   std::vector<store::Event> update_events;
@@ -279,14 +277,11 @@ Result<void> Spool::CommitBatch(std::vector<Pending>& batch, std::vector<UpdateB
         (*up)->Bind(1, u.status).Bind(2, int64_t{u.attempts}).Bind(3, u.next_attempt).Bind(4, u.last_reply)
             .Bind(5, u.message_id).Bind(6, int64_t{u.idx});
         if (auto r = (*up)->Run(); !r) return fail(r.error());
-        (*up)->Reset();
         if (u.status != "queued") {
           (*done)->Bind(1, u.message_id);
           if (auto r = (*done)->Run(); !r) return fail(r.error());
-          (*done)->Reset();
           (*done_r)->Bind(1, u.message_id);
           if (auto r = (*done_r)->Run(); !r) return fail(r.error());
-          (*done_r)->Reset();
         }
       }
       for (const auto& id : b.deletes) {
@@ -295,7 +290,6 @@ Result<void> Spool::CommitBatch(std::vector<Pending>& batch, std::vector<UpdateB
           if (!d) return fail(d.error());
           (*d)->Bind(1, id);
           if (auto r = (*d)->Run(); !r) return fail(r.error());
-          (*d)->Reset();
         }
       }
       for (const auto& [domain, on] : b.suspensions) {
@@ -305,7 +299,6 @@ Result<void> Spool::CommitBatch(std::vector<Pending>& batch, std::vector<UpdateB
         (*q)->Bind(1, domain);
         if (on) (*q)->Bind(2, NowMicros());
         if (auto r = (*q)->Run(); !r) return fail(r.error());
-        (*q)->Reset();
       }
       for (auto& e : b.events) update_events.push_back(std::move(e));
     }

@@ -71,8 +71,9 @@ std::optional<Event> EventJournal::ParseLine(std::string_view line) {
 EventJournal::EventJournal(const Options& options, int fd, Sink sink)
     : options_(options), fd_(fd), sink_(std::move(sink)) {}
 
-Result<void> EventJournal::Map(int64_t size) {
-  if (size <= mapped_) return {};
+Result<void> EventJournal::Map(int64_t at_least) {
+  if (at_least <= mapped_) return {};
+  const int64_t size = (at_least + options_.grow_bytes - 1) / options_.grow_bytes * options_.grow_bytes;
   if (size > reserved_) return MakeError(ErrorCode::kIo, "event journal " + options_.path.string() + ": more than " +
                                                           std::to_string(reserved_) + " octets wait to be imported");
   // Allocated, not sparse: a write into a hole of a full disk would kill the process (SIGBUS).
@@ -105,11 +106,10 @@ Result<std::unique_ptr<EventJournal>> EventJournal::Open(const Options& options,
   void* reserve = ::mmap(nullptr, static_cast<size_t>(j->reserved_), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (reserve == MAP_FAILED) return Io(options.path, "cannot reserve address space for it");
   j->base_ = static_cast<char*>(reserve);
-  auto step = [&](int64_t n) { return (n + options.grow_bytes - 1) / options.grow_bytes * options.grow_bytes; };
-  if (auto r = j->Map(step(std::max<int64_t>(size, 1))); !r) return r.error();
+  if (auto r = j->Map(std::max<int64_t>(size, 1)); !r) return r.error();
   if (size == 0) {
     std::lock_guard lock(j->append_mu_);
-    if (auto r = j->WriteHeader(); !r) return r.error();
+    j->WriteHeader();
   } else {
     // The header names the generation; a stored position of another generation is from before the
     // last rotation, so everything in this file is still to be imported.
@@ -152,13 +152,12 @@ Result<std::unique_ptr<EventJournal>> EventJournal::Open(const Options& options,
   return j;
 }
 
-Result<void> EventJournal::WriteHeader() {
+void EventJournal::WriteHeader() {
   generation_ = NewGeneration();
   const std::string header = std::string(kMagic) + std::to_string(generation_) + "\n";
   std::memcpy(base_, header.data(), header.size());
   written_ = static_cast<int64_t>(header.size());
   imported_ = written_.load();
-  return {};
 }
 
 EventJournal::~EventJournal() {
@@ -202,7 +201,7 @@ Result<void> EventJournal::Append(const Event& e) {
     const int64_t at = written_.load(std::memory_order_relaxed);
     const int64_t end = at + static_cast<int64_t>(line.size());
     if (end > mapped_)
-      if (auto r = Map((end + options_.grow_bytes - 1) / options_.grow_bytes * options_.grow_bytes); !r) return r;
+      if (auto r = Map(end); !r) return r;
     std::memcpy(base_ + at, line.data(), line.size());
     written_.store(end, std::memory_order_release);  // the importer reads up to here
   }
@@ -263,8 +262,8 @@ Result<std::size_t> EventJournal::Drain() {
   if (::ftruncate(fd_, 0) != 0) return Io(options_.path, "cannot empty it");
   mapped_ = 0;
   released_ = 0;
-  if (auto r = Map(options_.grow_bytes); !r) return r.error();
-  if (auto r = WriteHeader(); !r) return r.error();
+  if (auto r = Map(1); !r) return r.error();
+  WriteHeader();
   if (auto r = sink_({}, JournalPosition{generation_, imported_.load()}); !r)
     spdlog::warn("event journal {}: cannot record its new generation: {}", options_.path.string(), r.error().message);
   return *count + *rest;

@@ -73,8 +73,8 @@ class EventJournal {
 
  private:
   EventJournal(const Options& options, int fd, Sink sink);
-  Result<void> Map(int64_t size);  // makes the file `size` octets (allocated) and maps what is new
-  Result<void> WriteHeader();      // with append_mu_ held, on an empty file
+  Result<void> Map(int64_t at_least);  // grows the file (allocated, in grow_bytes steps) and maps what is new
+  void WriteHeader();                  // with append_mu_ held, on an empty file: a new generation
   Result<std::size_t> ImportTo(int64_t end);  // with import_mu_ held: the lines before `end`
   void Run();
 

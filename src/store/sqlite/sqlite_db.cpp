@@ -41,8 +41,11 @@ bool Stmt::Step() {
 Result<void> Stmt::Run() {
   while (Step()) {
   }
-  if (!ok()) return MakeError(ErrorCode::kStorage, err_);
-  return {};
+  Result<void> r = ok() ? Result<void>() : Result<void>(MakeError(ErrorCode::kStorage, err_));
+  sqlite3_reset(s_);
+  rc_ = 0;
+  err_.clear();
+  return r;
 }
 int64_t Stmt::Int(int col) const { return sqlite3_column_int64(s_, col); }
 std::string Stmt::Text(int col) const {
@@ -120,9 +123,7 @@ Result<Stmt*> Db::Fresh(const std::string& sql) {
 Result<void> Db::Run(const std::string& sql) {
   auto s = Fresh(sql);
   if (!s) return s.error();
-  auto r = (*s)->Run();
-  (*s)->Reset();
-  return r;
+  return (*s)->Run();
 }
 
 Result<void> Db::Migrate(const std::vector<std::string>& migrations) {

@@ -28,7 +28,8 @@ class Stmt {
   Stmt& BindNull(int i);
   /// true: a row is available; false: done. Errors are reported through `ok()`/`error()`.
   bool Step();
-  Result<void> Run();  ///< steps to completion
+  /// Steps to completion and resets the statement (its bindings stay), so it can run again at once.
+  Result<void> Run();
   bool ok() const { return rc_ == 0; }
   std::string error() const { return err_; }
   int64_t Int(int col) const;

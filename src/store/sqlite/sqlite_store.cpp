@@ -767,7 +767,6 @@ Result<void> SqliteStore::AppendLocked(const std::vector<Event>& events, const J
     if (e.message_id.empty()) insert->BindNull(3); else insert->Bind(3, e.message_id);
     insert->Bind(4, e.account).Bind(5, data);
     auto inserted = insert->Run();
-    insert->Reset();
     if (!inserted) return fail("cannot append events", inserted.error().message);
     if (e.account.empty()) continue;
     const int64_t id = db_->LastInsertId();
@@ -786,7 +785,6 @@ Result<void> SqliteStore::AppendLocked(const std::vector<Event>& events, const J
       }
       suppress->Bind(1, e.account).Bind(2, data).Bind(3, e.type).Bind(4, e.message_id).Bind(5, time);
       auto done = suppress->Run();
-      suppress->Reset();
       if (!done) return fail("cannot suppress a recipient", done.error().message);
     }
     auto hw = has_webhooks.find(e.account);
@@ -813,7 +811,6 @@ Result<void> SqliteStore::AppendLocked(const std::vector<Event>& events, const J
     fan->Bind(1, id).Bind(2, now).Bind(3, e.account).Bind(4, e.type);
     auto fanned = fan->Run();
     const int changes = db_->Changes();
-    fan->Reset();
     if (!fanned) return fail("cannot queue webhook deliveries", fanned.error().message);
     queued += changes;
   }
@@ -823,7 +820,6 @@ Result<void> SqliteStore::AppendLocked(const std::vector<Event>& events, const J
     if (!p) return fail("cannot record the event journal's position", p.error().message);
     (*p)->Bind(1, reached->generation).Bind(2, reached->offset);
     auto done = (*p)->Run();
-    (*p)->Reset();
     if (!done) return fail("cannot record the event journal's position", done.error().message);
   }
   if (auto r = db_->Run("COMMIT"); !r) return fail("cannot commit events", r.error().message);
