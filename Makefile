@@ -39,7 +39,7 @@ bench: deps build
 
 fuzz: deps-build
 	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKURIER_FUZZ=ON -DKURIER_TESTS=OFF -DKURIER_BENCH=OFF
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_server_session fuzz_command_parser fuzz_client_session fuzz_html_rewriter fuzz_tracking_token fuzz_bounce_report fuzz_submission_options
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_all
 	@bash fuzz/run.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-60}
 
 clean:

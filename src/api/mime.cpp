@@ -55,47 +55,6 @@ bool IsQSafe(unsigned char c) {
 
 bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
-// Length of the UTF-8 sequence at s[i], or 0 when it is not a valid one (overlong forms, surrogates and
-// code points above U+10FFFF are invalid).
-std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
-  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = b(i);
-  if (c < 0x80) return 1;
-  std::size_t n;
-  uint32_t cp;
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2, cp = c & 0x1f;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3, cp = c & 0x0f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4, cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (b(i + k) & 0x3f);
-  }
-  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return n;
-}
-
-bool IsValidUtf8(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    // ASCII runs eight octets at a time (message bodies are mostly ASCII).
-    if (uint64_t w; i + 8 <= s.size() && (std::memcpy(&w, s.data() + i, 8), (w & 0x8080808080808080ull) == 0)) {
-      i += 8;
-      continue;
-    }
-    std::size_t n = Utf8SequenceLength(s, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
-
 // A problem with a piece of header text (name, subject, file name), or nullopt.
 std::optional<std::string> CheckHeaderText(std::string_view s, std::size_t max_bytes, bool allow_tab) {
   if (s.size() > max_bytes) return "is longer than " + std::to_string(max_bytes) + " octets";

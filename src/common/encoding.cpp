@@ -3,6 +3,9 @@
 
 #include <sodium.h>
 
+#include <cstdint>
+#include <cstring>
+
 namespace kurier {
 
 namespace {
@@ -80,6 +83,47 @@ std::string HashHex(std::string_view data) {
   char hex[65];
   sodium_bin2hex(hex, sizeof hex, h, sizeof h);
   return hex;
+}
+
+// Length of the UTF-8 sequence at s[i], or 0 when it is not a valid one (overlong forms, surrogates and
+// code points above U+10FFFF are invalid).
+std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
+  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  if (c < 0x80) return 1;
+  std::size_t n;
+  uint32_t cp;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2, cp = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3, cp = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4, cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i + k) & 0x3f);
+  }
+  if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return n;
+}
+
+bool IsValidUtf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    // ASCII runs eight octets at a time (message bodies are mostly ASCII).
+    if (uint64_t w; i + 8 <= s.size() && (std::memcpy(&w, s.data() + i, 8), (w & 0x8080808080808080ull) == 0)) {
+      i += 8;
+      continue;
+    }
+    std::size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
 }
 
 }  // namespace kurier

@@ -1,5 +1,6 @@
 // encoding.hpp - base64 (RFC 4648) and small text helpers shared by the protocol cores.
 #pragma once
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +21,11 @@ bool IStartsWith(std::string_view s, std::string_view prefix);
 bool IsAscii(std::string_view s);
 /// `s` without leading and trailing spaces and tabs.
 std::string_view TrimAscii(std::string_view s);
+/// Length of the UTF-8 sequence at s[i] (1 to 4), or 0 when it is not a valid one (overlong forms,
+/// surrogates and code points above U+10FFFF are invalid; RFC 3629).
+std::size_t Utf8SequenceLength(std::string_view s, std::size_t i);
+/// True when `s` is valid UTF-8 (RFC 3629).
+bool IsValidUtf8(std::string_view s);
 /// Hex of BLAKE2b-256 of `data`.
 std::string HashHex(std::string_view data);
 

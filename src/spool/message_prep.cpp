@@ -90,6 +90,8 @@ SubmissionOptions ReadSubmissionOptions(std::string_view m) {
       o.error = std::string(name) + " " + what;
       return false;
     };
+    // Tags and metadata become JSON strings: text that is not UTF-8 cannot be one (RFC 8259 8.1).
+    if (!IsValidUtf8(value)) return fail("is not valid UTF-8; write it in UTF-8 (or ASCII)");
     if (IEquals(name, "X-Kurier-Tag")) {
       std::string_view rest = value;
       while (!rest.empty()) {

@@ -62,8 +62,13 @@ std::string AcceptedEventData(const SpoolMessage& m) {
   o["recipients"] = std::move(rcpts);
   o["size"] = m.size;
   if (m.not_before > m.received_at) o["send_at"] = FormatTimeUtc(m.not_before);
-  if (m.tags != "[]") o["tags"] = boost::json::parse(m.tags);
-  if (m.metadata != "{}") o["metadata"] = boost::json::parse(m.metadata);
+  // Both were validated at acceptance; a row that is still not JSON (written by an older version, or
+  // damaged) is left out of the event rather than stopping the committer.
+  boost::system::error_code ec;
+  if (m.tags != "[]")
+    if (auto v = boost::json::parse(m.tags, ec); !ec) o["tags"] = std::move(v);
+  if (m.metadata != "{}")
+    if (auto v = boost::json::parse(m.metadata, ec); !ec) o["metadata"] = std::move(v);
   if (!m.subject.empty()) o["subject"] = m.subject;
   return boost::json::serialize(o);
 }
