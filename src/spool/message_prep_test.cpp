@@ -74,6 +74,11 @@ TEST(SubmissionOptions, ReadsTheFieldsAndRefusesWhatCannotBeUsed) {
       {"X-Kurier-Metadata: [1, 2]\r\n", "[]", "{}", {}, {}, {}, "is not a JSON object"},
       {"X-Kurier-Metadata: {}\r\nX-Kurier-Metadata: {}\r\n", "[]", "{}", {}, {}, {}, "appears twice"},
       {"X-Kurier-Tag: 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21\r\n", "[]", "{}", {}, {}, {}, "more than 20"},
+      // Text that is not UTF-8 cannot become a JSON string (it once ended the server in the committer).
+      {"X-Kurier-Tag: \xe0\x91\x9a\x88\r\n", "[]", "{}", {}, {}, {}, "X-Kurier-Tag is not valid UTF-8"},
+      {"X-Kurier-Tag: ok, \xc0\xaf\r\n", "[]", "{}", {}, {}, {}, "is not valid UTF-8"},
+      {"X-Kurier-Metadata: {\"a\": \"\xff\"}\r\n", "[]", "{}", {}, {}, {}, "X-Kurier-Metadata is not valid UTF-8"},
+      {"X-Kurier-Tag: za\xc5\xbc\xc3\xb3\xc5\x82\xc4\x87\r\n", "[\"za\xc5\xbc\xc3\xb3\xc5\x82\xc4\x87\"]", "{}", {}, {}, {}, ""},
       // Another X-Kurier-* field (a DSN's X-Kurier-Queue-ID) is not an option.
       {"X-Kurier-Queue-ID: Q1\r\n", "[]", "{}", {}, {}, {}, ""},
   };
