@@ -219,9 +219,23 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
         grace.async_wait([&](auto) { ioc.stop(); });
       });
       int n = config.threads > 0 ? config.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      // The last line of defence (issue 12): a handler that throws ends only its own operation. Asio lets
+      // the exception out of run(), which may then be called again without restart().
+      auto run = [&ioc] {
+        for (;;) {
+          try {
+            ioc.run();
+            return;
+          } catch (const std::exception& x) {
+            spdlog::error("internal error in a handler, which was abandoned ({}); the server goes on", x.what());
+          } catch (...) {
+            spdlog::error("internal error in a handler, which was abandoned (not a std::exception); the server goes on");
+          }
+        }
+      };
       std::vector<std::thread> threads;
-      for (int t = 1; t < n; ++t) threads.emplace_back([&ioc] { ioc.run(); });
-      ioc.run();
+      for (int t = 1; t < n; ++t) threads.emplace_back(run);
+      run();
       for (auto& t : threads) t.join();
       spool.value()->Stop();  // commit what is queued while the executors still exist
     }

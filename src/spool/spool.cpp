@@ -180,11 +180,25 @@ void Spool::Run() {
       }
       listener = listener_;
     }
-    auto r = CommitBatch(batch, updates);
+    // Nothing thrown here may end the committer (and with it the server): a batch that throws is
+    // rolled back and its senders are told to try again (451), as for a failed write.
+    Result<void> r;
+    try {
+      r = CommitBatch(batch, updates);
+    } catch (const std::exception& x) {
+      (void)db_->Exec("ROLLBACK");
+      r = MakeError(ErrorCode::kInternal, std::string("internal error: ") + x.what());
+    }
     if (r && listener && !batch.empty()) {
       std::vector<const SpoolMessage*> committed;
       for (const auto& p : batch) committed.push_back(&p.message);
-      listener(committed);
+      try {
+        listener(committed);
+      } catch (const std::exception& x) {
+        spdlog::error("spool: handing {} committed messages to delivery failed ({}); they are delivered after the "
+                      "next restart",
+                      committed.size(), x.what());
+      }
     }
     updates.clear();
     if (!r) spdlog::error("spool: commit of {} messages failed: {}", batch.size(), r.error().message);
