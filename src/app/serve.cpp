@@ -148,6 +148,7 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
       events::WebhookClientOptions wo;
       wo.ca_file = config.events.webhook_ca_file;
       wo.allow_private_addresses = config.events.webhook_allow_private_addresses;
+      wo.tls_ciphers = config.tls_ciphers;
       auto webhook_client = events::WebhookClient::Create(ioc, wo);
       if (!webhook_client) Fail(webhook_client.error().message);
       events::WebhookDispatcher webhooks(config, *store, ioc, webhook_client.value(), api::WebhookPayload);
