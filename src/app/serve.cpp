@@ -89,7 +89,8 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
   cmd->callback([&] {
     Config config = LoadConfigOrExit(config_path);
     InitLogging(config.log_level);
-    auto store = OpenStoreOrExit(config);
+    TightenFileModes(config);  // an install made before umask 077 (files 0644)
+    auto store = OpenStoreOrExit(config, /*create_secret=*/true);
     // Opens and clicks are appended to a journal file and imported into the event log in bulk.
     if (auto r = store->OpenEventJournal(config.sqlite_path.parent_path() / "events.journal", config.event_journal_delay_ms); !r) Fail(r.error().message);
     auto spool = spool::Spool::Open(config.spool_path, spool::SpoolOptions{config.spool_fsync, config.spool_max_batch},
