@@ -71,7 +71,7 @@ for port in $P_SUB $P_SUBS $P_RELAY $P_INBOUND $P_API; do
     sleep 0.1
   done
 done
-note "kurier $("$BIN" --version 2>&1) serving in $DATA: submission $P_SUB, submissions $P_SUBS, relay $P_RELAY, inbound $P_INBOUND"
+note "$("$BIN" --version 2>&1) serving in $DATA: submission $P_SUB, submissions $P_SUBS, relay $P_RELAY, inbound $P_INBOUND"
 
 # --- file modes of the running instance (WAL files, journal and control socket exist now)
 if out=$($PY - "$DATA" <<'EOF'

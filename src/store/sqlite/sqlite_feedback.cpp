@@ -112,18 +112,19 @@ Result<int> SqliteStore::SealPlaintextWebhookSecrets() {
     w.id = id;
     w.secret = SecretBox::IsSealed(secret) ? "" : secret;
     w.previous_secret = SecretBox::IsSealed(previous) ? "" : previous;
+    auto fail = [&](const std::string& why) {
+      (void)db_->Exec("ROLLBACK; PRAGMA secure_delete = OFF");
+      return Storage("cannot encrypt webhook secrets", why);
+    };
     auto sealed = SealSecrets(w);
-    if (!sealed) return sealed.error();
+    if (!sealed) return fail(sealed.error().message);
     auto u = db_->Prepare(
         "UPDATE webhooks SET secret = CASE WHEN ?1 THEN ?2 ELSE secret END, "
         "previous_secret = CASE WHEN ?3 THEN ?4 ELSE previous_secret END WHERE id = ?5");
-    if (!u) return u.error();
+    if (!u) return fail(u.error().message);
     u->Bind(1, int64_t{!w.secret.empty()}).Bind(2, sealed->first).Bind(3, int64_t{!w.previous_secret.empty()})
         .Bind(4, sealed->second).Bind(5, id);
-    if (auto r = u->Run(); !r) {
-      (void)db_->Exec("ROLLBACK; PRAGMA secure_delete = OFF");
-      return Storage("cannot encrypt webhook secrets", r.error().message);
-    }
+    if (auto r = u->Run(); !r) return fail(r.error().message);
     sodium_memzero(secret.data(), secret.size());
     sodium_memzero(previous.data(), previous.size());
   }
