@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 PY := /usr/bin/python3
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
-.PHONY: all deps deps-build build run test unit e2e bench fuzz clean
+.PHONY: all deps deps-build build run test unit e2e bench fuzz security clean
 
 all: build
 
@@ -36,6 +36,11 @@ test: deps build
 
 bench: deps build
 	@bash bench/run.sh $(BUILD)
+
+# Not part of `test`: testssl.sh, nmap's smtp-open-relay and the smuggling/framing/TLS/file-mode test
+# files against a kurier of its own on loopback; one PASS/FAIL line per check (docs/security.md).
+security: deps build
+	@bash scripts/security.sh $(BUILD)
 
 fuzz: deps-build
 	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKURIER_FUZZ=ON -DKURIER_TESTS=OFF -DKURIER_BENCH=OFF

@@ -11,11 +11,17 @@ BUILD_PKGS=(build-essential cmake ninja-build ccache pkg-config
   libkainjow-mustache-dev)
 TEST_PKGS=(wrk python3 python3-pytest python3-aiosmtpd python3-dkim python3-authres opendkim-tools libmail-dkim-perl swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl msmtp curl openssl sqlite3
   php-cli libphp-phpmailer nmap postfix unbound)
+# `make security` only (scripts/security.sh installs them on demand with --security): testssl.sh and nmap.
+SECURITY_PKGS=(testssl.sh nmap)
 # node and npm: the machine's own (Debian's nodejs conflicts with it); installed from Debian only when absent.
 command -v npm >/dev/null || TEST_PKGS+=(nodejs npm)
 
 want=("${BUILD_PKGS[@]}")
-[ "${1:-}" = "--build-only" ] || want+=("${TEST_PKGS[@]}")
+case "${1:-}" in
+  --build-only) ;;
+  --security) want=("${SECURITY_PKGS[@]}") ;;
+  *) want+=("${TEST_PKGS[@]}") ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do
@@ -38,6 +44,6 @@ fi
 
 # nodemailer (an SMTP client) and @redocly/cli (the OpenAPI linter) for the end-to-end tests (npm
 # registry), kept outside the repo's tracked files.
-if [ "${1:-}" != "--build-only" ] && { [ ! -d tests/e2e/node_modules/nodemailer ] || [ ! -x tests/e2e/node_modules/.bin/redocly ]; }; then
+if [ "${1:-}" != "--build-only" ] && [ "${1:-}" != "--security" ] && { [ ! -d tests/e2e/node_modules/nodemailer ] || [ ! -x tests/e2e/node_modules/.bin/redocly ]; }; then
   (cd tests/e2e && npm install --no-audit --no-fund --silent >/dev/null 2>&1) || echo "# warning: npm install of the e2e packages failed" >&2
 fi

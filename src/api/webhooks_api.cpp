@@ -188,7 +188,9 @@ void HandleRotate(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
     }
   }
   if (!err.empty()) return reply(Invalid(err));
+  // A secret that could not be decrypted (secret_error) is not kept: the new one replaces it.
   w->previous_secret = keep > 0 ? w->secret : "";
+  w->secret_error.clear();
   w->previous_secret_expires = keep > 0 ? NowMicros() + keep * 1'000'000 : 0;
   w->secret = events::GenerateSecret();
   if (auto r = ctx.store.UpdateWebhook(*w); !r) return reply(StoreDown(r.error()));

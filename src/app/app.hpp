@@ -28,8 +28,16 @@ void AddAdminCommands(CLI::App& app, std::string& config_path);
 
 /// Loads the configuration or exits with its errors (status 1).
 Config LoadConfigOrExit(const std::string& path);
-/// Opens the configured store or exits with the reason.
-std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config);
+/// Opens the configured store or exits with the reason. The store gets the node's secret
+/// (server.secret_file) for the webhook secrets it keeps encrypted: made when missing if
+/// `create_secret` (init, serve), otherwise loaded only when it exists.
+std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config, bool create_secret = false);
+
+/// Removes group and other permissions from kurier.toml, the data directory and everything in it
+/// owned by this user (directories 0700, files 0600; symbolic links not followed), and from the files
+/// the configuration names outside it; each change is logged, and what cannot be changed is logged with
+/// the chmod to run. For installs made before kurier set umask 077 (serve runs it at start).
+void TightenFileModes(const Config& config);
 
 [[noreturn]] void Fail(const std::string& message);
 

@@ -10,6 +10,7 @@
 #include "app/control.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
+#include "common/secret.hpp"
 #include "spool/spool.hpp"
 #include "store/credentials.hpp"
 
@@ -28,8 +29,15 @@ Config LoadConfigOrExit(const std::string& path) {
   return c.value();
 }
 
-std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config) {
-  auto s = store::OpenStore(config.store_backend, config.sqlite_path);
+std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config, bool create_secret) {
+  store::StoreOptions options;
+  std::error_code ec;
+  if (create_secret || std::filesystem::exists(config.secret_file, ec)) {
+    auto secret = LoadOrCreateSecret(config.secret_file);
+    if (!secret) Fail("server.secret_file: " + secret.error().message);
+    options.server_secret = std::move(secret.value());
+  }
+  auto s = store::OpenStore(config.store_backend, config.sqlite_path, options);
   if (!s) Fail(s.error().message);
   return std::move(s.value());
 }

@@ -9,6 +9,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -100,9 +102,11 @@ Result<void> ControlServer::Start() {
   boost::system::error_code ec;
   local::endpoint ep(impl_->path.string());
   impl_->acceptor.open(ep.protocol(), ec);
-  mode_t old = ::umask(0177);
+  // The process umask (077, set in main) makes the socket owner-only as it is created; no umask change
+  // here (it is process-wide, and other threads create files). Only its owner may connect (0600).
   if (!ec) impl_->acceptor.bind(ep, ec);
-  ::umask(old);
+  if (!ec && ::chmod(impl_->path.c_str(), 0600) != 0)
+    ec = boost::system::error_code(errno, boost::system::system_category());
   if (!ec) impl_->acceptor.listen(16, ec);
   if (ec)
     return MakeError(ErrorCode::kIo, "cannot create the control socket " + impl_->path.string() + ": " + ec.message());

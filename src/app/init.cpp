@@ -94,7 +94,7 @@ void RunInit(const std::string& dir_arg, bool json, const std::vector<std::strin
   ::chmod(config.data_dir.c_str(), 0700);
   if (auto r = WriteSelfSignedCertificate(config.tls_certificate, config.tls_private_key, config.hostname); !r)
     Fail(r.error().message);
-  auto store = OpenStoreOrExit(config);
+  auto store = OpenStoreOrExit(config, /*create_secret=*/true);  // server.secret_file too
   {
     auto spool = spool::Spool::Open(config.spool_path, spool::SpoolOptions{config.spool_fsync, config.spool_max_batch}, nullptr);
     if (!spool) Fail(spool.error().message);

@@ -2,10 +2,16 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
+#include <sys/stat.h>
+
 #include "app/app.hpp"
 #include "common/log.hpp"
 
 int main(int argc, char** argv) {
+  // Everything kurier creates (configuration, databases and their WAL files, the spool, the event
+  // journal, the node secret, TLS and DKIM keys, the control socket) is for its own user only: files
+  // 0600, directories 0700, whatever the subcommand. Set before anything is opened.
+  ::umask(077);
   kurier::InitLogging("warn");  // `serve` raises it to log.level
   CLI::App app{"kurier - self-hosted email delivery platform"};
   app.require_subcommand(1);

@@ -89,7 +89,8 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
   cmd->callback([&] {
     Config config = LoadConfigOrExit(config_path);
     InitLogging(config.log_level);
-    auto store = OpenStoreOrExit(config);
+    TightenFileModes(config);  // an install made before umask 077 (files 0644)
+    auto store = OpenStoreOrExit(config, /*create_secret=*/true);
     // Opens and clicks are appended to a journal file and imported into the event log in bulk.
     if (auto r = store->OpenEventJournal(config.sqlite_path.parent_path() / "events.journal", config.event_journal_delay_ms); !r) Fail(r.error().message);
     auto spool = spool::Spool::Open(config.spool_path, spool::SpoolOptions{config.spool_fsync, config.spool_max_batch},
@@ -148,6 +149,7 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
       events::WebhookClientOptions wo;
       wo.ca_file = config.events.webhook_ca_file;
       wo.allow_private_addresses = config.events.webhook_allow_private_addresses;
+      wo.tls_ciphers = config.tls_ciphers;
       auto webhook_client = events::WebhookClient::Create(ioc, wo);
       if (!webhook_client) Fail(webhook_client.error().message);
       events::WebhookDispatcher webhooks(config, *store, ioc, webhook_client.value(), api::WebhookPayload);

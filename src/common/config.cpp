@@ -35,6 +35,12 @@ constexpr Key kSchema[] = {
     {"tls.certificate", Type::kString, R"("tls/cert.pem")", "PEM certificate chain (relative to data_dir)."},
     {"tls.private_key", Type::kString, R"("tls/key.pem")", "PEM private key (relative to data_dir)."},
     {"tls.min_version", Type::kString, R"("TLSv1.2")", "Lowest TLS version accepted: \"TLSv1.2\" or \"TLSv1.3\"."},
+    {"tls.ciphers", Type::kString, R"("modern")",
+     "TLS policy of the SMTP listeners (submission, submissions, relay, inbound) and the webhook client: "
+     "\"modern\" allows TLS 1.2 only with ECDHE and AES-GCM or ChaCha20-Poly1305 (forward secrecy, no CBC, no "
+     "static RSA), in the server's order; \"intermediate\" is Mozilla's intermediate profile (adds DHE-RSA with "
+     "AES-GCM or ChaCha20-Poly1305, in the client's order). TLS 1.3 is offered in both; TLS 1.0 and 1.1 never. "
+     "Outbound delivery to other mail servers is not restricted by it (opportunistic STARTTLS, RFC 7435)."},
     {"store.backend", Type::kString, R"("sqlite")",
      "Where accounts, credentials, keys and events live: \"sqlite\" (embedded)."},
     {"store.sqlite_path", Type::kString, R"("kurier.db")", "SQLite database file (relative to data_dir)."},
@@ -469,6 +475,9 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   c.tls_min_version = str("tls.min_version");
   if (c.tls_min_version != "TLSv1.2" && c.tls_min_version != "TLSv1.3")
     errors.push_back("tls.min_version: \"" + c.tls_min_version + "\" is not supported; use \"TLSv1.2\" or \"TLSv1.3\"");
+  c.tls_ciphers = str("tls.ciphers");
+  if (c.tls_ciphers != "modern" && c.tls_ciphers != "intermediate")
+    errors.push_back("tls.ciphers: \"" + c.tls_ciphers + "\" is not a policy; use \"modern\" or \"intermediate\"");
   c.store_backend = str("store.backend");
   if (c.store_backend != "sqlite")
     errors.push_back("store.backend: \"" + c.store_backend + "\" is not available; use \"sqlite\"");

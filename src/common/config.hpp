@@ -130,6 +130,7 @@ struct Config {
   std::filesystem::path secret_file;  ///< signs VERP addresses and tracking links
   std::filesystem::path tls_certificate, tls_private_key;
   std::string tls_min_version;
+  std::string tls_ciphers = "modern";  ///< tls.ciphers: "modern" or "intermediate" (src/net/tls_policy.hpp)
   std::string store_backend;
   std::filesystem::path sqlite_path;
   int event_journal_delay_ms = 10;  ///< store.event_journal_delay_ms

@@ -33,6 +33,7 @@ TEST_F(ConfigTest, TemplateWithEveryDefaultLoads) {
   EXPECT_EQ(c->limits.max_message_size, 26214400u);
   EXPECT_EQ(c->data_dir, dir_);
   EXPECT_EQ(c->spool_path, dir_ / "spool/spool.db");
+  EXPECT_EQ(c->tls_ciphers, "modern");
 }
 
 TEST_F(ConfigTest, OverridesAreWrittenAndTyped) {
@@ -57,6 +58,7 @@ TEST_F(ConfigTest, ErrorsNameTheirKey) {
       {"[smtp.relay]\nnetworks = [\"10.0.0.0/33\"]\n", "smtp.relay.networks: \"10.0.0.0/33\" is not a network"},
       {"[smtp.limits]\nmax_errors = 0\n", "smtp.limits.max_errors: 0 is out of range"},
       {"[tls]\nmin_version = \"SSLv3\"\n", "tls.min_version: \"SSLv3\" is not supported"},
+      {"[tls]\nciphers = \"legacy\"\n", "tls.ciphers: \"legacy\" is not a policy; use \"modern\" or \"intermediate\""},
       {"[server]\nhostname = \"a b\"\n", "server.hostname: must be a host name"},
       {"[log]\nlevel = \"loud\"\n", "log.level: \"loud\" is not a level"},
       {"[smtp\n", "not valid TOML"},

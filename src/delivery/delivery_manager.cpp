@@ -130,6 +130,9 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       : config(c), store(st), spool(s), resolver(r), ioc(io), strand(asio::make_strand(io)), wake(strand),
         tls_ctx(ssl::context::tls_client), rng(std::random_device{}()),
         relays_healthy(c.delivery.backup_relays.size(), true) {
+    // Not tls.ciphers: STARTTLS to other mail servers is opportunistic (RFC 7435), so any suite OpenSSL
+    // accepts beats the plaintext a failed handshake would fall back to; the listeners and the webhook
+    // client are the ones held to the policy (docs/security.md).
     tls_ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                         ssl::context::no_compression);
     // Verification is chosen per connection (delivery.verify_certificates, per-domain overrides).

@@ -7,7 +7,8 @@
 // cancels the socket; a guard timer ends a DNS lookup that outlives it); the response header is
 // bounded to 16 KiB and the body is read to at most 64 KiB, of which 1 KiB is kept. TLS: certificate
 // chain verified against the system store plus an optional CA file, host name (or IP address) checked
-// against the certificate, SNI sent, TLS 1.2 at least. Redirects are never followed, so a receiver
+// against the certificate, SNI sent, TLS 1.2 at least with forward-secret AEAD suites only (tls.ciphers,
+// net/tls_policy.cpp). Redirects are never followed, so a receiver
 // cannot point kurier at another host.
 // STANDARDS: RFC 9110 (HTTP semantics: POST, Host, 3xx Location, Retry-After), RFC 9112 (HTTP/1.1
 // message syntax, Connection: close), RFC 3986 (URI syntax), RFC 6125 (host name checks, through
@@ -32,6 +33,7 @@
 #include <exception>
 
 #include "common/encoding.hpp"
+#include "net/tls_policy.hpp"
 #include "net/watchdog.hpp"
 
 namespace kurier::events {
@@ -495,6 +497,20 @@ class Session {
     if (verify != X509_V_OK)
       return head + "certificate verify failed (" + X509_verify_cert_error_string(verify) + "); " +
              VerifyAdvice(verify);
+    if (ec.category() == asio::error::get_ssl_category()) {
+      switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+        case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+        case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+        case SSL_R_UNSUPPORTED_PROTOCOL:
+        case SSL_R_NO_CIPHERS_AVAILABLE:
+        case SSL_R_NO_SHARED_CIPHER:
+        case SSL_R_WRONG_CIPHER_RETURNED:
+          return head + ec.message() + " (no TLS version and cipher suite in common: kurier's webhook client uses "
+                 "TLS 1.2 or later with ECDHE and AES-GCM or ChaCha20-Poly1305 only, tls.ciphers = \"" +
+                 impl_->options.tls_ciphers + "\"); have the receiver's server offer TLS 1.3 or one of those suites";
+        default: break;
+      }
+    }
     return head + ec.message();
   }
 
@@ -587,6 +603,8 @@ Result<WebhookClient> WebhookClient::Create(asio::io_context& ioc, WebhookClient
   impl->tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                             ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::no_compression,
                         ec);
+  if (auto r = net::ApplyTlsPolicy(impl->tls.native_handle(), impl->options.tls_ciphers, net::TlsRole::kClient); !r)
+    return r.error();
   impl->tls.set_default_verify_paths(ec);  // the system store; a host without one still has ca_file
   impl->tls.set_verify_mode(ssl::verify_peer);
   if (!impl->options.ca_file.empty()) {

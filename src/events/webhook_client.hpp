@@ -87,6 +87,9 @@ struct WebhookClientOptions {
   /// internal services through a registered URL); addresses are checked after DNS, so a name cannot
   /// smuggle one in.
   bool allow_private_addresses = true;
+  /// TLS policy (tls.ciphers): "modern" (TLS 1.2 only with ECDHE and AES-GCM or ChaCha20-Poly1305, or
+  /// TLS 1.3) or "intermediate" (Mozilla's list, adds DHE-RSA AEAD suites); see net/tls_policy.hpp.
+  std::string tls_ciphers = "modern";
   std::string user_agent = "kurier-webhooks/1";
 };
 

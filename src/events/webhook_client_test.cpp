@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include <atomic>
@@ -178,12 +179,18 @@ class TestServer {
  public:
   enum class Mode { kAnswer, kSilent };
 
-  explicit TestServer(std::string answer, Mode mode = Mode::kAnswer, bool tls = false)
+  /// `tls_ciphers`, when given, limits the TLS server to TLS 1.2 and that OpenSSL cipher list (a
+  /// receiver with an old configuration).
+  explicit TestServer(std::string answer, Mode mode = Mode::kAnswer, bool tls = false, const char* tls_ciphers = nullptr)
       : answer_(std::move(answer)), mode_(mode), acceptor_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
     if (tls) {
       tls_.emplace(asio::ssl::context::tls_server);
       tls_->use_certificate_chain(asio::buffer(TestPki().cert_pem));
       tls_->use_private_key(asio::buffer(TestPki().key_pem), asio::ssl::context::pem);
+      if (tls_ciphers) {
+        SSL_CTX_set_max_proto_version(tls_->native_handle(), TLS1_2_VERSION);
+        SSL_CTX_set_cipher_list(tls_->native_handle(), tls_ciphers);
+      }
     }
     port_ = acceptor_.local_endpoint().port();
     thread_ = std::thread([this] { Loop(); });
@@ -501,6 +508,48 @@ TEST_F(WebhookClientTls, UnreadableCaFileIsAConfigurationError) {
   ASSERT_FALSE(client.ok());
   EXPECT_NE(client.error().message.find("events.webhook_ca_file " + (dir_ / "missing.pem").string()), std::string::npos)
       << client.error().message;
+}
+
+// tls.ciphers applies to the client: a receiver offering only CBC or static-RSA suites over TLS 1.2 is
+// refused with an error that names the key, and an AEAD suite over TLS 1.2 still works.
+TEST_F(WebhookClientTls, PolicyRefusesCbcAndStaticRsaSuites) {
+  struct Case {
+    const char* server_ciphers;
+    const char* profile;
+    bool ok;
+  } cases[] = {
+      {"ECDHE-ECDSA-AES128-SHA256", "modern", false},        // CBC with HMAC-SHA256
+      {"ECDHE-ECDSA-AES128-SHA", "modern", false},           // CBC with HMAC-SHA1
+      {"ECDHE-ECDSA-AES256-SHA384", "intermediate", false},  // CBC: not in Mozilla's intermediate either
+      {"ECDHE-ECDSA-AES128-GCM-SHA256", "modern", true},
+      {"ECDHE-ECDSA-CHACHA20-POLY1305", "modern", true},
+      {"ECDHE-ECDSA-AES256-GCM-SHA384", "intermediate", true},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(std::string(c.server_ciphers) + " / " + c.profile);
+    TestServer server(Answer("200 OK", "ok"), TestServer::Mode::kAnswer, /*tls=*/true, c.server_ciphers);
+    asio::io_context ioc;
+    WebhookClientOptions options;
+    options.ca_file = ca_file_;
+    options.tls_ciphers = c.profile;
+    auto client = MakeClient(ioc, options);
+    auto r = PostAndWait(client, ioc, {"https://localhost:" + std::to_string(server.port()) + "/hook", "{}"});
+    EXPECT_EQ(r.ok(), c.ok) << r.error;
+    if (c.ok) {
+      EXPECT_EQ(r.tls, std::string("TLSv1.2 ") + c.server_ciphers);
+    } else {
+      EXPECT_NE(r.error.find("no TLS version and cipher suite in common"), std::string::npos) << r.error;
+      EXPECT_NE(r.error.find(std::string("tls.ciphers = \"") + c.profile + "\""), std::string::npos) << r.error;
+      EXPECT_FALSE(server.last()) << "nothing may be sent";
+    }
+  }
+}
+
+TEST(WebhookClient, UnknownTlsPolicyIsAConfigurationError) {
+  asio::io_context ioc;
+  auto client = WebhookClient::Create(ioc, {.tls_ciphers = "legacy"});
+  ASSERT_FALSE(client.ok());
+  EXPECT_EQ(client.error().message, "tls.ciphers: \"legacy\" is not a policy; use \"modern\" or \"intermediate\"");
 }
 
 }  // namespace

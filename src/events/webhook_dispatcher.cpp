@@ -172,6 +172,7 @@ void WebhookDispatcher::Wake() { impl_->Wake(); }
 
 Result<WebhookRequest> WebhookDispatcher::BuildRequest(const store::Webhook& webhook, const std::string& message_id,
                                                        const std::string& body, int64_t now_seconds, int timeout_seconds) {
+  if (!webhook.secret_error.empty()) return MakeError(ErrorCode::kConfig, webhook.secret_error);
   auto sig = SignatureHeader(webhook.LiveSecrets(now_seconds * 1'000'000), message_id, now_seconds, body);
   if (!sig) return sig.error();
   WebhookRequest r;

@@ -5,9 +5,10 @@
 
 namespace kurier::store {
 
-Result<std::unique_ptr<Store>> OpenStore(const std::string& backend, const std::filesystem::path& path) {
+Result<std::unique_ptr<Store>> OpenStore(const std::string& backend, const std::filesystem::path& path,
+                                         const StoreOptions& options) {
   if (backend == "sqlite") {
-    auto s = sqlite::SqliteStore::Open(path);
+    auto s = sqlite::SqliteStore::Open(path, options);
     if (!s) return s.error();
     return std::unique_ptr<Store>(std::move(s.value()));
   }

@@ -125,7 +125,9 @@ struct Suppression {
 };
 
 /// A webhook endpoint of one account. Secrets are Standard Webhooks secrets ("whsec_..."); the
-/// previous secret stays live (signatures carry both) until previous_secret_expires.
+/// previous secret stays live (signatures carry both) until previous_secret_expires. The store keeps
+/// them encrypted with the server key (StoreOptions::server_secret, common/secret_box.hpp) and hands
+/// them out decrypted.
 struct Webhook {
   std::string id;  ///< "wh_" + a random token
   std::string account;
@@ -135,6 +137,10 @@ struct Webhook {
   std::string secret;
   std::string previous_secret;
   int64_t previous_secret_expires = 0;
+  /// Set, with secret and previous_secret empty, when the stored secrets could not be decrypted (a
+  /// damaged row, another server.secret_file, no key loaded): what happened and what to do. Nothing is
+  /// signed then; UpdateWebhook leaves the stored secrets as they are unless new ones are given.
+  std::string secret_error;
   bool enabled = true;
   std::string disabled_reason;
   int64_t created_at = 0;
@@ -306,7 +312,15 @@ class Store {
   std::function<void()> webhook_listener_;
 };
 
+struct StoreOptions {
+  /// The node's secret (server.secret_file). Webhook secrets are encrypted with a key derived from it
+  /// (SecretBox), and plaintext ones left by an older kurier are encrypted when the store opens. Empty:
+  /// webhooks cannot be created or given new secrets, and stored secrets are not decrypted.
+  std::string server_secret;
+};
+
 /// Opens (creating and migrating as needed) the store at `path` with the given backend name.
-Result<std::unique_ptr<Store>> OpenStore(const std::string& backend, const std::filesystem::path& path);
+Result<std::unique_ptr<Store>> OpenStore(const std::string& backend, const std::filesystem::path& path,
+                                         const StoreOptions& options = {});
 
 }  // namespace kurier::store

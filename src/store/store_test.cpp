@@ -5,9 +5,12 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
 #include <tuple>
 
 #include "common/encoding.hpp"
+#include "common/ids.hpp"
 #include "store/password.hpp"
 
 namespace kurier::store {
@@ -18,7 +21,8 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("kurier-store-test-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir_);
-    auto s = OpenStore(GetParam(), dir_ / "kurier.db");
+    // Webhook secrets are kept encrypted with the node's secret; without one they cannot be written.
+    auto s = OpenStore(GetParam(), dir_ / "kurier.db", StoreOptions{std::string(32, 'k')});
     ASSERT_TRUE(s) << s.error().message;
     store_ = std::move(s.value());
   }
@@ -323,6 +327,205 @@ TEST(SqliteStoreUpgrade, Schema7UpgradesInPlace) {
   EXPECT_EQ((*acc)->track_opens, std::nullopt);
   s->reset();
   std::filesystem::remove_all(dir);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Webhook secrets at rest (issue 12, item 8): SQLite specifics, read with sqlite3 itself.
+
+class WebhookSecretsAtRest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("kurier-whsec-test-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path db() const { return dir_ / "kurier.db"; }
+  std::unique_ptr<Store> Open(std::string server_secret = kKey) {
+    auto s = OpenStore("sqlite", db(), StoreOptions{std::move(server_secret)});
+    EXPECT_TRUE(s) << s.error().message;
+    return s ? std::move(s.value()) : nullptr;
+  }
+  // Runs SQL on the file with a connection of its own; returns the first column of each row.
+  std::vector<std::string> Sql(const std::string& sql) {
+    sqlite3* h = nullptr;
+    EXPECT_EQ(sqlite3_open(db().c_str(), &h), SQLITE_OK);
+    std::vector<std::string> out;
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(
+                  h, sql.c_str(),
+                  [](void* o, int, char** v, char**) {
+                    static_cast<std::vector<std::string>*>(o)->push_back(v[0] ? v[0] : "");
+                    return 0;
+                  },
+                  &out, &err),
+              SQLITE_OK)
+        << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(h);
+    return out;
+  }
+  // Whether any file of the store (database, WAL, shared memory) holds `needle` anywhere.
+  bool OnDisk(const std::string& needle) {
+    for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+      std::ifstream in(e.path(), std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (bytes.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+  static inline const std::string kKey = std::string(32, 'k');
+  static inline const std::string kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  static inline const std::string kPrevious = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+  std::filesystem::path dir_;
+};
+
+Webhook NewWebhook(const std::string& secret) {
+  Webhook w;
+  w.account = "shop";
+  w.url = "https://hooks.example/";
+  w.secret = secret;
+  return w;
+}
+
+TEST_F(WebhookSecretsAtRest, StoredEncryptedAndReadDecrypted) {
+  auto s = Open();
+  auto w = s->CreateWebhook(NewWebhook(kSecret));
+  ASSERT_TRUE(w) << w.error().message;
+  // Rotation: the previous secret is stored too.
+  w->previous_secret = kSecret;
+  w->previous_secret_expires = NowMicros() + 3'600'000'000;
+  w->secret = kPrevious;
+  ASSERT_TRUE(s->UpdateWebhook(*w));
+  for (const auto& v : Sql("SELECT secret || ' ' || previous_secret FROM webhooks")) {
+    EXPECT_EQ(v.rfind("enc:v1:", 0), 0u) << v;
+    EXPECT_NE(v.find(" enc:v1:"), std::string::npos) << v;
+    EXPECT_EQ(v.find("whsec_"), std::string::npos) << v;
+  }
+  auto found = s->FindWebhook("shop", w->id);
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->secret, kPrevious);
+  EXPECT_EQ((*found)->previous_secret, kSecret);
+  EXPECT_EQ((*found)->secret_error, "");
+  auto listed = s->ListWebhooks("shop");
+  ASSERT_TRUE(listed && listed->size() == 1);
+  EXPECT_EQ(listed->front().secret, kPrevious);
+  ASSERT_TRUE(s->AppendEvents({Event{0, 0, "delivered", "m1", "shop", "{}"}}));
+  auto due = s->DueWebhookDeliveries(NowMicros() + 1, 10);
+  ASSERT_TRUE(due && due->size() == 1);
+  EXPECT_EQ(due->front().webhook.LiveSecrets(NowMicros()), (std::vector<std::string>{kPrevious, kSecret}));
+  s.reset();
+  EXPECT_FALSE(OnDisk("whsec_")) << "no webhook secret in clear in any file of the store";
+}
+
+TEST_F(WebhookSecretsAtRest, DamagedRowFailsThatWebhookOnlyAndRotationHealsIt) {
+  auto s = Open();
+  auto good = s->CreateWebhook(NewWebhook(kSecret));
+  auto bad = s->CreateWebhook(NewWebhook(kPrevious));
+  ASSERT_TRUE(good && bad);
+  // Damage one character of the ciphertext of one row, with another connection.
+  Sql("UPDATE webhooks SET secret = substr(secret, 1, 20) || CASE substr(secret, 21, 1) WHEN 'A' THEN 'B' ELSE 'A' END "
+      "|| substr(secret, 22) WHERE id = '" + bad->id + "'");
+  auto found = s->FindWebhook("shop", bad->id);
+  ASSERT_TRUE(found && *found);
+  const Webhook& w = **found;
+  EXPECT_EQ(w.secret, "");
+  EXPECT_NE(w.secret_error.find("webhook " + bad->id + ": its stored secret cannot be decrypted: the encrypted value "
+                                "does not authenticate"),
+            std::string::npos)
+      << w.secret_error;
+  EXPECT_NE(w.secret_error.find("POST /v1/webhooks/" + bad->id + "/rotate-secret"), std::string::npos) << w.secret_error;
+  // The account's other webhook, and the listing, still work.
+  auto listed = s->ListWebhooks("shop");
+  ASSERT_TRUE(listed) << listed.error().message;
+  ASSERT_EQ(listed->size(), 2u);
+  for (const auto& l : *listed) EXPECT_EQ(l.secret, l.id == good->id ? kSecret : "");
+  // An edit that does not touch the secret keeps what is stored (no empty secret is sealed over it).
+  const auto before = Sql("SELECT secret FROM webhooks WHERE id = '" + bad->id + "'");
+  Webhook edited = w;
+  edited.url = "https://hooks.example/v2";
+  ASSERT_TRUE(s->UpdateWebhook(edited));
+  EXPECT_EQ(Sql("SELECT secret FROM webhooks WHERE id = '" + bad->id + "'"), before);
+  // A new secret (what rotate-secret does) heals it.
+  edited.secret = kSecret;
+  edited.secret_error.clear();
+  ASSERT_TRUE(s->UpdateWebhook(edited));
+  auto healed = s->FindWebhook("shop", bad->id);
+  ASSERT_TRUE(healed && *healed);
+  EXPECT_EQ((*healed)->secret, kSecret);
+  EXPECT_EQ((*healed)->secret_error, "");
+}
+
+TEST_F(WebhookSecretsAtRest, SealedValueMovedToAnotherRowDoesNotOpen) {
+  auto s = Open();
+  auto a = s->CreateWebhook(NewWebhook(kSecret));
+  auto b = s->CreateWebhook(NewWebhook(kPrevious));
+  ASSERT_TRUE(a && b);
+  Sql("UPDATE webhooks SET secret = (SELECT secret FROM webhooks WHERE id = '" + a->id + "') WHERE id = '" + b->id + "'");
+  auto found = s->FindWebhook("shop", b->id);
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->secret, "");
+  EXPECT_NE((*found)->secret_error.find("does not authenticate"), std::string::npos) << (*found)->secret_error;
+}
+
+TEST_F(WebhookSecretsAtRest, AnotherServerSecretOrNoneCannotReadThem) {
+  std::string id;
+  {
+    auto s = Open();
+    auto w = s->CreateWebhook(NewWebhook(kSecret));
+    ASSERT_TRUE(w);
+    id = w->id;
+  }
+  {
+    auto s = Open(std::string(32, 'x'));  // secret.key replaced
+    auto found = s->FindWebhook("shop", id);
+    ASSERT_TRUE(found && *found);
+    EXPECT_EQ((*found)->secret, "");
+    EXPECT_NE((*found)->secret_error.find("another server.secret_file"), std::string::npos) << (*found)->secret_error;
+  }
+  auto s = Open("");  // a tool that did not load the secret
+  auto found = s->FindWebhook("shop", id);
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->secret, "");
+  EXPECT_NE((*found)->secret_error.find("has not loaded server.secret_file"), std::string::npos) << (*found)->secret_error;
+  auto created = s->CreateWebhook(NewWebhook(kSecret));
+  ASSERT_FALSE(created) << "without the key nothing may be stored in clear";
+  EXPECT_NE(created.error().message.find("server.secret_file"), std::string::npos) << created.error().message;
+  EXPECT_EQ(Sql("SELECT count(*) FROM webhooks"), std::vector<std::string>{"1"});
+}
+
+// A database from before encryption at rest: its plaintext secrets are encrypted when a store with the
+// server key opens it, and no copy of them stays in the file.
+TEST_F(WebhookSecretsAtRest, PlaintextSecretsOfAnOlderKurierAreEncryptedOnOpen) {
+  Open("").reset();  // schema, no key
+  Sql("INSERT INTO webhooks(id, account, url, secret, previous_secret, previous_secret_expires, created_at) VALUES "
+      "('wh_old1', 'shop', 'https://hooks.example/', '" + kSecret + "', '" + kPrevious + "', 9999999999999999, 1), "
+      "('wh_old2', 'shop', 'https://hooks.example/', '" + kPrevious + "', '', 0, 2)");
+  ASSERT_TRUE(OnDisk(kSecret)) << "the test must start from plaintext on disk";
+  {
+    auto s = Open("");  // without the key: left as it is, and still usable
+    auto w = s->FindWebhook("shop", "wh_old1");
+    ASSERT_TRUE(w && *w);
+    EXPECT_EQ((*w)->secret, kSecret);
+  }
+  EXPECT_EQ(Sql("SELECT count(*) FROM webhooks WHERE secret LIKE 'whsec_%'"), std::vector<std::string>{"2"});
+  auto s = Open();
+  EXPECT_EQ(Sql("SELECT count(*) FROM webhooks WHERE substr(secret, 1, 7) = 'enc:v1:'"), std::vector<std::string>{"2"});
+  EXPECT_EQ(Sql("SELECT count(*) FROM webhooks WHERE substr(previous_secret, 1, 7) = 'enc:v1:'"), std::vector<std::string>{"1"});
+  EXPECT_EQ(Sql("SELECT previous_secret FROM webhooks WHERE id = 'wh_old2'"), std::vector<std::string>{""});
+  auto w1 = s->FindWebhook("shop", "wh_old1");
+  auto w2 = s->FindWebhook("shop", "wh_old2");
+  ASSERT_TRUE(w1 && *w1 && w2 && *w2);
+  EXPECT_EQ((*w1)->secret, kSecret);
+  EXPECT_EQ((*w1)->previous_secret, kPrevious);
+  EXPECT_EQ((*w2)->secret, kPrevious);
+  EXPECT_EQ((*w2)->previous_secret, "");
+  s.reset();
+  EXPECT_FALSE(OnDisk("whsec_")) << "the plaintext must not stay in free pages or the WAL";
+  // Opening again changes nothing (the pass is idempotent).
+  const auto sealed = Sql("SELECT secret FROM webhooks ORDER BY id");
+  Open().reset();
+  EXPECT_EQ(Sql("SELECT secret FROM webhooks ORDER BY id"), sealed);
 }
 
 }  // namespace

@@ -1,10 +1,14 @@
-// tls_context.cpp - server TLS set-up.
-// SECURITY: protects credentials in AUTH. TLS 1.2 is the floor (RFC 8996 deprecates 1.0/1.1,
-// RFC 8314 asks for TLS 1.2 or later); renegotiation and compression (CRIME) are disabled.
+// tls_context.cpp - server TLS set-up of every SMTP listener (submission and relay STARTTLS, implicit
+// TLS on submissions, the bounce listener's STARTTLS): one context, shared by all of them.
+// SECURITY: protects credentials in AUTH. The protocol and cipher policy is tls.ciphers
+// (net/tls_policy.cpp): TLS 1.2 at least (RFC 8996 deprecates 1.0/1.1, RFC 8314 asks for TLS 1.2 or
+// later), forward-secret AEAD suites only, no renegotiation, no compression (CRIME).
 #include "smtp/server/tls_context.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#include "net/tls_policy.hpp"
 
 namespace kurier::smtp::server {
 
@@ -16,8 +20,8 @@ Result<void> ConfigureServerTls(boost::asio::ssl::context& ctx, const Config& co
                       ssl::context::single_dh_use,
                   ec);
   SSL_CTX* native = ctx.native_handle();
-  SSL_CTX_set_min_proto_version(native, config.tls_min_version == "TLSv1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
-  SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (auto r = net::ApplyTlsPolicy(native, config.tls_ciphers, net::TlsRole::kServer, config.tls_min_version); !r)
+    return r;
   ctx.use_certificate_chain_file(config.tls_certificate.string(), ec);
   if (ec)
     return MakeError(ErrorCode::kConfig, "tls.certificate: cannot load " + config.tls_certificate.string() + ": " +

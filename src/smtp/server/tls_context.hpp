@@ -7,8 +7,8 @@
 
 namespace kurier::smtp::server {
 
-/// A server context with the configured certificate, key and minimum version; TLS 1.0/1.1,
-/// compression and renegotiation are off.
+/// A server context with the configured certificate, key, minimum version and cipher policy
+/// (tls.ciphers, see net/tls_policy.hpp); TLS 1.0/1.1, compression and renegotiation are off.
 Result<void> ConfigureServerTls(boost::asio::ssl::context& ctx, const Config& config);
 
 }  // namespace kurier::smtp::server

@@ -1,8 +1,13 @@
 // sqlite_feedback.cpp - what flows back from delivery to the user, in SQLite: suppressions, webhooks
 // and their durable outbox, event retention and statistics.
-// SECURITY: webhook secrets are stored as given (they sign, so they must be readable); the API shows a
-// secret only when it is created or rotated. Every statement is prepared with bound parameters.
+// SECURITY: webhook secrets must stay usable for signing, so they cannot be hashed: they are stored
+// encrypted (SecretBox: XChaCha20-Poly1305 under a key derived from server.secret_file, bound to the
+// webhook's id), so a copy of the database alone does not let anyone forge webhook signatures. The API
+// shows a secret only when it is created or rotated. Every statement is prepared with bound parameters.
+#include <sodium.h>
+
 #include <sstream>
+#include <tuple>
 
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
@@ -33,6 +38,9 @@ constexpr const char* kWebhookColumns =
     "id, account, url, event_types, description, secret, previous_secret, previous_secret_expires, enabled, "
     "disabled_reason, created_at";
 
+/// Associated data of a webhook's sealed secrets: a sealed value copied into another row does not open.
+std::string SecretContext(const std::string& webhook_id) { return "kurier webhook secret " + webhook_id; }
+
 Webhook RowToWebhook(Stmt& q, int at = 0) {
   Webhook w;
   w.id = q.Text(at + 0);
@@ -50,6 +58,81 @@ Webhook RowToWebhook(Stmt& q, int at = 0) {
 }
 
 }  // namespace
+
+Webhook SqliteStore::ReadWebhook(Stmt& q, int at) const {
+  Webhook w = RowToWebhook(q, at);
+  for (auto [value, column] : {std::pair{&w.secret, "secret"}, std::pair{&w.previous_secret, "previous secret"}}) {
+    if (!SecretBox::IsSealed(*value)) continue;  // empty, or plaintext until the next open with the key seals it
+    std::string why;
+    if (!box_) {
+      why = "it is encrypted with the server key and this process has not loaded server.secret_file";
+    } else if (auto plain = box_->Open(*value, SecretContext(w.id)); plain) {
+      *value = std::move(plain.value());
+      continue;
+    } else {
+      why = plain.error().message;
+    }
+    w.secret_error = "webhook " + w.id + ": its stored " + column + " cannot be decrypted: " + why +
+                     "; nothing is signed with it. Give it a new secret with POST /v1/webhooks/" + w.id +
+                     "/rotate-secret (and give that to the receiver), or restore the server.secret_file it was made with";
+    break;
+  }
+  if (!w.secret_error.empty()) {
+    w.secret.clear();
+    w.previous_secret.clear();
+  }
+  return w;
+}
+
+Result<std::pair<std::string, std::string>> SqliteStore::SealSecrets(const Webhook& w) const {
+  if (!box_)
+    return MakeError(ErrorCode::kConfig,
+                     "webhook secrets are stored encrypted with the server key (server.secret_file), which this process "
+                     "has not loaded; create webhooks and rotate their secrets through the API of 'kurier serve'");
+  const std::string context = SecretContext(w.id);
+  return std::pair{box_->Seal(w.secret, context), w.previous_secret.empty() ? std::string() : box_->Seal(w.previous_secret, context)};
+}
+
+Result<int> SqliteStore::SealPlaintextWebhookSecrets() {
+  std::lock_guard lock(mu_);
+  std::vector<std::tuple<std::string, std::string, std::string>> rows;  // id, secret, previous_secret
+  {
+    auto q = db_->Prepare(
+        "SELECT id, secret, previous_secret FROM webhooks WHERE (secret != '' AND substr(secret, 1, 7) != 'enc:v1:') "
+        "OR (previous_secret != '' AND substr(previous_secret, 1, 7) != 'enc:v1:')");
+    if (!q) return q.error();
+    while (q->Step()) rows.emplace_back(q->Text(0), q->Text(1), q->Text(2));
+    if (!q->ok()) return Storage("cannot read webhooks to encrypt their secrets", q->error());
+  }
+  if (rows.empty()) return 0;
+  // secure_delete: the pages the plaintext leaves are overwritten with zeros, not left in free space.
+  if (auto r = db_->Exec("PRAGMA secure_delete = ON; BEGIN IMMEDIATE"); !r) return r.error();
+  for (auto& [id, secret, previous] : rows) {
+    Webhook w;
+    w.id = id;
+    w.secret = SecretBox::IsSealed(secret) ? "" : secret;
+    w.previous_secret = SecretBox::IsSealed(previous) ? "" : previous;
+    auto fail = [&](const std::string& why) {
+      (void)db_->Exec("ROLLBACK; PRAGMA secure_delete = OFF");
+      return Storage("cannot encrypt webhook secrets", why);
+    };
+    auto sealed = SealSecrets(w);
+    if (!sealed) return fail(sealed.error().message);
+    auto u = db_->Prepare(
+        "UPDATE webhooks SET secret = CASE WHEN ?1 THEN ?2 ELSE secret END, "
+        "previous_secret = CASE WHEN ?3 THEN ?4 ELSE previous_secret END WHERE id = ?5");
+    if (!u) return fail(u.error().message);
+    u->Bind(1, int64_t{!w.secret.empty()}).Bind(2, sealed->first).Bind(3, int64_t{!w.previous_secret.empty()})
+        .Bind(4, sealed->second).Bind(5, id);
+    if (auto r = u->Run(); !r) return fail(r.error().message);
+    sodium_memzero(secret.data(), secret.size());
+    sodium_memzero(previous.data(), previous.size());
+  }
+  if (auto r = db_->Exec("COMMIT; PRAGMA secure_delete = OFF"); !r) return r.error();
+  // Move the new pages into the database file and empty the WAL, whose old frames held the plaintext.
+  (void)db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  return static_cast<int>(rows.size());
+}
 
 Result<int64_t> SqliteStore::PurgeEvents(int64_t before) {
   std::lock_guard lock(mu_);
@@ -173,11 +256,15 @@ Result<Webhook> SqliteStore::CreateWebhook(const Webhook& in) {
   Webhook w = in;
   w.id = "wh_" + NewQueueId();
   w.created_at = NowMicros();
+  auto sealed = SealSecrets(w);
+  if (!sealed) return sealed.error();
   auto q = db_->Prepare(
-      "INSERT INTO webhooks(id, account, url, event_types, description, secret, enabled, created_at) VALUES(?,?,?,?,?,?,?,?)");
+      "INSERT INTO webhooks(id, account, url, event_types, description, secret, previous_secret, previous_secret_expires, "
+      "enabled, created_at) VALUES(?,?,?,?,?,?,?,?,?,?)");
   if (!q) return q.error();
   q->Bind(1, w.id).Bind(2, w.account).Bind(3, w.url).Bind(4, JoinTypes(w.event_types)).Bind(5, w.description)
-      .Bind(6, w.secret).Bind(7, int64_t{w.enabled}).Bind(8, w.created_at);
+      .Bind(6, sealed->first).Bind(7, sealed->second).Bind(8, w.previous_secret_expires).Bind(9, int64_t{w.enabled})
+      .Bind(10, w.created_at);
   if (auto r = q->Run(); !r) return Storage("cannot create a webhook", r.error().message);
   return w;
 }
@@ -188,7 +275,7 @@ Result<std::vector<Webhook>> SqliteStore::ListWebhooks(const std::string& accoun
   if (!q) return q.error();
   q->Bind(1, account);
   std::vector<Webhook> out;
-  while (q->Step()) out.push_back(RowToWebhook(*q));
+  while (q->Step()) out.push_back(ReadWebhook(*q));
   if (!q->ok()) return Storage("cannot list webhooks", q->error());
   return out;
 }
@@ -202,19 +289,29 @@ Result<std::optional<Webhook>> SqliteStore::FindWebhook(const std::string& accou
     if (!q->ok()) return Storage("cannot read webhooks", q->error());
     return std::optional<Webhook>();
   }
-  return std::optional<Webhook>(RowToWebhook(*q));
+  return std::optional<Webhook>(ReadWebhook(*q));
 }
 
 Result<void> SqliteStore::UpdateWebhook(const Webhook& w) {
   std::lock_guard lock(mu_);
+  // A webhook read with undecryptable secrets (secret_error) keeps what is stored until it is given a
+  // new secret: an edit of its URL must not replace them with empty ones.
+  const bool keep_secrets = !w.secret_error.empty() && w.secret.empty();
+  std::pair<std::string, std::string> sealed;
+  if (!keep_secrets) {
+    auto s = SealSecrets(w);
+    if (!s) return s.error();
+    sealed = std::move(s.value());
+  }
   auto q = db_->Prepare(
-      "UPDATE webhooks SET url = ?, event_types = ?, description = ?, enabled = ?, "
-      "disabled_reason = CASE WHEN ? THEN '' ELSE disabled_reason END, secret = ?, previous_secret = ?, "
-      "previous_secret_expires = ? WHERE account = ? AND id = ?");
+      "UPDATE webhooks SET url = ?1, event_types = ?2, description = ?3, enabled = ?4, "
+      "disabled_reason = CASE WHEN ?5 THEN '' ELSE disabled_reason END, secret = CASE WHEN ?11 THEN secret ELSE ?6 END, "
+      "previous_secret = CASE WHEN ?11 THEN previous_secret ELSE ?7 END, "
+      "previous_secret_expires = CASE WHEN ?11 THEN previous_secret_expires ELSE ?8 END WHERE account = ?9 AND id = ?10");
   if (!q) return q.error();
   q->Bind(1, w.url).Bind(2, JoinTypes(w.event_types)).Bind(3, w.description).Bind(4, int64_t{w.enabled})
-      .Bind(5, int64_t{w.enabled}).Bind(6, w.secret).Bind(7, w.previous_secret).Bind(8, w.previous_secret_expires)
-      .Bind(9, w.account).Bind(10, w.id);
+      .Bind(5, int64_t{w.enabled}).Bind(6, sealed.first).Bind(7, sealed.second).Bind(8, w.previous_secret_expires)
+      .Bind(9, w.account).Bind(10, w.id).Bind(11, int64_t{keep_secrets});
   if (auto r = q->Run(); !r) return Storage("cannot update a webhook", r.error().message);
   if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no webhook " + w.id);
   return {};
@@ -263,7 +360,7 @@ Result<std::vector<WebhookDelivery>> SqliteStore::DueWebhookDeliveries(int64_t n
     d.attempts = static_cast<int>(q->Int(1));
     d.created_at = q->Int(2);
     d.event = Event{q->Int(3), q->Int(4), q->Text(5), q->Text(6), q->Text(7), q->Text(8)};
-    d.webhook = RowToWebhook(*q, 9);
+    d.webhook = ReadWebhook(*q, 9);
     out.push_back(std::move(d));
   }
   if (!q->ok()) return Storage("cannot read the webhook outbox", q->error());

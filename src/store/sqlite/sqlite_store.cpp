@@ -1,5 +1,6 @@
 // sqlite_store.cpp - accounts, credentials, API keys, templates and events in SQLite.
-// SECURITY: holds password hashes (Argon2id) and API key hashes (BLAKE2b), never secrets in clear.
+// SECURITY: holds password hashes (Argon2id) and API key hashes (BLAKE2b), never secrets in clear;
+// webhook secrets, which must stay usable for signing, are encrypted (sqlite_feedback.cpp).
 // Every statement is prepared with bound parameters.
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -115,7 +116,7 @@ Error Storage(const std::string& what, const std::string& detail) {
 
 }  // namespace
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::path& path) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::path& path, const StoreOptions& options) {
   // Events are appended by the spool's committer right after its own fsync'ed commit; NORMAL keeps
   // them across a process crash without a second fsync per batch.
   auto db = Db::Open(path, Durability::kNormal);
@@ -124,7 +125,18 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   // Event appends are many small commits (the click endpoint); checkpoints run beside them.
   auto checkpointer = BackgroundCheckpointer::Start(*db.value(), path, Durability::kNormal);
   if (!checkpointer) return checkpointer.error();
-  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db.value()), std::move(checkpointer.value())));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(db.value()), std::move(checkpointer.value())));
+  if (!options.server_secret.empty()) {
+    store->box_.emplace(options.server_secret);
+    // Webhook secrets written in plaintext by a kurier before encryption at rest (or by an older binary
+    // since) are encrypted now; idempotent, so it needs no schema version (and could not have one: the
+    // numbered migrations are SQL and do not have the key).
+    auto sealed = store->SealPlaintextWebhookSecrets();
+    if (!sealed) return sealed.error();
+    if (sealed.value() > 0)
+      spdlog::info("store: encrypted the secrets of {} webhook(s) at rest with the server key", sealed.value());
+  }
+  return std::move(store);
 }
 
 Result<int64_t> SqliteStore::AccountId(const std::string& name) {

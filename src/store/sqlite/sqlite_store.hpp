@@ -1,6 +1,9 @@
 // sqlite_store.hpp - the embedded SQLite backend of store::Store (WAL; one connection, serialised).
 #pragma once
 #include <mutex>
+#include <optional>
+
+#include "common/secret_box.hpp"
 
 #include "store/event_journal.hpp"
 #include "store/sqlite/sqlite_db.hpp"
@@ -10,7 +13,7 @@ namespace kurier::store::sqlite {
 
 class SqliteStore final : public Store {
  public:
-  static Result<std::unique_ptr<SqliteStore>> Open(const std::filesystem::path& path);
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::filesystem::path& path, const StoreOptions& options = {});
 
   Result<Account> CreateAccount(const std::string& name) override;
   Result<std::optional<Account>> FindAccount(const std::string& name) override;
@@ -87,7 +90,15 @@ class SqliteStore final : public Store {
   Result<std::optional<StoredTemplate>> FindTemplateLocked(const std::string& account, const std::string& id_or_name);
   /// Inserts the next version of template `id`; returns its number.
   Result<int> AddTemplateVersionLocked(const std::string& id, const TemplateVersion& v, int64_t now);
+  // sqlite_feedback.cpp: webhook secrets at rest (SecretBox)
+  /// A webhooks row (kWebhookColumns from column `at`) with its secrets decrypted, or secret_error set.
+  Webhook ReadWebhook(Stmt& q, int at = 0) const;
+  /// The stored (encrypted) forms of w.secret and w.previous_secret.
+  Result<std::pair<std::string, std::string>> SealSecrets(const Webhook& w) const;
+  /// Encrypts the plaintext secrets an older kurier stored; returns how many rows it changed.
+  Result<int> SealPlaintextWebhookSecrets();
   std::mutex mu_;
+  std::optional<SecretBox> box_;  ///< webhook secrets' key, from StoreOptions::server_secret
   std::unique_ptr<Db> db_;
   std::unique_ptr<BackgroundCheckpointer> checkpointer_;  // after db_: stops before the connection closes
   std::unique_ptr<EventJournal> journal_;  // last: imports its remaining lines while the connection is open
