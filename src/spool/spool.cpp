@@ -180,11 +180,23 @@ void Spool::Run() {
       }
       listener = listener_;
     }
-    auto r = CommitBatch(batch, updates);
+    // An exception here would end the committer thread and with it the process (every tenant's mail):
+    // it fails this batch instead (rolled back, each submitter answered 451), and the next one goes on.
+    Result<void> r;
+    try {
+      r = CommitBatch(batch, updates);
+    } catch (const std::exception& e) {
+      (void)db_->Exec("ROLLBACK");
+      r = MakeError(ErrorCode::kInternal, std::string("internal error: ") + e.what());
+    }
     if (r && listener && !batch.empty()) {
       std::vector<const SpoolMessage*> committed;
       for (const auto& p : batch) committed.push_back(&p.message);
-      listener(committed);
+      try {
+        listener(committed);
+      } catch (const std::exception& e) {
+        spdlog::error("spool: the commit listener failed: {}", e.what());
+      }
     }
     updates.clear();
     if (!r) spdlog::error("spool: commit of {} messages failed: {}", batch.size(), r.error().message);

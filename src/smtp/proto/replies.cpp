@@ -29,6 +29,7 @@ constexpr Row kReplies[] = {
     {ReplyId::kTooManyConnections, {421, "4.7.0", "{} Too many connections; try again later"}},
     {ReplyId::kTooManyConnectionsFromIp, {421, "4.7.0", "Too many connections from {}; close some and try again later"}},
     {ReplyId::kStorageFailed, {451, "4.3.0", "Could not store the message ({}); try again later"}},
+    {ReplyId::kInternalError, {451, "4.3.0", "Internal error in the server (logged); closing this session, try again later"}},
     {ReplyId::kTooManyRecipients, {452, "4.5.3", "Too many recipients (limit {}); send the others in another message"}},
     {ReplyId::kAuthTempFail, {454, "4.7.0", "Temporary authentication failure; try again later"}},
     {ReplyId::kTlsUnavailable, {454, "4.7.0", "TLS not available on this listener"}},

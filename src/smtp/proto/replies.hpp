@@ -15,7 +15,7 @@ enum class ReplyId {
   kAlreadyAuthenticated, kAuthInTransaction, kDataAfterBdat, kTlsActive, kUnknownMechanism, kAuthRequired,
   kAuthInvalid, kEncryptionRequired, kMessageTooBig, kDataLineTooLong, kBareNewlineInData, kNulInData,
   kRelayDenied, kNotBounceDomain, kNullSenderRefused, kNeedSmtputf8, kUnsupportedParam, kUnsupportedBody, kBdatSyntax,
-  kAuthzidMismatch, kClientNotAllowed, kBadSubmissionOption,
+  kAuthzidMismatch, kClientNotAllowed, kBadSubmissionOption, kInternalError,
 };
 
 struct ReplyInfo {

@@ -24,7 +24,10 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cstdlib>
+#include <exception>
 #include <map>
+#include <stdexcept>
 
 #include "common/ids.hpp"
 #include "net/watchdog.hpp"
@@ -97,20 +100,51 @@ class ConnectionLimiter {
 // Runs `f` on the worker pool; the returned awaitable resumes the caller on its own executor.
 // Deliberately not a coroutine itself: GCC 12 mishandles by-value temporaries passed to coroutines
 // inside a co_await expression (they were destroyed twice), so the callable is held in a shared_ptr.
+// An exception thrown by `f` never escapes the pool's thread (that would end the process): it is
+// rethrown in the awaiting coroutine, whose session answers 451 (see Drive).
 template <typename F>
 auto RunOnPool(asio::thread_pool& pool, F f) {
   using R = std::invoke_result_t<F>;
   auto fn = std::make_shared<F>(std::move(f));
-  return asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
+  return asio::async_initiate<decltype(asio::use_awaitable), void(std::exception_ptr, R)>(
       [&pool, fn](auto handler) {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
         asio::post(pool, [fn, h] {
-          R r = (*fn)();
+          R r{};
+          std::exception_ptr error;
+          try {
+            r = (*fn)();
+          } catch (...) {
+            error = std::current_exception();
+          }
           auto ex = asio::get_associated_executor(*h);
-          asio::dispatch(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
+          asio::dispatch(ex, [h, error, r = std::move(r)]() mutable { std::move(*h)(error, std::move(r)); });
         });
       },
       asio::use_awaitable);
+}
+
+std::string ExceptionText(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
+// Tests only: KURIER_TEST_THROW=TOKEN makes the server throw where a bug would (a message that contains
+// TOKEN, in the store step and in the bounce listener's worker; an AUTH whose username is TOKEN, on the
+// auth worker), so the e2e tests can prove that such an exception ends one session, never the server.
+std::string TestThrowToken() {
+  const char* v = std::getenv("KURIER_TEST_THROW");
+  return v && *v ? std::string(v) : std::string();
+}
+
+void MaybeThrowForTest(const std::string& token, std::string_view where, std::string_view data) {
+  if (!token.empty() && data.find(token) != std::string_view::npos)
+    throw std::runtime_error("KURIER_TEST_THROW fault injected in " + std::string(where));
 }
 
 }  // namespace
@@ -143,6 +177,7 @@ struct SmtpServer::Impl {
   InboundHooks inbound;
   std::vector<Listener> listeners;
   std::atomic<bool> stopping{false};
+  const std::string test_throw = TestThrowToken();
 
   Result<void> Bind(ListenerKind kind, const ListenerConfig& lc) {
     std::string host;
@@ -175,7 +210,11 @@ struct SmtpServer::Impl {
       }
       sock.set_option(tcp::no_delay(true), ec);
       auto strand = asio::make_strand(ioc);
-      asio::co_spawn(strand, HandleConnection(std::move(sock), l.kind), asio::detached);
+      // Drive answers 451 to an exception inside a session; anything that still escapes the connection's
+      // coroutine (TLS set-up, ...) ends that connection only, with a log line, never the server.
+      asio::co_spawn(strand, HandleConnection(std::move(sock), l.kind), [kind = l.kind](std::exception_ptr e) {
+        if (e) spdlog::error("{}: connection ended by an internal error: {}", KindName(kind), ExceptionText(e));
+      });
     }
   }
 
@@ -254,9 +293,31 @@ struct SmtpServer::Impl {
   }
 
   // Moves bytes between the socket and the session until it closes (false) or asks for STARTTLS (true).
+  // An exception (a bug in kurier, or work on another thread that failed) ends this session only: the
+  // client gets 451 4.3.0 when a reply can still be written, the log one error line, and the server
+  // goes on.
   template <typename Stream>
   awaitable<bool> Drive(Stream& stream, proto::ServerSession& s, Connection& c, ListenerKind kind,
                         Clock::time_point session_end) {
+    std::string internal_error;
+    try {
+      co_return co_await DriveLoop(stream, s, c, kind, session_end);
+    } catch (const std::exception& e) {
+      internal_error = e.what();
+    } catch (...) {
+      internal_error = "an exception that is not a std::exception";
+    }
+    spdlog::error("{}: session with {} ended by an internal error: {}", KindName(kind), c.ip, internal_error);
+    std::string reply = proto::FormatReply(proto::ReplyId::kInternalError);
+    c.watchdog.Reset();
+    c.watchdog.ExpireAfter(std::chrono::seconds(5));
+    (void)co_await asio::async_write(stream, asio::buffer(reply), kUseAwaitable);
+    co_return false;
+  }
+
+  template <typename Stream>
+  awaitable<bool> DriveLoop(Stream& stream, proto::ServerSession& s, Connection& c, ListenerKind kind,
+                            Clock::time_point session_end) {
     constexpr bool kIsTls = !std::is_same_v<Stream, tcp::socket>;
     std::array<char, 16384> buf;
     for (;;) {
@@ -278,7 +339,16 @@ struct SmtpServer::Impl {
           if constexpr (!kIsTls) co_return true;
           co_return false;  // not reachable: the session refuses STARTTLS under TLS
         case proto::Request::kAuthenticate: {
-          auto check = [this, ip = c.ip, req = s.auth_request()] { return auth.Authenticate(ip, req); };
+          auto check = [this, ip = c.ip, req = s.auth_request()] {
+            // A failure of the check (the store, a bug) fails this AUTH with 454, nothing more.
+            try {
+              MaybeThrowForTest(test_throw, "the auth worker", req.username);
+              return auth.Authenticate(ip, req);
+            } catch (const std::exception& e) {
+              spdlog::error("auth: checking the credentials of {:?} from {} failed: {}", req.username, ip, e.what());
+              return proto::AuthResult{proto::AuthResult::Status::kTempFail, "", "", {}};
+            }
+          };
           proto::AuthResult r = co_await RunOnPool(auth_pool, std::move(check));
           s.OnAuthResult(r);
           continue;
@@ -313,8 +383,16 @@ struct SmtpServer::Impl {
     if (kind == ListenerKind::kInbound) {
       std::vector<std::string> rcpts;
       for (const auto& r : env.forward_paths) rcpts.push_back(r.ToString());
-      auto work = [this, from = env.reverse_path.ToString(), rcpts = std::move(rcpts), ip = c.ip, msg = s.TakeMessage()]() mutable {
-        return inbound.process(from, rcpts, ip, std::move(msg));
+      auto work = [this, from = env.reverse_path.ToString(), rcpts = std::move(rcpts), ip = c.ip,
+                   msg = s.TakeMessage()]() mutable -> std::string {
+        // A failure of the hook is a failure of this message (451, the sender retries), not of the server.
+        try {
+          MaybeThrowForTest(test_throw, "the bounce listener's worker", msg);
+          return inbound.process(from, rcpts, ip, std::move(msg));
+        } catch (const std::exception& e) {
+          spdlog::error("inbound: processing a message from {} failed: {}", ip, e.what());
+          return "internal error while processing the message";
+        }
       };
       std::string error = co_await RunOnPool(auth_pool, std::move(work));
       if (!error.empty()) co_return proto::StoreResult{false, "", error};
@@ -347,6 +425,7 @@ struct SmtpServer::Impl {
     t.recipients = m.recipients;
     t.time = m.received_at;
     std::string raw = s.TakeMessage();
+    MaybeThrowForTest(test_throw, "the store step", raw);
     if (!m.credential.empty()) {
       // An authenticated submission may set its tags, metadata and tracking (X-Kurier-* fields).
       auto options = spool::ReadSubmissionOptions(raw);
