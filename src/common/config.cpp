@@ -67,8 +67,15 @@ constexpr Key kSchema[] = {
     {"smtp.limits.max_recipients", Type::kInt, "1000", "Most recipients per message (RFC 5321 4.5.3.1.8)."},
     {"smtp.limits.max_commands", Type::kInt, "10000", "Most commands per connection."},
     {"smtp.limits.max_errors", Type::kInt, "20", "Most error replies per connection before it is closed."},
-    {"smtp.limits.command_timeout", Type::kInt, "300", "Seconds to wait for the next command or data (RFC 5321 4.5.3.2.7)."},
+    {"smtp.limits.command_timeout", Type::kInt, "300",
+     "Seconds a whole command line may take, counted from the end of the previous reply to its CRLF (a line "
+     "dripped byte by byte is cut, RFC 5321 4.5.3.2.7); in message data, seconds to wait for the next octets."},
     {"smtp.limits.session_timeout", Type::kInt, "1800", "Seconds a connection may last in total."},
+    {"smtp.limits.data_min_rate", Type::kInt, "1024",
+     "Slowest message transfer (DATA or BDAT) accepted, in octets per second, measured over "
+     "smtp.limits.data_rate_window; a slower client is answered 421 4.4.2 and disconnected. 0 turns it off."},
+    {"smtp.limits.data_rate_window", Type::kInt, "30",
+     "Seconds over which smtp.limits.data_min_rate is measured; also the grace period at the start of the data."},
     {"smtp.limits.tls_handshake_timeout", Type::kInt, "30", "Seconds allowed for a TLS handshake."},
     {"smtp.limits.max_connections", Type::kInt, "1000", "Most simultaneous connections over all listeners."},
     {"smtp.limits.max_connections_per_ip", Type::kInt, "50", "Most simultaneous connections from one client address."},
@@ -512,6 +519,8 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   L.max_errors = integer("smtp.limits.max_errors", 1, 100000);
   L.command_timeout = integer("smtp.limits.command_timeout", 1, 86400);
   L.session_timeout = integer("smtp.limits.session_timeout", 1, 7 * 86400);
+  L.data_min_rate = integer("smtp.limits.data_min_rate", 0, int64_t{1} << 30);
+  L.data_rate_window = integer("smtp.limits.data_rate_window", 1, 3600);
   L.tls_handshake_timeout = integer("smtp.limits.tls_handshake_timeout", 1, 3600);
   L.max_connections = integer("smtp.limits.max_connections", 1, 1000000);
   L.max_connections_per_ip = integer("smtp.limits.max_connections_per_ip", 1, 1000000);

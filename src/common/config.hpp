@@ -27,8 +27,10 @@ struct SmtpLimits {
   std::size_t max_recipients = 1000;
   std::size_t max_commands = 10000;
   std::size_t max_errors = 20;
-  int command_timeout = 300;
+  int command_timeout = 300;    ///< from the start of a command line to its CRLF; per read in message data
   int session_timeout = 1800;
+  std::size_t data_min_rate = 1024;  ///< octets per second DATA/BDAT must keep up, 0: no minimum
+  int data_rate_window = 30;         ///< seconds over which data_min_rate is measured (also the grace period)
   int tls_handshake_timeout = 30;
   std::size_t max_connections = 1000;
   std::size_t max_connections_per_ip = 50;

@@ -115,3 +115,102 @@ def test_exception_on_the_auth_worker_fails_that_auth_only(faulty):
     assert "KURIER_TEST_THROW fault injected in the auth worker" in k.stderr()
     submit(k, make_message(SENDER, "bob@ext.test", "after", "after the fault"))
     assert len(k.queue_ids()) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# item 5: slowloris
+# --------------------------------------------------------------------------------------------------
+
+def drip(conn, data, interval, limit):
+    """Sends `data` one byte every `interval` seconds until the server answers (or `limit` seconds pass,
+    or the data runs out); returns (seconds elapsed, what the server sent)."""
+    start = time.monotonic()
+    conn.sock.settimeout(interval)
+    got = b""
+    for i in range(len(data)):
+        if time.monotonic() - start > limit:
+            break
+        try:
+            conn.sock.sendall(data[i:i + 1])
+        except OSError:
+            break
+        try:
+            chunk = conn.sock.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+            if got.endswith(b"\r\n"):
+                break
+        except (socket.timeout, TimeoutError):
+            pass
+    return time.monotonic() - start, got.decode(errors="replace")
+
+
+def test_a_command_line_dripped_byte_by_byte_is_cut_at_the_command_timeout(kurier_factory):
+    k = kurier_factory("smtp.limits.command_timeout=3")
+    with k.raw(k.relay_port) as conn:
+        assert conn.greeting()[0] == 220
+        # one byte every 0.5 s: each byte comes long before the timeout, the line never ends in time
+        elapsed, got = drip(conn, b"EHLO " + b"a" * 200 + b"\r\n", 0.5, limit=12)
+        assert got.startswith("421 4.4.2") and "no complete command line within 3 s" in got \
+            and "smtp.limits.command_timeout" in got, (elapsed, got)
+        assert 2.5 <= elapsed <= 5, elapsed
+        assert_closed(conn)
+
+
+def test_commands_that_each_arrive_in_time_are_not_cut(kurier_factory):
+    k = kurier_factory("smtp.limits.command_timeout=2")
+    with k.raw(k.relay_port) as conn:
+        assert conn.greeting()[0] == 220
+        for _ in range(4):  # 4.8 s in all, more than the timeout; every line completes in time
+            time.sleep(1.2)
+            assert conn.cmd("NOOP")[0] == 250
+        # a line pipelined behind a complete one gets its own clock
+        conn.send("NOOP\r\nNO")
+        assert conn.reply()[0] == 250
+        time.sleep(1.2)
+        assert conn.cmd("OP")[0] == 250
+
+
+def test_message_data_slower_than_the_minimum_rate_is_cut(kurier_factory):
+    k = kurier_factory("smtp.limits.data_min_rate=1000", "smtp.limits.data_rate_window=2")
+    with k.raw(k.relay_port) as conn:
+        assert conn.greeting()[0] == 220
+        assert conn.ehlo()[0] == 250
+        assert conn.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
+        assert conn.cmd("RCPT TO:<bob@ext.test>")[0] == 250
+        assert conn.cmd("DATA")[0] == 354
+        elapsed, got = drip(conn, make_message(SENDER, "bob@ext.test", "slow", "x" * 400), 0.3, limit=12)
+        assert got.startswith("421 4.4.2") and "too slow" in got and "1000 octets per second" in got \
+            and "smtp.limits.data_min_rate" in got, (elapsed, got)
+        assert 1.5 <= elapsed <= 4, elapsed
+        assert_closed(conn)
+    assert k.queue_ids() == []
+    # a client that sends at a normal speed is not affected, even over several windows
+    with k.raw(k.relay_port) as conn:
+        assert conn.greeting()[0] == 220
+        assert conn.ehlo()[0] == 250
+        assert conn.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
+        assert conn.cmd("RCPT TO:<bob@ext.test>")[0] == 250
+        assert conn.cmd("DATA")[0] == 354
+        msg = make_message(SENDER, "bob@ext.test", "steady", ("y" * 70 + "\n") * 100)
+        for i in range(0, len(msg), 1500):  # ~5 KB/s over 5 s
+            conn.send(msg[i:i + 1500])
+            time.sleep(1)
+        conn.send(b".\r\n")
+        assert conn.reply()[0] == 250
+    assert len(k.queue_ids()) == 1
+
+
+def test_the_session_timeout_says_what_happened(kurier_factory):
+    k = kurier_factory("smtp.limits.session_timeout=3", "smtp.limits.command_timeout=10")
+    with k.raw(k.relay_port) as conn:
+        assert conn.greeting()[0] == 220
+        start = time.monotonic()
+        code, lines = 250, []
+        while code == 250 and time.monotonic() - start < 10:
+            time.sleep(0.5)
+            code, lines = conn.cmd("NOOP")
+        assert code == 421 and lines[-1].startswith("421 4.4.2"), lines
+        assert "Session exceeded 3 s" in lines[-1] and "smtp.limits.session_timeout" in lines[-1], lines
+        assert "no input for too long" not in lines[-1]

@@ -22,7 +22,6 @@ constexpr Row kReplies[] = {
     {ReplyId::kTlsReady, {220, "2.0.0", "Ready to start TLS"}},
     {ReplyId::kVrfy, {252, "2.5.0", "Cannot VRFY user, but will accept the message and attempt delivery"}},
     {ReplyId::kHelp, {214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT STARTTLS AUTH VRFY HELP"}},
-    {ReplyId::kTimeout, {421, "4.4.2", "{} Timeout: no input for too long; closing the connection"}},
     {ReplyId::kTooManyCommands, {421, "4.7.0", "Too many commands in one connection; reconnect to continue"}},
     {ReplyId::kTooManyErrors, {421, "4.7.0", "Too many errors in one connection; closing it. Check the client's SMTP dialogue"}},
     {ReplyId::kShuttingDown, {421, "4.3.2", "{} Service shutting down; try again later"}},

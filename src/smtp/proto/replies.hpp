@@ -8,7 +8,7 @@ namespace kurier::smtp::proto {
 
 enum class ReplyId {
   kBye, kOk, kSenderOk, kRecipientOk, kQueued, kChunkReceived, kAuthOk, kStartData, kTlsReady, kVrfy, kHelp,
-  kTimeout, kTooManyCommands, kTooManyErrors, kShuttingDown, kTooManyConnections, kTooManyConnectionsFromIp,
+  kTooManyCommands, kTooManyErrors, kShuttingDown, kTooManyConnections, kTooManyConnectionsFromIp,
   kStorageFailed, kTooManyRecipients, kAuthTempFail, kTlsUnavailable,
   kLineTooLong, kBareLfCommand, kUnknownCommand, kHeloSyntax, kBadSender, kBadRecipient, kSyntax,
   kAuthCancelled, kAuthBadBase64, kNotImplemented, kNeedHelo, kNestedMail, kNeedMail, kNoValidRecipients,

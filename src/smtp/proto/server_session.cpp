@@ -85,6 +85,7 @@ bool ServerSession::StepLine() {
   }
   std::string_view line(in_.data() + pos_, lf - pos_);
   pos_ = lf + 1;
+  ++progress_;
   if (discarding_line_) {
     discarding_line_ = false;
     Reply(ReplyId::kLineTooLong, std::to_string(state_ == State::kCommand ? config_.limits.max_command_line
@@ -297,6 +298,7 @@ bool ServerSession::StepData() {
   line_len_ = 0;
   const bool crlf = chunk.size() >= 2 && chunk[chunk.size() - 2] == '\r';
   if (!continued && prev_line_crlf_ && chunk == ".\r\n") {
+    ++progress_;
     FinishMessage();
     return true;
   }
@@ -365,6 +367,7 @@ bool ServerSession::StepBdat() {
   pos_ += take;
   bdat_remaining_ -= take;
   if (bdat_remaining_ > 0) return false;
+  ++progress_;
   state_ = State::kCommand;
   if (!bdat_error_.empty()) {
     ReplyRaw(std::exchange(bdat_error_, {}));
@@ -545,9 +548,33 @@ void ServerSession::OnAuthResult(const AuthResult& result) {
   Process();
 }
 
-void ServerSession::OnTimeout() {
+void ServerSession::OnTimeout(TimeoutKind kind) {
   if (closed_) return;
-  Reply(ReplyId::kTimeout, config_.hostname);
+  const std::string& host = config_.hostname;
+  const SmtpLimits& L = config_.limits;
+  switch (kind) {
+    case TimeoutKind::kCommand:
+      ReplyRaw(FormatReply(421, "4.4.2",
+                           host + " Timeout: no complete command line within " + std::to_string(L.command_timeout) +
+                               " s (smtp.limits.command_timeout); closing the connection"));
+      break;
+    case TimeoutKind::kData:
+      ReplyRaw(FormatReply(421, "4.4.2",
+                           host + " Timeout: no message data for " + std::to_string(L.command_timeout) +
+                               " s (smtp.limits.command_timeout); closing the connection, the message is not queued"));
+      break;
+    case TimeoutKind::kDataRate:
+      ReplyRaw(FormatReply(421, "4.4.2",
+                           host + " Message transfer too slow: fewer than " + std::to_string(L.data_min_rate) +
+                               " octets per second over " + std::to_string(L.data_rate_window) +
+                               " s (smtp.limits.data_min_rate); closing the connection, the message is not queued"));
+      break;
+    case TimeoutKind::kSession:
+      ReplyRaw(FormatReply(421, "4.4.2",
+                           host + " Session exceeded " + std::to_string(L.session_timeout) +
+                               " s (smtp.limits.session_timeout); closing the connection, reconnect to continue"));
+      break;
+  }
   Close();
 }
 

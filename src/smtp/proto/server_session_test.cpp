@@ -301,5 +301,58 @@ TEST(ServerSession, TimeoutAndShutdown) {
   EXPECT_TRUE(d.s.closed());
 }
 
+// Each clock has its own text, naming what happened and the key that sets it (issue 12, item 5).
+TEST(ServerSession, TimeoutTextsSayWhatHappened) {
+  struct Case {
+    TimeoutKind kind;
+    const char* want;
+  } cases[] = {
+      {TimeoutKind::kCommand, "no complete command line within 300 s (smtp.limits.command_timeout)"},
+      {TimeoutKind::kData, "no message data for 300 s (smtp.limits.command_timeout)"},
+      {TimeoutKind::kDataRate, "too slow: fewer than 1024 octets per second over 30 s (smtp.limits.data_min_rate)"},
+      {TimeoutKind::kSession, "Session exceeded 1800 s (smtp.limits.session_timeout)"},
+  };
+  for (const auto& c : cases) {
+    Driver d;
+    d.s.OnTimeout(c.kind);
+    std::string out = d.Drain();
+    EXPECT_EQ(out.substr(0, 9), "421 4.4.2") << out;
+    EXPECT_NE(out.find(c.want), std::string::npos) << out;
+    EXPECT_EQ(out.find("no input for too long"), std::string::npos) << out;
+    EXPECT_TRUE(d.s.closed());
+  }
+}
+
+// progress() and partial_input() let the I/O layer see that one command line is still arriving, so its
+// timeout does not restart with every byte (slowloris).
+TEST(ServerSession, ProgressCountsLinesNotBytes) {
+  Driver d(Driver::Relay());
+  const auto p0 = d.s.progress();
+  EXPECT_FALSE(d.s.partial_input());
+  for (char ch : std::string("EHLO c.test")) {
+    d.Send(std::string(1, ch));
+    EXPECT_EQ(d.s.progress(), p0) << "a byte of an unfinished line is no progress";
+    EXPECT_TRUE(d.s.partial_input());
+  }
+  d.Send("\r\n");
+  EXPECT_EQ(d.s.progress(), p0 + 1);
+  EXPECT_FALSE(d.s.partial_input());
+  d.Send("NOOP\r\nNO");  // a line pipelined behind a complete one
+  EXPECT_EQ(d.s.progress(), p0 + 2);
+  EXPECT_TRUE(d.s.partial_input());
+  d.Send("OP\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n");
+  const auto p1 = d.s.progress();
+  d.Send("Subject: x\r\n\r\nbody\r\n");
+  EXPECT_TRUE(d.s.in_data());
+  d.Send(".\r\n");
+  EXPECT_FALSE(d.s.in_data());
+  EXPECT_GT(d.s.progress(), p1);
+  // an over-long line being skipped is still one unfinished line
+  const auto p2 = d.s.progress();
+  d.Send(std::string(20000, 'x'));
+  EXPECT_TRUE(d.s.partial_input());
+  EXPECT_EQ(d.s.progress(), p2);
+}
+
 }  // namespace
 }  // namespace kurier::smtp::proto

@@ -320,6 +320,10 @@ struct SmtpServer::Impl {
                             Clock::time_point session_end) {
     constexpr bool kIsTls = !std::is_same_v<Stream, tcp::socket>;
     std::array<char, 16384> buf;
+    const auto command_timeout = std::chrono::seconds(config.limits.command_timeout);
+    Clock::time_point line_deadline = Clock::now() + command_timeout;
+    uint64_t seen_progress = s.progress();
+    DataRate rate;
     for (;;) {
       if (s.HasOutput()) {
         std::string out = s.TakeOutput();
@@ -363,20 +367,79 @@ struct SmtpServer::Impl {
         continue;
       }
       auto now = Clock::now();
-      if (now >= session_end || c.watchdog.timed_out()) {
+      if (now >= session_end) {
         c.watchdog.Reset();
-        s.OnTimeout();
+        s.OnTimeout(proto::TimeoutKind::kSession);
         continue;
       }
-      c.watchdog.ExpireAt(std::min(session_end, now + std::chrono::seconds(config.limits.command_timeout)));
+      if (c.watchdog.timed_out()) {
+        c.watchdog.Reset();
+        s.OnTimeout(!s.in_data() ? proto::TimeoutKind::kCommand
+                    : now >= rate.deadline ? proto::TimeoutKind::kDataRate
+                                           : proto::TimeoutKind::kData);
+        continue;
+      }
+      // Slowloris: a command line's time counts from its start (the end of the previous reply, or the
+      // previous line when pipelined), not from its last byte; message data must arrive at each read
+      // within command_timeout and keep up data_min_rate.
+      if (s.in_data()) {
+        if (!rate.active) rate.Start(now, config.limits);
+        line_deadline = now + command_timeout;
+      } else {
+        rate.active = false;
+        if (s.progress() != seen_progress || !s.partial_input()) {
+          seen_progress = s.progress();
+          line_deadline = now + command_timeout;
+        }
+      }
+      c.watchdog.ExpireAt(std::min({session_end, line_deadline, rate.active ? rate.deadline : Clock::time_point::max()}));
       auto [ec, n] = co_await stream.async_read_some(asio::buffer(buf), kUseAwaitable);
       if (ec) {
         if (c.watchdog.timed_out()) continue;  // the watchdog cancelled the read: answer 421 and close
         co_return false;
       }
+      if (rate.active && !rate.Add(Clock::now(), n)) {
+        c.watchdog.Reset();
+        s.OnTimeout(proto::TimeoutKind::kDataRate);
+        continue;
+      }
       s.Feed(std::string_view(buf.data(), n));
     }
   }
+
+  // The minimum transfer rate of message data: each window of data_rate_window seconds (the first one
+  // is the grace period) must bring data_min_rate x data_rate_window octets; octets beyond that count
+  // toward the next window (up to one window's worth), so a burst followed by a pause is not cut.
+  struct DataRate {
+    bool active = false;
+    Clock::time_point window_end{}, deadline = Clock::time_point::max();
+    uint64_t bytes = 0, quota = 0;
+    Clock::duration window{};
+    void Start(Clock::time_point now, const SmtpLimits& L) {
+      active = true;
+      window = std::chrono::seconds(L.data_rate_window);
+      quota = static_cast<uint64_t>(L.data_min_rate) * static_cast<uint64_t>(L.data_rate_window);
+      window_end = now + window;
+      bytes = 0;
+      Rearm();
+    }
+    // The watchdog's deadline: the end of the first window that has not had its octets yet.
+    void Rearm() {
+      deadline = quota == 0 ? Clock::time_point::max() : bytes < quota ? window_end : window_end + window;
+    }
+    // Counts `n` octets read at `now`; false when a window ended short of its octets.
+    bool Add(Clock::time_point now, std::size_t n) {
+      if (quota == 0) return true;
+      while (now >= window_end) {
+        if (bytes < quota) return false;
+        bytes = std::min(bytes - quota, quota);
+        window_end += window;
+      }
+      bytes += n;
+      Rearm();
+      return true;
+    }
+  };
 
   awaitable<proto::StoreResult> Store(proto::ServerSession& s, Connection& c, ListenerKind kind) {
     const proto::Envelope& env = s.envelope();
