@@ -214,3 +214,72 @@ def test_the_session_timeout_says_what_happened(kurier_factory):
         assert code == 421 and lines[-1].startswith("421 4.4.2"), lines
         assert "Session exceeded 3 s" in lines[-1] and "smtp.limits.session_timeout" in lines[-1], lines
         assert "no input for too long" not in lines[-1]
+
+
+# --------------------------------------------------------------------------------------------------
+# item 4: the header From (and Sender) of a submission
+# --------------------------------------------------------------------------------------------------
+
+def header_message(*fields):
+    return ("\r\n".join(fields) + "\r\nTo: bob@ext.test\r\nSubject: header from\r\n\r\nbody\r\n").encode()
+
+
+HEADER_CASES = [
+    # (header fields, SMTP reply code + enhanced code, API status, words the reply must contain)
+    pytest.param(['From: "PayPal" <service@paypal.test>'], "550 5.7.1", 403,
+                 ["From:", "paypal.test", "kurier account add-domain"], id="from-foreign-domain"),
+    pytest.param(["From: alice@example.com", "Sender: ceo@bank.test"], "550 5.7.1", 403,
+                 ["Sender:", "bank.test", "kurier account add-domain"], id="sender-foreign-domain"),
+    pytest.param(['From: "alice@example.com" <x@evil.test>'], "550 5.7.1", 403,
+                 ["From:", "evil.test"], id="display-name-looks-allowed"),
+    pytest.param(["From: x@evil.test (alice@example.com)"], "550 5.7.1", 403,
+                 ["From:", "evil.test"], id="comment-looks-allowed"),
+    pytest.param(["From: alice@example.com,\r\n x@evil.test"], "550 5.7.1", 403,
+                 ["From:", "evil.test"], id="folded-second-address-foreign"),
+    pytest.param(["From: alice@example.com", "From: x@evil.test"], "550 5.6.0", 422,
+                 ["2 From: header fields", "RFC 5322 3.6"], id="two-from-fields"),
+    pytest.param(["Reply-To: alice@example.com"], "550 5.6.0", 422,
+                 ["no From: header field"], id="no-from-field"),
+    pytest.param(["From: Alice"], "550 5.6.0", 422, ["From:", "address list"], id="from-not-an-address"),
+]
+
+
+@pytest.fixture(scope="module")
+def hk(tmp_path_factory):
+    from conftest import Kurier
+    inst = Kurier(tmp_path_factory.mktemp("header-from"))
+    inst.start()
+    yield inst
+    inst.stop()
+
+
+@pytest.mark.parametrize("fields,smtp_reply,api_status,words", HEADER_CASES)
+def test_header_from_and_sender_are_checked_over_smtp_and_the_raw_api(hk, fields, smtp_reply, api_status, words):
+    k = hk
+    before = set(k.queue_ids())
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        submit(k, header_message(*fields))
+    text = f"{refused.value.smtp_code} {refused.value.smtp_error.decode(errors='replace')}"
+    assert text.startswith(smtp_reply), text
+    for w in words:
+        assert w in text, (w, text)
+    status, _, body = k.curl("POST", f"/v1/messages/raw?from={SENDER}&to=bob@ext.test", header_message(*fields),
+                             content_type="message/rfc822")
+    assert status == api_status, (status, body)
+    for w in words:
+        assert w in body, (w, body)
+    assert set(k.queue_ids()) == before
+    # the same envelope with a header From at the account's domain goes through both ways
+    submit(k, header_message('From: "Alice, Shop" <alice@example.com>', "Sender: alice@example.com"))
+    status, _, body = k.curl("POST", f"/v1/messages/raw?from={SENDER}&to=bob@ext.test",
+                             header_message("From: Shop: alice@example.com;"), content_type="message/rfc822")
+    assert status == 202, body
+    assert len(set(k.queue_ids()) - before) == 2
+
+
+def test_the_relay_listener_is_not_a_submission(hk):
+    k = hk
+    before = set(k.queue_ids())
+    with smtplib.SMTP(HOST, k.relay_port, local_hostname="client.test", timeout=20) as s:
+        s.sendmail(SENDER, ["bob@ext.test"], header_message('From: "PayPal" <service@paypal.test>'))
+    assert len(set(k.queue_ids()) - before) == 1

@@ -10,7 +10,8 @@
 // so the server is never an open relay.
 // STANDARDS: RFC 5321 (SMTP), RFC 6409 (submission), RFC 3207 (STARTTLS), RFC 8314 (implicit TLS),
 // RFC 4954 (AUTH), RFC 4616 (PLAIN), RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 6152 (8BITMIME),
-// RFC 6531 (SMTPUTF8), RFC 2034 / RFC 3463 (enhanced status codes), RFC 3030 (CHUNKING).
+// RFC 6531 (SMTPUTF8), RFC 2034 / RFC 3463 (enhanced status codes), RFC 3030 (CHUNKING), RFC 5322 3.6
+// (a submission's one From field and its domains, header_from.hpp).
 #include "smtp/proto/server_session.hpp"
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include <cstring>
 
 #include "common/encoding.hpp"
+#include "smtp/proto/header_from.hpp"
 
 namespace kurier::smtp::proto {
 
@@ -409,6 +411,18 @@ void ServerSession::FinishMessage() {
                                                       : std::to_string(config_.limits.max_data_line));
     ResetTransaction();
     return;
+  }
+  // A submission's header From (and Sender) obeys the envelope sender's rule: one From field, and only
+  // the account's sender domains (RFC 5322 3.6). The relay and bounce listeners are not submissions.
+  if (config_.mode == ListenerMode::kSubmission && authenticated_) {
+    HeaderSenderCheck check =
+        CheckHeaderSenders(body_, SenderRules{account_, sender_domains_, sandbox_, verified_domains_});
+    if (check.verdict != HeaderSenderCheck::Verdict::kOk) {
+      const bool malformed = check.verdict == HeaderSenderCheck::Verdict::kMalformed;
+      ReplyRaw(FormatReply(550, malformed ? "5.6.0" : "5.7.1", "Message refused: " + check.reason));
+      ResetTransaction();
+      return;
+    }
   }
   pending_ = Request::kStore;
   state_ = State::kWaiting;
