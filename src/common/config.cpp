@@ -104,9 +104,21 @@ constexpr Key kSchema[] = {
      "Seconds between a failed webhook attempt and the next; after the last the event is dropped for that endpoint."},
     {"events.webhook_allow_private_addresses", Type::kBool, "true",
      "Allow webhook endpoints on loopback and private networks (refuse them in a multi-tenant setup)."},
-    {"auth.max_failures", Type::kInt, "5", "Failed logins, per client address or per username, before a cool-down."},
+    {"auth.max_failures", Type::kInt, "20",
+     "Failed logins from one client address (all usernames together) within auth.failure_window before that "
+     "address is blocked for auth.cooldown. A username is never blocked: one that fails this often from all "
+     "addresses together only gets auth.user_delay added to its answers."},
     {"auth.failure_window", Type::kInt, "600", "Seconds over which failed logins are counted."},
-    {"auth.cooldown", Type::kInt, "600", "Seconds during which AUTH is refused (454) after too many failures."},
+    {"auth.cooldown", Type::kInt, "600",
+     "Seconds during which AUTH from a blocked address is refused (454), even with the right password; "
+     "'kurier auth unblock --ip A' ends it early."},
+    {"auth.free_failures", Type::kInt, "2",
+     "Failed logins of one (address, username) pair answered without delay; after them each answer waits 1 s, "
+     "2 s, 4 s ... up to auth.max_delay. A success resets the pair."},
+    {"auth.max_delay", Type::kInt, "30", "Longest wait in seconds before answering an AUTH from a failing (address, username) pair."},
+    {"auth.user_delay", Type::kInt, "1",
+     "Seconds added before every answer for a username that failed auth.max_failures times from all addresses "
+     "(0: none); never a refusal."},
     {"auth.cache_ttl", Type::kInt, "600",
      "Seconds a verified password is remembered (keyed hash, memory only) to spare repeated Argon2id work; 0 disables."},
     {"delivery.enabled", Type::kBool, "true", "Deliver queued mail to the recipients' mail servers."},
@@ -527,6 +539,9 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   c.auth.max_failures = integer("auth.max_failures", 1, 1000000);
   c.auth.failure_window = integer("auth.failure_window", 1, 30 * 86400);
   c.auth.cooldown = integer("auth.cooldown", 0, 30 * 86400);
+  c.auth.free_failures = integer("auth.free_failures", 0, 1000);
+  c.auth.max_delay = integer("auth.max_delay", 0, 3600);
+  c.auth.user_delay = integer("auth.user_delay", 0, 60);
   c.auth.cache_ttl = integer("auth.cache_ttl", 0, 86400);
   c.dns_forward = str("dns.forward");
   c.arc.enabled = boolean("arc.enabled");

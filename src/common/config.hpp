@@ -36,11 +36,15 @@ struct SmtpLimits {
   std::size_t max_connections_per_ip = 50;
 };
 
+/// AUTH throttling (see smtp/server/auth_service.hpp): per address and per (address, username).
 struct AuthPolicy {
-  int max_failures = 5;
+  int max_failures = 20;   ///< failures from one address before it is blocked
   int failure_window = 600;
-  int cooldown = 600;
+  int cooldown = 600;      ///< seconds an address stays blocked
   int cache_ttl = 600;
+  int free_failures = 2;   ///< a pair's failures answered without delay
+  int max_delay = 30;      ///< cap of the pair's growing delay (1 s, 2 s, 4 s ...)
+  int user_delay = 1;      ///< added for a username with max_failures failures from all addresses
 };
 
 /// ARC sealing of relayed mail (RFC 8617), see src/dkim/arc.hpp.

@@ -283,3 +283,93 @@ def test_the_relay_listener_is_not_a_submission(hk):
     with smtplib.SMTP(HOST, k.relay_port, local_hostname="client.test", timeout=20) as s:
         s.sendmail(SENDER, ["bob@ext.test"], header_message('From: "PayPal" <service@paypal.test>'))
     assert len(set(k.queue_ids()) - before) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# item 3: auth throttling that cannot lock others out
+# --------------------------------------------------------------------------------------------------
+
+def try_login(k, user, password, source):
+    """One AUTH PLAIN on a fresh connection from `source`: (code, last reply line, seconds the answer took)."""
+    with raw_session(k, source=source, timeout=60) as conn:
+        start = time.monotonic()
+        code, lines = conn.auth_plain(user, password)
+        return code, lines[-1], time.monotonic() - start
+
+
+def test_wrong_passwords_from_one_address_do_not_lock_the_user_out_elsewhere(kurier_factory):
+    k = kurier_factory()  # the defaults: this address's 3rd to 5th failures wait 1 s, 2 s, 4 s
+    for i in range(5):
+        code, line, _ = try_login(k, k.username, f"wrong-{i}", "127.0.0.2")
+        assert code == 535, (i, line)
+    code, line, took = try_login(k, k.username, k.password, "127.0.0.3")
+    assert code == 235, line
+    assert took < 0.9, f"the owner's address has no failures, yet the answer took {took:.2f}s"
+
+
+def test_an_owner_who_mistypes_three_times_with_smtplib_gets_in(kurier):
+    k = kurier
+    for i in range(3):  # smtplib tries PLAIN, then LOGIN with the same wrong password: one attempt
+        s = k.smtp_submission(login=False)
+        try:
+            with pytest.raises(smtplib.SMTPAuthenticationError) as err:
+                s.login(k.username, f"typo-{i}")
+            assert err.value.smtp_code == 535
+        finally:
+            s.close()
+    start = time.monotonic()
+    s = k.smtp_submission(login=False)
+    try:
+        code, _ = s.login(k.username, k.password)  # perhaps after a short delay, never a refusal
+        assert code == 235
+    finally:
+        s.close()
+    assert time.monotonic() - start < 10
+    assert len(k.events("auth_failed")) == 3, "each smtplib run is one failed attempt"
+
+
+def test_swaks_trying_every_mechanism_does_not_lock_the_owner_out(kurier):
+    from conftest import require_tool, run
+    k = kurier
+    swaks = require_tool("swaks")
+    base = [swaks, "--server", HOST, "--port", str(k.submission_port), "--ehlo", "client.test", "--tls",
+            "--auth", "--auth-user", k.username, "--from", SENDER, "--to", "bob@ext.test", "--timeout", "30"]
+    for i in range(3):
+        proc = run(base + ["--auth-password", f"typo-{i}", "--quit-after", "AUTH"], timeout=90)
+        assert "535" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    proc = run(base + ["--auth-password", k.password, "--header", "Subject: swaks after typos"], timeout=90)
+    transcript = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "235" in transcript and "queued as" in transcript, transcript
+
+
+def test_an_address_with_many_failures_is_blocked_and_auth_unblock_frees_it(kurier_factory):
+    k = kurier_factory("auth.max_failures=4", "auth.max_delay=0")
+    for i in range(4):  # different usernames: no pair is slowed down, the address is counted
+        assert try_login(k, f"guess{i}", "x", "127.0.0.4")[0] == 535
+    code, line, _ = try_login(k, k.username, k.password, "127.0.0.4")
+    assert code == 454 and line.startswith("454 4.7.0"), line
+    assert "kurier auth unblock --ip 127.0.0.4" in line and "auth.cooldown" in line, line
+    # the same user from elsewhere is not affected
+    assert try_login(k, k.username, k.password, "127.0.0.5")[0] == 235
+
+    status = k.cli_json("auth", "status", "--json")
+    blocked = [a for a in status["addresses"] if a["ip"] == "127.0.0.4"]
+    assert len(blocked) == 1 and blocked[0]["blocked"] is True and blocked[0]["blocked_until"], status
+    assert not [a for a in status["addresses"] if a["ip"] == "127.0.0.5"], status
+    text = k.cli("auth", "status").stdout
+    assert "127.0.0.4" in text and "BLOCKED until" in text, text
+
+    out = k.cli("auth", "unblock", "--ip", "127.0.0.4").stdout
+    assert "removed" in out, out
+    assert try_login(k, k.username, k.password, "127.0.0.4")[0] == 235
+    status = k.cli_json("auth", "status", "--json")
+    assert not [a for a in status["addresses"] if a["ip"] == "127.0.0.4"], status
+    # with nothing named, unblock says what to give
+    proc = k.cli("auth", "unblock", check=False)
+    assert proc.returncode != 0 and "--ip" in proc.stderr + proc.stdout
+
+
+def test_auth_commands_say_when_no_server_runs(kurier_factory):
+    k = kurier_factory(start=False)
+    proc = k.cli("auth", "status", check=False)
+    assert proc.returncode != 0 and "kurier serve" in proc.stderr + proc.stdout, proc.stderr

@@ -164,6 +164,7 @@ struct SmtpServer::Impl {
     explicit Connection(asio::any_io_executor ex) : watchdog(ex) {}
     net::Watchdog watchdog;
     std::string ip, tls_version, tls_cipher;
+    std::string auth_failure;  ///< keyed hash of this connection's last failed credentials
   };
 
   const Config& config;
@@ -343,18 +344,25 @@ struct SmtpServer::Impl {
           if constexpr (!kIsTls) co_return true;
           co_return false;  // not reachable: the session refuses STARTTLS under TLS
         case proto::Request::kAuthenticate: {
-          auto check = [this, ip = c.ip, req = s.auth_request()] {
+          // The connection is suspended while the worker runs: it alone touches auth_failure meanwhile.
+          auto check = [this, ip = c.ip, req = s.auth_request(), failure = &c.auth_failure] {
             // A failure of the check (the store, a bug) fails this AUTH with 454, nothing more.
             try {
               MaybeThrowForTest(test_throw, "the auth worker", req.username);
-              return auth.Authenticate(ip, req);
+              return auth.Authenticate(ip, req, *failure);
             } catch (const std::exception& e) {
               spdlog::error("auth: checking the credentials of {:?} from {} failed: {}", req.username, ip, e.what());
-              return proto::AuthResult{proto::AuthResult::Status::kTempFail, "", "", {}};
+              return AuthOutcome{proto::AuthResult{proto::AuthResult::Status::kTempFail, "", "", {}}, {}};
             }
           };
-          proto::AuthResult r = co_await RunOnPool(auth_pool, std::move(check));
-          s.OnAuthResult(r);
+          AuthOutcome r = co_await RunOnPool(auth_pool, std::move(check));
+          if (r.delay.count() > 0) {
+            // Throttling: the answer waits on a timer of this connection, never on a worker thread.
+            c.watchdog.ExpireAfter(r.delay + std::chrono::seconds(config.limits.command_timeout));
+            asio::steady_timer wait(co_await asio::this_coro::executor, r.delay);
+            (void)co_await wait.async_wait(kUseAwaitable);
+          }
+          s.OnAuthResult(r.result);
           continue;
         }
         case proto::Request::kStore:
@@ -544,6 +552,8 @@ Result<void> SmtpServer::Start() {
   }
   return {};
 }
+
+AuthService& SmtpServer::auth_service() { return impl_->auth; }
 
 void SmtpServer::SetInboundHooks(InboundHooks hooks) { impl_->inbound = std::move(hooks); }
 
