@@ -117,6 +117,28 @@ def test_exception_on_the_auth_worker_fails_that_auth_only(faulty):
     assert len(k.queue_ids()) == 1
 
 
+def test_exception_in_the_bounce_listeners_worker_fails_that_message_only(kurier_factory, monkeypatch):
+    from conftest import free_port
+    inbound = free_port()
+    k = kurier_factory("smtp.inbound.enabled=true", f"smtp.inbound.listen={HOST}:{inbound}",
+                       sender_domains=["shop.test"], start=False)
+    k.cli("domain", "add", "default", "shop.test")
+    monkeypatch.setenv("KURIER_TEST_THROW", TOKEN)
+    k.start()
+    with RawSMTP(inbound) as conn:
+        assert conn.greeting()[0] == 220
+        assert conn.ehlo("mx.other.test")[0] == 250
+        assert conn.cmd("MAIL FROM:<>")[0] == 250
+        assert conn.cmd("RCPT TO:<anything@bounces.shop.test>")[0] == 250
+        assert conn.cmd("DATA")[0] == 354
+        conn.send(f"From: MAILER-DAEMON@other.test\r\nSubject: report\r\n\r\n{TOKEN}\r\n.\r\n".encode())
+        code, lines = conn.reply()
+        assert code == 451 and lines[-1][4:].startswith("4.3.0"), lines  # the sender retries later
+        assert conn.cmd("NOOP")[0] == 250  # the session goes on
+    assert k.running()
+    assert "KURIER_TEST_THROW fault injected in the bounce listener's worker" in k.stderr()
+
+
 # --------------------------------------------------------------------------------------------------
 # item 5: slowloris
 # --------------------------------------------------------------------------------------------------
