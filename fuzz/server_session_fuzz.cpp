@@ -44,5 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     (void)s.TakeOutput();
   }
+  // Every timeout text, chosen by the input (slowloris replies).
+  s.OnTimeout(static_cast<TimeoutKind>(size % 4));
+  (void)s.TakeOutput();
   return 0;
 }

@@ -20,6 +20,7 @@
 #include "api/templates.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
+#include "smtp/proto/header_from.hpp"
 #include "spool/message_prep.hpp"
 #include "spool/spool.hpp"
 #include "store/store.hpp"
@@ -671,7 +672,16 @@ void HandleRaw(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
   if (data.size() > ctx.config.limits.max_message_size)
     err.Add("/message", "is larger than smtp.limits.max_message_size (" + std::to_string(ctx.config.limits.max_message_size) + ")");
   size_t hdr_end = spool::HeaderSectionEnd(data);
-  if (!spool::HasHeader(data, "From")) err.Add("/message", "has no From: header field (RFC 5322 3.6)");
+  // The header From (and Sender) obeys the envelope sender's rule, as for SMTP submission: exactly one
+  // From field (RFC 5322 3.6), every address in it at one of the account's sender domains.
+  std::optional<smtp::proto::HeaderSenderCheck> header_check;
+  if (auto acc = ctx.store.FindAccount(rc.who.account); acc && acc.value()) {
+    const auto& a = **acc;
+    header_check = smtp::proto::CheckHeaderSenders(
+        data, smtp::proto::SenderRules{rc.who.account, a.sender_domains, a.sandbox, a.verified_domains});
+    if (header_check->verdict == smtp::proto::HeaderSenderCheck::Verdict::kMalformed)
+      err.Add("/message", header_check->reason);
+  }
   {
     size_t pos = 0, n = 0;
     while (pos < data.size()) {
@@ -695,6 +705,8 @@ void HandleRaw(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
   if (metadata == "{}") metadata = options.metadata;
   if (!err.empty()) return reply(Invalid(err));
   if (auto problem = SenderProblem(ctx.store, rc.who.account, from)) return reply(Problem(403, "Sender Not Allowed", *problem));
+  if (header_check && header_check->verdict == smtp::proto::HeaderSenderCheck::Verdict::kNotAllowed)
+    return reply(Problem(403, "Sender Not Allowed", header_check->reason));
   if (data.size() < 2 || data.substr(data.size() - 2) != "\r\n") data += "\r\n";
   const int64_t now = NowMicros();
   spool::SpoolMessage m;

@@ -23,6 +23,8 @@ void AddApiCommand(CLI::App& app);
 void AddFailoverCommand(CLI::App& app, std::string& config_path);
 /// Registers `dns route`.
 void AddDnsCommand(CLI::App& app, std::string& config_path);
+/// Registers `auth status|unblock`.
+void AddAuthCommand(CLI::App& app, std::string& config_path);
 /// Registers `config check`, `account`, `smtp-user`, `api-key`, `queue`, `events`.
 void AddAdminCommands(CLI::App& app, std::string& config_path);
 

@@ -23,6 +23,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
+#include <map>
 
 #include "delivery/delivery_manager.hpp"
 
@@ -39,6 +40,8 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
   std::filesystem::path path;
   delivery::DeliveryManager& delivery;
   local::acceptor acceptor;
+  std::map<std::string, std::function<ControlAnswer(const std::string&)>> handlers;
+  bool delivery_running = true;
 
 
   asio::awaitable<void> Accept() {
@@ -76,16 +79,31 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
         done_signal.cancel();
       });
     };
-    if (command == "retry")
+    bool unhandled = false;
+    const bool queue_command = command == "retry" || command == "delete" || command == "suspend" || command == "resume";
+    if (auto h = handlers.find(command); h != handlers.end()) {
+      ControlAnswer a;
+      try {
+        a = h->second(argument);
+      } catch (const std::exception& e) {
+        a = ControlAnswer{false, std::string("internal error: ") + e.what() + "; see the server's log"};
+      }
+      done(a.ok, std::move(a.detail));
+    } else if (queue_command && !delivery_running) {
+      unhandled = true;
+      done(false, "delivery is not running in this server");
+    } else if (command == "retry")
       delivery.Retry(argument, done);
     else if (command == "delete")
       delivery.Delete(argument, done);
     else if (command == "suspend" || command == "resume")
       delivery.Suspend(argument, command == "suspend", done);
     else
-      done(false, "unknown command '" + command + "'; use retry, delete, suspend or resume");
+      done(false, "unknown command '" + command + "'; use retry, delete, suspend, resume, auth-status or auth-unblock");
     (void)co_await done_signal.async_wait(kUseAwaitable);
-    std::string out = boost::json::serialize(boost::json::object{{"ok", answer->first}, {"detail", answer->second}}) + "\n";
+    boost::json::object res{{"ok", answer->first}, {"detail", answer->second}};
+    if (unhandled) res["unhandled"] = true;
+    std::string out = boost::json::serialize(res) + "\n";
     (void)co_await asio::async_write(sock, asio::buffer(out), kUseAwaitable);
     deadline.cancel();
   }
@@ -95,6 +113,12 @@ ControlServer::ControlServer(asio::io_context& ioc, std::filesystem::path path, 
     : impl_(std::make_shared<Impl>(ioc, std::move(path), delivery)) {}
 
 ControlServer::~ControlServer() { Stop(); }
+
+void ControlServer::AddHandler(std::string command, std::function<ControlAnswer(const std::string&)> handler) {
+  impl_->handlers[std::move(command)] = std::move(handler);
+}
+
+void ControlServer::SetDeliveryRunning(bool running) { impl_->delivery_running = running; }
 
 Result<void> ControlServer::Start() {
   std::error_code fec;
@@ -145,7 +169,7 @@ std::optional<ControlAnswer> SendControl(const std::filesystem::path& path, cons
   char buf[4096];
   for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) {
     resp.append(buf, static_cast<size_t>(n));
-    if (resp.find('\n') != std::string::npos || resp.size() > 65536) break;
+    if (resp.find('\n') != std::string::npos || resp.size() > (size_t{4} << 20)) break;
   }
   ::close(fd);
   boost::system::error_code ec;
@@ -155,6 +179,7 @@ std::optional<ControlAnswer> SendControl(const std::filesystem::path& path, cons
   ControlAnswer a;
   if (auto* ok = o.if_contains("ok"); ok && ok->is_bool()) a.ok = ok->as_bool();
   if (auto* d = o.if_contains("detail"); d && d->is_string()) a.detail = d->as_string().c_str();
+  if (auto* u = o.if_contains("unhandled"); u && u->is_bool() && u->as_bool()) return std::nullopt;
   return a;
 }
 

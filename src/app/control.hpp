@@ -1,7 +1,9 @@
-// control.hpp - the control socket: `kurier queue retry|delete|suspend|resume` talk to a running
-// server through a UNIX socket in the data directory (only the owner may connect: mode 0600).
+// control.hpp - the control socket: `kurier queue retry|delete|suspend|resume` and `kurier auth
+// status|unblock` talk to a running server through a UNIX socket in the data directory (only the owner
+// may connect: mode 0600).
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,10 +19,17 @@ class DeliveryManager;
 
 namespace kurier::app {
 
+struct ControlAnswer;
+
 class ControlServer {
  public:
   ControlServer(boost::asio::io_context& ioc, std::filesystem::path path, delivery::DeliveryManager& delivery);
   ~ControlServer();
+  /// A command answered at once on the control socket's strand (before Start). `handler` gets the
+  /// request's argument.
+  void AddHandler(std::string command, std::function<ControlAnswer(const std::string& argument)> handler);
+  /// With delivery off the queue commands are left to the client, which then changes the spool itself.
+  void SetDeliveryRunning(bool running);
   Result<void> Start();
   void Stop();
 
@@ -32,9 +41,11 @@ class ControlServer {
 struct ControlAnswer {
   bool ok = false;
   std::string detail;
+  bool unhandled = false;  ///< the server does not act on this command now (SendControl gives nullopt)
 };
 
-/// Sends one command; nullopt when no server listens on `path` (the caller acts on the files itself).
+/// Sends one command; nullopt when no server listens on `path`, or it leaves the command to the caller
+/// (the caller acts on the files itself).
 std::optional<ControlAnswer> SendControl(const std::filesystem::path& path, const std::string& command,
                                          const std::string& argument);
 

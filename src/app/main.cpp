@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   kurier::app::AddInitCommand(app);
   kurier::app::AddServeCommand(app, config_path);
   kurier::app::AddAdminCommands(app, config_path);
+  kurier::app::AddAuthCommand(app, config_path);
   kurier::app::AddDnsCommand(app, config_path);
   kurier::app::AddFailoverCommand(app, config_path);
   kurier::app::AddDkimCommand(app);

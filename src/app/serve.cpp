@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
@@ -28,6 +29,7 @@
 #include "events/webhook_dispatcher.hpp"
 #include "store/store.hpp"
 #include "tracking/token.hpp"
+#include "smtp/server/auth_service.hpp"
 #include "smtp/server/smtp_server.hpp"
 #include "spool/spool.hpp"
 
@@ -122,12 +124,29 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
       // Delivery first: a configuration it refuses (an unreadable ARC key, ...) stops serve before any
       // listener has accepted mail it could not deliver.
       ControlServer control(ioc, config.control_socket, delivery);
+      // `kurier auth status|unblock`: the AUTH throttling state lives in this process's memory.
+      control.AddHandler("auth-status", [&server](const std::string&) {
+        return ControlAnswer{true, server.auth_service().StatusJson()};
+      });
+      control.AddHandler("auth-unblock", [&server](const std::string& argument) {
+        boost::system::error_code ec;
+        auto v = boost::json::parse(argument, ec);
+        std::optional<std::string> ip, user;
+        if (!ec && v.is_object()) {
+          if (auto* i = v.as_object().if_contains("ip"); i && i->is_string()) ip = std::string(i->as_string());
+          if (auto* u = v.as_object().if_contains("user"); u && u->is_string()) user = std::string(u->as_string());
+        }
+        if (!ip && !user) return ControlAnswer{false, "give --ip ADDRESS, --user USERNAME or both"};
+        std::size_t n = server.auth_service().Unblock(ip, user);
+        return ControlAnswer{true, std::to_string(n) + " throttling entr" + (n == 1 ? "y" : "ies") + " removed"};
+      });
+      control.SetDeliveryRunning(config.delivery.enabled);
       if (config.delivery.enabled) {
         if (auto r = delivery.Start(); !r) Fail(r.error().message);
-        if (auto r = control.Start(); !r) Fail(r.error().message);
       } else {
         spdlog::warn("delivery.enabled is false: mail is accepted and kept in the queue");
       }
+      if (auto r = control.Start(); !r) Fail(r.error().message);
       if (auto r = server.Start(); !r) Fail(r.error().message);
       // The HTTP API: keys are looked up by hash in the store; sends go through the same spool.
       store::Store* st = store.get();

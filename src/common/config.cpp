@@ -73,8 +73,15 @@ constexpr Key kSchema[] = {
     {"smtp.limits.max_recipients", Type::kInt, "1000", "Most recipients per message (RFC 5321 4.5.3.1.8)."},
     {"smtp.limits.max_commands", Type::kInt, "10000", "Most commands per connection."},
     {"smtp.limits.max_errors", Type::kInt, "20", "Most error replies per connection before it is closed."},
-    {"smtp.limits.command_timeout", Type::kInt, "300", "Seconds to wait for the next command or data (RFC 5321 4.5.3.2.7)."},
+    {"smtp.limits.command_timeout", Type::kInt, "300",
+     "Seconds a whole command line may take, counted from the end of the previous reply to its CRLF (a line "
+     "dripped byte by byte is cut, RFC 5321 4.5.3.2.7); in message data, seconds to wait for the next octets."},
     {"smtp.limits.session_timeout", Type::kInt, "1800", "Seconds a connection may last in total."},
+    {"smtp.limits.data_min_rate", Type::kInt, "1024",
+     "Slowest message transfer (DATA or BDAT) accepted, in octets per second, measured over "
+     "smtp.limits.data_rate_window; a slower client is answered 421 4.4.2 and disconnected. 0 turns it off."},
+    {"smtp.limits.data_rate_window", Type::kInt, "30",
+     "Seconds over which smtp.limits.data_min_rate is measured; also the grace period at the start of the data."},
     {"smtp.limits.tls_handshake_timeout", Type::kInt, "30", "Seconds allowed for a TLS handshake."},
     {"smtp.limits.max_connections", Type::kInt, "1000", "Most simultaneous connections over all listeners."},
     {"smtp.limits.max_connections_per_ip", Type::kInt, "50", "Most simultaneous connections from one client address."},
@@ -103,9 +110,21 @@ constexpr Key kSchema[] = {
      "Seconds between a failed webhook attempt and the next; after the last the event is dropped for that endpoint."},
     {"events.webhook_allow_private_addresses", Type::kBool, "true",
      "Allow webhook endpoints on loopback and private networks (refuse them in a multi-tenant setup)."},
-    {"auth.max_failures", Type::kInt, "5", "Failed logins, per client address or per username, before a cool-down."},
+    {"auth.max_failures", Type::kInt, "20",
+     "Failed logins from one client address (all usernames together) within auth.failure_window before that "
+     "address is blocked for auth.cooldown. A username is never blocked: one that fails this often from all "
+     "addresses together only gets auth.user_delay added to its answers."},
     {"auth.failure_window", Type::kInt, "600", "Seconds over which failed logins are counted."},
-    {"auth.cooldown", Type::kInt, "600", "Seconds during which AUTH is refused (454) after too many failures."},
+    {"auth.cooldown", Type::kInt, "600",
+     "Seconds during which AUTH from a blocked address is refused (454), even with the right password; "
+     "'kurier auth unblock --ip A' ends it early."},
+    {"auth.free_failures", Type::kInt, "2",
+     "Failed logins of one (address, username) pair answered without delay; after them each answer waits 1 s, "
+     "2 s, 4 s ... up to auth.max_delay. A success resets the pair."},
+    {"auth.max_delay", Type::kInt, "30", "Longest wait in seconds before answering an AUTH from a failing (address, username) pair."},
+    {"auth.user_delay", Type::kInt, "1",
+     "Seconds added before every answer for a username that failed auth.max_failures times from all addresses "
+     "(0: none); never a refusal."},
     {"auth.cache_ttl", Type::kInt, "600",
      "Seconds a verified password is remembered (keyed hash, memory only) to spare repeated Argon2id work; 0 disables."},
     {"delivery.enabled", Type::kBool, "true", "Deliver queued mail to the recipients' mail servers."},
@@ -521,12 +540,17 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   L.max_errors = integer("smtp.limits.max_errors", 1, 100000);
   L.command_timeout = integer("smtp.limits.command_timeout", 1, 86400);
   L.session_timeout = integer("smtp.limits.session_timeout", 1, 7 * 86400);
+  L.data_min_rate = integer("smtp.limits.data_min_rate", 0, int64_t{1} << 30);
+  L.data_rate_window = integer("smtp.limits.data_rate_window", 1, 3600);
   L.tls_handshake_timeout = integer("smtp.limits.tls_handshake_timeout", 1, 3600);
   L.max_connections = integer("smtp.limits.max_connections", 1, 1000000);
   L.max_connections_per_ip = integer("smtp.limits.max_connections_per_ip", 1, 1000000);
   c.auth.max_failures = integer("auth.max_failures", 1, 1000000);
   c.auth.failure_window = integer("auth.failure_window", 1, 30 * 86400);
   c.auth.cooldown = integer("auth.cooldown", 0, 30 * 86400);
+  c.auth.free_failures = integer("auth.free_failures", 0, 1000);
+  c.auth.max_delay = integer("auth.max_delay", 0, 3600);
+  c.auth.user_delay = integer("auth.user_delay", 0, 60);
   c.auth.cache_ttl = integer("auth.cache_ttl", 0, 86400);
   c.dns_forward = str("dns.forward");
   c.arc.enabled = boolean("arc.enabled");

@@ -27,18 +27,24 @@ struct SmtpLimits {
   std::size_t max_recipients = 1000;
   std::size_t max_commands = 10000;
   std::size_t max_errors = 20;
-  int command_timeout = 300;
+  int command_timeout = 300;    ///< from the start of a command line to its CRLF; per read in message data
   int session_timeout = 1800;
+  std::size_t data_min_rate = 1024;  ///< octets per second DATA/BDAT must keep up, 0: no minimum
+  int data_rate_window = 30;         ///< seconds over which data_min_rate is measured (also the grace period)
   int tls_handshake_timeout = 30;
   std::size_t max_connections = 1000;
   std::size_t max_connections_per_ip = 50;
 };
 
+/// AUTH throttling (see smtp/server/auth_service.hpp): per address and per (address, username).
 struct AuthPolicy {
-  int max_failures = 5;
+  int max_failures = 20;   ///< failures from one address before it is blocked
   int failure_window = 600;
-  int cooldown = 600;
+  int cooldown = 600;      ///< seconds an address stays blocked
   int cache_ttl = 600;
+  int free_failures = 2;   ///< a pair's failures answered without delay
+  int max_delay = 30;      ///< cap of the pair's growing delay (1 s, 2 s, 4 s ...)
+  int user_delay = 1;      ///< added for a username with max_failures failures from all addresses
 };
 
 /// ARC sealing of relayed mail (RFC 8617), see src/dkim/arc.hpp.

@@ -93,18 +93,21 @@ def test_auth_before_starttls_is_refused(kurier):
 
 
 def test_auth_throttling_after_max_failures(kurier_factory):
+    # auth.max_failures counts the failures of one client address (issue 12, item 3): after three, that
+    # address is blocked; other addresses are not (see test_hardening_smtp.py)
     kurier = kurier_factory("auth.max_failures=3")
-    # three failures, each on its own connection
+    # three failures, each on its own connection, all from 127.0.0.1
     for attempt in range(3):
         with tls_session(kurier) as conn:
             code, lines = auth_plain(conn, kurier.username, f"wrong-{attempt}")
             assert code == 535, f"attempt {attempt + 1}: {lines}"
 
-    # now even the right password is turned away, on a new connection
+    # now even the right password is turned away from this address, on a new connection
     with tls_session(kurier) as conn:
         code, lines = auth_plain(conn, kurier.username, kurier.password)
         assert code == 454 and lines[-1][4:].startswith("4.7.0"), \
             f"expected 454 4.7.0 after 3 failures, got {lines}"
+        assert "your address" in lines[-1] and "kurier auth unblock" in lines[-1], lines
         code, lines = conn.cmd("MAIL FROM:<alice@example.com>")
         assert code == 530, lines
     # and through smtplib too (AUTH LOGIN path)

@@ -65,7 +65,9 @@ def test_init_json_output_and_generated_defaults(tmp_path):
               "max_connections_per_ip": 50}
     for key, value in limits.items():
         assert smtp["limits"][key] == value, f"smtp.limits.{key}"
-    assert cfg["auth"] == {**cfg["auth"], "max_failures": 5, "failure_window": 600, "cooldown": 600}
+    # auth.max_failures counts per client address since issue 12, item 3 (default 20, was 5 per address or username)
+    assert cfg["auth"] == {**cfg["auth"], "max_failures": 20, "failure_window": 600, "cooldown": 600,
+                           "free_failures": 2, "max_delay": 30, "user_delay": 1}
 
     check = kurier_cli("config", "check", "--config", info["config"])
     assert check.returncode == 0 and check.stdout.strip() == "ok", check.stdout + check.stderr

@@ -28,7 +28,7 @@ def authed_session(kurier):
 
 
 def body_of_size(n, tag):
-    head = f"Subject: size {tag}\r\n\r\n".encode()
+    head = f"From: alice@example.com\r\nSubject: size {tag}\r\n\r\n".encode()
     line = b"y" * 78 + b"\r\n"
     body = head
     while len(body) + len(line) <= n:
@@ -82,7 +82,7 @@ def test_too_many_recipients(limited):
         code, lines = conn.cmd("RCPT TO:<r3@ext.test>")
         assert code == 452 and lines[-1][4:].startswith("4.5.3"), lines
         assert conn.cmd("DATA")[0] == 354
-        conn.send(b"Subject: three recipients\r\n\r\nhello\r\n.\r\n")
+        conn.send(b"From: alice@example.com\r\nSubject: three recipients\r\n\r\nhello\r\n.\r\n")
         code, lines = conn.reply()
         assert code == 250, lines
     msg_id = queued_id(lines[-1])

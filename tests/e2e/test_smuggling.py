@@ -101,7 +101,7 @@ def test_clean_message_after_refusal_is_accepted(kurier_module, transport):
         assert conn.cmd("MAIL FROM:<alice@example.com>")[0] == 250
         assert conn.cmd("RCPT TO:<bob@ext.test>")[0] == 250
         assert conn.cmd("DATA")[0] == 354
-        conn.send(f"Subject: clean {tag}\r\n\r\nfirst part of the body\r\n.\r\n".encode())
+        conn.send(f"From: alice@example.com\r\nSubject: clean {tag}\r\n\r\nfirst part of the body\r\n.\r\n".encode())
         code, lines = conn.reply()
         assert code == 250, lines
         conn.cmd("QUIT")

@@ -8,14 +8,14 @@ namespace kurier::smtp::proto {
 
 enum class ReplyId {
   kBye, kOk, kSenderOk, kRecipientOk, kQueued, kChunkReceived, kAuthOk, kStartData, kTlsReady, kVrfy, kHelp,
-  kTimeout, kTooManyCommands, kTooManyErrors, kShuttingDown, kTooManyConnections, kTooManyConnectionsFromIp,
+  kTooManyCommands, kTooManyErrors, kShuttingDown, kTooManyConnections, kTooManyConnectionsFromIp,
   kStorageFailed, kTooManyRecipients, kAuthTempFail, kTlsUnavailable,
   kLineTooLong, kBareLfCommand, kUnknownCommand, kHeloSyntax, kBadSender, kBadRecipient, kSyntax,
   kAuthCancelled, kAuthBadBase64, kNotImplemented, kNeedHelo, kNestedMail, kNeedMail, kNoValidRecipients,
   kAlreadyAuthenticated, kAuthInTransaction, kDataAfterBdat, kTlsActive, kUnknownMechanism, kAuthRequired,
   kAuthInvalid, kEncryptionRequired, kMessageTooBig, kDataLineTooLong, kBareNewlineInData, kNulInData,
   kRelayDenied, kNotBounceDomain, kNullSenderRefused, kNeedSmtputf8, kUnsupportedParam, kUnsupportedBody, kBdatSyntax,
-  kAuthzidMismatch, kClientNotAllowed, kBadSubmissionOption,
+  kAuthzidMismatch, kClientNotAllowed, kBadSubmissionOption, kInternalError,
 };
 
 struct ReplyInfo {

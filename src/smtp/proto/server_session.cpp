@@ -10,7 +10,8 @@
 // so the server is never an open relay.
 // STANDARDS: RFC 5321 (SMTP), RFC 6409 (submission), RFC 3207 (STARTTLS), RFC 8314 (implicit TLS),
 // RFC 4954 (AUTH), RFC 4616 (PLAIN), RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 6152 (8BITMIME),
-// RFC 6531 (SMTPUTF8), RFC 2034 / RFC 3463 (enhanced status codes), RFC 3030 (CHUNKING).
+// RFC 6531 (SMTPUTF8), RFC 2034 / RFC 3463 (enhanced status codes), RFC 3030 (CHUNKING), RFC 5322 3.6
+// (a submission's one From field and its domains, header_from.hpp).
 #include "smtp/proto/server_session.hpp"
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include <cstring>
 
 #include "common/encoding.hpp"
+#include "smtp/proto/header_from.hpp"
 
 namespace kurier::smtp::proto {
 
@@ -85,6 +87,7 @@ bool ServerSession::StepLine() {
   }
   std::string_view line(in_.data() + pos_, lf - pos_);
   pos_ = lf + 1;
+  ++progress_;
   if (discarding_line_) {
     discarding_line_ = false;
     Reply(ReplyId::kLineTooLong, std::to_string(state_ == State::kCommand ? config_.limits.max_command_line
@@ -297,6 +300,7 @@ bool ServerSession::StepData() {
   line_len_ = 0;
   const bool crlf = chunk.size() >= 2 && chunk[chunk.size() - 2] == '\r';
   if (!continued && prev_line_crlf_ && chunk == ".\r\n") {
+    ++progress_;
     FinishMessage();
     return true;
   }
@@ -365,6 +369,7 @@ bool ServerSession::StepBdat() {
   pos_ += take;
   bdat_remaining_ -= take;
   if (bdat_remaining_ > 0) return false;
+  ++progress_;
   state_ = State::kCommand;
   if (!bdat_error_.empty()) {
     ReplyRaw(std::exchange(bdat_error_, {}));
@@ -406,6 +411,18 @@ void ServerSession::FinishMessage() {
                                                       : std::to_string(config_.limits.max_data_line));
     ResetTransaction();
     return;
+  }
+  // A submission's header From (and Sender) obeys the envelope sender's rule: one From field, and only
+  // the account's sender domains (RFC 5322 3.6). The relay and bounce listeners are not submissions.
+  if (config_.mode == ListenerMode::kSubmission && authenticated_) {
+    HeaderSenderCheck check =
+        CheckHeaderSenders(body_, SenderRules{account_, sender_domains_, sandbox_, verified_domains_});
+    if (check.verdict != HeaderSenderCheck::Verdict::kOk) {
+      const bool malformed = check.verdict == HeaderSenderCheck::Verdict::kMalformed;
+      ReplyRaw(FormatReply(550, malformed ? "5.6.0" : "5.7.1", "Message refused: " + check.reason));
+      ResetTransaction();
+      return;
+    }
   }
   pending_ = Request::kStore;
   state_ = State::kWaiting;
@@ -545,9 +562,33 @@ void ServerSession::OnAuthResult(const AuthResult& result) {
   Process();
 }
 
-void ServerSession::OnTimeout() {
+void ServerSession::OnTimeout(TimeoutKind kind) {
   if (closed_) return;
-  Reply(ReplyId::kTimeout, config_.hostname);
+  const std::string& host = config_.hostname;
+  const SmtpLimits& L = config_.limits;
+  switch (kind) {
+    case TimeoutKind::kCommand:
+      ReplyRaw(FormatReply(421, "4.4.2",
+                           host + " Timeout: no complete command line within " + std::to_string(L.command_timeout) +
+                               " s (smtp.limits.command_timeout); closing the connection"));
+      break;
+    case TimeoutKind::kData:
+      ReplyRaw(FormatReply(421, "4.4.2",
+                           host + " Timeout: no message data for " + std::to_string(L.command_timeout) +
+                               " s (smtp.limits.command_timeout); closing the connection, the message is not queued"));
+      break;
+    case TimeoutKind::kDataRate:
+      ReplyRaw(FormatReply(421, "4.4.2",
+                           host + " Message transfer too slow: fewer than " + std::to_string(L.data_min_rate) +
+                               " octets per second over " + std::to_string(L.data_rate_window) +
+                               " s (smtp.limits.data_min_rate); closing the connection, the message is not queued"));
+      break;
+    case TimeoutKind::kSession:
+      ReplyRaw(FormatReply(421, "4.4.2",
+                           host + " Session exceeded " + std::to_string(L.session_timeout) +
+                               " s (smtp.limits.session_timeout); closing the connection, reconnect to continue"));
+      break;
+  }
   Close();
 }
 

@@ -46,6 +46,14 @@ struct Envelope {
 
 enum class Request { kNone, kStartTls, kAuthenticate, kStore };
 
+/// Which of the I/O layer's clocks ran out (each has its own 421 text naming its key).
+enum class TimeoutKind {
+  kCommand,   ///< a command line not complete within smtp.limits.command_timeout
+  kData,      ///< no message data for smtp.limits.command_timeout
+  kDataRate,  ///< message data slower than smtp.limits.data_min_rate
+  kSession,   ///< the connection lasted smtp.limits.session_timeout
+};
+
 struct AuthRequest {
   std::string mechanism;  ///< "PLAIN" or "LOGIN"
   std::string username;
@@ -94,8 +102,13 @@ class ServerSession {
   void OnTlsStarted();
   void OnAuthResult(const AuthResult& result);
   void OnStored(const StoreResult& result);
-  /// The I/O layer's timer fired: reply 421 and close.
-  void OnTimeout();
+  /// The I/O layer's timer fired: reply 421 (saying which limit and its key) and close.
+  void OnTimeout(TimeoutKind kind = TimeoutKind::kCommand);
+  /// Counts every command line, AUTH line, message and BDAT chunk consumed: while it does not change
+  /// and partial_input() holds, the same command line is still arriving (its timeout does not restart).
+  uint64_t progress() const { return progress_; }
+  /// Bytes of an unfinished line are buffered (or an over-long line is being skipped).
+  bool partial_input() const { return discarding_line_ || pos_ < in_.size(); }
   /// The server is stopping: reply 421 and close (unless a request is pending).
   void OnShutdown();
   /// Refuse the connection before the greeting (limits, allow-lists): the reply is sent, then close.
@@ -168,6 +181,7 @@ class ServerSession {
   std::string bdat_error_;  ///< reply to send once the chunk is consumed
 
   std::size_t commands_ = 0, errors_ = 0;
+  uint64_t progress_ = 0;
 };
 
 }  // namespace kurier::smtp::proto

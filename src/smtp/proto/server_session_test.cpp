@@ -100,8 +100,19 @@ TEST(ServerSession, TranscriptTable) {
       {"mail before auth refused", false, "EHLO c\r\nMAIL FROM:<a@acme.test>\r\n", {"250 STARTTLS", "530 5.7.0"}},
       {"rcpt before mail", true, "RCPT TO:<b@x.test>\r\n", {"503 5.5.1"}},
       {"mail then rcpt then data", true,
-       "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nSubject: hi\r\n\r\nbody\r\n.\r\n",
+       "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nFrom: a@acme.test\r\nSubject: hi\r\n\r\nbody\r\n.\r\n",
        {"250 2.1.0", "250 2.1.5", "354 End", "250 2.0.0"}},
+      {"header from at a foreign domain", true,
+       "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nFrom: \"a@acme.test\" <x@evil.test>\r\n\r\nb\r\n.\r\n",
+       {"250 2.1.0", "250 2.1.5", "354 End", "550 5.7.1"}},
+      {"no header from", true, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nSubject: hi\r\n\r\nb\r\n.\r\n",
+       {"250 2.1.0", "250 2.1.5", "354 End", "550 5.6.0"}},
+      {"two header froms", true,
+       "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nFrom: a@acme.test\r\nFrom: a@acme.test\r\n\r\n.\r\n",
+       {"250 2.1.0", "250 2.1.5", "354 End", "550 5.6.0"}},
+      {"header sender at a foreign domain", true,
+       "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nFrom: a@acme.test\r\nSender: ceo@bank.test\r\n\r\n.\r\n",
+       {"250 2.1.0", "250 2.1.5", "354 End", "550 5.7.1"}},
       {"foreign sender domain", true, "MAIL FROM:<a@evil.test>\r\n", {"550 5.7.1"}},
       {"null sender on submission", true, "MAIL FROM:<>\r\n", {"550 5.7.1"}},
       {"bad sender syntax", true, "MAIL FROM:a@acme.test\r\n", {"501 5.1.7"}},
@@ -120,7 +131,7 @@ TEST(ServerSession, TranscriptTable) {
       {"rset and noop", true, "RSET\r\nNOOP\r\n", {"250 2.0.0", "250 2.0.0"}},
       {"relay tricks refused before auth", false,
        "EHLO c\r\nMAIL FROM:<x@ext.test>\r\nRCPT TO:<victim%ext.test@mx.test>\r\n", {"250 STARTTLS", "530 5.7.0", "503 5.5.1"}},
-      {"bdat message", true, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@x.test>\r\nBDAT 5\r\nab\r\nxBDAT 3 LAST\r\nyz\n",
+      {"bdat message", true, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@x.test>\r\nBDAT 24\r\nFrom: a@acme.test\r\nab\r\nxBDAT 3 LAST\r\nyz\n",
        {"250 2.1.0", "250 2.1.5", "250 2.0.0", "250 2.0.0"}},
       {"bdat without mail consumes chunk", true, "BDAT 6 LAST\r\nNOOP\r\nNOOP\r\n", {"503 5.5.1", "250 2.0.0"}},
       {"data after bdat refused", true, "MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@x.test>\r\nBDAT 1\r\nxDATA\r\n",
@@ -162,10 +173,10 @@ TEST(ServerSession, StoresDotUnstuffedBody) {
   Driver d;
   d.Login();
   d.Send("MAIL FROM:<a@acme.test> BODY=8BITMIME\r\nRCPT TO:<b@x.test>\r\nRCPT TO:<c@y.test>\r\nDATA\r\n");
-  std::string out = d.Send("Subject: x\r\n\r\n..leading dot\r\n.\r\n");
+  std::string out = d.Send("From: a@acme.test\r\n\r\n..leading dot\r\n.\r\n");
   EXPECT_EQ(out, "250 2.0.0 Ok: queued as Q1\r\n");
   ASSERT_EQ(d.stored.size(), 1u);
-  EXPECT_EQ(d.stored[0], "Subject: x\r\n\r\n.leading dot\r\n");
+  EXPECT_EQ(d.stored[0], "From: a@acme.test\r\n\r\n.leading dot\r\n");
   EXPECT_EQ(d.envelopes[0].reverse_path.ToString(), "a@acme.test");
   ASSERT_EQ(d.envelopes[0].forward_paths.size(), 2u);
   EXPECT_EQ(d.envelopes[0].body_type, BodyType::k8BitMime);
@@ -175,11 +186,11 @@ TEST(ServerSession, DataSplitAcrossFeeds) {
   Driver d;
   d.Login();
   d.Send("MAIL FROM:<a@acme.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n");
-  std::string msg = "Subject: split\r\n\r\nline one\r\nline two\r\n.\r\n";
+  std::string msg = "From: a@acme.test\r\n\r\nline one\r\nline two\r\n.\r\n";
   std::string out;
   for (char c : msg) out += d.Send(std::string(1, c));
   EXPECT_EQ(out, "250 2.0.0 Ok: queued as Q1\r\n");
-  EXPECT_EQ(d.stored.at(0), "Subject: split\r\n\r\nline one\r\nline two\r\n");
+  EXPECT_EQ(d.stored.at(0), "From: a@acme.test\r\n\r\nline one\r\nline two\r\n");
 }
 
 TEST(ServerSession, SmugglingVariantsNeverEndDataEarly) {
@@ -299,6 +310,67 @@ TEST(ServerSession, TimeoutAndShutdown) {
   d.s.OnTimeout();
   EXPECT_EQ(d.Drain().substr(0, 9), "421 4.4.2");
   EXPECT_TRUE(d.s.closed());
+}
+
+// The relay listener (trusted networks) is not a submission: its header From is not checked.
+TEST(ServerSession, RelayHeaderFromIsNotChecked) {
+  Driver d(Driver::Relay());
+  std::string out = d.Send("EHLO c\r\nMAIL FROM:<a@any.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n"
+                           "From: x@evil.test\r\nFrom: y@evil.test\r\n\r\nb\r\n.\r\n");
+  EXPECT_NE(out.find("250 2.0.0 Ok: queued"), std::string::npos) << out;
+}
+
+// Each clock has its own text, naming what happened and the key that sets it (issue 12, item 5).
+TEST(ServerSession, TimeoutTextsSayWhatHappened) {
+  struct Case {
+    TimeoutKind kind;
+    const char* want;
+  } cases[] = {
+      {TimeoutKind::kCommand, "no complete command line within 300 s (smtp.limits.command_timeout)"},
+      {TimeoutKind::kData, "no message data for 300 s (smtp.limits.command_timeout)"},
+      {TimeoutKind::kDataRate, "too slow: fewer than 1024 octets per second over 30 s (smtp.limits.data_min_rate)"},
+      {TimeoutKind::kSession, "Session exceeded 1800 s (smtp.limits.session_timeout)"},
+  };
+  for (const auto& c : cases) {
+    Driver d;
+    d.s.OnTimeout(c.kind);
+    std::string out = d.Drain();
+    EXPECT_EQ(out.substr(0, 9), "421 4.4.2") << out;
+    EXPECT_NE(out.find(c.want), std::string::npos) << out;
+    EXPECT_EQ(out.find("no input for too long"), std::string::npos) << out;
+    EXPECT_TRUE(d.s.closed());
+  }
+}
+
+// progress() and partial_input() let the I/O layer see that one command line is still arriving, so its
+// timeout does not restart with every byte (slowloris).
+TEST(ServerSession, ProgressCountsLinesNotBytes) {
+  Driver d(Driver::Relay());
+  const auto p0 = d.s.progress();
+  EXPECT_FALSE(d.s.partial_input());
+  for (char ch : std::string("EHLO c.test")) {
+    d.Send(std::string(1, ch));
+    EXPECT_EQ(d.s.progress(), p0) << "a byte of an unfinished line is no progress";
+    EXPECT_TRUE(d.s.partial_input());
+  }
+  d.Send("\r\n");
+  EXPECT_EQ(d.s.progress(), p0 + 1);
+  EXPECT_FALSE(d.s.partial_input());
+  d.Send("NOOP\r\nNO");  // a line pipelined behind a complete one
+  EXPECT_EQ(d.s.progress(), p0 + 2);
+  EXPECT_TRUE(d.s.partial_input());
+  d.Send("OP\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n");
+  const auto p1 = d.s.progress();
+  d.Send("Subject: x\r\n\r\nbody\r\n");
+  EXPECT_TRUE(d.s.in_data());
+  d.Send(".\r\n");
+  EXPECT_FALSE(d.s.in_data());
+  EXPECT_GT(d.s.progress(), p1);
+  // an over-long line being skipped is still one unfinished line
+  const auto p2 = d.s.progress();
+  d.Send(std::string(20000, 'x'));
+  EXPECT_TRUE(d.s.partial_input());
+  EXPECT_EQ(d.s.progress(), p2);
 }
 
 }  // namespace

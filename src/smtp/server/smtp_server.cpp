@@ -24,7 +24,10 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cstdlib>
+#include <exception>
 #include <map>
+#include <stdexcept>
 
 #include "common/ids.hpp"
 #include "net/watchdog.hpp"
@@ -97,20 +100,51 @@ class ConnectionLimiter {
 // Runs `f` on the worker pool; the returned awaitable resumes the caller on its own executor.
 // Deliberately not a coroutine itself: GCC 12 mishandles by-value temporaries passed to coroutines
 // inside a co_await expression (they were destroyed twice), so the callable is held in a shared_ptr.
+// An exception thrown by `f` never escapes the pool's thread (that would end the process): it is
+// rethrown in the awaiting coroutine, whose session answers 451 (see Drive).
 template <typename F>
 auto RunOnPool(asio::thread_pool& pool, F f) {
   using R = std::invoke_result_t<F>;
   auto fn = std::make_shared<F>(std::move(f));
-  return asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
+  return asio::async_initiate<decltype(asio::use_awaitable), void(std::exception_ptr, R)>(
       [&pool, fn](auto handler) {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
         asio::post(pool, [fn, h] {
-          R r = (*fn)();
+          R r{};
+          std::exception_ptr error;
+          try {
+            r = (*fn)();
+          } catch (...) {
+            error = std::current_exception();
+          }
           auto ex = asio::get_associated_executor(*h);
-          asio::dispatch(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
+          asio::dispatch(ex, [h, error, r = std::move(r)]() mutable { std::move(*h)(error, std::move(r)); });
         });
       },
       asio::use_awaitable);
+}
+
+std::string ExceptionText(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
+// Tests only: KURIER_TEST_THROW=TOKEN makes the server throw where a bug would (a message that contains
+// TOKEN, in the store step and in the bounce listener's worker; an AUTH whose username is TOKEN, on the
+// auth worker), so the e2e tests can prove that such an exception ends one session, never the server.
+std::string TestThrowToken() {
+  const char* v = std::getenv("KURIER_TEST_THROW");
+  return v && *v ? std::string(v) : std::string();
+}
+
+void MaybeThrowForTest(const std::string& token, std::string_view where, std::string_view data) {
+  if (!token.empty() && data.find(token) != std::string_view::npos)
+    throw std::runtime_error("KURIER_TEST_THROW fault injected in " + std::string(where));
 }
 
 }  // namespace
@@ -130,6 +164,7 @@ struct SmtpServer::Impl {
     explicit Connection(asio::any_io_executor ex) : watchdog(ex) {}
     net::Watchdog watchdog;
     std::string ip, tls_version, tls_cipher;
+    std::string auth_failure;  ///< keyed hash of this connection's last failed credentials
   };
 
   const Config& config;
@@ -143,6 +178,7 @@ struct SmtpServer::Impl {
   InboundHooks inbound;
   std::vector<Listener> listeners;
   std::atomic<bool> stopping{false};
+  const std::string test_throw = TestThrowToken();
 
   Result<void> Bind(ListenerKind kind, const ListenerConfig& lc) {
     std::string host;
@@ -175,7 +211,11 @@ struct SmtpServer::Impl {
       }
       sock.set_option(tcp::no_delay(true), ec);
       auto strand = asio::make_strand(ioc);
-      asio::co_spawn(strand, HandleConnection(std::move(sock), l.kind), asio::detached);
+      // Drive answers 451 to an exception inside a session; anything that still escapes the connection's
+      // coroutine (TLS set-up, ...) ends that connection only, with a log line, never the server.
+      asio::co_spawn(strand, HandleConnection(std::move(sock), l.kind), [kind = l.kind](std::exception_ptr e) {
+        if (e) spdlog::error("{}: connection ended by an internal error: {}", KindName(kind), ExceptionText(e));
+      });
     }
   }
 
@@ -254,11 +294,37 @@ struct SmtpServer::Impl {
   }
 
   // Moves bytes between the socket and the session until it closes (false) or asks for STARTTLS (true).
+  // An exception (a bug in kurier, or work on another thread that failed) ends this session only: the
+  // client gets 451 4.3.0 when a reply can still be written, the log one error line, and the server
+  // goes on.
   template <typename Stream>
   awaitable<bool> Drive(Stream& stream, proto::ServerSession& s, Connection& c, ListenerKind kind,
                         Clock::time_point session_end) {
+    std::string internal_error;
+    try {
+      co_return co_await DriveLoop(stream, s, c, kind, session_end);
+    } catch (const std::exception& e) {
+      internal_error = e.what();
+    } catch (...) {
+      internal_error = "an exception that is not a std::exception";
+    }
+    spdlog::error("{}: session with {} ended by an internal error: {}", KindName(kind), c.ip, internal_error);
+    std::string reply = proto::FormatReply(proto::ReplyId::kInternalError);
+    c.watchdog.Reset();
+    c.watchdog.ExpireAfter(std::chrono::seconds(5));
+    (void)co_await asio::async_write(stream, asio::buffer(reply), kUseAwaitable);
+    co_return false;
+  }
+
+  template <typename Stream>
+  awaitable<bool> DriveLoop(Stream& stream, proto::ServerSession& s, Connection& c, ListenerKind kind,
+                            Clock::time_point session_end) {
     constexpr bool kIsTls = !std::is_same_v<Stream, tcp::socket>;
     std::array<char, 16384> buf;
+    const auto command_timeout = std::chrono::seconds(config.limits.command_timeout);
+    Clock::time_point line_deadline = Clock::now() + command_timeout;
+    uint64_t seen_progress = s.progress();
+    DataRate rate;
     for (;;) {
       if (s.HasOutput()) {
         std::string out = s.TakeOutput();
@@ -278,9 +344,25 @@ struct SmtpServer::Impl {
           if constexpr (!kIsTls) co_return true;
           co_return false;  // not reachable: the session refuses STARTTLS under TLS
         case proto::Request::kAuthenticate: {
-          auto check = [this, ip = c.ip, req = s.auth_request()] { return auth.Authenticate(ip, req); };
-          proto::AuthResult r = co_await RunOnPool(auth_pool, std::move(check));
-          s.OnAuthResult(r);
+          // The connection is suspended while the worker runs: it alone touches auth_failure meanwhile.
+          auto check = [this, ip = c.ip, req = s.auth_request(), failure = &c.auth_failure] {
+            // A failure of the check (the store, a bug) fails this AUTH with 454, nothing more.
+            try {
+              MaybeThrowForTest(test_throw, "the auth worker", req.username);
+              return auth.Authenticate(ip, req, *failure);
+            } catch (const std::exception& e) {
+              spdlog::error("auth: checking the credentials of {:?} from {} failed: {}", req.username, ip, e.what());
+              return AuthOutcome{proto::AuthResult{proto::AuthResult::Status::kTempFail, "", "", {}}, {}};
+            }
+          };
+          AuthOutcome r = co_await RunOnPool(auth_pool, std::move(check));
+          if (r.delay.count() > 0) {
+            // Throttling: the answer waits on a timer of this connection, never on a worker thread.
+            c.watchdog.ExpireAfter(r.delay + std::chrono::seconds(config.limits.command_timeout));
+            asio::steady_timer wait(co_await asio::this_coro::executor, r.delay);
+            (void)co_await wait.async_wait(kUseAwaitable);
+          }
+          s.OnAuthResult(r.result);
           continue;
         }
         case proto::Request::kStore:
@@ -293,28 +375,95 @@ struct SmtpServer::Impl {
         continue;
       }
       auto now = Clock::now();
-      if (now >= session_end || c.watchdog.timed_out()) {
+      if (now >= session_end) {
         c.watchdog.Reset();
-        s.OnTimeout();
+        s.OnTimeout(proto::TimeoutKind::kSession);
         continue;
       }
-      c.watchdog.ExpireAt(std::min(session_end, now + std::chrono::seconds(config.limits.command_timeout)));
+      if (c.watchdog.timed_out()) {
+        c.watchdog.Reset();
+        s.OnTimeout(!s.in_data() ? proto::TimeoutKind::kCommand
+                    : now >= rate.deadline ? proto::TimeoutKind::kDataRate
+                                           : proto::TimeoutKind::kData);
+        continue;
+      }
+      // Slowloris: a command line's time counts from its start (the end of the previous reply, or the
+      // previous line when pipelined), not from its last byte; message data must arrive at each read
+      // within command_timeout and keep up data_min_rate.
+      if (s.in_data()) {
+        if (!rate.active) rate.Start(now, config.limits);
+        line_deadline = now + command_timeout;
+      } else {
+        rate.active = false;
+        if (s.progress() != seen_progress || !s.partial_input()) {
+          seen_progress = s.progress();
+          line_deadline = now + command_timeout;
+        }
+      }
+      c.watchdog.ExpireAt(std::min({session_end, line_deadline, rate.active ? rate.deadline : Clock::time_point::max()}));
       auto [ec, n] = co_await stream.async_read_some(asio::buffer(buf), kUseAwaitable);
       if (ec) {
         if (c.watchdog.timed_out()) continue;  // the watchdog cancelled the read: answer 421 and close
         co_return false;
       }
+      if (rate.active && !rate.Add(Clock::now(), n)) {
+        c.watchdog.Reset();
+        s.OnTimeout(proto::TimeoutKind::kDataRate);
+        continue;
+      }
       s.Feed(std::string_view(buf.data(), n));
     }
   }
+
+  // The minimum transfer rate of message data: each window of data_rate_window seconds (the first one
+  // is the grace period) must bring data_min_rate x data_rate_window octets; octets beyond that count
+  // toward the next window (up to one window's worth), so a burst followed by a pause is not cut.
+  struct DataRate {
+    bool active = false;
+    Clock::time_point window_end{}, deadline = Clock::time_point::max();
+    uint64_t bytes = 0, quota = 0;
+    Clock::duration window{};
+    void Start(Clock::time_point now, const SmtpLimits& L) {
+      active = true;
+      window = std::chrono::seconds(L.data_rate_window);
+      quota = static_cast<uint64_t>(L.data_min_rate) * static_cast<uint64_t>(L.data_rate_window);
+      window_end = now + window;
+      bytes = 0;
+      Rearm();
+    }
+    // The watchdog's deadline: the end of the first window that has not had its octets yet.
+    void Rearm() {
+      deadline = quota == 0 ? Clock::time_point::max() : bytes < quota ? window_end : window_end + window;
+    }
+    // Counts `n` octets read at `now`; false when a window ended short of its octets.
+    bool Add(Clock::time_point now, std::size_t n) {
+      if (quota == 0) return true;
+      while (now >= window_end) {
+        if (bytes < quota) return false;
+        bytes = std::min(bytes - quota, quota);
+        window_end += window;
+      }
+      bytes += n;
+      Rearm();
+      return true;
+    }
+  };
 
   awaitable<proto::StoreResult> Store(proto::ServerSession& s, Connection& c, ListenerKind kind) {
     const proto::Envelope& env = s.envelope();
     if (kind == ListenerKind::kInbound) {
       std::vector<std::string> rcpts;
       for (const auto& r : env.forward_paths) rcpts.push_back(r.ToString());
-      auto work = [this, from = env.reverse_path.ToString(), rcpts = std::move(rcpts), ip = c.ip, msg = s.TakeMessage()]() mutable {
-        return inbound.process(from, rcpts, ip, std::move(msg));
+      auto work = [this, from = env.reverse_path.ToString(), rcpts = std::move(rcpts), ip = c.ip,
+                   msg = s.TakeMessage()]() mutable -> std::string {
+        // A failure of the hook is a failure of this message (451, the sender retries), not of the server.
+        try {
+          MaybeThrowForTest(test_throw, "the bounce listener's worker", msg);
+          return inbound.process(from, rcpts, ip, std::move(msg));
+        } catch (const std::exception& e) {
+          spdlog::error("inbound: processing a message from {} failed: {}", ip, e.what());
+          return "internal error while processing the message";
+        }
       };
       std::string error = co_await RunOnPool(auth_pool, std::move(work));
       if (!error.empty()) co_return proto::StoreResult{false, "", error};
@@ -347,6 +496,7 @@ struct SmtpServer::Impl {
     t.recipients = m.recipients;
     t.time = m.received_at;
     std::string raw = s.TakeMessage();
+    MaybeThrowForTest(test_throw, "the store step", raw);
     if (!m.credential.empty()) {
       // An authenticated submission may set its tags, metadata and tracking (X-Kurier-* fields).
       auto options = spool::ReadSubmissionOptions(raw);
@@ -402,6 +552,8 @@ Result<void> SmtpServer::Start() {
   }
   return {};
 }
+
+AuthService& SmtpServer::auth_service() { return impl_->auth; }
 
 void SmtpServer::SetInboundHooks(InboundHooks hooks) { impl_->inbound = std::move(hooks); }
 

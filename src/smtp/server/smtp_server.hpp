@@ -21,6 +21,8 @@ class Spool;
 
 namespace kurier::smtp::server {
 
+class AuthService;
+
 /// What the bounce listener (smtp.inbound) needs from the rest of kurier.
 struct InboundHooks {
   /// Whether mail to this lower-case domain is taken (a return-path domain of a sending domain).
@@ -44,6 +46,8 @@ class SmtpServer {
   Result<void> Start();
   /// Closes the listeners; sessions answer 421 at their next command.
   void Stop();
+  /// AUTH throttling state, for `kurier auth status|unblock` (thread-safe).
+  AuthService& auth_service();
 
  private:
   struct Impl;
