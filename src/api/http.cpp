@@ -1,6 +1,8 @@
 // http.cpp - problem details (RFC 9457), percent-decoding (RFC 3986 2.1), JSON pointers (RFC 6901).
 #include "api/http.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json.hpp>
 #include <cctype>
 #include <cerrno>
@@ -49,6 +51,28 @@ HttpResponse Invalid(const std::vector<FieldError>& errors) {
 }
 
 HttpResponse Json(int status, std::string body) { return HttpResponse{status, "application/json", {}, std::move(body)}; }
+
+HttpResponse InternalError() {
+  return Problem(500, "Internal Error",
+                 "an internal error happened while handling the request and was logged (see the server log); the "
+                 "request may not have been carried out: check its effect before retrying");
+}
+
+void AnswerOnThrow(const Reply& reply, const std::string& what, const std::function<void()>& work) noexcept {
+  try {
+    try {
+      work();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("api: {} failed with an exception: {}", what, e.what());
+    } catch (...) {
+      spdlog::error("api: {} failed with an exception that is not a std::exception", what);
+    }
+    reply(InternalError());
+  } catch (...) {
+    // reply() itself failed (out of memory): nothing more can be done for this request.
+  }
+}
 
 bool PercentDecode(const std::string& in, std::string& out, bool plus_is_space) {
   out.clear();

@@ -59,6 +59,15 @@ inline HttpResponse Invalid(const FieldErrors& errors) { return Invalid(errors.l
 /// A JSON body with the given status.
 HttpResponse Json(int status, std::string body);
 
+/// 500: an internal error happened (a bug, never bad input) and was logged; the request was not done.
+HttpResponse InternalError();
+
+/// Runs `work`, a continuation of the handler of `what` ("POST /v1/messages") on another thread or in a
+/// posted callback: an exception it throws is logged (spdlog::error with what()) and answered with
+/// InternalError() through `reply` (the Router's replies ignore every call after the first), instead of
+/// escaping into a thread that would end the process.
+void AnswerOnThrow(const Reply& reply, const std::string& what, const std::function<void()>& work) noexcept;
+
 /// RFC 3986 percent-decoding; false when malformed (a '%' not followed by two hex digits).
 bool PercentDecode(const std::string& in, std::string& out, bool plus_is_space);
 /// Splits "a=1&b=two" into decoded pairs; false when malformed.

@@ -362,12 +362,20 @@ void SubmitAll(ApiContext& ctx, std::vector<spool::SpoolMessage> messages, std::
   st->remaining = messages.size();
   st->done = std::move(done);
   for (auto& m : messages) {
+    // Runs on the spool's committer thread: an exception must not escape into it (it would end the
+    // process). It is logged; the request's reply, dropped with `st`, then answers 500 (Router::Handle).
     ctx.spool.Submit(std::move(m), [st](Result<std::string> r) {
-      std::unique_lock lock(st->mu);
-      if (!r && st->error.empty()) st->error = r.error().message;
-      if (--st->remaining > 0) return;
-      lock.unlock();
-      st->done(st->error.empty(), st->error);
+      try {
+        std::unique_lock lock(st->mu);
+        if (!r && st->error.empty()) st->error = r.error().message;
+        if (--st->remaining > 0) return;
+        lock.unlock();
+        st->done(st->error.empty(), st->error);
+      } catch (const std::exception& e) {
+        spdlog::error("api: completing a send failed with an exception: {}", e.what());
+      } catch (...) {
+        spdlog::error("api: completing a send failed with an exception");
+      }
     });
   }
 }
@@ -866,8 +874,10 @@ void HandleCancel(ApiContext& ctx, const HttpRequest&, const RouteContext& rc, R
   if (m.value()->not_before <= NowMicros())
     return reply(Problem(409, "Conflict", "message " + id + " is not scheduled (or its time has come); only scheduled sends can be cancelled"));
   ctx.cancel(id, [reply = std::move(reply), id](bool ok, std::string text) {
-    if (!ok) return reply(Problem(409, "Conflict", "message " + id + " could not be cancelled: " + text));
-    reply(Json(200, json::serialize(json::object{{"id", id}, {"status", "cancelled"}})));
+    AnswerOnThrow(reply, "DELETE /v1/messages/" + id, [&] {  // runs on delivery's executor
+      if (!ok) return reply(Problem(409, "Conflict", "message " + id + " could not be cancelled: " + text));
+      reply(Json(200, json::serialize(json::object{{"id", id}, {"status", "cancelled"}})));
+    });
   });
 }
 
@@ -875,9 +885,11 @@ void HandleCancel(ApiContext& ctx, const HttpRequest&, const RouteContext& rc, R
 
 void AddMessageRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   auto idem = std::make_shared<Idempotency>();
-  router.Add(Route{"POST", "/v1/messages/raw", Scope::kSend, [ctx, idem](const HttpRequest& q, const RouteContext& rc, Reply r) {
+  router.Add(Route{"POST", "/v1/messages/raw", Scope::kSend,
+                   [ctx, idem](const HttpRequest& q, const RouteContext& rc, Reply r) {
                      WithIdempotency(*ctx, *idem, q, rc, std::move(r), [&](Reply inner) { HandleRaw(*ctx, q, rc, std::move(inner)); });
-                   }});
+                   },
+                   std::vector<std::string>{"application/json", "message/rfc822"}});
   router.Add(Route{"POST", "/v1/messages", Scope::kSend, [ctx, idem](const HttpRequest& q, const RouteContext& rc, Reply r) {
                      WithIdempotency(*ctx, *idem, q, rc, std::move(r), [&](Reply inner) { HandleSend(*ctx, q, rc, std::move(inner)); });
                    }});
