@@ -169,8 +169,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   }
 
   // Answers `r` and closes. What the client still sends (a body that was not read) is read and dropped
-  // for a moment, at most 1 MiB, so that the answer is not lost to a reset; it is never parsed.
-  awaitable<void> WriteAndClose(tcp::socket& stream, net::Watchdog& dog, HttpResponse r, unsigned version) {
+  // for at most `drain`, at most 1 MiB, so that the answer is not lost to a reset; it is never parsed.
+  awaitable<void> WriteAndClose(tcp::socket& stream, net::Watchdog& dog, HttpResponse r, unsigned version,
+                                std::chrono::milliseconds drain = std::chrono::seconds(2)) {
     http::response<http::string_body> res;
     res.version(version ? version : 11);
     Fill(res, r);
@@ -182,7 +183,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     beast::error_code ignored;
     stream.shutdown(tcp::socket::shutdown_send, ignored);
     if (wec) co_return;
-    Arm(dog, std::chrono::seconds(2));
+    Arm(dog, drain);
     std::array<char, 16384> scratch;
     for (std::size_t drained = 0; drained < (std::size_t{1} << 20);) {
       auto [ec, n] = co_await stream.async_read_some(asio::buffer(scratch), kTuple);
@@ -244,7 +245,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                                   "too many connections (api.max_connections = " + std::to_string(options.max_connections) +
                                       "); retry shortly");
       busy.headers.emplace_back("Retry-After", "1");
-      co_await WriteAndClose(stream, dog, std::move(busy), 11);
+      co_await WriteAndClose(stream, dog, std::move(busy), 11, std::chrono::milliseconds(200));
       co_return;
     }
     struct PerIp {
@@ -272,7 +273,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
                 std::to_string(options.max_connections_per_ip) +
                 "); reuse kept-alive connections, or exempt this client's network with api.connection_limit_exempt");
         busy.headers.emplace_back("Retry-After", "1");
-        co_await WriteAndClose(stream, dog, std::move(busy), 11);
+        co_await WriteAndClose(stream, dog, std::move(busy), 11, std::chrono::milliseconds(200));
         co_return;
       }
     }
