@@ -114,6 +114,53 @@ bool ParseQuery(const std::string& query, std::map<std::string, std::string>& ou
   return true;
 }
 
+bool ParseTarget(const std::string& target, std::string& path, std::map<std::string, std::string>& query) {
+  const auto qpos = target.find('?');
+  if (!PercentDecode(target.substr(0, qpos), path, false)) return false;
+  return qpos == std::string::npos || ParseQuery(target.substr(qpos + 1), query);
+}
+
+std::string FramingProblem(unsigned version, const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::vector<std::string> codings;
+  int te_fields = 0, cl_fields = 0, host_fields = 0;
+  auto trim = [](std::string s) {
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
+    size_t b = s.find_first_not_of(" \t");
+    return b == std::string::npos ? std::string() : s.substr(b);
+  };
+  for (const auto& [name, value] : headers) {
+    if (name == "transfer-encoding") {
+      ++te_fields;
+      size_t pos = 0;
+      for (;;) {
+        size_t comma = value.find(',', pos);
+        std::string tok = trim(value.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+        if (!tok.empty()) {
+          for (auto& c : tok) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          codings.push_back(std::move(tok));
+        }
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+      }
+    } else if (name == "content-length") {
+      ++cl_fields;
+    } else if (name == "host") {
+      ++host_fields;
+    }
+  }
+  if (te_fields > 0) {
+    if (version < 11) return "an HTTP/1.0 request cannot use Transfer-Encoding (RFC 9112 6.1); send Content-Length instead";
+    if (cl_fields > 0)
+      return "the request has both Transfer-Encoding and Content-Length (RFC 9112 6.1); send only one of them";
+    if (codings.size() != 1 || codings[0] != "chunked")
+      return "Transfer-Encoding must be exactly \"chunked\" (RFC 9112 6.1); this server decodes no other coding";
+  }
+  if (version >= 11 && host_fields != 1)
+    return host_fields == 0 ? "an HTTP/1.1 request needs a Host header field (RFC 9112 3.2)"
+                            : "the request has more than one Host header field (RFC 9112 3.2)";
+  return "";
+}
+
 std::string PointerToken(const std::string& name) {
   std::string out;
   for (char c : name) {

@@ -72,6 +72,14 @@ void AnswerOnThrow(const Reply& reply, const std::string& what, const std::funct
 bool PercentDecode(const std::string& in, std::string& out, bool plus_is_space);
 /// Splits "a=1&b=two" into decoded pairs; false when malformed.
 bool ParseQuery(const std::string& query, std::map<std::string, std::string>& out);
+/// Splits an origin-form request target "/path?query" (RFC 9112 3.2.1) into the percent-decoded path
+/// and the query parameters; false when an escape is malformed.
+bool ParseTarget(const std::string& target, std::string& path, std::map<std::string, std::string>& query);
+/// RFC 9112 6.1, 6.3 and 3.2: what is wrong with the framing of a request of HTTP `version` (10 for
+/// 1.0, 11 for 1.1) with `headers` (names lower-cased, in order), or "" when nothing is. Refused: a
+/// Transfer-Encoding other than exactly "chunked", any Transfer-Encoding on HTTP/1.0, Transfer-Encoding
+/// with Content-Length, and an HTTP/1.1 request without exactly one Host.
+std::string FramingProblem(unsigned version, const std::vector<std::pair<std::string, std::string>>& headers);
 /// A decimal integer from lo to hi (a query parameter such as limit); false when it is not one.
 bool ParseInteger(const std::string& text, long long lo, long long hi, long long& out);
 

@@ -37,7 +37,6 @@
 
 #include "api/router.hpp"
 #include "common/config.hpp"
-#include "common/encoding.hpp"
 #include "net/watchdog.hpp"
 
 namespace kurier::api {
@@ -58,45 +57,6 @@ bool BodyBudget::TryReserve(std::size_t n) {
 }
 
 namespace {
-
-// RFC 9112 6.1, 6.3 and 3.2: what is wrong with the framing of a request head, or nullopt.
-std::optional<std::string> FramingError(const http::request_parser<http::string_body>& parser) {
-  const auto& head = parser.get();
-  std::vector<std::string> codings;
-  int te_fields = 0, cl_fields = 0, host_fields = 0;
-  for (const auto& f : head) {
-    if (f.name() == http::field::transfer_encoding) {
-      ++te_fields;
-      std::string v(f.value());
-      size_t pos = 0;
-      while (pos <= v.size()) {
-        size_t comma = v.find(',', pos);
-        std::string tok = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-        while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.pop_back();
-        while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.erase(0, 1);
-        if (!tok.empty()) codings.push_back(ToLowerAscii(tok));
-        if (comma == std::string::npos) break;
-        pos = comma + 1;
-      }
-    } else if (f.name() == http::field::content_length) {
-      ++cl_fields;
-    } else if (f.name() == http::field::host) {
-      ++host_fields;
-    }
-  }
-  if (te_fields > 0) {
-    if (head.version() < 11)
-      return "an HTTP/1.0 request cannot use Transfer-Encoding (RFC 9112 6.1); send Content-Length instead";
-    if (cl_fields > 0)
-      return "the request has both Transfer-Encoding and Content-Length (RFC 9112 6.1); send only one of them";
-    if (codings.size() != 1 || codings[0] != "chunked")
-      return "Transfer-Encoding must be exactly \"chunked\" (RFC 9112 6.1); this server decodes no other coding";
-  }
-  if (head.version() >= 11 && host_fields != 1)
-    return host_fields == 0 ? "an HTTP/1.1 request needs a Host header field (RFC 9112 3.2)"
-                            : "the request has more than one Host header field (RFC 9112 3.2)";
-  return std::nullopt;
-}
 
 // Gives back a body reservation when the request is done (or its coroutine unwinds).
 struct Reservation {
@@ -327,25 +287,21 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       }
       auto& head = parser.get();
       const unsigned version = head.version();
-      if (auto bad = FramingError(parser)) {
-        co_await WriteAndClose(stream, dog, Problem(400, "Bad Request", *bad), version);
-        co_return;
-      }
       HttpRequest req;
       req.method = std::string(head.method_string());
-      std::string target(head.target());
-      auto qpos = target.find('?');
-      bool ok = PercentDecode(target.substr(0, qpos), req.path, false);
-      if (ok && qpos != std::string::npos) ok = ParseQuery(target.substr(qpos + 1), req.query);
-      if (!ok) {
-        co_await WriteAndClose(stream, dog, Problem(400, "Bad Request", "the request target has a malformed %-escape"),
-                               version);
-        co_return;
-      }
       for (const auto& f : head) {
         std::string name(f.name_string());
         for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         req.headers.emplace_back(std::move(name), std::string(f.value()));
+      }
+      if (auto bad = FramingProblem(version, req.headers); !bad.empty()) {
+        co_await WriteAndClose(stream, dog, Problem(400, "Bad Request", bad), version);
+        co_return;
+      }
+      if (!ParseTarget(std::string(head.target()), req.path, req.query)) {
+        co_await WriteAndClose(stream, dog, Problem(400, "Bad Request", "the request target has a malformed %-escape"),
+                               version);
+        co_return;
       }
       req.client_ip = ip;
       const bool has_body = parser.chunked() || parser.content_length().value_or(0) > 0;
