@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "common/encoding.hpp"
+
 namespace kurier::api {
 
 const std::string& HttpRequest::Header(const std::string& lower_name) const {
@@ -30,15 +32,34 @@ std::string Slug(const std::string& title) {
   while (!out.empty() && out.back() == '-') out.pop_back();
   return out;
 }
+// Texts that may quote what the client sent (a path, a field name) as valid UTF-8: Boost.JSON writes
+// string bytes as they are, so an invalid sequence would make the whole problem invalid JSON. Each
+// byte that does not start a valid sequence becomes U+FFFD.
+std::string ValidUtf8(const std::string& s) {
+  if (IsValidUtf8(s)) return s;
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
 }  // namespace
 
 HttpResponse Problem(int status, const std::string& title, const std::string& detail,
                      const std::vector<FieldError>& errors) {
-  boost::json::object o{{"type", "urn:kurier:problem:" + Slug(title)}, {"title", title}, {"status", status},
-                        {"detail", detail}};
+  boost::json::object o{{"type", "urn:kurier:problem:" + Slug(title)}, {"title", ValidUtf8(title)}, {"status", status},
+                        {"detail", ValidUtf8(detail)}};
   if (!errors.empty()) {
     boost::json::array arr;
-    for (const auto& e : errors) arr.push_back(boost::json::object{{"pointer", e.pointer}, {"detail", e.detail}});
+    for (const auto& e : errors)
+      arr.push_back(boost::json::object{{"pointer", ValidUtf8(e.pointer)}, {"detail", ValidUtf8(e.detail)}});
     o["errors"] = std::move(arr);
   }
   return HttpResponse{status, "application/problem+json", {}, boost::json::serialize(o)};

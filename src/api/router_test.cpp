@@ -229,5 +229,19 @@ TEST(RouterHandlers, ExceptionsAndLostRepliesBecomeOne500) {
   }
 }
 
+// A refusal quotes the path; a path that is not UTF-8 (it is percent-decoded) must not make the problem
+// invalid JSON (found by fuzz_http_request: "no endpoint /v1/suppress\0\0\0\x86/import").
+TEST_F(RouterTest, ProblemsQuotingBytesThatAreNotUtf8AreValidJson) {
+  HttpRequest q;
+  q.method = "GET";
+  q.path = std::string("/v1/suppress\0\0\0\x86/import\xff", 24);
+  auto a = router_.Admit(q);
+  ASSERT_TRUE(a.refusal);
+  EXPECT_EQ(a.refusal->status, 404);
+  EXPECT_TRUE(IsValidUtf8(a.refusal->body)) << a.refusal->body;
+  EXPECT_NE(a.refusal->body.find("\xEF\xBF\xBD"), std::string::npos) << "U+FFFD stands for each invalid byte";
+  EXPECT_NE(a.refusal->body.find("\\u0000"), std::string::npos) << "NUL is escaped";
+}
+
 }  // namespace
 }  // namespace kurier::api

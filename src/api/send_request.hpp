@@ -6,8 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "api/http.hpp"
+// mime.hpp before http.hpp: its struct Problem must be declared before http.hpp's function Problem hides it.
 #include "api/mime.hpp"
+#include "api/http.hpp"
 #include "common/config.hpp"
 
 namespace boost::json {
