@@ -414,7 +414,7 @@ def wait_port(port, timeout=10):
 
 def test_public_endpoints_on_a_listener_of_their_own(kurier_factory):
     public = free_port()
-    k = kurier_factory(f"public.listen={HOST}:{public}")
+    k = kurier_factory(f"public.listen={HOST}:{public}", sender_domains=["http-hard.test"])
     wait_port(public)
     get = lambda port, path: curl("GET", f"http://{HOST}:{port}{path}", key="")
     # /t/ is the tracking handler's on the public listener (an invalid link), no endpoint on the API one
@@ -428,3 +428,10 @@ def test_public_endpoints_on_a_listener_of_their_own(kurier_factory):
     assert get(k.api_port, "/v1/openapi.json")[0] == 200
     status, _, text = curl("GET", f"http://{HOST}:{public}/v1/messages", key=k.api_key)
     assert status == 404, text
+    # Tracking links point at the public listener (tracking.base_url is "").
+    status, res = k.api("POST", "/v1/messages", {"from": SENDER, "to": "a@example.net", "subject": "s", "track_clicks": True,
+                                                 "html": '<p><a href="https://shop.example/x">x</a></p>'})
+    assert status == 202, res
+    raw = k.queue_raw(res["messages"][0]["id"]).decode(errors="replace")
+    link = re.search(r'(http://[^/"\s]+)/t/c/', raw.replace("=\r\n", ""))
+    assert link and link.group(1) == f"http://{HOST}:{public}", raw[-1500:]
