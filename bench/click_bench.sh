@@ -14,7 +14,7 @@ TMP="$(mktemp -d /var/tmp/kurier-clickbench.XXXXXX)"
 HPORT="${KURIER_API_PORT:-8027}"
 K="$ROOT/$BUILD/kurier"
 "$K" init --dir "$TMP/k" --json --sender-domain bench.test --set "api.listen=127.0.0.1:$HPORT" \
-  --set "smtp.submission.listen=127.0.0.1:$((HPORT + 1))" --set smtp.submissions.enabled=false --set api.max_connections=10000 \
+  --set "smtp.submission.listen=127.0.0.1:$((HPORT + 1))" --set smtp.submissions.enabled=false --set api.max_connections=10000 --set api.max_connections_per_ip=0 \
   --set log.level=warn --set delivery.enabled=false >"$TMP/init.json"
 KEY=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['api_key'])" "$TMP/init.json")
 DATA=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['data_dir'])" "$TMP/init.json")

@@ -16,7 +16,7 @@ TMP="$(mktemp -d /var/tmp/kurier-httpbench.XXXXXX)"
 SPORT="${KURIER_RELAY_PORT:-2626}"; HPORT="${KURIER_API_PORT:-8026}"
 "$ROOT/$BUILD/kurier" init --dir "$TMP/k" --json --sender-domain bench.test \
   --set smtp.relay.enabled=true --set "smtp.relay.listen=127.0.0.1:$SPORT" --set "api.listen=127.0.0.1:$HPORT" \
-  --set smtp.submission.enabled=false --set smtp.submissions.enabled=false --set api.max_connections=10000 \
+  --set smtp.submission.enabled=false --set smtp.submissions.enabled=false --set api.max_connections=10000 --set api.max_connections_per_ip=0 \
   --set log.level=warn --set smtp.limits.max_connections_per_ip=1000 --set delivery.enabled=false >"$TMP/init.json"
 KEY=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['api_key'])" "$TMP/init.json")
 "$ROOT/$BUILD/kurier" serve --config "$TMP/k/kurier.toml" 2>"$TMP/serve.log" &

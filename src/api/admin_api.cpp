@@ -77,7 +77,7 @@ HttpResponse Guarded(const SyncHandler& h, const HttpRequest& q, const RouteCont
     return h(q, rc);
   } catch (const std::exception& e) {
     spdlog::error("api: {} {} failed: {}", q.method, q.path, e.what());
-    return Problem(500, "Internal Error", "the request could not be handled; the server log has the reason");
+    return InternalError();
   }
 }
 
@@ -592,9 +592,11 @@ void AddAdminRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
                      }, q, rc);
                      if (early.status != 0) return reply(std::move(early));
                      boost::asio::post(*hashing, [ctx, q, rc, account, username, reply = std::move(reply)] {
-                       reply(Guarded([&](const HttpRequest&, const RouteContext& rc2) {
-                         return IssueSmtpCredential(*ctx, rc2, account, username);
-                       }, q, rc));
+                       AnswerOnThrow(reply, "POST /v1/smtp-credentials", [&] {  // on the hashing pool's thread
+                         reply(Guarded([&](const HttpRequest&, const RouteContext& rc2) {
+                           return IssueSmtpCredential(*ctx, rc2, account, username);
+                         }, q, rc));
+                       });
                      });
                    }});
   router.Add(Route{"DELETE", "/v1/smtp-credentials/{username}", Scope::kSend,

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/config.hpp"
 #include "common/result.hpp"
@@ -72,7 +73,7 @@ struct ApiContext {
 };
 
 /// Where tracking links of mail from `from_domain` point: tracking.base_url with {domain} filled in,
-/// or http://<api.listen>.
+/// or http://<public.listen> (http://<api.listen> when there is no public listener).
 std::string TrackingBase(const Config& config, const std::string& from_domain);
 /// The HTML with its links rewritten (clicks) and an open pixel added (opens), for message `id`.
 std::string TrackHtml(const ApiContext& ctx, const std::string& id, const std::string& from_domain, std::string html,
@@ -99,9 +100,11 @@ struct RouteContext;
 
 /// A handler of a route group: the context, the request and where to answer (a Reply).
 using ContextHandler = void (*)(ApiContext&, const HttpRequest&, const RouteContext&, std::function<void(HttpResponse)>);
-/// Adds `method path` (needing `scope`) whose handler is `handler` called with `*ctx`.
+/// Adds `method path` (needing `scope`) whose handler is `handler` called with `*ctx`; `accepts`: the
+/// media types its body may have (Route::accepts; unset: JSON for POST, PUT and PATCH).
 void AddContextRoute(Router& router, const std::shared_ptr<ApiContext>& ctx, const char* method, const char* path,
-                     Scope scope, ContextHandler handler);
+                     Scope scope, ContextHandler handler,
+                     std::optional<std::vector<std::string>> accepts = std::nullopt);
 
 /// Every route group below. Registration only keeps `ctx` (it may be null when the routes are merely listed).
 void AddAllRoutes(Router& router, std::shared_ptr<ApiContext> ctx);

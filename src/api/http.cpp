@@ -1,12 +1,16 @@
 // http.cpp - problem details (RFC 9457), percent-decoding (RFC 3986 2.1), JSON pointers (RFC 6901).
 #include "api/http.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json.hpp>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstdio>
 #include <ctime>
+
+#include "common/encoding.hpp"
 
 namespace kurier::api {
 
@@ -28,15 +32,34 @@ std::string Slug(const std::string& title) {
   while (!out.empty() && out.back() == '-') out.pop_back();
   return out;
 }
+// Texts that may quote what the client sent (a path, a field name) as valid UTF-8: Boost.JSON writes
+// string bytes as they are, so an invalid sequence would make the whole problem invalid JSON. Each
+// byte that does not start a valid sequence becomes U+FFFD.
+std::string ValidUtf8(const std::string& s) {
+  if (IsValidUtf8(s)) return s;
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
 }  // namespace
 
 HttpResponse Problem(int status, const std::string& title, const std::string& detail,
                      const std::vector<FieldError>& errors) {
-  boost::json::object o{{"type", "urn:kurier:problem:" + Slug(title)}, {"title", title}, {"status", status},
-                        {"detail", detail}};
+  boost::json::object o{{"type", "urn:kurier:problem:" + Slug(title)}, {"title", ValidUtf8(title)}, {"status", status},
+                        {"detail", ValidUtf8(detail)}};
   if (!errors.empty()) {
     boost::json::array arr;
-    for (const auto& e : errors) arr.push_back(boost::json::object{{"pointer", e.pointer}, {"detail", e.detail}});
+    for (const auto& e : errors)
+      arr.push_back(boost::json::object{{"pointer", ValidUtf8(e.pointer)}, {"detail", ValidUtf8(e.detail)}});
     o["errors"] = std::move(arr);
   }
   return HttpResponse{status, "application/problem+json", {}, boost::json::serialize(o)};
@@ -49,6 +72,28 @@ HttpResponse Invalid(const std::vector<FieldError>& errors) {
 }
 
 HttpResponse Json(int status, std::string body) { return HttpResponse{status, "application/json", {}, std::move(body)}; }
+
+HttpResponse InternalError() {
+  return Problem(500, "Internal Error",
+                 "an internal error happened while handling the request and was logged (see the server log); the "
+                 "request may not have been carried out: check its effect before retrying");
+}
+
+void AnswerOnThrow(const Reply& reply, const std::string& what, const std::function<void()>& work) noexcept {
+  try {
+    try {
+      work();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("api: {} failed with an exception: {}", what, e.what());
+    } catch (...) {
+      spdlog::error("api: {} failed with an exception that is not a std::exception", what);
+    }
+    reply(InternalError());
+  } catch (...) {
+    // reply() itself failed (out of memory): nothing more can be done for this request.
+  }
+}
 
 bool PercentDecode(const std::string& in, std::string& out, bool plus_is_space) {
   out.clear();
@@ -88,6 +133,53 @@ bool ParseQuery(const std::string& query, std::map<std::string, std::string>& ou
     out[k] = v;
   }
   return true;
+}
+
+bool ParseTarget(const std::string& target, std::string& path, std::map<std::string, std::string>& query) {
+  const auto qpos = target.find('?');
+  if (!PercentDecode(target.substr(0, qpos), path, false)) return false;
+  return qpos == std::string::npos || ParseQuery(target.substr(qpos + 1), query);
+}
+
+std::string FramingProblem(unsigned version, const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::vector<std::string> codings;
+  int te_fields = 0, cl_fields = 0, host_fields = 0;
+  auto trim = [](std::string s) {
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.pop_back();
+    size_t b = s.find_first_not_of(" \t");
+    return b == std::string::npos ? std::string() : s.substr(b);
+  };
+  for (const auto& [name, value] : headers) {
+    if (name == "transfer-encoding") {
+      ++te_fields;
+      size_t pos = 0;
+      for (;;) {
+        size_t comma = value.find(',', pos);
+        std::string tok = trim(value.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+        if (!tok.empty()) {
+          for (auto& c : tok) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          codings.push_back(std::move(tok));
+        }
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+      }
+    } else if (name == "content-length") {
+      ++cl_fields;
+    } else if (name == "host") {
+      ++host_fields;
+    }
+  }
+  if (te_fields > 0) {
+    if (version < 11) return "an HTTP/1.0 request cannot use Transfer-Encoding (RFC 9112 6.1); send Content-Length instead";
+    if (cl_fields > 0)
+      return "the request has both Transfer-Encoding and Content-Length (RFC 9112 6.1); send only one of them";
+    if (codings.size() != 1 || codings[0] != "chunked")
+      return "Transfer-Encoding must be exactly \"chunked\" (RFC 9112 6.1); this server decodes no other coding";
+  }
+  if (version >= 11 && host_fields != 1)
+    return host_fields == 0 ? "an HTTP/1.1 request needs a Host header field (RFC 9112 3.2)"
+                            : "the request has more than one Host header field (RFC 9112 3.2)";
+  return "";
 }
 
 std::string PointerToken(const std::string& name) {

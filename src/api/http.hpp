@@ -59,10 +59,27 @@ inline HttpResponse Invalid(const FieldErrors& errors) { return Invalid(errors.l
 /// A JSON body with the given status.
 HttpResponse Json(int status, std::string body);
 
+/// 500: an internal error happened (a bug, never bad input) and was logged; the request was not done.
+HttpResponse InternalError();
+
+/// Runs `work`, a continuation of the handler of `what` ("POST /v1/messages") on another thread or in a
+/// posted callback: an exception it throws is logged (spdlog::error with what()) and answered with
+/// InternalError() through `reply` (the Router's replies ignore every call after the first), instead of
+/// escaping into a thread that would end the process.
+void AnswerOnThrow(const Reply& reply, const std::string& what, const std::function<void()>& work) noexcept;
+
 /// RFC 3986 percent-decoding; false when malformed (a '%' not followed by two hex digits).
 bool PercentDecode(const std::string& in, std::string& out, bool plus_is_space);
 /// Splits "a=1&b=two" into decoded pairs; false when malformed.
 bool ParseQuery(const std::string& query, std::map<std::string, std::string>& out);
+/// Splits an origin-form request target "/path?query" (RFC 9112 3.2.1) into the percent-decoded path
+/// and the query parameters; false when an escape is malformed.
+bool ParseTarget(const std::string& target, std::string& path, std::map<std::string, std::string>& query);
+/// RFC 9112 6.1, 6.3 and 3.2: what is wrong with the framing of a request of HTTP `version` (10 for
+/// 1.0, 11 for 1.1) with `headers` (names lower-cased, in order), or "" when nothing is. Refused: a
+/// Transfer-Encoding other than exactly "chunked", any Transfer-Encoding on HTTP/1.0, Transfer-Encoding
+/// with Content-Length, and an HTTP/1.1 request without exactly one Host.
+std::string FramingProblem(unsigned version, const std::vector<std::pair<std::string, std::string>>& headers);
 /// A decimal integer from lo to hi (a query parameter such as limit); false when it is not one.
 bool ParseInteger(const std::string& text, long long lo, long long hi, long long& out);
 

@@ -17,6 +17,7 @@
 #include "api/api_service.hpp"
 #include "api/mime.hpp"
 #include "api/router.hpp"
+#include "api/send_request.hpp"
 #include "api/templates.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
@@ -95,27 +96,9 @@ std::optional<int64_t> ParseTime(const json::value& v) {
   return ParseRfc3339(std::string(v.as_string()));
 }
 
-struct RecipientEntry {
-  std::vector<Address> to, cc, bcc;
-  const json::value* variables = nullptr;
-  const json::value* metadata = nullptr;
-};
+}  // namespace
 
-// The validated request.
-struct SendRequest {
-  MessageSpec base;
-  std::vector<RecipientEntry> recipients;  ///< one message each; empty: one message to base.to/cc/bcc
-  std::string tags = "[]", metadata = "{}";
-  int64_t send_at = 0;
-  std::string template_ref;
-  int template_version = 0;
-  const json::value* variables = nullptr;
-  bool track_opens = false, track_clicks = false;  ///< from tracking.* unless the request says
-  bool list_unsubscribe = false;                   ///< marketing mail: List-Unsubscribe (RFC 8058)
-};
-
-void ParseSend(const json::object& o, const ApiContext& ctx, const std::string& account, SendRequest& r, Errors& err) {
-  const auto& limits = ctx.config.api;
+void ParseSend(const json::object& o, const ApiConfig& limits, const SendDefaults& defaults, SendRequest& r, Errors& err) {
   static const std::set<std::string> kKnown = {"from", "to", "cc", "bcc", "reply_to", "subject", "text", "html",
                                                "headers", "attachments", "tags", "metadata", "send_at", "template",
                                                "template_version", "variables", "recipients", "track_opens",
@@ -193,11 +176,10 @@ void ParseSend(const json::object& o, const ApiContext& ctx, const std::string& 
     else if (*t > now + 30LL * 86400 * 1'000'000) err.Add("/send_at", "may be at most 30 days ahead");
     else if (*t > now) r.send_at = *t;
   }
-  // Unsaid flags: the account's defaults, else the server's tracking.* configuration.
-  auto defaults = ctx.account_defaults->Get(ctx.store, account);
-  r.track_opens = defaults.track_opens.value_or(ctx.config.tracking.opens);
-  r.track_clicks = defaults.track_clicks.value_or(ctx.config.tracking.clicks);
-  r.list_unsubscribe = defaults.list_unsubscribe.value_or(false);
+  // Unsaid flags: the defaults (the account's, else the server's tracking.* configuration).
+  r.track_opens = defaults.track_opens;
+  r.track_clicks = defaults.track_clicks;
+  r.list_unsubscribe = defaults.list_unsubscribe;
   for (const char* flag : {"track_opens", "track_clicks", "list_unsubscribe"}) {
     auto* v = o.if_contains(flag);
     if (!v || v->is_null()) continue;
@@ -261,6 +243,8 @@ void ParseSend(const json::object& o, const ApiContext& ctx, const std::string& 
             std::to_string(count) + " recipients; at most " + std::to_string(limits.max_recipients) +
                 " per request (api.max_recipients): split the request");
 }
+
+namespace {
 
 // The account's sender rules, as for SMTP submission: the From domain must be one of the account's
 // sender domains and, outside sandbox mode, verified.
@@ -363,12 +347,20 @@ void SubmitAll(ApiContext& ctx, std::vector<spool::SpoolMessage> messages, std::
   st->remaining = messages.size();
   st->done = std::move(done);
   for (auto& m : messages) {
+    // Runs on the spool's committer thread: an exception must not escape into it (it would end the
+    // process). It is logged; the request's reply, dropped with `st`, then answers 500 (Router::Handle).
     ctx.spool.Submit(std::move(m), [st](Result<std::string> r) {
-      std::unique_lock lock(st->mu);
-      if (!r && st->error.empty()) st->error = r.error().message;
-      if (--st->remaining > 0) return;
-      lock.unlock();
-      st->done(st->error.empty(), st->error);
+      try {
+        std::unique_lock lock(st->mu);
+        if (!r && st->error.empty()) st->error = r.error().message;
+        if (--st->remaining > 0) return;
+        lock.unlock();
+        st->done(st->error.empty(), st->error);
+      } catch (const std::exception& e) {
+        spdlog::error("api: completing a send failed with an exception: {}", e.what());
+      } catch (...) {
+        spdlog::error("api: completing a send failed with an exception");
+      }
     });
   }
 }
@@ -493,7 +485,11 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
   if (!body.is_object()) return reply(Problem(400, "Malformed JSON", "the body must be a JSON object"));
   SendRequest r;
   Errors err;
-  ParseSend(body.as_object(), ctx, rc.who.account, r, err);
+  const auto account_defaults = ctx.account_defaults->Get(ctx.store, rc.who.account);
+  const SendDefaults defaults{account_defaults.track_opens.value_or(ctx.config.tracking.opens),
+                              account_defaults.track_clicks.value_or(ctx.config.tracking.clicks),
+                              account_defaults.list_unsubscribe.value_or(false)};
+  ParseSend(body.as_object(), ctx.config.api, defaults, r, err);
   if (!err.empty()) return reply(Invalid(err));
   std::optional<TemplateContent> tpl;
   if (!r.template_ref.empty()) {
@@ -878,8 +874,10 @@ void HandleCancel(ApiContext& ctx, const HttpRequest&, const RouteContext& rc, R
   if (m.value()->not_before <= NowMicros())
     return reply(Problem(409, "Conflict", "message " + id + " is not scheduled (or its time has come); only scheduled sends can be cancelled"));
   ctx.cancel(id, [reply = std::move(reply), id](bool ok, std::string text) {
-    if (!ok) return reply(Problem(409, "Conflict", "message " + id + " could not be cancelled: " + text));
-    reply(Json(200, json::serialize(json::object{{"id", id}, {"status", "cancelled"}})));
+    AnswerOnThrow(reply, "DELETE /v1/messages/" + id, [&] {  // runs on delivery's executor
+      if (!ok) return reply(Problem(409, "Conflict", "message " + id + " could not be cancelled: " + text));
+      reply(Json(200, json::serialize(json::object{{"id", id}, {"status", "cancelled"}})));
+    });
   });
 }
 
@@ -887,9 +885,11 @@ void HandleCancel(ApiContext& ctx, const HttpRequest&, const RouteContext& rc, R
 
 void AddMessageRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   auto idem = std::make_shared<Idempotency>();
-  router.Add(Route{"POST", "/v1/messages/raw", Scope::kSend, [ctx, idem](const HttpRequest& q, const RouteContext& rc, Reply r) {
+  router.Add(Route{"POST", "/v1/messages/raw", Scope::kSend,
+                   [ctx, idem](const HttpRequest& q, const RouteContext& rc, Reply r) {
                      WithIdempotency(*ctx, *idem, q, rc, std::move(r), [&](Reply inner) { HandleRaw(*ctx, q, rc, std::move(inner)); });
-                   }});
+                   },
+                   std::vector<std::string>{"application/json", "message/rfc822"}});
   router.Add(Route{"POST", "/v1/messages", Scope::kSend, [ctx, idem](const HttpRequest& q, const RouteContext& rc, Reply r) {
                      WithIdempotency(*ctx, *idem, q, rc, std::move(r), [&](Reply inner) { HandleSend(*ctx, q, rc, std::move(inner)); });
                    }});

@@ -2,7 +2,11 @@
 // SECURITY: keys are compared by their BLAKE2b-256 hash only; a key's secret never reaches a log.
 #include "api/router.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <atomic>
 #include <cmath>
+#include <memory>
 #include <sstream>
 
 #include "common/encoding.hpp"
@@ -104,12 +108,76 @@ int Router::TakeToken(int64_t key_id) {
   return std::max(1, static_cast<int>(std::ceil((1 - b.tokens) / options_.rate_per_second)));
 }
 
-void Router::Dispatch(const HttpRequest& request, Reply reply) {
+bool HasBody(const HttpRequest& request) {
+  if (!request.body.empty()) return true;
+  if (!request.Header("transfer-encoding").empty()) return true;
+  const std::string& length = request.Header("content-length");
+  return !length.empty() && length.find_first_not_of("0") != std::string::npos;
+}
+
+bool MediaTypeAccepted(const std::string& content_type, const std::vector<std::string>& accepted) {
+  // RFC 9110 8.3.1: type "/" subtype *( OWS ";" OWS parameter ); type and subtype are case-insensitive.
+  std::string type = content_type.substr(0, content_type.find(';'));
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.pop_back();
+  while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.erase(0, 1);
+  type = ToLowerAscii(type);
+  if (type.empty()) return false;
+  for (const auto& a : accepted) {
+    if (type == a) return true;
+    // application/*+json (RFC 6839 3.1): problem+json, merge-patch+json, ...
+    if (a == "application/json" && type.size() > 17 && type.rfind("application/", 0) == 0 &&
+        type.compare(type.size() - 5, 5, "+json") == 0 && type.find('/', 12) == std::string::npos)
+      return true;
+  }
+  return false;
+}
+
+namespace {
+
+bool Serves(RouteSet set, const Route& r) {
+  switch (set) {
+    case RouteSet::kAll: return true;
+    case RouteSet::kApplications: return r.audience == Audience::kApplications;
+    case RouteSet::kRecipients: return r.audience == Audience::kRecipients;
+  }
+  return false;
+}
+
+// The Reply a handler gets: passes the first call on and ignores the rest, and answers 500 when every
+// copy of it is gone without a call (a handler that lost its reply would leave the client waiting).
+class ReplyOnce {
+ public:
+  ReplyOnce(Reply reply, std::string what) : reply_(std::move(reply)), what_(std::move(what)) {}
+  ReplyOnce(const ReplyOnce&) = delete;
+  ReplyOnce& operator=(const ReplyOnce&) = delete;
+  ~ReplyOnce() {
+    if (sent_.load()) return;
+    try {
+      spdlog::error("api: {} ended without an answer (a handler dropped its reply); answering 500", what_);
+      reply_(InternalError());
+    } catch (...) {
+    }
+  }
+  void Send(HttpResponse r) {
+    if (sent_.exchange(true)) return;
+    reply_(std::move(r));
+  }
+
+ private:
+  Reply reply_;
+  std::string what_;
+  std::atomic<bool> sent_{false};
+};
+
+}  // namespace
+
+Admission Router::Admit(const HttpRequest& request, RouteSet set) {
+  Admission a;
   std::map<std::string, std::string> params;
   std::string allow;
   const Route* route = nullptr;
   for (const auto& r : routes_) {
-    if (!MatchPattern(r.pattern, request.path, params)) continue;
+    if (!Serves(set, r) || !MatchPattern(r.pattern, request.path, params)) continue;
     if (r.method == request.method) {
       route = &r;
       break;
@@ -117,20 +185,26 @@ void Router::Dispatch(const HttpRequest& request, Reply reply) {
     allow += (allow.empty() ? "" : ", ") + r.method;
   }
   if (!route) {
-    if (allow.empty())
-      return reply(Problem(404, "Not Found", "no endpoint " + request.path + "; the routes are listed in /v1/openapi.json"));
-    auto res = Problem(405, "Method Not Allowed", request.method + " is not allowed on " + request.path + "; use " + allow);
-    res.headers.emplace_back("Allow", allow);
-    return reply(std::move(res));
+    if (allow.empty()) {
+      a.refusal = Problem(404, "Not Found",
+                          "no endpoint " + request.path +
+                              (set == RouteSet::kRecipients ? " on this listener (it serves the public tracking and "
+                                                              "unsubscribe links only)"
+                                                            : "; the routes are listed in /v1/openapi.json"));
+      return a;
+    }
+    a.refusal = Problem(405, "Method Not Allowed", request.method + " is not allowed on " + request.path + "; use " + allow);
+    a.refusal->headers.emplace_back("Allow", allow);
+    return a;
   }
   MatchPattern(route->pattern, request.path, params);
-  RouteContext ctx{params, {}};
+  a.ctx.params = std::move(params);
   if (route->scope != Scope::kPublic) {
     const std::string& auth = request.Header("authorization");
     auto unauthorized = [&](const std::string& detail) {
-      auto res = Problem(401, "Unauthorized", detail);
-      res.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"kurier\"");
-      reply(std::move(res));
+      a.refusal = Problem(401, "Unauthorized", detail);
+      a.refusal->headers.emplace_back("WWW-Authenticate", "Bearer realm=\"kurier\"");
+      return a;
     };
     if (auth.empty())
       return unauthorized("this endpoint needs an API key: send 'Authorization: Bearer KEY' (create one with "
@@ -141,19 +215,53 @@ void Router::Dispatch(const HttpRequest& request, Reply reply) {
     while (!key.empty() && key.front() == ' ') key.erase(0, 1);
     auto who = Authenticate(key);
     if (!who) return unauthorized("the API key is not valid (unknown or revoked); check it or create a new one");
-    if (!who->Has(route->scope))
-      return reply(Problem(403, "Forbidden",
-                           std::string("this API key lacks the '") + ScopeName(route->scope) + "' scope needed for " +
-                               request.method + " " + route->pattern + " (it has: " + who->scopes + ")"));
-    if (int wait = TakeToken(who->key_id); wait > 0) {
-      auto res = Problem(429, "Too Many Requests",
-                         "this API key is over its rate limit (api.rate_per_second); retry after " + std::to_string(wait) + " s");
-      res.headers.emplace_back("Retry-After", std::to_string(wait));
-      return reply(std::move(res));
+    if (!who->Has(route->scope)) {
+      a.refusal = Problem(403, "Forbidden",
+                          std::string("this API key lacks the '") + ScopeName(route->scope) + "' scope needed for " +
+                              request.method + " " + route->pattern + " (it has: " + who->scopes + ")");
+      return a;
     }
-    ctx.who = *who;
+    if (int wait = TakeToken(who->key_id); wait > 0) {
+      a.refusal = Problem(429, "Too Many Requests",
+                          "this API key is over its rate limit (api.rate_per_second); retry after " + std::to_string(wait) + " s");
+      a.refusal->headers.emplace_back("Retry-After", std::to_string(wait));
+      return a;
+    }
+    a.ctx.who = *who;
   }
-  route->handler(request, ctx, std::move(reply));
+  if (HasBody(request)) {
+    static const std::vector<std::string> kJson = {"application/json"};
+    const std::vector<std::string>* accepted = route->accepts ? &*route->accepts : nullptr;
+    if (!accepted && (route->method == "POST" || route->method == "PUT" || route->method == "PATCH")) accepted = &kJson;
+    const std::string& ctype = request.Header("content-type");
+    if (accepted && !accepted->empty() && !MediaTypeAccepted(ctype, *accepted)) {
+      std::string list;
+      for (const auto& t : *accepted) list += (list.empty() ? "" : " or ") + t;
+      a.refusal = Problem(415, "Unsupported Media Type",
+                          (ctype.empty() ? std::string("the body has no Content-Type")
+                                         : "the body's Content-Type is " + ctype) +
+                              "; " + request.method + " " + route->pattern + " takes Content-Type: " + list);
+      std::string accept;
+      for (const auto& t : *accepted) accept += (accept.empty() ? "" : ", ") + t;
+      a.refusal->headers.emplace_back(request.method == "PATCH" ? "Accept-Patch" : "Accept-Post", accept);
+      return a;
+    }
+  }
+  a.route = route;
+  return a;
+}
+
+void Router::Handle(const Admission& admitted, const HttpRequest& request, Reply reply) {
+  const std::string what = request.method + " " + request.path;
+  auto once = std::make_shared<ReplyOnce>(std::move(reply), what);
+  Reply guarded = [once](HttpResponse r) { once->Send(std::move(r)); };
+  AnswerOnThrow(guarded, what, [&] { admitted.route->handler(request, admitted.ctx, guarded); });
+}
+
+void Router::Dispatch(const HttpRequest& request, Reply reply, RouteSet set) {
+  auto admitted = Admit(request, set);
+  if (admitted.refusal) return reply(std::move(*admitted.refusal));
+  Handle(admitted, request, std::move(reply));
 }
 
 }  // namespace kurier::api

@@ -1,6 +1,11 @@
 // router.hpp - the HTTP API's route table, authentication (Authorization: Bearer KEY, RFC 6750),
-// scopes (401 without a valid key, 403 with one lacking the scope) and per-key rate limits (429 with
-// Retry-After, RFC 6585 4). No I/O: the server hands it requests, tests call Dispatch directly.
+// scopes (401 without a valid key, 403 with one lacking the scope), per-key rate limits (429 with
+// Retry-After, RFC 6585 4) and the media types a route's body may have (415, RFC 9110 15.5.16).
+// No I/O: the server hands it requests, tests call Dispatch directly.
+// Two steps, so that nothing is read from a client before it is known to be allowed: Admit looks at the
+// request line and headers only (the server calls it before it reads the body, and answers a refusal
+// without reading the body), Handle runs the route's handler once the body is there. A handler never
+// leaves a request unanswered: an exception it throws, or a reply it drops, becomes a logged 500.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -34,12 +39,44 @@ struct RouteContext {
 
 using Handler = std::function<void(const HttpRequest&, const RouteContext&, Reply)>;
 
+/// Which listener serves a route when the public endpoints have a listener of their own (public.listen).
+enum class Audience {
+  kApplications,  ///< the API for applications (api.listen)
+  kRecipients,    ///< what recipients' mail clients and browsers reach: tracking, unsubscribe (public.listen)
+};
+
 struct Route {
   std::string method;   ///< GET, POST, PUT, PATCH, DELETE
   std::string pattern;  ///< "/v1/messages/{id}"
   Scope scope;
   Handler handler;
+  /// The media types a body of this request may have ("application/json" also admits the
+  /// application/*+json types); a request with a body of another type is refused with 415 before the
+  /// body is read. Unset: application/json for POST, PUT and PATCH; any (the body is not read) otherwise.
+  std::optional<std::vector<std::string>> accepts = std::nullopt;
+  Audience audience = Audience::kApplications;
 };
+
+/// Which routes a listener serves.
+enum class RouteSet {
+  kAll,           ///< one listener serves everything (public.listen = "")
+  kApplications,  ///< only Audience::kApplications (the API listener when public.listen is set)
+  kRecipients,    ///< only Audience::kRecipients (the public listener)
+};
+
+/// The outcome of Router::Admit: either the route and who calls it, or the refusal to answer.
+struct Admission {
+  const Route* route = nullptr;
+  RouteContext ctx;
+  std::optional<HttpResponse> refusal;  ///< 404, 405, 401, 403, 429 or 415; set when the request is refused
+};
+
+/// True when `request` carries a body, by its headers (a Content-Length other than 0, or a
+/// Transfer-Encoding) or by the body itself.
+bool HasBody(const HttpRequest& request);
+/// True when Content-Type value `content_type` is one of `accepted` (parameters such as charset are
+/// ignored; "application/json" in `accepted` also admits application/*+json).
+bool MediaTypeAccepted(const std::string& content_type, const std::vector<std::string>& accepted);
 
 struct RouterOptions {
   double rate_per_second = 0;  ///< per API key; 0: unlimited
@@ -56,9 +93,17 @@ class Router {
   void Add(Route route);
   const std::vector<Route>& routes() const { return routes_; }
 
-  /// Routes `request`: 404 for an unknown path, 405 (with Allow) for a wrong method, then 401/403/429,
-  /// then the handler. `reply` is called exactly once, possibly from another thread.
-  void Dispatch(const HttpRequest& request, Reply reply);
+  /// Admits a request by its method, path and headers (the body need not have arrived): 404 for an
+  /// unknown path (or one `set` does not serve), 405 (with Allow) for a wrong method, then 401/403/429,
+  /// then 415 for a body of a media type the route does not take. A request that is admitted has taken
+  /// its rate-limit token.
+  Admission Admit(const HttpRequest& head, RouteSet set = RouteSet::kAll);
+  /// Runs the handler of an admitted request (with its body). `reply` is called exactly once, possibly
+  /// from another thread: an exception the handler throws is logged and answered 500, and so is a
+  /// handler that drops its reply without calling it.
+  void Handle(const Admission& admitted, const HttpRequest& request, Reply reply);
+  /// Admit, then Handle when admitted (the refusal is the reply otherwise).
+  void Dispatch(const HttpRequest& request, Reply reply, RouteSet set = RouteSet::kAll);
 
   /// Forgets what the key cache holds for key `key_id`: call it right after revoking the key, so that
   /// its next request is looked up again (and refused) instead of trusted for key_cache_ttl.

@@ -6,10 +6,10 @@
 namespace kurier::api {
 
 void AddContextRoute(Router& router, const std::shared_ptr<ApiContext>& ctx, const char* method, const char* path,
-                     Scope scope, ContextHandler handler) {
-  router.Add(Route{method, path, scope, [ctx, handler](const HttpRequest& q, const RouteContext& rc, Reply r) {
-                     handler(*ctx, q, rc, std::move(r));
-                   }});
+                     Scope scope, ContextHandler handler, std::optional<std::vector<std::string>> accepts) {
+  router.Add(Route{method, path, scope,
+                   [ctx, handler](const HttpRequest& q, const RouteContext& rc, Reply r) { handler(*ctx, q, rc, std::move(r)); },
+                   std::move(accepts)});
 }
 
 void AddAllRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {

@@ -257,7 +257,8 @@ void HandleExport(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
 void AddSuppressionRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   AddContextRoute(router, ctx, "GET", "/v1/suppressions", Scope::kRead, HandleList);
   AddContextRoute(router, ctx, "POST", "/v1/suppressions", Scope::kSend, HandleAdd);
-  AddContextRoute(router, ctx, "POST", "/v1/suppressions/import", Scope::kSend, HandleImport);
+  AddContextRoute(router, ctx, "POST", "/v1/suppressions/import", Scope::kSend, HandleImport,
+                  std::vector<std::string>{"text/csv"});
   AddContextRoute(router, ctx, "GET", "/v1/suppressions/export", Scope::kRead, HandleExport);
   AddContextRoute(router, ctx, "GET", "/v1/suppressions/{address}", Scope::kRead, HandleGet);
   AddContextRoute(router, ctx, "DELETE", "/v1/suppressions/{address}", Scope::kSend, HandleRemove);

@@ -235,7 +235,8 @@ std::string Seal(const ApiContext& ctx, const tracking::TokenPayload& p) {
 }  // namespace
 
 std::string TrackingBase(const Config& config, const std::string& from_domain) {
-  if (config.tracking.base_url.empty()) return "http://" + config.api.listen;
+  if (config.tracking.base_url.empty())
+    return "http://" + (config.api.public_listen.empty() ? config.api.listen : config.api.public_listen);
   std::string base = config.tracking.base_url;
   if (auto at = base.find("{domain}"); at != std::string::npos) base.replace(at, 8, from_domain);
   return base;
@@ -320,8 +321,13 @@ void AddTrackingRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   std::shared_ptr<Tracker> tr = ctx ? std::make_shared<Tracker>() : nullptr;
   auto route = [&](const char* method, const char* path,
                    void (*h)(ApiContext&, Tracker&, const HttpRequest&, const RouteContext&, Reply)) {
+    // Served on the public listener when there is one (public.listen). The one-click POST takes the
+    // form encodings a mail client or the page's button sends (RFC 8058 3.1); the GETs read no body.
+    std::optional<std::vector<std::string>> accepts;
+    if (std::string(method) == "POST") accepts = {"application/x-www-form-urlencoded", "multipart/form-data"};
     router.Add(Route{method, path, Scope::kPublic,
-                     [ctx, tr, h](const HttpRequest& q, const RouteContext& rc, Reply r) { h(*ctx, *tr, q, rc, std::move(r)); }});
+                     [ctx, tr, h](const HttpRequest& q, const RouteContext& rc, Reply r) { h(*ctx, *tr, q, rc, std::move(r)); },
+                     std::move(accepts), Audience::kRecipients});
   };
   route("GET", "/t/o/{token}", HandleOpen);
   route("GET", "/t/c/{token}", HandleClick);

@@ -202,9 +202,11 @@ void HandleTest(ApiContext& ctx, const HttpRequest&, const RouteContext& rc, Rep
   if (!w) return;
   if (!ctx.test_webhook) return reply(Problem(503, "Unavailable", "webhooks are not running in this process; retry"));
   ctx.test_webhook(rc.who.account, w->id, [reply = std::move(reply)](int status, std::string error) {
-    json::object o{{"delivered", error.empty()}, {"status", status}};
-    if (!error.empty()) o["error"] = error;
-    reply(Json(200, json::serialize(o)));
+    AnswerOnThrow(reply, "POST /v1/webhooks/{id}/test", [&] {  // runs on the webhook client's executor
+      json::object o{{"delivered", error.empty()}, {"status", status}};
+      if (!error.empty()) o["error"] = error;
+      reply(Json(200, json::serialize(o)));
+    });
   });
 }
 

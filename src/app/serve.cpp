@@ -204,12 +204,28 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
       api::HttpServerOptions ho;
       ho.listen = config.api.listen;
       ho.max_body = config.api.max_body;
+      ho.max_public_body = config.api.max_public_body;
       ho.request_timeout = config.api.request_timeout;
       ho.idle_timeout = config.api.idle_timeout;
+      ho.idle_timeout_under_pressure = config.api.idle_timeout_under_pressure;
       ho.max_connections = config.api.max_connections;
+      ho.max_connections_per_ip = config.api.max_connections_per_ip;
+      ho.connection_limit_exempt = config.api.connection_limit_exempt;
+      ho.budget = std::make_shared<api::BodyBudget>(config.api.max_body_in_flight);  // shared by both listeners
+      // public.listen: the endpoints recipients reach (tracking, unsubscribe) get a listener of their own,
+      // so that a flood of them cannot fill the applications' API listener, and the API stops serving them.
+      const bool public_listener = config.api.enabled && !config.api.public_listen.empty();
+      ho.routes = public_listener ? api::RouteSet::kApplications : api::RouteSet::kAll;
+      api::HttpServerOptions po = ho;
+      po.listen = config.api.public_listen;
+      po.listen_key = "public.listen";
+      po.routes = api::RouteSet::kRecipients;
       api::HttpServer http(ho, router, ioc);
+      api::HttpServer public_http(po, router, ioc);
       if (config.api.enabled)
         if (auto r = http.Start(); !r) Fail(r.error().message);
+      if (public_listener)
+        if (auto r = public_http.Start(); !r) Fail(r.error().message);
       webhooks.Start();
       // Event retention: purge what is older than events.retention every hour (and once at start).
       boost::asio::steady_timer purge_timer(ioc);
@@ -231,6 +247,7 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
         spdlog::info("signal {}: stopping", sig);
         server.Stop();
         http.Stop();
+        public_http.Stop();
         webhooks.Stop();
         purge_timer.cancel();
         delivery.Stop();

@@ -87,18 +87,34 @@ constexpr Key kSchema[] = {
     {"smtp.limits.max_connections_per_ip", Type::kInt, "50", "Most simultaneous connections from one client address."},
     {"api.enabled", Type::kBool, "true", "The HTTP JSON API (send, templates, management); see /v1/openapi.json."},
     {"api.listen", Type::kString, R"("127.0.0.1:8025")", "Address and port of the HTTP API."},
-    {"api.max_body", Type::kInt, "41943040", "Largest request body in octets (413 above it)."},
+    {"api.max_body", Type::kInt, "41943040", "Largest request body in octets of the routes that need an API key (413 above it)."},
+    {"api.max_public_body", Type::kInt, "65536",
+     "Largest request body in octets of the routes anyone may call without a key (tracking, unsubscribe); 413 above it."},
+    {"api.max_body_in_flight", Type::kInt, "268435456",
+     "Octets of request bodies received or handled at once, over all HTTP connections; a request whose body "
+     "(its Content-Length, or for a chunked body its limit) does not fit is answered 503 with Retry-After."},
     {"api.max_recipients", Type::kInt, "1000", "Most recipients in one send request (to, cc, bcc and recipients[] together)."},
     {"api.max_attachment_bytes", Type::kInt, "26214400", "Most attachment octets (decoded) in one message."},
     {"api.max_headers", Type::kInt, "50", "Most extra header fields in one message."},
     {"api.rate_per_second", Type::kInt, "0", "Requests per second allowed to one API key (429 with Retry-After above it); 0: unlimited."},
     {"api.burst", Type::kInt, "0", "Requests one API key may make at once before the rate applies; 0: one second's worth."},
-    {"api.request_timeout", Type::kInt, "30", "Seconds allowed to receive one request once it has started."},
-    {"api.idle_timeout", Type::kInt, "60", "Seconds a kept-alive connection may wait for its next request."},
-    {"api.max_connections", Type::kInt, "1000", "Most simultaneous HTTP connections."},
+    {"api.request_timeout", Type::kInt, "30",
+     "Seconds allowed for a request's header from its first octet (408 after), and again for its body."},
+    {"api.idle_timeout", Type::kInt, "60", "Seconds a connection may wait for the first octet of its next request."},
+    {"api.idle_timeout_under_pressure", Type::kInt, "5",
+     "The same while more than 3/4 of api.max_connections are open, so that idle connections make room."},
+    {"api.max_connections", Type::kInt, "1000", "Most simultaneous HTTP connections (on each HTTP listener)."},
+    {"api.max_connections_per_ip", Type::kInt, "64",
+     "Most simultaneous HTTP connections from one client address (503 above it); 0: no per-address limit."},
+    {"api.connection_limit_exempt", Type::kStringList, "[]",
+     "Client networks api.max_connections_per_ip does not apply to, e.g. [\"127.0.0.1/32\"] for a reverse proxy "
+     "or an application pool on this host (every client behind a proxy shares its address)."},
+    {"public.listen", Type::kString, R"("")",
+     "Address and port of a listener of its own for the public endpoints that recipients reach (tracking /t/o, "
+     "/t/c, unsubscribe /t/u); the API listener then stops serving them. \"\": api.listen serves them too."},
     {"tracking.base_url", Type::kString, R"("")",
      "Where open, click and unsubscribe links point: \"https://track.{domain}\" uses each sending domain's "
-     "tracking CNAME (domains.tracking_prefix); \"\" means http://<api.listen> (for trying it out)."},
+     "tracking CNAME (domains.tracking_prefix); \"\" means http://<public.listen>, or http://<api.listen> without it (for trying it out)."},
     {"tracking.opens", Type::kBool, "false", "Add an open pixel to HTML mail (API sends that do not say, and SMTP submissions) unless the account sets its own default."},
     {"tracking.clicks", Type::kBool, "false", "Rewrite http(s) links of HTML mail (API sends that do not say, and SMTP submissions) unless the account sets its own default."},
     {"events.retention", Type::kInt, "2592000", "Seconds the event log keeps events (30 days); older ones are purged hourly."},
@@ -636,6 +652,11 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
     if (!SplitHostPort(A.listen, h, p)) errors.push_back("api.listen: \"" + A.listen + "\" is not host:port, e.g. \"127.0.0.1:8025\"");
   }
   A.max_body = static_cast<std::size_t>(integer("api.max_body", 1024, int64_t{1} << 32));
+  A.max_public_body = static_cast<std::size_t>(integer("api.max_public_body", 1024, int64_t{1} << 32));
+  A.max_body_in_flight = static_cast<std::size_t>(integer("api.max_body_in_flight", 1024, int64_t{1} << 40));
+  if (A.max_body_in_flight < A.max_body)
+    errors.push_back("api.max_body_in_flight: " + std::to_string(A.max_body_in_flight) + " is below api.max_body (" +
+                     std::to_string(A.max_body) + "): a request of the largest allowed body could never be taken; raise it");
   A.max_recipients = static_cast<std::size_t>(integer("api.max_recipients", 1, 100000));
   A.max_attachment_bytes = static_cast<std::size_t>(integer("api.max_attachment_bytes", 0, int64_t{1} << 32));
   A.max_headers = static_cast<std::size_t>(integer("api.max_headers", 0, 1000));
@@ -644,6 +665,27 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   A.request_timeout = static_cast<int>(integer("api.request_timeout", 1, 3600));
   A.idle_timeout = static_cast<int>(integer("api.idle_timeout", 1, 3600));
   A.max_connections = static_cast<std::size_t>(integer("api.max_connections", 1, 1000000));
+  A.idle_timeout_under_pressure = static_cast<int>(integer("api.idle_timeout_under_pressure", 1, 3600));
+  A.max_connections_per_ip = static_cast<std::size_t>(integer("api.max_connections_per_ip", 0, 1000000));
+  if (auto* arr = Lookup(user, defaults, "api.connection_limit_exempt").as_array()) {
+    for (auto& e : *arr) {
+      std::string s(*e.value<std::string>());
+      if (auto cidr = Cidr::Parse(s))
+        A.connection_limit_exempt.push_back(*cidr);
+      else
+        errors.push_back("api.connection_limit_exempt: \"" + s + "\" is not a network; write \"192.0.2.0/24\" or \"::1/128\"");
+    }
+  }
+  A.public_listen = str("public.listen");
+  if (!A.public_listen.empty()) {
+    std::string h;
+    uint16_t p = 0;
+    if (!SplitHostPort(A.public_listen, h, p))
+      errors.push_back("public.listen: \"" + A.public_listen + "\" is not host:port, e.g. \"0.0.0.0:8080\", or \"\" for none");
+    else if (A.public_listen == A.listen)
+      errors.push_back("public.listen: \"" + A.public_listen + "\" is api.listen as well; give the public endpoints "
+                       "another port, or \"\" to serve them on api.listen");
+  }
   c.tracking.base_url = str("tracking.base_url");
   while (!c.tracking.base_url.empty() && c.tracking.base_url.back() == '/') c.tracking.base_url.pop_back();
   if (!c.tracking.base_url.empty() && c.tracking.base_url.rfind("http://", 0) != 0 && c.tracking.base_url.rfind("https://", 0) != 0)

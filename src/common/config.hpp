@@ -94,9 +94,13 @@ struct ApiConfig {
   bool enabled = true;
   std::string listen = "127.0.0.1:8025";
   std::size_t max_body = 41943040, max_recipients = 1000, max_attachment_bytes = 26214400, max_headers = 50;
+  std::size_t max_public_body = 65536;           ///< bodies of routes without a key (tracking, unsubscribe)
+  std::size_t max_body_in_flight = 268435456;    ///< octets of bodies over all connections at once
   int rate_per_second = 0, burst = 0;
-  int request_timeout = 30, idle_timeout = 60;
-  std::size_t max_connections = 1000;
+  int request_timeout = 30, idle_timeout = 60, idle_timeout_under_pressure = 5;
+  std::size_t max_connections = 1000, max_connections_per_ip = 64;
+  std::vector<Cidr> connection_limit_exempt;
+  std::string public_listen;  ///< public.listen: the public endpoints' own listener; "": api.listen
 };
 
 /// Sending-domain records and checks (`kurier domain records|check|rotate-dkim`).

@@ -171,7 +171,9 @@ def test_recipient_limit(kurier_factory):
 def test_slow_client_is_cut_off(kurier_factory):
     k = kurier_factory("api.request_timeout=1", sender_domains=["api.test"])
     with socket.create_connection((HOST, k.api_port), timeout=10) as s:
-        s.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        # With a valid key: a request without one is refused on its headers, before any body is awaited.
+        s.sendall(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n"
+                  b"Authorization: Bearer " + k.api_key.encode() + b"\r\n\r\n{")
         started = time.monotonic()
         data = b""
         while True:
