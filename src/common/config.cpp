@@ -536,15 +536,21 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   c.submissions = listener("smtp.submissions");
   c.relay = listener("smtp.relay");
   c.inbound = listener("smtp.inbound");
-  if (auto* arr = Lookup(user, defaults, "smtp.relay.networks").as_array()) {
-    for (auto& e : *arr) {
-      std::string s(*e.value<std::string>());
-      if (auto cidr = Cidr::Parse(s))
-        c.relay_networks.push_back(*cidr);
-      else
-        errors.push_back("smtp.relay.networks: \"" + s + "\" is not a network; write \"192.0.2.0/24\" or \"::1/128\"");
+  // A list of networks (CIDR); each entry that is not one is named in an error.
+  auto networks = [&](const std::string& key) {
+    std::vector<Cidr> out;
+    if (auto* arr = Lookup(user, defaults, key.c_str()).as_array()) {
+      for (auto& e : *arr) {
+        std::string s(*e.template value<std::string>());
+        if (auto cidr = Cidr::Parse(s))
+          out.push_back(*cidr);
+        else
+          errors.push_back(key + ": \"" + s + "\" is not a network; write \"192.0.2.0/24\" or \"::1/128\"");
+      }
     }
-  }
+    return out;
+  };
+  c.relay_networks = networks("smtp.relay.networks");
   c.relay_account = str("smtp.relay.account");
   auto& L = c.limits;
   L.max_command_line = integer("smtp.limits.max_command_line", 512, 1 << 20);
@@ -667,15 +673,7 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   A.max_connections = static_cast<std::size_t>(integer("api.max_connections", 1, 1000000));
   A.idle_timeout_under_pressure = static_cast<int>(integer("api.idle_timeout_under_pressure", 1, 3600));
   A.max_connections_per_ip = static_cast<std::size_t>(integer("api.max_connections_per_ip", 0, 1000000));
-  if (auto* arr = Lookup(user, defaults, "api.connection_limit_exempt").as_array()) {
-    for (auto& e : *arr) {
-      std::string s(*e.value<std::string>());
-      if (auto cidr = Cidr::Parse(s))
-        A.connection_limit_exempt.push_back(*cidr);
-      else
-        errors.push_back("api.connection_limit_exempt: \"" + s + "\" is not a network; write \"192.0.2.0/24\" or \"::1/128\"");
-    }
-  }
+  A.connection_limit_exempt = networks("api.connection_limit_exempt");
   A.public_listen = str("public.listen");
   if (!A.public_listen.empty()) {
     std::string h;
