@@ -32,7 +32,9 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <cstdlib>
 #include <set>
+#include <stdexcept>
 
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
@@ -124,6 +126,18 @@ std::string FromDomain(std::string_view message) {
 }
 
 }  // namespace
+
+// Tests only: with KURIER_TEST_THROW=TOKEN set, preparing a message that contains TOKEN throws where a
+// bug would, so the e2e tests can show that it costs that message a retry, never the connection or the
+// server (the same hook as smtp_server.cpp's).
+static void MaybeThrowForTest(std::string_view where, std::string_view data) {
+  static const std::string token = [] {
+    const char* v = std::getenv("KURIER_TEST_THROW");
+    return v && *v ? std::string(v) : std::string();
+  }();
+  if (!token.empty() && data.find(token) != std::string_view::npos)
+    throw std::runtime_error("KURIER_TEST_THROW fault injected in " + std::string(where));
+}
 
 struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Impl> {
   Impl(const Config& c, store::Store& st, spool::Spool& s, dns::Resolver& r, asio::io_context& io)
@@ -234,7 +248,20 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       while (!d.ready.empty() && d.active < MaxConnections(name) &&
              static_cast<size_t>(d.active) * 4 < d.ready.size() + 3) {
         ++d.active;
-        asio::co_spawn(strand, Connect(name), asio::detached);
+        // Connect ends by giving its slot back; if it is ended by an exception instead, this does it (and
+        // logs), so that the destination is not left short of a connection for good.
+        asio::co_spawn(strand, Connect(name), [self = shared_from_this(), name](std::exception_ptr e) {
+          if (!e) return;
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& x) {
+            spdlog::error("delivery: a connection to {} ended with an internal error: {}", name, x.what());
+          } catch (...) {
+            spdlog::error("delivery: a connection to {} ended with an internal error", name);
+          }
+          if (auto it = self->domains.find(name); it != self->domains.end() && it->second.active > 0) it->second.active--;
+          self->Pump();
+        });
       }
     }
     // Idle domains are forgotten, unless suspended or still inside their rate-limit spacing.
@@ -886,27 +913,40 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
       }
       if (!DropSuppressed(*job, *message)) continue;
       Transformed changed;
-      if (transform) changed = transform(*message, job->rcpts.front().idx);
-      if (changed.per_recipient && job->rcpts.size() > 1) {
-        // This copy's links name its first recipient: the others wait for copies of their own, next
-        // in line for this connection.
-        Job rest = *job;
-        rest.rcpts.erase(rest.rcpts.begin());
-        job->rcpts.resize(1);
-        domains[domain].ready.push_front(std::move(rest));
-      }
       smtp::proto::OutboundMessage om;
-      om.mail_from = ReturnPath(*message);
-      for (const auto& r : job->rcpts) om.recipients.push_back(r.address);
-      om.smtputf8 = NeedsSmtpUtf8(*message);
-      om.eight_bit = message->body_type == "8BITMIME" || HasEightBit(message->data);
       std::vector<std::string> selectors;
-      const std::string& data = changed.data.empty() ? message->data : changed.data;
-      std::string signed_data = SignatureHeaders(data, selectors);
-      if (!signed_data.empty()) signed_data += data;
-      if (std::string arc = ArcHeaders(*message, signed_data.empty() ? data : signed_data); !arc.empty())
-        signed_data = arc + (signed_data.empty() ? data : signed_data);
-      om.data = signed_data.empty() ? std::string_view(data) : std::string_view(signed_data);
+      std::string signed_data;
+      // Preparing a message (tracking, DKIM, ARC) must not take the connection and its other jobs down
+      // with it: a message whose preparation throws is deferred (retried, logged) and the next one goes.
+      try {
+        MaybeThrowForTest("preparing a message for delivery", message->data);
+        if (transform) changed = transform(*message, job->rcpts.front().idx);
+        if (changed.per_recipient && job->rcpts.size() > 1) {
+          // This copy's links name its first recipient: the others wait for copies of their own, next
+          // in line for this connection.
+          Job rest = *job;
+          rest.rcpts.erase(rest.rcpts.begin());
+          job->rcpts.resize(1);
+          domains[domain].ready.push_front(std::move(rest));
+        }
+        om.mail_from = ReturnPath(*message);
+        for (const auto& r : job->rcpts) om.recipients.push_back(r.address);
+        om.smtputf8 = NeedsSmtpUtf8(*message);
+        om.eight_bit = message->body_type == "8BITMIME" || HasEightBit(message->data);
+        const std::string& data = changed.data.empty() ? message->data : changed.data;
+        signed_data = SignatureHeaders(data, selectors);
+        if (!signed_data.empty()) signed_data += data;
+        if (std::string arc = ArcHeaders(*message, signed_data.empty() ? data : signed_data); !arc.empty())
+          signed_data = arc + (signed_data.empty() ? data : signed_data);
+        om.data = signed_data.empty() ? std::string_view(data) : std::string_view(signed_data);
+      } catch (const std::exception& x) {
+        spdlog::error("delivery: preparing {} failed with an internal error ({}); it is deferred and retried",
+                      job->message_id, x.what());
+        FailAll(*job, Synthetic(451, "4.3.0", std::string("internal error while preparing the message (") + x.what() +
+                                                  "); it is retried"),
+                "-");
+        continue;
+      }
       cs.StartMessage(om);
       co_await Exchange(s, cs, dog);
       if (cs.status() != ClientSession::Status::kMessageDone) cs.OnConnectionLost("connection to " + mx + " lost");
