@@ -102,12 +102,19 @@ Result<IssuedApiKey> IssueApiKey(Store& store, const std::string& account, const
   return out;
 }
 
+std::string GenerateSmtpPassword() {
+  for (;;) {
+    std::string p = RandomToken(18);
+    if (p.front() != '-') return p;
+  }
+}
+
 Result<IssuedSmtpCredential> IssueSmtpCredential(Store& store, const std::string& account, const std::string& username) {
   std::string user = username.empty() ? account + "-" + ToLowerAscii(RandomToken(4)) : username;
   if (auto p = SmtpUsernameProblem(user))
     return MakeError(ErrorCode::kInvalidArgument, "username '" + user + "' is not valid: it " + *p);
   IssuedSmtpCredential out;
-  out.password = RandomToken(18);
+  out.password = GenerateSmtpPassword();
   auto hash = HashPassword(out.password);
   if (!hash) return hash.error();
   auto r = store.AddSmtpCredential(account, user, hash.value());

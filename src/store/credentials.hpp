@@ -42,6 +42,9 @@ struct IssuedSmtpCredential {
   SmtpCredential credential;  ///< as stored (Argon2id hash)
   std::string password;       ///< generated; shown once, never stored
 };
+/// A new SMTP password: 144 random bits, base64url (24 characters), never starting with '-' (a password
+/// such as "-1PPh..." is taken for an option by command-line clients: `swaks -ap -1PPh...` fails).
+std::string GenerateSmtpPassword();
 /// Adds an SMTP credential with a generated password; an empty `username` becomes ACCOUNT-xxxxxx.
 /// kAlreadyExists when the username is taken (usernames are unique across accounts).
 Result<IssuedSmtpCredential> IssueSmtpCredential(Store& store, const std::string& account, const std::string& username);

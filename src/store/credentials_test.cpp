@@ -113,6 +113,15 @@ TEST_F(IssueTest, ApiKeyIsStoredOnlyAsItsHash) {
   EXPECT_EQ(nobody.error().code, ErrorCode::kNotFound);
 }
 
+TEST(Credentials, GeneratedPasswordsNeverLookLikeAnOption) {
+  // One in 64 base64url strings starts with '-': 5000 tries would meet about 78 of them.
+  for (int i = 0; i < 5000; ++i) {
+    const std::string p = GenerateSmtpPassword();
+    ASSERT_EQ(p.size(), 24u);
+    ASSERT_NE(p.front(), '-') << p;
+  }
+}
+
 TEST_F(IssueTest, SmtpCredentialHasAGeneratedPassword) {
   auto c = IssueSmtpCredential(*store_, "shop", "shop-mailer");
   ASSERT_TRUE(c) << c.error().message;
