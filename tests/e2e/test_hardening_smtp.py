@@ -54,10 +54,15 @@ def raw_session(k, port=None, implicit_tls=False, source=None, timeout=20):
     return conn
 
 
-def data_transaction(conn, msg, sender=SENDER):
+def open_data(conn, sender=SENDER):
+    """MAIL, RCPT and DATA on a greeted connection: the server now waits for message data."""
     assert conn.cmd(f"MAIL FROM:<{sender}>")[0] == 250
     assert conn.cmd("RCPT TO:<bob@ext.test>")[0] == 250
     assert conn.cmd("DATA")[0] == 354
+
+
+def data_transaction(conn, msg, sender=SENDER):
+    open_data(conn, sender)
     conn.send(msg + b".\r\n")
     return conn.reply()
 
@@ -199,9 +204,7 @@ def test_message_data_slower_than_the_minimum_rate_is_cut(kurier_factory):
     with k.raw(k.relay_port) as conn:
         assert conn.greeting()[0] == 220
         assert conn.ehlo()[0] == 250
-        assert conn.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
-        assert conn.cmd("RCPT TO:<bob@ext.test>")[0] == 250
-        assert conn.cmd("DATA")[0] == 354
+        open_data(conn)
         elapsed, got = drip(conn, make_message(SENDER, "bob@ext.test", "slow", "x" * 400), 0.3, limit=12)
         assert got.startswith("421 4.4.2") and "too slow" in got and "1000 octets per second" in got \
             and "smtp.limits.data_min_rate" in got, (elapsed, got)
@@ -212,9 +215,7 @@ def test_message_data_slower_than_the_minimum_rate_is_cut(kurier_factory):
     with k.raw(k.relay_port) as conn:
         assert conn.greeting()[0] == 220
         assert conn.ehlo()[0] == 250
-        assert conn.cmd(f"MAIL FROM:<{SENDER}>")[0] == 250
-        assert conn.cmd("RCPT TO:<bob@ext.test>")[0] == 250
-        assert conn.cmd("DATA")[0] == 354
+        open_data(conn)
         msg = make_message(SENDER, "bob@ext.test", "steady", ("y" * 70 + "\n") * 100)
         for i in range(0, len(msg), 1500):  # ~5 KB/s over 5 s
             conn.send(msg[i:i + 1500])
