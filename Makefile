@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 PY := /usr/bin/python3
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
-.PHONY: all deps deps-build build run test unit e2e bench fuzz security clean
+.PHONY: all deps deps-build build run test unit e2e bench fuzz security size clean
 
 all: build
 
@@ -41,6 +41,10 @@ bench: deps build
 # files against a kurier of its own on loopback; one PASS/FAIL line per check (docs/security.md).
 security: deps build
 	@bash scripts/security.sh $(BUILD)
+
+# The size rules of src/ (issue 13): no file above 900 lines, no function above 120.
+size:
+	$(PY) scripts/code_size.py src
 
 fuzz: deps-build
 	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKURIER_FUZZ=ON -DKURIER_TESTS=OFF -DKURIER_BENCH=OFF
