@@ -17,12 +17,12 @@
 #include <string>
 #include <string_view>
 
-#include "api/mime.hpp"  // first: its struct Problem, before http.hpp's function Problem hides the name
 #include "api/api_service.hpp"
 #include "api/http.hpp"
 #include "api/router.hpp"
 #include "api/send_request.hpp"
 #include "common/encoding.hpp"
+#include "mime/build.hpp"
 
 using namespace kurier;
 using namespace kurier::api;
@@ -159,8 +159,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t attached = 0;
   for (const auto& a : r.base.attachments) attached += a.content.size();
   if (attached > limits.max_attachment_bytes) std::abort();
-  if (r.recipients.empty() && r.template_ref.empty() && ValidateMessageSpec(r.base).empty()) {
-    auto built = BuildMessage(r.base);
+  if (r.recipients.empty() && r.template_ref.empty() && mime::ValidateMessageSpec(r.base).empty()) {
+    auto built = mime::BuildMessage(r.base);
     if (built && built.value().find("\r\n\r\n") == std::string::npos) std::abort();  // a header section and a body
   }
   return 0;

@@ -535,30 +535,6 @@ HttpResponse DeleteSmtpCredential(ApiContext& ctx, const HttpRequest& req, const
 
 }  // namespace
 
-AccountDefaults::Values AccountDefaults::Get(store::Store& store, const std::string& account) {
-  const int64_t now = NowMicros();
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = cache_.find(account); it != cache_.end() && now - it->second.second < 5'000'000) return it->second.first;
-  }
-  Values v;
-  auto a = store.FindAccount(account);
-  if (!a) {
-    spdlog::error("api: cannot read the defaults of account '{}': {}; using the server's", account, a.error().message);
-    return v;
-  }
-  if (a.value()) v = Values{a.value()->track_opens, a.value()->track_clicks, a.value()->list_unsubscribe};
-  std::lock_guard lock(mu_);
-  if (cache_.size() > 10000) cache_.clear();
-  cache_[account] = {v, now};
-  return v;
-}
-
-void AccountDefaults::Forget(const std::string& account) {
-  std::lock_guard lock(mu_);
-  cache_.erase(account);
-}
-
 void AddAdminRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   Router* r = &router;  // the routes live inside the router, so it outlives every handler
   router.Add(Route{"GET", "/v1/accounts", Scope::kAdmin,

@@ -13,13 +13,11 @@
 
 #include "common/config.hpp"
 #include "common/result.hpp"
+#include "tracking/outbound.hpp"
 
 namespace kurier::store {
 class Store;
 struct Event;
-}
-namespace kurier::tracking {
-class Key;
 }
 namespace kurier::spool {
 class Spool;
@@ -39,21 +37,6 @@ struct TemplateContent {
   std::string subject, text, html;
 };
 
-/// The accounts' send defaults (track_opens, track_clicks, list_unsubscribe), read from the store at
-/// most every few seconds per account; a change through the API takes effect at once (Forget).
-class AccountDefaults {
- public:
-  struct Values {
-    std::optional<bool> track_opens, track_clicks, list_unsubscribe;
-  };
-  Values Get(store::Store& store, const std::string& account);
-  void Forget(const std::string& account);
-
- private:
-  std::mutex mu_;
-  std::map<std::string, std::pair<Values, int64_t>> cache_;  // account -> values, read at (µs)
-};
-
 struct ApiContext {
   const Config& config;
   store::Store& store;
@@ -69,27 +52,12 @@ struct ApiContext {
   /// The mailto: List-Unsubscribe address of message `id` sent from `from_domain` (RFC 2369), at its
   /// return-path domain; "" when the bounce listener does not take mail for that domain.
   std::function<std::string(const std::string& id, const std::string& from_domain)> unsubscribe_address;
-  std::shared_ptr<AccountDefaults> account_defaults = std::make_shared<AccountDefaults>();
+  std::shared_ptr<tracking::AccountDefaults> account_defaults = std::make_shared<tracking::AccountDefaults>();
 };
 
-/// Where tracking links of mail from `from_domain` point: tracking.base_url with {domain} filled in,
-/// or http://<public.listen> (http://<api.listen> when there is no public listener).
-std::string TrackingBase(const Config& config, const std::string& from_domain);
-/// The HTML with its links rewritten (clicks) and an open pixel added (opens), for message `id`.
-std::string TrackHtml(const ApiContext& ctx, const std::string& id, const std::string& from_domain, std::string html,
-                      bool opens, bool clicks, uint32_t recipient = 0);
-/// The List-Unsubscribe value of message `id` (its first recipient): the one-click URL, then the signed
-/// mailto: address when the bounce listener takes mail for the domain, joined by `separator`.
-std::string ListUnsubscribeValue(const ApiContext& ctx, const std::string& id, const std::string& from_domain,
-                                 std::string_view separator = ", ", uint32_t recipient = 0);
-/// Tracking and List-Unsubscribe for a message as it leaves, in the copy for its recipient number
-/// `recipient`: SMTP submissions by their X-Kurier-* fields, else the account's defaults (else
-/// tracking.*); API sends with several recipients by the X-Kurier-* fields the API wrote. The HTML parts
-/// are rewritten in place (RewriteHtmlParts), the List-Unsubscribe fields added and the X-Kurier-*
-/// fields removed. "" when nothing changes. `per_recipient` (may be null) is set when the copy names
-/// its recipient (tracked links, List-Unsubscribe), so that each recipient needs a copy of its own.
-std::string TrackSubmitted(ApiContext& ctx, const spool::SpoolMessage& m, uint32_t recipient = 0,
-                           bool* per_recipient = nullptr);
+/// What the send path's tracking (tracking/outbound.hpp) reads, taken from `ctx`: the link base and
+/// tracking.* defaults from its config, its key, its mailto: unsubscribe addresses and account defaults.
+tracking::Outbound OutboundOf(const ApiContext& ctx);
 /// Public tracking endpoints: GET /t/o/{token} (pixel), GET /t/c/{token} (302), GET and POST /t/u/{token}.
 void AddTrackingRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 

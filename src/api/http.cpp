@@ -182,16 +182,6 @@ std::string FramingProblem(unsigned version, const std::vector<std::pair<std::st
   return "";
 }
 
-std::string PointerToken(const std::string& name) {
-  std::string out;
-  for (char c : name) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out += c;
-  }
-  return out;
-}
-
 }  // namespace kurier::api
 
 namespace kurier::api {

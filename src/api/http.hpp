@@ -7,8 +7,11 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+#include "common/encoding.hpp"
 
 namespace kurier::api {
 
@@ -86,7 +89,8 @@ bool ParseInteger(const std::string& text, long long lo, long long hi, long long
 /// RFC 3339 date-time ("2026-11-26T10:00:00Z", "...+01:00") -> microseconds since the epoch.
 std::optional<int64_t> ParseRfc3339(const std::string& text);
 
-/// RFC 6901: escapes '~' and '/' in one reference token.
-std::string PointerToken(const std::string& name);
+/// RFC 6901: escapes '~' and '/' in one reference token (the API's name for common/encoding.hpp's
+/// JsonPointerToken, which the MIME builder uses too).
+inline std::string PointerToken(std::string_view name) { return JsonPointerToken(name); }
 
 }  // namespace kurier::api

@@ -15,16 +15,16 @@
 #include <set>
 
 #include "api/api_service.hpp"
-#include "api/mime.hpp"
 #include "api/router.hpp"
 #include "api/send_request.hpp"
-#include "api/templates.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
+#include "mime/build.hpp"
 #include "smtp/proto/header_from.hpp"
 #include "spool/message_prep.hpp"
 #include "spool/spool.hpp"
 #include "store/store.hpp"
+#include "templates/templates.hpp"
 
 namespace kurier::api {
 
@@ -37,9 +37,9 @@ constexpr int64_t kIdempotencyWindow = 24LL * 3600 * 1'000'000;
 using Errors = FieldErrors;
 
 // "user@example.com" or {"email": ..., "name": ...}
-std::optional<Address> ParseAddress(const json::value* v, const std::string& ptr, Errors& err) {
+std::optional<mime::Address> ParseAddress(const json::value* v, const std::string& ptr, Errors& err) {
   if (!v) return std::nullopt;
-  Address a;
+  mime::Address a;
   if (v->is_string()) {
     a.email = std::string(v->as_string());
   } else if (v->is_object()) {
@@ -65,8 +65,8 @@ std::optional<Address> ParseAddress(const json::value* v, const std::string& ptr
 }
 
 // One address or an array of them.
-std::vector<Address> ParseAddressList(const json::value* v, const std::string& ptr, Errors& err) {
-  std::vector<Address> out;
+std::vector<mime::Address> ParseAddressList(const json::value* v, const std::string& ptr, Errors& err) {
+  std::vector<mime::Address> out;
   if (!v) return out;
   if (v->is_array()) {
     const auto& arr = v->as_array();
@@ -140,7 +140,7 @@ void ParseSend(const json::object& o, const ApiConfig& limits, const SendDefault
           continue;
         }
         const auto& a = arr[i].as_object();
-        Attachment att;
+        mime::Attachment att;
         att.filename = StringField(a, "filename", err, p);
         att.content_type = StringField(a, "content_type", err, p);
         att.content_id = StringField(a, "content_id", err, p);
@@ -365,7 +365,7 @@ void SubmitAll(ApiContext& ctx, std::vector<spool::SpoolMessage> messages, std::
   }
 }
 
-std::string AddressOnly(const std::vector<Address>& v, std::vector<std::string>& out) {
+std::string AddressOnly(const std::vector<mime::Address>& v, std::vector<std::string>& out) {
   for (const auto& a : v) out.push_back(a.email);
   return "";
 }
@@ -423,13 +423,13 @@ struct Rendered {
 // The request's subject, text and html (or the template's), parsed once per request and rendered per
 // recipient: parsing costs more than rendering.
 struct ParsedParts {
-  std::optional<Template> subject, text, html;
+  std::optional<templates::Template> subject, text, html;
 };
 
 bool ParseParts(const std::optional<TemplateContent>& tpl, const SendRequest& r, ParsedParts& out, Errors& err) {
-  auto one = [&](const std::string& src, std::optional<Template>& dst, const char* field) {
+  auto one = [&](const std::string& src, std::optional<templates::Template>& dst, const char* field) {
     if (src.empty()) return true;
-    auto t = Template::Parse(src);
+    auto t = templates::Template::Parse(src);
     if (!t) {
       err.Add(tpl ? "/template" : std::string("/") + field, std::string(field) + ": " + t.error().message);
       return false;
@@ -451,7 +451,7 @@ bool RenderFor(const ParsedParts& parts, const SendRequest& r, const json::value
   if (vars)
     for (const auto& [k, v] : vars->as_object()) merged[k] = v;
   json::value all(std::move(merged));
-  auto one = [&](const std::optional<Template>& t, bool html, std::string& dst, const char* field) {
+  auto one = [&](const std::optional<templates::Template>& t, bool html, std::string& dst, const char* field) {
     if (!t) return true;
     auto res = t->Render(all, html);
     if (!res) {
@@ -504,7 +504,7 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
     tpl = std::move(t.value());
   }
   if (!err.empty()) return reply(Invalid(err));
-  if (auto p = ValidateAddress(r.base.from.email); !p) {
+  if (auto p = mime::ValidateAddress(r.base.from.email); !p) {
     if (auto problem = SenderProblem(ctx.store, rc.who.account, r.base.from.email))
       return reply(Problem(403, "Sender Not Allowed", *problem));
   }
@@ -523,7 +523,7 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
   for (size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
     const std::string ptr = batch ? "/recipients/" + std::to_string(i) : "";
-    MessageSpec spec = r.base;
+    mime::MessageSpec spec = r.base;
     spec.to = e.to, spec.cc = e.cc, spec.bcc = e.bcc;
     if (templated) {
       Rendered rd;
@@ -531,7 +531,7 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
       spec.subject = std::move(rd.subject), spec.text = std::move(rd.text), spec.html = std::move(rd.html);
     }
     spec.date = now / 1'000'000;
-    for (const auto& p : ValidateMessageSpec(spec)) {
+    for (const auto& p : mime::ValidateMessageSpec(spec)) {
       bool per_recipient = p.pointer.rfind("/to", 0) == 0 || p.pointer.rfind("/cc", 0) == 0 || p.pointer.rfind("/bcc", 0) == 0;
       err.Add(batch && per_recipient ? ptr + p.pointer : p.pointer, p.detail);
     }
@@ -546,15 +546,16 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
       if (spec.to.size() + spec.cc.size() + spec.bcc.size() > 1) {
         deferred_tracking = spool::TrackingOptionFields(r.track_opens, r.track_clicks, r.list_unsubscribe);
       } else {
+        const tracking::Outbound outbound = OutboundOf(ctx);
         if (!spec.html.empty() && (r.track_opens || r.track_clicks))
-          spec.html = TrackHtml(ctx, id, from_domain, std::move(spec.html), r.track_opens, r.track_clicks);
+          spec.html = tracking::TrackHtml(outbound, id, from_domain, std::move(spec.html), r.track_opens, r.track_clicks);
         if (r.list_unsubscribe) {
-          spec.headers.emplace_back("List-Unsubscribe", ListUnsubscribeValue(ctx, id, from_domain));
+          spec.headers.emplace_back("List-Unsubscribe", tracking::ListUnsubscribeValue(outbound, id, from_domain));
           spec.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
         }
       }
     }
-    auto built = BuildMessage(spec);
+    auto built = mime::BuildMessage(spec);
     if (built && !deferred_tracking.empty()) built.value().insert(0, deferred_tracking);
     if (!built) {
       err.Add(ptr.empty() ? "/" : ptr, built.error().message);
@@ -657,13 +658,13 @@ void HandleRaw(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
       else if (*t > NowMicros()) send_at = *t;
     }
   }
-  if (auto p = ValidateAddress(from); p && !from.empty()) err.Add("/from", *p);
+  if (auto p = mime::ValidateAddress(from); p && !from.empty()) err.Add("/from", *p);
   if (to.empty()) err.Add("/to", "required: at least one envelope recipient");
   for (size_t i = 0; i < to.size(); ++i)
-    if (auto p = ValidateAddress(to[i])) err.Add("/to/" + std::to_string(i), *p);
+    if (auto p = mime::ValidateAddress(to[i])) err.Add("/to/" + std::to_string(i), *p);
   if (to.size() > ctx.config.api.max_recipients)
     err.Add("/to", "at most " + std::to_string(ctx.config.api.max_recipients) + " recipients (api.max_recipients)");
-  std::string data = NormalizeLineEndings(message);
+  std::string data = mime::NormalizeLineEndings(message);
   if (data.find('\0') != std::string::npos) err.Add("/message", "contains a NUL octet");
   if (data.size() > ctx.config.limits.max_message_size)
     err.Add("/message", "is larger than smtp.limits.max_message_size (" + std::to_string(ctx.config.limits.max_message_size) + ")");

@@ -6,10 +6,9 @@
 #include <string>
 #include <vector>
 
-// mime.hpp before http.hpp: its struct Problem must be declared before http.hpp's function Problem hides it.
-#include "api/mime.hpp"
 #include "api/http.hpp"
 #include "common/config.hpp"
+#include "mime/build.hpp"
 
 namespace boost::json {
 class object;
@@ -19,14 +18,14 @@ class value;
 namespace kurier::api {
 
 struct RecipientEntry {
-  std::vector<Address> to, cc, bcc;
+  std::vector<mime::Address> to, cc, bcc;
   const boost::json::value* variables = nullptr;
   const boost::json::value* metadata = nullptr;
 };
 
 /// The validated request.
 struct SendRequest {
-  MessageSpec base;
+  mime::MessageSpec base;
   std::vector<RecipientEntry> recipients;  ///< one message each; empty: one message to base.to/cc/bcc
   std::string tags = "[]", metadata = "{}";
   int64_t send_at = 0;

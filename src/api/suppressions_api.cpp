@@ -11,10 +11,10 @@
 #include <set>
 
 #include "api/api_service.hpp"
-#include "api/mime.hpp"
 #include "api/router.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
+#include "mime/build.hpp"
 #include "store/store.hpp"
 
 namespace kurier::api {
@@ -140,7 +140,7 @@ void HandleAdd(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
       continue;
     }
     s.address = std::string(addr->as_string());
-    if (auto problem = ValidateAddress(s.address)) err.Add(at, *problem);
+    if (auto problem = mime::ValidateAddress(s.address)) err.Add(at, *problem);
     adds.push_back(std::move(s));
   }
   if (!err.empty()) return reply(Invalid(err));
@@ -217,7 +217,7 @@ void HandleImport(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
     if (line_no == 1 && ToLowerAscii(f[0]) == "address") continue;
     store::Suppression s{*list, f[0], f.size() > 1 && !f[1].empty() ? f[1] : "manual", f.size() > 2 ? f[2] : "", "", 0};
     std::string why;
-    if (auto p = ValidateAddress(s.address)) why = "address: " + *p;
+    if (auto p = mime::ValidateAddress(s.address)) why = "address: " + *p;
     else if (!Reasons().count(s.reason)) why = "reason '" + s.reason + "' is not one of manual, hard_bounce, complaint, unsubscribe";
     if (!why.empty()) {
       if (rejected.size() < 100) rejected.push_back(json::object{{"line", line_no}, {"detail", why}});

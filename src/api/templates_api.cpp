@@ -15,9 +15,9 @@
 
 #include "api/api_service.hpp"
 #include "api/router.hpp"
-#include "api/templates.hpp"
 #include "common/ids.hpp"
 #include "store/store.hpp"
+#include "templates/templates.hpp"
 
 namespace kurier::api {
 
@@ -70,7 +70,7 @@ void ParseTemplateFields(const json::object& body, TemplateFields& out, std::vec
       errors.push_back({ptr, "must be one line (no CR or LF)"});
       continue;
     }
-    if (auto parsed = Template::Parse(src); !parsed) {
+    if (auto parsed = templates::Template::Parse(src); !parsed) {
       errors.push_back({ptr, parsed.error().message});
       continue;
     }
@@ -361,7 +361,7 @@ void HandleRender(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
     bool html;
   } fields[] = {{"subject", (*content)->subject, false}, {"text", (*content)->text, false}, {"html", (*content)->html, true}};
   for (const auto& f : fields) {
-    auto r = Render(f.source, variables, f.html);
+    auto r = templates::Render(f.source, variables, f.html);
     if (!r) {
       // Templates are checked when stored, so what fails here is the variables (nested too deep).
       errors.push_back({r.error().code == ErrorCode::kInvalidArgument ? "/variables" : std::string("/") + f.name,

@@ -1,4 +1,4 @@
-// tracking_api.cpp - the public tracking endpoints and the send-side helpers that make their links.
+// tracking_api.cpp - the public tracking endpoints (their links are made by tracking/outbound.cpp).
 //
 //   GET  /t/o/{token}  the open pixel (a 1x1 GIF): an `opened` event
 //   GET  /t/c/{token}  a tracked link: an `clicked` event and 302 to the URL sealed in the token
@@ -15,8 +15,7 @@
 // redirects; the redirect target comes only from a verified token and is checked again (http/https, no
 // control characters), so this is never an open redirect. Unsubscribe needs the POST.
 //
-// Mail submitted over SMTP is tracked as it leaves (TrackSubmitted, the delivery's message transform):
-// the account's defaults decide, and its HTML parts are rewritten in place (api/mime.cpp RewriteHtmlParts).
+// OutboundOf gives the send path's tracking (tracking/outbound.hpp) what it needs from the API's context.
 // STANDARDS: RFC 8058 (one-click unsubscribe), RFC 2369 (List-Unsubscribe), RFC 9110 (302, HEAD).
 #include <spdlog/spdlog.h>
 
@@ -25,16 +24,12 @@
 #include <unordered_map>
 
 #include "api/api_service.hpp"
-#include "api/mime.hpp"
 #include "api/router.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
-#include "mime/parse.hpp"
-#include "spool/message_prep.hpp"
-#include "spool/spool.hpp"
 #include "store/store.hpp"
 #include "tracking/detect.hpp"
-#include "tracking/html_rewriter.hpp"
+#include "tracking/outbound.hpp"
 #include "tracking/token.hpp"
 
 namespace kurier::api {
@@ -198,7 +193,7 @@ void HandleClick(ApiContext& ctx, Tracker& tr, const HttpRequest& req, const Rou
   RecordThenReply(ctx, tr, "clicked", *t, req, std::move(extra), std::move(res), std::move(reply));
 }
 
-std::string Escape(const std::string& s) { return tracking::EscapeAttributeValue(s); }
+std::string Escape(const std::string& s) { return HtmlEscape(s); }
 
 void HandleUnsubscribePage(ApiContext& ctx, Tracker&, const HttpRequest&, const RouteContext& rc, Reply reply) {
   auto t = Open(ctx, rc, tracking::TokenKind::kUnsubscribe);
@@ -227,94 +222,19 @@ void HandleUnsubscribe(ApiContext& ctx, Tracker&, const HttpRequest& req, const 
                                       "</b> will get no more of this mail.</p>"));
 }
 
-std::string Seal(const ApiContext& ctx, const tracking::TokenPayload& p) {
-  auto t = tracking::SealToken(*ctx.tracking_key, p);
-  return t ? t.value() : std::string();
-}
-
 }  // namespace
 
-std::string TrackingBase(const Config& config, const std::string& from_domain) {
-  if (config.tracking.base_url.empty())
-    return "http://" + (config.api.public_listen.empty() ? config.api.listen : config.api.public_listen);
-  std::string base = config.tracking.base_url;
-  if (auto at = base.find("{domain}"); at != std::string::npos) base.replace(at, 8, from_domain);
-  return base;
-}
-
-std::string TrackHtml(const ApiContext& ctx, const std::string& id, const std::string& from_domain, std::string html,
-                      bool opens, bool clicks, uint32_t recipient) {
-  const std::string base = TrackingBase(ctx.config, from_domain);
-  if (clicks) {
-    auto res = tracking::RewriteLinks(html, [&](std::string_view url, std::size_t index) -> std::optional<std::string> {
-      if (index > 65535) return std::nullopt;
-      auto normalized = tracking::NormalizeClickUrl(url);
-      if (!normalized) return std::nullopt;
-      tracking::TokenPayload p{tracking::TokenKind::kClick, id, recipient, 0, static_cast<uint16_t>(index), *normalized};
-      std::string token = Seal(ctx, p);
-      if (token.empty()) return std::nullopt;
-      return base + "/t/c/" + token;
-    });
-    html = std::move(res.html);
-  }
-  if (opens) {
-    std::string token = Seal(ctx, tracking::TokenPayload{tracking::TokenKind::kOpen, id, recipient, 0, 0, ""});
-    if (!token.empty()) html = tracking::InsertOpenPixel(html, base + "/t/o/" + token);
-  }
-  return html;
-}
-
-// The one-click unsubscribe URL (RFC 8058) of message `id`'s recipient `index`.
-static std::string UnsubscribeUrl(const ApiContext& ctx, const std::string& id, const std::string& from_domain,
-                                  uint32_t index) {
-  return TrackingBase(ctx.config, from_domain) + "/t/u/" +
-         Seal(ctx, tracking::TokenPayload{tracking::TokenKind::kUnsubscribe, id, index, 0, 0, ""});
-}
-
-std::string ListUnsubscribeValue(const ApiContext& ctx, const std::string& id, const std::string& from_domain,
-                                 std::string_view separator, uint32_t recipient) {
-  std::string value = "<" + UnsubscribeUrl(ctx, id, from_domain, recipient) + ">";
-  if (ctx.unsubscribe_address)
-    if (std::string mailto = ctx.unsubscribe_address(id, from_domain); !mailto.empty())
-      value += std::string(separator) + "<mailto:" + mailto + "?subject=unsubscribe>";
-  return value;
-}
-
-std::string TrackSubmitted(ApiContext& ctx, const spool::SpoolMessage& m, uint32_t recipient, bool* per_recipient) {
-  if (per_recipient) *per_recipient = false;
-  // Relayed mail is someone else's. SMTP submissions follow their X-Kurier-* fields (checked at
-  // acceptance), else the account's defaults. API sends were tracked when built, except those with
-  // several recipients: they carry the send's flags as X-Kurier-* fields, so that each recipient's
-  // copy gets links of its own here.
-  if (m.account.empty() || m.credential.empty()) return "";
-  const bool api = m.credential.rfind("api:", 0) == 0;
-  const auto options = spool::ReadSubmissionOptions(m.data);
-  // An API send's fields say all it decided; a submission falls back on the account's defaults.
-  const auto d = api ? AccountDefaults::Values{} : ctx.account_defaults->Get(ctx.store, m.account);
-  const bool opens = options.track_opens.value_or(d.track_opens.value_or(!api && ctx.config.tracking.opens));
-  const bool clicks = options.track_clicks.value_or(d.track_clicks.value_or(!api && ctx.config.tracking.clicks));
-  const bool unsubscribe = options.list_unsubscribe.value_or(d.list_unsubscribe.value_or(false));
-  const bool tracked = ctx.tracking_key && (opens || clicks || unsubscribe);
-  if (!options.present && !tracked) return "";  // (most API sends: no copy of the message at all)
-  std::string data = options.present ? spool::RemoveSubmissionOptionFields(m.data) : m.data;
-  if (!tracked) return data;
-  const std::string from_domain = ToLowerAscii(m.mail_from.substr(m.mail_from.rfind('@') + 1));
-  bool named = false;  // the copy names its recipient
-  if (opens || clicks)
-    if (auto rewritten = RewriteHtmlParts(data, [&](std::string html) {
-          std::string out = TrackHtml(ctx, m.id, from_domain, html, opens, clicks, recipient);
-          named = named || out != html;
-          return out;
-        }))
-      data = std::move(*rewritten);
-  auto [head, body] = mime::SplitHeaderBody(data);
-  if (unsubscribe && body.data() && !mime::ParseHeaders(head).Get("List-Unsubscribe")) {
-    data.insert(head.size(), "List-Unsubscribe: " + ListUnsubscribeValue(ctx, m.id, from_domain, ",\r\n ", recipient) +
-                                 "\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
-    named = true;
-  }
-  if (per_recipient) *per_recipient = named;
-  return data == m.data ? std::string() : data;
+tracking::Outbound OutboundOf(const ApiContext& ctx) {
+  tracking::Outbound out;
+  out.link_base = tracking::LinkBaseOf(ctx.config);
+  out.opens = ctx.config.tracking.opens;
+  out.clicks = ctx.config.tracking.clicks;
+  out.key = ctx.tracking_key;
+  out.unsubscribe_address = ctx.unsubscribe_address;
+  out.account_defaults = [defaults = ctx.account_defaults, &store = ctx.store](const std::string& account) {
+    return defaults->Get(store, account);
+  };
+  return out;
 }
 
 void AddTrackingRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {

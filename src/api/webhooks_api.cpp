@@ -1,6 +1,6 @@
 // webhooks_api.cpp - webhook endpoints of an account: POST/GET /v1/webhooks, GET/PATCH/DELETE
 // /v1/webhooks/{id}, POST /v1/webhooks/{id}/rotate-secret, POST /v1/webhooks/{id}/test and GET
-// /v1/webhooks/{id}/deliveries. Sending is the dispatcher's (events/webhook_dispatcher.cpp).
+// /v1/webhooks/{id}/deliveries. Sending is the dispatcher's (webhooks/dispatcher.cpp).
 //
 // SECURITY: reads need the read scope, changes the send scope; a key sees only its own account's
 // webhooks (another account's id is 404, as an unknown one). A secret is returned once, when created
@@ -13,9 +13,9 @@
 #include "api/api_service.hpp"
 #include "api/router.hpp"
 #include "common/ids.hpp"
-#include "events/webhook_client.hpp"
-#include "events/webhook_signature.hpp"
 #include "store/store.hpp"
+#include "webhooks/client.hpp"
+#include "webhooks/signature.hpp"
 
 namespace kurier::api {
 
@@ -60,7 +60,7 @@ void ApplyFields(const json::object& body, store::Webhook& w, bool creating, Fie
         continue;
       }
       w.url = std::string(v.as_string());
-      if (auto u = events::ParseWebhookUrl(w.url); !u) err.Add("/url", u.error().message);
+      if (auto u = webhooks::ParseWebhookUrl(w.url); !u) err.Add("/url", u.error().message);
     } else if (k == "event_types") {
       w.event_types.clear();
       if (!v.is_array()) {
@@ -127,7 +127,7 @@ void HandleCreate(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
   if (existing->size() >= kMaxWebhooksPerAccount)
     return reply(Problem(409, "Conflict", "this account has " + std::to_string(kMaxWebhooksPerAccount) +
                                               " webhooks already; delete one (DELETE /v1/webhooks/{id}) or subscribe one to more event types"));
-  w.secret = events::GenerateSecret();
+  w.secret = webhooks::GenerateSecret();
   auto made = ctx.store.CreateWebhook(w);
   if (!made) return reply(StoreDown(made.error()));
   auto res = Json(201, json::serialize(View(made.value(), true)));
@@ -192,7 +192,7 @@ void HandleRotate(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
   w->previous_secret = keep > 0 ? w->secret : "";
   w->secret_error.clear();
   w->previous_secret_expires = keep > 0 ? NowMicros() + keep * 1'000'000 : 0;
-  w->secret = events::GenerateSecret();
+  w->secret = webhooks::GenerateSecret();
   if (auto r = ctx.store.UpdateWebhook(*w); !r) return reply(StoreDown(r.error()));
   reply(Json(200, json::serialize(View(*w, true))));
 }

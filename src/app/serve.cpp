@@ -25,9 +25,10 @@
 #include "dns/resolver.hpp"
 #include "domains/check.hpp"
 #include "common/secret.hpp"
-#include "events/feedback_intake.hpp"
-#include "events/webhook_dispatcher.hpp"
+#include "bounce/intake.hpp"
+#include "webhooks/dispatcher.hpp"
 #include "store/store.hpp"
+#include "tracking/outbound.hpp"
 #include "tracking/token.hpp"
 #include "smtp/server/auth_service.hpp"
 #include "smtp/server/smtp_server.hpp"
@@ -111,9 +112,9 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
       auto secret = LoadOrCreateSecret(config.secret_file);
       if (!secret) Fail("server.secret_file: " + secret.error().message);
       // The bounce listener: reports about our messages become bounced/complained events.
-      std::unique_ptr<events::FeedbackIntake> intake;
+      std::unique_ptr<bounce::FeedbackIntake> intake;
       if (config.inbound.enabled) {
-        intake = std::make_unique<events::FeedbackIntake>(config, *store, secret.value());
+        intake = std::make_unique<bounce::FeedbackIntake>(config, *store, secret.value());
         server.SetInboundHooks(smtp::server::InboundHooks{
             [&intake](const std::string& domain) { return intake->Accepts(domain); },
             [&intake](const std::string& from, const std::vector<std::string>& rcpts, const std::string& ip, std::string msg) {
@@ -165,13 +166,13 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
           },
           ro);
       // Webhooks: the outbox is filled by the store with each event; the dispatcher sends it.
-      events::WebhookClientOptions wo;
+      webhooks::WebhookClientOptions wo;
       wo.ca_file = config.events.webhook_ca_file;
       wo.allow_private_addresses = config.events.webhook_allow_private_addresses;
       wo.tls_ciphers = config.tls_ciphers;
-      auto webhook_client = events::WebhookClient::Create(ioc, wo);
+      auto webhook_client = webhooks::WebhookClient::Create(ioc, wo);
       if (!webhook_client) Fail(webhook_client.error().message);
-      events::WebhookDispatcher webhooks(config, *store, ioc, webhook_client.value(), api::WebhookPayload);
+      webhooks::WebhookDispatcher webhooks(config, *store, ioc, webhook_client.value(), api::WebhookPayload);
       auto api_ctx = std::make_shared<api::ApiContext>(api::ApiContext{
           config, *store, *spool.value(),
           [&delivery](const std::string& id, std::function<void(bool, std::string)> done) { delivery.Delete(id, std::move(done)); },
@@ -181,7 +182,7 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
           [st, &webhooks](const std::string& account, const std::string& id, std::function<void(int, std::string)> done) {
             auto w = st->FindWebhook(account, id);
             if (!w || !w.value()) return done(0, "webhook " + id + " is gone");
-            webhooks.SendTest(*w.value(), [done = std::move(done)](events::WebhookResponse res) { done(res.status, res.error); });
+            webhooks.SendTest(*w.value(), [done = std::move(done)](webhooks::WebhookResponse res) { done(res.status, res.error); });
           }});
       if (auto key = tracking::Key::FromSecret(secret.value()); key)
         api_ctx->tracking_key = std::make_shared<const tracking::Key>(std::move(key.value()));
@@ -195,9 +196,9 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
         };
       // Tracking and List-Unsubscribe as mail leaves (before DKIM): SMTP submissions, and API sends with
       // several recipients (each recipient's copy names it).
-      delivery.SetMessageTransform([api_ctx](const spool::SpoolMessage& m, int recipient) {
+      delivery.SetMessageTransform([outbound = api::OutboundOf(*api_ctx)](const spool::SpoolMessage& m, int recipient) {
         delivery::DeliveryManager::Transformed t;
-        t.data = api::TrackSubmitted(*api_ctx, m, static_cast<uint32_t>(recipient), &t.per_recipient);
+        t.data = tracking::TrackSubmitted(outbound, m, static_cast<uint32_t>(recipient), &t.per_recipient);
         return t;
       });
       api::AddAllRoutes(router, api_ctx);

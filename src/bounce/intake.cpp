@@ -1,4 +1,4 @@
-// feedback_intake.cpp - bounces, complaints and auto-replies that come back to kurier.
+// bounce/intake.cpp - bounces, complaints and auto-replies that come back to kurier.
 //
 // A message reaches here only through the bounce listener, addressed to a return-path domain. It is
 // matched to the message it is about by the signed VERP address it was sent to (or, failing that, one
@@ -14,7 +14,7 @@
 // Mail to a message's signed mailto: List-Unsubscribe address unsubscribes its recipient.
 // STANDARDS: RFC 3464, RFC 3463, RFC 5965 (ARF), RFC 3834 (auto-replies), RFC 5321 (return paths),
 // RFC 2369 (List-Unsubscribe).
-#include "events/feedback_intake.hpp"
+#include "bounce/intake.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -26,7 +26,7 @@
 #include "common/ids.hpp"
 #include "store/store.hpp"
 
-namespace kurier::events {
+namespace kurier::bounce {
 
 namespace json = boost::json;
 
@@ -209,4 +209,4 @@ std::string FeedbackIntake::Process(const std::string& mail_from, const std::vec
   return "";
 }
 
-}  // namespace kurier::events
+}  // namespace kurier::bounce

@@ -1,4 +1,4 @@
-// feedback_intake.hpp - what the bounce listener (smtp.inbound) does with a message: read it as a
+// bounce/intake.hpp - what the bounce listener (smtp.inbound) does with a message: read it as a
 // bounce, complaint or auto-reply (bounce/report.hpp), find the message it is about (its signed VERP
 // address), and record `bounced` or `complained` events for the right recipients. The store's event
 // transaction then suppresses hard-bounced and complaining addresses and queues the webhooks. Mail to a
@@ -20,7 +20,7 @@ namespace kurier::bounce {
 struct Report;
 }
 
-namespace kurier::events {
+namespace kurier::bounce {
 
 class FeedbackIntake {
  public:
@@ -46,4 +46,4 @@ class FeedbackIntake {
   int64_t loaded_at_ = 0;
 };
 
-}  // namespace kurier::events
+}  // namespace kurier::bounce

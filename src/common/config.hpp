@@ -120,7 +120,7 @@ struct TrackingConfig {
   bool opens = false, clicks = false;  ///< defaults for API sends
 };
 
-/// The event log and webhooks (src/events/).
+/// The event log and webhooks (the store; sent by src/webhooks/).
 struct EventsConfig {
   int64_t retention = 2592000;  ///< seconds events are kept (30 days)
   std::string webhook_ca_file;  ///< extra trusted CAs for https webhook endpoints

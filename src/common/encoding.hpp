@@ -1,4 +1,5 @@
-// encoding.hpp - base64 (RFC 4648) and small text helpers shared by the protocol cores.
+// encoding.hpp - base64 (RFC 4648) and small text helpers shared by the protocol cores (HTML escaping,
+// RFC 6901 JSON-pointer tokens).
 #pragma once
 #include <cstddef>
 #include <optional>
@@ -28,5 +29,10 @@ std::size_t Utf8SequenceLength(std::string_view s, std::size_t i);
 bool IsValidUtf8(std::string_view s);
 /// Hex of BLAKE2b-256 of `data`.
 std::string HashHex(std::string_view data);
+/// `text` escaped for HTML text and quoted attribute values: & < > " ' as character references
+/// (' as &#39;, since &apos; is not HTML 4, which some mail readers still are); every other byte kept.
+std::string HtmlEscape(std::string_view text);
+/// `name` as one reference token of an RFC 6901 JSON pointer: '~' as "~0", '/' as "~1".
+std::string JsonPointerToken(std::string_view name);
 
 }  // namespace kurier

@@ -1,4 +1,4 @@
-// mime.cpp - the MIME builder behind POST /v1/messages: fields in, a complete 7-bit message out.
+// mime/build.cpp - the MIME builder behind POST /v1/messages: fields in, a complete 7-bit message out.
 //
 // SECURITY: every input comes from an API caller. Nothing the caller sends reaches the message unencoded
 // unless it was checked first: addresses are RFC 5321 mailboxes, display names, subjects, file names and
@@ -9,17 +9,16 @@
 // RFC 2045 6.7-6.8 (quoted-printable, base64), RFC 2046 5.1 (multipart, boundaries), RFC 2047 (encoded
 // words; Q restricted to the phrase-safe set of 5(3)), RFC 2231 3-4 (continuations, charset), RFC 2183
 // (Content-Disposition), RFC 2387 (multipart/related with its type parameter), RFC 2392 (Content-ID).
-#include "api/mime.hpp"
+#include "mime/build.hpp"
 
 #include <algorithm>
 #include <cstring>
 
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
-#include "mime/parse.hpp"
 #include "smtp/proto/command_parser.hpp"
 
-namespace kurier::api {
+namespace kurier::mime {
 
 namespace {
 
@@ -30,7 +29,6 @@ constexpr std::size_t kMaxHeaderName = 76;
 constexpr std::size_t kMaxHeaderValueBytes = 4096;
 constexpr std::size_t kMaxIdBytes = 250;       // Message-ID and Content-ID
 constexpr int64_t kMaxDate = 253402300799;  // 9999-12-31T23:59:59Z
-constexpr char kHex[] = "0123456789ABCDEF";
 
 // ---- character classes -------------------------------------------------------------------------------
 
@@ -47,12 +45,6 @@ bool IsTokenChar(unsigned char c) {
 // RFC 2231 7 attribute-char: token characters except '*', '\'' and '%'.
 bool IsAttributeChar(unsigned char c) { return IsTokenChar(c) && c != '*' && c != '\'' && c != '%'; }
 
-// RFC 2047 5(3): the characters a Q-encoded word may hold literally anywhere, phrases included.
-bool IsQSafe(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '!' || c == '*' ||
-         c == '+' || c == '-' || c == '/';
-}
-
 bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
 // A problem with a piece of header text (name, subject, file name), or nullopt.
@@ -67,16 +59,6 @@ std::optional<std::string> CheckHeaderText(std::string_view s, std::size_t max_b
   return std::nullopt;
 }
 
-std::string JsonPointerToken(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out += c;
-  }
-  return out;
-}
-
 std::string QuotedString(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
@@ -84,12 +66,6 @@ std::string QuotedString(std::string_view s) {
     out += c;
   }
   return out + "\"";
-}
-
-void AppendHex(std::string& out, char prefix, unsigned char c) {
-  out += prefix;
-  out += kHex[c >> 4];
-  out += kHex[c & 15];
 }
 
 // ---- header folding ----------------------------------------------------------------------------------
@@ -241,12 +217,12 @@ std::string AddressListField(std::string_view field, const std::vector<Address>&
 
 // ---- parameters (RFC 2045 5.1, RFC 2231) ---------------------------------------------------------------
 
-struct ContentType {
+struct MediaType {
   std::string type, subtype;
   std::vector<std::pair<std::string, std::string>> params;  // value unquoted
 };
 
-std::optional<ContentType> ParseContentType(std::string_view s, std::string& error) {
+std::optional<MediaType> ParseMediaType(std::string_view s, std::string& error) {
   auto skip_ws = [&](std::size_t& i) {
     while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
   };
@@ -255,7 +231,7 @@ std::optional<ContentType> ParseContentType(std::string_view s, std::string& err
     while (i < s.size() && IsTokenChar(static_cast<unsigned char>(s[i]))) ++i;
     return std::string(s.substr(start, i - start));
   };
-  ContentType ct;
+  MediaType ct;
   std::size_t i = 0;
   skip_ws(i);
   ct.type = ToLowerAscii(token(i));
@@ -439,8 +415,8 @@ std::string StripAngles(std::string_view id) {
 Part AttachmentPart(const Attachment& a, bool is_inline) {
   Part p;
   std::string err;
-  auto ct = a.content_type.empty() ? ParseContentType(GuessContentType(a.filename), err)
-                                   : ParseContentType(a.content_type, err);  // validated before
+  auto ct = a.content_type.empty() ? ParseMediaType(GuessContentType(a.filename), err)
+                                   : ParseMediaType(a.content_type, err);  // validated before
   bool ascii_name = IsAscii(a.filename);
   auto write = [&](std::string_view field, const std::vector<std::string>& items) {
     FieldWriter w(field);
@@ -628,7 +604,7 @@ std::vector<Problem> ValidateMessageSpec(const MessageSpec& spec) {
     }
     if (!a.content_type.empty()) {
       std::string error;
-      auto ct = ParseContentType(a.content_type, error);
+      auto ct = ParseMediaType(a.content_type, error);
       if (!ct) {
         out.push_back({base + "/content_type", "content_type " + error});
       } else if (ct->type == "multipart" || ct->type == "message") {
@@ -665,140 +641,6 @@ std::vector<Problem> ValidateMessageSpec(const MessageSpec& spec) {
     out.push_back({"/message_id_domain", "message_id_domain is not a valid ASCII domain name"});
   }
   return out;
-}
-
-// ---- encoders ----------------------------------------------------------------------------------------
-
-std::string NormalizeLineEndings(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + text.size() / 32);
-  // The next CR and the next LF, each found with memchr and kept until passed.
-  const char* base = text.data();
-  auto next = [&](char c, std::size_t from) {
-    const void* p = from < text.size() ? std::memchr(base + from, c, text.size() - from) : nullptr;
-    return p ? static_cast<std::size_t>(static_cast<const char*>(p) - base) : text.size();
-  };
-  std::size_t cr = next('\r', 0), lf = next('\n', 0);
-  for (std::size_t i = 0; i < text.size();) {
-    // Copy the run up to the next line break at once.
-    if (cr < i) cr = next('\r', i);
-    if (lf < i) lf = next('\n', i);
-    std::size_t brk = std::min(cr, lf);
-    out.append(text.data() + i, brk - i);
-    if (brk == text.size()) break;
-    out += "\r\n";
-    i = brk + ((text[brk] == '\r' && brk + 1 < text.size() && text[brk + 1] == '\n') ? 2 : 1);
-  }
-  return out;
-}
-
-std::string EncodeQuotedPrintable(std::string_view data) {
-  std::string out;
-  out.reserve(data.size() + data.size() / 8);
-  std::size_t start = 0;
-  for (;;) {
-    auto eol = data.find("\r\n", start);
-    std::string_view line = data.substr(start, eol == std::string_view::npos ? std::string_view::npos : eol - start);
-    std::size_t col = 0;
-    for (std::size_t i = 0; i < line.size(); ++i) {
-      // A run of printable characters other than '=' is copied as is, up to the soft-break column
-      // (the run's last character is left to the loop below when it ends the line: a final space
-      // or tab must be encoded, and the last character may go up to column 76).
-      std::size_t run = i;
-      while (run + 1 < line.size() && run - i < 75 - col) {
-        auto r = static_cast<unsigned char>(line[run]);
-        if (!((r >= 33 && r <= 126 && r != '=') || r == ' ' || r == '\t')) break;
-        ++run;
-      }
-      if (run > i) {
-        out.append(line.data() + i, run - i);
-        col += run - i;
-        i = run - 1;
-        continue;
-      }
-      auto c = static_cast<unsigned char>(line[i]);
-      bool last = i + 1 == line.size();
-      char token[3];
-      std::size_t len;
-      if ((c == ' ' || c == '\t') && !last) {
-        token[0] = static_cast<char>(c), len = 1;
-      } else if (c >= 33 && c <= 126 && c != '=') {
-        token[0] = static_cast<char>(c), len = 1;
-      } else {
-        token[0] = '=', token[1] = kHex[c >> 4], token[2] = kHex[c & 15], len = 3;
-      }
-      // An encoded line holds at most 76 characters; a soft break's '=' counts, so 75 before it.
-      if (col + len > (last ? 76u : 75u)) {
-        out += "=\r\n";
-        col = 0;
-      }
-      out.append(token, len);
-      col += len;
-    }
-    if (eol == std::string_view::npos) break;
-    out += "\r\n";
-    start = eol + 2;
-  }
-  return out;
-}
-
-std::string EncodeBase64Lines(std::string_view data) {
-  std::string b64 = Base64Encode(data);
-  std::string out;
-  out.reserve(b64.size() + b64.size() / 38 + 2);
-  for (std::size_t i = 0; i < b64.size(); i += 76) {
-    out.append(b64, i, 76);
-    out += "\r\n";
-  }
-  return out;
-}
-
-std::vector<std::string> EncodeWords(std::string_view text, std::size_t first_max) {
-  constexpr std::size_t kOverhead = 12;  // "=?utf-8?Q?" + "?="
-  auto q_size = [](unsigned char c) -> std::size_t { return IsQSafe(c) || c == ' ' ? 1 : 3; };
-  std::size_t q_total = 0;
-  for (unsigned char c : text) q_total += q_size(c);
-  bool use_q = q_total <= (text.size() + 2) / 3 * 4;
-  auto encoded_size = [&](std::string_view raw) {
-    if (!use_q) return (raw.size() + 2) / 3 * 4;
-    std::size_t n = 0;
-    for (unsigned char c : raw) n += q_size(c);
-    return n;
-  };
-  auto encode = [&](std::string_view raw) {
-    std::string w = use_q ? "=?utf-8?Q?" : "=?utf-8?B?";
-    if (use_q) {
-      for (unsigned char c : raw) {
-        if (c == ' ') w += '_';
-        else if (IsQSafe(c)) w += static_cast<char>(c);
-        else AppendHex(w, '=', c);
-      }
-    } else {
-      w += Base64Encode(raw);
-    }
-    return w + "?=";
-  };
-  std::size_t max = first_max >= 24 ? std::min<std::size_t>(first_max, 75) : 75;
-  std::vector<std::string> words;
-  std::size_t begin = 0, after_space = 0;
-  for (std::size_t i = 0; i < text.size();) {
-    std::size_t n = std::min(std::max<std::size_t>(1, Utf8SequenceLength(text, i)), text.size() - i);
-    if (i > begin && kOverhead + encoded_size(text.substr(begin, i + n - begin)) > max) {
-      // Cut after the last space when what follows it is short, so a reader that wrongly keeps the white
-      // space between two encoded words shows a doubled space rather than a space inside a word.
-      std::size_t cut = i;
-      if (after_space > begin + 1 && kOverhead + encoded_size(text.substr(after_space, i - after_space)) <= 75 / 2)
-        cut = after_space;
-      words.push_back(encode(text.substr(begin, cut - begin)));
-      begin = cut;
-      after_space = 0;
-      max = 75;
-    }
-    if (text[i] == ' ') after_space = i + 1;
-    i += n;
-  }
-  if (begin < text.size()) words.push_back(encode(text.substr(begin)));
-  return words;
 }
 
 // ---- the message -------------------------------------------------------------------------------------
@@ -875,119 +717,4 @@ Result<std::string> BuildMessage(const MessageSpec& spec) {
   return m;
 }
 
-// ---- rewriting messages kurier did not build ----------------------------------------------------------
-
-namespace {
-
-struct HtmlRewrite {
-  const std::function<std::string(std::string)>& rewrite;
-  int entities = 0;
-  bool changed = false;
-
-  // The header block without its Content-Transfer-Encoding field(s), folded lines included.
-  static std::string WithoutTransferEncoding(std::string_view head) {
-    std::string out;
-    bool skipping = false;
-    for (std::size_t pos = 0; pos < head.size();) {
-      std::size_t eol = head.find('\n', pos);
-      std::size_t next = eol == std::string_view::npos ? head.size() : eol + 1;
-      std::string_view line = head.substr(pos, next - pos);
-      if (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
-        if (!skipping) out.append(line);
-      } else {
-        skipping = IStartsWith(line, "content-transfer-encoding:");
-        if (!skipping) out.append(line);
-      }
-      pos = next;
-    }
-    return out;
-  }
-
-  std::string Entity(std::string_view entity, int depth) {
-    if (++entities > 500) return std::string(entity);
-    auto [head, body] = mime::SplitHeaderBody(entity);
-    if (body.data() == nullptr) return std::string(entity);  // no body at all
-    const std::string_view separator = entity.substr(head.size(), static_cast<std::size_t>(body.data() - entity.data()) - head.size());
-    mime::Headers fields = mime::ParseHeaders(head);
-    mime::ContentType ct = mime::ParseContentType(fields.Get("Content-Type").value_or("text/plain"));
-    if (ct.type == "multipart" && depth < 10) {
-      std::string_view boundary = ct.Param("boundary");
-      if (boundary.empty()) return std::string(entity);
-      return std::string(head) + std::string(separator) + Multipart(body, boundary, depth);
-    }
-    if (ct.type != "text" || ct.subtype != "html") return std::string(entity);
-    std::string_view disposition = fields.Get("Content-Disposition").value_or("");
-    if (IStartsWith(disposition, "attachment")) return std::string(entity);
-    std::string charset = ToLowerAscii(std::string(ct.Param("charset")));
-    if (charset.rfind("utf-16", 0) == 0 || charset.rfind("utf-32", 0) == 0) return std::string(entity);
-    std::string html = mime::DecodeTransferEncoding(body, ToLowerAscii(std::string(fields.Get("Content-Transfer-Encoding").value_or(""))));
-    std::string rewritten = rewrite(html);
-    if (rewritten == html) return std::string(entity);
-    changed = true;
-    const std::string eol = head.find("\r\n") != std::string_view::npos || head.empty() ? "\r\n" : "\n";
-    std::string out = WithoutTransferEncoding(head);
-    out += "Content-Transfer-Encoding: quoted-printable" + eol;
-    out += separator;
-    std::string qp = EncodeQuotedPrintable(NormalizeLineEndings(rewritten));
-    if (eol == "\n") {  // keep the message's own line ends
-      std::string lf;
-      for (std::size_t i = 0; i < qp.size(); ++i)
-        if (!(qp[i] == '\r' && i + 1 < qp.size() && qp[i + 1] == '\n')) lf += qp[i];
-      qp = std::move(lf);
-    }
-    out += qp;
-    // A part's body ends where the next boundary's line break begins; keep a final line end as it was.
-    if (!body.empty() && body.back() == '\n' && (qp.empty() || qp.back() != '\n')) out += eol;
-    return out;
-  }
-
-  // The body of a multipart entity, its parts rewritten between untouched delimiter lines (RFC 2046
-  // 5.1.1: a delimiter is CRLF "--" boundary at the start of a line; the CRLF before it is the
-  // delimiter's).
-  std::string Multipart(std::string_view body, std::string_view boundary, int depth) {
-    const std::string dash = "--" + std::string(boundary);
-    // Start offsets of delimiter lines.
-    std::vector<std::size_t> lines;
-    for (std::size_t pos = 0; pos < body.size();) {
-      if (body.compare(pos, dash.size(), dash) == 0) lines.push_back(pos);
-      std::size_t eol = body.find('\n', pos);
-      if (eol == std::string_view::npos) break;
-      pos = eol + 1;
-    }
-    if (lines.empty()) return std::string(body);
-    std::string out(body.substr(0, lines.front()));  // preamble, with the line break before the first delimiter
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-      std::size_t at = lines[i];
-      std::size_t eol = body.find('\n', at);
-      std::size_t content = eol == std::string_view::npos ? body.size() : eol + 1;
-      out.append(body.substr(at, content - at));  // the delimiter line itself
-      const bool closing = body.compare(at + dash.size(), 2, "--") == 0;
-      std::size_t end = i + 1 < lines.size() ? lines[i + 1] : body.size();
-      if (closing || content >= end) {  // the epilogue, or an empty part: as it is
-        out.append(body.substr(content, end - content));
-        continue;
-      }
-      // The part runs to the line break before the next delimiter; that break stays outside it.
-      std::size_t part_end = end;
-      if (i + 1 < lines.size()) {
-        if (part_end > content && body[part_end - 1] == '\n') --part_end;
-        if (part_end > content && body[part_end - 1] == '\r') --part_end;
-      }
-      out += Entity(body.substr(content, part_end - content), depth + 1);
-      out.append(body.substr(part_end, end - part_end));
-    }
-    return out;
-  }
-};
-
-}  // namespace
-
-std::optional<std::string> RewriteHtmlParts(std::string_view message,
-                                            const std::function<std::string(std::string html)>& rewrite) {
-  HtmlRewrite r{rewrite};
-  std::string out = r.Entity(message, 0);
-  if (!r.changed) return std::nullopt;
-  return out;
-}
-
-}  // namespace kurier::api
+}  // namespace kurier::mime

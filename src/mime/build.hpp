@@ -1,4 +1,4 @@
-// mime.hpp - builds a complete Internet message (headers and MIME body) from the fields of an API request;
+// mime/build.hpp - builds a complete Internet message (headers and MIME body) from the fields of an API request;
 // no I/O. Plain std types only, so the HTTP layer, the spool and tests can include it freely.
 // STANDARDS: RFC 5322 (message format, folding), RFC 2045-2047 (MIME, quoted-printable, base64, encoded
 // words), RFC 2231 (parameter value continuations and charsets), RFC 2183 (Content-Disposition),
@@ -13,8 +13,9 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "mime/encode.hpp"  // the encoders it is built from (QP, base64 lines, encoded words)
 
-namespace kurier::api {
+namespace kurier::mime {
 
 /// A mailbox: `email` is an addr-spec ("user@example.com"), `name` an optional display name in UTF-8.
 struct Address {
@@ -93,33 +94,4 @@ inline constexpr std::size_t kMaxNameBytes = 256;      ///< display names
 inline constexpr std::size_t kMaxSubjectBytes = 998;   ///< subject before encoding
 inline constexpr std::size_t kMaxFilenameBytes = 255;  ///< attachment file names
 
-// Building blocks, exposed for tests and for the HTTP layer's own headers.
-
-/// Quoted-printable (RFC 2045 6.7) of `data`, whose line breaks are CRLF: CRLF stays a hard line break,
-/// every other byte outside printable ASCII (and '=') is =XX, white space before a line break is encoded,
-/// encoded lines are at most 76 characters with '=' soft breaks.
-std::string EncodeQuotedPrintable(std::string_view data);
-
-/// Rewrites the HTML of a complete message that kurier did not build (SMTP submissions): every
-/// text/html entity that is not an attachment, at any depth of multipart/*, is decoded (base64,
-/// quoted-printable or as is), passed to `rewrite`, and, when that changed it, re-encoded as
-/// quoted-printable with its Content-Transfer-Encoding field replaced. Everything else (other header
-/// fields, other parts, preambles, boundaries, line ends) stays byte for byte. nullopt when nothing
-/// changed. Parts in charsets that are not ASCII-compatible (UTF-16, UTF-32) are left alone. Bounded:
-/// 10 levels of nesting, 500 entities.
-std::optional<std::string> RewriteHtmlParts(std::string_view message,
-                                            const std::function<std::string(std::string html)>& rewrite);
-
-/// Base64 in lines of 76 characters, each followed by CRLF.
-std::string EncodeBase64Lines(std::string_view data);
-
-/// `text` as RFC 2047 encoded words ("=?utf-8?B?...?=" or "=?utf-8?Q?...?=", whichever is shorter), each
-/// at most 75 characters, never splitting a UTF-8 sequence and preferably cut after a space; the first at
-/// most `first_max` characters (when at least 24, room for any one character). Safe in a phrase (display
-/// name) as well as in unstructured text. `text` must be valid UTF-8.
-std::vector<std::string> EncodeWords(std::string_view text, std::size_t first_max = 75);
-
-/// Converts any mix of CRLF, bare LF and bare CR to CRLF.
-std::string NormalizeLineEndings(std::string_view text);
-
-}  // namespace kurier::api
+}  // namespace kurier::mime

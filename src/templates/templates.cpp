@@ -7,14 +7,16 @@
 // MIME builder, which refuses control characters in a subject.
 // STANDARDS: the Mustache specification (mustache/spec v1.x: interpolation, sections, inverted, comments,
 // delimiters), minus partials and lambdas. Rendering is kainjow-mustache 4.1 (Debian).
-#include "api/templates.hpp"
+#include "templates/templates.hpp"
 
 #include <boost/json.hpp>
 #include <charconv>
 #include <optional>
 #include <kainjow/mustache.hpp>
 
-namespace kurier::api {
+#include "common/encoding.hpp"
+
+namespace kurier::templates {
 
 namespace mustache = kainjow::mustache;
 
@@ -161,22 +163,6 @@ Error LibraryError(std::string_view source, const std::string& message) {
   return SyntaxError(text);
 }
 
-std::string HtmlEscape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size() + s.size() / 8);
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;  // &apos; is not HTML 4, which some mail readers still are
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 std::string NoEscape(const std::string& s) { return s; }
 
 Result<mustache::data> ToData(const boost::json::value& v, std::size_t depth) {
@@ -320,7 +306,8 @@ Result<RenderOutput> Template::RenderByLibrary(const boost::json::value& variabl
   if (!data) return data.error();
   try {
     TrackingContext context(&*data);
-    impl_->tmpl.set_custom_escape(html_escape ? HtmlEscape : NoEscape);
+    if (html_escape) impl_->tmpl.set_custom_escape([](const std::string& s) { return HtmlEscape(s); });
+    else impl_->tmpl.set_custom_escape(NoEscape);
     // Appended straight to a string (kainjow's own render(context) goes through an ostringstream).
     struct Sink {
       std::string text;
@@ -347,4 +334,4 @@ Result<RenderOutput> Render(std::string_view tmpl, const boost::json::value& var
   return parsed->Render(variables, html_escape);
 }
 
-}  // namespace kurier::api
+}  // namespace kurier::templates

@@ -9,7 +9,7 @@
 
 #include "common/result.hpp"
 
-namespace kurier::api {
+namespace kurier::templates {
 
 struct RenderOutput {
   std::string text;
@@ -57,4 +57,4 @@ Result<RenderOutput> Render(std::string_view tmpl, const boost::json::value& var
 inline constexpr std::size_t kMaxSectionDepth = 64;
 inline constexpr std::size_t kMaxVariableDepth = 64;  ///< nesting of the variables' objects and arrays
 
-}  // namespace kurier::api
+}  // namespace kurier::templates

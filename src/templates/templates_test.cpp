@@ -1,11 +1,11 @@
-#include "api/templates.hpp"
+#include "templates/templates.hpp"
 
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
 #include <random>
 
-namespace kurier::api {
+namespace kurier::templates {
 namespace {
 
 using Names = std::vector<std::string>;
@@ -215,4 +215,4 @@ TEST(TemplateRender, FlatPathMatchesTheLibrary) {
 }
 
 }  // namespace
-}  // namespace kurier::api
+}  // namespace kurier::templates

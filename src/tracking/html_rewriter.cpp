@@ -370,22 +370,6 @@ std::optional<std::string> DecodeAttributeValue(std::string_view raw) {
   return out;
 }
 
-std::string EscapeAttributeValue(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 16);
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 RewriteResult RewriteLinks(std::string_view html, const LinkRewriter& rewrite) {
   RewriteResult r;
   std::size_t copied = 0;
@@ -407,7 +391,7 @@ RewriteResult RewriteLinks(std::string_view html, const LinkRewriter& rewrite) {
     if (r.html.empty()) r.html.reserve(html.size() + html.size() / 4);
     r.html.append(html.substr(copied, href->value_begin - copied));
     if (href->quote == 0) r.html += '"';
-    r.html += EscapeAttributeValue(*replacement);
+    r.html += HtmlEscape(*replacement);
     if (href->quote == 0) r.html += '"';
     copied = href->value_end;
     r.urls.push_back(std::move(url));
@@ -425,7 +409,7 @@ std::string InsertOpenPixel(std::string_view html, std::string_view pixel_url) {
   // Without </body>, the end of the document; but before a tag, comment or raw-text element that never
   // ends, which would otherwise swallow the pixel (or take its attributes).
   if (at == kNone) at = std::min(end.unterminated, html.size());
-  std::string img = "<img src=\"" + EscapeAttributeValue(pixel_url) +
+  std::string img = "<img src=\"" + HtmlEscape(pixel_url) +
                     "\" width=\"1\" height=\"1\" alt=\"\" border=\"0\" "
                     "style=\"display:none;width:1px;height:1px;border:0;margin:0;padding:0\">";
   std::string out;

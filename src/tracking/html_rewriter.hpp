@@ -47,7 +47,5 @@ std::string InsertOpenPixel(std::string_view html, std::string_view pixel_url);
 /// references to C1 controls, whose meaning this decoder does not reproduce.
 std::optional<std::string> DecodeAttributeValue(std::string_view raw);
 
-/// Escapes text for a quoted attribute value: & " ' < > as character references.
-std::string EscapeAttributeValue(std::string_view text);
 
 }  // namespace kurier::tracking

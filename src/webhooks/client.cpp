@@ -1,4 +1,4 @@
-// webhook_client.cpp - the HTTP(S) POST of one webhook attempt, Boost.Beast over Asio coroutines.
+// webhooks/client.cpp - the HTTP(S) POST of one webhook attempt, Boost.Beast over Asio coroutines.
 //
 // SECURITY: connects out to URLs that API users register, and reads what those servers answer.
 // The URL is parsed strictly (no userinfo, no fragment, no bytes a request line cannot carry), header
@@ -13,7 +13,7 @@
 // STANDARDS: RFC 9110 (HTTP semantics: POST, Host, 3xx Location, Retry-After), RFC 9112 (HTTP/1.1
 // message syntax, Connection: close), RFC 3986 (URI syntax), RFC 6125 (host name checks, through
 // OpenSSL's X509_check_host / X509_check_ip_asc), RFC 6066 (SNI), Standard Webhooks v1 (what is sent).
-#include "events/webhook_client.hpp"
+#include "webhooks/client.hpp"
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -36,7 +36,7 @@
 #include "net/tls_policy.hpp"
 #include "net/watchdog.hpp"
 
-namespace kurier::events {
+namespace kurier::webhooks {
 
 namespace asio = boost::asio;
 namespace ssl = asio::ssl;
@@ -649,4 +649,4 @@ void WebhookClient::Post(WebhookRequest request, std::function<void(WebhookRespo
                  });
 }
 
-}  // namespace kurier::events
+}  // namespace kurier::webhooks

@@ -1,4 +1,4 @@
-// webhook_client.hpp - one webhook delivery attempt: an HTTP/1.1 POST over http:// or https://
+// webhooks/client.hpp - one webhook delivery attempt: an HTTP/1.1 POST over http:// or https://
 // (certificate and host name verified) with one deadline for the whole exchange, no redirects
 // followed, and a bounded read of the answer. The outbox and its retries live with the caller;
 // Boost stays out of this header.
@@ -19,7 +19,7 @@ namespace boost::asio {
 class io_context;
 }
 
-namespace kurier::events {
+namespace kurier::webhooks {
 
 inline constexpr std::size_t kMaxWebhookUrlLength = 2048;
 /// Response body octets read before the client stops reading (and closes the connection).
@@ -113,4 +113,4 @@ class WebhookClient {
   std::shared_ptr<Impl> impl_;
 };
 
-}  // namespace kurier::events
+}  // namespace kurier::webhooks

@@ -1,5 +1,5 @@
 // Tests of the webhook POST client against real local servers (plain and TLS with a CA made here).
-#include "events/webhook_client.hpp"
+#include "webhooks/client.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
@@ -22,9 +22,9 @@
 
 #include <unistd.h>
 
-#include "events/webhook_signature.hpp"
+#include "webhooks/signature.hpp"
 
-namespace kurier::events {
+namespace kurier::webhooks {
 namespace {
 
 namespace asio = boost::asio;
@@ -553,4 +553,4 @@ TEST(WebhookClient, UnknownTlsPolicyIsAConfigurationError) {
 }
 
 }  // namespace
-}  // namespace kurier::events
+}  // namespace kurier::webhooks

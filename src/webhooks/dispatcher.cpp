@@ -1,4 +1,4 @@
-// webhook_dispatcher.cpp - the webhook outbox's sender.
+// webhooks/dispatcher.cpp - the webhook outbox's sender.
 //
 // The store writes one outbox row per (event, webhook that wants it) in the same transaction as the
 // event (store::Store::AppendEvents), so an event is never recorded without its deliveries, and a
@@ -13,10 +13,10 @@
 // the webhook-id header, which is the same for every attempt of one event.
 //
 // SECURITY: the endpoint URL is the account's; the client verifies certificates and host names, reads
-// bounded answers and follows no redirects (webhook_client.cpp). Payloads hold only the account's own
+// bounded answers and follows no redirects (webhooks/client.cpp). Payloads hold only the account's own
 // events. Secrets are used to sign and never logged.
 // STANDARDS: Standard Webhooks v1 (headers and signature), RFC 9110 (status codes, Retry-After).
-#include "events/webhook_dispatcher.hpp"
+#include "webhooks/dispatcher.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -30,10 +30,10 @@
 #include <set>
 
 #include "common/ids.hpp"
-#include "events/webhook_signature.hpp"
 #include "store/store.hpp"
+#include "webhooks/signature.hpp"
 
-namespace kurier::events {
+namespace kurier::webhooks {
 
 namespace asio = boost::asio;
 
@@ -199,4 +199,4 @@ void WebhookDispatcher::SendTest(const store::Webhook& webhook, std::function<vo
   impl_->client.Post(std::move(req.value()), std::move(done));
 }
 
-}  // namespace kurier::events
+}  // namespace kurier::webhooks

@@ -1,4 +1,4 @@
-// webhook_dispatcher.hpp - sends the durable webhook outbox: each event an account's webhooks asked
+// webhooks/dispatcher.hpp - sends the durable webhook outbox: each event an account's webhooks asked
 // for is POSTed, signed, and retried on the configured schedule until the endpoint answers 2xx (or 410,
 // which disables it). Boost stays out of this header.
 #pragma once
@@ -7,7 +7,7 @@
 #include <string>
 
 #include "common/config.hpp"
-#include "events/webhook_client.hpp"
+#include "webhooks/client.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -18,7 +18,7 @@ struct Event;
 struct Webhook;
 }  // namespace kurier::store
 
-namespace kurier::events {
+namespace kurier::webhooks {
 
 /// The JSON body sent for an event (the same view GET /v1/events shows, in a Standard Webhooks envelope).
 using PayloadFunction = std::function<std::string(const store::Event&)>;
@@ -49,4 +49,4 @@ class WebhookDispatcher {
   std::shared_ptr<Impl> impl_;
 };
 
-}  // namespace kurier::events
+}  // namespace kurier::webhooks

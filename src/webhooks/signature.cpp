@@ -1,11 +1,11 @@
-// webhook_signature.cpp - signing and verifying webhook payloads (Standard Webhooks v1) on libsodium.
+// webhooks/signature.cpp - signing and verifying webhook payloads (Standard Webhooks v1) on libsodium.
 //
 // SECURITY: the secret authenticates kurier to the receiver; it is never logged and never part of an
 // error message. Verification compares MACs in constant time (sodium_memcmp) and bounds the
 // timestamp's age both ways, so a captured request cannot be replayed after the tolerance.
 // STANDARDS: Standard Webhooks v1 (https://www.standardwebhooks.com/, "Signature scheme"),
 // RFC 2104 (HMAC) with SHA-256, RFC 4648 (base64).
-#include "events/webhook_signature.hpp"
+#include "webhooks/signature.hpp"
 
 #include <sodium.h>
 
@@ -13,7 +13,7 @@
 
 #include "common/encoding.hpp"
 
-namespace kurier::events {
+namespace kurier::webhooks {
 
 namespace {
 
@@ -119,4 +119,4 @@ bool VerifySignature(std::string_view secret, std::string_view id, std::string_v
   return match;
 }
 
-}  // namespace kurier::events
+}  // namespace kurier::webhooks

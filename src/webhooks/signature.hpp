@@ -1,4 +1,4 @@
-// webhook_signature.hpp - Standard Webhooks v1 signatures: secrets ("whsec_" + base64 of the key),
+// webhooks/signature.hpp - Standard Webhooks v1 signatures: secrets ("whsec_" + base64 of the key),
 // the webhook-signature header ("v1,<base64 HMAC-SHA256>" per live secret, space-separated) and its
 // verification, as a receiver would do it.
 #pragma once
@@ -9,7 +9,7 @@
 
 #include "common/result.hpp"
 
-namespace kurier::events {
+namespace kurier::webhooks {
 
 /// Prefix of every webhook secret; the rest is the base64 of the raw HMAC key.
 inline constexpr std::string_view kWebhookSecretPrefix = "whsec_";
@@ -40,4 +40,4 @@ bool VerifySignature(std::string_view secret, std::string_view id, std::string_v
                      std::string_view body, std::string_view header, int64_t now,
                      int64_t tolerance_seconds = 300);
 
-}  // namespace kurier::events
+}  // namespace kurier::webhooks

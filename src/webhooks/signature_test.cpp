@@ -1,4 +1,4 @@
-#include "events/webhook_signature.hpp"
+#include "webhooks/signature.hpp"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 
 #include "common/encoding.hpp"
 
-namespace kurier::events {
+namespace kurier::webhooks {
 namespace {
 
 // The reference vector of the Standard Webhooks libraries ("sign function works" in
@@ -134,4 +134,4 @@ TEST(WebhookSignature, VerifyTable) {
 }
 
 }  // namespace
-}  // namespace kurier::events
+}  // namespace kurier::webhooks
