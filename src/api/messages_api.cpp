@@ -16,6 +16,7 @@
 
 #include "api/api_service.hpp"
 #include "api/mime.hpp"
+#include "api/list_query.hpp"  // after mime.hpp: its struct Problem precedes http.hpp's Problem()
 #include "api/router.hpp"
 #include "api/send_request.hpp"
 #include "api/templates.hpp"
@@ -824,32 +825,19 @@ void HandleList(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
   f.newest_first = true;
   f.limit = 50;
   std::string status;
-  for (const auto& [k, v] : req.query) {
-    long long n = 0;
-    if (k == "limit") {
-      if (!ParseInteger(v, 1, 1000, n)) err.Add("/query/limit", "must be a number from 1 to 1000");
-      else f.limit = static_cast<size_t>(n);
-    } else if (k == "cursor") {
-      if (!ParseInteger(v, 1, INT64_MAX, n)) err.Add("/query/cursor", "must be the next_cursor of a previous page");
-      else f.before_id = n;
-    } else if (k == "from" || k == "to") {
-      auto t = ParseTime(json::value(v));
-      if (!t) err.Add("/query/" + k, "must be an RFC 3339 time such as 2026-11-26T00:00:00Z");
-      else (k == "from" ? f.since : f.until) = *t;
-    } else if (k == "status") {
-      static const std::set<std::string> kStatus = {"queued", "scheduled", "deferred", "delivered", "bounced", "mixed"};
-      if (!kStatus.count(v)) err.Add("/query/status", "must be one of queued, scheduled, deferred, delivered, bounced, mixed");
-      status = v;
-    } else if (k == "recipient") {
-      f.recipient = v;
-    } else if (k == "sender") {
-      f.sender = v;
-    } else if (k == "tag") {
-      f.tag = v;
-    } else {
-      err.Add("/query/" + PointerToken(k), "unknown filter; use status, recipient, sender, tag, from, to, limit, cursor");
-    }
-  }
+  ListQuerySpec spec;
+  spec.text = {{"recipient", &store::EventFilter::recipient},
+               {"sender", &store::EventFilter::sender},
+               {"tag", &store::EventFilter::tag}};
+  spec.other = [&status](const std::string& k, const std::string& v, FieldErrors& e) {
+    if (k != "status") return false;
+    static const std::set<std::string> kStatus = {"queued", "scheduled", "deferred", "delivered", "bounced", "mixed"};
+    if (!kStatus.count(v)) e.Add("/query/status", "must be one of queued, scheduled, deferred, delivered, bounced, mixed");
+    status = v;
+    return true;
+  };
+  spec.unknown = "unknown filter; use status, recipient, sender, tag, from, to, limit, cursor";
+  ParseListQuery(req.query, spec, f, err);
   if (!err.empty()) return reply(Invalid(err));
   auto evs = ctx.store.ListEvents(f);
   if (!evs) return reply(Problem(503, "Unavailable", "cannot read messages: " + evs.error().message));
@@ -860,7 +848,8 @@ void HandleList(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
     items.push_back(std::move(v));
   }
   json::object res{{"data", std::move(items)}};
-  res["next_cursor"] = evs->size() == f.limit ? json::value(std::to_string(evs->back().id)) : json::value(nullptr);
+  auto next = NextCursor(*evs, f);
+  res["next_cursor"] = next ? json::value(*next) : json::value(nullptr);
   reply(Json(200, json::serialize(res)));
 }
 
