@@ -103,25 +103,25 @@ void AddAccountCommand(CLI::App& app, std::string& config_path) {
   acc_list->callback([&] {
     auto s = OpenStoreFor(config_path);
     auto list = OrFail(s->ListAccounts());
-    boost::json::array arr;
     auto flag = [](const std::optional<bool>& f) { return f ? boost::json::value(*f) : boost::json::value(nullptr); };
-    for (const auto& a : list) {
-      boost::json::array ds;
-      for (const auto& d : a.sender_domains) ds.emplace_back(d);
-      boost::json::array vd;
-      for (const auto& d : a.verified_domains) vd.emplace_back(d);
-      arr.push_back(boost::json::object{{"name", a.name}, {"sender_domains", ds}, {"send_dsn", a.send_dsn},
-                                        {"sandbox", a.sandbox}, {"verified_domains", vd},
-                                        {"track_opens", flag(a.track_opens)}, {"track_clicks", flag(a.track_clicks)},
-                                        {"list_unsubscribe", flag(a.list_unsubscribe)},
-                                        {"created_at", FormatTimeUtc(a.created_at)}});
-      if (!json) {
-        std::cout << a.name << "\t";
-        for (size_t i = 0; i < a.sender_domains.size(); ++i) std::cout << (i ? "," : "") << a.sender_domains[i];
-        std::cout << "\n";
-      }
-    }
-    if (json) std::cout << boost::json::serialize(arr) << "\n";
+    PrintList(
+        list, json,
+        [&](const store::Account& a) {
+          boost::json::array ds;
+          for (const auto& d : a.sender_domains) ds.emplace_back(d);
+          boost::json::array vd;
+          for (const auto& d : a.verified_domains) vd.emplace_back(d);
+          return boost::json::object{{"name", a.name}, {"sender_domains", ds}, {"send_dsn", a.send_dsn},
+                                     {"sandbox", a.sandbox}, {"verified_domains", vd},
+                                     {"track_opens", flag(a.track_opens)}, {"track_clicks", flag(a.track_clicks)},
+                                     {"list_unsubscribe", flag(a.list_unsubscribe)},
+                                     {"created_at", FormatTimeUtc(a.created_at)}};
+        },
+        [](const store::Account& a) {
+          std::cout << a.name << "\t";
+          for (size_t i = 0; i < a.sender_domains.size(); ++i) std::cout << (i ? "," : "") << a.sender_domains[i];
+          std::cout << "\n";
+        });
   });
   auto* acc_rm = account->add_subcommand("remove", "Remove an account with its credentials and keys");
   acc_rm->add_option("name", name, "Account name")->required();

@@ -2,6 +2,9 @@
 // api-key, queue, events) share: each command group registers itself from a file of its own.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+#include <iostream>
 #include <memory>
 #include <string>
 
@@ -37,6 +40,18 @@ inline void OrFail(Result<void> r) {
 
 /// LoadConfigOrExit(config_path), then OpenStoreOrExit of it.
 std::unique_ptr<store::Store> OpenStoreFor(const std::string& config_path);
+/// Prints a listing: one JSON array of to_json(item) with --json, else print_line(item) for each.
+template <typename Item, typename ToJson, typename PrintLine>
+void PrintList(const std::vector<Item>& items, bool json, ToJson to_json, PrintLine print_line) {
+  if (!json) {
+    for (const auto& item : items) print_line(item);
+    return;
+  }
+  boost::json::array arr;
+  for (const auto& item : items) arr.push_back(to_json(item));
+  std::cout << boost::json::serialize(arr) << "\n";
+}
+
 /// Opens the configured spool without a store (reading only), or exits with the reason.
 std::unique_ptr<spool::Spool> OpenSpoolOrExit(const Config& c);
 

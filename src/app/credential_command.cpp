@@ -42,12 +42,14 @@ void AddSmtpUserCommand(CLI::App& app, std::string& config_path) {
   AddConfigOption(su_list, config_path);
   su_list->callback([&] {
     auto list = OrFail(OpenStoreFor(config_path)->ListSmtpCredentials(name));
-    boost::json::array arr;
-    for (const auto& cr : list) {
-      arr.push_back(boost::json::object{{"username", cr.username}, {"account", cr.account}, {"created_at", FormatTimeUtc(cr.created_at)}});
-      if (!json) std::cout << cr.username << "\t" << cr.account << "\t" << FormatTimeUtc(cr.created_at) << "\n";
-    }
-    if (json) std::cout << boost::json::serialize(arr) << "\n";
+    PrintList(
+        list, json,
+        [](const store::SmtpCredential& cr) {
+          return boost::json::object{{"username", cr.username}, {"account", cr.account}, {"created_at", FormatTimeUtc(cr.created_at)}};
+        },
+        [](const store::SmtpCredential& cr) {
+          std::cout << cr.username << "\t" << cr.account << "\t" << FormatTimeUtc(cr.created_at) << "\n";
+        });
   });
   auto* su_rm = su->add_subcommand("remove", "Remove a credential");
   su_rm->add_option("username", username, "Username")->required();
@@ -84,15 +86,16 @@ void AddApiKeyCommand(CLI::App& app, std::string& config_path) {
   AddConfigOption(ak_list, config_path);
   ak_list->callback([&] {
     auto list = OrFail(OpenStoreFor(config_path)->ListApiKeys(name));
-    boost::json::array arr;
-    for (const auto& k : list) {
-      arr.push_back(boost::json::object{{"id", k.id}, {"account", k.account}, {"name", k.name}, {"prefix", k.prefix},
-                                        {"scopes", k.scopes}, {"revoked", k.revoked}});
-      if (!json)
-        std::cout << k.id << "\t" << k.account << "\t" << k.name << "\t" << k.prefix << "...\t" << k.scopes
-                  << (k.revoked ? "\trevoked" : "") << "\n";
-    }
-    if (json) std::cout << boost::json::serialize(arr) << "\n";
+    PrintList(
+        list, json,
+        [](const store::ApiKey& k) {
+          return boost::json::object{{"id", k.id}, {"account", k.account}, {"name", k.name}, {"prefix", k.prefix},
+                                     {"scopes", k.scopes}, {"revoked", k.revoked}};
+        },
+        [](const store::ApiKey& k) {
+          std::cout << k.id << "\t" << k.account << "\t" << k.name << "\t" << k.prefix << "...\t" << k.scopes
+                    << (k.revoked ? "\trevoked" : "") << "\n";
+        });
   });
   auto* ak_revoke = ak->add_subcommand("revoke", "Revoke an API key");
   ak_revoke->add_option("id", key_id, "Key id from 'kurier api-key list'")->required();

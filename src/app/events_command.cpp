@@ -31,14 +31,11 @@ void AddEventsCommand(CLI::App& app, std::string& config_path) {
     f.message_id = id;
     f.limit = 100000;
     auto events = OrFail(OpenStoreOrExit(c)->ListEvents(f));
-    boost::json::array arr;
-    for (const auto& e : events) {
-      if (json)
-        arr.push_back(events::EventObject(e, events::EventShape::kNested));
-      else
-        std::cout << FormatTimeUtc(e.time) << " " << e.type << " " << e.message_id << " " << e.data << "\n";
-    }
-    if (json) std::cout << boost::json::serialize(arr) << "\n";
+    PrintList(
+        events, json, [](const store::Event& e) { return events::EventObject(e, events::EventShape::kNested); },
+        [](const store::Event& e) {
+          std::cout << FormatTimeUtc(e.time) << " " << e.type << " " << e.message_id << " " << e.data << "\n";
+        });
   });
 }
 
