@@ -211,11 +211,9 @@ Result<std::optional<SpoolMessage>> SqliteSpoolStorage::Get(const std::string& i
 
 Result<std::vector<RecipientState>> SqliteSpoolStorage::PendingRecipients() {
   std::lock_guard rl(read_mu_);
-  auto q = reader_->Query(
+  return Rows(reader_->Query(
       "SELECT r.message_id, r.idx, r.address, r.domain, r.status, r.attempts, r.next_attempt, r.last_reply, m.received_at "
-      "FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.status = 'queued' ORDER BY r.message_id, r.idx");
-  if (!q) return q.error();
-  return q->Rows(
+      "FROM recipients r JOIN messages m ON m.id = r.message_id WHERE r.status = 'queued' ORDER BY r.message_id, r.idx"),
       [](const Stmt& r) {
         return RecipientState{r.Text(0), static_cast<int>(r.Int(1)), r.Text(2), r.Text(3), r.Text(4),
                               static_cast<int>(r.Int(5)), r.Int(6), r.Text(7), r.Int(8)};
@@ -225,9 +223,8 @@ Result<std::vector<RecipientState>> SqliteSpoolStorage::PendingRecipients() {
 
 Result<std::vector<std::string>> SqliteSpoolStorage::SuspendedDomains() {
   std::lock_guard rl(read_mu_);
-  auto q = reader_->Query("SELECT domain FROM suspended_domains ORDER BY domain");
-  if (!q) return q.error();
-  return q->Rows([](const Stmt& r) { return r.Text(0); }, "cannot read suspended domains");
+  return Rows(reader_->Query("SELECT domain FROM suspended_domains ORDER BY domain"),
+      [](const Stmt& r) { return r.Text(0); }, "cannot read suspended domains");
 }
 
 Result<int64_t> SqliteSpoolStorage::Count() {

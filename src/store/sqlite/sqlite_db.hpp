@@ -131,6 +131,19 @@ class Db {
   sqlite3* db_;
 };
 
+/// Stmt::Rows and Stmt::First of a statement from Db::Query, or the error that prepared none:
+/// `return Rows(db.Query(sql, args...), row, "cannot list ...");`
+template <typename F>
+auto Rows(Result<Stmt> q, F&& row, const std::string& what) -> decltype(q->Rows(row, what)) {
+  if (!q) return q.error();
+  return q->Rows(row, what);
+}
+template <typename F>
+auto First(Result<Stmt> q, F&& row, const std::string& what) -> decltype(q->First(row, what)) {
+  if (!q) return q.error();
+  return q->First(row, what);
+}
+
 /// Moves WAL checkpoints off a connection's commits. SQLite's automatic checkpoint runs inside the
 /// commit that crosses 1000 WAL frames, so every few hundred small commits one of them also copies the
 /// WAL into the database and fsyncs both: a stall of milliseconds for everyone waiting on that commit.

@@ -227,7 +227,8 @@ Result<std::vector<StatsRow>> SqliteStore::Stats(const StatsQuery& s) {
   // Delivery events carry the sender and tags copied from the message by the spool, so that every type
   // can be filtered the same way. "total" counts recipients (an accepted message counts each of its
   // recipients); "unique" counts each (message, recipient) once: opens and clicks.
-  auto q = db_->Query(
+  // Columns: bucket, type, classification, total, unique.
+  return Rows(db_->Query(
       "SELECT (time / ?1) * ?1 AS bucket, type, COALESCE(json_extract(data, '$.classification'), ''), "
       "SUM(CASE WHEN type = 'accepted' THEN COALESCE(json_array_length(data, '$.recipients'), 1) ELSE 1 END), "
       "COUNT(DISTINCT COALESCE(message_id, '') || ' ' || COALESCE(recipient, '')) FROM events "
@@ -235,19 +236,8 @@ Result<std::vector<StatsRow>> SqliteStore::Stats(const StatsQuery& s) {
       "AND (?5 = '' OR EXISTS(SELECT 1 FROM json_each(data, '$.tags') WHERE value = ?5)) "
       "AND (?6 = '' OR lower(json_extract(data, '$.mail_from')) LIKE '%@' || lower(?6)) "
       "GROUP BY bucket, type, 3 ORDER BY bucket, type",
-      s.bucket, s.account, s.from, s.to, s.tag, s.domain);
-  if (!q) return q.error();
-  return q->Rows(
-      [](const Stmt& q) {
-        StatsRow r;
-        r.bucket = q.Int(0);
-        r.type = q.Text(1);
-        r.classification = q.Text(2);
-        r.total = q.Int(3);
-        r.unique = q.Int(4);
-        return r;
-      },
-      "cannot compute statistics");
+      s.bucket, s.account, s.from, s.to, s.tag, s.domain),
+      [](const Stmt& r) { return StatsRow{r.Int(0), r.Text(1), r.Int(3), r.Int(4), r.Text(2)}; }, "cannot compute statistics");
 }
 
 Result<bool> SqliteStore::AddSuppression(const Suppression& s) {
@@ -269,12 +259,11 @@ Result<bool> SqliteStore::RemoveSuppression(const std::string& account, const st
 Result<std::vector<Suppression>> SqliteStore::ListSuppressions(const std::string& account, const std::string& after,
                                                                std::size_t limit) {
   std::lock_guard lock(mu_);
-  auto q = db_->Query(
+  return Rows(db_->Query(
       "SELECT account, address, reason, detail, message_id, created_at FROM suppressions "
       "WHERE account = ? AND address > ? ORDER BY address LIMIT ?",
-      account, ToLowerAscii(after), limit);
-  if (!q) return q.error();
-  return q->Rows(SuppressionRow, "cannot list suppressions");
+      account, ToLowerAscii(after), limit),
+      SuppressionRow, "cannot list suppressions");
 }
 
 Result<std::vector<Suppression>> SqliteStore::FindSuppressions(const std::string& account,
@@ -329,16 +318,14 @@ Result<Webhook> SqliteStore::CreateWebhook(const Webhook& in) {
 
 Result<std::vector<Webhook>> SqliteStore::ListWebhooks(const std::string& account) {
   std::lock_guard lock(mu_);
-  auto q = db_->Query(std::string("SELECT ") + kWebhookColumns + " FROM webhooks WHERE account = ? ORDER BY id", account);
-  if (!q) return q.error();
-  return q->Rows([this](const Stmt& r) { return ReadWebhook(r); }, "cannot list webhooks");
+  return Rows(db_->Query(std::string("SELECT ") + kWebhookColumns + " FROM webhooks WHERE account = ? ORDER BY id", account),
+      [this](const Stmt& r) { return ReadWebhook(r); }, "cannot list webhooks");
 }
 
 Result<std::optional<Webhook>> SqliteStore::FindWebhook(const std::string& account, const std::string& id) {
   std::lock_guard lock(mu_);
-  auto q = db_->Query(std::string("SELECT ") + kWebhookColumns + " FROM webhooks WHERE account = ? AND id = ?", account, id);
-  if (!q) return q.error();
-  return q->First([this](const Stmt& r) { return ReadWebhook(r); }, "cannot read webhooks");
+  return First(db_->Query(std::string("SELECT ") + kWebhookColumns + " FROM webhooks WHERE account = ? AND id = ?", account, id),
+      [this](const Stmt& r) { return ReadWebhook(r); }, "cannot read webhooks");
 }
 
 Result<void> SqliteStore::UpdateWebhook(const Webhook& w) {
@@ -390,15 +377,13 @@ Result<void> SqliteStore::DisableWebhook(const std::string& id, const std::strin
 
 Result<std::vector<WebhookDelivery>> SqliteStore::DueWebhookDeliveries(int64_t now, std::size_t limit) {
   std::lock_guard lock(mu_);
-  auto q = db_->Query(std::string("SELECT o.id, o.attempts, o.created_at, e.id, e.time, e.type, COALESCE(e.message_id, ''), "
+  return Rows(db_->Query(std::string("SELECT o.id, o.attempts, o.created_at, e.id, e.time, e.type, COALESCE(e.message_id, ''), "
                                     "e.account, e.data, ") +
                         "w.id, w.account, w.url, w.event_types, w.description, w.secret, w.previous_secret, "
                         "w.previous_secret_expires, w.enabled, w.disabled_reason, w.created_at "
                         "FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id JOIN events e ON e.id = o.event_id "
                         "WHERE o.state = 'pending' AND o.next_attempt <= ? AND w.enabled = 1 ORDER BY o.next_attempt, o.id LIMIT ?",
-                      now, limit);
-  if (!q) return q.error();
-  return q->Rows(
+      now, limit),
       [this](const Stmt& r) {
         WebhookDelivery d;
         d.id = r.Int(0);
@@ -435,13 +420,11 @@ Result<void> SqliteStore::FinishWebhookAttempt(int64_t id, const WebhookAttempt&
 
 Result<std::vector<Store::OutboxRow>> SqliteStore::ListWebhookDeliveries(const std::string& webhook_id, std::size_t limit) {
   std::lock_guard lock(mu_);
-  auto q = db_->Query(
+  return Rows(db_->Query(
       "SELECT o.id, o.event_id, COALESCE(e.type, ''), o.state, o.attempts, o.last_status, o.last_error, o.created_at, "
       "o.next_attempt FROM webhook_outbox o LEFT JOIN events e ON e.id = o.event_id WHERE o.webhook_id = ? "
       "ORDER BY o.id DESC LIMIT ?",
-      webhook_id, limit);
-  if (!q) return q.error();
-  return q->Rows(
+      webhook_id, limit),
       [](const Stmt& r) {
         return OutboxRow{r.Int(0), r.Int(1), r.Text(2), r.Text(3), static_cast<int>(r.Int(4)), static_cast<int>(r.Int(5)),
                          r.Text(6), r.Int(7), r.Int(8)};

@@ -294,24 +294,22 @@ Result<SmtpCredential> SqliteStore::AddSmtpCredential(const std::string& account
 
 Result<std::optional<SmtpCredential>> SqliteStore::FindSmtpCredential(const std::string& username) {
   std::lock_guard lock(mu_);
-  auto q = db_->Query(
+  return First(db_->Query(
       "SELECT c.id, c.username, a.name, c.password_hash, c.created_at FROM smtp_credentials c "
       "JOIN accounts a ON a.id = c.account_id WHERE c.username = ?",
-      username);
-  if (!q) return q.error();
-  return q->First([](const Stmt& r) { return SmtpCredential{r.Int(0), r.Text(1), r.Text(2), r.Text(3), r.Int(4)}; },
-                  "cannot read SMTP credentials");
+      username),
+      [](const Stmt& r) { return SmtpCredential{r.Int(0), r.Text(1), r.Text(2), r.Text(3), r.Int(4)}; },
+      "cannot read SMTP credentials");
 }
 
 Result<std::vector<SmtpCredential>> SqliteStore::ListSmtpCredentials(const std::string& account) {
   std::lock_guard lock(mu_);
-  auto q = db_->Query(
+  return Rows(db_->Query(
       "SELECT c.id, c.username, a.name, c.created_at FROM smtp_credentials c JOIN accounts a ON a.id = c.account_id "
       "WHERE ?1 = '' OR a.name = ?1 ORDER BY c.username",
-      account);
-  if (!q) return q.error();
-  return q->Rows([](const Stmt& r) { return SmtpCredential{r.Int(0), r.Text(1), r.Text(2), "", r.Int(3)}; },
-                 "cannot list SMTP credentials");
+      account),
+      [](const Stmt& r) { return SmtpCredential{r.Int(0), r.Text(1), r.Text(2), "", r.Int(3)}; },
+      "cannot list SMTP credentials");
 }
 
 Result<void> SqliteStore::RemoveSmtpCredential(const std::string& username) {
@@ -338,24 +336,20 @@ Result<ApiKey> SqliteStore::CreateApiKey(const ApiKey& key) {
 
 Result<std::vector<ApiKey>> SqliteStore::ListApiKeys(const std::string& account) {
   std::lock_guard lock(mu_);
-  auto q = db_->Query(
+  return Rows(db_->Query(
       "SELECT k.id, a.name, k.name, k.prefix, k.scopes, k.created_at, k.revoked_at IS NOT NULL FROM api_keys k "
       "JOIN accounts a ON a.id = k.account_id WHERE ?1 = '' OR a.name = ?1 ORDER BY k.id",
-      account);
-  if (!q) return q.error();
-  return q->Rows(
+      account),
       [](const Stmt& r) { return ApiKey{r.Int(0), r.Text(1), r.Text(2), r.Text(3), "", r.Text(4), r.Int(5), r.Int(6) != 0}; },
       "cannot list API keys");
 }
 
 Result<std::optional<ApiKey>> SqliteStore::FindApiKeyByHash(const std::string& key_hash) {
   std::lock_guard lock(mu_);
-  auto q = db_->Query(
+  return First(db_->Query(
       "SELECT k.id, a.name, k.name, k.prefix, k.scopes, k.created_at FROM api_keys k "
       "JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ? AND k.revoked_at IS NULL",
-      key_hash);
-  if (!q) return q.error();
-  return q->First(
+      key_hash),
       [&](const Stmt& r) { return ApiKey{r.Int(0), r.Text(1), r.Text(2), r.Text(3), key_hash, r.Text(4), r.Int(5), false}; },
       "cannot read API keys");
 }
@@ -363,11 +357,10 @@ Result<std::optional<ApiKey>> SqliteStore::FindApiKeyByHash(const std::string& k
 Result<std::optional<Store::IdempotentResponse>> SqliteStore::FindIdempotent(const std::string& account,
                                                                             const std::string& key, int64_t not_before) {
   std::lock_guard lock(mu_);
-  auto q = db_->Query("SELECT request_hash, status, body FROM idempotency WHERE account = ? AND key = ? AND created_at >= ?",
-                      account, key, not_before);
-  if (!q) return q.error();
-  return q->First([](const Stmt& r) { return IdempotentResponse{r.Text(0), static_cast<int>(r.Int(1)), r.Text(2)}; },
-                  "cannot read idempotency keys");
+  return First(db_->Query("SELECT request_hash, status, body FROM idempotency WHERE account = ? AND key = ? AND created_at >= ?",
+      account, key, not_before),
+      [](const Stmt& r) { return IdempotentResponse{r.Text(0), static_cast<int>(r.Int(1)), r.Text(2)}; },
+      "cannot read idempotency keys");
 }
 
 Result<void> SqliteStore::SaveIdempotent(const std::string& account, const std::string& key,
@@ -423,13 +416,11 @@ Result<DkimKey> SqliteStore::AddDkimKey(const DkimKey& key) {
 
 Result<std::vector<DkimKey>> SqliteStore::ListDkimKeys(const std::string& domain) {
   std::lock_guard lock(mu_);
-  auto q = db_->Query(
+  return Rows(db_->Query(
       "SELECT k.id, d.name, a.name, k.selector, k.algorithm, k.key_path, k.created_at, k.state, k.retire_at "
       "FROM dkim_keys k JOIN domains d ON d.id = k.domain_id JOIN accounts a ON a.id = d.account_id "
       "WHERE (?1 = '' OR d.name = ?1) ORDER BY d.name, k.id",
-      domain);
-  if (!q) return q.error();
-  return q->Rows(
+      domain),
       [](const Stmt& r) {
         DkimKey k{r.Int(0), r.Text(1), r.Text(2), r.Text(3), r.Text(4), r.Text(5), r.Int(6), false, r.Text(7), r.Int(8)};
         k.active = k.state == "active";
@@ -542,9 +533,8 @@ Result<StoredTemplate> SqliteStore::CreateTemplate(const std::string& account, c
 
 Result<std::vector<StoredTemplate>> SqliteStore::ListTemplates(const std::string& account) {
   std::lock_guard lock(mu_);
-  auto q = db_->Query(std::string(kTemplateColumns) + "WHERE a.name = ? ORDER BY t.name, t.id", account);
-  if (!q) return q.error();
-  return q->Rows(TemplateRow, "cannot list templates");
+  return Rows(db_->Query(std::string(kTemplateColumns) + "WHERE a.name = ? ORDER BY t.name, t.id", account),
+      TemplateRow, "cannot list templates");
 }
 
 Result<std::optional<StoredTemplate>> SqliteStore::FindTemplateLocked(const std::string& account,
@@ -574,13 +564,11 @@ Result<std::optional<StoredTemplate>> SqliteStore::FindTemplate(const std::strin
 Result<std::optional<TemplateVersion>> SqliteStore::FindTemplateVersion(const std::string& account, const std::string& id,
                                                                         int version) {
   std::lock_guard lock(mu_);
-  auto q = db_->Query(
+  return First(db_->Query(
       "SELECT v.version, v.subject, v.text, v.html, v.created_at FROM template_versions v "
       "JOIN templates t ON t.id = v.template_id JOIN accounts a ON a.id = t.account_id "
       "WHERE a.name = ? AND t.id = ? AND v.version = ?",
-      account, id, version);
-  if (!q) return q.error();
-  return q->First(
+      account, id, version),
       [](const Stmt& r) { return TemplateVersion{static_cast<int>(r.Int(0)), r.Text(1), r.Text(2), r.Text(3), r.Int(4)}; },
       "cannot read template version");
 }
