@@ -145,18 +145,24 @@ Result<std::optional<store::MessageContext>> SqliteSpoolStorage::Context(const s
 }
 
 Result<void> SqliteSpoolStorage::Apply(const SpoolChanges& c) {
-  for (const auto& u : c.updates) {
-    if (auto r = RunFresh(*db_, "UPDATE recipients SET status = ?, attempts = ?, next_attempt = ?, last_reply = ? "
-                                "WHERE message_id = ? AND idx = ?",
-                          u.status, u.attempts, u.next_attempt, u.last_reply, u.message_id, u.idx);
-        !r)
-      return r;
-    if (u.status == "queued") continue;
-    for (const char* sql : {"DELETE FROM messages WHERE id = ?1 AND NOT EXISTS "
-                            "(SELECT 1 FROM recipients WHERE message_id = ?1 AND status = 'queued')",
-                            "DELETE FROM recipients WHERE message_id = ?1 AND NOT EXISTS "
-                            "(SELECT 1 FROM recipients WHERE message_id = ?1 AND status = 'queued')"})
-      if (auto r = RunFresh(*db_, sql, u.message_id); !r) return r;
+  if (!c.updates.empty()) {
+    auto up = db_->Fresh(
+        "UPDATE recipients SET status = ?, attempts = ?, next_attempt = ?, last_reply = ? WHERE message_id = ? AND idx = ?");
+    if (!up) return up.error();
+    auto done = db_->Fresh(
+        "DELETE FROM messages WHERE id = ?1 AND NOT EXISTS "
+        "(SELECT 1 FROM recipients WHERE message_id = ?1 AND status = 'queued')");
+    if (!done) return done.error();
+    auto done_r = db_->Fresh(
+        "DELETE FROM recipients WHERE message_id = ?1 AND NOT EXISTS "
+        "(SELECT 1 FROM recipients WHERE message_id = ?1 AND status = 'queued')");
+    if (!done_r) return done_r.error();
+    for (const auto& u : c.updates) {
+      if (auto r = (*up)->BindAll(u.status, u.attempts, u.next_attempt, u.last_reply, u.message_id, u.idx).Run(); !r) return r;
+      if (u.status == "queued") continue;
+      for (Stmt* d : {*done, *done_r})
+        if (auto r = d->BindAll(u.message_id).Run(); !r) return r;
+    }
   }
   for (const auto& id : c.deletes)
     for (const char* sql : {"DELETE FROM recipients WHERE message_id = ?", "DELETE FROM messages WHERE id = ?"})

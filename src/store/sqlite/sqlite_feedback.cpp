@@ -143,12 +143,13 @@ Result<int> SqliteStore::SealPlaintextWebhookSecrets() {
 namespace {
 
 // The SQLite side of store::WriteEvents (event_rules.hpp), inside AppendLocked's transaction. Its
-// statements are cached: the click endpoint and the event journal append many small batches.
+// statements are cached by the connection and looked up once per append: the click endpoint and the
+// event journal append many batches, the journal thousands of events each.
 class SqliteEventSink final : public EventSink {
  public:
   explicit SqliteEventSink(Db& db) : db_(db) {}
   Result<int64_t> InsertEvent(const Event& e, int64_t time, const std::string& data) override {
-    auto q = db_.Cached("INSERT INTO events(time, type, message_id, account, data) VALUES(?,?,?,?,?)");
+    auto q = Statement(insert_, "INSERT INTO events(time, type, message_id, account, data) VALUES(?,?,?,?,?)");
     if (!q) return q.error();
     (*q)->BindAll(time, e.type, e.message_id.empty() ? std::nullopt : std::optional<std::string_view>(e.message_id),
                   e.account, data);
@@ -156,29 +157,35 @@ class SqliteEventSink final : public EventSink {
     return db_.LastInsertId();
   }
   Result<void> InsertSuppression(const Suppression& s) override {
-    auto q = db_.Cached(
-        "INSERT OR IGNORE INTO suppressions(account, address, reason, detail, message_id, created_at) VALUES(?,?,?,?,?,?)");
+    auto q = Statement(suppress_,
+                       "INSERT OR IGNORE INTO suppressions(account, address, reason, detail, message_id, created_at) "
+                       "VALUES(?,?,?,?,?,?)");
     if (!q) return q.error();
-    (*q)->BindAll(s.account, s.address, s.reason, s.detail, s.message_id, s.created_at);
-    return (*q)->Run();
+    return (*q)->BindAll(s.account, s.address, s.reason, s.detail, s.message_id, s.created_at).Run();
   }
   Result<std::vector<WebhookTarget>> EnabledWebhooks(const std::string& account) override {
-    auto q = db_.Cached("SELECT id, event_types FROM webhooks WHERE account = ? AND enabled = 1 ORDER BY rowid");
+    auto q = Statement(webhooks_, "SELECT id, event_types FROM webhooks WHERE account = ? AND enabled = 1 ORDER BY rowid");
     if (!q) return q.error();
-    (*q)->BindAll(account);
-    auto rows = (*q)->Rows([](const Stmt& r) { return WebhookTarget{r.Text(0), SplitTypes(r.Text(1))}; }, "webhooks");
+    auto rows = (*q)->BindAll(account).Rows(
+        [](const Stmt& r) { return WebhookTarget{r.Text(0), SplitTypes(r.Text(1))}; }, "webhooks");
     (*q)->Reset();
     return rows;
   }
   Result<void> QueueWebhookDelivery(const std::string& webhook_id, int64_t event_id, int64_t now) override {
-    auto q = db_.Cached("INSERT INTO webhook_outbox(webhook_id, event_id, next_attempt, created_at) VALUES(?,?,?,?)");
+    auto q = Statement(queue_, "INSERT INTO webhook_outbox(webhook_id, event_id, next_attempt, created_at) VALUES(?,?,?,?)");
     if (!q) return q.error();
-    (*q)->BindAll(webhook_id, event_id, now, now);
-    return (*q)->Run();
+    return (*q)->BindAll(webhook_id, event_id, now, now).Run();
   }
 
  private:
+  Result<Stmt*> Statement(Stmt*& slot, const char* sql) {
+    if (slot) return slot;
+    auto q = db_.Cached(sql);
+    if (q) slot = *q;
+    return q;
+  }
   Db& db_;
+  Stmt *insert_ = nullptr, *suppress_ = nullptr, *webhooks_ = nullptr, *queue_ = nullptr;
 };
 
 }  // namespace
