@@ -92,7 +92,7 @@ class SqliteStore final : public Store {
   Result<int> AddTemplateVersionLocked(const std::string& id, const TemplateVersion& v, int64_t now);
   // sqlite_feedback.cpp: webhook secrets at rest (SecretBox)
   /// A webhooks row (kWebhookColumns from column `at`) with its secrets decrypted, or secret_error set.
-  Webhook ReadWebhook(Stmt& q, int at = 0) const;
+  Webhook ReadWebhook(const Stmt& q, int at = 0) const;
   /// The stored (encrypted) forms of w.secret and w.previous_secret.
   Result<std::pair<std::string, std::string>> SealSecrets(const Webhook& w) const;
   /// Encrypts the plaintext secrets an older kurier stored; returns how many rows it changed.
