@@ -19,19 +19,15 @@ namespace kurier::delivery {
 namespace {
 
 TEST(Transforms, FromDomain) {
-  struct Case {
-    const char* message;
-    const char* domain;
+  // message -> the domain DKIM signs for
+  const std::pair<const char*, const char*> cases[] = {
+      {"From: Ann <ann@Example.COM>\r\nTo: b@x.test\r\n\r\nbody\r\n", "example.com"},
+      {"To: b@x.test\r\nfrom: ann@plain.test\r\n\r\n", "plain.test"},
+      {"From: \"Ann\"\r\n <ann@folded.test>\r\n\r\n", "folded.test"},
+      {"To: b@x.test\r\n\r\nFrom: ann@body.test\r\n", ""},  // in the body: not a header field
+      {"From: undisclosed\r\n\r\n", ""},
   };
-  for (const Case& c : {
-           Case{"From: Ann <ann@Example.COM>\r\nTo: b@x.test\r\n\r\nbody\r\n", "example.com"},
-           Case{"To: b@x.test\r\nfrom: ann@plain.test\r\n\r\n", "plain.test"},
-           Case{"From: \"Ann\"\r\n <ann@folded.test>\r\n\r\n", "folded.test"},
-           Case{"To: b@x.test\r\n\r\nFrom: ann@body.test\r\n", ""},  // in the body: not a header field
-           Case{"From: undisclosed\r\n\r\n", ""},
-       }) {
-    EXPECT_EQ(FromDomain(c.message), c.domain) << c.message;
-  }
+  for (const auto& [message, domain] : cases) EXPECT_EQ(FromDomain(message), domain) << message;
 }
 
 TEST(Transforms, NeedsSmtpUtf8) {
