@@ -290,8 +290,8 @@ Result<std::vector<Suppression>> SqliteStore::FindSuppressions(const std::string
     list += '"';
   }
   list += ']';
-  std::lock_guard lock(mu_);
-  auto q = db_->Cached(
+  std::lock_guard lock(reader_mu_);
+  auto q = reader_->Cached(
       "SELECT account, address, reason, detail, message_id, created_at FROM suppressions "
       "WHERE address IN (SELECT value FROM json_each(?1)) AND (account = ?2 OR account = '') ORDER BY address, account DESC");
   if (!q) return q.error();

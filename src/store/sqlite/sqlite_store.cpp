@@ -128,6 +128,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   auto checkpointer = BackgroundCheckpointer::Start(*db.value(), path, Durability::kNormal);
   if (!checkpointer) return checkpointer.error();
   std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(db.value()), std::move(checkpointer.value())));
+  auto reader = Db::Open(path, Durability::kNormal);
+  if (!reader) return reader.error();
+  store->reader_ = std::move(reader.value());
   if (!options.server_secret.empty()) {
     store->box_.emplace(options.server_secret);
     // Webhook secrets written in plaintext by a kurier before encryption at rest (or by an older binary
