@@ -1,4 +1,4 @@
-// libFuzzer target: the X-Kurier-* submission options (spool/message_prep.cpp) on arbitrary messages
+// libFuzzer target: the X-Kurier-* submission options (ingress/prepare.cpp) on arbitrary messages
 // from authenticated senders never crash; removing the fields keeps the body byte for byte and leaves
 // no option behind; what is read is valid JSON within the documented bounds.
 #include <boost/json.hpp>
@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "spool/message_prep.hpp"
+#include "ingress/prepare.hpp"
 
 using namespace kurier::spool;
 

@@ -95,10 +95,6 @@ void AddEventRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 void AddSuppressionRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 /// /v1/webhooks: create, list, read, change, delete, rotate-secret, test, deliveries (webhooks_api.cpp).
 void AddWebhookRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
-/// The JSON view of one event, as GET /v1/events lists it.
-std::string EventJson(const store::Event& e);
-/// The webhook body for one event: {"type", "timestamp", "data": EventJson}.
-std::string WebhookPayload(const store::Event& e);
 /// GET /v1/openapi.json (public).
 void AddOpenApiRoute(Router& router);
 /// The OpenAPI 3.1 document served at /v1/openapi.json.

@@ -1,6 +1,6 @@
 // events_api.cpp - the event log and statistics over the HTTP API: GET /v1/events (filters and a
-// cursor) and GET /v1/stats (counts and rates per hour or day). Also the JSON view of one event that
-// both these listings and the webhook payloads use, so a consumer sees one shape everywhere.
+// cursor) and GET /v1/stats (counts and rates per hour or day). Events are shown in the flat shape of
+// events/event_json.hpp, the one the webhook payloads carry, so a consumer sees one shape everywhere.
 //
 // SECURITY: read scope; a key sees only its own account's events (an admin key may name another with
 // ?account=). Query parameters are bounded (limit <= 1000, at most 2000 buckets).
@@ -10,8 +10,10 @@
 #include <set>
 
 #include "api/api_service.hpp"
+#include "api/list_query.hpp"
 #include "api/router.hpp"
 #include "common/ids.hpp"
+#include "events/event_json.hpp"
 #include "store/store.hpp"
 
 namespace kurier::api {
@@ -44,43 +46,29 @@ void HandleEvents(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
   f.newest_first = true;
   f.limit = 100;
   auto account = AccountOf(req, rc, err);
-  for (const auto& [k, v] : req.query) {
-    long long n = 0;
-    if (k == "account") {
-    } else if (k == "limit") {
-      if (!ParseInteger(v, 1, 1000, n)) err.Add("/query/limit", "must be a number from 1 to 1000");
-      else f.limit = static_cast<size_t>(n);
-    } else if (k == "cursor") {
-      if (!ParseInteger(v, 1, INT64_MAX, n)) err.Add("/query/cursor", "must be the next_cursor of a previous page");
-      else (req.query.count("order") && req.query.at("order") == "asc" ? f.after_id : f.before_id) = n;
-    } else if (k == "order") {
-      if (v != "asc" && v != "desc") err.Add("/query/order", "must be asc (oldest first, for polling) or desc (newest first)");
-      f.newest_first = v != "asc";
-    } else if (k == "from" || k == "to") {
-      auto t = ParseRfc3339(v);
-      if (!t) err.Add("/query/" + k, "must be an RFC 3339 time such as 2026-11-26T00:00:00Z");
-      else (k == "from" ? f.since : f.until) = *t;
-    } else if (k == "type") {
-      if (!EventTypes().count(v)) err.Add("/query/type", "unknown event type '" + v + "'; see the Event schema in /v1/openapi.json");
-      f.type = v;
-    } else if (k == "message_id") {
-      f.message_id = v;
-    } else if (k == "recipient") {
-      f.recipient = v;
-    } else if (k == "tag") {
-      f.tag = v;
-    } else {
-      err.Add("/query/" + PointerToken(k), "unknown filter; use type, message_id, recipient, tag, from, to, order, limit, cursor");
-    }
-  }
+  ListQuerySpec spec;
+  spec.order = true;
+  spec.text = {{"message_id", &store::EventFilter::message_id},
+               {"recipient", &store::EventFilter::recipient},
+               {"tag", &store::EventFilter::tag}};
+  spec.other = [&f](const std::string& k, const std::string& v, FieldErrors& e) {
+    if (k == "account") return true;  // read by AccountOf
+    if (k != "type") return false;
+    if (!EventTypes().count(v)) e.Add("/query/type", "unknown event type '" + v + "'; see the Event schema in /v1/openapi.json");
+    f.type = v;
+    return true;
+  };
+  spec.unknown = "unknown filter; use type, message_id, recipient, tag, from, to, order, limit, cursor";
+  ParseListQuery(req.query, spec, f, err);
   if (!err.empty()) return reply(Invalid(err));
   f.account = *account;
   auto evs = ctx.store.ListEvents(f);
   if (!evs) return reply(Problem(503, "Unavailable", "cannot read events: " + evs.error().message + "; retry"));
   json::array items;
-  for (const auto& e : evs.value()) items.push_back(json::parse(EventJson(e)));
+  for (const auto& e : evs.value()) items.push_back(events::EventObject(e, events::EventShape::kFlat));
   json::object res{{"data", std::move(items)}};
-  res["next_cursor"] = evs->size() == f.limit ? json::value(std::to_string(evs->back().id)) : json::value(nullptr);
+  auto next = NextCursor(*evs, f);
+  res["next_cursor"] = next ? json::value(*next) : json::value(nullptr);
   reply(Json(200, json::serialize(res)));
 }
 
@@ -131,9 +119,7 @@ void HandleStats(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc
   for (const auto& [k, v] : req.query) {
     if (k == "account") {
     } else if (k == "from" || k == "to") {
-      auto t = ParseRfc3339(v);
-      if (!t) err.Add("/query/" + k, "must be an RFC 3339 time such as 2026-11-26T00:00:00Z");
-      else (k == "from" ? from : to) = *t;
+      ReadTimeParameter(k, v, k == "from" ? from : to, err);
     } else if (k == "by") {
       if (v != "hour" && v != "day") err.Add("/query/by", "must be hour or day");
       by = v;
@@ -176,23 +162,6 @@ void HandleStats(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc
 }
 
 }  // namespace
-
-std::string EventJson(const store::Event& e) {
-  json::object o{{"id", std::to_string(e.id)}, {"type", e.type}, {"time", FormatTimeUtc(e.time)}};
-  if (!e.message_id.empty()) o["message_id"] = e.message_id;
-  if (!e.account.empty()) o["account"] = e.account;
-  boost::system::error_code ec;
-  json::value d = json::parse(e.data, ec);
-  if (!ec && d.is_object())
-    for (auto& [k, v] : d.as_object())
-      if (!o.contains(k)) o[k] = v;
-  return json::serialize(o);
-}
-
-std::string WebhookPayload(const store::Event& e) {
-  json::object o{{"type", e.type}, {"timestamp", FormatTimeUtc(e.time)}, {"data", json::parse(EventJson(e))}};
-  return json::serialize(o);
-}
 
 void AddEventRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   router.Add(Route{"GET", "/v1/events", Scope::kRead,

@@ -277,23 +277,12 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         if (hec == http::error::end_of_stream || hec == asio::error::connection_reset || hec == asio::error::eof ||
             hec == asio::error::operation_aborted || hec == http::error::partial_message)
           co_return;
-        HttpResponse err =
-            hec == http::error::header_limit
-                ? Problem(431, "Request Header Fields Too Large",
-                          "the request line and headers exceed " + std::to_string(options.max_header) + " octets")
-                : Problem(400, "Bad Request", "malformed HTTP request: " + hec.message());
-        co_await WriteAndClose(stream, dog, std::move(err), 11);
+        co_await WriteAndClose(stream, dog, HeaderError(hec), 11);
         co_return;
       }
       auto& head = parser.get();
       const unsigned version = head.version();
-      HttpRequest req;
-      req.method = std::string(head.method_string());
-      for (const auto& f : head) {
-        std::string name(f.name_string());
-        for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        req.headers.emplace_back(std::move(name), std::string(f.value()));
-      }
+      HttpRequest req = RequestHead(head);
       if (auto bad = FramingProblem(version, req.headers); !bad.empty()) {
         co_await WriteAndClose(stream, dog, Problem(400, "Bad Request", bad), version);
         co_return;
@@ -330,19 +319,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       parser.body_limit(limit);
       Reservation reserved;
       if (has_body) {
-        const std::size_t want = parser.chunked() ? limit : static_cast<std::size_t>(*parser.content_length());
-        if (!options.budget->TryReserve(want)) {
-          HttpResponse busy = Problem(
-              503, "Service Unavailable",
-              "the server is receiving too many request bodies at once (api.max_body_in_flight = " +
-                  std::to_string(options.budget->limit()) + " octets); retry in a few seconds" +
-                  (parser.chunked() ? " (a chunked body counts as its limit; sending Content-Length needs less)" : ""));
-          busy.headers.emplace_back("Retry-After", "2");
-          co_await WriteAndClose(stream, dog, std::move(busy), version);
+        if (auto busy = ReserveBody(parser, limit, reserved)) {
+          co_await WriteAndClose(stream, dog, std::move(*busy), version);
           co_return;
         }
-        reserved.budget = options.budget.get();
-        reserved.octets = want;
       }
       if (beast::iequals(head[http::field::expect], "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, version};
@@ -357,14 +337,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         if (!timed_out && (bec == http::error::end_of_stream || bec == asio::error::eof ||
                            bec == asio::error::connection_reset || bec == asio::error::operation_aborted))
           co_return;
-        HttpResponse err =
-            bec == http::error::body_limit ? Problem(413, "Content Too Large", too_large)
-            : timed_out
-                ? Problem(408, "Request Timeout",
-                          "the request body did not arrive within " + std::to_string(options.request_timeout) +
-                              " s of its header (api.request_timeout)")
-                : Problem(400, "Bad Request", "malformed HTTP request: " + bec.message());
-        co_await WriteAndClose(stream, dog, std::move(err), version);
+        co_await WriteAndClose(stream, dog, BodyError(bec, timed_out, too_large), version);
         co_return;
       }
       const bool keep_alive = parser.keep_alive();
@@ -377,6 +350,55 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       responding = true;
       if (!co_await Respond(stream, dog, std::move(r), version, keep_alive)) co_return;
     }
+  }
+
+  // The answer to a request header that could not be read (not a timeout, not a closed connection).
+  HttpResponse HeaderError(const beast::error_code& hec) const {
+    return hec == http::error::header_limit
+               ? Problem(431, "Request Header Fields Too Large",
+                         "the request line and headers exceed " + std::to_string(options.max_header) + " octets")
+               : Problem(400, "Bad Request", "malformed HTTP request: " + hec.message());
+  }
+
+  // The method and the header fields (names lower-cased) of a request head.
+  static HttpRequest RequestHead(const http::request_parser<http::string_body>::value_type& head) {
+    HttpRequest req;
+    req.method = std::string(head.method_string());
+    for (const auto& f : head) {
+      std::string name(f.name_string());
+      for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      req.headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    return req;
+  }
+
+  // Reserves the body's octets (a chunked body counts as its limit) in the server-wide budget; the 503
+  // to send when they do not fit.
+  std::optional<HttpResponse> ReserveBody(const http::request_parser<http::string_body>& parser, std::size_t limit,
+                                          Reservation& reserved) {
+    const std::size_t want = parser.chunked() ? limit : static_cast<std::size_t>(*parser.content_length());
+    if (!options.budget->TryReserve(want)) {
+      HttpResponse busy = Problem(
+          503, "Service Unavailable",
+          "the server is receiving too many request bodies at once (api.max_body_in_flight = " +
+              std::to_string(options.budget->limit()) + " octets); retry in a few seconds" +
+              (parser.chunked() ? " (a chunked body counts as its limit; sending Content-Length needs less)" : ""));
+      busy.headers.emplace_back("Retry-After", "2");
+      return busy;
+    }
+    reserved.budget = options.budget.get();
+    reserved.octets = want;
+    return std::nullopt;
+  }
+
+  // The answer to a request body that could not be read (too large, too slow or malformed).
+  HttpResponse BodyError(const beast::error_code& bec, bool timed_out, const std::string& too_large) const {
+    return bec == http::error::body_limit ? Problem(413, "Content Too Large", too_large)
+           : timed_out
+               ? Problem(408, "Request Timeout",
+                         "the request body did not arrive within " + std::to_string(options.request_timeout) +
+                             " s of its header (api.request_timeout)")
+               : Problem(400, "Bad Request", "malformed HTTP request: " + bec.message());
   }
 
   // Writes a response; true when the connection stays open for the next request.

@@ -15,13 +15,16 @@
 #include <set>
 
 #include "api/api_service.hpp"
+#include "api/list_query.hpp"
 #include "api/router.hpp"
 #include "api/send_request.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
+#include "ingress/ingress.hpp"
+#include "ingress/prepare.hpp"
 #include "mime/build.hpp"
+#include "mime/header_fields.hpp"
 #include "smtp/proto/header_from.hpp"
-#include "spool/message_prep.hpp"
 #include "spool/spool.hpp"
 #include "store/store.hpp"
 #include "templates/templates.hpp"
@@ -246,123 +249,37 @@ void ParseSend(const json::object& o, const ApiConfig& limits, const SendDefault
 
 namespace {
 
-// The account's sender rules, as for SMTP submission: the From domain must be one of the account's
-// sender domains and, outside sandbox mode, verified.
-std::optional<std::string> SenderProblem(store::Store& store, const std::string& account, const std::string& from) {
-  auto acc = store.FindAccount(account);
-  if (!acc || !acc.value()) return "account '" + account + "' no longer exists";
-  const auto& a = **acc;
-  std::string domain = ToLowerAscii(from.substr(from.rfind('@') + 1));
-  bool allowed = std::any_of(a.sender_domains.begin(), a.sender_domains.end(),
-                             [&](const std::string& d) { return ToLowerAscii(d) == domain; });
-  if (!allowed) {
-    std::string list;
-    for (const auto& d : a.sender_domains) list += (list.empty() ? "" : ", ") + d;
-    return "sender " + from + " is not allowed for account '" + account + "' (it may send from: " +
-           (list.empty() ? "no domain yet" : list) + "); add the domain with 'kurier account add-domain " + account +
-           " " + domain + "'";
-  }
-  bool verified = std::any_of(a.verified_domains.begin(), a.verified_domains.end(),
-                              [&](const std::string& d) { return ToLowerAscii(d) == domain; });
-  if (!a.sandbox && !verified)
-    return "sender domain " + domain + " is not verified for account '" + account +
-           "': publish its DNS records and run 'kurier domain check " + domain + "'";
-  return std::nullopt;
+// The API's origin record of a request: "api:#12" and "key #12" in the Received: line.
+ingress::Origin ApiOrigin(const HttpRequest& req, const RouteContext& rc) {
+  ingress::Origin o;
+  o.account = rc.who.account;
+  o.api_key = "#" + std::to_string(rc.who.key_id);
+  o.credential = "api:" + o.api_key;
+  o.client_ip = req.client_ip;
+  o.helo = "api";
+  return o;
 }
 
-std::string ReceivedFor(const ApiContext& ctx, const std::string& ip, const std::string& id, int64_t now,
-                        const std::string& key_prefix) {
-  return "Received: from api (key " + key_prefix + " [" + ip + "])\r\n\tby " + ctx.config.hostname +
-         " (kurier) with HTTP id " + id + ";\r\n\t" + FormatRfc5322Date(now) + "\r\n";
-}
-
-// Submits `messages` to the spool; replies once every one is durable.
-// Takes suppressed recipients (the account's list or the global one) out of each message before it is
-// spooled: `items[i]` (the response entry of messages[i]) lists them under "suppressed", and a message
-// left with no recipient is not sent at all (status "suppressed"). Each one is a `suppressed` event.
-// Returns false when the list cannot be read (nothing is sent then).
-bool DropSuppressed(ApiContext& ctx, const std::string& account, std::vector<spool::SpoolMessage>& messages,
-                    json::array& items, std::string& error) {
-  std::vector<std::string> all;
-  for (const auto& m : messages) all.insert(all.end(), m.recipients.begin(), m.recipients.end());
-  auto found = ctx.store.FindSuppressions(account, all);
-  if (!found) {
-    error = found.error().message;
+// Takes suppressed recipients out of `messages` (ingress) and says so in the response: `items[i]`
+// (the entry of messages[i]) lists them under "suppressed", and one left with no recipient has status
+// "suppressed" (it is not sent). False when the list cannot be read (nothing may be sent then).
+bool DropSuppressed(ApiContext& ctx, std::vector<spool::SpoolMessage>& messages, json::array& items, std::string& error) {
+  auto dropped = ingress::Ingress(ctx.store, ctx.spool).DropSuppressed(messages);
+  if (!dropped) {
+    error = dropped.error().message;
     return false;
   }
-  if (found->empty()) return true;
-  std::map<std::string, const store::Suppression*> by_address;
-  for (const auto& s : found.value()) by_address.emplace(s.address, &s);
-  std::vector<store::Event> events;
-  std::vector<spool::SpoolMessage> kept;
-  const int64_t now = NowMicros();
   for (std::size_t i = 0; i < messages.size(); ++i) {
-    auto& m = messages[i];
-    json::array dropped;
-    std::vector<std::string> left;
-    for (const auto& a : m.recipients) {
-      auto it = by_address.find(ToLowerAscii(a));
-      if (it == by_address.end()) {
-        left.push_back(a);
-        continue;
-      }
-      const auto& s = *it->second;
-      dropped.push_back(json::object{{"address", a}, {"reason", s.reason}});
-      json::object data{{"recipient", a}, {"reason", s.reason}, {"suppressed_at", FormatTimeUtc(s.created_at)},
-                        {"scope", s.account.empty() ? "global" : "account"}, {"mail_from", m.mail_from}};
-      if (m.tags != "[]") data["tags"] = json::parse(m.tags);
-      if (m.metadata != "{}") data["metadata"] = json::parse(m.metadata);
-      events.push_back(store::Event{0, now, "suppressed", m.id, m.account, json::serialize(data)});
-    }
-    if (dropped.empty()) {
-      kept.push_back(std::move(m));
-      continue;
-    }
+    if (dropped.value()[i].empty()) continue;
     auto& item = items[i].as_object();
-    item["suppressed"] = std::move(dropped);
-    json::array rcpts;
-    for (const auto& a : left) rcpts.emplace_back(a);
+    json::array gone, rcpts;
+    for (const auto& d : dropped.value()[i]) gone.push_back(json::object{{"address", d.address}, {"reason", d.reason}});
+    for (const auto& a : messages[i].recipients) rcpts.emplace_back(a);
+    item["suppressed"] = std::move(gone);
     item["recipients"] = std::move(rcpts);
-    if (left.empty()) {
-      item["status"] = "suppressed";
-      continue;
-    }
-    m.recipients = std::move(left);
-    kept.push_back(std::move(m));
+    if (messages[i].recipients.empty()) item["status"] = "suppressed";
   }
-  if (auto r = ctx.store.AppendEvents(events); !r) spdlog::error("api: cannot record suppressed events: {}", r.error().message);
-  messages = std::move(kept);
   return true;
-}
-
-void SubmitAll(ApiContext& ctx, std::vector<spool::SpoolMessage> messages, std::function<void(bool, std::string)> done) {
-  if (messages.empty()) return done(true, "");
-  struct State {
-    std::mutex mu;
-    std::size_t remaining;
-    std::string error;
-    std::function<void(bool, std::string)> done;
-  };
-  auto st = std::make_shared<State>();
-  st->remaining = messages.size();
-  st->done = std::move(done);
-  for (auto& m : messages) {
-    // Runs on the spool's committer thread: an exception must not escape into it (it would end the
-    // process). It is logged; the request's reply, dropped with `st`, then answers 500 (Router::Handle).
-    ctx.spool.Submit(std::move(m), [st](Result<std::string> r) {
-      try {
-        std::unique_lock lock(st->mu);
-        if (!r && st->error.empty()) st->error = r.error().message;
-        if (--st->remaining > 0) return;
-        lock.unlock();
-        st->done(st->error.empty(), st->error);
-      } catch (const std::exception& e) {
-        spdlog::error("api: completing a send failed with an exception: {}", e.what());
-      } catch (...) {
-        spdlog::error("api: completing a send failed with an exception");
-      }
-    });
-  }
 }
 
 std::string AddressOnly(const std::vector<mime::Address>& v, std::vector<std::string>& out) {
@@ -505,7 +422,7 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
   }
   if (!err.empty()) return reply(Invalid(err));
   if (auto p = mime::ValidateAddress(r.base.from.email); !p) {
-    if (auto problem = SenderProblem(ctx.store, rc.who.account, r.base.from.email))
+    if (auto problem = ingress::Ingress(ctx.store, ctx.spool).SenderProblem(rc.who.account, r.base.from.email))
       return reply(Problem(403, "Sender Not Allowed", *problem));
   }
   // One spec per outgoing message.
@@ -516,7 +433,7 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
   std::vector<spool::SpoolMessage> out;
   json::array ids;
   out.reserve(entries.size());
-  const std::string key_prefix = "#" + std::to_string(rc.who.key_id);
+  const ingress::Origin origin = ApiOrigin(req, rc);
   const bool templated = tpl || r.variables || batch;
   ParsedParts parts;
   if (templated && !ParseParts(tpl, r, parts, err)) return reply(Invalid(err));
@@ -544,7 +461,7 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
     if (ctx.tracking_key && (r.track_opens || r.track_clicks || r.list_unsubscribe)) {
       const std::string from_domain = ToLowerAscii(spec.from.email.substr(spec.from.email.rfind('@') + 1));
       if (spec.to.size() + spec.cc.size() + spec.bcc.size() > 1) {
-        deferred_tracking = spool::TrackingOptionFields(r.track_opens, r.track_clicks, r.list_unsubscribe);
+        deferred_tracking = ingress::TrackingOptionFields(r.track_opens, r.track_clicks, r.list_unsubscribe);
       } else {
         const tracking::Outbound outbound = OutboundOf(ctx);
         if (!spec.html.empty() && (r.track_opens || r.track_clicks))
@@ -561,20 +478,12 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
       err.Add(ptr.empty() ? "/" : ptr, built.error().message);
       continue;
     }
-    spool::SpoolMessage m;
-    m.id = id;
-    m.received_at = now;
-    m.account = rc.who.account;
-    m.credential = "api:" + key_prefix;
-    m.client_ip = req.client_ip;
-    m.helo = "api";
-    m.mail_from = spec.from.email;
-    AddressOnly(spec.to, m.recipients);
-    AddressOnly(spec.cc, m.recipients);
-    AddressOnly(spec.bcc, m.recipients);
-    m.body_type = "7BIT";  // BuildMessage writes 7-bit clean MIME
-    m.data = ReceivedFor(ctx, req.client_ip, m.id, now, key_prefix) + built.value();
-    m.size = m.data.size();
+    ingress::Envelope env{spec.from.email, {}, "7BIT", false};  // BuildMessage writes 7-bit clean MIME
+    AddressOnly(spec.to, env.recipients);
+    AddressOnly(spec.cc, env.recipients);
+    AddressOnly(spec.bcc, env.recipients);
+    auto prepared = ingress::Prepare(origin, std::move(env), built.value(), ctx.config.hostname, false, now, id);
+    spool::SpoolMessage& m = prepared.message;
     m.not_before = r.send_at;
     m.tags = r.tags;
     if (e.metadata) {
@@ -592,13 +501,13 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
     out.push_back(std::move(m));
   }
   if (!err.empty()) return reply(Invalid(err));
-  if (std::string e; !DropSuppressed(ctx, rc.who.account, out, ids, e))
+  if (std::string e; !DropSuppressed(ctx, out, ids, e))
     return reply(Problem(503, "Unavailable", "the suppression list could not be read (" + e + "); nothing was accepted, retry"));
   json::object res{{"messages", std::move(ids)}};
   if (r.send_at) res["send_at"] = FormatTimeUtc(r.send_at);
   if (tpl) res["template"] = json::object{{"id", tpl->id}, {"version", tpl->version}};
   std::string res_body = json::serialize(res);
-  SubmitAll(ctx, std::move(out), [reply = std::move(reply), res_body = std::move(res_body)](bool ok, std::string error) {
+  ingress::Ingress(ctx.store, ctx.spool).Submit(std::move(out), [reply = std::move(reply), res_body = std::move(res_body)](bool ok, std::string error) {
     if (!ok) return reply(Problem(503, "Not Stored", "the message could not be stored (" + error + "); nothing was accepted, retry"));
     reply(Json(202, res_body));
   });
@@ -620,55 +529,84 @@ std::vector<std::string> SplitList(const std::string& s) {
   return out;
 }
 
-// POST /v1/messages/raw: {"from": envelope sender, "to": [envelope recipients], "message": RFC 5322 text,
-// optional tags, metadata, send_at}; or Content-Type message/rfc822 with ?from=&to=a,b.
-void HandleRaw(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, Reply reply) {
-  Errors err;
+// What a POST /v1/messages/raw asks for.
+struct RawRequest {
   std::string from, message, tags = "[]", metadata = "{}";
   std::vector<std::string> to;
   int64_t send_at = 0;
+};
+
+// The request's fields: Content-Type message/rfc822 with ?from=&to=a,b, or a JSON object. False (with
+// the reply sent) when the body is not JSON at all; field errors go to `err`.
+bool ParseRawRequest(const HttpRequest& req, RawRequest& r, Errors& err, Reply& reply) {
   const std::string& ctype = req.Header("content-type");
   if (IStartsWith(ctype, "message/rfc822")) {
     auto f = req.query.find("from");
     auto t = req.query.find("to");
     if (f == req.query.end()) err.Add("/from", "required as ?from=sender@example.com with message/rfc822 bodies");
-    else from = f->second;
-    if (t != req.query.end()) to = SplitList(t->second);
-    message = req.body;
-  } else {
-    boost::system::error_code ec;
-    json::value body = json::parse(req.body, ec);
-    if (ec || !body.is_object())
-      return reply(Problem(400, "Malformed JSON",
-                           "send a JSON object {\"from\", \"to\", \"message\"} or Content-Type: message/rfc822"));
-    const auto& o = body.as_object();
-    from = StringField(o, "from", err);
-    if (!o.if_contains("from")) err.Add("/from", "required: the envelope sender");
-    for (const auto& a : ParseAddressList(o.if_contains("to"), "/to", err)) to.push_back(a.email);
-    message = StringField(o, "message", err);
-    if (!o.if_contains("message")) err.Add("/message", "required: the complete message (headers, blank line, body)");
-    if (auto* t = o.if_contains("tags")) tags = json::serialize(*t);
-    if (auto* m = o.if_contains("metadata")) {
-      if (!m->is_object()) err.Add("/metadata", "must be an object");
-      else metadata = json::serialize(*m);
-    }
-    if (auto* s = o.if_contains("send_at"); s && !s->is_null()) {
-      auto t = ParseTime(*s);
-      if (!t) err.Add("/send_at", "must be an RFC 3339 time or Unix seconds");
-      else if (*t > NowMicros()) send_at = *t;
-    }
+    else r.from = f->second;
+    if (t != req.query.end()) r.to = SplitList(t->second);
+    r.message = req.body;
+    return true;
   }
-  if (auto p = mime::ValidateAddress(from); p && !from.empty()) err.Add("/from", *p);
-  if (to.empty()) err.Add("/to", "required: at least one envelope recipient");
-  for (size_t i = 0; i < to.size(); ++i)
-    if (auto p = mime::ValidateAddress(to[i])) err.Add("/to/" + std::to_string(i), *p);
-  if (to.size() > ctx.config.api.max_recipients)
-    err.Add("/to", "at most " + std::to_string(ctx.config.api.max_recipients) + " recipients (api.max_recipients)");
-  std::string data = mime::NormalizeLineEndings(message);
+  boost::system::error_code ec;
+  json::value body = json::parse(req.body, ec);
+  if (ec || !body.is_object()) {
+    reply(Problem(400, "Malformed JSON", "send a JSON object {\"from\", \"to\", \"message\"} or Content-Type: message/rfc822"));
+    return false;
+  }
+  const auto& o = body.as_object();
+  r.from = StringField(o, "from", err);
+  if (!o.if_contains("from")) err.Add("/from", "required: the envelope sender");
+  for (const auto& a : ParseAddressList(o.if_contains("to"), "/to", err)) r.to.push_back(a.email);
+  r.message = StringField(o, "message", err);
+  if (!o.if_contains("message")) err.Add("/message", "required: the complete message (headers, blank line, body)");
+  if (auto* t = o.if_contains("tags")) r.tags = json::serialize(*t);
+  if (auto* m = o.if_contains("metadata")) {
+    if (!m->is_object()) err.Add("/metadata", "must be an object");
+    else r.metadata = json::serialize(*m);
+  }
+  if (auto* s = o.if_contains("send_at"); s && !s->is_null()) {
+    auto t = ParseTime(*s);
+    if (!t) err.Add("/send_at", "must be an RFC 3339 time or Unix seconds");
+    else if (*t > NowMicros()) r.send_at = *t;
+  }
+  return true;
+}
+
+// The message text's own checks: no NUL, the size limit, lines of at most 998 octets (RFC 5322 2.1.1).
+void CheckRawMessage(const ApiContext& ctx, const std::string& data, Errors& err) {
   if (data.find('\0') != std::string::npos) err.Add("/message", "contains a NUL octet");
   if (data.size() > ctx.config.limits.max_message_size)
     err.Add("/message", "is larger than smtp.limits.max_message_size (" + std::to_string(ctx.config.limits.max_message_size) + ")");
-  size_t hdr_end = spool::HeaderSectionEnd(data);
+  size_t pos = 0, n = 0;
+  while (pos < data.size()) {
+    size_t e = data.find("\r\n", pos);
+    size_t len = (e == std::string::npos ? data.size() : e) - pos;
+    if (len > 998) {
+      err.Add("/message", "line " + std::to_string(n + 1) + " is longer than 998 octets (RFC 5322 2.1.1)");
+      return;
+    }
+    ++n;
+    if (e == std::string::npos) return;
+    pos = e + 2;
+  }
+}
+
+// POST /v1/messages/raw: {"from": envelope sender, "to": [envelope recipients], "message": RFC 5322 text,
+// optional tags, metadata, send_at}; or Content-Type message/rfc822 with ?from=&to=a,b.
+void HandleRaw(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, Reply reply) {
+  Errors err;
+  RawRequest r;
+  if (!ParseRawRequest(req, r, err, reply)) return;
+  if (auto p = mime::ValidateAddress(r.from); p && !r.from.empty()) err.Add("/from", *p);
+  if (r.to.empty()) err.Add("/to", "required: at least one envelope recipient");
+  for (size_t i = 0; i < r.to.size(); ++i)
+    if (auto p = mime::ValidateAddress(r.to[i])) err.Add("/to/" + std::to_string(i), *p);
+  if (r.to.size() > ctx.config.api.max_recipients)
+    err.Add("/to", "at most " + std::to_string(ctx.config.api.max_recipients) + " recipients (api.max_recipients)");
+  std::string data = mime::NormalizeLineEndings(r.message);
+  CheckRawMessage(ctx, data, err);
   // The header From (and Sender) obeys the envelope sender's rule, as for SMTP submission: exactly one
   // From field (RFC 5322 3.6), every address in it at one of the account's sender domains.
   std::optional<smtp::proto::HeaderSenderCheck> header_check;
@@ -679,67 +617,31 @@ void HandleRaw(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
     if (header_check->verdict == smtp::proto::HeaderSenderCheck::Verdict::kMalformed)
       err.Add("/message", header_check->reason);
   }
-  {
-    size_t pos = 0, n = 0;
-    while (pos < data.size()) {
-      size_t e = data.find("\r\n", pos);
-      size_t len = (e == std::string::npos ? data.size() : e) - pos;
-      if (len > 998) {
-        err.Add("/message", "line " + std::to_string(n + 1) + " is longer than 998 octets (RFC 5322 2.1.1)");
-        break;
-      }
-      ++n;
-      if (e == std::string::npos) break;
-      pos = e + 2;
-    }
-  }
-  (void)hdr_end;
-  // X-Kurier-* fields, as an SMTP submission may give them (the request's own tags and metadata win);
-  // their tracking applies as the message leaves.
-  auto options = spool::ReadSubmissionOptions(data);
-  if (!options.error.empty()) err.Add("/message", "header field " + options.error);
-  if (tags == "[]") tags = options.tags;
-  if (metadata == "{}") metadata = options.metadata;
+  if (data.size() < 2 || data.substr(data.size() - 2) != "\r\n") data += "\r\n";
+  // Ingress: our Received: ("with HTTP"), Message-ID:/Date: when missing, and the X-Kurier-* fields as an
+  // SMTP submission may give them (the request's own tags and metadata win).
+  ingress::Envelope env{r.from, r.to, IsAscii(data) ? "7BIT" : "8BITMIME", false};
+  auto prepared = ingress::Prepare(ApiOrigin(req, rc), std::move(env), data, ctx.config.hostname, true, NowMicros());
+  data = {};
+  if (!prepared.error.empty()) err.Add("/message", "header field " + prepared.error);
   if (!err.empty()) return reply(Invalid(err));
-  if (auto problem = SenderProblem(ctx.store, rc.who.account, from)) return reply(Problem(403, "Sender Not Allowed", *problem));
+  ingress::Ingress in(ctx.store, ctx.spool);
+  if (auto problem = in.SenderProblem(rc.who.account, r.from)) return reply(Problem(403, "Sender Not Allowed", *problem));
   if (header_check && header_check->verdict == smtp::proto::HeaderSenderCheck::Verdict::kNotAllowed)
     return reply(Problem(403, "Sender Not Allowed", header_check->reason));
-  if (data.size() < 2 || data.substr(data.size() - 2) != "\r\n") data += "\r\n";
-  const int64_t now = NowMicros();
-  spool::SpoolMessage m;
-  m.id = NewQueueId();
-  m.received_at = now;
-  m.account = rc.who.account;
-  m.credential = "api:#" + std::to_string(rc.who.key_id);
-  m.client_ip = req.client_ip;
-  m.helo = "api";
-  m.mail_from = from;
-  m.recipients = to;
-  m.body_type = IsAscii(data) ? "7BIT" : "8BITMIME";
-  spool::TraceInfo t;
-  t.hostname = ctx.config.hostname;
-  t.queue_id = m.id;
-  t.time = now;
-  // Received: (ours, "with HTTP") plus Message-ID:/Date: when missing.
-  std::string prepared = spool::PrepareMessage(data, t);
-  size_t first_end = prepared.find("\r\n");
-  while (first_end != std::string::npos && first_end + 2 < prepared.size() &&
-         (prepared[first_end + 2] == ' ' || prepared[first_end + 2] == '\t'))
-    first_end = prepared.find("\r\n", first_end + 2);
-  m.data = ReceivedFor(ctx, req.client_ip, m.id, now, "#" + std::to_string(rc.who.key_id)) + prepared.substr(first_end + 2);
-  m.size = m.data.size();
-  m.not_before = send_at;
-  m.tags = tags;
-  m.metadata = metadata;
+  spool::SpoolMessage& m = prepared.message;
+  m.not_before = r.send_at;
+  if (r.tags != "[]") m.tags = r.tags;
+  if (r.metadata != "{}") m.metadata = r.metadata;
   json::array rcpts;
-  for (const auto& a : to) rcpts.emplace_back(a);
-  json::array items{json::object{{"id", m.id}, {"recipients", rcpts}, {"status", send_at ? "scheduled" : "queued"}}};
+  for (const auto& a : m.recipients) rcpts.emplace_back(a);
+  json::array items{json::object{{"id", m.id}, {"recipients", rcpts}, {"status", r.send_at ? "scheduled" : "queued"}}};
   std::vector<spool::SpoolMessage> one;
   one.push_back(std::move(m));
-  if (std::string e; !DropSuppressed(ctx, rc.who.account, one, items, e))
+  if (std::string e; !DropSuppressed(ctx, one, items, e))
     return reply(Problem(503, "Unavailable", "the suppression list could not be read (" + e + "); nothing was accepted, retry"));
   std::string res_body = json::serialize(json::object{{"messages", std::move(items)}});
-  SubmitAll(ctx, std::move(one), [reply = std::move(reply), res_body = std::move(res_body)](bool ok, std::string error) {
+  in.Submit(std::move(one), [reply = std::move(reply), res_body = std::move(res_body)](bool ok, std::string error) {
     if (!ok) return reply(Problem(503, "Not Stored", "the message could not be stored (" + error + "); retry"));
     reply(Json(202, res_body));
   });
@@ -825,32 +727,19 @@ void HandleList(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
   f.newest_first = true;
   f.limit = 50;
   std::string status;
-  for (const auto& [k, v] : req.query) {
-    long long n = 0;
-    if (k == "limit") {
-      if (!ParseInteger(v, 1, 1000, n)) err.Add("/query/limit", "must be a number from 1 to 1000");
-      else f.limit = static_cast<size_t>(n);
-    } else if (k == "cursor") {
-      if (!ParseInteger(v, 1, INT64_MAX, n)) err.Add("/query/cursor", "must be the next_cursor of a previous page");
-      else f.before_id = n;
-    } else if (k == "from" || k == "to") {
-      auto t = ParseTime(json::value(v));
-      if (!t) err.Add("/query/" + k, "must be an RFC 3339 time such as 2026-11-26T00:00:00Z");
-      else (k == "from" ? f.since : f.until) = *t;
-    } else if (k == "status") {
-      static const std::set<std::string> kStatus = {"queued", "scheduled", "deferred", "delivered", "bounced", "mixed"};
-      if (!kStatus.count(v)) err.Add("/query/status", "must be one of queued, scheduled, deferred, delivered, bounced, mixed");
-      status = v;
-    } else if (k == "recipient") {
-      f.recipient = v;
-    } else if (k == "sender") {
-      f.sender = v;
-    } else if (k == "tag") {
-      f.tag = v;
-    } else {
-      err.Add("/query/" + PointerToken(k), "unknown filter; use status, recipient, sender, tag, from, to, limit, cursor");
-    }
-  }
+  ListQuerySpec spec;
+  spec.text = {{"recipient", &store::EventFilter::recipient},
+               {"sender", &store::EventFilter::sender},
+               {"tag", &store::EventFilter::tag}};
+  spec.other = [&status](const std::string& k, const std::string& v, FieldErrors& e) {
+    if (k != "status") return false;
+    static const std::set<std::string> kStatus = {"queued", "scheduled", "deferred", "delivered", "bounced", "mixed"};
+    if (!kStatus.count(v)) e.Add("/query/status", "must be one of queued, scheduled, deferred, delivered, bounced, mixed");
+    status = v;
+    return true;
+  };
+  spec.unknown = "unknown filter; use status, recipient, sender, tag, from, to, limit, cursor";
+  ParseListQuery(req.query, spec, f, err);
   if (!err.empty()) return reply(Invalid(err));
   auto evs = ctx.store.ListEvents(f);
   if (!evs) return reply(Problem(503, "Unavailable", "cannot read messages: " + evs.error().message));
@@ -861,7 +750,8 @@ void HandleList(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
     items.push_back(std::move(v));
   }
   json::object res{{"data", std::move(items)}};
-  res["next_cursor"] = evs->size() == f.limit ? json::value(std::to_string(evs->back().id)) : json::value(nullptr);
+  auto next = NextCursor(*evs, f);
+  res["next_cursor"] = next ? json::value(*next) : json::value(nullptr);
   reply(Json(200, json::serialize(res)));
 }
 

@@ -74,30 +74,15 @@ struct MessageInfo {
 
 // What the accepted event (and the recipient's delivered event) of message `id` say.
 std::optional<MessageInfo> LookupStored(ApiContext& ctx, const std::string& id, uint32_t index) {
-  store::EventFilter f;
-  f.message_id = id;
-  f.limit = 50;
-  auto evs = ctx.store.ListEvents(f);
-  if (!evs) return std::nullopt;
+  auto found = ctx.store.FindMessageContext(id);
+  if (!found || !found.value() || found.value()->account.empty()) return std::nullopt;
+  const store::MessageContext& c = **found;
+  if (index >= c.recipients.size()) return std::nullopt;
   MessageInfo info;
-  for (const auto& e : evs.value()) {
-    boost::system::error_code ec;
-    json::value d = json::parse(e.data, ec);
-    if (ec || !d.is_object()) continue;
-    auto& o = d.as_object();
-    if (e.type == "accepted") {
-      info.account = e.account;
-      auto* rs = o.if_contains("recipients");
-      if (!rs || !rs->is_array() || index >= rs->as_array().size()) return std::nullopt;
-      info.recipient = std::string(rs->as_array()[index].as_string());
-      for (const char* k : {"mail_from", "tags", "metadata"})
-        if (auto* v = o.if_contains(k)) info.context[k] = *v;
-    } else if (e.type == "delivered" && !info.recipient.empty()) {
-      if (auto* r = o.if_contains("recipient"); r && r->is_string() && ToLowerAscii(std::string(r->as_string())) == ToLowerAscii(info.recipient))
-        info.delivered_at = e.time;
-    }
-  }
-  if (info.account.empty()) return std::nullopt;
+  info.account = c.account;
+  info.recipient = c.recipients[index];
+  info.context = json::parse("{" + store::ContextMembers(c) + "}").as_object();
+  info.delivered_at = c.DeliveredAt(info.recipient);
   return info;
 }
 

@@ -25,6 +25,7 @@
 #include "dns/resolver.hpp"
 #include "domains/check.hpp"
 #include "common/secret.hpp"
+#include "events/event_json.hpp"
 #include "bounce/intake.hpp"
 #include "webhooks/dispatcher.hpp"
 #include "store/store.hpp"
@@ -84,207 +85,289 @@ class RotationKeeper {
   std::thread thread_;
 };
 
+// The event log and the spool, opened for serving (the spool's recovered messages are counted).
+struct Stores {
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<spool::Spool> spool;
+};
+
+Stores OpenStores(const Config& config) {
+  auto store = OpenStoreOrExit(config, /*create_secret=*/true);
+  // Opens and clicks are appended to a journal file and imported into the event log in bulk.
+  if (auto r = store->OpenEventJournal(config.sqlite_path.parent_path() / "events.journal", config.event_journal_delay_ms); !r) Fail(r.error().message);
+  auto spool = spool::Spool::Open(config.spool_path, spool::SpoolOptions{config.spool_fsync, config.spool_max_batch},
+                                  store.get());
+  if (!spool) Fail(spool.error().message);
+  auto count = spool.value()->Count();
+  spdlog::info("spool {}: {} message(s) recovered", config.spool_path.string(), count ? count.value() : -1);
+  if (!config.spool_fsync) spdlog::warn("spool.fsync is off: acknowledged mail can be lost on power failure");
+  return Stores{std::move(store), std::move(spool.value())};
+}
+
+// The bounce listener: reports about our messages become bounced/complained events. Null when
+// smtp.inbound is off.
+std::unique_ptr<bounce::FeedbackIntake> StartBounceIntake(const Config& config, store::Store& store, const std::string& secret,
+                                                          smtp::server::SmtpServer& server) {
+  std::unique_ptr<bounce::FeedbackIntake> intake;
+  if (config.inbound.enabled) {
+    intake = std::make_unique<bounce::FeedbackIntake>(config, store, secret);
+    auto* in = intake.get();
+    server.SetInboundHooks(smtp::server::InboundHooks{
+        [in](const std::string& domain) { return in->Accepts(domain); },
+        [in](const std::string& from, const std::vector<std::string>& rcpts, const std::string& ip, std::string msg) {
+          return in->Process(from, rcpts, ip, msg);
+        }});
+  }
+  return intake;
+}
+
+// `kurier auth status|unblock`: the AUTH throttling state lives in this process's memory.
+void AddAuthHandlers(ControlServer& control, smtp::server::SmtpServer& server) {
+  control.AddHandler("auth-status", [&server](const std::string&) {
+    return ControlAnswer{true, server.auth_service().StatusJson()};
+  });
+  control.AddHandler("auth-unblock", [&server](const std::string& argument) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(argument, ec);
+    std::optional<std::string> ip, user;
+    if (!ec && v.is_object()) {
+      if (auto* i = v.as_object().if_contains("ip"); i && i->is_string()) ip = std::string(i->as_string());
+      if (auto* u = v.as_object().if_contains("user"); u && u->is_string()) user = std::string(u->as_string());
+    }
+    if (!ip && !user) return ControlAnswer{false, "give --ip ADDRESS, --user USERNAME or both"};
+    std::size_t n = server.auth_service().Unblock(ip, user);
+    return ControlAnswer{true, std::to_string(n) + " throttling entr" + (n == 1 ? "y" : "ies") + " removed"};
+  });
+}
+
+// Starts delivery (unless delivery.enabled is false), the control socket and the SMTP listeners.
+void StartSmtpSide(const Config& config, delivery::DeliveryManager& delivery, ControlServer& control,
+                   smtp::server::SmtpServer& server) {
+  control.SetDeliveryRunning(config.delivery.enabled);
+  if (config.delivery.enabled) {
+    if (auto r = delivery.Start(); !r) Fail(r.error().message);
+  } else {
+    spdlog::warn("delivery.enabled is false: mail is accepted and kept in the queue");
+  }
+  if (auto r = control.Start(); !r) Fail(r.error().message);
+  if (auto r = server.Start(); !r) Fail(r.error().message);
+}
+
+// The HTTP API's router: keys are looked up by hash in the store.
+std::unique_ptr<api::Router> MakeRouter(const Config& config, store::Store* st) {
+  api::RouterOptions ro;
+  ro.rate_per_second = config.api.rate_per_second;
+  ro.burst = config.api.burst;
+  return std::make_unique<api::Router>(
+      [st](const std::string& hash) -> std::optional<api::Principal> {
+        auto k = st->FindApiKeyByHash(hash);
+        if (!k) {
+          spdlog::error("api: cannot look up an API key: {}", k.error().message);
+          return std::nullopt;
+        }
+        if (!k.value()) return std::nullopt;
+        return api::Principal{k.value()->id, k.value()->account, k.value()->scopes};
+      },
+      ro);
+}
+
+// Webhooks: the outbox is filled by the store with each event; the dispatcher sends it.
+webhooks::WebhookClient MakeWebhookClient(const Config& config, boost::asio::io_context& ioc) {
+  webhooks::WebhookClientOptions wo;
+  wo.ca_file = config.events.webhook_ca_file;
+  wo.allow_private_addresses = config.events.webhook_allow_private_addresses;
+  wo.tls_ciphers = config.tls_ciphers;
+  auto webhook_client = webhooks::WebhookClient::Create(ioc, wo);
+  if (!webhook_client) Fail(webhook_client.error().message);
+  return std::move(webhook_client.value());
+}
+
+// What the API's handlers use: the store and spool, cancelling through delivery, templates, webhook
+// tests, the tracking key and the unsubscribe addresses of the bounce listener.
+std::shared_ptr<api::ApiContext> MakeApiContext(const Config& config, store::Store* st, spool::Spool& spool,
+                                                delivery::DeliveryManager& delivery, webhooks::WebhookDispatcher& webhooks,
+                                                const std::string& secret, bounce::FeedbackIntake* intake) {
+  auto api_ctx = std::make_shared<api::ApiContext>(api::ApiContext{
+      config, *st, spool,
+      [&delivery](const std::string& id, std::function<void(bool, std::string)> done) { delivery.Delete(id, std::move(done)); },
+      [st](const std::string& account, const std::string& id_or_name, int version) {
+        return api::FindStoredTemplate(*st, account, id_or_name, version);
+      },
+      [st, &webhooks](const std::string& account, const std::string& id, std::function<void(int, std::string)> done) {
+        auto w = st->FindWebhook(account, id);
+        if (!w || !w.value()) return done(0, "webhook " + id + " is gone");
+        webhooks.SendTest(*w.value(), [done = std::move(done)](webhooks::WebhookResponse res) { done(res.status, res.error); });
+      }});
+  if (auto key = tracking::Key::FromSecret(secret); key)
+    api_ctx->tracking_key = std::make_shared<const tracking::Key>(std::move(key.value()));
+  else
+    Fail("server.secret_file: " + key.error().message);
+  if (intake)
+    api_ctx->unsubscribe_address = [intake, &config, secret](const std::string& id, const std::string& from_domain) {
+      const std::string domain = ToLowerAscii(config.domains.return_path_prefix + "." + from_domain);
+      return intake->Accepts(domain) ? bounce::UnsubscribeLocalPart(secret, id) + "@" + domain : std::string();
+    };
+  // Tracking and List-Unsubscribe as mail leaves (before DKIM): SMTP submissions, and API sends with
+  // several recipients (each recipient's copy names it).
+  delivery.SetMessageTransform([outbound = api::OutboundOf(*api_ctx)](const spool::SpoolMessage& m, int recipient) {
+    delivery::DeliveryManager::Transformed t;
+    t.data = tracking::TrackSubmitted(outbound, m, static_cast<uint32_t>(recipient), &t.per_recipient);
+    return t;
+  });
+  return api_ctx;
+}
+
+// The HTTP listeners' options: the API's (api.listen) and the public one's (public.listen).
+struct HttpListeners {
+  api::HttpServerOptions api;
+  api::HttpServerOptions recipients;
+  bool public_listener = false;
+};
+
+HttpListeners HttpOptions(const Config& config) {
+  api::HttpServerOptions ho;
+  ho.listen = config.api.listen;
+  ho.max_body = config.api.max_body;
+  ho.max_public_body = config.api.max_public_body;
+  ho.request_timeout = config.api.request_timeout;
+  ho.idle_timeout = config.api.idle_timeout;
+  ho.idle_timeout_under_pressure = config.api.idle_timeout_under_pressure;
+  ho.max_connections = config.api.max_connections;
+  ho.max_connections_per_ip = config.api.max_connections_per_ip;
+  ho.connection_limit_exempt = config.api.connection_limit_exempt;
+  ho.budget = std::make_shared<api::BodyBudget>(config.api.max_body_in_flight);  // shared by both listeners
+  // public.listen: the endpoints recipients reach (tracking, unsubscribe) get a listener of their own,
+  // so that a flood of them cannot fill the applications' API listener, and the API stops serving them.
+  const bool public_listener = config.api.enabled && !config.api.public_listen.empty();
+  ho.routes = public_listener ? api::RouteSet::kApplications : api::RouteSet::kAll;
+  api::HttpServerOptions po = ho;
+  po.listen = config.api.public_listen;
+  po.listen_key = "public.listen";
+  po.routes = api::RouteSet::kRecipients;
+  return HttpListeners{std::move(ho), std::move(po), public_listener};
+}
+
+// Event retention: purges what is older than events.retention every hour (and once at start).
+class EventPurger {
+ public:
+  EventPurger(const Config& config, store::Store& store, boost::asio::io_context& ioc)
+      : config_(config), store_(store), timer_(ioc) {}
+  void Run() {
+    auto n = store_.PurgeEvents(NowMicros() - config_.events.retention * 1'000'000);
+    if (!n) spdlog::error("events: cannot purge old events: {}", n.error().message);
+    else if (n.value() > 0) spdlog::info("events: purged {} event(s) older than {} s", n.value(), config_.events.retention);
+    timer_.expires_after(std::chrono::hours(1));
+    timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) Run();
+    });
+  }
+  void Cancel() { timer_.cancel(); }
+
+ private:
+  const Config& config_;
+  store::Store& store_;
+  boost::asio::steady_timer timer_;
+};
+
+// Runs the io_context on config.threads threads (one per core by default) until it stops.
+void RunThreads(const Config& config, boost::asio::io_context& ioc) {
+  int n = config.threads > 0 ? config.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // The last line of defence (issue 12): a handler that throws ends only its own operation. Asio lets
+  // the exception out of run(), which may then be called again without restart().
+  auto run = [&ioc] {
+    for (;;) {
+      try {
+        ioc.run();
+        return;
+      } catch (const std::exception& x) {
+        spdlog::error("internal error in a handler, which was abandoned ({}); the server goes on", x.what());
+      } catch (...) {
+        spdlog::error("internal error in a handler, which was abandoned (not a std::exception); the server goes on");
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 1; t < n; ++t) threads.emplace_back(run);
+  run();
+  for (auto& t : threads) t.join();
+}
+
+void LogSpoolStats(const spool::Spool& spool) {
+  auto st = spool.stats();
+  if (st.commits > 0)
+    spdlog::info("spool: {} messages in {} group commits (average {:.1f}, largest {}), {:.2f} ms per commit",
+                 st.messages, st.commits, double(st.messages) / st.commits, st.largest_batch,
+                 st.commit_micros / 1000.0 / st.commits);
+}
+
+// `kurier serve`: opens the stores, starts delivery, the SMTP and HTTP listeners, webhooks and the
+// timers, runs until SIGINT or SIGTERM, then stops them in order.
+void Serve(const std::string& config_path) {
+  Config config = LoadConfigOrExit(config_path);
+  InitLogging(config.log_level);
+  TightenFileModes(config);  // an install made before umask 077 (files 0644)
+  auto [store, spool] = OpenStores(config);
+  auto resolver = dns::Resolver::Create(dns::ResolverConfig{config.dns_forward});
+  if (!resolver) Fail(resolver.error().message);
+  RotationKeeper keeper(config, *store, *resolver.value());
+  {
+    boost::asio::io_context ioc;
+    smtp::server::SmtpServer server(config, *store, *spool, ioc);
+    // The node's secret signs VERP return paths (checked by the bounce listener) and tracking links.
+    auto secret = LoadOrCreateSecret(config.secret_file);
+    if (!secret) Fail("server.secret_file: " + secret.error().message);
+    std::unique_ptr<bounce::FeedbackIntake> intake = StartBounceIntake(config, *store, secret.value(), server);
+    delivery::DeliveryManager delivery(config, *store, *spool, *resolver.value(), ioc);
+    // Delivery first: a configuration it refuses (an unreadable ARC key, ...) stops serve before any
+    // listener has accepted mail it could not deliver.
+    ControlServer control(ioc, config.control_socket, delivery);
+    AddAuthHandlers(control, server);
+    StartSmtpSide(config, delivery, control, server);
+    // The HTTP API: keys are looked up by hash in the store; sends go through the same spool.
+    std::unique_ptr<api::Router> router = MakeRouter(config, store.get());
+    webhooks::WebhookDispatcher webhooks(config, *store, ioc, MakeWebhookClient(config, ioc), events::WebhookPayload);
+    auto api_ctx = MakeApiContext(config, store.get(), *spool, delivery, webhooks, secret.value(), intake.get());
+    api::AddAllRoutes(*router, api_ctx);
+    HttpListeners listen = HttpOptions(config);
+    api::HttpServer http(listen.api, *router, ioc);
+    api::HttpServer public_http(listen.recipients, *router, ioc);
+    if (config.api.enabled)
+      if (auto r = http.Start(); !r) Fail(r.error().message);
+    if (listen.public_listener)
+      if (auto r = public_http.Start(); !r) Fail(r.error().message);
+    webhooks.Start();
+    EventPurger purger(config, *store, ioc);
+    purger.Run();
+    spdlog::info("kurier ready (hostname {})", config.hostname);
+    boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    boost::asio::steady_timer grace(ioc);
+    signals.async_wait([&](auto ec, int sig) {
+      if (ec) return;
+      spdlog::info("signal {}: stopping", sig);
+      server.Stop();
+      http.Stop();
+      public_http.Stop();
+      webhooks.Stop();
+      purger.Cancel();
+      delivery.Stop();
+      control.Stop();
+      // Give sessions a moment to finish the reply in flight, then stop.
+      grace.expires_after(std::chrono::milliseconds(500));
+      grace.async_wait([&](auto) { ioc.stop(); });
+    });
+    RunThreads(config, ioc);
+    spool->Stop();  // commit what is queued while the executors still exist
+  }
+  LogSpoolStats(*spool);
+  spdlog::info("stopped");
+}
+
 }  // namespace
 
 void AddServeCommand(CLI::App& app, std::string& config_path) {
   auto* cmd = app.add_subcommand("serve", "Run the server in the foreground (SIGTERM or SIGINT stops it)");
   cmd->add_option("--config", config_path, "Configuration file (default: $KURIER_CONFIG or var/kurier.toml)");
-  cmd->callback([&] {
-    Config config = LoadConfigOrExit(config_path);
-    InitLogging(config.log_level);
-    TightenFileModes(config);  // an install made before umask 077 (files 0644)
-    auto store = OpenStoreOrExit(config, /*create_secret=*/true);
-    // Opens and clicks are appended to a journal file and imported into the event log in bulk.
-    if (auto r = store->OpenEventJournal(config.sqlite_path.parent_path() / "events.journal", config.event_journal_delay_ms); !r) Fail(r.error().message);
-    auto spool = spool::Spool::Open(config.spool_path, spool::SpoolOptions{config.spool_fsync, config.spool_max_batch},
-                                    store.get());
-    if (!spool) Fail(spool.error().message);
-    auto count = spool.value()->Count();
-    spdlog::info("spool {}: {} message(s) recovered", config.spool_path.string(), count ? count.value() : -1);
-    if (!config.spool_fsync) spdlog::warn("spool.fsync is off: acknowledged mail can be lost on power failure");
-    auto resolver = dns::Resolver::Create(dns::ResolverConfig{config.dns_forward});
-    if (!resolver) Fail(resolver.error().message);
-    RotationKeeper keeper(config, *store, *resolver.value());
-    {
-      boost::asio::io_context ioc;
-      smtp::server::SmtpServer server(config, *store, *spool.value(), ioc);
-      // The node's secret signs VERP return paths (checked by the bounce listener) and tracking links.
-      auto secret = LoadOrCreateSecret(config.secret_file);
-      if (!secret) Fail("server.secret_file: " + secret.error().message);
-      // The bounce listener: reports about our messages become bounced/complained events.
-      std::unique_ptr<bounce::FeedbackIntake> intake;
-      if (config.inbound.enabled) {
-        intake = std::make_unique<bounce::FeedbackIntake>(config, *store, secret.value());
-        server.SetInboundHooks(smtp::server::InboundHooks{
-            [&intake](const std::string& domain) { return intake->Accepts(domain); },
-            [&intake](const std::string& from, const std::vector<std::string>& rcpts, const std::string& ip, std::string msg) {
-              return intake->Process(from, rcpts, ip, msg);
-            }});
-      }
-      delivery::DeliveryManager delivery(config, *store, *spool.value(), *resolver.value(), ioc);
-      // Delivery first: a configuration it refuses (an unreadable ARC key, ...) stops serve before any
-      // listener has accepted mail it could not deliver.
-      ControlServer control(ioc, config.control_socket, delivery);
-      // `kurier auth status|unblock`: the AUTH throttling state lives in this process's memory.
-      control.AddHandler("auth-status", [&server](const std::string&) {
-        return ControlAnswer{true, server.auth_service().StatusJson()};
-      });
-      control.AddHandler("auth-unblock", [&server](const std::string& argument) {
-        boost::system::error_code ec;
-        auto v = boost::json::parse(argument, ec);
-        std::optional<std::string> ip, user;
-        if (!ec && v.is_object()) {
-          if (auto* i = v.as_object().if_contains("ip"); i && i->is_string()) ip = std::string(i->as_string());
-          if (auto* u = v.as_object().if_contains("user"); u && u->is_string()) user = std::string(u->as_string());
-        }
-        if (!ip && !user) return ControlAnswer{false, "give --ip ADDRESS, --user USERNAME or both"};
-        std::size_t n = server.auth_service().Unblock(ip, user);
-        return ControlAnswer{true, std::to_string(n) + " throttling entr" + (n == 1 ? "y" : "ies") + " removed"};
-      });
-      control.SetDeliveryRunning(config.delivery.enabled);
-      if (config.delivery.enabled) {
-        if (auto r = delivery.Start(); !r) Fail(r.error().message);
-      } else {
-        spdlog::warn("delivery.enabled is false: mail is accepted and kept in the queue");
-      }
-      if (auto r = control.Start(); !r) Fail(r.error().message);
-      if (auto r = server.Start(); !r) Fail(r.error().message);
-      // The HTTP API: keys are looked up by hash in the store; sends go through the same spool.
-      store::Store* st = store.get();
-      api::RouterOptions ro;
-      ro.rate_per_second = config.api.rate_per_second;
-      ro.burst = config.api.burst;
-      api::Router router(
-          [st](const std::string& hash) -> std::optional<api::Principal> {
-            auto k = st->FindApiKeyByHash(hash);
-            if (!k) {
-              spdlog::error("api: cannot look up an API key: {}", k.error().message);
-              return std::nullopt;
-            }
-            if (!k.value()) return std::nullopt;
-            return api::Principal{k.value()->id, k.value()->account, k.value()->scopes};
-          },
-          ro);
-      // Webhooks: the outbox is filled by the store with each event; the dispatcher sends it.
-      webhooks::WebhookClientOptions wo;
-      wo.ca_file = config.events.webhook_ca_file;
-      wo.allow_private_addresses = config.events.webhook_allow_private_addresses;
-      wo.tls_ciphers = config.tls_ciphers;
-      auto webhook_client = webhooks::WebhookClient::Create(ioc, wo);
-      if (!webhook_client) Fail(webhook_client.error().message);
-      webhooks::WebhookDispatcher webhooks(config, *store, ioc, webhook_client.value(), api::WebhookPayload);
-      auto api_ctx = std::make_shared<api::ApiContext>(api::ApiContext{
-          config, *store, *spool.value(),
-          [&delivery](const std::string& id, std::function<void(bool, std::string)> done) { delivery.Delete(id, std::move(done)); },
-          [st](const std::string& account, const std::string& id_or_name, int version) {
-            return api::FindStoredTemplate(*st, account, id_or_name, version);
-          },
-          [st, &webhooks](const std::string& account, const std::string& id, std::function<void(int, std::string)> done) {
-            auto w = st->FindWebhook(account, id);
-            if (!w || !w.value()) return done(0, "webhook " + id + " is gone");
-            webhooks.SendTest(*w.value(), [done = std::move(done)](webhooks::WebhookResponse res) { done(res.status, res.error); });
-          }});
-      if (auto key = tracking::Key::FromSecret(secret.value()); key)
-        api_ctx->tracking_key = std::make_shared<const tracking::Key>(std::move(key.value()));
-      else
-        Fail("server.secret_file: " + key.error().message);
-      if (intake)
-        api_ctx->unsubscribe_address = [&intake, &config, secret = secret.value()](const std::string& id,
-                                                                                   const std::string& from_domain) {
-          const std::string domain = ToLowerAscii(config.domains.return_path_prefix + "." + from_domain);
-          return intake->Accepts(domain) ? bounce::UnsubscribeLocalPart(secret, id) + "@" + domain : std::string();
-        };
-      // Tracking and List-Unsubscribe as mail leaves (before DKIM): SMTP submissions, and API sends with
-      // several recipients (each recipient's copy names it).
-      delivery.SetMessageTransform([outbound = api::OutboundOf(*api_ctx)](const spool::SpoolMessage& m, int recipient) {
-        delivery::DeliveryManager::Transformed t;
-        t.data = tracking::TrackSubmitted(outbound, m, static_cast<uint32_t>(recipient), &t.per_recipient);
-        return t;
-      });
-      api::AddAllRoutes(router, api_ctx);
-      api::HttpServerOptions ho;
-      ho.listen = config.api.listen;
-      ho.max_body = config.api.max_body;
-      ho.max_public_body = config.api.max_public_body;
-      ho.request_timeout = config.api.request_timeout;
-      ho.idle_timeout = config.api.idle_timeout;
-      ho.idle_timeout_under_pressure = config.api.idle_timeout_under_pressure;
-      ho.max_connections = config.api.max_connections;
-      ho.max_connections_per_ip = config.api.max_connections_per_ip;
-      ho.connection_limit_exempt = config.api.connection_limit_exempt;
-      ho.budget = std::make_shared<api::BodyBudget>(config.api.max_body_in_flight);  // shared by both listeners
-      // public.listen: the endpoints recipients reach (tracking, unsubscribe) get a listener of their own,
-      // so that a flood of them cannot fill the applications' API listener, and the API stops serving them.
-      const bool public_listener = config.api.enabled && !config.api.public_listen.empty();
-      ho.routes = public_listener ? api::RouteSet::kApplications : api::RouteSet::kAll;
-      api::HttpServerOptions po = ho;
-      po.listen = config.api.public_listen;
-      po.listen_key = "public.listen";
-      po.routes = api::RouteSet::kRecipients;
-      api::HttpServer http(ho, router, ioc);
-      api::HttpServer public_http(po, router, ioc);
-      if (config.api.enabled)
-        if (auto r = http.Start(); !r) Fail(r.error().message);
-      if (public_listener)
-        if (auto r = public_http.Start(); !r) Fail(r.error().message);
-      webhooks.Start();
-      // Event retention: purge what is older than events.retention every hour (and once at start).
-      boost::asio::steady_timer purge_timer(ioc);
-      std::function<void()> purge = [&] {
-        auto n = store->PurgeEvents(NowMicros() - config.events.retention * 1'000'000);
-        if (!n) spdlog::error("events: cannot purge old events: {}", n.error().message);
-        else if (n.value() > 0) spdlog::info("events: purged {} event(s) older than {} s", n.value(), config.events.retention);
-        purge_timer.expires_after(std::chrono::hours(1));
-        purge_timer.async_wait([&](boost::system::error_code ec) {
-          if (!ec) purge();
-        });
-      };
-      purge();
-      spdlog::info("kurier ready (hostname {})", config.hostname);
-      boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
-      boost::asio::steady_timer grace(ioc);
-      signals.async_wait([&](auto ec, int sig) {
-        if (ec) return;
-        spdlog::info("signal {}: stopping", sig);
-        server.Stop();
-        http.Stop();
-        public_http.Stop();
-        webhooks.Stop();
-        purge_timer.cancel();
-        delivery.Stop();
-        control.Stop();
-        // Give sessions a moment to finish the reply in flight, then stop.
-        grace.expires_after(std::chrono::milliseconds(500));
-        grace.async_wait([&](auto) { ioc.stop(); });
-      });
-      int n = config.threads > 0 ? config.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-      // The last line of defence (issue 12): a handler that throws ends only its own operation. Asio lets
-      // the exception out of run(), which may then be called again without restart().
-      auto run = [&ioc] {
-        for (;;) {
-          try {
-            ioc.run();
-            return;
-          } catch (const std::exception& x) {
-            spdlog::error("internal error in a handler, which was abandoned ({}); the server goes on", x.what());
-          } catch (...) {
-            spdlog::error("internal error in a handler, which was abandoned (not a std::exception); the server goes on");
-          }
-        }
-      };
-      std::vector<std::thread> threads;
-      for (int t = 1; t < n; ++t) threads.emplace_back(run);
-      run();
-      for (auto& t : threads) t.join();
-      spool.value()->Stop();  // commit what is queued while the executors still exist
-    }
-    auto st = spool.value()->stats();
-    if (st.commits > 0)
-      spdlog::info("spool: {} messages in {} group commits (average {:.1f}, largest {}), {:.2f} ms per commit",
-                   st.messages, st.commits, double(st.messages) / st.commits, st.largest_batch,
-                   st.commit_micros / 1000.0 / st.commits);
-    spdlog::info("stopped");
-  });
+  cmd->callback([&] { Serve(config_path); });
 }
 
 }  // namespace kurier::app

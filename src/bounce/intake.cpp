@@ -64,26 +64,16 @@ struct Accepted {
 
 Accepted FindAccepted(store::Store& store, const std::string& id) {
   Accepted a;
-  store::EventFilter f;
-  f.type = "accepted";
-  f.message_id = id;
-  f.limit = 1;
-  auto events = store.ListEvents(f);
-  if (!events) {
-    a.error = "cannot read the event log (" + events.error().message + ")";
+  auto found = store.FindMessageContext(id);
+  if (!found) {
+    a.error = "cannot read the event log (" + found.error().message + ")";
     return a;
   }
-  if (events->empty()) return a;
-  boost::system::error_code ec;
-  json::value d = json::parse(events->front().data, ec);
-  if (ec || !d.is_object()) return a;
+  if (!found.value()) return a;
   a.found = true;
-  a.account = events->front().account;
-  if (auto* rs = d.as_object().if_contains("recipients"); rs && rs->is_array())
-    for (const auto& r : rs->as_array())
-      if (r.is_string()) a.recipients.emplace_back(r.as_string());
-  for (const char* k : {"mail_from", "tags", "metadata"})
-    if (auto* v = d.as_object().if_contains(k)) a.context[k] = *v;
+  a.account = found.value()->account;
+  a.recipients = found.value()->recipients;
+  a.context = json::parse("{" + store::ContextMembers(**found) + "}").as_object();
   return a;
 }
 

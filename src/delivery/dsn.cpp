@@ -7,7 +7,7 @@
 #include "delivery/dsn.hpp"
 
 #include "common/ids.hpp"
-#include "spool/message_prep.hpp"
+#include "mime/header_fields.hpp"
 
 namespace kurier::delivery {
 
@@ -74,7 +74,7 @@ std::string BuildDsn(const DsnInput& in, const std::string& boundary, int64_t no
   // 3. the original header section (RFC 6522 3)
   m += "--" + boundary + "\r\n";
   m += "Content-Type: text/rfc822-headers\r\n\r\n";
-  std::string headers = in.original_message.substr(0, spool::HeaderSectionEnd(in.original_message));
+  std::string headers = in.original_message.substr(0, mime::HeaderSectionEnd(in.original_message));
   m += headers;
   if (!headers.empty() && headers.back() != '\n') m += "\r\n";
   m += "\r\n--" + boundary + "--\r\n";

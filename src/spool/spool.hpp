@@ -18,12 +18,10 @@
 
 #include "common/result.hpp"
 #include "store/store.hpp"
-namespace kurier::store::sqlite {
-class Db;
-class BackgroundCheckpointer;
-}
 
 namespace kurier::spool {
+
+class SpoolStorage;
 
 /// The lower-case domain of a forward-path: the destination queue it belongs to.
 std::string RecipientDomain(const std::string& address);
@@ -49,6 +47,13 @@ struct RecipientUpdate {
   int attempts = 0;
   int64_t next_attempt = 0;
   std::string last_reply;
+};
+
+/// Changes of queued messages, applied in a group commit after its new messages.
+struct SpoolChanges {
+  std::vector<RecipientUpdate> updates;  ///< a message whose recipients are all final leaves the spool
+  std::vector<std::string> deletes;      ///< message ids to remove
+  std::vector<std::pair<std::string, bool>> suspensions;  ///< domain, suspended
 };
 
 struct SpoolMessage {
@@ -85,7 +90,11 @@ class Spool {
   /// exactly once and drops uncommitted ones. `events` (may be null) receives an `accepted` event per
   /// message, recorded by the committer (Store::RecordEvent: through the event journal when the store
   /// has one) before the completion runs, and the delivery events.
+  /// The embedded backend (SQLite, sqlite/sqlite_spool_storage.cpp) at `path`.
   static Result<std::unique_ptr<Spool>> Open(const std::filesystem::path& path, SpoolOptions options,
+                                             store::Store* events);
+  /// Over any storage backend (spool_storage.hpp).
+  static Result<std::unique_ptr<Spool>> Open(std::unique_ptr<SpoolStorage> storage, SpoolOptions options,
                                              store::Store* events);
   ~Spool();
 
@@ -124,21 +133,20 @@ class Spool {
     Done done;
   };
   struct UpdateBatch {
-    std::vector<RecipientUpdate> updates;
+    SpoolChanges changes;
     std::vector<store::Event> events;
-    std::vector<std::string> deletes;         ///< message ids to remove
-    std::vector<std::pair<std::string, bool>> suspensions;  ///< domain, suspended
   };
-  Spool(std::unique_ptr<store::sqlite::Db> db, std::unique_ptr<store::sqlite::Db> reader,
-        std::unique_ptr<store::sqlite::BackgroundCheckpointer> checkpointer, SpoolOptions options, store::Store* events);
+  Spool(std::unique_ptr<SpoolStorage> storage, SpoolOptions options, store::Store* events);
   void Run();
-  Result<void> CommitBatch(std::vector<Pending>& batch, std::vector<UpdateBatch>& updates);
+  /// Writes one group commit: `messages` (which the caller acknowledges after it) and `updates`.
+  Result<void> CommitBatch(const std::vector<const SpoolMessage*>& messages, std::vector<UpdateBatch>& updates);
+  /// Gives delivery events their message's account and context (store::AddMessageContext), read before
+  /// a final update may remove the message.
+  void AddContexts(std::vector<UpdateBatch>& updates);
+  /// Records events through the store (its event journal when it has one), logging failures.
+  void Record(const std::vector<store::Event>& events, const char* what);
 
-  std::unique_ptr<store::sqlite::Db> db_;      // the writer: used by the committer thread only
-  std::unique_ptr<store::sqlite::Db> reader_;  // reads (WAL lets them run beside a commit)
-  std::unique_ptr<store::sqlite::BackgroundCheckpointer> checkpointer_;  // WAL checkpoints beside the commits
-  std::mutex read_mu_;                         // serialises users of `reader_`
-  bool full_sync_ = true;                      // the writer's current synchronous mode (committer only)
+  std::unique_ptr<SpoolStorage> storage_;  // group commits from the committer thread; reads from any
   SpoolOptions options_;
   store::Store* events_;
   mutable std::mutex mu_;

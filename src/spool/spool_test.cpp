@@ -1,3 +1,4 @@
+// Spool tests: one body per behaviour, run against every spool storage backend (spool_test_backends.hpp).
 #include "spool/spool.hpp"
 
 #include <gtest/gtest.h>
@@ -6,18 +7,24 @@
 #include <future>
 
 #include "common/ids.hpp"
+#include "spool/spool_test_backends.hpp"
 #include "store/store.hpp"
 
 namespace kurier::spool {
 namespace {
 
-class SpoolTest : public ::testing::Test {
+class SpoolTest : public ::testing::TestWithParam<testing::SpoolBackend> {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("kurier-spool-test-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
+  Result<std::unique_ptr<Spool>> Open(SpoolOptions options, store::Store* events) {
+    auto storage = GetParam().open(dir_, options.fsync);
+    if (!storage) return storage.error();
+    return Spool::Open(std::move(storage.value()), options, events);
+  }
   static SpoolMessage Message(int i) {
     SpoolMessage m;
     m.id = NewQueueId();
@@ -34,12 +41,12 @@ class SpoolTest : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
-TEST_F(SpoolTest, ConcurrentSubmitsAreGroupCommittedAndSurviveReopen) {
+TEST_P(SpoolTest, ConcurrentSubmitsAreGroupCommittedAndSurviveReopen) {
   auto store = store::OpenStore("sqlite", dir_ / "kurier.db");
   ASSERT_TRUE(store);
   std::vector<SpoolMessage> sent;
   {
-    auto sp = Spool::Open(dir_ / "spool.db", SpoolOptions{true, 64}, store.value().get());
+    auto sp = Open(SpoolOptions{true, 64}, store.value().get());
     ASSERT_TRUE(sp) << sp.error().message;
     std::vector<std::future<Result<std::string>>> done;
     for (int i = 0; i < 200; ++i) {
@@ -59,7 +66,7 @@ TEST_F(SpoolTest, ConcurrentSubmitsAreGroupCommittedAndSurviveReopen) {
     EXPECT_LE(st.largest_batch, 64u);
   }
   // A new process opening the spool sees every acknowledged message exactly once, byte for byte.
-  auto sp = Spool::Open(dir_ / "spool.db", SpoolOptions{true, 64}, nullptr);
+  auto sp = Open(SpoolOptions{true, 64}, nullptr);
   ASSERT_TRUE(sp);
   auto list = sp.value()->List();
   ASSERT_TRUE(list);
@@ -78,8 +85,8 @@ TEST_F(SpoolTest, ConcurrentSubmitsAreGroupCommittedAndSurviveReopen) {
   EXPECT_EQ(events->size(), sent.size());
 }
 
-TEST_F(SpoolTest, SubmitAfterStopFailsCleanly) {
-  auto sp = Spool::Open(dir_ / "spool.db", SpoolOptions{true, 8}, nullptr);
+TEST_P(SpoolTest, SubmitAfterStopFailsCleanly) {
+  auto sp = Open(SpoolOptions{true, 8}, nullptr);
   ASSERT_TRUE(sp);
   sp.value()->Stop();
   bool failed = false;
@@ -89,6 +96,89 @@ TEST_F(SpoolTest, SubmitAfterStopFailsCleanly) {
   ASSERT_TRUE(n);
   EXPECT_EQ(n.value(), 0);
 }
+
+// Delivery results: events get their message's account and context, a message whose recipients are all
+// final leaves the spool in the same commit, deletions and suspensions are kept.
+TEST_P(SpoolTest, DeliveryResultsCarryContextAndFinishMessages) {
+  auto store = store::OpenStore("sqlite", dir_ / "kurier.db");
+  ASSERT_TRUE(store);
+  auto sp = Open(SpoolOptions{false, 64}, store.value().get());
+  ASSERT_TRUE(sp) << sp.error().message;
+  Spool& spool = *sp.value();
+  auto submit = [&](SpoolMessage m) {
+    std::promise<Result<std::string>> p;
+    auto f = p.get_future();
+    spool.Submit(std::move(m), [&p](Result<std::string> r) { p.set_value(std::move(r)); });
+    auto r = f.get();
+    EXPECT_TRUE(r) << r.error().message;
+  };
+  SpoolMessage a = Message(1), b = Message(2), c = Message(3);
+  a.account = "shop";
+  a.tags = R"(["t1"])";
+  a.metadata = R"({"k":"v"})";
+  for (const auto& m : {a, b, c}) submit(m);
+  auto pending = spool.PendingRecipients();
+  ASSERT_TRUE(pending);
+  EXPECT_EQ(pending->size(), 6u);
+
+  // a: both recipients final (it leaves); b: one deferred (it stays); c: deleted.
+  spool.Update({RecipientUpdate{a.id, 0, "delivered", 1, 0, "250 ok"}, RecipientUpdate{a.id, 1, "bounced", 1, 0, "550 no"},
+                RecipientUpdate{b.id, 0, "queued", 1, 123, "451 later"}},
+               {store::Event{0, 0, "delivered", a.id, "", R"({"recipient":"b1@example.net"})"},
+                store::Event{0, 0, "bounced", a.id, "", "{}"},
+                store::Event{0, 0, "deferred", "unknown-id", "", "{}"}});
+  spool.Delete(c.id, {});
+  spool.SetSuspended("example.org", true);
+  spool.SetSuspended("example.com", true);
+  spool.SetSuspended("example.com", false);
+  spool.Stop();
+
+  auto left = spool.List();
+  ASSERT_TRUE(left);
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ(left->front().id, b.id);
+  ASSERT_EQ(left->front().states.size(), 2u);
+  EXPECT_EQ(left->front().states[0].status, "queued");
+  EXPECT_EQ(left->front().states[0].attempts, 1);
+  EXPECT_EQ(left->front().states[0].next_attempt, 123);
+  EXPECT_EQ(left->front().states[0].last_reply, "451 later");
+  auto gone = spool.Get(a.id);
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(*gone);
+  auto count = spool.Count();
+  ASSERT_TRUE(count);
+  EXPECT_EQ(*count, 1);
+  auto suspended = spool.SuspendedDomains();
+  ASSERT_TRUE(suspended);
+  EXPECT_EQ(*suspended, (std::vector<std::string>{"example.org"}));
+
+  store::EventFilter f;
+  f.message_id = a.id;
+  auto events = store.value()->ListEvents(f);
+  ASSERT_TRUE(events);
+  std::vector<std::string> got;
+  for (const auto& e : *events) got.push_back(e.type + " " + e.account + " " + (e.type == "accepted" ? "" : e.data));
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "accepted shop ",
+                     R"(delivered shop {"recipient":"b1@example.net","mail_from":"a@example.com","tags":["t1"],"metadata":{"k":"v"}})",
+                     R"(bounced shop {"mail_from":"a@example.com","tags":["t1"],"metadata":{"k":"v"}})",
+                 }));
+  f.message_id = "unknown-id";
+  auto unknown = store.value()->ListEvents(f);
+  ASSERT_TRUE(unknown);
+  ASSERT_EQ(unknown->size(), 1u);
+  EXPECT_EQ(unknown->front().account, "");
+  EXPECT_EQ(unknown->front().data, "{}");
+  // The store's message-context lookup reads the same message back from its events.
+  auto context = store.value()->FindMessageContext(a.id);
+  ASSERT_TRUE(context && *context);
+  EXPECT_EQ((*context)->account, "shop");
+  EXPECT_EQ((*context)->recipients, a.recipients);
+  EXPECT_EQ((*context)->tags, a.tags);
+  EXPECT_GT((*context)->DeliveredAt("B1@example.net"), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, SpoolTest, ::testing::ValuesIn(testing::SpoolBackends()), testing::BackendName);
 
 }  // namespace
 }  // namespace kurier::spool

@@ -6,6 +6,7 @@
 
 #include "common/encoding.hpp"
 #include "store/password.hpp"
+#include "store/store_test_backends.hpp"
 
 namespace kurier::store {
 namespace {
@@ -72,12 +73,12 @@ TEST(Credentials, NameRules) {
   for (const auto& r : rows) EXPECT_EQ(!r.check(r.name).has_value(), r.ok) << "'" << r.name << "'";
 }
 
-class IssueTest : public ::testing::Test {
+class IssueTest : public ::testing::TestWithParam<testing::StoreBackend> {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("kurier-credentials-test-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir_);
-    auto s = OpenStore("sqlite", dir_ / "kurier.db");
+    auto s = GetParam().open(dir_, StoreOptions{});
     ASSERT_TRUE(s) << s.error().message;
     store_ = std::move(s.value());
     ASSERT_TRUE(store_->CreateAccount("shop"));
@@ -90,7 +91,7 @@ class IssueTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(IssueTest, ApiKeyIsStoredOnlyAsItsHash) {
+TEST_P(IssueTest, ApiKeyIsStoredOnlyAsItsHash) {
   auto k = IssueApiKey(*store_, "shop", "backend", "read send");
   ASSERT_TRUE(k) << k.error().message;
   EXPECT_EQ(k->secret.substr(0, 3), "kr_");
@@ -122,7 +123,7 @@ TEST(Credentials, GeneratedPasswordsNeverLookLikeAnOption) {
   }
 }
 
-TEST_F(IssueTest, SmtpCredentialHasAGeneratedPassword) {
+TEST_P(IssueTest, SmtpCredentialHasAGeneratedPassword) {
   auto c = IssueSmtpCredential(*store_, "shop", "shop-mailer");
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->credential.username, "shop-mailer");
@@ -144,6 +145,8 @@ TEST_F(IssueTest, SmtpCredentialHasAGeneratedPassword) {
   EXPECT_EQ(generated->credential.username.substr(0, 5), "shop-");
   EXPECT_GT(generated->credential.username.size(), 5u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, IssueTest, ::testing::ValuesIn(testing::StoreBackends()), testing::BackendName);
 
 }  // namespace
 }  // namespace kurier::store

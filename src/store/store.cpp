@@ -1,4 +1,4 @@
-// store.cpp - backend selection.
+// store.cpp - backend selection, and what every backend answers the same way over its interface.
 #include "store/store.hpp"
 
 #include "store/sqlite/sqlite_store.hpp"
@@ -13,6 +13,24 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& backend, const std::
     return std::unique_ptr<Store>(std::move(s.value()));
   }
   return MakeError(ErrorCode::kConfig, "store backend '" + backend + "' is not available; set store.backend = \"sqlite\"");
+}
+
+Result<std::optional<MessageContext>> Store::FindMessageContext(const std::string& id) {
+  // A message's events start with its `accepted` one; its deliveries follow.
+  EventFilter f;
+  f.message_id = id;
+  f.limit = 50;
+  auto events = ListEvents(f);
+  if (!events) return events.error();
+  auto context = ContextFromEvents(events.value());
+  if (!context && events->size() == f.limit) {  // more events than that: ask for the accepted one alone
+    f.type = "accepted";
+    f.limit = 1;
+    events = ListEvents(f);
+    if (!events) return events.error();
+    context = ContextFromEvents(events.value());
+  }
+  return context;
 }
 
 }  // namespace kurier::store

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "store/message_context.hpp"
 
 namespace kurier::store {
 
@@ -256,7 +257,8 @@ class Store {
 
   /// Appends events in one transaction. In the same transaction: each event of an account is queued
   /// for that account's webhooks that want its type (the durable outbox), and a hard `bounced`, a
-  /// `complained` or an `unsubscribed` event puts its recipient on the account's suppression list.
+  /// `complained` or an `unsubscribed` event puts its recipient on the account's suppression list
+  /// (the rules of event_rules.hpp, which backends apply through store::WriteEvents).
   virtual Result<void> AppendEvents(const std::vector<Event>& events) = 0;
   /// Records one frequent, small event (an open, a click, a message accepted or delivered) at the cost
   /// of a copy into a mapped file: once this returns it survives a crash of the process, and it is in
@@ -269,6 +271,10 @@ class Store {
     return MakeError(ErrorCode::kInvalidArgument, "this store has no event journal (" + path.string() + ")");
   }
   virtual Result<std::vector<Event>> ListEvents(const EventFilter& filter) = 0;
+  /// Message `id` as its events tell it (MessageContext: account, sender, recipients, tags, metadata,
+  /// deliveries); nullopt when the event log has no readable `accepted` event of it. Written once over
+  /// ListEvents (store.cpp); a backend may answer it more directly.
+  virtual Result<std::optional<MessageContext>> FindMessageContext(const std::string& id);
   /// Deletes events older than `before` (retention) and finished outbox rows; returns how many events.
   virtual Result<int64_t> PurgeEvents(int64_t before) = 0;
   virtual Result<std::vector<StatsRow>> Stats(const StatsQuery& query) = 0;

@@ -12,17 +12,18 @@
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "store/password.hpp"
+#include "store/store_test_backends.hpp"
 
 namespace kurier::store {
 namespace {
 
-class StoreTest : public ::testing::TestWithParam<std::string> {
+class StoreTest : public ::testing::TestWithParam<testing::StoreBackend> {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("kurier-store-test-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir_);
     // Webhook secrets are kept encrypted with the node's secret; without one they cannot be written.
-    auto s = OpenStore(GetParam(), dir_ / "kurier.db", StoreOptions{std::string(32, 'k')});
+    auto s = GetParam().open(dir_, StoreOptions{std::string(32, 'k')});
     ASSERT_TRUE(s) << s.error().message;
     store_ = std::move(s.value());
   }
@@ -285,7 +286,7 @@ TEST_P(StoreTest, PurgeKeepsYoungEventsAndPendingDeliveries) {
   EXPECT_EQ(*empty, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite"));
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::ValuesIn(testing::StoreBackends()), testing::BackendName);
 
 // A store made by an older kurier (schema 7: suppression trigger, time indexes, no account defaults)
 // upgrades in place, and its events, suppressions and accounts work as in a new one.

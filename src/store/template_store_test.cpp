@@ -3,16 +3,17 @@
 #include <unistd.h>
 
 #include "store/store.hpp"
+#include "store/store_test_backends.hpp"
 
 namespace kurier::store {
 namespace {
 
-class TemplateStoreTest : public ::testing::TestWithParam<std::string> {
+class TemplateStoreTest : public ::testing::TestWithParam<testing::StoreBackend> {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("kurier-template-store-test-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir_);
-    auto s = OpenStore(GetParam(), dir_ / "kurier.db");
+    auto s = GetParam().open(dir_, StoreOptions{});
     ASSERT_TRUE(s) << s.error().message;
     store_ = std::move(s.value());
     ASSERT_TRUE(store_->CreateAccount("shop"));
@@ -119,7 +120,7 @@ TEST_P(TemplateStoreTest, NamesAreUniquePerAccountAndAccountsAreIsolated) {
   EXPECT_TRUE(none->empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, TemplateStoreTest, ::testing::Values("sqlite"));
+INSTANTIATE_TEST_SUITE_P(Backends, TemplateStoreTest, ::testing::ValuesIn(testing::StoreBackends()), testing::BackendName);
 
 }  // namespace
 }  // namespace kurier::store

@@ -70,6 +70,57 @@ struct ScanEnd {
   std::size_t unterminated = kNone;
 };
 
+// Tag name and attributes from `p` (just after "<" or "</") of `html`; fills `tag` (its attributes
+// into `attrs`), returns false at EOF.
+bool ParseTag(std::string_view html, std::size_t p, Tag& tag, std::vector<Attribute>& attrs) {
+  const std::size_t n = html.size();
+  std::size_t name_begin = p;
+  while (p < n && !IsHtmlSpace(html[p]) && html[p] != '/' && html[p] != '>') ++p;
+  if (p >= n) return false;
+  tag.name = html.substr(name_begin, p - name_begin);
+  attrs.clear();
+  for (;;) {
+    while (p < n && (IsHtmlSpace(html[p]) || html[p] == '/')) ++p;  // before attribute name
+    if (p >= n) return false;
+    if (html[p] == '>') break;
+    std::size_t a = p++;  // a first '=' belongs to the name
+    while (p < n && !IsHtmlSpace(html[p]) && html[p] != '/' && html[p] != '>' && html[p] != '=') ++p;
+    Attribute attr;
+    attr.name = html.substr(a, p - a);
+    while (p < n && IsHtmlSpace(html[p])) ++p;  // after attribute name
+    if (p >= n) return false;
+    if (html[p] == '=') {
+      ++p;
+      while (p < n && IsHtmlSpace(html[p])) ++p;  // before attribute value
+      if (p >= n) return false;
+      attr.has_value = true;
+      if (html[p] == '"' || html[p] == '\'') {
+        std::size_t close = html.find(html[p], p + 1);
+        if (close == std::string_view::npos) return false;
+        attr.quote = html[p];
+        attr.value_begin = p + 1;
+        attr.value_end = close;
+        p = close + 1;
+      } else if (html[p] != '>') {  // '>' here: an empty value, and the tag ends
+        attr.value_begin = p;
+        while (p < n && !IsHtmlSpace(html[p]) && html[p] != '>') ++p;
+        if (p >= n) return false;
+        attr.value_end = p;
+      } else {
+        attr.value_begin = attr.value_end = p;
+      }
+    }
+    // Only the few attributes the rewriter reads are kept, so that a tag with many attributes stays
+    // linear. Duplicates are dropped: the first one counts (WHATWG 13.2.5.33).
+    if (IsInterestingAttribute(attr.name) &&
+        std::none_of(attrs.begin(), attrs.end(), [&](const Attribute& x) { return IEquals(x.name, attr.name); }))
+      attrs.push_back(attr);
+  }
+  tag.end_offset = p + 1;
+  tag.attributes = &attrs;
+  return true;
+}
+
 // One forward pass over the document, calling on_tag(const Tag&) for each start and end tag that is
 // markup. Incomplete when the document ends inside a token or reaches foreign content (what follows
 // was not looked at).
@@ -79,55 +130,6 @@ ScanEnd ScanTags(std::string_view html, OnTag&& on_tag) {
   std::vector<Attribute> attrs;
   std::size_t i = 0;
   auto find = [&](std::string_view what, std::size_t from) { return html.find(what, from); };
-
-  // Tag name and attributes from `p` (just after "<" or "</"); fills `tag`, returns false at EOF.
-  auto parse_tag = [&](std::size_t p, Tag& tag) {
-    std::size_t name_begin = p;
-    while (p < n && !IsHtmlSpace(html[p]) && html[p] != '/' && html[p] != '>') ++p;
-    if (p >= n) return false;
-    tag.name = html.substr(name_begin, p - name_begin);
-    attrs.clear();
-    for (;;) {
-      while (p < n && (IsHtmlSpace(html[p]) || html[p] == '/')) ++p;  // before attribute name
-      if (p >= n) return false;
-      if (html[p] == '>') break;
-      std::size_t a = p++;  // a first '=' belongs to the name
-      while (p < n && !IsHtmlSpace(html[p]) && html[p] != '/' && html[p] != '>' && html[p] != '=') ++p;
-      Attribute attr;
-      attr.name = html.substr(a, p - a);
-      while (p < n && IsHtmlSpace(html[p])) ++p;  // after attribute name
-      if (p >= n) return false;
-      if (html[p] == '=') {
-        ++p;
-        while (p < n && IsHtmlSpace(html[p])) ++p;  // before attribute value
-        if (p >= n) return false;
-        attr.has_value = true;
-        if (html[p] == '"' || html[p] == '\'') {
-          std::size_t close = html.find(html[p], p + 1);
-          if (close == std::string_view::npos) return false;
-          attr.quote = html[p];
-          attr.value_begin = p + 1;
-          attr.value_end = close;
-          p = close + 1;
-        } else if (html[p] != '>') {  // '>' here: an empty value, and the tag ends
-          attr.value_begin = p;
-          while (p < n && !IsHtmlSpace(html[p]) && html[p] != '>') ++p;
-          if (p >= n) return false;
-          attr.value_end = p;
-        } else {
-          attr.value_begin = attr.value_end = p;
-        }
-      }
-      // Only the few attributes the rewriter reads are kept, so that a tag with many attributes stays
-      // linear. Duplicates are dropped: the first one counts (WHATWG 13.2.5.33).
-      if (IsInterestingAttribute(attr.name) &&
-          std::none_of(attrs.begin(), attrs.end(), [&](const Attribute& x) { return IEquals(x.name, attr.name); }))
-        attrs.push_back(attr);
-    }
-    tag.end_offset = p + 1;
-    tag.attributes = &attrs;
-    return true;
-  };
 
   // Skips to just after `close`, or fails at EOF.
   auto skip_past = [&](std::string_view close, std::size_t from) {
@@ -179,7 +181,7 @@ ScanEnd ScanTags(std::string_view html, OnTag&& on_tag) {
       Tag tag;
       tag.end = true;
       tag.begin = lt;
-      if (!parse_tag(lt + 2, tag)) return ScanEnd{false, lt};
+      if (!ParseTag(html, lt + 2, tag, attrs)) return ScanEnd{false, lt};
       on_tag(static_cast<const Tag&>(tag));
       i = tag.end_offset;
       continue;
@@ -190,7 +192,7 @@ ScanEnd ScanTags(std::string_view html, OnTag&& on_tag) {
     }
     Tag tag;
     tag.begin = lt;
-    if (!parse_tag(lt + 1, tag)) return ScanEnd{false, lt};
+    if (!ParseTag(html, lt + 1, tag, attrs)) return ScanEnd{false, lt};
     on_tag(static_cast<const Tag&>(tag));
     i = tag.end_offset;
     if (IEquals(tag.name, "plaintext")) return ScanEnd{true, tag.begin};  // the rest is text

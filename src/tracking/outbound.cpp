@@ -13,9 +13,9 @@
 #include "common/config.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
+#include "ingress/prepare.hpp"
 #include "mime/parse.hpp"
 #include "mime/rewrite.hpp"
-#include "spool/message_prep.hpp"
 #include "spool/spool.hpp"
 #include "store/store.hpp"
 #include "tracking/html_rewriter.hpp"
@@ -112,7 +112,7 @@ std::string TrackSubmitted(const Outbound& out, const spool::SpoolMessage& m, ui
   // copy gets links of its own here.
   if (m.account.empty() || m.credential.empty()) return "";
   const bool api = m.credential.rfind("api:", 0) == 0;
-  const auto options = spool::ReadSubmissionOptions(m.data);
+  const auto options = ingress::ReadSubmissionOptions(m.data);
   // An API send's fields say all it decided; a submission falls back on the account's defaults.
   const auto d = api || !out.account_defaults ? AccountDefaults::Values{} : out.account_defaults(m.account);
   const bool opens = options.track_opens.value_or(d.track_opens.value_or(!api && out.opens));
@@ -120,7 +120,7 @@ std::string TrackSubmitted(const Outbound& out, const spool::SpoolMessage& m, ui
   const bool unsubscribe = options.list_unsubscribe.value_or(d.list_unsubscribe.value_or(false));
   const bool tracked = out.key && (opens || clicks || unsubscribe);
   if (!options.present && !tracked) return "";  // (most API sends: no copy of the message at all)
-  std::string data = options.present ? spool::RemoveSubmissionOptionFields(m.data) : m.data;
+  std::string data = options.present ? ingress::RemoveSubmissionOptionFields(m.data) : m.data;
   if (!tracked) return data;
   const std::string from_domain = ToLowerAscii(m.mail_from.substr(m.mail_from.rfind('@') + 1));
   bool named = false;  // the copy names its recipient

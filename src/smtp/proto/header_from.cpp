@@ -289,6 +289,22 @@ std::string SenderDomainProblem(const SenderRules& r, std::string_view domain_in
   return "";
 }
 
+std::string EnvelopeSenderProblem(const SenderRules& r, std::string_view address, std::string_view domain_in) {
+  const std::string domain = ToLowerAscii(domain_in);
+  if (!ContainsDomain(r.sender_domains, domain)) {
+    std::string list;
+    for (const auto& d : r.sender_domains) list += (list.empty() ? "" : ", ") + d;
+    return "Sender <" + std::string(address) + "> is not allowed for account '" + r.account + "' (it may send from: " +
+           (list.empty() ? "no domain yet" : list) + "); add the domain with 'kurier account add-domain " + r.account +
+           " " + std::string(domain_in) + "'";
+  }
+  // Outside sandbox mode a sender domain must also be verified (its DKIM records published).
+  if (!r.sandbox && !ContainsDomain(r.verified_domains, domain))
+    return "Sender domain " + domain + " is not verified for account '" + r.account +
+           "': publish its DNS records and run 'kurier domain check " + domain + "'";
+  return "";
+}
+
 HeaderSenderCheck CheckHeaderSenders(std::string_view message, const SenderRules& rules) {
   using Verdict = HeaderSenderCheck::Verdict;
   // The header block: up to the first empty line. Continuation lines (starting with SP or HT) belong to

@@ -43,6 +43,11 @@ struct SenderRules {
 std::string SenderDomainProblem(const SenderRules& rules, std::string_view domain, std::string_view what,
                                 std::string_view address);
 
+/// The envelope sender's rule (SMTP MAIL FROM, the API's "from"): why `address`, at `domain`, may not be
+/// used by the account ("" when it may): its domain must be one of the account's sender domains and,
+/// outside sandbox mode, verified. The one rule for SMTP and HTTP (ServerSession, ingress::Ingress).
+std::string EnvelopeSenderProblem(const SenderRules& rules, std::string_view address, std::string_view domain);
+
 struct HeaderSenderCheck {
   enum class Verdict {
     kOk,

@@ -68,6 +68,19 @@ constexpr Row kReplies[] = {
     {ReplyId::kBdatSyntax, {501, "5.5.4", "Syntax: BDAT chunk-size [LAST]"}},
     {ReplyId::kAuthzidMismatch, {535, "5.7.8", "Authorization identity must be empty or equal to the username"}},
     {ReplyId::kClientNotAllowed, {554, "5.7.1", "Client {} is not in smtp.relay.networks; use the submission port with AUTH"}},
+    // delivery's local replies (LocalReply)
+    {ReplyId::kRouteNxDomain, {550, "5.1.2", "{}"}},
+    {ReplyId::kRouteNullMx, {556, "5.1.10", "{}"}},
+    {ReplyId::kRouteTempFail, {451, "4.4.3", "{}"}},
+    {ReplyId::kRelayUnresolved, {451, "4.4.4", "cannot resolve relay {}: {}"}},
+    {ReplyId::kMxHostUnresolved, {451, "4.4.4", "cannot resolve MX host {}: {}"}},
+    {ReplyId::kBackupRelayFailed, {451, "4.4.1", "direct delivery failed ({}) and backup relay {} failed: {}"}},
+    {ReplyId::kNoServerReachable, {451, "4.4.1", "no mail server of {} could be reached"}},
+    {ReplyId::kBadAddress, {451, "4.4.0", "bad address {}"}},
+    {ReplyId::kCannotConnect, {451, "4.4.1", "cannot connect to {} port {}: {}"}},
+    {ReplyId::kTlsHandshakeFailed, {451, "4.7.5", "TLS handshake with {} failed: {}"}},
+    {ReplyId::kConnectionFailed, {451, "4.4.2", "connection to {} failed"}},
+    {ReplyId::kPrepareFailed, {451, "4.3.0", "internal error while preparing the message ({}); it is retried"}},
 };
 }  // namespace
 
@@ -95,6 +108,25 @@ std::string FormatReply(ReplyId id, std::string_view arg) {
   std::string text(r.text);
   if (auto pos = text.find("{}"); pos != std::string::npos) text.replace(pos, 2, arg);
   return FormatReply(r.code, r.enhanced, text);
+}
+
+ServerReply LocalReply(ReplyId id, std::initializer_list<std::string_view> args) {
+  const ReplyInfo& r = Lookup(id);
+  std::string line(r.enhanced);
+  line += ' ';
+  std::string_view text = r.text;
+  auto arg = args.begin();
+  for (size_t pos; (pos = text.find("{}")) != std::string_view::npos && arg != args.end(); ++arg) {
+    line += text.substr(0, pos);
+    line += *arg;
+    text.remove_prefix(pos + 2);
+  }
+  line += text;
+  ServerReply reply;
+  reply.code = r.code;
+  reply.enhanced = std::string(r.enhanced);
+  reply.lines.push_back(std::move(line));
+  return reply;
 }
 
 }  // namespace kurier::smtp::proto

@@ -219,25 +219,10 @@ void ServerSession::DoMail(const Command& c) {
     return Reply(ReplyId::kNeedSmtputf8, "<" + env.reverse_path.ToString() + ">");
   if (config_.mode == ListenerMode::kSubmission) {
     if (env.reverse_path.IsNull()) return Reply(ReplyId::kNullSenderRefused);
-    const std::string domain = ToLowerAscii(env.reverse_path.domain);
-    bool allowed = std::any_of(sender_domains_.begin(), sender_domains_.end(),
-                               [&](const std::string& d) { return ToLowerAscii(d) == domain; });
-    if (!allowed) {
-      std::string list;
-      for (const auto& d : sender_domains_) list += (list.empty() ? "" : ", ") + d;
-      return ReplyRaw(FormatReply(550, "5.7.1",
-                                  "Sender <" + env.reverse_path.ToString() + "> is not allowed for account '" +
-                                      account_ + "' (it may send from: " + (list.empty() ? "no domain yet" : list) +
-                                      "); add the domain with 'kurier account add-domain " + account_ + " " +
-                                      env.reverse_path.domain + "'"));
-    }
-    // Outside sandbox mode a sender domain must also be verified (its DKIM records published).
-    bool verified = std::any_of(verified_domains_.begin(), verified_domains_.end(),
-                                [&](const std::string& d) { return ToLowerAscii(d) == domain; });
-    if (!sandbox_ && !verified)
-      return ReplyRaw(FormatReply(550, "5.7.1",
-                                  "Sender domain " + domain + " is not verified for account '" + account_ +
-                                      "': publish its DNS records and run 'kurier domain check " + domain + "'"));
+    const std::string problem =
+        EnvelopeSenderProblem(SenderRules{account_, sender_domains_, sandbox_, verified_domains_},
+                              env.reverse_path.ToString(), env.reverse_path.domain);
+    if (!problem.empty()) return ReplyRaw(FormatReply(550, "5.7.1", problem));
   }
   envelope_ = std::move(env);
   mail_given_ = true;

@@ -34,7 +34,7 @@
 #include "smtp/proto/server_session.hpp"
 #include "smtp/server/auth_service.hpp"
 #include "smtp/server/tls_context.hpp"
-#include "spool/message_prep.hpp"
+#include "ingress/ingress.hpp"
 #include "spool/spool.hpp"
 #include "store/store.hpp"
 
@@ -170,6 +170,7 @@ struct SmtpServer::Impl {
   const Config& config;
   store::Store& store;
   spool::Spool& spool;
+  ingress::Ingress ingress{store, spool};
   asio::io_context& ioc;
   ssl::context ssl_ctx;
   AuthService auth;
@@ -469,54 +470,44 @@ struct SmtpServer::Impl {
       if (!error.empty()) co_return proto::StoreResult{false, "", error};
       co_return proto::StoreResult{true, NewQueueId(), ""};
     }
-    spool::SpoolMessage m;
-    m.id = NewQueueId();
-    m.received_at = NowMicros();
-    m.account = kind == ListenerKind::kRelay ? config.relay_account : s.account();
-    m.credential = s.auth_username();
-    m.client_ip = c.ip;
-    m.helo = s.helo_name();
-    m.tls_version = c.tls_version;
-    m.tls_cipher = c.tls_cipher;
-    m.mail_from = env.reverse_path.ToString();
-    for (const auto& r : env.forward_paths) m.recipients.push_back(r.ToString());
-    m.body_type = env.body_type == proto::BodyType::k8BitMime ? "8BITMIME" : "7BIT";
-    m.smtputf8 = env.smtputf8;
-    spool::TraceInfo t;
-    t.helo = m.helo;
-    t.client_ip = c.ip;
-    t.hostname = config.hostname;
-    t.queue_id = m.id;
-    t.esmtp = s.esmtp();
-    t.tls = s.tls_active();
-    t.authenticated = s.authenticated();
-    t.smtputf8 = env.smtputf8;
-    t.tls_version = c.tls_version;
-    t.tls_cipher = c.tls_cipher;
-    t.recipients = m.recipients;
-    t.time = m.received_at;
+    ingress::Origin o;
+    o.account = kind == ListenerKind::kRelay ? config.relay_account : s.account();
+    o.credential = s.auth_username();
+    o.client_ip = c.ip;
+    o.helo = s.helo_name();
+    o.tls_version = c.tls_version;
+    o.tls_cipher = c.tls_cipher;
+    o.esmtp = s.esmtp();
+    o.tls = s.tls_active();
+    o.authenticated = s.authenticated();
+    ingress::Envelope e;
+    e.mail_from = env.reverse_path.ToString();
+    for (const auto& r : env.forward_paths) e.recipients.push_back(r.ToString());
+    e.body_type = env.body_type == proto::BodyType::k8BitMime ? "8BITMIME" : "7BIT";
+    e.smtputf8 = env.smtputf8;
     std::string raw = s.TakeMessage();
     MaybeThrowForTest(test_throw, "the store step", raw);
-    if (!m.credential.empty()) {
-      // An authenticated submission may set its tags, metadata and tracking (X-Kurier-* fields).
-      auto options = spool::ReadSubmissionOptions(raw);
-      if (!options.error.empty()) co_return proto::StoreResult{false, "", options.error, true};
-      m.tags = std::move(options.tags);
-      m.metadata = std::move(options.metadata);
-    }
-    m.data = spool::PrepareMessage(raw, t);
+    // An authenticated submission may set its tags, metadata and tracking (X-Kurier-* fields).
+    const bool read_options = !o.credential.empty();
+    auto prepared = ingress::Prepare(o, std::move(e), raw, config.hostname, read_options, NowMicros());
     raw = {};
-    m.size = m.data.size();
+    if (!prepared.error.empty()) co_return proto::StoreResult{false, "", prepared.error, true};
+    // Suppressed recipients are taken out (and recorded) here, as for the API; when none is left, the
+    // message is acknowledged and not sent.
+    std::vector<spool::SpoolMessage> one;
+    one.push_back(std::move(prepared.message));
+    if (auto dropped = ingress.DropSuppressed(one); !dropped)
+      co_return proto::StoreResult{false, "", "the suppression list could not be read (" + dropped.error().message + ")"};
     // The completion arrives on the committer thread; hop back to this connection's strand.
     auto r = co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<std::string>)>(
         [this](auto handler, spool::SpoolMessage msg) {
           auto h = std::make_shared<decltype(handler)>(std::move(handler));
-          spool.Submit(std::move(msg), [h](Result<std::string> res) {
+          ingress.Submit(std::move(msg), [h](Result<std::string> res) {
             auto ex = asio::get_associated_executor(*h);
             asio::dispatch(ex, [h, res = std::move(res)]() mutable { std::move (*h)(std::move(res)); });
           });
         },
-        asio::use_awaitable, std::move(m));
+        asio::use_awaitable, std::move(one.front()));
     if (!r) co_return proto::StoreResult{false, "", r.error().message};
     co_return proto::StoreResult{true, r.value(), ""};
   }

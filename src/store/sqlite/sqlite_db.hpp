@@ -4,7 +4,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -26,6 +28,14 @@ class Stmt {
   Stmt& Bind(int i, std::string_view v);  ///< as TEXT
   Stmt& BindBlob(int i, std::string_view v);
   Stmt& BindNull(int i);
+  /// Binds `args` to parameters 1, 2, ... in order: integers and bools as INTEGER, strings as TEXT,
+  /// an empty std::optional as NULL.
+  template <typename... A>
+  Stmt& BindAll(const A&... args) {
+    int i = 0;
+    (BindOne(++i, args), ...);
+    return *this;
+  }
   /// true: a row is available; false: done. Errors are reported through `ok()`/`error()`.
   bool Step();
   /// Steps to completion and resets the statement (its bindings stay), so it can run again at once.
@@ -37,7 +47,36 @@ class Stmt {
   bool IsNull(int col) const;
   void Reset();
 
+  /// Every row, each read by `row(const Stmt&)`; a failed step is a kStorage error "what: detail".
+  template <typename F>
+  auto Rows(F&& row, const std::string& what) -> Result<std::vector<std::invoke_result_t<F&, const Stmt&>>> {
+    std::vector<std::invoke_result_t<F&, const Stmt&>> out;
+    while (Step()) out.push_back(row(*this));
+    if (!ok()) return MakeError(ErrorCode::kStorage, what + ": " + err_);
+    return out;
+  }
+  /// The first row read by `row`, nullopt when there is none (same errors as Rows).
+  template <typename F>
+  auto First(F&& row, const std::string& what) -> Result<std::optional<std::invoke_result_t<F&, const Stmt&>>> {
+    using T = std::invoke_result_t<F&, const Stmt&>;
+    if (Step()) return std::optional<T>(row(*this));
+    if (!ok()) return MakeError(ErrorCode::kStorage, what + ": " + err_);
+    return std::optional<T>();
+  }
+
  private:
+  template <typename T>
+  void BindOne(int i, const T& v) {
+    if constexpr (std::is_same_v<T, bool> || std::is_integral_v<T>) {
+      Bind(i, static_cast<int64_t>(v));
+    } else if constexpr (std::is_same_v<T, std::nullopt_t>) {
+      BindNull(i);
+    } else if constexpr (requires { v.has_value(); *v; }) {
+      if (v) BindOne(i, *v); else BindNull(i);
+    } else {
+      Bind(i, std::string_view(v));
+    }
+  }
   sqlite3* db_;
   sqlite3_stmt* s_;
   int rc_ = 0;
@@ -56,6 +95,21 @@ class Db {
   ~Db();
   Result<void> Exec(const std::string& sql);
   Result<Stmt> Prepare(std::string_view sql);
+  /// Prepared with `args` bound (Stmt::BindAll), ready to step.
+  template <typename... A>
+  Result<Stmt> Query(std::string_view sql, const A&... args) {
+    auto q = Prepare(sql);
+    if (q) q->BindAll(args...);
+    return q;
+  }
+  /// Prepares, binds and runs a statement without results; returns how many rows it changed.
+  template <typename... A>
+  Result<int> Execute(std::string_view sql, const A&... args) {
+    auto q = Query(sql, args...);
+    if (!q) return q.error();
+    if (auto r = q->Run(); !r) return r.error();
+    return Changes();
+  }
   /// A statement prepared once per connection and kept for reuse (for hot paths): the caller binds,
   /// steps, and leaves it reset (`Stmt::Reset`) so that it holds no read lock between uses.
   Result<Stmt*> Cached(const std::string& sql);
@@ -76,6 +130,19 @@ class Db {
   std::unordered_map<std::string, std::unique_ptr<Stmt>> cached_;  // finalised before the connection closes
   sqlite3* db_;
 };
+
+/// Stmt::Rows and Stmt::First of a statement from Db::Query, or the error that prepared none:
+/// `return Rows(db.Query(sql, args...), row, "cannot list ...");`
+template <typename F>
+auto Rows(Result<Stmt> q, F&& row, const std::string& what) -> decltype(q->Rows(row, what)) {
+  if (!q) return q.error();
+  return q->Rows(row, what);
+}
+template <typename F>
+auto First(Result<Stmt> q, F&& row, const std::string& what) -> decltype(q->First(row, what)) {
+  if (!q) return q.error();
+  return q->First(row, what);
+}
 
 /// Moves WAL checkpoints off a connection's commits. SQLite's automatic checkpoint runs inside the
 /// commit that crosses 1000 WAL frames, so every few hundred small commits one of them also copies the

@@ -1,5 +1,6 @@
-// sqlite_feedback.cpp - what flows back from delivery to the user, in SQLite: suppressions, webhooks
-// and their durable outbox, event retention and statistics.
+// sqlite_feedback.cpp - what flows back from delivery to the user, in SQLite: the event append (the
+// rules of event_rules.cpp over SQLite statements), suppressions, webhooks and their durable outbox,
+// event retention and statistics.
 // SECURITY: webhook secrets must stay usable for signing, so they cannot be hashed: they are stored
 // encrypted (SecretBox: XChaCha20-Poly1305 under a key derived from server.secret_file, bound to the
 // webhook's id), so a copy of the database alone does not let anyone forge webhook signatures. The API
@@ -11,6 +12,7 @@
 
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
+#include "store/event_rules.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace kurier::store::sqlite {
@@ -41,7 +43,7 @@ constexpr const char* kWebhookColumns =
 /// Associated data of a webhook's sealed secrets: a sealed value copied into another row does not open.
 std::string SecretContext(const std::string& webhook_id) { return "kurier webhook secret " + webhook_id; }
 
-Webhook RowToWebhook(Stmt& q, int at = 0) {
+Webhook RowToWebhook(const Stmt& q, int at = 0) {
   Webhook w;
   w.id = q.Text(at + 0);
   w.account = q.Text(at + 1);
@@ -57,9 +59,13 @@ Webhook RowToWebhook(Stmt& q, int at = 0) {
   return w;
 }
 
+Suppression SuppressionRow(const Stmt& r) {
+  return Suppression{r.Text(0), r.Text(1), r.Text(2), r.Text(3), r.Text(4), r.Int(5)};
+}
+
 }  // namespace
 
-Webhook SqliteStore::ReadWebhook(Stmt& q, int at) const {
+Webhook SqliteStore::ReadWebhook(const Stmt& q, int at) const {
   Webhook w = RowToWebhook(q, at);
   for (auto [value, column] : {std::pair{&w.secret, "secret"}, std::pair{&w.previous_secret, "previous secret"}}) {
     if (!SecretBox::IsSealed(*value)) continue;  // empty, or plaintext until the next open with the key seals it
@@ -97,12 +103,14 @@ Result<int> SqliteStore::SealPlaintextWebhookSecrets() {
   std::lock_guard lock(mu_);
   std::vector<std::tuple<std::string, std::string, std::string>> rows;  // id, secret, previous_secret
   {
-    auto q = db_->Prepare(
+    auto q = db_->Query(
         "SELECT id, secret, previous_secret FROM webhooks WHERE (secret != '' AND substr(secret, 1, 7) != 'enc:v1:') "
         "OR (previous_secret != '' AND substr(previous_secret, 1, 7) != 'enc:v1:')");
     if (!q) return q.error();
-    while (q->Step()) rows.emplace_back(q->Text(0), q->Text(1), q->Text(2));
-    if (!q->ok()) return Storage("cannot read webhooks to encrypt their secrets", q->error());
+    auto read = q->Rows([](const Stmt& r) { return std::tuple{r.Text(0), r.Text(1), r.Text(2)}; },
+                        "cannot read webhooks to encrypt their secrets");
+    if (!read) return read.error();
+    rows = std::move(read.value());
   }
   if (rows.empty()) return 0;
   // secure_delete: the pages the plaintext leaves are overwritten with zeros, not left in free space.
@@ -118,13 +126,11 @@ Result<int> SqliteStore::SealPlaintextWebhookSecrets() {
     };
     auto sealed = SealSecrets(w);
     if (!sealed) return fail(sealed.error().message);
-    auto u = db_->Prepare(
-        "UPDATE webhooks SET secret = CASE WHEN ?1 THEN ?2 ELSE secret END, "
-        "previous_secret = CASE WHEN ?3 THEN ?4 ELSE previous_secret END WHERE id = ?5");
-    if (!u) return fail(u.error().message);
-    u->Bind(1, int64_t{!w.secret.empty()}).Bind(2, sealed->first).Bind(3, int64_t{!w.previous_secret.empty()})
-        .Bind(4, sealed->second).Bind(5, id);
-    if (auto r = u->Run(); !r) return fail(r.error().message);
+    if (auto r = db_->Execute("UPDATE webhooks SET secret = CASE WHEN ?1 THEN ?2 ELSE secret END, "
+                              "previous_secret = CASE WHEN ?3 THEN ?4 ELSE previous_secret END WHERE id = ?5",
+                              !w.secret.empty(), sealed->first, !w.previous_secret.empty(), sealed->second, id);
+        !r)
+      return fail(r.error().message);
     sodium_memzero(secret.data(), secret.size());
     sodium_memzero(previous.data(), previous.size());
   }
@@ -134,23 +140,92 @@ Result<int> SqliteStore::SealPlaintextWebhookSecrets() {
   return static_cast<int>(rows.size());
 }
 
+namespace {
+
+// The SQLite side of store::WriteEvents (event_rules.hpp), inside AppendLocked's transaction. Its
+// statements are cached by the connection and looked up once per append: the click endpoint and the
+// event journal append many batches, the journal thousands of events each.
+class SqliteEventSink final : public EventSink {
+ public:
+  explicit SqliteEventSink(Db& db) : db_(db) {}
+  Result<int64_t> InsertEvent(const Event& e, int64_t time, const std::string& data) override {
+    auto q = Statement(insert_, "INSERT INTO events(time, type, message_id, account, data) VALUES(?,?,?,?,?)");
+    if (!q) return q.error();
+    (*q)->BindAll(time, e.type, e.message_id.empty() ? std::nullopt : std::optional<std::string_view>(e.message_id),
+                  e.account, data);
+    if (auto r = (*q)->Run(); !r) return r.error();
+    return db_.LastInsertId();
+  }
+  Result<void> InsertSuppression(const Suppression& s) override {
+    auto q = Statement(suppress_,
+                       "INSERT OR IGNORE INTO suppressions(account, address, reason, detail, message_id, created_at) "
+                       "VALUES(?,?,?,?,?,?)");
+    if (!q) return q.error();
+    return (*q)->BindAll(s.account, s.address, s.reason, s.detail, s.message_id, s.created_at).Run();
+  }
+  Result<std::vector<WebhookTarget>> EnabledWebhooks(const std::string& account) override {
+    auto q = Statement(webhooks_, "SELECT id, event_types FROM webhooks WHERE account = ? AND enabled = 1 ORDER BY rowid");
+    if (!q) return q.error();
+    auto rows = (*q)->BindAll(account).Rows(
+        [](const Stmt& r) { return WebhookTarget{r.Text(0), SplitTypes(r.Text(1))}; }, "webhooks");
+    (*q)->Reset();
+    return rows;
+  }
+  Result<void> QueueWebhookDelivery(const std::string& webhook_id, int64_t event_id, int64_t now) override {
+    auto q = Statement(queue_, "INSERT INTO webhook_outbox(webhook_id, event_id, next_attempt, created_at) VALUES(?,?,?,?)");
+    if (!q) return q.error();
+    return (*q)->BindAll(webhook_id, event_id, now, now).Run();
+  }
+
+ private:
+  Result<Stmt*> Statement(Stmt*& slot, const char* sql) {
+    if (slot) return slot;
+    auto q = db_.Cached(sql);
+    if (q) slot = *q;
+    return q;
+  }
+  Db& db_;
+  Stmt *insert_ = nullptr, *suppress_ = nullptr, *webhooks_ = nullptr, *queue_ = nullptr;
+};
+
+}  // namespace
+
+Result<void> SqliteStore::AppendLocked(const std::vector<Event>& events, const JournalPosition* reached) {
+  if (auto r = db_->Run("BEGIN"); !r) return r;
+  auto fail = [&](const Error& e) {
+    (void)db_->Exec("ROLLBACK");
+    return e;
+  };
+  // The rules (suppressions, webhook fan-out) are the store's, not SQLite's: event_rules.cpp.
+  SqliteEventSink sink(*db_);
+  auto queued = WriteEvents(sink, events, NowMicros());
+  if (!queued) return fail(queued.error());
+  if (reached) {
+    auto p = db_->Cached("INSERT INTO journal_positions(name, generation, position) VALUES('events', ?, ?) "
+                         "ON CONFLICT(name) DO UPDATE SET generation = excluded.generation, position = excluded.position");
+    if (!p) return fail(Storage("cannot record the event journal's position", p.error().message));
+    if (auto done = (*p)->BindAll(reached->generation, reached->offset).Run(); !done)
+      return fail(Storage("cannot record the event journal's position", done.error().message));
+  }
+  if (auto r = db_->Run("COMMIT"); !r) return fail(Storage("cannot commit events", r.error().message));
+  if (*queued > 0 && webhook_listener_) webhook_listener_();
+  return {};
+}
+
 Result<int64_t> SqliteStore::PurgeEvents(int64_t before) {
   std::lock_guard lock(mu_);
   // Outbox rows that are finished go with their age; pending ones keep their event alive.
-  auto o = db_->Prepare("DELETE FROM webhook_outbox WHERE state != 'pending' AND created_at < ?");
-  if (!o) return o.error();
-  o->Bind(1, before);
-  if (auto r = o->Run(); !r) return Storage("cannot purge the webhook outbox", r.error().message);
+  if (auto r = db_->Execute("DELETE FROM webhook_outbox WHERE state != 'pending' AND created_at < ?", before); !r)
+    return Storage("cannot purge the webhook outbox", r.error().message);
   // Ids grow with time, so the events to purge are the oldest rowids: the walk stops at the first
   // event that is young enough (an event recorded out of order waits for the ones before it).
-  auto q = db_->Prepare(
+  auto n = db_->Execute(
       "DELETE FROM events WHERE id < COALESCE((SELECT id FROM events WHERE time >= ?1 ORDER BY id LIMIT 1), "
       "(SELECT MAX(id) + 1 FROM events)) AND time < ?1 "
-      "AND id NOT IN (SELECT event_id FROM webhook_outbox WHERE state = 'pending')");
-  if (!q) return q.error();
-  q->Bind(1, before);
-  if (auto r = q->Run(); !r) return Storage("cannot purge events", r.error().message);
-  return static_cast<int64_t>(db_->Changes());
+      "AND id NOT IN (SELECT event_id FROM webhook_outbox WHERE state = 'pending')",
+      before);
+  if (!n) return Storage("cannot purge events", n.error().message);
+  return static_cast<int64_t>(*n);
 }
 
 Result<std::vector<StatsRow>> SqliteStore::Stats(const StatsQuery& s) {
@@ -159,62 +234,43 @@ Result<std::vector<StatsRow>> SqliteStore::Stats(const StatsQuery& s) {
   // Delivery events carry the sender and tags copied from the message by the spool, so that every type
   // can be filtered the same way. "total" counts recipients (an accepted message counts each of its
   // recipients); "unique" counts each (message, recipient) once: opens and clicks.
-  auto q = db_->Prepare(
+  // Columns: bucket, type, classification, total, unique.
+  return Rows(db_->Query(
       "SELECT (time / ?1) * ?1 AS bucket, type, COALESCE(json_extract(data, '$.classification'), ''), "
       "SUM(CASE WHEN type = 'accepted' THEN COALESCE(json_array_length(data, '$.recipients'), 1) ELSE 1 END), "
       "COUNT(DISTINCT COALESCE(message_id, '') || ' ' || COALESCE(recipient, '')) FROM events "
       "WHERE account = ?2 AND time >= ?3 AND time < ?4 "
       "AND (?5 = '' OR EXISTS(SELECT 1 FROM json_each(data, '$.tags') WHERE value = ?5)) "
       "AND (?6 = '' OR lower(json_extract(data, '$.mail_from')) LIKE '%@' || lower(?6)) "
-      "GROUP BY bucket, type, 3 ORDER BY bucket, type");
-  if (!q) return q.error();
-  q->Bind(1, s.bucket).Bind(2, s.account).Bind(3, s.from).Bind(4, s.to).Bind(5, s.tag).Bind(6, s.domain);
-  std::vector<StatsRow> out;
-  while (q->Step()) {
-    StatsRow r;
-    r.bucket = q->Int(0);
-    r.type = q->Text(1);
-    r.classification = q->Text(2);
-    r.total = q->Int(3);
-    r.unique = q->Int(4);
-    out.push_back(std::move(r));
-  }
-  if (!q->ok()) return Storage("cannot compute statistics", q->error());
-  return out;
+      "GROUP BY bucket, type, 3 ORDER BY bucket, type",
+      s.bucket, s.account, s.from, s.to, s.tag, s.domain),
+      [](const Stmt& r) { return StatsRow{r.Int(0), r.Text(1), r.Int(3), r.Int(4), r.Text(2)}; }, "cannot compute statistics");
 }
 
 Result<bool> SqliteStore::AddSuppression(const Suppression& s) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(
-      "INSERT OR IGNORE INTO suppressions(account, address, reason, detail, message_id, created_at) VALUES(?,?,?,?,?,?)");
-  if (!q) return q.error();
-  q->Bind(1, s.account).Bind(2, ToLowerAscii(s.address)).Bind(3, s.reason).Bind(4, s.detail).Bind(5, s.message_id)
-      .Bind(6, s.created_at ? s.created_at : NowMicros());
-  if (auto r = q->Run(); !r) return Storage("cannot add a suppression", r.error().message);
-  return db_->Changes() > 0;
+  auto n = db_->Execute(
+      "INSERT OR IGNORE INTO suppressions(account, address, reason, detail, message_id, created_at) VALUES(?,?,?,?,?,?)",
+      s.account, ToLowerAscii(s.address), s.reason, s.detail, s.message_id, s.created_at ? s.created_at : NowMicros());
+  if (!n) return Storage("cannot add a suppression", n.error().message);
+  return *n > 0;
 }
 
 Result<bool> SqliteStore::RemoveSuppression(const std::string& account, const std::string& address) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare("DELETE FROM suppressions WHERE account = ? AND address = ?");
-  if (!q) return q.error();
-  q->Bind(1, account).Bind(2, ToLowerAscii(address));
-  if (auto r = q->Run(); !r) return Storage("cannot remove a suppression", r.error().message);
-  return db_->Changes() > 0;
+  auto n = db_->Execute("DELETE FROM suppressions WHERE account = ? AND address = ?", account, ToLowerAscii(address));
+  if (!n) return Storage("cannot remove a suppression", n.error().message);
+  return *n > 0;
 }
 
 Result<std::vector<Suppression>> SqliteStore::ListSuppressions(const std::string& account, const std::string& after,
                                                                std::size_t limit) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(
+  return Rows(db_->Query(
       "SELECT account, address, reason, detail, message_id, created_at FROM suppressions "
-      "WHERE account = ? AND address > ? ORDER BY address LIMIT ?");
-  if (!q) return q.error();
-  q->Bind(1, account).Bind(2, ToLowerAscii(after)).Bind(3, static_cast<int64_t>(limit));
-  std::vector<Suppression> out;
-  while (q->Step()) out.push_back(Suppression{q->Text(0), q->Text(1), q->Text(2), q->Text(3), q->Text(4), q->Int(5)});
-  if (!q->ok()) return Storage("cannot list suppressions", q->error());
-  return out;
+      "WHERE account = ? AND address > ? ORDER BY address LIMIT ?",
+      account, ToLowerAscii(after), limit),
+      SuppressionRow, "cannot list suppressions");
 }
 
 Result<std::vector<Suppression>> SqliteStore::FindSuppressions(const std::string& account,
@@ -234,16 +290,15 @@ Result<std::vector<Suppression>> SqliteStore::FindSuppressions(const std::string
     list += '"';
   }
   list += ']';
-  std::lock_guard lock(mu_);
-  auto q = db_->Cached(
+  std::lock_guard lock(reader_mu_);
+  auto q = reader_->Cached(
       "SELECT account, address, reason, detail, message_id, created_at FROM suppressions "
       "WHERE address IN (SELECT value FROM json_each(?1)) AND (account = ?2 OR account = '') ORDER BY address, account DESC");
   if (!q) return q.error();
   Stmt* st = *q;
   st->Bind(1, list).Bind(2, account);
   while (st->Step())
-    if (out.empty() || out.back().address != st->Text(1))
-      out.push_back(Suppression{st->Text(0), st->Text(1), st->Text(2), st->Text(3), st->Text(4), st->Int(5)});
+    if (out.empty() || out.back().address != st->Text(1)) out.push_back(SuppressionRow(*st));
   const bool ok = st->ok();
   const std::string why = st->error();
   st->Reset();
@@ -258,38 +313,26 @@ Result<Webhook> SqliteStore::CreateWebhook(const Webhook& in) {
   w.created_at = NowMicros();
   auto sealed = SealSecrets(w);
   if (!sealed) return sealed.error();
-  auto q = db_->Prepare(
-      "INSERT INTO webhooks(id, account, url, event_types, description, secret, previous_secret, previous_secret_expires, "
-      "enabled, created_at) VALUES(?,?,?,?,?,?,?,?,?,?)");
-  if (!q) return q.error();
-  q->Bind(1, w.id).Bind(2, w.account).Bind(3, w.url).Bind(4, JoinTypes(w.event_types)).Bind(5, w.description)
-      .Bind(6, sealed->first).Bind(7, sealed->second).Bind(8, w.previous_secret_expires).Bind(9, int64_t{w.enabled})
-      .Bind(10, w.created_at);
-  if (auto r = q->Run(); !r) return Storage("cannot create a webhook", r.error().message);
+  if (auto r = db_->Execute(
+          "INSERT INTO webhooks(id, account, url, event_types, description, secret, previous_secret, previous_secret_expires, "
+          "enabled, created_at) VALUES(?,?,?,?,?,?,?,?,?,?)",
+          w.id, w.account, w.url, JoinTypes(w.event_types), w.description, sealed->first, sealed->second,
+          w.previous_secret_expires, w.enabled, w.created_at);
+      !r)
+    return Storage("cannot create a webhook", r.error().message);
   return w;
 }
 
 Result<std::vector<Webhook>> SqliteStore::ListWebhooks(const std::string& account) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(std::string("SELECT ") + kWebhookColumns + " FROM webhooks WHERE account = ? ORDER BY id");
-  if (!q) return q.error();
-  q->Bind(1, account);
-  std::vector<Webhook> out;
-  while (q->Step()) out.push_back(ReadWebhook(*q));
-  if (!q->ok()) return Storage("cannot list webhooks", q->error());
-  return out;
+  return Rows(db_->Query(std::string("SELECT ") + kWebhookColumns + " FROM webhooks WHERE account = ? ORDER BY id", account),
+      [this](const Stmt& r) { return ReadWebhook(r); }, "cannot list webhooks");
 }
 
 Result<std::optional<Webhook>> SqliteStore::FindWebhook(const std::string& account, const std::string& id) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(std::string("SELECT ") + kWebhookColumns + " FROM webhooks WHERE account = ? AND id = ?");
-  if (!q) return q.error();
-  q->Bind(1, account).Bind(2, id);
-  if (!q->Step()) {
-    if (!q->ok()) return Storage("cannot read webhooks", q->error());
-    return std::optional<Webhook>();
-  }
-  return std::optional<Webhook>(ReadWebhook(*q));
+  return First(db_->Query(std::string("SELECT ") + kWebhookColumns + " FROM webhooks WHERE account = ? AND id = ?", account, id),
+      [this](const Stmt& r) { return ReadWebhook(r); }, "cannot read webhooks");
 }
 
 Result<void> SqliteStore::UpdateWebhook(const Webhook& w) {
@@ -303,73 +346,66 @@ Result<void> SqliteStore::UpdateWebhook(const Webhook& w) {
     if (!s) return s.error();
     sealed = std::move(s.value());
   }
-  auto q = db_->Prepare(
+  auto n = db_->Execute(
       "UPDATE webhooks SET url = ?1, event_types = ?2, description = ?3, enabled = ?4, "
       "disabled_reason = CASE WHEN ?5 THEN '' ELSE disabled_reason END, secret = CASE WHEN ?11 THEN secret ELSE ?6 END, "
       "previous_secret = CASE WHEN ?11 THEN previous_secret ELSE ?7 END, "
-      "previous_secret_expires = CASE WHEN ?11 THEN previous_secret_expires ELSE ?8 END WHERE account = ?9 AND id = ?10");
-  if (!q) return q.error();
-  q->Bind(1, w.url).Bind(2, JoinTypes(w.event_types)).Bind(3, w.description).Bind(4, int64_t{w.enabled})
-      .Bind(5, int64_t{w.enabled}).Bind(6, sealed.first).Bind(7, sealed.second).Bind(8, w.previous_secret_expires)
-      .Bind(9, w.account).Bind(10, w.id).Bind(11, int64_t{keep_secrets});
-  if (auto r = q->Run(); !r) return Storage("cannot update a webhook", r.error().message);
-  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no webhook " + w.id);
+      "previous_secret_expires = CASE WHEN ?11 THEN previous_secret_expires ELSE ?8 END WHERE account = ?9 AND id = ?10",
+      w.url, JoinTypes(w.event_types), w.description, w.enabled, w.enabled, sealed.first, sealed.second,
+      w.previous_secret_expires, w.account, w.id, keep_secrets);
+  if (!n) return Storage("cannot update a webhook", n.error().message);
+  if (*n == 0) return MakeError(ErrorCode::kNotFound, "no webhook " + w.id);
   return {};
 }
 
 Result<void> SqliteStore::DeleteWebhook(const std::string& account, const std::string& id) {
   std::lock_guard lock(mu_);
+  int changed = 0;
   for (const char* sql : {"DELETE FROM webhook_outbox WHERE webhook_id IN (SELECT id FROM webhooks WHERE account = ?1 AND id = ?2)",
                           "DELETE FROM webhooks WHERE account = ?1 AND id = ?2"}) {
-    auto q = db_->Prepare(sql);
-    if (!q) return q.error();
-    q->Bind(1, account).Bind(2, id);
-    if (auto r = q->Run(); !r) return Storage("cannot delete a webhook", r.error().message);
+    auto n = db_->Execute(sql, account, id);
+    if (!n) return Storage("cannot delete a webhook", n.error().message);
+    changed = *n;
   }
-  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no webhook " + id);
+  if (changed == 0) return MakeError(ErrorCode::kNotFound, "no webhook " + id);
   return {};
 }
 
 Result<void> SqliteStore::DisableWebhook(const std::string& id, const std::string& reason) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare("UPDATE webhooks SET enabled = 0, disabled_reason = ? WHERE id = ?");
-  if (!q) return q.error();
-  q->Bind(1, reason).Bind(2, id);
-  if (auto r = q->Run(); !r) return Storage("cannot disable a webhook", r.error().message);
+  if (auto r = db_->Execute("UPDATE webhooks SET enabled = 0, disabled_reason = ? WHERE id = ?", reason, id); !r)
+    return Storage("cannot disable a webhook", r.error().message);
   // What was waiting for it is not sent: the endpoint said it is gone.
-  auto o = db_->Prepare("UPDATE webhook_outbox SET state = 'dropped', last_error = ? WHERE webhook_id = ? AND state = 'pending'");
+  auto o = db_->Execute("UPDATE webhook_outbox SET state = 'dropped', last_error = ? WHERE webhook_id = ? AND state = 'pending'",
+                        "webhook disabled: " + reason, id);
   if (!o) return o.error();
-  o->Bind(1, "webhook disabled: " + reason).Bind(2, id);
-  return o->Run();
+  return {};
 }
 
 Result<std::vector<WebhookDelivery>> SqliteStore::DueWebhookDeliveries(int64_t now, std::size_t limit) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(std::string("SELECT o.id, o.attempts, o.created_at, e.id, e.time, e.type, COALESCE(e.message_id, ''), "
+  return Rows(db_->Query(std::string("SELECT o.id, o.attempts, o.created_at, e.id, e.time, e.type, COALESCE(e.message_id, ''), "
                                     "e.account, e.data, ") +
                         "w.id, w.account, w.url, w.event_types, w.description, w.secret, w.previous_secret, "
                         "w.previous_secret_expires, w.enabled, w.disabled_reason, w.created_at "
                         "FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id JOIN events e ON e.id = o.event_id "
-                        "WHERE o.state = 'pending' AND o.next_attempt <= ? AND w.enabled = 1 ORDER BY o.next_attempt, o.id LIMIT ?");
-  if (!q) return q.error();
-  q->Bind(1, now).Bind(2, static_cast<int64_t>(limit));
-  std::vector<WebhookDelivery> out;
-  while (q->Step()) {
-    WebhookDelivery d;
-    d.id = q->Int(0);
-    d.attempts = static_cast<int>(q->Int(1));
-    d.created_at = q->Int(2);
-    d.event = Event{q->Int(3), q->Int(4), q->Text(5), q->Text(6), q->Text(7), q->Text(8)};
-    d.webhook = ReadWebhook(*q, 9);
-    out.push_back(std::move(d));
-  }
-  if (!q->ok()) return Storage("cannot read the webhook outbox", q->error());
-  return out;
+                        "WHERE o.state = 'pending' AND o.next_attempt <= ? AND w.enabled = 1 ORDER BY o.next_attempt, o.id LIMIT ?",
+      now, limit),
+      [this](const Stmt& r) {
+        WebhookDelivery d;
+        d.id = r.Int(0);
+        d.attempts = static_cast<int>(r.Int(1));
+        d.created_at = r.Int(2);
+        d.event = Event{r.Int(3), r.Int(4), r.Text(5), r.Text(6), r.Text(7), r.Text(8)};
+        d.webhook = ReadWebhook(r, 9);
+        return d;
+      },
+      "cannot read the webhook outbox");
 }
 
 Result<int64_t> SqliteStore::NextWebhookDue() {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(
+  auto q = db_->Query(
       "SELECT COALESCE(MIN(o.next_attempt), 0) FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id "
       "WHERE o.state = 'pending' AND w.enabled = 1");
   if (!q) return q.error();
@@ -379,30 +415,28 @@ Result<int64_t> SqliteStore::NextWebhookDue() {
 
 Result<void> SqliteStore::FinishWebhookAttempt(int64_t id, const WebhookAttempt& a) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(
-      "UPDATE webhook_outbox SET attempts = attempts + 1, state = ?, next_attempt = ?, last_status = ?, last_error = ? "
-      "WHERE id = ?");
-  if (!q) return q.error();
   const char* state = a.delivered ? "delivered" : a.next_attempt ? "pending" : "failed";
-  q->Bind(1, state).Bind(2, a.next_attempt).Bind(3, int64_t{a.status}).Bind(4, a.error).Bind(5, id);
-  if (auto r = q->Run(); !r) return Storage("cannot update the webhook outbox", r.error().message);
+  if (auto r = db_->Execute(
+          "UPDATE webhook_outbox SET attempts = attempts + 1, state = ?, next_attempt = ?, last_status = ?, last_error = ? "
+          "WHERE id = ?",
+          state, a.next_attempt, a.status, a.error, id);
+      !r)
+    return Storage("cannot update the webhook outbox", r.error().message);
   return {};
 }
 
 Result<std::vector<Store::OutboxRow>> SqliteStore::ListWebhookDeliveries(const std::string& webhook_id, std::size_t limit) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(
+  return Rows(db_->Query(
       "SELECT o.id, o.event_id, COALESCE(e.type, ''), o.state, o.attempts, o.last_status, o.last_error, o.created_at, "
       "o.next_attempt FROM webhook_outbox o LEFT JOIN events e ON e.id = o.event_id WHERE o.webhook_id = ? "
-      "ORDER BY o.id DESC LIMIT ?");
-  if (!q) return q.error();
-  q->Bind(1, webhook_id).Bind(2, static_cast<int64_t>(limit));
-  std::vector<OutboxRow> out;
-  while (q->Step())
-    out.push_back(OutboxRow{q->Int(0), q->Int(1), q->Text(2), q->Text(3), static_cast<int>(q->Int(4)),
-                            static_cast<int>(q->Int(5)), q->Text(6), q->Int(7), q->Int(8)});
-  if (!q->ok()) return Storage("cannot list webhook deliveries", q->error());
-  return out;
+      "ORDER BY o.id DESC LIMIT ?",
+      webhook_id, limit),
+      [](const Stmt& r) {
+        return OutboxRow{r.Int(0), r.Int(1), r.Text(2), r.Text(3), static_cast<int>(r.Int(4)), static_cast<int>(r.Int(5)),
+                         r.Text(6), r.Int(7), r.Int(8)};
+      },
+      "cannot list webhook deliveries");
 }
 
 }  // namespace kurier::store::sqlite

@@ -114,6 +114,8 @@ Error Storage(const std::string& what, const std::string& detail) {
   return MakeError(ErrorCode::kStorage, what + ": " + detail);
 }
 
+bool IsUniqueViolation(const Error& e) { return e.message.find("UNIQUE") != std::string::npos; }
+
 }  // namespace
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::path& path, const StoreOptions& options) {
@@ -126,6 +128,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   auto checkpointer = BackgroundCheckpointer::Start(*db.value(), path, Durability::kNormal);
   if (!checkpointer) return checkpointer.error();
   std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(db.value()), std::move(checkpointer.value())));
+  auto reader = Db::Open(path, Durability::kNormal);
+  if (!reader) return reader.error();
+  store->reader_ = std::move(reader.value());
   if (!options.server_secret.empty()) {
     store->box_.emplace(options.server_secret);
     // Webhook secrets written in plaintext by a kurier before encryption at rest (or by an older binary
@@ -140,29 +145,23 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
 }
 
 Result<int64_t> SqliteStore::AccountId(const std::string& name) {
-  auto q = db_->Prepare("SELECT id FROM accounts WHERE name = ?");
+  auto q = db_->Query("SELECT id FROM accounts WHERE name = ?", name);
   if (!q) return q.error();
-  q->Bind(1, name);
-  if (!q->Step()) {
-    if (!q->ok()) return Storage("cannot read accounts", q->error());
-    return MakeError(ErrorCode::kNotFound, "no account named '" + name + "'; list them with 'kurier account list'");
-  }
-  return q->Int(0);
+  auto id = q->First([](const Stmt& r) { return r.Int(0); }, "cannot read accounts");
+  if (!id) return id.error();
+  if (!*id) return MakeError(ErrorCode::kNotFound, "no account named '" + name + "'; list them with 'kurier account list'");
+  return **id;
 }
 
 Result<Account> SqliteStore::CreateAccount(const std::string& name) {
   std::lock_guard lock(mu_);
   if (name.empty() || name.size() > 64 || name.find_first_of(" \t\r\n/") != std::string::npos)
     return MakeError(ErrorCode::kInvalidArgument, "account name '" + name + "' is not valid: use 1-64 characters without spaces or '/'");
-  auto q = db_->Prepare("INSERT INTO accounts(name, created_at) VALUES(?, ?)");
-  if (!q) return q.error();
   Account a;
   a.name = name;
   a.created_at = NowMicros();
-  q->Bind(1, name).Bind(2, a.created_at);
-  if (auto r = q->Run(); !r) {
-    if (r.error().message.find("UNIQUE") != std::string::npos)
-      return MakeError(ErrorCode::kAlreadyExists, "account '" + name + "' already exists");
+  if (auto r = db_->Execute("INSERT INTO accounts(name, created_at) VALUES(?, ?)", name, a.created_at); !r) {
+    if (IsUniqueViolation(r.error())) return MakeError(ErrorCode::kAlreadyExists, "account '" + name + "' already exists");
     return Storage("cannot create account", r.error().message);
   }
   a.id = db_->LastInsertId();
@@ -170,27 +169,31 @@ Result<Account> SqliteStore::CreateAccount(const std::string& name) {
 }
 
 Result<std::optional<Account>> SqliteStore::FindAccountLocked(const std::string& name) {
-  auto q = db_->Prepare(
-      "SELECT id, name, created_at, send_dsn, sandbox, track_opens, track_clicks, list_unsubscribe FROM accounts WHERE name = ?");
+  auto q = db_->Query(
+      "SELECT id, name, created_at, send_dsn, sandbox, track_opens, track_clicks, list_unsubscribe FROM accounts WHERE name = ?",
+      name);
   if (!q) return q.error();
-  q->Bind(1, name);
-  if (!q->Step()) {
-    if (!q->ok()) return Storage("cannot read accounts", q->error());
-    return std::optional<Account>();
-  }
-  Account a{q->Int(0), q->Text(1), {}, q->Int(2), q->Int(3) != 0, q->Int(4) != 0, {}, {}, {}, {}};
-  auto flag = [&](int col) { return q->IsNull(col) ? std::optional<bool>() : std::optional<bool>(q->Int(col) != 0); };
-  a.track_opens = flag(5), a.track_clicks = flag(6), a.list_unsubscribe = flag(7);
-  auto v = db_->Prepare("SELECT name FROM domains WHERE account_id = ? AND verified_at IS NOT NULL ORDER BY name");
+  auto found = q->First(
+      [](const Stmt& r) {
+        Account a{r.Int(0), r.Text(1), {}, r.Int(2), r.Int(3) != 0, r.Int(4) != 0, {}, {}, {}, {}};
+        auto flag = [&](int col) { return r.IsNull(col) ? std::optional<bool>() : std::optional<bool>(r.Int(col) != 0); };
+        a.track_opens = flag(5), a.track_clicks = flag(6), a.list_unsubscribe = flag(7);
+        return a;
+      },
+      "cannot read accounts");
+  if (!found || !*found) return found;
+  Account& a = **found;
+  auto text = [](const Stmt& r) { return r.Text(0); };
+  auto v = db_->Query("SELECT name FROM domains WHERE account_id = ? AND verified_at IS NOT NULL ORDER BY name", a.id);
   if (!v) return v.error();
-  v->Bind(1, a.id);
-  while (v->Step()) a.verified_domains.push_back(v->Text(0));
-  auto d = db_->Prepare("SELECT domain FROM sender_domains WHERE account_id = ? ORDER BY domain");
+  auto verified = v->Rows(text, "cannot read sending domains");
+  if (verified) a.verified_domains = std::move(verified.value());
+  auto d = db_->Query("SELECT domain FROM sender_domains WHERE account_id = ? ORDER BY domain", a.id);
   if (!d) return d.error();
-  d->Bind(1, a.id);
-  while (d->Step()) a.sender_domains.push_back(d->Text(0));
-  if (!d->ok()) return Storage("cannot read sender domains", d->error());
-  return std::optional<Account>(std::move(a));
+  auto senders = d->Rows(text, "cannot read sender domains");
+  if (!senders) return senders.error();
+  a.sender_domains = std::move(senders.value());
+  return found;
 }
 
 Result<std::optional<Account>> SqliteStore::FindAccount(const std::string& name) {
@@ -200,13 +203,12 @@ Result<std::optional<Account>> SqliteStore::FindAccount(const std::string& name)
 
 Result<std::vector<Account>> SqliteStore::ListAccounts() {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare("SELECT name FROM accounts ORDER BY name");
+  auto q = db_->Query("SELECT name FROM accounts ORDER BY name");
   if (!q) return q.error();
-  std::vector<std::string> names;
-  while (q->Step()) names.push_back(q->Text(0));
-  if (!q->ok()) return Storage("cannot list accounts", q->error());
+  auto names = q->Rows([](const Stmt& r) { return r.Text(0); }, "cannot list accounts");
+  if (!names) return names.error();
   std::vector<Account> out;
-  for (const auto& n : names) {
+  for (const auto& n : names.value()) {
     auto a = FindAccountLocked(n);
     if (!a) return a.error();
     if (*a) out.push_back(std::move(**a));
@@ -216,23 +218,18 @@ Result<std::vector<Account>> SqliteStore::ListAccounts() {
 
 Result<void> SqliteStore::RemoveAccount(const std::string& name) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare("DELETE FROM accounts WHERE name = ?");
-  if (!q) return q.error();
-  q->Bind(1, name);
-  if (auto r = q->Run(); !r) return Storage("cannot remove account", r.error().message);
-  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no account named '" + name + "'");
+  auto n = db_->Execute("DELETE FROM accounts WHERE name = ?", name);
+  if (!n) return Storage("cannot remove account", n.error().message);
+  if (*n == 0) return MakeError(ErrorCode::kNotFound, "no account named '" + name + "'");
   return {};
 }
 
 Result<void> SqliteStore::SetAccountFlag(const std::string& update_sql, const std::string& account,
                                          std::optional<bool> on) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(update_sql);
-  if (!q) return q.error();
-  if (on) q->Bind(1, int64_t{*on}); else q->BindNull(1);
-  q->Bind(2, account);
-  if (auto r = q->Run(); !r) return r;
-  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no account named '" + account + "'");
+  auto n = db_->Execute(update_sql, on, account);
+  if (!n) return n.error();
+  if (*n == 0) return MakeError(ErrorCode::kNotFound, "no account named '" + account + "'");
   return {};
 }
 
@@ -251,11 +248,10 @@ Result<void> SqliteStore::SetAccountDefault(const std::string& account, const st
 Result<void> SqliteStore::SetDomainVerified(const std::string& domain, bool verified) {
   std::lock_guard lock(mu_);
   // A domain keeps the time it was first verified while it stays verified.
-  auto q = db_->Prepare("UPDATE domains SET verified_at = CASE WHEN ?1 THEN COALESCE(verified_at, ?2) END WHERE name = ?3");
-  if (!q) return q.error();
-  q->Bind(1, int64_t{verified}).Bind(2, NowMicros()).Bind(3, domain);
-  if (auto r = q->Run(); !r) return r;
-  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no sending domain " + domain);
+  auto n = db_->Execute("UPDATE domains SET verified_at = CASE WHEN ?1 THEN COALESCE(verified_at, ?2) END WHERE name = ?3",
+                        verified, NowMicros(), domain);
+  if (!n) return n.error();
+  if (*n == 0) return MakeError(ErrorCode::kNotFound, "no sending domain " + domain);
   return {};
 }
 
@@ -267,22 +263,18 @@ Result<void> SqliteStore::AddSenderDomain(const std::string& account, const std:
   std::lock_guard lock(mu_);
   auto id = AccountId(account);
   if (!id) return id.error();
-  auto q = db_->Prepare("INSERT OR IGNORE INTO sender_domains(account_id, domain) VALUES(?, ?)");
-  if (!q) return q.error();
-  q->Bind(1, *id).Bind(2, ToLowerAscii(domain));
-  return q->Run();
+  auto n = db_->Execute("INSERT OR IGNORE INTO sender_domains(account_id, domain) VALUES(?, ?)", *id, ToLowerAscii(domain));
+  if (!n) return n.error();
+  return {};
 }
 
 Result<void> SqliteStore::RemoveSenderDomain(const std::string& account, const std::string& domain) {
   std::lock_guard lock(mu_);
   auto id = AccountId(account);
   if (!id) return id.error();
-  auto q = db_->Prepare("DELETE FROM sender_domains WHERE account_id = ? AND domain = ?");
-  if (!q) return q.error();
-  q->Bind(1, *id).Bind(2, domain);
-  if (auto r = q->Run(); !r) return r;
-  if (db_->Changes() == 0)
-    return MakeError(ErrorCode::kNotFound, "account '" + account + "' has no sender domain '" + domain + "'");
+  auto n = db_->Execute("DELETE FROM sender_domains WHERE account_id = ? AND domain = ?", *id, domain);
+  if (!n) return n.error();
+  if (*n == 0) return MakeError(ErrorCode::kNotFound, "account '" + account + "' has no sender domain '" + domain + "'");
   return {};
 }
 
@@ -291,12 +283,11 @@ Result<SmtpCredential> SqliteStore::AddSmtpCredential(const std::string& account
   std::lock_guard lock(mu_);
   auto id = AccountId(account);
   if (!id) return id.error();
-  auto q = db_->Prepare("INSERT INTO smtp_credentials(account_id, username, password_hash, created_at) VALUES(?,?,?,?)");
-  if (!q) return q.error();
   SmtpCredential c{0, username, account, password_hash, NowMicros()};
-  q->Bind(1, *id).Bind(2, username).Bind(3, password_hash).Bind(4, c.created_at);
-  if (auto r = q->Run(); !r) {
-    if (r.error().message.find("UNIQUE") != std::string::npos)
+  if (auto r = db_->Execute("INSERT INTO smtp_credentials(account_id, username, password_hash, created_at) VALUES(?,?,?,?)",
+                            *id, username, password_hash, c.created_at);
+      !r) {
+    if (IsUniqueViolation(r.error()))
       return MakeError(ErrorCode::kAlreadyExists, "SMTP username '" + username + "' is taken; choose another with --username");
     return Storage("cannot add SMTP credential", r.error().message);
   }
@@ -306,38 +297,29 @@ Result<SmtpCredential> SqliteStore::AddSmtpCredential(const std::string& account
 
 Result<std::optional<SmtpCredential>> SqliteStore::FindSmtpCredential(const std::string& username) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(
+  return First(db_->Query(
       "SELECT c.id, c.username, a.name, c.password_hash, c.created_at FROM smtp_credentials c "
-      "JOIN accounts a ON a.id = c.account_id WHERE c.username = ?");
-  if (!q) return q.error();
-  q->Bind(1, username);
-  if (!q->Step()) {
-    if (!q->ok()) return Storage("cannot read SMTP credentials", q->error());
-    return std::optional<SmtpCredential>();
-  }
-  return std::optional<SmtpCredential>(SmtpCredential{q->Int(0), q->Text(1), q->Text(2), q->Text(3), q->Int(4)});
+      "JOIN accounts a ON a.id = c.account_id WHERE c.username = ?",
+      username),
+      [](const Stmt& r) { return SmtpCredential{r.Int(0), r.Text(1), r.Text(2), r.Text(3), r.Int(4)}; },
+      "cannot read SMTP credentials");
 }
 
 Result<std::vector<SmtpCredential>> SqliteStore::ListSmtpCredentials(const std::string& account) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(
+  return Rows(db_->Query(
       "SELECT c.id, c.username, a.name, c.created_at FROM smtp_credentials c JOIN accounts a ON a.id = c.account_id "
-      "WHERE ? = '' OR a.name = ? ORDER BY c.username");
-  if (!q) return q.error();
-  q->Bind(1, account).Bind(2, account);
-  std::vector<SmtpCredential> out;
-  while (q->Step()) out.push_back(SmtpCredential{q->Int(0), q->Text(1), q->Text(2), "", q->Int(3)});
-  if (!q->ok()) return Storage("cannot list SMTP credentials", q->error());
-  return out;
+      "WHERE ?1 = '' OR a.name = ?1 ORDER BY c.username",
+      account),
+      [](const Stmt& r) { return SmtpCredential{r.Int(0), r.Text(1), r.Text(2), "", r.Int(3)}; },
+      "cannot list SMTP credentials");
 }
 
 Result<void> SqliteStore::RemoveSmtpCredential(const std::string& username) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare("DELETE FROM smtp_credentials WHERE username = ?");
-  if (!q) return q.error();
-  q->Bind(1, username);
-  if (auto r = q->Run(); !r) return r;
-  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no SMTP username '" + username + "'");
+  auto n = db_->Execute("DELETE FROM smtp_credentials WHERE username = ?", username);
+  if (!n) return n.error();
+  if (*n == 0) return MakeError(ErrorCode::kNotFound, "no SMTP username '" + username + "'");
   return {};
 }
 
@@ -345,78 +327,61 @@ Result<ApiKey> SqliteStore::CreateApiKey(const ApiKey& key) {
   std::lock_guard lock(mu_);
   auto id = AccountId(key.account);
   if (!id) return id.error();
-  auto q = db_->Prepare("INSERT INTO api_keys(account_id, name, prefix, key_hash, scopes, created_at) VALUES(?,?,?,?,?,?)");
-  if (!q) return q.error();
   ApiKey k = key;
   k.created_at = NowMicros();
-  q->Bind(1, *id).Bind(2, k.name).Bind(3, k.prefix).Bind(4, k.key_hash).Bind(5, k.scopes).Bind(6, k.created_at);
-  if (auto r = q->Run(); !r) return Storage("cannot create API key", r.error().message);
+  if (auto r = db_->Execute("INSERT INTO api_keys(account_id, name, prefix, key_hash, scopes, created_at) VALUES(?,?,?,?,?,?)",
+                            *id, k.name, k.prefix, k.key_hash, k.scopes, k.created_at);
+      !r)
+    return Storage("cannot create API key", r.error().message);
   k.id = db_->LastInsertId();
   return k;
 }
 
 Result<std::vector<ApiKey>> SqliteStore::ListApiKeys(const std::string& account) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(
+  return Rows(db_->Query(
       "SELECT k.id, a.name, k.name, k.prefix, k.scopes, k.created_at, k.revoked_at IS NOT NULL FROM api_keys k "
-      "JOIN accounts a ON a.id = k.account_id WHERE ? = '' OR a.name = ? ORDER BY k.id");
-  if (!q) return q.error();
-  q->Bind(1, account).Bind(2, account);
-  std::vector<ApiKey> out;
-  while (q->Step()) out.push_back(ApiKey{q->Int(0), q->Text(1), q->Text(2), q->Text(3), "", q->Text(4), q->Int(5), q->Int(6) != 0});
-  if (!q->ok()) return Storage("cannot list API keys", q->error());
-  return out;
+      "JOIN accounts a ON a.id = k.account_id WHERE ?1 = '' OR a.name = ?1 ORDER BY k.id",
+      account),
+      [](const Stmt& r) { return ApiKey{r.Int(0), r.Text(1), r.Text(2), r.Text(3), "", r.Text(4), r.Int(5), r.Int(6) != 0}; },
+      "cannot list API keys");
 }
 
 Result<std::optional<ApiKey>> SqliteStore::FindApiKeyByHash(const std::string& key_hash) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(
+  return First(db_->Query(
       "SELECT k.id, a.name, k.name, k.prefix, k.scopes, k.created_at FROM api_keys k "
-      "JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ? AND k.revoked_at IS NULL");
-  if (!q) return q.error();
-  q->Bind(1, key_hash);
-  if (!q->Step()) {
-    if (!q->ok()) return Storage("cannot read API keys", q->error());
-    return std::optional<ApiKey>();
-  }
-  return std::optional<ApiKey>(ApiKey{q->Int(0), q->Text(1), q->Text(2), q->Text(3), key_hash, q->Text(4), q->Int(5), false});
+      "JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = ? AND k.revoked_at IS NULL",
+      key_hash),
+      [&](const Stmt& r) { return ApiKey{r.Int(0), r.Text(1), r.Text(2), r.Text(3), key_hash, r.Text(4), r.Int(5), false}; },
+      "cannot read API keys");
 }
 
 Result<std::optional<Store::IdempotentResponse>> SqliteStore::FindIdempotent(const std::string& account,
                                                                             const std::string& key, int64_t not_before) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare("SELECT request_hash, status, body FROM idempotency WHERE account = ? AND key = ? AND created_at >= ?");
-  if (!q) return q.error();
-  q->Bind(1, account).Bind(2, key).Bind(3, not_before);
-  if (!q->Step()) {
-    if (!q->ok()) return Storage("cannot read idempotency keys", q->error());
-    return std::optional<IdempotentResponse>();
-  }
-  return std::optional<IdempotentResponse>(IdempotentResponse{q->Text(0), static_cast<int>(q->Int(1)), q->Text(2)});
+  return First(db_->Query("SELECT request_hash, status, body FROM idempotency WHERE account = ? AND key = ? AND created_at >= ?",
+      account, key, not_before),
+      [](const Stmt& r) { return IdempotentResponse{r.Text(0), static_cast<int>(r.Int(1)), r.Text(2)}; },
+      "cannot read idempotency keys");
 }
 
 Result<void> SqliteStore::SaveIdempotent(const std::string& account, const std::string& key,
                                          const IdempotentResponse& response, int64_t expire_before) {
   std::lock_guard lock(mu_);
-  auto del = db_->Prepare("DELETE FROM idempotency WHERE created_at < ?");
-  if (!del) return del.error();
-  del->Bind(1, expire_before);
-  if (auto r = del->Run(); !r) return r;
-  auto q = db_->Prepare("INSERT OR REPLACE INTO idempotency(account, key, request_hash, status, body, created_at) "
-                        "VALUES(?,?,?,?,?,?)");
-  if (!q) return q.error();
-  q->Bind(1, account).Bind(2, key).Bind(3, response.request_hash).Bind(4, int64_t{response.status}).Bind(5, response.body)
-      .Bind(6, NowMicros());
-  return q->Run();
+  if (auto r = db_->Execute("DELETE FROM idempotency WHERE created_at < ?", expire_before); !r) return r.error();
+  auto r = db_->Execute(
+      "INSERT OR REPLACE INTO idempotency(account, key, request_hash, status, body, created_at) VALUES(?,?,?,?,?,?)", account,
+      key, response.request_hash, response.status, response.body, NowMicros());
+  if (!r) return r.error();
+  return {};
 }
 
 Result<void> SqliteStore::RevokeApiKey(int64_t id) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
-  if (!q) return q.error();
-  q->Bind(1, NowMicros()).Bind(2, id);
-  if (auto r = q->Run(); !r) return r;
-  if (db_->Changes() == 0)
+  auto n = db_->Execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", NowMicros(), id);
+  if (!n) return n.error();
+  if (*n == 0)
     return MakeError(ErrorCode::kNotFound, "no active API key with id " + std::to_string(id) + "; see 'kurier api-key list'");
   return {};
 }
@@ -425,67 +390,58 @@ Result<void> SqliteStore::AddDomain(const std::string& account, const std::strin
   std::lock_guard lock(mu_);
   auto id = AccountId(account);
   if (!id) return id.error();
-  auto q = db_->Prepare("SELECT a.name FROM domains d JOIN accounts a ON a.id = d.account_id WHERE d.name = ?");
+  auto q = db_->Query("SELECT a.name FROM domains d JOIN accounts a ON a.id = d.account_id WHERE d.name = ?", domain);
   if (!q) return q.error();
-  q->Bind(1, domain);
   if (q->Step()) {
     if (q->Text(0) != account)
       return MakeError(ErrorCode::kAlreadyExists, "domain " + domain + " belongs to account '" + q->Text(0) + "'");
     return MakeError(ErrorCode::kAlreadyExists, "domain " + domain + " already exists; see 'kurier domain list'");
   }
-  auto ins = db_->Prepare("INSERT INTO domains(account_id, name, created_at) VALUES(?, ?, ?)");
-  if (!ins) return ins.error();
-  ins->Bind(1, *id).Bind(2, ToLowerAscii(domain)).Bind(3, NowMicros());
-  return ins->Run();
+  auto n = db_->Execute("INSERT INTO domains(account_id, name, created_at) VALUES(?, ?, ?)", *id, ToLowerAscii(domain),
+                        NowMicros());
+  if (!n) return n.error();
+  return {};
 }
 
 Result<DkimKey> SqliteStore::AddDkimKey(const DkimKey& key) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare("INSERT INTO dkim_keys(domain_id, selector, algorithm, key_path, created_at, active, state) "
-                        "SELECT id, ?, ?, ?, ?, ?, ? FROM domains WHERE name = ?");
-  if (!q) return q.error();
   DkimKey k = key;
   k.created_at = NowMicros();
   k.active = k.state == "active";
-  q->Bind(1, k.selector).Bind(2, k.algorithm).Bind(3, k.key_path).Bind(4, k.created_at).Bind(5, int64_t{k.active})
-      .Bind(6, k.state).Bind(7, k.domain);
-  if (auto r = q->Run(); !r) return Storage("cannot add DKIM key", r.error().message);
-  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no domain " + k.domain + "; add it with 'kurier domain add'");
+  auto n = db_->Execute("INSERT INTO dkim_keys(domain_id, selector, algorithm, key_path, created_at, active, state) "
+                        "SELECT id, ?, ?, ?, ?, ?, ? FROM domains WHERE name = ?",
+                        k.selector, k.algorithm, k.key_path, k.created_at, k.active, k.state, k.domain);
+  if (!n) return Storage("cannot add DKIM key", n.error().message);
+  if (*n == 0) return MakeError(ErrorCode::kNotFound, "no domain " + k.domain + "; add it with 'kurier domain add'");
   k.id = db_->LastInsertId();
   return k;
 }
 
 Result<std::vector<DkimKey>> SqliteStore::ListDkimKeys(const std::string& domain) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(
+  return Rows(db_->Query(
       "SELECT k.id, d.name, a.name, k.selector, k.algorithm, k.key_path, k.created_at, k.state, k.retire_at "
       "FROM dkim_keys k JOIN domains d ON d.id = k.domain_id JOIN accounts a ON a.id = d.account_id "
-      "WHERE (? = '' OR d.name = ?) ORDER BY d.name, k.id");
-  if (!q) return q.error();
-  q->Bind(1, domain).Bind(2, domain);
-  std::vector<DkimKey> out;
-  while (q->Step()) {
-    DkimKey k{q->Int(0), q->Text(1), q->Text(2), q->Text(3), q->Text(4), q->Text(5), q->Int(6), false, q->Text(7), q->Int(8)};
-    k.active = k.state == "active";
-    out.push_back(std::move(k));
-  }
-  if (!q->ok()) return Storage("cannot list DKIM keys", q->error());
-  return out;
+      "WHERE (?1 = '' OR d.name = ?1) ORDER BY d.name, k.id",
+      domain),
+      [](const Stmt& r) {
+        DkimKey k{r.Int(0), r.Text(1), r.Text(2), r.Text(3), r.Text(4), r.Text(5), r.Int(6), false, r.Text(7), r.Int(8)};
+        k.active = k.state == "active";
+        return k;
+      },
+      "cannot list DKIM keys");
 }
 
 Result<void> SqliteStore::SetDkimKeyState(int64_t id, const std::string& state, int64_t retire_at) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare("UPDATE dkim_keys SET state = ?, active = ?, retire_at = ? WHERE id = ?");
-  if (!q) return q.error();
-  q->Bind(1, state).Bind(2, int64_t{state == "active"}).Bind(3, retire_at).Bind(4, id);
-  if (auto r = q->Run(); !r) return Storage("cannot update DKIM key", r.error().message);
-  if (db_->Changes() == 0) return MakeError(ErrorCode::kNotFound, "no DKIM key " + std::to_string(id));
+  auto n = db_->Execute("UPDATE dkim_keys SET state = ?, active = ?, retire_at = ? WHERE id = ?", state, state == "active",
+                        retire_at, id);
+  if (!n) return Storage("cannot update DKIM key", n.error().message);
+  if (*n == 0) return MakeError(ErrorCode::kNotFound, "no DKIM key " + std::to_string(id));
   return {};
 }
 
 namespace {
-
-bool IsUniqueViolation(const Error& e) { return e.message.find("UNIQUE") != std::string::npos; }
 
 Error TemplateNotFound(const std::string& account, const std::string& id) {
   return MakeError(ErrorCode::kNotFound, "no template '" + id + "' in account '" + account + "'");
@@ -537,16 +493,15 @@ StoredTemplate TemplateRow(const Stmt& q) {
 }  // namespace
 
 Result<int> SqliteStore::AddTemplateVersionLocked(const std::string& id, const TemplateVersion& v, int64_t now) {
-  auto next = db_->Prepare("SELECT COALESCE(MAX(version), 0) + 1 FROM template_versions WHERE template_id = ?");
+  auto next = db_->Query("SELECT COALESCE(MAX(version), 0) + 1 FROM template_versions WHERE template_id = ?", id);
   if (!next) return next.error();
-  next->Bind(1, id);
   if (!next->Step()) return Storage("cannot read template versions", next->error());
   const int version = static_cast<int>(next->Int(0));
-  auto q = db_->Prepare(
-      "INSERT INTO template_versions(template_id, version, subject, text, html, created_at) VALUES(?,?,?,?,?,?)");
-  if (!q) return q.error();
-  q->Bind(1, id).Bind(2, int64_t{version}).Bind(3, v.subject).Bind(4, v.text).Bind(5, v.html).Bind(6, now);
-  if (auto r = q->Run(); !r) return Storage("cannot add template version", r.error().message);
+  if (auto r = db_->Execute(
+          "INSERT INTO template_versions(template_id, version, subject, text, html, created_at) VALUES(?,?,?,?,?,?)", id,
+          version, v.subject, v.text, v.html, now);
+      !r)
+    return Storage("cannot add template version", r.error().message);
   return version;
 }
 
@@ -563,11 +518,10 @@ Result<StoredTemplate> SqliteStore::CreateTemplate(const std::string& account, c
   t.account = account;
   t.name = name;
   t.created_at = t.updated_at = now;
-  auto q = db_->Prepare(
-      "INSERT INTO templates(id, account_id, name, created_at, updated_at, published_version) VALUES(?,?,?,?,?,?)");
-  if (!q) return q.error();
-  q->Bind(1, t.id).Bind(2, *account_id).Bind(3, name).Bind(4, now).Bind(5, now).Bind(6, int64_t{publish ? 1 : 0});
-  if (auto r = q->Run(); !r) {
+  if (auto r = db_->Execute(
+          "INSERT INTO templates(id, account_id, name, created_at, updated_at, published_version) VALUES(?,?,?,?,?,?)", t.id,
+          *account_id, name, now, now, publish);
+      !r) {
     if (IsUniqueViolation(r.error())) return NameTaken(name);
     return Storage("cannot create template", r.error().message);
   }
@@ -582,33 +536,27 @@ Result<StoredTemplate> SqliteStore::CreateTemplate(const std::string& account, c
 
 Result<std::vector<StoredTemplate>> SqliteStore::ListTemplates(const std::string& account) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(std::string(kTemplateColumns) + "WHERE a.name = ? ORDER BY t.name, t.id");
-  if (!q) return q.error();
-  q->Bind(1, account);
-  std::vector<StoredTemplate> out;
-  while (q->Step()) out.push_back(TemplateRow(*q));
-  if (!q->ok()) return Storage("cannot list templates", q->error());
-  return out;
+  return Rows(db_->Query(std::string(kTemplateColumns) + "WHERE a.name = ? ORDER BY t.name, t.id", account),
+      TemplateRow, "cannot list templates");
 }
 
 Result<std::optional<StoredTemplate>> SqliteStore::FindTemplateLocked(const std::string& account,
                                                                       const std::string& id_or_name) {
   // Ids start with "tmpl_", which names may not, so at most one row matches either way; the id wins.
-  auto q = db_->Prepare(std::string(kTemplateColumns) +
-                        "WHERE a.name = ?1 AND (t.id = ?2 OR t.name = ?2) ORDER BY t.id = ?2 DESC LIMIT 1");
+  auto q = db_->Query(std::string(kTemplateColumns) +
+                          "WHERE a.name = ?1 AND (t.id = ?2 OR t.name = ?2) ORDER BY t.id = ?2 DESC LIMIT 1",
+                      account, id_or_name);
   if (!q) return q.error();
-  q->Bind(1, account).Bind(2, id_or_name);
-  if (!q->Step()) {
-    if (!q->ok()) return Storage("cannot read templates", q->error());
-    return std::optional<StoredTemplate>();
-  }
-  StoredTemplate t = TemplateRow(*q);
-  auto v = db_->Prepare("SELECT version, created_at FROM template_versions WHERE template_id = ? ORDER BY version");
+  auto t = q->First(TemplateRow, "cannot read templates");
+  if (!t || !*t) return t;
+  auto v = db_->Query("SELECT version, created_at FROM template_versions WHERE template_id = ? ORDER BY version", (*t)->id);
   if (!v) return v.error();
-  v->Bind(1, t.id);
-  while (v->Step()) t.versions.push_back(TemplateVersion{static_cast<int>(v->Int(0)), "", "", "", v->Int(1)});
-  if (!v->ok()) return Storage("cannot read template versions", v->error());
-  return std::optional<StoredTemplate>(std::move(t));
+  auto versions =
+      v->Rows([](const Stmt& r) { return TemplateVersion{static_cast<int>(r.Int(0)), "", "", "", r.Int(1)}; },
+              "cannot read template versions");
+  if (!versions) return versions.error();
+  (*t)->versions = std::move(versions.value());
+  return t;
 }
 
 Result<std::optional<StoredTemplate>> SqliteStore::FindTemplate(const std::string& account, const std::string& id_or_name) {
@@ -619,18 +567,13 @@ Result<std::optional<StoredTemplate>> SqliteStore::FindTemplate(const std::strin
 Result<std::optional<TemplateVersion>> SqliteStore::FindTemplateVersion(const std::string& account, const std::string& id,
                                                                         int version) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(
+  return First(db_->Query(
       "SELECT v.version, v.subject, v.text, v.html, v.created_at FROM template_versions v "
       "JOIN templates t ON t.id = v.template_id JOIN accounts a ON a.id = t.account_id "
-      "WHERE a.name = ? AND t.id = ? AND v.version = ?");
-  if (!q) return q.error();
-  q->Bind(1, account).Bind(2, id).Bind(3, int64_t{version});
-  if (!q->Step()) {
-    if (!q->ok()) return Storage("cannot read template version", q->error());
-    return std::optional<TemplateVersion>();
-  }
-  return std::optional<TemplateVersion>(
-      TemplateVersion{static_cast<int>(q->Int(0)), q->Text(1), q->Text(2), q->Text(3), q->Int(4)});
+      "WHERE a.name = ? AND t.id = ? AND v.version = ?",
+      account, id, version),
+      [](const Stmt& r) { return TemplateVersion{static_cast<int>(r.Int(0)), r.Text(1), r.Text(2), r.Text(3), r.Int(4)}; },
+      "cannot read template version");
 }
 
 Result<StoredTemplate> SqliteStore::UpdateTemplate(const std::string& account, const std::string& id,
@@ -643,10 +586,7 @@ Result<StoredTemplate> SqliteStore::UpdateTemplate(const std::string& account, c
   if (!*found || found.value()->id != id) return TemplateNotFound(account, id);
   const int64_t now = NowMicros();
   if (update.name) {
-    auto q = db_->Prepare("UPDATE templates SET name = ? WHERE id = ?");
-    if (!q) return q.error();
-    q->Bind(1, *update.name).Bind(2, id);
-    if (auto r = q->Run(); !r) {
+    if (auto r = db_->Execute("UPDATE templates SET name = ? WHERE id = ?", *update.name, id); !r) {
       if (IsUniqueViolation(r.error())) return NameTaken(*update.name);
       return Storage("cannot rename template", r.error().message);
     }
@@ -657,13 +597,13 @@ Result<StoredTemplate> SqliteStore::UpdateTemplate(const std::string& account, c
     if (!v) return v.error();
     version = *v;
   }
-  auto q = db_->Prepare(
-      "UPDATE templates SET updated_at = ?, published_version = CASE WHEN ? > 0 THEN ? ELSE published_version END "
-      "WHERE id = ?");
-  if (!q) return q.error();
   const int64_t publish = update.publish ? version : 0;
-  q->Bind(1, now).Bind(2, publish).Bind(3, publish).Bind(4, id);
-  if (auto r = q->Run(); !r) return Storage("cannot update template", r.error().message);
+  if (auto r = db_->Execute(
+          "UPDATE templates SET updated_at = ?1, published_version = CASE WHEN ?2 > 0 THEN ?2 ELSE published_version END "
+          "WHERE id = ?3",
+          now, publish, id);
+      !r)
+    return Storage("cannot update template", r.error().message);
   auto after = FindTemplateLocked(account, id);
   if (!after) return after.error();
   if (!*after) return TemplateNotFound(account, id);
@@ -673,14 +613,13 @@ Result<StoredTemplate> SqliteStore::UpdateTemplate(const std::string& account, c
 
 Result<void> SqliteStore::PublishTemplateVersion(const std::string& account, const std::string& id, int version) {
   std::lock_guard lock(mu_);
-  auto q = db_->Prepare(
+  auto n = db_->Execute(
       "UPDATE templates SET published_version = ?1, updated_at = ?2 "
       "WHERE id = ?3 AND account_id = (SELECT id FROM accounts WHERE name = ?4) "
-      "AND EXISTS(SELECT 1 FROM template_versions WHERE template_id = ?3 AND version = ?1)");
-  if (!q) return q.error();
-  q->Bind(1, int64_t{version}).Bind(2, NowMicros()).Bind(3, id).Bind(4, account);
-  if (auto r = q->Run(); !r) return Storage("cannot publish template version", r.error().message);
-  if (db_->Changes() == 0)
+      "AND EXISTS(SELECT 1 FROM template_versions WHERE template_id = ?3 AND version = ?1)",
+      version, NowMicros(), id, account);
+  if (!n) return Storage("cannot publish template version", n.error().message);
+  if (*n == 0)
     return MakeError(ErrorCode::kNotFound, "template '" + id + "' has no version " + std::to_string(version));
   return {};
 }
@@ -688,24 +627,12 @@ Result<void> SqliteStore::PublishTemplateVersion(const std::string& account, con
 Result<void> SqliteStore::DeleteTemplate(const std::string& account, const std::string& id) {
   std::lock_guard lock(mu_);
   // Versions go with the template (ON DELETE CASCADE; foreign keys are on for every connection).
-  auto q = db_->Prepare("DELETE FROM templates WHERE id = ? AND account_id = (SELECT id FROM accounts WHERE name = ?)");
-  if (!q) return q.error();
-  q->Bind(1, id).Bind(2, account);
-  if (auto r = q->Run(); !r) return Storage("cannot delete template", r.error().message);
-  if (db_->Changes() == 0) return TemplateNotFound(account, id);
+  auto n = db_->Execute("DELETE FROM templates WHERE id = ? AND account_id = (SELECT id FROM accounts WHERE name = ?)", id,
+                        account);
+  if (!n) return Storage("cannot delete template", n.error().message);
+  if (*n == 0) return TemplateNotFound(account, id);
   return {};
 }
-
-namespace {
-
-// Whether an event suppresses its recipient: a complaint, an unsubscribe, or a hard bounce.
-const std::string kEmptyObject = "{}";
-
-bool MaySuppress(const Event& e) {
-  return !e.account.empty() && (e.type == "complained" || e.type == "unsubscribed" || e.type == "bounced");
-}
-
-}  // namespace
 
 Result<void> SqliteStore::AppendEvents(const std::vector<Event>& events) {
   if (events.empty()) return {};
@@ -730,10 +657,12 @@ Result<void> SqliteStore::OpenEventJournal(const std::filesystem::path& path, in
   JournalPosition stored;
   {
     std::lock_guard lock(mu_);
-    auto q = db_->Prepare("SELECT generation, position FROM journal_positions WHERE name = 'events'");
+    auto q = db_->Query("SELECT generation, position FROM journal_positions WHERE name = 'events'");
     if (!q) return q.error();
-    if (q->Step()) stored = JournalPosition{q->Int(0), q->Int(1)};
-    if (!q->ok()) return Storage("cannot read the event journal's position", q->error());
+    auto found = q->First([](const Stmt& r) { return JournalPosition{r.Int(0), r.Int(1)}; },
+                          "cannot read the event journal's position");
+    if (!found) return found.error();
+    if (*found) stored = **found;
   }
   EventJournal::Options o;
   o.path = path;
@@ -750,93 +679,6 @@ Result<void> SqliteStore::OpenEventJournal(const std::filesystem::path& path, in
 void SqliteStore::DrainJournal() {
   if (!journal_) return;
   if (auto r = journal_->Drain(); !r) spdlog::error("cannot import the event journal: {}", r.error().message);
-}
-
-Result<void> SqliteStore::AppendLocked(const std::vector<Event>& events, const JournalPosition* reached) {
-  if (auto r = db_->Run("BEGIN"); !r) return r;
-  auto fail = [&](const std::string& what, const std::string& detail) {
-    (void)db_->Exec("ROLLBACK");
-    return Storage(what, detail);
-  };
-  // The statements are cached: the click endpoint appends many small batches.
-  auto q = db_->Cached("INSERT INTO events(time, type, message_id, account, data) VALUES(?,?,?,?,?)");
-  if (!q) return fail("cannot append events", q.error().message);
-  Stmt* insert = *q;
-  // Each event of an account goes into the outbox of every enabled webhook of that account that wants
-  // its type, in the same transaction: an event is never recorded without its webhook deliveries.
-  // Accounts without an enabled webhook (looked up once per batch) skip the fan-out statement.
-  Stmt* fan = nullptr;
-  std::map<std::string, bool> has_webhooks;
-  // A hard bounce, complaint or unsubscribe suppresses its recipient for the account, in the same
-  // transaction as its event; the detail keeps the bounce reason and the remote reply.
-  Stmt* suppress = nullptr;
-  const int64_t now = NowMicros();
-  int queued = 0;
-  for (const auto& e : events) {
-    const int64_t time = e.time ? e.time : now;
-    const std::string& data = e.data.empty() ? kEmptyObject : e.data;
-    insert->Bind(1, time).Bind(2, e.type);
-    if (e.message_id.empty()) insert->BindNull(3); else insert->Bind(3, e.message_id);
-    insert->Bind(4, e.account).Bind(5, data);
-    auto inserted = insert->Run();
-    if (!inserted) return fail("cannot append events", inserted.error().message);
-    if (e.account.empty()) continue;
-    const int64_t id = db_->LastInsertId();
-    if (MaySuppress(e)) {
-      if (!suppress) {
-        auto s = db_->Cached(
-            "INSERT OR IGNORE INTO suppressions(account, address, reason, detail, message_id, created_at) "
-            "SELECT ?1, lower(json_extract(?2, '$.recipient')), "
-            "CASE ?3 WHEN 'bounced' THEN 'hard_bounce' WHEN 'complained' THEN 'complaint' ELSE 'unsubscribe' END, "
-            "COALESCE(json_extract(?2, '$.reason') || ': ' || json_extract(?2, '$.reply'), json_extract(?2, '$.reply'), "
-            "json_extract(?2, '$.reason'), ''), ?4, ?5 "
-            "WHERE json_extract(?2, '$.recipient') IS NOT NULL "
-            "AND (?3 != 'bounced' OR json_extract(?2, '$.classification') = 'hard')");
-        if (!s) return fail("cannot suppress a recipient", s.error().message);
-        suppress = *s;
-      }
-      suppress->Bind(1, e.account).Bind(2, data).Bind(3, e.type).Bind(4, e.message_id).Bind(5, time);
-      auto done = suppress->Run();
-      if (!done) return fail("cannot suppress a recipient", done.error().message);
-    }
-    auto hw = has_webhooks.find(e.account);
-    if (hw == has_webhooks.end()) {
-      auto w = db_->Cached("SELECT EXISTS(SELECT 1 FROM webhooks WHERE account = ? AND enabled = 1)");
-      if (!w) return fail("cannot queue webhook deliveries", w.error().message);
-      Stmt* exists = *w;
-      exists->Bind(1, e.account);
-      const bool any = exists->Step() && exists->Int(0) != 0;
-      const bool ok = exists->ok();
-      const std::string why = exists->error();
-      exists->Reset();
-      if (!ok) return fail("cannot queue webhook deliveries", why);
-      hw = has_webhooks.emplace(e.account, any).first;
-    }
-    if (!hw->second) continue;
-    if (!fan) {
-      auto f = db_->Cached(
-          "INSERT INTO webhook_outbox(webhook_id, event_id, next_attempt, created_at) SELECT id, ?1, ?2, ?2 FROM webhooks "
-          "WHERE account = ?3 AND enabled = 1 AND (event_types = '' OR instr(' ' || event_types || ' ', ' ' || ?4 || ' ') > 0)");
-      if (!f) return fail("cannot queue webhook deliveries", f.error().message);
-      fan = *f;
-    }
-    fan->Bind(1, id).Bind(2, now).Bind(3, e.account).Bind(4, e.type);
-    auto fanned = fan->Run();
-    const int changes = db_->Changes();
-    if (!fanned) return fail("cannot queue webhook deliveries", fanned.error().message);
-    queued += changes;
-  }
-  if (reached) {
-    auto p = db_->Cached("INSERT INTO journal_positions(name, generation, position) VALUES('events', ?, ?) "
-                         "ON CONFLICT(name) DO UPDATE SET generation = excluded.generation, position = excluded.position");
-    if (!p) return fail("cannot record the event journal's position", p.error().message);
-    (*p)->Bind(1, reached->generation).Bind(2, reached->offset);
-    auto done = (*p)->Run();
-    if (!done) return fail("cannot record the event journal's position", done.error().message);
-  }
-  if (auto r = db_->Run("COMMIT"); !r) return fail("cannot commit events", r.error().message);
-  if (queued > 0 && webhook_listener_) webhook_listener_();
-  return {};
 }
 
 Result<std::vector<Event>> SqliteStore::ListEvents(const EventFilter& f) {
@@ -873,10 +715,8 @@ Result<std::vector<Event>> SqliteStore::ListEvents(const EventFilter& f) {
   if (!q) return q.error();
   for (size_t i = 0; i < binds.size(); ++i)
     std::visit([&](const auto& v) { q->Bind(static_cast<int>(i + 1), v); }, binds[i]);
-  std::vector<Event> out;
-  while (q->Step()) out.push_back(Event{q->Int(0), q->Int(1), q->Text(2), q->Text(3), q->Text(4), q->Text(5)});
-  if (!q->ok()) return Storage("cannot list events", q->error());
-  return out;
+  return q->Rows([](const Stmt& r) { return Event{r.Int(0), r.Int(1), r.Text(2), r.Text(3), r.Text(4), r.Text(5)}; },
+                 "cannot list events");
 }
 
 }  // namespace kurier::store::sqlite

@@ -92,7 +92,7 @@ class SqliteStore final : public Store {
   Result<int> AddTemplateVersionLocked(const std::string& id, const TemplateVersion& v, int64_t now);
   // sqlite_feedback.cpp: webhook secrets at rest (SecretBox)
   /// A webhooks row (kWebhookColumns from column `at`) with its secrets decrypted, or secret_error set.
-  Webhook ReadWebhook(Stmt& q, int at = 0) const;
+  Webhook ReadWebhook(const Stmt& q, int at = 0) const;
   /// The stored (encrypted) forms of w.secret and w.previous_secret.
   Result<std::pair<std::string, std::string>> SealSecrets(const Webhook& w) const;
   /// Encrypts the plaintext secrets an older kurier stored; returns how many rows it changed.
@@ -100,6 +100,11 @@ class SqliteStore final : public Store {
   std::mutex mu_;
   std::optional<SecretBox> box_;  ///< webhook secrets' key, from StoreOptions::server_secret
   std::unique_ptr<Db> db_;
+  /// A second connection for reads on the acceptance path (suppressions, checked for every message
+  /// SMTP and the API take in): WAL readers never wait for the writer, so a long journal import holding
+  /// mu_ does not stall the listeners.
+  std::mutex reader_mu_;
+  std::unique_ptr<Db> reader_;
   std::unique_ptr<BackgroundCheckpointer> checkpointer_;  // after db_: stops before the connection closes
   std::unique_ptr<EventJournal> journal_;  // last: imports its remaining lines while the connection is open
 };

@@ -1,5 +1,6 @@
-// message_prep.hpp - what the submission server adds to a message before spooling it:
-// a Received: trace header (RFC 5321 4.4) and, when missing, Message-ID: and Date: (RFC 6409 8).
+// prepare.hpp - what kurier adds to a message it accepts (SMTP or HTTP) before spooling it: a Received:
+// trace header (RFC 5321 4.4) and, when missing, Message-ID: and Date: (RFC 6409 8); and the X-Kurier-*
+// fields of a submission, read once at acceptance.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -7,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace kurier::spool {
+namespace kurier::ingress {
 
 struct TraceInfo {
   std::string helo;
@@ -18,6 +19,7 @@ struct TraceInfo {
   std::string tls_version, tls_cipher;
   std::vector<std::string> recipients;
   int64_t time = 0;  ///< microseconds since the epoch
+  std::string api_key;  ///< "#12" for a message handed over HTTP with API key 12: "from api ... with HTTP"
 };
 
 /// The Received: header field, folded, with CRLF.
@@ -26,11 +28,6 @@ std::string ReceivedHeader(const TraceInfo& t);
 /// Returns the message with the Received: header prepended and Message-ID:/Date: appended to the
 /// header section when absent. The body is left byte for byte as it was.
 std::string PrepareMessage(std::string_view message, const TraceInfo& t);
-
-/// Offset just past the header section's last line (where the empty line or the body starts).
-std::size_t HeaderSectionEnd(std::string_view message);
-/// True when the header section has a field named `name` (case-insensitive).
-bool HasHeader(std::string_view message, std::string_view name);
 
 /// What an authenticated SMTP submission asks of kurier in header fields of its own:
 ///   X-Kurier-Tag: news, spring           tags for events and statistics; the field may repeat (at most
@@ -54,4 +51,4 @@ std::string TrackingOptionFields(bool opens, bool clicks, bool list_unsubscribe)
 /// octet as it was.
 std::string RemoveSubmissionOptionFields(std::string_view message);
 
-}  // namespace kurier::spool
+}  // namespace kurier::ingress

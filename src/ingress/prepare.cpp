@@ -1,65 +1,24 @@
-// message_prep.cpp - trace and identification headers added at submission.
+// prepare.cpp - trace and identification headers added at submission.
 // STANDARDS: RFC 5321 4.4 (Received), RFC 3848 and RFC 6531 3.7.3 (with-protocol names),
 // RFC 6409 8.2-8.3 (an MSA may add Date and Message-ID), RFC 5322 3.6 (fields), RFC 5322 2.2.3 (unfolding).
 // The X-Kurier-* submission options follow what Mailgun (X-Mailgun-Tag, X-Mailgun-Track-Clicks) and
 // Postmark (X-PM-Tag, X-PM-TrackOpens) offer SMTP senders.
-#include "spool/message_prep.hpp"
+#include "ingress/prepare.hpp"
 
 #include <boost/json.hpp>
 
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
+#include "mime/header_fields.hpp"
 
-namespace kurier::spool {
-
-std::size_t HeaderSectionEnd(std::string_view m) {
-  if (m.substr(0, 2) == "\r\n") return 0;
-  auto p = m.find("\r\n\r\n");
-  if (p != std::string_view::npos) return p + 2;
-  return m.size();  // headers only, or no separator: the whole message is the header section
-}
+namespace kurier::ingress {
 
 namespace {
 
-// Calls fn(name, start, end) for each field of the header section, in order, until fn returns false:
-// m[start, end) is the whole field, its continuation lines and CRLFs included.
-template <typename Fn>
-void ForEachField(std::string_view m, Fn fn) {
-  const std::string_view headers = m.substr(0, HeaderSectionEnd(m));
-  auto next_line = [&](std::size_t p) {
-    auto eol = headers.find("\r\n", p);
-    return eol == std::string_view::npos ? headers.size() : eol + 2;
-  };
-  std::size_t pos = 0;
-  while (pos < headers.size()) {
-    const std::size_t start = pos;
-    std::size_t end = next_line(pos);
-    while (end < headers.size() && (headers[end] == ' ' || headers[end] == '\t')) end = next_line(end);
-    const std::string_view first = headers.substr(start, next_line(start) - start);
-    const auto colon = first.find(':');
-    if (colon != std::string_view::npos && first.front() != ' ' && first.front() != '\t') {
-      std::string_view name = first.substr(0, colon);
-      while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
-      if (!fn(name, start, end)) return;
-    }
-    pos = end;
-  }
-}
-
-// The value of the field m[start, end): unfolded (RFC 5322 2.2.3), surrounding blanks trimmed.
-std::string FieldValue(std::string_view m, std::size_t start, std::size_t end) {
-  std::string_view field = m.substr(start, end - start);
-  field.remove_prefix(field.find(':') + 1);
-  std::string v;
-  for (std::size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\r' && i + 1 < field.size() && field[i + 1] == '\n') {
-      ++i;  // a line break inside a field is folding
-      continue;
-    }
-    v += field[i];
-  }
-  return std::string(TrimAscii(v));
-}
+using mime::FieldValue;
+using mime::ForEachField;
+using mime::HasHeader;
+using mime::HeaderSectionEnd;
 
 constexpr std::string_view kOptionFields[] = {"X-Kurier-Tag", "X-Kurier-Metadata", "X-Kurier-Track-Opens",
                                               "X-Kurier-Track-Clicks", "X-Kurier-List-Unsubscribe"};
@@ -72,11 +31,6 @@ bool IsOptionField(std::string_view name) {
 
 }  // namespace
 
-bool HasHeader(std::string_view m, std::string_view name) {
-  bool found = false;
-  ForEachField(m, [&](std::string_view field, std::size_t, std::size_t) { return !(found = IEquals(field, name)); });
-  return found;
-}
 
 SubmissionOptions ReadSubmissionOptions(std::string_view m) {
   SubmissionOptions o;
@@ -151,6 +105,9 @@ std::string RemoveSubmissionOptionFields(std::string_view m) {
 }
 
 std::string ReceivedHeader(const TraceInfo& t) {
+  if (!t.api_key.empty())
+    return "Received: from api (key " + t.api_key + " [" + t.client_ip + "])\r\n\tby " + t.hostname +
+           " (kurier) with HTTP id " + t.queue_id + ";\r\n\t" + FormatRfc5322Date(t.time) + "\r\n";
   std::string proto = t.smtputf8 ? "UTF8SMTP" : t.esmtp ? "ESMTP" : "SMTP";
   if (t.esmtp || t.smtputf8) {
     if (t.tls) proto += "S";
@@ -184,4 +141,4 @@ std::string PrepareMessage(std::string_view message, const TraceInfo& t) {
   return out;
 }
 
-}  // namespace kurier::spool
+}  // namespace kurier::ingress

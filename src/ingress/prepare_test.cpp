@@ -1,8 +1,9 @@
-#include "spool/message_prep.hpp"
+#include "ingress/prepare.hpp"
+#include "mime/header_fields.hpp"
 
 #include <gtest/gtest.h>
 
-namespace kurier::spool {
+namespace kurier::ingress {
 namespace {
 
 TraceInfo Trace() {
@@ -119,4 +120,4 @@ TEST(SubmissionOptions, RemovesOnlyTheOptionFieldsWithTheirFoldedLines) {
 }
 
 }  // namespace
-}  // namespace kurier::spool
+}  // namespace kurier::ingress

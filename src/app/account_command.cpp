@@ -1,0 +1,137 @@
+// account_command.cpp - `kurier account`: accounts, their sender domains and their settings (DSN,
+// sandbox, the tracking and List-Unsubscribe defaults of API sends), in the store.
+#include <boost/json.hpp>
+#include <algorithm>
+#include <iostream>
+#include <map>
+
+#include "app/admin_commands.hpp"
+#include "common/ids.hpp"
+#include "store/credentials.hpp"
+
+namespace kurier::app {
+
+namespace {
+
+std::string name, domain;
+std::vector<std::string> domains;
+bool json = false;
+std::string dsn, sandbox;
+// API sends that do not say use the account's defaults, else the server's tracking.* settings.
+std::map<std::string, std::string> defaults;
+
+// account set: one setting or several at once.
+void AddAccountSet(CLI::App* account, std::string& config_path) {
+  auto* acc_set = account->add_subcommand("set", "Change an account's settings");
+  acc_set->add_option("name", name, "Account name")->required();
+  acc_set->add_option("--dsn", dsn, "Return delivery status notifications (bounces) to senders: on or off")
+      ->check(CLI::IsMember({"on", "off"}));
+  acc_set->add_option("--sandbox", sandbox,
+                      "on: sender domains need not be verified (new accounts start so); off: only domains that "
+                      "passed 'kurier domain check' may send")
+      ->check(CLI::IsMember({"on", "off"}));
+  for (const char* k : {"track-opens", "track-clicks", "list-unsubscribe"})
+    acc_set->add_option(std::string("--") + k, defaults[k],
+                        std::string("Default of API sends that do not set ") + k +
+                            ": on, off, or default (the server's configuration)")
+        ->check(CLI::IsMember({"on", "off", "default"}));
+  AddConfigOption(acc_set, config_path);
+  acc_set->callback([&] {
+    const bool any_default = std::any_of(defaults.begin(), defaults.end(), [](const auto& d) { return !d.second.empty(); });
+    if (dsn.empty() && sandbox.empty() && !any_default)
+      Fail("nothing to change: give --dsn, --sandbox, --track-opens, --track-clicks or --list-unsubscribe");
+    auto s = OpenStoreFor(config_path);
+    for (const auto& [k, v] : defaults) {
+      if (v.empty()) continue;
+      std::string setting = k;
+      std::replace(setting.begin(), setting.end(), '-', '_');
+      OrFail(s->SetAccountDefault(name, setting, v == "default" ? std::optional<bool>() : std::optional<bool>(v == "on")));
+      std::cout << "account '" << name << "': " << setting << " " << (v == "default" ? "as the server's default" : v) << "\n";
+    }
+    if (!dsn.empty()) {
+      OrFail(s->SetSendDsn(name, dsn == "on"));
+      std::cout << "account '" << name << "': delivery status notifications " << dsn << "\n";
+    }
+    if (!sandbox.empty()) {
+      OrFail(s->SetSandbox(name, sandbox == "on"));
+      std::cout << "account '" << name << "': sandbox " << sandbox
+                << (sandbox == "off" ? " (only verified sending domains may send)" : "") << "\n";
+    }
+  });
+}
+
+// account add-domain|remove-domain
+void AddAccountDomains(CLI::App* account, std::string& config_path) {
+  auto* acc_ad = account->add_subcommand("add-domain", "Allow an account to send from a domain");
+  acc_ad->add_option("account", name, "Account name")->required();
+  acc_ad->add_option("domain", domain, "Domain")->required();
+  AddConfigOption(acc_ad, config_path);
+  acc_ad->callback([&] {
+    OrFail(OpenStoreFor(config_path)->AddSenderDomain(name, domain));
+    std::cout << "account '" << name << "' may send from " << domain << "\n";
+  });
+  auto* acc_rd = account->add_subcommand("remove-domain", "Stop an account from sending from a domain");
+  acc_rd->add_option("account", name, "Account name")->required();
+  acc_rd->add_option("domain", domain, "Domain")->required();
+  AddConfigOption(acc_rd, config_path);
+  acc_rd->callback([&] {
+    OrFail(OpenStoreFor(config_path)->RemoveSenderDomain(name, domain));
+    std::cout << "account '" << name << "' may no longer send from " << domain << "\n";
+  });
+}
+
+}  // namespace
+
+void AddAccountCommand(CLI::App& app, std::string& config_path) {
+  auto* account = app.add_subcommand("account", "Manage accounts and the sender domains they may use");
+  account->require_subcommand(1);
+  auto* acc_add = account->add_subcommand("add", "Create an account");
+  acc_add->add_option("name", name, "Account name")->required();
+  acc_add->add_option("--sender-domain", domains, "Domain the account may send from (repeatable)");
+  AddConfigOption(acc_add, config_path);
+  acc_add->callback([&] {
+    Config c = LoadConfigOrExit(config_path);
+    if (auto p = store::AccountNameProblem(name)) Fail("account name '" + name + "' is not valid: it " + *p);
+    auto s = OpenStoreOrExit(c);
+    OrFail(s->CreateAccount(name));
+    for (const auto& d : domains) OrFail(s->AddSenderDomain(name, d));
+    std::cout << "account '" << name << "' created\n";
+  });
+  auto* acc_list = account->add_subcommand("list", "List accounts");
+  acc_list->add_flag("--json", json, "JSON output");
+  AddConfigOption(acc_list, config_path);
+  acc_list->callback([&] {
+    auto s = OpenStoreFor(config_path);
+    auto list = OrFail(s->ListAccounts());
+    auto flag = [](const std::optional<bool>& f) { return f ? boost::json::value(*f) : boost::json::value(nullptr); };
+    PrintList(
+        list, json,
+        [&](const store::Account& a) {
+          boost::json::array ds;
+          for (const auto& d : a.sender_domains) ds.emplace_back(d);
+          boost::json::array vd;
+          for (const auto& d : a.verified_domains) vd.emplace_back(d);
+          return boost::json::object{{"name", a.name}, {"sender_domains", ds}, {"send_dsn", a.send_dsn},
+                                     {"sandbox", a.sandbox}, {"verified_domains", vd},
+                                     {"track_opens", flag(a.track_opens)}, {"track_clicks", flag(a.track_clicks)},
+                                     {"list_unsubscribe", flag(a.list_unsubscribe)},
+                                     {"created_at", FormatTimeUtc(a.created_at)}};
+        },
+        [](const store::Account& a) {
+          std::cout << a.name << "\t";
+          for (size_t i = 0; i < a.sender_domains.size(); ++i) std::cout << (i ? "," : "") << a.sender_domains[i];
+          std::cout << "\n";
+        });
+  });
+  auto* acc_rm = account->add_subcommand("remove", "Remove an account with its credentials and keys");
+  acc_rm->add_option("name", name, "Account name")->required();
+  AddConfigOption(acc_rm, config_path);
+  acc_rm->callback([&] {
+    OrFail(OpenStoreFor(config_path)->RemoveAccount(name));
+    std::cout << "account '" << name << "' removed\n";
+  });
+  AddAccountSet(account, config_path);
+  AddAccountDomains(account, config_path);
+}
+
+}  // namespace kurier::app

@@ -1,0 +1,58 @@
+// admin_commands.hpp - what the administrative subcommands (config check, account, smtp-user,
+// api-key, queue, events) share: each command group registers itself from a file of its own.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "app/app.hpp"
+#include "common/result.hpp"
+#include "spool/spool.hpp"
+
+namespace kurier::app {
+
+/// Registers `account add|list|remove|set|add-domain|remove-domain` (account_command.cpp).
+void AddAccountCommand(CLI::App& app, std::string& config_path);
+/// Registers `smtp-user add|list|remove` (credential_command.cpp).
+void AddSmtpUserCommand(CLI::App& app, std::string& config_path);
+/// Registers `api-key create|list|revoke` (credential_command.cpp).
+void AddApiKeyCommand(CLI::App& app, std::string& config_path);
+/// Registers `queue list|show|retry|delete|suspend|resume` (queue_command.cpp).
+void AddQueueCommand(CLI::App& app, std::string& config_path);
+/// Registers `events list` (events_command.cpp).
+void AddEventsCommand(CLI::App& app, std::string& config_path);
+
+/// Adds `--config FILE` to a subcommand, written into `config_path`.
+void AddConfigOption(CLI::App* command, std::string& config_path);
+
+/// The value of `r`, or exits with its error (status 1).
+template <typename T>
+T OrFail(Result<T> r) {
+  if (!r) Fail(r.error().message);
+  return std::move(r.value());
+}
+inline void OrFail(Result<void> r) {
+  if (!r) Fail(r.error().message);
+}
+
+/// LoadConfigOrExit(config_path), then OpenStoreOrExit of it.
+std::unique_ptr<store::Store> OpenStoreFor(const std::string& config_path);
+/// Prints a listing: one JSON array of to_json(item) with --json, else print_line(item) for each.
+template <typename Item, typename ToJson, typename PrintLine>
+void PrintList(const std::vector<Item>& items, bool json, ToJson to_json, PrintLine print_line) {
+  if (!json) {
+    for (const auto& item : items) print_line(item);
+    return;
+  }
+  boost::json::array arr;
+  for (const auto& item : items) arr.push_back(to_json(item));
+  std::cout << boost::json::serialize(arr) << "\n";
+}
+
+/// Opens the configured spool without a store (reading only), or exits with the reason.
+std::unique_ptr<spool::Spool> OpenSpoolOrExit(const Config& c);
+
+}  // namespace kurier::app

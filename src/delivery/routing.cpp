@@ -1,0 +1,311 @@
+// routing.cpp - routes and fail-over (moved out of delivery_manager.cpp): MX hosts and their addresses
+// in turn, backup relays, the relays' health loop and the fail-over drill.
+// STANDARDS: RFC 5321 (5.1 MX selection, implicit MX), RFC 7505 (null MX), RFC 7435 (opportunistic
+// TLS), RFC 8314 (implicit TLS to relays), RFC 4954 (AUTH to relays).
+#include "delivery/routing.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <optional>
+
+#include "common/ids.hpp"
+#include "smtp/proto/replies.hpp"
+
+namespace kurier::delivery {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using asio::awaitable;
+using smtp::client::Connection;
+using smtp::client::Target;
+using smtp::proto::LocalReply;
+using smtp::proto::Outcome;
+using smtp::proto::ReplyId;
+using smtp::proto::ServerReply;
+constexpr auto kUseAwaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+// A callback-style look-up as an awaitable whose completion comes back on the strand.
+template <typename Sig, typename Init>
+auto Await(Routing::Strand strand, Init init) {
+  return asio::async_initiate<decltype(asio::use_awaitable), Sig>(
+      [strand, init = std::move(init)](auto handler) mutable {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        init([h, ex = strand](auto result) {
+          asio::dispatch(ex, [h, result = std::move(result)]() mutable { std::move(*h)(std::move(result)); });
+        });
+      },
+      asio::use_awaitable);
+}
+
+std::string Serialize(boost::json::object data) { return boost::json::serialize(data); }
+}  // namespace
+
+Routing::Routing(const Config& config, Strand strand, Dns dns, EventSink events)
+    : config_(config), strand_(std::move(strand)), dns_(std::move(dns)), events_(std::move(events)),
+      tls_ctx_(ssl::context::tls_client), rng_(std::random_device{}()),
+      relays_healthy_(config.delivery.backup_relays.size(), true) {
+  // Not tls.ciphers: STARTTLS to other mail servers is opportunistic (RFC 7435), so any suite OpenSSL
+  // accepts beats the plaintext a failed handshake would fall back to; the listeners and the webhook
+  // client are the ones held to the policy (docs/security.md).
+  tls_ctx_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                       ssl::context::no_compression);
+  // Verification is chosen per connection (delivery.verify_certificates, per-domain overrides).
+  boost::system::error_code ec;
+  tls_ctx_.set_default_verify_paths(ec);
+  tls_ctx_.set_verify_mode(ssl::verify_none);
+}
+
+std::string Routing::TlsModeFor(const std::string& d) const {
+  auto it = config_.delivery.domains.find(d);
+  const DomainPolicy* p = it == config_.delivery.domains.end() ? nullptr : &it->second;
+  return p && p->tls ? *p->tls : config_.delivery.tls;
+}
+
+bool Routing::VerifyFor(const std::string& d) const {
+  auto it = config_.delivery.domains.find(d);
+  const DomainPolicy* p = it == config_.delivery.domains.end() ? nullptr : &it->second;
+  return p && p->verify_certificates ? *p->verify_certificates : config_.delivery.verify_certificates;
+}
+
+Target Routing::MxTarget(const std::string& domain, const std::string& host, const std::string& addr) const {
+  Target t;
+  t.host = host;
+  t.addr = addr;
+  t.port = config_.delivery.port;
+  t.client.helo_name = config_.delivery.helo_name;
+  const std::string mode = TlsModeFor(domain);
+  t.client.tls = mode == "none"       ? smtp::proto::TlsMode::kNone
+                 : mode == "required" ? smtp::proto::TlsMode::kRequired
+                                      : smtp::proto::TlsMode::kOpportunistic;
+  t.verify = VerifyFor(domain);
+  t.label = host + " [" + addr + "]";
+  return t;
+}
+
+Target Routing::RelayTarget(const Relay& r, const std::string& addr) const {
+  Target t;
+  t.host = r.host;
+  t.addr = addr;
+  t.port = r.port;
+  t.client.helo_name = config_.delivery.helo_name;
+  t.client.tls = r.tls == Relay::Tls::kOpportunistic ? smtp::proto::TlsMode::kOpportunistic : smtp::proto::TlsMode::kRequired;
+  t.client.implicit_tls = r.tls == Relay::Tls::kImplicit;
+  t.client.auth_username = r.username;
+  t.client.auth_password = r.password;
+  t.verify = config_.delivery.verify_certificates;
+  t.label = r.url;
+  return t;
+}
+
+std::vector<size_t> Routing::RelayOrder() const {
+  // Healthy relays first, in configured order; unhealthy ones only as a last resort.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < relays_healthy_.size(); ++i)
+    if (relays_healthy_[i]) order.push_back(i);
+  for (size_t i = 0; i < relays_healthy_.size(); ++i)
+    if (!relays_healthy_[i]) order.push_back(i);
+  return order;
+}
+
+awaitable<dns::AddressAnswer> Routing::Addresses(const std::string& host) {
+  boost::system::error_code ec;
+  asio::ip::make_address(host, ec);
+  if (!ec) co_return dns::AddressAnswer{dns::Rcode::kOk, {host}, ""};  // an address literal
+  auto lookup = [this, host](auto done) {
+    dns_.addresses(host, [done](dns::AddressAnswer a) { done(std::move(a)); });
+  };
+  co_return co_await Await<void(dns::AddressAnswer)>(strand_, std::move(lookup));
+}
+
+awaitable<dns::MxAnswer> Routing::Mx(const std::string& domain) {
+  // Named callables, moved into Await: GCC 12 destroys lambda temporaries inside a co_await
+  // expression twice.
+  auto lookup_mx = [this, domain](auto done) {
+    dns_.mx(domain, [done](dns::MxAnswer a) { done(std::move(a)); });
+  };
+  co_return co_await Await<void(dns::MxAnswer)>(strand_, std::move(lookup_mx));
+}
+
+// Connects to one target; code 0 when it talked SMTP and is ready (then `out.connection` holds it),
+// otherwise why this target could not be used (the caller tries the next one).
+awaitable<ServerReply> Routing::TryTarget(const Target& t, Opened& out) {
+  auto c = std::make_unique<Connection>(strand_, tls_ctx_, t,
+                                        smtp::client::Timeouts{config_.delivery.connect_timeout,
+                                                               config_.delivery.command_timeout,
+                                                               config_.delivery.data_timeout});
+  ServerReply r = co_await c->Open();
+  if (r.code == 0) out.connection = std::move(c);
+  co_return r;
+}
+
+// Tries each address of a relay; code 0 when one is ready.
+awaitable<ServerReply> Routing::UseRelay(const Relay& relay, Opened& out) {
+  dns::AddressAnswer addrs = co_await Addresses(relay.host);
+  if (addrs.rcode != dns::Rcode::kOk)
+    co_return LocalReply(ReplyId::kRelayUnresolved,
+                         {relay.url, addrs.error.empty() ? std::string_view("no address records") : addrs.error});
+  ServerReply last;
+  for (const auto& addr : addrs.addresses) {
+    Target target = RelayTarget(relay, addr);  // named: no temporaries into a coroutine (GCC 12)
+    last = co_await TryTarget(target, out);
+    if (last.code == 0) break;
+  }
+  co_return last;
+}
+
+awaitable<Routing::Opened> Routing::Open(const std::string& domain) {
+  Opened out;
+  ServerReply& failure = out.failure;
+  std::string& failed_at = out.failed_at;  // the host (or relay) that gave `failure`, for the events
+  bool connected = false, eligible_for_backup = !config_.delivery.direct;
+  if (config_.delivery.direct) {
+    dns::MxAnswer mx = co_await Mx(domain);
+    dns::Route route = dns::PlanRoute(domain, mx, rng_);
+    switch (route.kind) {
+      case dns::RouteKind::kNxDomain: failure = LocalReply(ReplyId::kRouteNxDomain, {route.detail}); break;
+      case dns::RouteKind::kNullMx: failure = LocalReply(ReplyId::kRouteNullMx, {route.detail}); break;
+      case dns::RouteKind::kTempFail: failure = LocalReply(ReplyId::kRouteTempFail, {route.detail}); break;
+      default: break;
+    }
+    // Fail-over only when the MX hosts cannot be reached, never when one of them answered.
+    eligible_for_backup = route.kind == dns::RouteKind::kTempFail;
+    bool answered = false;
+    for (const auto& host : route.hosts) {
+      if (stopping_) break;
+      dns::AddressAnswer addrs = co_await Addresses(host);
+      if (addrs.rcode != dns::Rcode::kOk) {
+        failure = LocalReply(ReplyId::kMxHostUnresolved,
+                             {host, addrs.rcode == dns::Rcode::kTempFail ? std::string_view(addrs.error) : "no address records"});
+        continue;
+      }
+      for (const auto& addr : addrs.addresses) {
+        Target target = MxTarget(domain, host, addr);  // named: no temporaries into a coroutine (GCC 12)
+        auto r = co_await TryTarget(target, out);
+        failed_at = target.label;
+        if (r.code == 0) {
+          connected = true;
+          // Recorded when the route is usable, not when the connection ends (it may stay open a while).
+          if (failed_over_.erase(domain)) {
+            spdlog::warn("fail-back: {} is delivered directly again", domain);
+            RecordEvent("failback", Serialize({{"domain", domain}}));
+          }
+          break;
+        }
+        if (!r.lines.empty() && r.lines.front().find("cannot connect") == std::string::npos &&
+            r.lines.front().find("timed out") == std::string::npos)
+          answered = true;  // it talked SMTP (greeting or EHLO refused): not a reachability problem
+        failure = r;
+      }
+      if (connected) break;
+    }
+    if (!connected && !route.hosts.empty() && !answered) eligible_for_backup = true;
+  }
+  if (!connected && eligible_for_backup && !stopping_) {
+    for (size_t i : RelayOrder()) {
+      const Relay& relay = config_.delivery.backup_relays[i];
+      auto r = co_await UseRelay(relay, out);
+      if (r.code == 0) {
+        connected = true;
+        if (config_.delivery.direct && out.connection && failed_over_.insert(domain).second) {
+          spdlog::warn("fail-over: {} goes through backup relay {} ({})", domain, relay.url, failure.ToString());
+          RecordEvent("failover", Serialize({{"domain", domain}, {"relay", relay.url}, {"reason", failure.ToString()}}));
+        }
+        break;
+      }
+      failure = LocalReply(ReplyId::kBackupRelayFailed, {failure.ToString(), relay.url, r.ToString()});
+      failed_at = relay.url;
+    }
+  }
+  if (connected)
+    failure = ServerReply{};
+  else if (failure.code == 0)
+    failure = LocalReply(ReplyId::kNoServerReachable, {domain});
+  co_return std::move(out);
+}
+
+// One probe through one relay: connect, TLS, AUTH and, with a probe recipient, a real message.
+awaitable<Routing::DrillOutcome> Routing::Probe(size_t i, bool send_message) {
+  const Relay& relay = config_.delivery.backup_relays[i];
+  std::optional<smtp::proto::OutboundMessage> probe;
+  std::string probe_data;
+  if (send_message && !config_.failover.probe_recipient.empty()) {
+    const int64_t now = NowMicros();
+    probe_data = "From: <" + config_.failover.probe_sender + ">\r\nTo: <" + config_.failover.probe_recipient +
+                 ">\r\nSubject: kurier fail-over drill via " + relay.url + "\r\nDate: " + FormatRfc5322Date(now) +
+                 "\r\nMessage-ID: <drill." + NewQueueId() + "@" + config_.hostname +
+                 ">\r\nAuto-Submitted: auto-generated\r\n\r\nThis message tests the backup relay " + relay.url +
+                 ". It needs no action.\r\n";
+    smtp::proto::OutboundMessage m;
+    m.mail_from = config_.failover.probe_sender;
+    m.recipients = {config_.failover.probe_recipient};
+    m.data = probe_data;
+    probe = m;
+  }
+  Opened opened;
+  ServerReply r = co_await UseRelay(relay, opened);
+  std::vector<smtp::proto::RecipientResult> probe_results;
+  if (opened.connection) {
+    if (probe) probe_results = co_await opened.connection->Send(*probe);
+    co_await opened.connection->Quit();
+    opened.connection.reset();
+  }
+  DrillOutcome out{relay.url, r.code == 0, ""};
+  if (!out.ok) {
+    out.detail = r.ToString();
+  } else if (probe) {
+    const auto& res = probe_results.at(0);
+    out.ok = res.outcome == Outcome::kDelivered;
+    out.detail = (out.ok ? "probe accepted: " : "probe refused: ") + res.reply.ToString();
+  } else {
+    out.detail = "connected, greeted" + std::string(relay.username.empty() ? "" : ", authenticated") +
+                 " (set failover.probe_recipient to also send a probe message)";
+  }
+  co_return out;
+}
+
+awaitable<void> Routing::HealthLoop() {
+  asio::steady_timer timer(strand_);
+  while (!stopping_) {
+    for (size_t i = 0; i < config_.delivery.backup_relays.size() && !stopping_; ++i) {
+      DrillOutcome o = co_await Probe(i, false);
+      if (o.ok != relays_healthy_[i]) {
+        relays_healthy_[i] = o.ok;
+        spdlog::warn("backup relay {} is {}: {}", o.relay, o.ok ? "healthy again" : "unhealthy", o.detail);
+        RecordEvent("backup_health", Serialize({{"relay", o.relay}, {"healthy", o.ok}, {"detail", o.detail}}));
+      }
+    }
+    timer.expires_after(std::chrono::seconds(config_.delivery.backup_check_interval));
+    co_await timer.async_wait(kUseAwaitable);
+  }
+}
+
+awaitable<std::vector<Routing::DrillOutcome>> Routing::Drill() {
+  std::vector<DrillOutcome> out;
+  for (size_t i = 0; i < config_.delivery.backup_relays.size(); ++i) {
+    DrillOutcome o = co_await Probe(i, true);
+    RecordEvent(o.ok ? "failover_test" : "failover_test_failed",
+                Serialize({{"relay", o.relay}, {"ok", o.ok}, {"detail", o.detail}}));
+    if (!o.ok) spdlog::error("fail-over drill: backup relay {} FAILED: {}", o.relay, o.detail);
+    out.push_back(std::move(o));
+  }
+  co_return out;
+}
+
+awaitable<void> Routing::DrillLoop() {
+  asio::steady_timer timer(strand_);
+  while (!stopping_) {
+    timer.expires_after(std::chrono::seconds(config_.failover.test_interval));
+    (void)co_await timer.async_wait(kUseAwaitable);
+    if (stopping_) break;
+    (void)co_await Drill();
+  }
+}
+
+}  // namespace kurier::delivery

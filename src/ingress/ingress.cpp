@@ -1,0 +1,149 @@
+// ingress.cpp - see ingress.hpp. STANDARDS: RFC 5321 4.4, RFC 6409 8, RFC 5321 3.3.
+#include "ingress/ingress.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "common/encoding.hpp"
+#include "common/ids.hpp"
+#include "ingress/prepare.hpp"
+#include "smtp/proto/header_from.hpp"
+#include "store/store.hpp"
+
+namespace kurier::ingress {
+
+Prepared Prepare(const Origin& o, Envelope env, std::string_view raw, const std::string& hostname, bool read_options,
+                 int64_t now, std::string id) {
+  Prepared p;
+  spool::SpoolMessage& m = p.message;
+  m.id = id.empty() ? NewQueueId() : std::move(id);
+  m.received_at = now;
+  m.account = o.account;
+  m.credential = o.credential;
+  m.client_ip = o.client_ip;
+  m.helo = o.helo;
+  m.tls_version = o.tls_version;
+  m.tls_cipher = o.tls_cipher;
+  m.mail_from = std::move(env.mail_from);
+  m.recipients = std::move(env.recipients);
+  m.body_type = std::move(env.body_type);
+  m.smtputf8 = env.smtputf8;
+  if (read_options) {
+    auto options = ReadSubmissionOptions(raw);
+    if (!options.error.empty()) {
+      p.error = std::move(options.error);
+      return p;
+    }
+    m.tags = std::move(options.tags);
+    m.metadata = std::move(options.metadata);
+  }
+  TraceInfo t;
+  t.helo = o.helo;
+  t.client_ip = o.client_ip;
+  t.hostname = hostname;
+  t.queue_id = m.id;
+  t.esmtp = o.esmtp;
+  t.tls = o.tls;
+  t.authenticated = o.authenticated;
+  t.smtputf8 = env.smtputf8;
+  t.tls_version = o.tls_version;
+  t.tls_cipher = o.tls_cipher;
+  if (m.recipients.size() == 1) t.recipients = m.recipients;  // the Received: line names a lone recipient
+  t.time = now;
+  t.api_key = o.api_key;
+  m.data = PrepareMessage(raw, t);
+  m.size = m.data.size();
+  return p;
+}
+
+std::optional<std::string> Ingress::SenderProblem(const std::string& account, const std::string& from) {
+  auto acc = store_.FindAccount(account);
+  if (!acc || !acc.value()) return "account '" + account + "' no longer exists";
+  const auto& a = **acc;
+  std::string problem = smtp::proto::EnvelopeSenderProblem(
+      smtp::proto::SenderRules{account, a.sender_domains, a.sandbox, a.verified_domains}, from,
+      from.substr(from.rfind('@') + 1));
+  if (problem.empty()) return std::nullopt;
+  return problem;
+}
+
+Result<std::vector<std::vector<Suppressed>>> Ingress::DropSuppressed(std::vector<spool::SpoolMessage>& messages) {
+  std::vector<std::vector<Suppressed>> dropped(messages.size());
+  std::map<std::string, std::vector<std::string>> by_account;  // a batch is one account's; SMTP one message
+  for (const auto& m : messages) {
+    auto& all = by_account[m.account];
+    all.insert(all.end(), m.recipients.begin(), m.recipients.end());
+  }
+  std::map<std::pair<std::string, std::string>, store::Suppression> found;  // (account, lower-case address)
+  for (const auto& [account, addresses] : by_account) {
+    auto list = store_.FindSuppressions(account, addresses);
+    if (!list) return list.error();
+    for (auto& s : list.value()) found.emplace(std::pair{account, s.address}, std::move(s));
+  }
+  if (found.empty()) return dropped;
+  std::vector<store::Event> events;
+  const int64_t now = NowMicros();
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    auto& m = messages[i];
+    std::vector<std::string> left;
+    for (const auto& a : m.recipients) {
+      auto it = found.find(std::pair{m.account, ToLowerAscii(a)});
+      if (it == found.end()) {
+        left.push_back(a);
+        continue;
+      }
+      const auto& s = it->second;
+      dropped[i].push_back(Suppressed{a, s.reason});
+      boost::json::object data{{"recipient", a}, {"reason", s.reason}, {"suppressed_at", FormatTimeUtc(s.created_at)},
+                               {"scope", s.account.empty() ? "global" : "account"}, {"mail_from", m.mail_from}};
+      if (m.tags != "[]") data["tags"] = boost::json::parse(m.tags);
+      if (m.metadata != "{}") data["metadata"] = boost::json::parse(m.metadata);
+      events.push_back(store::Event{0, now, "suppressed", m.id, m.account, boost::json::serialize(data)});
+    }
+    if (!dropped[i].empty()) m.recipients = std::move(left);
+  }
+  if (auto r = store_.AppendEvents(events); !r) spdlog::error("ingress: cannot record suppressed events: {}", r.error().message);
+  return dropped;
+}
+
+void Ingress::Submit(spool::SpoolMessage message, std::function<void(Result<std::string>)> done) {
+  if (message.recipients.empty()) return done(message.id);  // every recipient suppressed: nothing to send
+  spool_.Submit(std::move(message), std::move(done));
+}
+
+void Ingress::Submit(std::vector<spool::SpoolMessage> messages, std::function<void(bool, std::string)> done) {
+  std::erase_if(messages, [](const spool::SpoolMessage& m) { return m.recipients.empty(); });
+  if (messages.empty()) return done(true, "");
+  struct State {
+    std::mutex mu;
+    std::size_t remaining;
+    std::string error;
+    std::function<void(bool, std::string)> done;
+  };
+  auto st = std::make_shared<State>();
+  st->remaining = messages.size();
+  st->done = std::move(done);
+  for (auto& m : messages) {
+    // Runs on the spool's committer thread: an exception must not escape into it (it would end the
+    // process). It is logged; the caller's reply, dropped with `st`, then answers 500 (Router::Handle).
+    spool_.Submit(std::move(m), [st](Result<std::string> r) {
+      try {
+        std::unique_lock lock(st->mu);
+        if (!r && st->error.empty()) st->error = r.error().message;
+        if (--st->remaining > 0) return;
+        lock.unlock();
+        st->done(st->error.empty(), st->error);
+      } catch (const std::exception& e) {
+        spdlog::error("ingress: completing a submission failed with an exception: {}", e.what());
+      } catch (...) {
+        spdlog::error("ingress: completing a submission failed with an exception");
+      }
+    });
+  }
+}
+
+}  // namespace kurier::ingress
