@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# test.sh BUILD - `make test`: unit tests (GoogleTest via ctest), then end-to-end tests (pytest against
-# the real binary and real clients), then one closing summary line.
+# test.sh BUILD - `make test`: the size rules of src/ (scripts/code_size.py), unit tests (GoogleTest via
+# ctest), then end-to-end tests (pytest against the real binary and real clients), then one closing
+# summary line.
 set -uo pipefail
 BUILD="${1:-build}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 LOG="$(mktemp -d)"
+echo "== size rules (no file over 900 lines, no function over 120: scripts/code_size.py)"
+/usr/bin/python3 scripts/code_size.py src
+size_rc=$?
 echo "== unit tests (ctest)"
 (cd "$BUILD" && ctest --output-on-failure -j "$(nproc)") 2>&1 | tee "$LOG/unit.txt"
 unit_rc=${PIPESTATUS[0]}
@@ -24,4 +28,5 @@ rm -rf "$LOG"
 echo
 echo "unit: ${u_pass:-0} passed, ${u_fail:-0} failed; e2e: ${e_pass:-0} passed, ${e_fail:-0} failed, ${e_skip:-0} skipped"
 echo "total: $pass passed, $fail failed, ${e_skip:-0} skipped"
-if [ "$unit_rc" -ne 0 ] || [ "$e2e_rc" -ne 0 ] || [ "$pass" -eq 0 ]; then exit 1; fi
+[ "$size_rc" -eq 0 ] || echo "size rules: failed (see the list above)"
+if [ "$size_rc" -ne 0 ] || [ "$unit_rc" -ne 0 ] || [ "$e2e_rc" -ne 0 ] || [ "$pass" -eq 0 ]; then exit 1; fi

@@ -101,6 +101,89 @@ std::optional<int64_t> ParseTime(const json::value& v) {
 
 }  // namespace
 
+namespace {
+
+// "headers": {"Name": "value", ...}, at most api.max_headers of them.
+void ParseHeaders(const json::value* h, const ApiConfig& limits, mime::MessageSpec& spec, Errors& err) {
+  if (!h) return;
+  if (!h->is_object()) return err.Add("/headers", "must be an object of name: value");
+  if (h->as_object().size() > limits.max_headers)
+    err.Add("/headers", "at most " + std::to_string(limits.max_headers) + " extra headers (api.max_headers)");
+  for (const auto& [k, v] : h->as_object()) {
+    if (!v.is_string()) err.Add("/headers/" + PointerToken(std::string(k)), "must be a string");
+    else spec.headers.emplace_back(std::string(k), std::string(v.as_string()));
+  }
+}
+
+// "attachments": [{"filename", "content" (base64), "content_type", "content_id"}], api.max_attachment_bytes in all.
+void ParseAttachments(const json::value* at, const ApiConfig& limits, mime::MessageSpec& spec, Errors& err) {
+  if (!at) return;
+  if (!at->is_array()) return err.Add("/attachments", "must be an array");
+  std::size_t total = 0;
+  const auto& arr = at->as_array();
+  for (size_t i = 0; i < arr.size(); ++i) {
+    std::string p = "/attachments/" + std::to_string(i);
+    if (!arr[i].is_object()) {
+      err.Add(p, "must be an object with filename and content (base64)");
+      continue;
+    }
+    const auto& a = arr[i].as_object();
+    mime::Attachment att;
+    att.filename = StringField(a, "filename", err, p);
+    att.content_type = StringField(a, "content_type", err, p);
+    att.content_id = StringField(a, "content_id", err, p);
+    std::string b64 = StringField(a, "content", err, p);
+    if (!a.if_contains("content")) err.Add(p + "/content", "required: the file's bytes in base64");
+    auto bytes = Base64Decode(b64);
+    if (!bytes) err.Add(p + "/content", "is not valid base64");
+    else att.content = std::move(*bytes);
+    total += att.content.size();
+    spec.attachments.push_back(std::move(att));
+  }
+  if (total > limits.max_attachment_bytes)
+    err.Add("/attachments", "the attachments total " + std::to_string(total) + " octets; the limit is " +
+                                std::to_string(limits.max_attachment_bytes) + " (api.max_attachment_bytes)");
+}
+
+// "recipients": [{"to", "cc", "bcc", "variables", "metadata"}], one message each; returns how many
+// addresses they name.
+std::size_t ParseRecipientEntries(const json::value& rs, SendRequest& r, Errors& err) {
+  if (!rs.is_array() || rs.as_array().empty()) {
+    err.Add("/recipients", "must be a non-empty array of {\"to\": ..., \"variables\": {...}}");
+    return r.base.to.size() + r.base.cc.size() + r.base.bcc.size();
+  }
+  if (!r.base.to.empty() || !r.base.cc.empty() || !r.base.bcc.empty())
+    err.Add("/recipients", "give either to/cc/bcc or recipients[], not both");
+  const auto& arr = rs.as_array();
+  std::size_t count = 0;
+  for (size_t i = 0; i < arr.size(); ++i) {
+    std::string p = "/recipients/" + std::to_string(i);
+    if (!arr[i].is_object()) {
+      err.Add(p, "must be an object with \"to\"");
+      continue;
+    }
+    const auto& e = arr[i].as_object();
+    RecipientEntry re;
+    re.to = ParseAddressList(e.if_contains("to"), p + "/to", err);
+    re.cc = ParseAddressList(e.if_contains("cc"), p + "/cc", err);
+    re.bcc = ParseAddressList(e.if_contains("bcc"), p + "/bcc", err);
+    if (re.to.empty() && re.cc.empty() && re.bcc.empty()) err.Add(p + "/to", "required: at least one address");
+    if (auto* v = e.if_contains("variables"); v && !v->is_null()) {
+      if (!v->is_object()) err.Add(p + "/variables", "must be an object");
+      else re.variables = v;
+    }
+    if (auto* m = e.if_contains("metadata"); m && !m->is_null()) {
+      if (!m->is_object()) err.Add(p + "/metadata", "must be an object");
+      else re.metadata = m;
+    }
+    count += re.to.size() + re.cc.size() + re.bcc.size();
+    r.recipients.push_back(std::move(re));
+  }
+  return count;
+}
+
+}  // namespace
+
 void ParseSend(const json::object& o, const ApiConfig& limits, const SendDefaults& defaults, SendRequest& r, Errors& err) {
   static const std::set<std::string> kKnown = {"from", "to", "cc", "bcc", "reply_to", "subject", "text", "html",
                                                "headers", "attachments", "tags", "metadata", "send_at", "template",
@@ -118,48 +201,8 @@ void ParseSend(const json::object& o, const ApiConfig& limits, const SendDefault
   r.base.subject = StringField(o, "subject", err);
   r.base.text = StringField(o, "text", err);
   r.base.html = StringField(o, "html", err);
-  if (auto* h = o.if_contains("headers")) {
-    if (!h->is_object()) {
-      err.Add("/headers", "must be an object of name: value");
-    } else {
-      if (h->as_object().size() > limits.max_headers)
-        err.Add("/headers", "at most " + std::to_string(limits.max_headers) + " extra headers (api.max_headers)");
-      for (const auto& [k, v] : h->as_object()) {
-        if (!v.is_string()) err.Add("/headers/" + PointerToken(std::string(k)), "must be a string");
-        else r.base.headers.emplace_back(std::string(k), std::string(v.as_string()));
-      }
-    }
-  }
-  if (auto* at = o.if_contains("attachments")) {
-    if (!at->is_array()) {
-      err.Add("/attachments", "must be an array");
-    } else {
-      std::size_t total = 0;
-      const auto& arr = at->as_array();
-      for (size_t i = 0; i < arr.size(); ++i) {
-        std::string p = "/attachments/" + std::to_string(i);
-        if (!arr[i].is_object()) {
-          err.Add(p, "must be an object with filename and content (base64)");
-          continue;
-        }
-        const auto& a = arr[i].as_object();
-        mime::Attachment att;
-        att.filename = StringField(a, "filename", err, p);
-        att.content_type = StringField(a, "content_type", err, p);
-        att.content_id = StringField(a, "content_id", err, p);
-        std::string b64 = StringField(a, "content", err, p);
-        if (!a.if_contains("content")) err.Add(p + "/content", "required: the file's bytes in base64");
-        auto bytes = Base64Decode(b64);
-        if (!bytes) err.Add(p + "/content", "is not valid base64");
-        else att.content = std::move(*bytes);
-        total += att.content.size();
-        r.base.attachments.push_back(std::move(att));
-      }
-      if (total > limits.max_attachment_bytes)
-        err.Add("/attachments", "the attachments total " + std::to_string(total) + " octets; the limit is " +
-                                    std::to_string(limits.max_attachment_bytes) + " (api.max_attachment_bytes)");
-    }
-  }
+  ParseHeaders(o.if_contains("headers"), limits, r.base, err);
+  ParseAttachments(o.if_contains("attachments"), limits, r.base, err);
   if (auto* t = o.if_contains("tags")) {
     bool ok = t->is_array() && t->as_array().size() <= 20;
     if (ok)
@@ -207,37 +250,7 @@ void ParseSend(const json::object& o, const ApiConfig& limits, const SendDefault
   }
   std::size_t count = r.base.to.size() + r.base.cc.size() + r.base.bcc.size();
   if (auto* rs = o.if_contains("recipients")) {
-    if (!rs->is_array() || rs->as_array().empty()) {
-      err.Add("/recipients", "must be a non-empty array of {\"to\": ..., \"variables\": {...}}");
-    } else {
-      if (!r.base.to.empty() || !r.base.cc.empty() || !r.base.bcc.empty())
-        err.Add("/recipients", "give either to/cc/bcc or recipients[], not both");
-      const auto& arr = rs->as_array();
-      count = 0;
-      for (size_t i = 0; i < arr.size(); ++i) {
-        std::string p = "/recipients/" + std::to_string(i);
-        if (!arr[i].is_object()) {
-          err.Add(p, "must be an object with \"to\"");
-          continue;
-        }
-        const auto& e = arr[i].as_object();
-        RecipientEntry re;
-        re.to = ParseAddressList(e.if_contains("to"), p + "/to", err);
-        re.cc = ParseAddressList(e.if_contains("cc"), p + "/cc", err);
-        re.bcc = ParseAddressList(e.if_contains("bcc"), p + "/bcc", err);
-        if (re.to.empty() && re.cc.empty() && re.bcc.empty()) err.Add(p + "/to", "required: at least one address");
-        if (auto* v = e.if_contains("variables"); v && !v->is_null()) {
-          if (!v->is_object()) err.Add(p + "/variables", "must be an object");
-          else re.variables = v;
-        }
-        if (auto* m = e.if_contains("metadata"); m && !m->is_null()) {
-          if (!m->is_object()) err.Add(p + "/metadata", "must be an object");
-          else re.metadata = m;
-        }
-        count += re.to.size() + re.cc.size() + re.bcc.size();
-        r.recipients.push_back(std::move(re));
-      }
-    }
+    count = ParseRecipientEntries(*rs, r, err);
   } else if (count == 0) {
     err.Add("/to", "required: at least one recipient in to, cc or bcc (or use recipients[])");
   }
@@ -390,6 +403,25 @@ bool RenderFor(const ParsedParts& parts, const SendRequest& r, const json::value
   return ok;
 }
 
+// Tracked links and List-Unsubscribe name the recipient. A message to one recipient gets them now (in
+// `spec`); one to several carries the send's flags as X-Kurier-* fields (returned, to go first in the
+// message), and delivery makes each recipient's copy (TrackSubmitted), so that opens, clicks and
+// unsubscribes are each one's own.
+std::string ApplyTracking(ApiContext& ctx, const SendRequest& r, const std::string& id, mime::MessageSpec& spec) {
+  if (!ctx.tracking_key || !(r.track_opens || r.track_clicks || r.list_unsubscribe)) return "";
+  const std::string from_domain = ToLowerAscii(spec.from.email.substr(spec.from.email.rfind('@') + 1));
+  if (spec.to.size() + spec.cc.size() + spec.bcc.size() > 1)
+    return ingress::TrackingOptionFields(r.track_opens, r.track_clicks, r.list_unsubscribe);
+  const tracking::Outbound outbound = OutboundOf(ctx);
+  if (!spec.html.empty() && (r.track_opens || r.track_clicks))
+    spec.html = tracking::TrackHtml(outbound, id, from_domain, std::move(spec.html), r.track_opens, r.track_clicks);
+  if (r.list_unsubscribe) {
+    spec.headers.emplace_back("List-Unsubscribe", tracking::ListUnsubscribeValue(outbound, id, from_domain));
+    spec.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+  }
+  return "";
+}
+
 void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, Reply reply) {
   json::value body;
   {
@@ -454,24 +486,7 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
     }
     if (!err.empty()) continue;
     const std::string id = NewQueueId();
-    // Tracked links and List-Unsubscribe name the recipient. A message to one recipient gets them now;
-    // one to several carries the send's flags as X-Kurier-* fields, and delivery makes each
-    // recipient's copy (TrackSubmitted), so that opens, clicks and unsubscribes are each one's own.
-    std::string deferred_tracking;
-    if (ctx.tracking_key && (r.track_opens || r.track_clicks || r.list_unsubscribe)) {
-      const std::string from_domain = ToLowerAscii(spec.from.email.substr(spec.from.email.rfind('@') + 1));
-      if (spec.to.size() + spec.cc.size() + spec.bcc.size() > 1) {
-        deferred_tracking = ingress::TrackingOptionFields(r.track_opens, r.track_clicks, r.list_unsubscribe);
-      } else {
-        const tracking::Outbound outbound = OutboundOf(ctx);
-        if (!spec.html.empty() && (r.track_opens || r.track_clicks))
-          spec.html = tracking::TrackHtml(outbound, id, from_domain, std::move(spec.html), r.track_opens, r.track_clicks);
-        if (r.list_unsubscribe) {
-          spec.headers.emplace_back("List-Unsubscribe", tracking::ListUnsubscribeValue(outbound, id, from_domain));
-          spec.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
-        }
-      }
-    }
+    const std::string deferred_tracking = ApplyTracking(ctx, r, id, spec);
     auto built = mime::BuildMessage(spec);
     if (built && !deferred_tracking.empty()) built.value().insert(0, deferred_tracking);
     if (!built) {
