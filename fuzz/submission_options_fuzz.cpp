@@ -8,8 +8,9 @@
 #include <string>
 
 #include "ingress/prepare.hpp"
+#include "mime/header_fields.hpp"
 
-using namespace kurier::spool;
+using namespace kurier::ingress;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
@@ -22,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!boost::json::parse(o.metadata).is_object() || o.metadata.size() > 10000) std::abort();
   }
   const std::string out = RemoveSubmissionOptionFields(in);
-  const std::string_view body = in.substr(HeaderSectionEnd(in));
+  const std::string_view body = in.substr(kurier::mime::HeaderSectionEnd(in));
   if (out.size() > in.size() || out.compare(out.size() - body.size(), body.size(), body) != 0) std::abort();
   auto again = ReadSubmissionOptions(out);
   if (!again.error.empty() || again.tags != "[]" || again.metadata != "{}" || again.track_opens || again.track_clicks ||

@@ -28,7 +28,7 @@ void ParseListQuery(const std::map<std::string, std::string>& query, const ListQ
       f.newest_first = v != "asc";
     } else if (k == "from" || k == "to") {
       ReadTimeParameter(k, v, k == "from" ? f.since : f.until, err);
-    } else if (auto it = std::find_if(spec.text.begin(), spec.text.end(), [&](const auto& t) { return t.first == k; });
+    } else if (auto it = std::find_if(spec.text.begin(), spec.text.end(), [&key = k](const auto& t) { return t.first == key; });
                it != spec.text.end()) {
       f.*(it->second) = v;
     } else if (!spec.other || !spec.other(k, v, err)) {
