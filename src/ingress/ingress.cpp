@@ -42,19 +42,12 @@ Prepared Prepare(const Origin& o, Envelope env, std::string_view raw, const std:
     m.metadata = std::move(options.metadata);
   }
   TraceInfo t;
-  t.helo = o.helo;
-  t.client_ip = o.client_ip;
+  static_cast<Peer&>(t) = o;
   t.hostname = hostname;
   t.queue_id = m.id;
-  t.esmtp = o.esmtp;
-  t.tls = o.tls;
-  t.authenticated = o.authenticated;
   t.smtputf8 = env.smtputf8;
-  t.tls_version = o.tls_version;
-  t.tls_cipher = o.tls_cipher;
   if (m.recipients.size() == 1) t.recipients = m.recipients;  // the Received: line names a lone recipient
   t.time = now;
-  t.api_key = o.api_key;
   m.data = PrepareMessage(raw, t);
   m.size = m.data.size();
   return p;

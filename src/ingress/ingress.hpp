@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "ingress/prepare.hpp"
 #include "spool/spool.hpp"
 
 namespace kurier::store {
@@ -25,14 +26,9 @@ class Store;
 namespace kurier::ingress {
 
 /// Who handed the message over, and how: the spool's record of its origin and its Received: line.
-struct Origin {
+struct Origin : Peer {
   std::string account;
   std::string credential;  ///< the SMTP username, "api:#12" for API key 12, "" for the relay listener
-  std::string client_ip;
-  std::string helo;        ///< "api" over HTTP
-  std::string tls_version, tls_cipher;
-  bool esmtp = true, tls = false, authenticated = false;
-  std::string api_key;     ///< "#12" over HTTP: the Received: line then says "from api ... with HTTP"
 };
 
 struct Envelope {

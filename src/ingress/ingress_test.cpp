@@ -14,26 +14,20 @@
 namespace kurier::ingress {
 namespace {
 
-Origin SmtpOrigin() {
+Origin MakeOrigin(bool http) {
   Origin o;
   o.account = "shop";
-  o.credential = "shop-user";
-  o.client_ip = "192.0.2.7";
-  o.helo = "client.example";
+  if (http) {
+    o.api_key = "#3", o.credential = "api:#3", o.client_ip = "192.0.2.8", o.helo = "api";
+    return o;
+  }
+  o.credential = "shop-user", o.client_ip = "192.0.2.7", o.helo = "client.example";
   o.tls = true, o.authenticated = true;
   o.tls_version = "TLSv1.3", o.tls_cipher = "TLS_AES_256_GCM_SHA384";
   return o;
 }
-
-Origin HttpOrigin() {
-  Origin o;
-  o.account = "shop";
-  o.api_key = "#3";
-  o.credential = "api:#3";
-  o.client_ip = "192.0.2.8";
-  o.helo = "api";
-  return o;
-}
+Origin SmtpOrigin() { return MakeOrigin(false); }
+Origin HttpOrigin() { return MakeOrigin(true); }
 
 TEST(IngressPrepare, EachOriginGetsItsReceivedLineAndTheMissingIds) {
   struct Case {

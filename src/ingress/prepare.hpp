@@ -10,16 +10,21 @@
 
 namespace kurier::ingress {
 
-struct TraceInfo {
-  std::string helo;
+/// The client a message came from, as the Received: line names it.
+struct Peer {
+  std::string helo;       ///< "api" over HTTP
   std::string client_ip;
+  bool esmtp = true, tls = false, authenticated = false;
+  std::string tls_version, tls_cipher;
+  std::string api_key;  ///< "#12" for a message handed over HTTP with API key 12: "from api ... with HTTP"
+};
+
+struct TraceInfo : Peer {
   std::string hostname;  ///< this node
   std::string queue_id;
-  bool esmtp = true, tls = false, authenticated = false, smtputf8 = false;
-  std::string tls_version, tls_cipher;
+  bool smtputf8 = false;
   std::vector<std::string> recipients;
   int64_t time = 0;  ///< microseconds since the epoch
-  std::string api_key;  ///< "#12" for a message handed over HTTP with API key 12: "from api ... with HTTP"
 };
 
 /// The Received: header field, folded, with CRLF.
