@@ -325,7 +325,7 @@ void Serve(const std::string& config_path) {
     StartSmtpSide(config, delivery, control, server);
     // The HTTP API: keys are looked up by hash in the store; sends go through the same spool.
     std::unique_ptr<api::Router> router = MakeRouter(config, store.get());
-    webhooks::WebhookDispatcher webhooks(config, *store, ioc, MakeWebhookClient(config, ioc), events::WebhookPayload);
+    webhooks::WebhookDispatcher webhooks(config, *store, ioc, MakeWebhookClient(config, ioc));
     auto api_ctx = MakeApiContext(config, store.get(), *spool, delivery, webhooks, secret.value(), intake.get());
     api::AddAllRoutes(*router, api_ctx);
     HttpListeners listen = HttpOptions(config);

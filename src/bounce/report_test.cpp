@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/test_text.hpp"
+
 #include <random>
 
 #include "delivery/dsn.hpp"
@@ -9,14 +11,7 @@
 namespace kurier::bounce {
 namespace {
 
-std::string Crlf(std::string s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\n') out += '\r';
-    out += c;
-  }
-  return out;
-}
+using kurier::test_text::Crlf;
 
 struct Want {
   std::string address;

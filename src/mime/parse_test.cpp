@@ -2,19 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include "common/test_text.hpp"
+
 #include <random>
 
 namespace kurier::mime {
 namespace {
 
-std::string Crlf(std::string s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\n') out += '\r';
-    out += c;
-  }
-  return out;
-}
+using kurier::test_text::Crlf;
 
 TEST(MimeParseHeaders, UnfoldsAndLooksUpIgnoringCase) {
   struct Case {

@@ -30,6 +30,7 @@
 #include <set>
 
 #include "common/ids.hpp"
+#include "events/event_json.hpp"
 #include "store/store.hpp"
 #include "webhooks/signature.hpp"
 
@@ -38,9 +39,8 @@ namespace kurier::webhooks {
 namespace asio = boost::asio;
 
 struct WebhookDispatcher::Impl : std::enable_shared_from_this<WebhookDispatcher::Impl> {
-  Impl(const Config& c, store::Store& s, asio::io_context& io, WebhookClient cl, PayloadFunction p)
-      : config(c), store(s), ioc(io), strand(asio::make_strand(io)), timer(strand), client(std::move(cl)),
-        payload(std::move(p)) {}
+  Impl(const Config& c, store::Store& s, asio::io_context& io, WebhookClient cl)
+      : config(c), store(s), ioc(io), strand(asio::make_strand(io)), timer(strand), client(std::move(cl)) {}
 
   const Config& config;
   store::Store& store;
@@ -48,7 +48,6 @@ struct WebhookDispatcher::Impl : std::enable_shared_from_this<WebhookDispatcher:
   asio::strand<asio::io_context::executor_type> strand;
   asio::steady_timer timer;
   WebhookClient client;
-  PayloadFunction payload;
   // On the strand:
   std::set<int64_t> in_flight;  ///< outbox rows being sent
   bool stopped = false;
@@ -98,7 +97,7 @@ struct WebhookDispatcher::Impl : std::enable_shared_from_this<WebhookDispatcher:
 
   void Send(store::WebhookDelivery d) {
     const int64_t now = NowMicros();
-    auto req = BuildRequest(d.webhook, "evt_" + std::to_string(d.event.id), payload(d.event), now / 1'000'000,
+    auto req = BuildRequest(d.webhook, "evt_" + std::to_string(d.event.id), events::WebhookPayload(d.event), now / 1'000'000,
                             config.events.webhook_timeout);
     if (!req) {
       // A malformed stored secret or URL cannot heal by waiting: give up on this row, say why.
@@ -146,9 +145,8 @@ struct WebhookDispatcher::Impl : std::enable_shared_from_this<WebhookDispatcher:
   }
 };
 
-WebhookDispatcher::WebhookDispatcher(const Config& config, store::Store& store, asio::io_context& ioc, WebhookClient client,
-                                     PayloadFunction payload)
-    : impl_(std::make_shared<Impl>(config, store, ioc, std::move(client), std::move(payload))) {}
+WebhookDispatcher::WebhookDispatcher(const Config& config, store::Store& store, asio::io_context& ioc, WebhookClient client)
+    : impl_(std::make_shared<Impl>(config, store, ioc, std::move(client))) {}
 
 WebhookDispatcher::~WebhookDispatcher() { impl_->store.SetWebhookListener(nullptr); }
 
@@ -189,7 +187,7 @@ void WebhookDispatcher::SendTest(const store::Webhook& webhook, std::function<vo
   e.type = "test";
   e.account = webhook.account;
   e.data = R"({"note":"a test event sent by POST /v1/webhooks/{id}/test; it is not in the event log"})";
-  auto req = BuildRequest(webhook, "test_" + NewQueueId(), impl_->payload(e), e.time / 1'000'000,
+  auto req = BuildRequest(webhook, "test_" + NewQueueId(), events::WebhookPayload(e), e.time / 1'000'000,
                           impl_->config.events.webhook_timeout);
   if (!req) {
     WebhookResponse res;

@@ -20,13 +20,11 @@ struct Webhook;
 
 namespace kurier::webhooks {
 
-/// The JSON body sent for an event (the same view GET /v1/events shows, in a Standard Webhooks envelope).
-using PayloadFunction = std::function<std::string(const store::Event&)>;
-
 class WebhookDispatcher {
  public:
-  WebhookDispatcher(const Config& config, store::Store& store, boost::asio::io_context& ioc, WebhookClient client,
-                    PayloadFunction payload);
+  /// Each delivery's body is events::WebhookPayload (the view GET /v1/events shows, in a Standard Webhooks
+  /// envelope).
+  WebhookDispatcher(const Config& config, store::Store& store, boost::asio::io_context& ioc, WebhookClient client);
   ~WebhookDispatcher();
 
   /// Starts sending what is due (rows left pending by a previous run included) and registers with the
