@@ -277,26 +277,36 @@ Result<std::vector<Suppression>> SqliteStore::FindSuppressions(const std::string
                                                                const std::vector<std::string>& addresses) {
   std::vector<Suppression> out;
   if (addresses.empty()) return out;
-  // One statement for the whole list (a batch send asks about hundreds of addresses at once): the
-  // addresses go in as a JSON array; an address on both lists is reported with the account's entry.
-  std::string list = "[";
-  for (const auto& a : addresses) {
-    list += list.size() > 1 ? ",\"" : "\"";
-    for (char c : ToLowerAscii(a)) {
-      if (c == '"' || c == '\\') list += '\\';
-      if (static_cast<unsigned char>(c) < 0x20) continue;  // never in an address that got this far
-      list += c;
+  // One address (most SMTP messages, checked as each is accepted) is a plain index lookup; a list (a batch
+  // send asks about hundreds of addresses at once) is one statement with the addresses as a JSON array.
+  // An address on both lists is reported with the account's entry.
+  const bool one = addresses.size() == 1;
+  std::string key;
+  if (one) {
+    key = ToLowerAscii(addresses.front());
+  } else {
+    key = "[";
+    for (const auto& a : addresses) {
+      key += key.size() > 1 ? ",\"" : "\"";
+      for (char c : ToLowerAscii(a)) {
+        if (c == '"' || c == '\\') key += '\\';
+        if (static_cast<unsigned char>(c) < 0x20) continue;  // never in an address that got this far
+        key += c;
+      }
+      key += '"';
     }
-    list += '"';
+    key += ']';
   }
-  list += ']';
   std::lock_guard lock(reader_mu_);
   auto q = reader_->Cached(
-      "SELECT account, address, reason, detail, message_id, created_at FROM suppressions "
-      "WHERE address IN (SELECT value FROM json_each(?1)) AND (account = ?2 OR account = '') ORDER BY address, account DESC");
+      one ? "SELECT account, address, reason, detail, message_id, created_at FROM suppressions "
+            "WHERE address = ?1 AND (account = ?2 OR account = '') ORDER BY account DESC"
+          : "SELECT account, address, reason, detail, message_id, created_at FROM suppressions "
+            "WHERE address IN (SELECT value FROM json_each(?1)) AND (account = ?2 OR account = '') "
+            "ORDER BY address, account DESC");
   if (!q) return q.error();
+  (*q)->Bind(1, key).Bind(2, account);
   Stmt* st = *q;
-  st->Bind(1, list).Bind(2, account);
   while (st->Step())
     if (out.empty() || out.back().address != st->Text(1)) out.push_back(SuppressionRow(*st));
   const bool ok = st->ok();
