@@ -624,11 +624,11 @@ void HandleRaw(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
   CheckRawMessage(ctx, data, err);
   // The header From (and Sender) obeys the envelope sender's rule, as for SMTP submission: exactly one
   // From field (RFC 5322 3.6), every address in it at one of the account's sender domains.
+  ingress::Ingress in(ctx.store, ctx.spool);
+  const auto rules = in.RulesOf(rc.who.account);  // one read for the envelope and the header checks
   std::optional<smtp::proto::HeaderSenderCheck> header_check;
-  if (auto acc = ctx.store.FindAccount(rc.who.account); acc && acc.value()) {
-    const auto& a = **acc;
-    header_check = smtp::proto::CheckHeaderSenders(
-        data, smtp::proto::SenderRules{rc.who.account, a.sender_domains, a.sandbox, a.verified_domains});
+  if (rules) {
+    header_check = smtp::proto::CheckHeaderSenders(data, *rules);
     if (header_check->verdict == smtp::proto::HeaderSenderCheck::Verdict::kMalformed)
       err.Add("/message", header_check->reason);
   }
@@ -640,8 +640,7 @@ void HandleRaw(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
   data = {};
   if (!prepared.error.empty()) err.Add("/message", "header field " + prepared.error);
   if (!err.empty()) return reply(Invalid(err));
-  ingress::Ingress in(ctx.store, ctx.spool);
-  if (auto problem = in.SenderProblem(rc.who.account, r.from)) return reply(Problem(403, "Sender Not Allowed", *problem));
+  if (auto problem = ingress::Ingress::SenderProblem(rules, rc.who.account, r.from)) return reply(Problem(403, "Sender Not Allowed", *problem));
   if (header_check && header_check->verdict == smtp::proto::HeaderSenderCheck::Verdict::kNotAllowed)
     return reply(Problem(403, "Sender Not Allowed", header_check->reason));
   spool::SpoolMessage& m = prepared.message;

@@ -53,13 +53,17 @@ Prepared Prepare(const Origin& o, Envelope env, std::string_view raw, const std:
   return p;
 }
 
-std::optional<std::string> Ingress::SenderProblem(const std::string& account, const std::string& from) {
+std::optional<smtp::proto::SenderRules> Ingress::RulesOf(const std::string& account) {
   auto acc = store_.FindAccount(account);
-  if (!acc || !acc.value()) return "account '" + account + "' no longer exists";
+  if (!acc || !acc.value()) return std::nullopt;
   const auto& a = **acc;
-  std::string problem = smtp::proto::EnvelopeSenderProblem(
-      smtp::proto::SenderRules{account, a.sender_domains, a.sandbox, a.verified_domains}, from,
-      from.substr(from.rfind('@') + 1));
+  return smtp::proto::SenderRules{account, a.sender_domains, a.sandbox, a.verified_domains};
+}
+
+std::optional<std::string> Ingress::SenderProblem(const std::optional<smtp::proto::SenderRules>& rules,
+                                                  const std::string& account, const std::string& from) {
+  if (!rules) return "account '" + account + "' no longer exists";
+  std::string problem = smtp::proto::EnvelopeSenderProblem(*rules, from, from.substr(from.rfind('@') + 1));
   if (problem.empty()) return std::nullopt;
   return problem;
 }

@@ -17,6 +17,7 @@
 
 #include "common/result.hpp"
 #include "ingress/prepare.hpp"
+#include "smtp/proto/header_from.hpp"
 #include "spool/spool.hpp"
 
 namespace kurier::store {
@@ -63,7 +64,15 @@ class Ingress {
   /// The envelope sender's rule for `account`, the same as the SMTP session applies at MAIL: its domain
   /// is one of the account's sender domains and, outside sandbox mode, verified. nullopt when allowed,
   /// else what is wrong and the command that fixes it.
-  std::optional<std::string> SenderProblem(const std::string& account, const std::string& from);
+  std::optional<std::string> SenderProblem(const std::string& account, const std::string& from) {
+    return SenderProblem(RulesOf(account), account, from);
+  }
+  /// The account's sender rules (read once, for the envelope and the header From check); nullopt when
+  /// the account no longer exists or cannot be read.
+  std::optional<smtp::proto::SenderRules> RulesOf(const std::string& account);
+  /// SenderProblem over rules already read (nullopt: the account no longer exists).
+  static std::optional<std::string> SenderProblem(const std::optional<smtp::proto::SenderRules>& rules,
+                                                  const std::string& account, const std::string& from);
 
   /// Takes suppressed recipients (the account's list or the global one) out of each message; returns,
   /// per message, those taken out, each recorded as a `suppressed` event. A message left with no
