@@ -404,14 +404,13 @@ bool RenderFor(const ParsedParts& parts, const SendRequest& r, const json::value
 }
 
 // Tracked links and List-Unsubscribe name the recipient. A message to one recipient gets them now (in
-// `spec`); one to several carries the send's flags as X-Kurier-* fields (returned, to go first in the
-// message), and delivery makes each recipient's copy (TrackSubmitted), so that opens, clicks and
-// unsubscribes are each one's own.
-std::string ApplyTracking(ApiContext& ctx, const SendRequest& r, const std::string& id, mime::MessageSpec& spec) {
-  if (!ctx.tracking_key || !(r.track_opens || r.track_clicks || r.list_unsubscribe)) return "";
+// `spec`); one to several carries the send's flags as its send options (returned), and delivery makes
+// each recipient's copy (TrackSubmitted), so that opens, clicks and unsubscribes are each one's own.
+spool::SendOptions ApplyTracking(ApiContext& ctx, const SendRequest& r, const std::string& id, mime::MessageSpec& spec) {
+  if (!ctx.tracking_key || !(r.track_opens || r.track_clicks || r.list_unsubscribe)) return {};
   const std::string from_domain = ToLowerAscii(spec.from.email.substr(spec.from.email.rfind('@') + 1));
   if (spec.to.size() + spec.cc.size() + spec.bcc.size() > 1)
-    return ingress::TrackingOptionFields(r.track_opens, r.track_clicks, r.list_unsubscribe);
+    return spool::SendOptions{r.track_opens, r.track_clicks, r.list_unsubscribe};
   const tracking::Outbound outbound = OutboundOf(ctx);
   if (!spec.html.empty() && (r.track_opens || r.track_clicks))
     spec.html = tracking::TrackHtml(outbound, id, from_domain, std::move(spec.html), r.track_opens, r.track_clicks);
@@ -419,7 +418,7 @@ std::string ApplyTracking(ApiContext& ctx, const SendRequest& r, const std::stri
     spec.headers.emplace_back("List-Unsubscribe", tracking::ListUnsubscribeValue(outbound, id, from_domain));
     spec.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
   }
-  return "";
+  return {};
 }
 
 void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, Reply reply) {
@@ -486,9 +485,8 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
     }
     if (!err.empty()) continue;
     const std::string id = NewQueueId();
-    const std::string deferred_tracking = ApplyTracking(ctx, r, id, spec);
+    const spool::SendOptions delivery_tracking = ApplyTracking(ctx, r, id, spec);
     auto built = mime::BuildMessage(spec);
-    if (built && !deferred_tracking.empty()) built.value().insert(0, deferred_tracking);
     if (!built) {
       err.Add(ptr.empty() ? "/" : ptr, built.error().message);
       continue;
@@ -500,6 +498,7 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
     auto prepared = ingress::Prepare(origin, std::move(env), built.value(), ctx.config.hostname, false, now, id);
     spool::SpoolMessage& m = prepared.message;
     m.not_before = r.send_at;
+    m.options = delivery_tracking;
     m.tags = r.tags;
     if (e.metadata) {
       json::object md = json::parse(r.metadata).as_object();

@@ -32,6 +32,7 @@ Prepared Prepare(const Origin& o, Envelope env, std::string_view raw, const std:
   m.recipients = std::move(env.recipients);
   m.body_type = std::move(env.body_type);
   m.smtputf8 = env.smtputf8;
+  std::string without_fields;  // the text without the X-Kurier-* fields read (they become the message's own)
   if (read_options) {
     auto options = ReadSubmissionOptions(raw);
     if (!options.error.empty()) {
@@ -40,6 +41,8 @@ Prepared Prepare(const Origin& o, Envelope env, std::string_view raw, const std:
     }
     m.tags = std::move(options.tags);
     m.metadata = std::move(options.metadata);
+    m.options = spool::SendOptions{options.track_opens, options.track_clicks, options.list_unsubscribe};
+    if (options.present) raw = without_fields = RemoveSubmissionOptionFields(raw);
   }
   TraceInfo t;
   static_cast<Peer&>(t) = o;

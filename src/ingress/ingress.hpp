@@ -47,8 +47,8 @@ struct Prepared {
 /// The spool message for `raw` (header, empty line, body; CRLF lines) as it came in: id `id` (a new one
 /// when empty), received at `now`, the origin and envelope, and the data with kurier's Received: line
 /// (naming `hostname`) first and Message-ID:/Date: appended to the header when missing. With
-/// `read_options`, the X-Kurier-* fields give the message's tags and metadata (an authenticated
-/// submission's; the relay listener's mail is not read).
+/// `read_options`, the X-Kurier-* fields give the message's tags, metadata and send options and are
+/// taken out of its text (an authenticated submission's; the relay listener's mail is not read).
 Prepared Prepare(const Origin& origin, Envelope envelope, std::string_view raw, const std::string& hostname,
                  bool read_options, int64_t now, std::string id = {});
 

@@ -69,7 +69,9 @@ TEST(IngressPrepare, EachOriginGetsItsReceivedLineAndTheMissingIds) {
       at = f + w.size();
     }
     EXPECT_EQ(m.data.find("for <") != std::string::npos, c.rcpts.size() == 1 && c.origin.api_key.empty());
-    if (c.adds_message_id) EXPECT_NE(m.data.find("Message-ID: <" + m.id + "@mx.test>"), std::string::npos);
+    if (c.adds_message_id) {
+      EXPECT_NE(m.data.find("Message-ID: <" + m.id + "@mx.test>"), std::string::npos);
+    }
   }
 }
 
@@ -79,10 +81,22 @@ TEST(IngressPrepare, SubmissionFieldsAreReadOnceWhenAsked) {
   ASSERT_TRUE(read.error.empty()) << read.error;
   EXPECT_EQ(read.message.tags, R"(["spring","news"])");
   EXPECT_EQ(read.message.metadata, R"({"order":"42"})");
-  // The relay listener's mail (or any not asked to be read) keeps the defaults.
-  auto unread = Prepare(SmtpOrigin(), Envelope{"a@shop.test", {"b@example.net"}}, raw, "mx.test", false, 1);
+  // The fields become the message's own and leave its text; every other field stays.
+  EXPECT_EQ(read.message.data.find("X-Kurier-"), std::string::npos) << read.message.data;
+  EXPECT_NE(read.message.data.find("\r\nSubject: x\r\n"), std::string::npos) << read.message.data;
+  EXPECT_TRUE(read.message.data.ends_with("\r\n\r\nb\r\n")) << read.message.data;
+  EXPECT_EQ(read.message.size, read.message.data.size());
+  const std::string tracked = "X-Kurier-Track-Opens: no\r\nx-kurier-list-unsubscribe: yes\r\nSubject: x\r\n\r\nb\r\n";
+  auto options = Prepare(SmtpOrigin(), Envelope{"a@shop.test", {"b@example.net"}}, tracked, "mx.test", true, 1);
+  ASSERT_TRUE(options.error.empty()) << options.error;
+  EXPECT_EQ(options.message.options, (spool::SendOptions{false, std::nullopt, true}));
+  EXPECT_EQ(options.message.data.find("urier-"), std::string::npos) << options.message.data;
+  // The relay listener's mail (or any not asked to be read) keeps the defaults and its text.
+  auto unread = Prepare(SmtpOrigin(), Envelope{"a@shop.test", {"b@example.net"}}, tracked, "mx.test", false, 1);
   EXPECT_EQ(unread.message.tags, "[]");
   EXPECT_EQ(unread.message.metadata, "{}");
+  EXPECT_EQ(unread.message.options, spool::SendOptions{});
+  EXPECT_NE(unread.message.data.find("X-Kurier-Track-Opens: no\r\n"), std::string::npos);
   // A field that cannot be used refuses the message, naming the field.
   auto bad = Prepare(SmtpOrigin(), Envelope{"a@shop.test", {"b@example.net"}}, "X-Kurier-Track-Opens: maybe\r\n\r\nb\r\n",
                      "mx.test", true, 1);

@@ -81,14 +81,6 @@ SubmissionOptions ReadSubmissionOptions(std::string_view m) {
   return o;
 }
 
-std::string TrackingOptionFields(bool opens, bool clicks, bool list_unsubscribe) {
-  std::string out;
-  for (auto [on, field] : {std::pair{opens, kOptionFields[2]}, std::pair{clicks, kOptionFields[3]},
-                           std::pair{list_unsubscribe, kOptionFields[4]}})
-    if (on) out.append(field).append(": yes\r\n");
-  return out;
-}
-
 std::string RemoveSubmissionOptionFields(std::string_view m) {
   std::string out;
   std::size_t copied = 0;

@@ -40,7 +40,7 @@ std::string PrepareMessage(std::string_view message, const TraceInfo& t);
 ///   X-Kurier-Metadata: {"order": "42"}   a JSON object of at most 10000 octets (the API's `metadata`)
 ///   X-Kurier-Track-Opens: yes|no, X-Kurier-Track-Clicks: yes|no, X-Kurier-List-Unsubscribe: yes|no
 ///                                        this message's tracking and List-Unsubscribe, over the account's defaults
-/// The fields stay in the spooled copy and are removed as the message leaves (RemoveSubmissionOptionFields).
+/// Ingress (Prepare) reads them into the spool message's tags, metadata and SendOptions and removes them.
 struct SubmissionOptions {
   std::string tags = "[]";      ///< JSON array
   std::string metadata = "{}";  ///< JSON object
@@ -49,9 +49,6 @@ struct SubmissionOptions {
   std::string error;  ///< "X-Kurier-... what is wrong" when a field cannot be used; the message is refused
 };
 SubmissionOptions ReadSubmissionOptions(std::string_view message);
-/// The X-Kurier-Track-* / X-Kurier-List-Unsubscribe fields (CRLF-ended) that say "yes" for each flag set:
-/// how the API hands a send's decisions to delivery (TrackSubmitted) for a message to several recipients.
-std::string TrackingOptionFields(bool opens, bool clicks, bool list_unsubscribe);
 /// `message` without the fields ReadSubmissionOptions reads (continuation lines included); every other
 /// octet as it was.
 std::string RemoveSubmissionOptionFields(std::string_view message);

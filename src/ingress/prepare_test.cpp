@@ -99,13 +99,11 @@ TEST(SubmissionOptions, ReadsTheFieldsAndRefusesWhatCannotBeUsed) {
   EXPECT_NE(ReadSubmissionOptions(long_tag).error.find("longer than 128"), std::string::npos);
 }
 
-TEST(SubmissionOptions, TrackingFieldsReadBackAsTheFlagsTheySay) {
-  auto o = ReadSubmissionOptions(TrackingOptionFields(true, false, true) + "Subject: s\r\n\r\nbody\r\n");
+TEST(SubmissionOptions, PresentOnlyWhenTheHeaderHasAField) {
+  auto o = ReadSubmissionOptions("X-Kurier-Track-Opens: yes\r\nSubject: s\r\n\r\nbody\r\n");
   EXPECT_TRUE(o.error.empty() && o.present) << o.error;
   EXPECT_EQ(o.track_opens, std::optional<bool>(true));
   EXPECT_EQ(o.track_clicks, std::nullopt);
-  EXPECT_EQ(o.list_unsubscribe, std::optional<bool>(true));
-  EXPECT_EQ(TrackingOptionFields(false, false, false), "");
   EXPECT_FALSE(ReadSubmissionOptions("Subject: s\r\n\r\nX-Kurier-Tag: body\r\n").present);
 }
 

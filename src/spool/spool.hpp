@@ -56,6 +56,15 @@ struct SpoolChanges {
   std::vector<std::pair<std::string, bool>> suspensions;  ///< domain, suspended
 };
 
+/// What a message asks of delivery beyond its envelope, decided once at acceptance (ingress: an SMTP
+/// submission's X-Kurier-* fields, an API send's flags) and stored with it, not in its text.
+struct SendOptions {
+  /// Tracking and List-Unsubscribe for this message; unset: the account's default (SMTP submissions),
+  /// off (API sends, which decide when they build the message).
+  std::optional<bool> track_opens, track_clicks, list_unsubscribe;
+  bool operator==(const SendOptions&) const = default;
+};
+
 struct SpoolMessage {
   std::string id;
   int64_t received_at = 0;  ///< microseconds since the epoch
@@ -73,6 +82,10 @@ struct SpoolMessage {
   int64_t not_before = 0;         ///< scheduled sending (API send_at), microseconds; 0: at once
   std::string tags = "[]";        ///< JSON array of strings (API), carried into events
   std::string metadata = "{}";    ///< JSON object (API), carried into events
+  SendOptions options;
+  /// Spooled by a version that left the X-Kurier-* fields in the text (before the spool's schema 5):
+  /// delivery reads and removes them then.
+  bool option_fields_in_data = false;
   std::string subject;            ///< for the accepted event only (not stored)
   std::vector<RecipientState> states;  ///< filled by Get()
 };

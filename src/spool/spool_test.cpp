@@ -8,6 +8,7 @@
 
 #include "common/ids.hpp"
 #include "spool/spool_test_backends.hpp"
+#include "store/sqlite/sqlite_db.hpp"
 #include "store/store.hpp"
 
 namespace kurier::spool {
@@ -116,6 +117,7 @@ TEST_P(SpoolTest, DeliveryResultsCarryContextAndFinishMessages) {
   a.account = "shop";
   a.tags = R"(["t1"])";
   a.metadata = R"({"k":"v"})";
+  b.options = SendOptions{true, std::nullopt, false};
   for (const auto& m : {a, b, c}) submit(m);
   auto pending = spool.PendingRecipients();
   ASSERT_TRUE(pending);
@@ -142,6 +144,8 @@ TEST_P(SpoolTest, DeliveryResultsCarryContextAndFinishMessages) {
   EXPECT_EQ(left->front().states[0].attempts, 1);
   EXPECT_EQ(left->front().states[0].next_attempt, 123);
   EXPECT_EQ(left->front().states[0].last_reply, "451 later");
+  EXPECT_EQ(left->front().options, b.options);  // unset stays unset, false stays false
+  EXPECT_FALSE(left->front().option_fields_in_data);
   auto gone = spool.Get(a.id);
   ASSERT_TRUE(gone);
   EXPECT_FALSE(*gone);
@@ -176,6 +180,35 @@ TEST_P(SpoolTest, DeliveryResultsCarryContextAndFinishMessages) {
   EXPECT_EQ((*context)->recipients, a.recipients);
   EXPECT_EQ((*context)->tags, a.tags);
   EXPECT_GT((*context)->DeliveredAt("B1@example.net"), 0);
+}
+
+// A message spooled before the send options had columns (schema 4) still carries them as X-Kurier-*
+// fields in its text: after the upgrade it says so, and delivery reads and removes them.
+TEST(SqliteSpoolStorage, MessagesFromSchema4AreMarkedAsCarryingTheirFields) {
+  const auto dir = std::filesystem::temp_directory_path() / ("kurier-spool-v4-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(SqliteSpoolStorage::Open(dir / "spool.db", false));  // today's schema, then back to 4 by hand
+  {
+    auto db = store::sqlite::Db::Open(dir / "spool.db", store::sqlite::Durability::kOff);
+    ASSERT_TRUE(db);
+    auto r = db.value()->Exec(
+        "ALTER TABLE messages DROP COLUMN track_opens; ALTER TABLE messages DROP COLUMN track_clicks;"
+        "ALTER TABLE messages DROP COLUMN list_unsubscribe; ALTER TABLE messages DROP COLUMN option_fields_in_data;"
+        "DELETE FROM schema_migrations WHERE version = 5;"
+        "INSERT INTO messages(id, received_at, account, credential, client_ip, helo, tls_version, tls_cipher, mail_from,"
+        " body_type, smtputf8, size, data) VALUES('OLD1', 1, 'shop', 'user', '127.0.0.1', 'h', '', '', 'a@shop.test',"
+        " '7BIT', 0, 40, 'X-Kurier-Track-Opens: no\r\nSubject: s\r\n\r\nb\r\n')");
+    ASSERT_TRUE(r) << r.error().message;
+  }
+  auto storage = SqliteSpoolStorage::Open(dir / "spool.db", false);
+  ASSERT_TRUE(storage) << storage.error().message;
+  auto old = storage.value()->Get("OLD1");
+  ASSERT_TRUE(old && *old);
+  EXPECT_TRUE((*old)->option_fields_in_data);
+  EXPECT_EQ((*old)->options, SendOptions{});
+  storage.value().reset();
+  std::filesystem::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SpoolTest, ::testing::ValuesIn(testing::SpoolBackends()), testing::BackendName);

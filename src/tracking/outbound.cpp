@@ -2,7 +2,7 @@
 // pixel, List-Unsubscribe with the /t/u one-click URL and the signed mailto: address.
 //
 // Mail submitted over SMTP is tracked as it leaves (TrackSubmitted, the delivery's message transform):
-// the account's defaults decide, and its HTML parts are rewritten in place (mime/rewrite.cpp
+// the message's send options (spool::SendOptions, set at acceptance) or the account's defaults decide, and its HTML parts are rewritten in place (mime/rewrite.cpp
 // RewriteHtmlParts). Everything a link carries is sealed in its token (tracking/token.cpp), so the
 // public endpoints (api/tracking_api.cpp) need no look-up to know what was hit.
 // STANDARDS: RFC 8058 (one-click unsubscribe), RFC 2369 (List-Unsubscribe).
@@ -106,22 +106,27 @@ std::string ListUnsubscribeValue(const Outbound& out, const std::string& id, con
 
 std::string TrackSubmitted(const Outbound& out, const spool::SpoolMessage& m, uint32_t recipient, bool* per_recipient) {
   if (per_recipient) *per_recipient = false;
-  // Relayed mail is someone else's. SMTP submissions follow their X-Kurier-* fields (checked at
-  // acceptance), else the account's defaults. API sends were tracked when built, except those with
-  // several recipients: they carry the send's flags as X-Kurier-* fields, so that each recipient's
-  // copy gets links of its own here.
+  // Relayed mail is someone else's. An SMTP submission follows the options its X-Kurier-* fields gave
+  // (read at acceptance), else the account's defaults. API sends were tracked when built, except those
+  // with several recipients: their options carry the send's flags, so that each recipient's copy gets
+  // links of its own here.
   if (m.account.empty() || m.credential.empty()) return "";
   const bool api = m.credential.rfind("api:", 0) == 0;
-  const auto options = ingress::ReadSubmissionOptions(m.data);
-  // An API send's fields say all it decided; a submission falls back on the account's defaults.
+  spool::SendOptions options = m.options;
+  std::string data;  // the copy that leaves, when it differs from the spooled text
+  if (m.option_fields_in_data) {  // spooled by an older version, with the fields still in its text
+    if (auto fields = ingress::ReadSubmissionOptions(m.data); fields.present) {
+      options = spool::SendOptions{fields.track_opens, fields.track_clicks, fields.list_unsubscribe};
+      data = ingress::RemoveSubmissionOptionFields(m.data);
+    }
+  }
+  // An API send's options say all it decided; a submission falls back on the account's defaults.
   const auto d = api || !out.account_defaults ? AccountDefaults::Values{} : out.account_defaults(m.account);
   const bool opens = options.track_opens.value_or(d.track_opens.value_or(!api && out.opens));
   const bool clicks = options.track_clicks.value_or(d.track_clicks.value_or(!api && out.clicks));
   const bool unsubscribe = options.list_unsubscribe.value_or(d.list_unsubscribe.value_or(false));
-  const bool tracked = out.key && (opens || clicks || unsubscribe);
-  if (!options.present && !tracked) return "";  // (most API sends: no copy of the message at all)
-  std::string data = options.present ? ingress::RemoveSubmissionOptionFields(m.data) : m.data;
-  if (!tracked) return data;
+  if (!out.key || !(opens || clicks || unsubscribe)) return data;  // (most API sends: no copy at all)
+  if (data.empty()) data = m.data;
   const std::string from_domain = ToLowerAscii(m.mail_from.substr(m.mail_from.rfind('@') + 1));
   bool named = false;  // the copy names its recipient
   if (opens || clicks)

@@ -71,10 +71,11 @@ std::string TrackHtml(const Outbound& out, const std::string& id, const std::str
 std::string ListUnsubscribeValue(const Outbound& out, const std::string& id, const std::string& from_domain,
                                  std::string_view separator = ", ", uint32_t recipient = 0);
 /// Tracking and List-Unsubscribe for a message as it leaves, in the copy for its recipient number
-/// `recipient`: SMTP submissions by their X-Kurier-* fields, else the account's defaults (else
-/// tracking.*); API sends with several recipients by the X-Kurier-* fields the API wrote. The HTML parts
-/// are rewritten in place (mime::RewriteHtmlParts), the List-Unsubscribe fields added and the X-Kurier-*
-/// fields removed. "" when nothing changes. `per_recipient` (may be null) is set when the copy names
+/// `recipient`: SMTP submissions by their send options (m.options, from their X-Kurier-* fields), else
+/// the account's defaults (else tracking.*); API sends with several recipients by the options the API
+/// set. The HTML parts are rewritten in place (mime::RewriteHtmlParts) and the List-Unsubscribe fields
+/// added (and the X-Kurier-* fields of a message spooled by an older version removed). "" when nothing
+/// changes. `per_recipient` (may be null) is set when the copy names
 /// its recipient (tracked links, List-Unsubscribe), so that each recipient needs a copy of its own.
 std::string TrackSubmitted(const Outbound& out, const spool::SpoolMessage& m, uint32_t recipient = 0,
                            bool* per_recipient = nullptr);

@@ -29,8 +29,11 @@ Outbound Make(AccountDefaults::Values defaults, bool with_key = true) {
   return out;
 }
 
-spool::SpoolMessage Message(std::string credential, std::string data) {
+spool::SpoolMessage Message(std::string credential, std::string data, spool::SendOptions options = {},
+                            bool fields_in_data = false) {
   spool::SpoolMessage m;
+  m.options = options;
+  m.option_fields_in_data = fields_in_data;
   m.id = "MSG1";
   m.account = "acme";
   m.credential = std::move(credential);
@@ -52,32 +55,51 @@ TEST(TrackingOutbound, TrackSubmittedFollowsDefaultsAndFields) {
     std::string credential;
     std::string data;
     AccountDefaults::Values defaults;
+    spool::SendOptions options;
+    bool fields_in_data;  // spooled by a version that kept the X-Kurier-* fields in the text
     bool with_key;
     bool changed, click, pixel, list_unsubscribe, per_recipient;
   };
   const std::string html = kHtmlMessage;
   const Row rows[] = {
-      {"relayed mail is never touched", "", html, {true, true, true}, true, false, false, false, false, false},
-      {"submission, no defaults", "smtp-user", html, {}, true, false, false, false, false, false},
-      {"submission, account tracks clicks", "smtp-user", html, {false, true, false}, true, true, true, false, false, true},
-      {"submission, account tracks opens", "smtp-user", html, {true, false, false}, true, true, false, true, false, true},
-      {"submission, list-unsubscribe", "smtp-user", html, {false, false, true}, true, true, false, false, true, true},
-      {"without a key nothing is tracked", "smtp-user", html, {true, true, true}, false, false, false, false, false, false},
-      {"API send without fields: no copy", "api:1", html, {true, true, true}, true, false, false, false, false, false},
-      {"API send with fields", "api:1", "X-Kurier-Track-Clicks: yes\r\n" + html, {}, true, true, true, false, false, true},
-      {"fields over the defaults", "smtp-user", "X-Kurier-Track-Clicks: no\r\n" + html, {false, true, false}, true, true,
-       false, false, false, false},
+      {"relayed mail is never touched", "", html, {true, true, true}, {true, true, true}, false, true, false, false, false, false, false},
+      {"submission, no defaults", "smtp-user", html, {}, {}, false, true, false, false, false, false, false},
+      {"submission, account tracks clicks", "smtp-user", html, {false, true, false}, {}, false, true, true, true, false, false, true},
+      {"submission, account tracks opens", "smtp-user", html, {true, false, false}, {}, false, true, true, false, true, false, true},
+      {"submission, list-unsubscribe", "smtp-user", html, {false, false, true}, {}, false, true, true, false, false, true, true},
+      {"without a key nothing is tracked", "smtp-user", html, {true, true, true}, {true, true, true}, false, false, false, false,
+       false, false, false},
+      {"API send without options: no copy", "api:1", html, {true, true, true}, {}, false, true, false, false, false, false, false},
+      {"API send with options", "api:1", html, {}, {std::nullopt, true, std::nullopt}, false, true, true, true, false, false, true},
+      {"API send, options say no", "api:1", html, {true, true, true}, {false, false, false}, false, true, false, false, false,
+       false, false},
+      {"options over the defaults", "smtp-user", html, {false, true, false}, {std::nullopt, false, std::nullopt}, false, true,
+       false, false, false, false, false},
+      {"options over the defaults, turning on", "smtp-user", html, {false, false, false}, {true, std::nullopt, true}, false,
+       true, true, false, true, true, true},
+      // Spooled by an older version: the fields in the text decide, and leave with the message.
+      {"old spool: fields decide", "smtp-user", "X-Kurier-Track-Clicks: yes\r\n" + html, {}, {}, true, true, true, true, false,
+       false, true},
+      {"old spool: fields removed though nothing is tracked", "smtp-user", "X-Kurier-Track-Clicks: no\r\n" + html,
+       {false, true, false}, {}, true, true, true, false, false, false, false},
+      {"old spool, no fields", "api:1", html, {}, {}, true, true, false, false, false, false, false},
+      // A text spooled now is never read for fields: an X-Kurier-* field in it is the sender's text.
+      {"new spool: fields in the text are not options", "smtp-user", "X-Kurier-Track-Clicks: yes\r\n" + html, {}, {},
+       false, true, false, false, false, false, false},
   };
   for (const auto& r : rows) {
     bool per_recipient = true;
-    const std::string out = TrackSubmitted(Make(r.defaults, r.with_key), Message(r.credential, r.data), 3, &per_recipient);
+    const std::string out = TrackSubmitted(Make(r.defaults, r.with_key),
+                                           Message(r.credential, r.data, r.options, r.fields_in_data), 3, &per_recipient);
     EXPECT_EQ(!out.empty(), r.changed) << r.name << "\n" << out;
     // The rewritten HTML part is re-encoded as quoted-printable (soft line breaks): read it decoded.
     const std::string html_part = mime::DecodeQuotedPrintable(mime::SplitHeaderBody(out).second);
     EXPECT_EQ(html_part.find("https://t.send.example/t/c/") != std::string::npos, r.click) << r.name;
     EXPECT_EQ(html_part.find("https://t.send.example/t/o/") != std::string::npos, r.pixel) << r.name;
     EXPECT_EQ(out.find("List-Unsubscribe: <https://t.send.example/t/u/") != std::string::npos, r.list_unsubscribe) << r.name;
-    EXPECT_EQ(out.find("X-Kurier-"), std::string::npos) << r.name;
+    if (r.fields_in_data) {
+      EXPECT_EQ(out.find("X-Kurier-"), std::string::npos) << r.name;
+    }
     EXPECT_EQ(per_recipient, r.per_recipient) << r.name;
   }
 }

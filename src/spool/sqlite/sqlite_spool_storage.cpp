@@ -38,7 +38,18 @@ const std::vector<std::string> kMigrations = {
     R"(ALTER TABLE messages ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;
        ALTER TABLE messages ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
        ALTER TABLE messages ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}')",
+    // 5: the message's send options (SendOptions; NULL: unset). Messages spooled before kept them as
+    // X-Kurier-* fields in their text, which delivery removes (option_fields_in_data = 1).
+    R"(ALTER TABLE messages ADD COLUMN track_opens INTEGER;
+       ALTER TABLE messages ADD COLUMN track_clicks INTEGER;
+       ALTER TABLE messages ADD COLUMN list_unsubscribe INTEGER;
+       ALTER TABLE messages ADD COLUMN option_fields_in_data INTEGER NOT NULL DEFAULT 1)",
 };
+
+std::optional<bool> OptionalFlag(const Stmt& q, int col) {
+  if (q.IsNull(col)) return std::nullopt;
+  return q.Int(col) != 0;
+}
 
 // Runs a cached statement (Db::Fresh: prepared once, reset, ready to bind) with `args`.
 template <typename... A>
@@ -65,13 +76,17 @@ SpoolMessage RowToMessage(const Stmt& q, bool with_data) {
   s.not_before = q.Int(12);
   s.tags = q.Text(13);
   s.metadata = q.Text(14);
-  if (with_data) s.data = q.Text(15);
+  s.options.track_opens = OptionalFlag(q, 15);
+  s.options.track_clicks = OptionalFlag(q, 16);
+  s.options.list_unsubscribe = OptionalFlag(q, 17);
+  s.option_fields_in_data = q.Int(18) != 0;
+  if (with_data) s.data = q.Text(19);
   return s;
 }
 
 constexpr const char* kColumns =
     "id, received_at, account, credential, client_ip, helo, tls_version, tls_cipher, mail_from, body_type, smtputf8, size, "
-    "not_before, tags, metadata";
+    "not_before, tags, metadata, track_opens, track_clicks, list_unsubscribe, option_fields_in_data";
 }  // namespace
 
 Result<std::unique_ptr<SqliteSpoolStorage>> SqliteSpoolStorage::Open(const std::filesystem::path& path, bool fsync) {
@@ -108,7 +123,8 @@ Result<void> SqliteSpoolStorage::Insert(const std::vector<const SpoolMessage*>& 
   // the SQL again for each one was a fifth of the committer's time.
   auto m = db_->Fresh(
       "INSERT INTO messages(id, received_at, account, credential, client_ip, helo, tls_version, tls_cipher, mail_from,"
-      " body_type, smtputf8, size, data, not_before, tags, metadata) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      " body_type, smtputf8, size, data, not_before, tags, metadata, track_opens, track_clicks, list_unsubscribe,"
+      " option_fields_in_data) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)");
   if (!m) return m.error();
   auto rc = db_->Fresh("INSERT INTO recipients(message_id, idx, address, domain, next_attempt) VALUES(?,?,?,?,?)");
   if (!rc) return rc.error();
@@ -118,6 +134,9 @@ Result<void> SqliteSpoolStorage::Insert(const std::vector<const SpoolMessage*>& 
                   s.mail_from, s.body_type, s.smtputf8, s.data.size())
         .BindBlob(13, s.data)  // not copied: bound for the step only
         .Bind(14, s.not_before).Bind(15, s.tags).Bind(16, s.metadata);
+    for (auto [i, flag] : {std::pair{17, s.options.track_opens}, std::pair{18, s.options.track_clicks},
+                           std::pair{19, s.options.list_unsubscribe}})
+      flag ? (*m)->Bind(i, int64_t{*flag}) : (*m)->BindNull(i);
     if (auto r = (*m)->Run(); !r) return r;
     for (size_t i = 0; i < s.recipients.size(); ++i) {
       (*rc)->BindAll(s.id, i, s.recipients[i], RecipientDomain(s.recipients[i]), std::max(s.received_at, s.not_before));
