@@ -23,6 +23,15 @@ namespace kurier::spool {
 class Spool;
 struct SpoolMessage;
 }
+namespace kurier::delivery {
+class DeliveryManager;
+}
+namespace kurier::webhooks {
+class WebhookDispatcher;
+}
+namespace kurier::bounce {
+class FeedbackIntake;
+}
 
 namespace kurier::api {
 
@@ -41,17 +50,15 @@ struct ApiContext {
   const Config& config;
   store::Store& store;
   spool::Spool& spool;
-  /// Removes a queued message (cancelling a scheduled send); `done(ok, text)` may run on any thread.
-  std::function<void(const std::string& id, std::function<void(bool, std::string)> done)> cancel;
-  /// Finds `id_or_name` of `account` at `version` (0: the published one).
-  std::function<Result<TemplateContent>(const std::string& account, const std::string& id_or_name, int version)> find_template;
-  /// POSTs a test event to webhook `id` of `account` now; `done(status, error)` (error empty on 2xx).
-  std::function<void(const std::string& account, const std::string& id, std::function<void(int, std::string)> done)> test_webhook;
+  /// Cancels scheduled sends (DeliveryManager::Delete); null: delivery is not running in this process.
+  delivery::DeliveryManager* delivery = nullptr;
+  /// Sends webhook tests (WebhookDispatcher::SendTest); null: webhooks are not running in this process.
+  webhooks::WebhookDispatcher* webhooks = nullptr;
+  /// The bounce listener: a message's mailto: List-Unsubscribe address (RFC 2369) is at its return-path
+  /// domain when the listener takes mail for it (FeedbackIntake::UnsubscribeAddress); null when it is off.
+  bounce::FeedbackIntake* intake = nullptr;
   /// Signs open, click and unsubscribe links (derived from server.secret_file); null: no tracking.
   std::shared_ptr<const tracking::Key> tracking_key;
-  /// The mailto: List-Unsubscribe address of message `id` sent from `from_domain` (RFC 2369), at its
-  /// return-path domain; "" when the bounce listener does not take mail for that domain.
-  std::function<std::string(const std::string& id, const std::string& from_domain)> unsubscribe_address;
   std::shared_ptr<tracking::AccountDefaults> account_defaults = std::make_shared<tracking::AccountDefaults>();
 };
 

@@ -20,6 +20,7 @@
 #include "api/send_request.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
+#include "delivery/delivery_manager.hpp"
 #include "ingress/ingress.hpp"
 #include "ingress/prepare.hpp"
 #include "mime/build.hpp"
@@ -441,8 +442,7 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
   if (!err.empty()) return reply(Invalid(err));
   std::optional<TemplateContent> tpl;
   if (!r.template_ref.empty()) {
-    if (!ctx.find_template) return reply(Problem(501, "Not Implemented", "templates are not available on this server"));
-    auto t = ctx.find_template(rc.who.account, r.template_ref, r.template_version);
+    auto t = FindStoredTemplate(ctx.store, rc.who.account, r.template_ref, r.template_version);
     if (!t) {
       err.Add(r.template_version ? "/template_version" : "/template", t.error().message);
       return reply(Invalid(err));
@@ -777,7 +777,8 @@ void HandleCancel(ApiContext& ctx, const HttpRequest&, const RouteContext& rc, R
     return reply(Problem(409, "Conflict", "message " + id + " has already left the queue; it cannot be cancelled"));
   if (m.value()->not_before <= NowMicros())
     return reply(Problem(409, "Conflict", "message " + id + " is not scheduled (or its time has come); only scheduled sends can be cancelled"));
-  ctx.cancel(id, [reply = std::move(reply), id](bool ok, std::string text) {
+  if (!ctx.delivery) return reply(Problem(503, "Unavailable", "delivery is not running in this process; retry"));
+  ctx.delivery->Delete(id, [reply = std::move(reply), id](bool ok, std::string text) {
     AnswerOnThrow(reply, "DELETE /v1/messages/" + id, [&] {  // runs on delivery's executor
       if (!ok) return reply(Problem(409, "Conflict", "message " + id + " could not be cancelled: " + text));
       reply(Json(200, json::serialize(json::object{{"id", id}, {"status", "cancelled"}})));

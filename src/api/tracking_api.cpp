@@ -25,6 +25,7 @@
 
 #include "api/api_service.hpp"
 #include "api/router.hpp"
+#include "bounce/intake.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "store/store.hpp"
@@ -215,7 +216,10 @@ tracking::Outbound OutboundOf(const ApiContext& ctx) {
   out.opens = ctx.config.tracking.opens;
   out.clicks = ctx.config.tracking.clicks;
   out.key = ctx.tracking_key;
-  out.unsubscribe_address = ctx.unsubscribe_address;
+  if (ctx.intake)
+    out.unsubscribe_address = [intake = ctx.intake](const std::string& id, const std::string& from_domain) {
+      return intake->UnsubscribeAddress(id, from_domain);
+    };
   out.account_defaults = [defaults = ctx.account_defaults, &store = ctx.store](const std::string& account) {
     return defaults->Get(store, account);
   };

@@ -15,6 +15,7 @@
 #include "common/ids.hpp"
 #include "store/store.hpp"
 #include "webhooks/client.hpp"
+#include "webhooks/dispatcher.hpp"
 #include "webhooks/signature.hpp"
 
 namespace kurier::api {
@@ -200,11 +201,11 @@ void HandleRotate(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
 void HandleTest(ApiContext& ctx, const HttpRequest&, const RouteContext& rc, Reply reply) {
   auto w = Find(ctx, rc, reply);
   if (!w) return;
-  if (!ctx.test_webhook) return reply(Problem(503, "Unavailable", "webhooks are not running in this process; retry"));
-  ctx.test_webhook(rc.who.account, w->id, [reply = std::move(reply)](int status, std::string error) {
+  if (!ctx.webhooks) return reply(Problem(503, "Unavailable", "webhooks are not running in this process; retry"));
+  ctx.webhooks->SendTest(*w, [reply = std::move(reply)](webhooks::WebhookResponse res) {
     AnswerOnThrow(reply, "POST /v1/webhooks/{id}/test", [&] {  // runs on the webhook client's executor
-      json::object o{{"delivered", error.empty()}, {"status", status}};
-      if (!error.empty()) o["error"] = error;
+      json::object o{{"delivered", res.error.empty()}, {"status", res.status}};
+      if (!res.error.empty()) o["error"] = res.error;
       reply(Json(200, json::serialize(o)));
     });
   });

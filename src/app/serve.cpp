@@ -17,7 +17,6 @@
 #include "api/router.hpp"
 #include "app/app.hpp"
 #include "app/control.hpp"
-#include "bounce/verp.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "common/log.hpp"
@@ -111,12 +110,7 @@ std::unique_ptr<bounce::FeedbackIntake> StartBounceIntake(const Config& config, 
   std::unique_ptr<bounce::FeedbackIntake> intake;
   if (config.inbound.enabled) {
     intake = std::make_unique<bounce::FeedbackIntake>(config, store, secret);
-    auto* in = intake.get();
-    server.SetInboundHooks(smtp::server::InboundHooks{
-        [in](const std::string& domain) { return in->Accepts(domain); },
-        [in](const std::string& from, const std::vector<std::string>& rcpts, const std::string& ip, std::string msg) {
-          return in->Process(from, rcpts, ip, msg);
-        }});
+    server.SetBounceIntake(intake.get());
   }
   return intake;
 }
@@ -182,38 +176,20 @@ webhooks::WebhookClient MakeWebhookClient(const Config& config, boost::asio::io_
   return std::move(webhook_client.value());
 }
 
-// What the API's handlers use: the store and spool, cancelling through delivery, templates, webhook
-// tests, the tracking key and the unsubscribe addresses of the bounce listener.
+// What the API's handlers use: the store and spool, delivery (cancelling), webhooks (tests), the bounce
+// listener (mailto: unsubscribe addresses) and the tracking key. Delivery tracks mail as it leaves with
+// the same inputs (api::OutboundOf).
 std::shared_ptr<api::ApiContext> MakeApiContext(const Config& config, store::Store* st, spool::Spool& spool,
                                                 delivery::DeliveryManager& delivery, webhooks::WebhookDispatcher& webhooks,
                                                 const std::string& secret, bounce::FeedbackIntake* intake) {
-  auto api_ctx = std::make_shared<api::ApiContext>(api::ApiContext{
-      config, *st, spool,
-      [&delivery](const std::string& id, std::function<void(bool, std::string)> done) { delivery.Delete(id, std::move(done)); },
-      [st](const std::string& account, const std::string& id_or_name, int version) {
-        return api::FindStoredTemplate(*st, account, id_or_name, version);
-      },
-      [st, &webhooks](const std::string& account, const std::string& id, std::function<void(int, std::string)> done) {
-        auto w = st->FindWebhook(account, id);
-        if (!w || !w.value()) return done(0, "webhook " + id + " is gone");
-        webhooks.SendTest(*w.value(), [done = std::move(done)](webhooks::WebhookResponse res) { done(res.status, res.error); });
-      }});
+  auto api_ctx = std::make_shared<api::ApiContext>(api::ApiContext{config, *st, spool, &delivery, &webhooks, intake});
   if (auto key = tracking::Key::FromSecret(secret); key)
     api_ctx->tracking_key = std::make_shared<const tracking::Key>(std::move(key.value()));
   else
     Fail("server.secret_file: " + key.error().message);
-  if (intake)
-    api_ctx->unsubscribe_address = [intake, &config, secret](const std::string& id, const std::string& from_domain) {
-      const std::string domain = ToLowerAscii(config.domains.return_path_prefix + "." + from_domain);
-      return intake->Accepts(domain) ? bounce::UnsubscribeLocalPart(secret, id) + "@" + domain : std::string();
-    };
   // Tracking and List-Unsubscribe as mail leaves (before DKIM): SMTP submissions, and API sends with
   // several recipients (each recipient's copy names it).
-  delivery.SetMessageTransform([outbound = api::OutboundOf(*api_ctx)](const spool::SpoolMessage& m, int recipient) {
-    delivery::DeliveryManager::Transformed t;
-    t.data = tracking::TrackSubmitted(outbound, m, static_cast<uint32_t>(recipient), &t.per_recipient);
-    return t;
-  });
+  delivery.SetTracking(api::OutboundOf(*api_ctx));
   return api_ctx;
 }
 

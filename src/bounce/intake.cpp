@@ -33,6 +33,11 @@ namespace json = boost::json;
 FeedbackIntake::FeedbackIntake(const Config& config, store::Store& store, std::string secret)
     : config_(config), store_(store), secret_(std::move(secret)) {}
 
+std::string FeedbackIntake::UnsubscribeAddress(const std::string& id, const std::string& from_domain) {
+  const std::string domain = ToLowerAscii(config_.domains.return_path_prefix + "." + from_domain);
+  return Accepts(domain) ? UnsubscribeLocalPart(secret_, id) + "@" + domain : std::string();
+}
+
 bool FeedbackIntake::Accepts(const std::string& domain) {
   std::lock_guard lock(mu_);
   const int64_t now = NowMicros();

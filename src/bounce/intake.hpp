@@ -29,6 +29,9 @@ class FeedbackIntake {
   /// True for the return-path domains of the sending domains (domains.return_path_prefix + "." + the
   /// domain), from a list refreshed every 30 s.
   bool Accepts(const std::string& domain);
+  /// The signed mailto: List-Unsubscribe address (RFC 2369) of message `id` sent from `from_domain`, at
+  /// its return-path domain; "" when this listener does not take mail for that domain.
+  std::string UnsubscribeAddress(const std::string& id, const std::string& from_domain);
 
   /// Records what `message` reports; "" when done (also for mail that reports nothing: it is logged
   /// and dropped, never retried), else a reason to answer 451 with.

@@ -310,10 +310,8 @@ void DeliveryManager::Suspend(const std::string& domain, bool on, std::function<
   });
 }
 
-void DeliveryManager::SetMessageTransform(std::function<Transformed(const spool::SpoolMessage&, int)> transform) {
-  asio::dispatch(impl_->strand, [self = impl_, transform = std::move(transform)]() mutable {
-    self->transforms.SetMessageTransform(std::move(transform));
-  });
+void DeliveryManager::SetTracking(const tracking::Outbound& outbound) {
+  asio::dispatch(impl_->strand, [self = impl_, outbound]() mutable { self->transforms.SetTracking(std::move(outbound)); });
 }
 
 void DeliveryManager::Stop() {

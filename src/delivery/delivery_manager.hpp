@@ -22,6 +22,9 @@ struct SpoolMessage;
 namespace kurier::dns {
 class Resolver;
 }
+namespace kurier::tracking {
+struct Outbound;
+}
 
 namespace kurier::delivery {
 
@@ -50,15 +53,17 @@ class DeliveryManager {
   /// Each outcome is also an event (failover_test / failover_test_failed).
   void Drill(std::function<void(std::vector<DrillResult>)> done);
 
-  /// A change made to each message as it leaves, before DKIM signing (open/click tracking and
-  /// List-Unsubscribe): `data` "" leaves the message as stored; `per_recipient` says the copy names its
-  /// recipient (tracked links), so each recipient gets a transaction of its own, one after another on
-  /// the same connection. Called with the index of the recipient in the message; runs on the manager's strand.
+  /// Open/click tracking and List-Unsubscribe as each message leaves, before DKIM signing
+  /// (tracking::TrackSubmitted with `outbound`'s link base, key, mailto: addresses and account defaults).
+  /// None until this is called.
+  void SetTracking(const tracking::Outbound& outbound);
+  /// A message's copy as it leaves: `data` "" leaves the message as stored; `per_recipient` says the
+  /// copy names its recipient (tracked links), so each recipient gets a transaction of its own, one after
+  /// another on the same connection.
   struct Transformed {
     std::string data;
     bool per_recipient = false;
   };
-  void SetMessageTransform(std::function<Transformed(const spool::SpoolMessage&, int recipient)> transform);
 
  private:
   struct Impl;

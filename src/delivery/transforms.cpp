@@ -92,7 +92,8 @@ Result<void> Transforms::Load() {
 
 void Transforms::Track(const spool::SpoolMessage& m, int recipient, Prepared& out) {
   MaybeThrowForTest("preparing a message for delivery", m.data);
-  if (transform_) out.changed = transform_(m, recipient);
+  if (tracking_)
+    out.changed.data = tracking::TrackSubmitted(*tracking_, m, static_cast<uint32_t>(recipient), &out.changed.per_recipient);
 }
 
 void Transforms::Seal(const spool::SpoolMessage& m, Prepared& p, smtp::proto::OutboundMessage& om) {

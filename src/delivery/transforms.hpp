@@ -1,5 +1,5 @@
-// transforms.hpp - what happens to a message as it leaves, before it goes on the wire: the message
-// transform (open/click tracking, List-Unsubscribe: DeliveryManager::SetMessageTransform), the signed
+// transforms.hpp - what happens to a message as it leaves, before it goes on the wire: open/click
+// tracking and List-Unsubscribe (tracking::TrackSubmitted, with DeliveryManager::SetTracking's inputs), the signed
 // VERP return path, DKIM signatures with the keys of the From: domain (cached, reloaded every minute)
 // and the ARC seal of relayed mail. No I/O but the key files; the store is reached through a listing.
 #pragma once
@@ -16,6 +16,7 @@
 #include "delivery/delivery_manager.hpp"
 #include "delivery/job.hpp"
 #include "dkim/signer.hpp"
+#include "tracking/outbound.hpp"
 
 namespace kurier::store {
 struct DkimKey;
@@ -33,22 +34,22 @@ bool NeedsSmtpUtf8(const spool::SpoolMessage& m);
 
 class Transforms {
  public:
-  using MessageTransform = std::function<DeliveryManager::Transformed(const spool::SpoolMessage&, int)>;
   using KeyListing = std::function<Result<std::vector<store::DkimKey>>()>;
   Transforms(const Config& config, KeyListing list_keys, Clock clock);
 
   /// Reads the VERP secret (server.secret_file, when domains.verp) and the ARC key (when arc.enabled).
   Result<void> Load();
-  void SetMessageTransform(MessageTransform t) { transform_ = std::move(t); }
+  /// Tracking as mail leaves (tracking::TrackSubmitted with `outbound`); none until it is set.
+  void SetTracking(tracking::Outbound outbound) { tracking_ = std::move(outbound); }
 
   /// A message on its way out. `data()` is what goes on the wire; it points into this object or into
   /// the spooled message, so a Prepared stays where it was filled (on the caller's frame) until sent.
   struct Prepared {
-    DeliveryManager::Transformed changed;   ///< the transform's copy ("": the message as stored)
+    DeliveryManager::Transformed changed;   ///< the tracked copy ("": the message as stored)
     std::string signed_data;                ///< signatures + the message, when anything was signed
     std::vector<std::string> selectors;     ///< the DKIM keys that signed
   };
-  /// Step 1: the message transform for the recipient at `recipient` (its index in the message).
+  /// Step 1: tracking, in the copy for the recipient at `recipient` (its index in the message).
   /// Throws where a bug would (tests: KURIER_TEST_THROW); the caller defers the message.
   void Track(const spool::SpoolMessage& m, int recipient, Prepared& out);
   /// Step 2: the envelope (return path, SMTPUTF8, 8BITMIME) and the data, signed and sealed. The
@@ -76,7 +77,7 @@ class Transforms {
   int64_t dkim_loaded_at_ = 0;
   std::optional<dkim::PrivateKey> arc_key_;  // arc.key_file, loaded by Load() when arc.enabled
   std::string secret_;                       // server.secret_file: signs VERP return paths
-  MessageTransform transform_;               // tracking as mail leaves
+  std::optional<tracking::Outbound> tracking_;  // tracking as mail leaves
 };
 
 }  // namespace kurier::delivery

@@ -11,9 +11,11 @@
 #include "bounce/verp.hpp"
 #include "common/ids.hpp"
 #include "common/secret.hpp"
+#include "mime/parse.hpp"
 #include "smtp/proto/client_session.hpp"
 #include "spool/spool.hpp"
 #include "store/store.hpp"
+#include "tracking/token.hpp"
 
 namespace kurier::delivery {
 namespace {
@@ -128,21 +130,40 @@ TEST(Transforms, KeysAreReloadedAfterAMinute) {
   EXPECT_EQ(f.listings, 2);
 }
 
-TEST(Transforms, TheMessageTransformChangesTheCopyThatLeaves) {
+// Tracking as mail leaves: an SMTP submission whose account tracks clicks leaves with its link rewritten
+// to a token naming its recipient, signed with the rest of the copy; untracked mail leaves as stored.
+TEST(Transforms, TrackingChangesTheCopyThatLeaves) {
   Fixture f;
-  int seen_recipient = -1;
-  f.t->SetMessageTransform([&](const spool::SpoolMessage& m, int recipient) {
-    seen_recipient = recipient;
-    return DeliveryManager::Transformed{m.data + "tracked\r\n", true};
-  });
-  auto m = f.Message("ann@other.test", "From: ann@other.test\r\n\r\nhi\r\n");
+  tracking::Outbound out;
+  out.link_base = "https://t.{domain}";
+  out.key = std::make_shared<const tracking::Key>(tracking::Key::FromSecret("0123456789abcdef0123456789abcdef").value());
+  out.account_defaults = [](const std::string&) { return tracking::AccountDefaults::Values{false, true, false}; };
+  f.t->SetTracking(out);
+  auto m = f.Message("ann@other.test",
+                     "From: ann@other.test\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n"
+                     "<a href=\"https://shop.test/x\">x</a>\r\n");
+  m.account = "acme";
+  m.credential = "smtp-user";
   Transforms::Prepared p;
   smtp::proto::OutboundMessage om;
   f.t->Track(m, 3, p);
   f.t->Seal(m, p, om);
-  EXPECT_EQ(seen_recipient, 3);
   EXPECT_TRUE(p.changed.per_recipient);
-  EXPECT_EQ(std::string(om.data), m.data + "tracked\r\n");
+  // The rewritten HTML part is re-encoded as quoted-printable (soft line breaks): read it decoded.
+  const std::string wire = mime::DecodeQuotedPrintable(mime::SplitHeaderBody(om.data).second);
+  const auto at = wire.find("https://t.other.test/t/c/");
+  ASSERT_NE(at, std::string::npos) << wire;
+  const std::string token = wire.substr(at + 25, wire.find('"', at) - at - 25);
+  auto opened = tracking::OpenToken(*out.key, token);
+  ASSERT_TRUE(opened) << token;
+  EXPECT_EQ(opened->recipient_index, 3u);
+  EXPECT_EQ(opened->url, "https://shop.test/x");
+
+  m.credential.clear();  // relayed mail is someone else's: it leaves as stored, without a copy
+  Transforms::Prepared relayed;
+  f.t->Track(m, 0, relayed);
+  EXPECT_TRUE(relayed.changed.data.empty());
+  EXPECT_FALSE(relayed.changed.per_recipient);
 }
 
 }  // namespace

@@ -29,6 +29,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "bounce/intake.hpp"
 #include "common/ids.hpp"
 #include "net/watchdog.hpp"
 #include "smtp/proto/server_session.hpp"
@@ -176,7 +177,7 @@ struct SmtpServer::Impl {
   AuthService auth;
   ConnectionLimiter limiter;
   asio::thread_pool auth_pool;  ///< Argon2id checks, and bounce processing on the inbound listener
-  InboundHooks inbound;
+  bounce::FeedbackIntake* intake = nullptr;  // the bounce listener's work
   std::vector<Listener> listeners;
   std::atomic<bool> stopping{false};
   const std::string test_throw = TestThrowToken();
@@ -226,7 +227,8 @@ struct SmtpServer::Impl {
     sc.mode = kind == ListenerKind::kRelay     ? proto::ListenerMode::kRelay
               : kind == ListenerKind::kInbound ? proto::ListenerMode::kInbound
                                                : proto::ListenerMode::kSubmission;
-    if (kind == ListenerKind::kInbound) sc.accepted_domain = inbound.accepts;
+    if (kind == ListenerKind::kInbound)
+      sc.accepted_domain = [intake = intake](const std::string& domain) { return intake->Accepts(domain); };
     sc.tls_active = kind == ListenerKind::kSubmissions;
     sc.tls_offered = true;
     sc.limits = config.limits;
@@ -460,7 +462,7 @@ struct SmtpServer::Impl {
         // A failure of the hook is a failure of this message (451, the sender retries), not of the server.
         try {
           MaybeThrowForTest(test_throw, "the bounce listener's worker", msg);
-          return inbound.process(from, rcpts, ip, std::move(msg));
+          return intake->Process(from, rcpts, ip, msg);
         } catch (const std::exception& e) {
           spdlog::error("inbound: processing a message from {} failed: {}", ip, e.what());
           return "internal error while processing the message";
@@ -530,7 +532,7 @@ Result<void> SmtpServer::Start() {
   if (i.config.relay.enabled)
     if (auto r = i.Bind(ListenerKind::kRelay, i.config.relay); !r) return r;
   if (i.config.inbound.enabled) {
-    if (!i.inbound.accepts || !i.inbound.process)
+    if (!i.intake)
       return MakeError(ErrorCode::kConfig, "smtp.inbound is enabled but nothing processes bounces in this process");
     if (auto r = i.Bind(ListenerKind::kInbound, i.config.inbound); !r) return r;
   }
@@ -546,7 +548,7 @@ Result<void> SmtpServer::Start() {
 
 AuthService& SmtpServer::auth_service() { return impl_->auth; }
 
-void SmtpServer::SetInboundHooks(InboundHooks hooks) { impl_->inbound = std::move(hooks); }
+void SmtpServer::SetBounceIntake(bounce::FeedbackIntake* intake) { impl_->intake = intake; }
 
 void SmtpServer::Stop() {
   auto& i = *impl_;

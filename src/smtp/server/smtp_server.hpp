@@ -15,6 +15,9 @@ class io_context;
 namespace kurier::store {
 class Store;
 }
+namespace kurier::bounce {
+class FeedbackIntake;
+}
 namespace kurier::spool {
 class Spool;
 }
@@ -23,25 +26,15 @@ namespace kurier::smtp::server {
 
 class AuthService;
 
-/// What the bounce listener (smtp.inbound) needs from the rest of kurier.
-struct InboundHooks {
-  /// Whether mail to this lower-case domain is taken (a return-path domain of a sending domain).
-  /// Called on I/O threads: answer from memory.
-  std::function<bool(const std::string& domain)> accepts;
-  /// Processes one received message (bounce, complaint, auto-reply) before the 250: runs on a worker
-  /// thread; returns "" when it is recorded, else a short reason (answered 451, the sender retries).
-  std::function<std::string(const std::string& mail_from, const std::vector<std::string>& recipients,
-                            const std::string& client_ip, std::string message)>
-      process;
-};
-
 class SmtpServer {
  public:
   /// Runs on `ioc`, whose threads the caller provides.
   SmtpServer(const Config& config, store::Store& store, spool::Spool& spool, boost::asio::io_context& ioc);
   ~SmtpServer();
-  /// Needed before Start when smtp.inbound is enabled.
-  void SetInboundHooks(InboundHooks hooks);
+  /// What the bounce listener (smtp.inbound) does with mail: the domains it takes (FeedbackIntake::Accepts,
+  /// on I/O threads) and each message before the 250 (Process, on a worker thread; a reason it returns
+  /// is answered 451 and the sender retries). Needed before Start when smtp.inbound is enabled.
+  void SetBounceIntake(bounce::FeedbackIntake* intake);
   /// Binds every enabled listener; fails with the address and the reason (e.g. in use).
   Result<void> Start();
   /// Closes the listeners; sessions answer 421 at their next command.
