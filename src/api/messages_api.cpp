@@ -588,7 +588,8 @@ bool ParseRawRequest(const HttpRequest& req, RawRequest& r, Errors& err, Reply& 
   return true;
 }
 
-// The message text's own checks: no NUL, the size limit, lines of at most 998 octets (RFC 5322 2.1.1).
+// The message text's own checks, as SMTP's DATA makes them: no NUL, the size limit, no line longer than
+// smtp.limits.max_data_line. Lines over RFC 5322's 998 octets are fitted by ingress (ingress::Prepare).
 void CheckRawMessage(const ApiContext& ctx, const std::string& data, Errors& err) {
   if (data.find('\0') != std::string::npos) err.Add("/message", "contains a NUL octet");
   if (data.size() > ctx.config.limits.max_message_size)
@@ -597,8 +598,9 @@ void CheckRawMessage(const ApiContext& ctx, const std::string& data, Errors& err
   while (pos < data.size()) {
     size_t e = data.find("\r\n", pos);
     size_t len = (e == std::string::npos ? data.size() : e) - pos;
-    if (len > 998) {
-      err.Add("/message", "line " + std::to_string(n + 1) + " is longer than 998 octets (RFC 5322 2.1.1)");
+    if (len > ctx.config.limits.max_data_line) {
+      err.Add("/message", "line " + std::to_string(n + 1) + " is longer than smtp.limits.max_data_line (" +
+                              std::to_string(ctx.config.limits.max_data_line) + " octets); encode long lines (quoted-printable or base64)");
       return;
     }
     ++n;
@@ -637,7 +639,7 @@ void HandleRaw(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
   ingress::Envelope env{r.from, r.to, IsAscii(data) ? "7BIT" : "8BITMIME", false};
   auto prepared = ingress::Prepare(ApiOrigin(req, rc), std::move(env), data, ctx.config.hostname, true, NowMicros());
   data = {};
-  if (!prepared.error.empty()) err.Add("/message", "header field " + prepared.error);
+  if (!prepared.error.empty()) err.Add("/message", prepared.error);
   if (!err.empty()) return reply(Invalid(err));
   if (auto problem = ingress::Ingress::SenderProblem(rules, rc.who.account, r.from)) return reply(Problem(403, "Sender Not Allowed", *problem));
   if (header_check && header_check->verdict == smtp::proto::HeaderSenderCheck::Verdict::kNotAllowed)

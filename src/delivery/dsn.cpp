@@ -8,6 +8,7 @@
 
 #include "common/ids.hpp"
 #include "mime/header_fields.hpp"
+#include "mime/rewrite.hpp"
 
 namespace kurier::delivery {
 
@@ -78,6 +79,9 @@ std::string BuildDsn(const DsnInput& in, const std::string& boundary, int64_t no
   m += headers;
   if (!headers.empty() && headers.back() != '\n') m += "\r\n";
   m += "\r\n--" + boundary + "--\r\n";
+  // A message spooled before ingress fitted long lines quotes its header as it was: the quoted part is
+  // then re-encoded, so that the DSN itself keeps RFC 5322's line limit.
+  if (auto fit = mime::FitLineLength(m); fit.text) return std::move(*fit.text);
   return m;
 }
 

@@ -30,5 +30,23 @@ TEST(Dsn, StructureAndFields) {
     if (d[i] == '\n') ASSERT_EQ(d[i - 1], '\r') << "bare LF at " << i;
 }
 
+// A message spooled by an older version may still have a header line over 998 octets: the DSN quoting
+// it keeps RFC 5322's limit (the quoted header is re-encoded) and still names the message.
+TEST(Dsn, KeepsTheLineLimitWhenTheQuotedHeaderBreaksIt) {
+  DsnInput in;
+  in.reporting_mta = "mx.kurier.test";
+  in.queue_id = "q124";
+  in.original_sender = "alice@example.com";
+  in.recipients = {{"bob@x.test", "5.1.1", "550 5.1.1 no such user", "", false}};
+  in.original_message = "Subject: hello\r\nX-Token: " + std::string(1500, 't') + "\r\n\r\nbody\r\n";
+  std::string d = BuildDsn(in, "BOUNDARY", 1'700'000'100'000'000);
+  std::size_t longest = 0;
+  for (std::size_t pos = 0, eol; (eol = d.find("\r\n", pos)) != std::string::npos; pos = eol + 2)
+    longest = std::max(longest, eol - pos);
+  EXPECT_LE(longest, 998u);
+  EXPECT_NE(d.find("Final-Recipient: rfc822; bob@x.test\r\n"), std::string::npos);
+  EXPECT_NE(d.find("Content-Type: text/rfc822-headers\r\nContent-Transfer-Encoding: quoted-printable\r\n"), std::string::npos) << d;
+}
+
 }  // namespace
 }  // namespace kurier::delivery

@@ -11,6 +11,7 @@
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "ingress/prepare.hpp"
+#include "mime/rewrite.hpp"
 #include "smtp/proto/header_from.hpp"
 #include "store/store.hpp"
 
@@ -36,13 +37,24 @@ Prepared Prepare(const Origin& o, Envelope env, std::string_view raw, const std:
   if (read_options) {
     auto options = ReadSubmissionOptions(raw);
     if (!options.error.empty()) {
-      p.error = std::move(options.error);
+      p.error = "header field " + options.error + "; fix that header field and send the message again";
       return p;
     }
     m.tags = std::move(options.tags);
     m.metadata = std::move(options.metadata);
     m.options = spool::SendOptions{options.track_opens, options.track_clicks, options.list_unsubscribe};
     if (options.present) raw = without_fields = RemoveSubmissionOptionFields(raw);
+  }
+  // Mail leaves within RFC 5322's line limit: long header lines folded, long body lines re-encoded, here
+  // once (so delivery, DKIM and any DSN quoting the message work on text that keeps it); what cannot be
+  // fitted refuses the message, for SMTP and HTTP alike.
+  std::string fitted;
+  if (auto fit = mime::FitLineLength(raw); !fit.error.empty()) {
+    p.error = fit.error;
+    return p;
+  } else if (fit.text) {
+    fitted = std::move(*fit.text);
+    raw = fitted;
   }
   TraceInfo t;
   static_cast<Peer&>(t) = o;

@@ -41,7 +41,9 @@ struct Envelope {
 
 struct Prepared {
   spool::SpoolMessage message;
-  std::string error;  ///< "X-Kurier-... what is wrong": a field that cannot be used; refuse the message
+  /// Why the message is refused (an X-Kurier-* field that cannot be used, a line over RFC 5322's limit
+  /// that cannot be fitted): a sentence that says what to fix.
+  std::string error;
 };
 
 /// The spool message for `raw` (header, empty line, body; CRLF lines) as it came in: id `id` (a new one

@@ -1,9 +1,9 @@
 // tracking/outbound.cpp - the send side of tracking: links rewritten to signed /t/c tokens, the /t/o
 // pixel, List-Unsubscribe with the /t/u one-click URL and the signed mailto: address.
 //
-// Mail submitted over SMTP is tracked as it leaves (TrackSubmitted, the delivery's message transform):
-// the message's send options (spool::SendOptions, set at acceptance) or the account's defaults decide, and its HTML parts are rewritten in place (mime/rewrite.cpp
-// RewriteHtmlParts). Everything a link carries is sealed in its token (tracking/token.cpp), so the
+// Mail submitted over SMTP is tracked as it leaves (TrackSubmitted, applied by delivery's transforms):
+// the message's send options (spool::SendOptions, set at acceptance) or the account's defaults decide,
+// and its HTML parts are rewritten in place (mime/rewrite.cpp RewriteHtmlParts). Everything a link carries is sealed in its token (tracking/token.cpp), so the
 // public endpoints (api/tracking_api.cpp) need no look-up to know what was hit.
 // STANDARDS: RFC 8058 (one-click unsubscribe), RFC 2369 (List-Unsubscribe).
 #include "tracking/outbound.hpp"

@@ -73,7 +73,7 @@ struct StoreResult {
   bool ok = false;
   std::string queue_id;  ///< when ok
   std::string error;     ///< short reason when not ok
-  bool refused = false;  ///< the message itself is wrong (550 5.6.0 with `error`), not the storage (451)
+  bool refused = false;  ///< the message itself is wrong (550 5.6.0 "Message refused: `error`"), not the storage (451)
 };
 
 class ServerSession {
