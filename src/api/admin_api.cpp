@@ -177,12 +177,13 @@ json::object AccountJson(const store::Account& a) {
                       {"track_opens", Flag(a.track_opens)},
                       {"track_clicks", Flag(a.track_clicks)},
                       {"list_unsubscribe", Flag(a.list_unsubscribe)},
+                      {"refuse_suppressed", Flag(a.refuse_suppressed)},
                       {"created_at", FormatTimeUtc(a.created_at)}};
 }
 
 // The account's send defaults in a body: true or false sets one, null clears it (back to the server's
 // configuration); absent leaves it as it is.
-constexpr const char* kAccountDefaults[] = {"track_opens", "track_clicks", "list_unsubscribe"};
+constexpr const char* kAccountDefaults[] = {"track_opens", "track_clicks", "list_unsubscribe", "refuse_suppressed"};
 
 std::map<std::string, std::optional<bool>> DefaultsInBody(const json::object& o, Errors& err) {
   std::map<std::string, std::optional<bool>> out;
@@ -266,7 +267,9 @@ HttpResponse CreateAccount(ApiContext& ctx, const HttpRequest& req, const RouteC
   json::object o;
   if (auto bad = ParseBody(req, o, "{\"name\": \"shop\", \"sender_domains\": [\"shop.example.com\"]}")) return *bad;
   Errors err;
-  RejectUnknown(o, {"name", "sender_domains", "sandbox", "send_dsn", "track_opens", "track_clicks", "list_unsubscribe"}, err);
+  RejectUnknown(o, {"name", "sender_domains", "sandbox", "send_dsn", "track_opens", "track_clicks", "list_unsubscribe",
+                    "refuse_suppressed"},
+                err);
   auto name = OptionalString(o, "name", err);
   if (!o.if_contains("name") || (o.if_contains("name")->is_null()))
     err.Add("/name", "required: the account's name, e.g. \"shop\"");
@@ -322,7 +325,7 @@ HttpResponse PatchAccount(ApiContext& ctx, const HttpRequest& req, const RouteCo
   if (auto bad = ParseBody(req, o, "{\"sandbox\": false, \"add_sender_domains\": [\"shop.example.com\"]}")) return *bad;
   Errors err;
   RejectUnknown(o, {"sandbox", "send_dsn", "add_sender_domains", "remove_sender_domains", "track_opens", "track_clicks",
-                    "list_unsubscribe"},
+                    "list_unsubscribe", "refuse_suppressed"},
                 err);
   auto sandbox = OptionalBool(o, "sandbox", err);
   auto send_dsn = OptionalBool(o, "send_dsn", err);

@@ -11,11 +11,32 @@
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "ingress/prepare.hpp"
+#include "mime/header_fields.hpp"
+#include "mime/parse.hpp"
 #include "mime/rewrite.hpp"
 #include "smtp/proto/header_from.hpp"
 #include "store/store.hpp"
 
 namespace kurier::ingress {
+
+namespace {
+// The Subject of a message for its `accepted` event, as the API's sends carry it: unfolded, RFC 2047
+// words decoded, at most 998 octets; left out when it is not UTF-8 (it goes into JSON).
+std::string SubjectOf(std::string_view message) {
+  std::string subject;
+  mime::ForEachField(message, [&](std::string_view name, std::size_t start, std::size_t end) {
+    if (!IEquals(name, "Subject")) return true;
+    subject = mime::DecodeEncodedWords(mime::FieldValue(message, start, end));
+    return false;
+  });
+  if (subject.size() > 998) {
+    std::size_t cut = 998;
+    while (cut > 0 && (static_cast<unsigned char>(subject[cut]) & 0xC0) == 0x80) --cut;  // not inside a character
+    subject.resize(cut);
+  }
+  return IsValidUtf8(subject) ? subject : std::string();
+}
+}  // namespace
 
 Prepared Prepare(const Origin& o, Envelope env, std::string_view raw, const std::string& hostname, bool read_options,
                  int64_t now, std::string id) {
@@ -56,6 +77,7 @@ Prepared Prepare(const Origin& o, Envelope env, std::string_view raw, const std:
     fitted = std::move(*fit.text);
     raw = fitted;
   }
+  m.subject = SubjectOf(raw);
   TraceInfo t;
   static_cast<Peer&>(t) = o;
   t.hostname = hostname;
@@ -81,6 +103,17 @@ std::optional<std::string> Ingress::SenderProblem(const std::optional<smtp::prot
   std::string problem = smtp::proto::EnvelopeSenderProblem(*rules, from, from.substr(from.rfind('@') + 1));
   if (problem.empty()) return std::nullopt;
   return problem;
+}
+
+std::optional<std::string> Ingress::RecipientRefusal(const std::string& account, const std::string& recipient) const {
+  auto found = store_.FindSuppressions(account, {recipient});
+  if (!found || found->empty()) return std::nullopt;  // unreadable: accepted here, checked again at DATA
+  auto acc = store_.FindAccount(account);
+  if (!acc || !acc.value() || !acc.value()->refuse_suppressed.value_or(false)) return std::nullopt;
+  const store::Suppression& s = found->front();
+  return "<" + recipient + "> is on " + (s.account.empty() ? "the global" : "this account's") + " suppression list (" +
+         s.reason + " since " + FormatTimeUtc(s.created_at) + "); kurier sends nothing to it. If it should receive "
+         "mail again, remove it: DELETE /v1/suppressions/" + ToLowerAscii(recipient);
 }
 
 Result<std::vector<std::vector<Suppressed>>> Ingress::DropSuppressed(std::vector<spool::SpoolMessage>& messages) {

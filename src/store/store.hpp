@@ -27,6 +27,9 @@ struct Account {
   /// The account's defaults for API sends that do not say (tracking.opens / tracking.clicks and
   /// "no List-Unsubscribe" when unset).
   std::optional<bool> track_opens, track_clicks, list_unsubscribe;
+  /// SMTP (submission and relay): true refuses a suppressed recipient at RCPT (550 5.7.1); unset or
+  /// false accepts it and records a `suppressed` event instead of sending, as the API does.
+  std::optional<bool> refuse_suppressed;
 };
 
 struct SmtpCredential {
@@ -198,7 +201,7 @@ class Store {
   virtual Result<void> SetSendDsn(const std::string& account, bool on) = 0;
   virtual Result<void> SetSandbox(const std::string& account, bool on) = 0;
   /// Sets (or with nullopt clears, back to the server's default) one of the account's send defaults:
-  /// "track_opens", "track_clicks" or "list_unsubscribe".
+  /// "track_opens", "track_clicks", "list_unsubscribe" or "refuse_suppressed".
   virtual Result<void> SetAccountDefault(const std::string& account, const std::string& setting, std::optional<bool> value) = 0;
   virtual Result<void> SetDomainVerified(const std::string& domain, bool verified) = 0;
   virtual Result<void> AddSenderDomain(const std::string& account, const std::string& domain) = 0;

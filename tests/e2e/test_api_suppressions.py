@@ -163,3 +163,35 @@ def test_smtp_mail_to_a_suppressed_address_is_not_attempted(world, dk):
     assert rcpts == [kept]
     wait_until(lambda: any(e["recipient"] == gone for e in dk.api("GET", "/v1/events?type=suppressed")[1]["data"]),
                10, "the suppressed event")
+    # The `accepted` event of SMTP mail carries its Subject, as for API sends (RFC 2047 words decoded).
+    accepted = wait_until(lambda: [e for e in dk.api("GET", "/v1/events?type=accepted")[1]["data"]
+                                   if e.get("subject") == marker], 10, "the accepted event with the subject")
+    assert accepted[0]["recipients"] == [kept], accepted
+
+
+def test_an_account_may_refuse_suppressed_recipients_at_rcpt(k):
+    """Account setting refuse_suppressed (API and CLI): SMTP refuses a suppressed recipient at RCPT with
+    550 5.7.1 naming the suppression and how to lift it; other recipients of the same message are taken;
+    turning it off again accepts the address (and records `suppressed`) as by default."""
+    gone = f"refused-{uuid.uuid4().hex[:8]}@example.net"
+    add(k, {"address": gone, "reason": "hard_bounce"})
+    status, acc = k.api("PATCH", "/v1/accounts/default", {"refuse_suppressed": True})
+    assert status == 200 and acc["refuse_suppressed"] is True, acc
+    with smtplib.SMTP(HOST, k.submission_port, local_hostname="client.test", timeout=20) as s:
+        s.starttls(context=plain_ctx())
+        s.login(k.username, k.password)
+        assert s.mail("shop@supp.test")[0] == 250
+        code, text = s.rcpt(gone.upper())
+        assert code == 550 and text.startswith(b"5.7.1"), text
+        assert b"suppression list (hard_bounce since" in text and f"DELETE /v1/suppressions/{gone}".encode() in text, text
+        assert s.rcpt("someone-else@example.net")[0] == 250
+        s.rset()
+    assert "off" in k.cli("account", "set", "default", "--refuse-suppressed", "off").stdout
+    assert k.api("GET", "/v1/accounts/default")[1]["refuse_suppressed"] is False
+    with smtplib.SMTP(HOST, k.submission_port, local_hostname="client.test", timeout=20) as s:
+        s.starttls(context=plain_ctx())
+        s.login(k.username, k.password)
+        assert s.mail("shop@supp.test")[0] == 250
+        assert s.rcpt(gone)[0] == 250
+    status, res = k.api("PATCH", "/v1/accounts/default", {"refuse_suppressed": "yes"})
+    assert status == 422 and "/refuse_suppressed" in str(res), res

@@ -59,6 +59,7 @@ constexpr Row kReplies[] = {
     {ReplyId::kBareNewlineInData, {550, "5.5.2", "Message refused: it contains a bare LF or CR; every line must end with CRLF (RFC 5321 2.3.8)"}},
     {ReplyId::kNulInData, {550, "5.5.2", "Message refused: it contains a NUL octet; encode binary content (base64)"}},
     {ReplyId::kBadSubmissionOption, {550, "5.6.0", "Message refused: {}"}},
+    {ReplyId::kRecipientRefused, {550, "5.7.1", "{}"}},
     {ReplyId::kRelayDenied, {554, "5.7.1", "Relay access denied: authenticate first"}},
     {ReplyId::kNotBounceDomain, {550, "5.7.1", "<{}>: this server takes only bounces and feedback reports for its own bounce domains"}},
     {ReplyId::kNullSenderRefused, {550, "5.7.1", "The null sender <> cannot be used for submission; give a sender address"}},

@@ -18,7 +18,7 @@ enum class ReplyId {
   kAlreadyAuthenticated, kAuthInTransaction, kDataAfterBdat, kTlsActive, kUnknownMechanism, kAuthRequired,
   kAuthInvalid, kEncryptionRequired, kMessageTooBig, kDataLineTooLong, kBareNewlineInData, kNulInData,
   kRelayDenied, kNotBounceDomain, kNullSenderRefused, kNeedSmtputf8, kUnsupportedParam, kUnsupportedBody, kBdatSyntax,
-  kAuthzidMismatch, kClientNotAllowed, kBadSubmissionOption, kInternalError,
+  kAuthzidMismatch, kClientNotAllowed, kBadSubmissionOption, kRecipientRefused, kInternalError,
   // Replies delivery makes up itself for a recipient when no server said anything (ServerReply::lines
   // hold "ENH TEXT"): a route that cannot be used, a connection that fails, a message it cannot prepare.
   kRouteNxDomain, kRouteNullMx, kRouteTempFail, kRelayUnresolved, kMxHostUnresolved, kBackupRelayFailed,

@@ -244,6 +244,9 @@ void ServerSession::DoRcpt(const Command& c) {
     return Reply(ReplyId::kNeedSmtputf8, "<" + path->mailbox.ToString() + ">");
   if (envelope_.forward_paths.size() >= config_.limits.max_recipients)
     return Reply(ReplyId::kTooManyRecipients, std::to_string(config_.limits.max_recipients));
+  if (config_.recipient_refusal && config_.mode != ListenerMode::kInbound)
+    if (std::string why = config_.recipient_refusal(account_, path->mailbox.ToString()); !why.empty())
+      return Reply(ReplyId::kRecipientRefused, why);
   envelope_.forward_paths.push_back(std::move(path->mailbox));
   Reply(ReplyId::kRecipientOk);
 }

@@ -33,6 +33,9 @@ struct SessionConfig {
   /// kInbound: whether mail for this (lower-case) domain is accepted. Pure: the I/O layer answers from
   /// what it has cached, never by blocking.
   std::function<bool(const std::string& domain)> accepted_domain;
+  /// kSubmission and kRelay: why RCPT refuses `recipient` for the session's account ("" for the relay
+  /// listener), or "" to accept it (a suppressed address when the account says so). May be empty.
+  std::function<std::string(const std::string& account, const std::string& recipient)> recipient_refusal;
 };
 
 enum class BodyType { k7Bit, k8BitMime };

@@ -229,6 +229,11 @@ struct SmtpServer::Impl {
                                                : proto::ListenerMode::kSubmission;
     if (kind == ListenerKind::kInbound)
       sc.accepted_domain = [intake = intake](const std::string& domain) { return intake->Accepts(domain); };
+    else  // an indexed read on the store's reader connection (WAL: never waits for a writer)
+      sc.recipient_refusal = [this, kind](const std::string& account, const std::string& recipient) {
+        return ingress.RecipientRefusal(kind == ListenerKind::kRelay ? config.relay_account : account, recipient)
+            .value_or(std::string());
+      };
     sc.tls_active = kind == ListenerKind::kSubmissions;
     sc.tls_offered = true;
     sc.limits = config.limits;

@@ -108,6 +108,8 @@ const std::vector<std::string> kMigrations = {
     // 10: how far the event journal (store/event_journal.hpp) has been imported, written in the same
     // transaction as the events it imported
     R"(CREATE TABLE journal_positions(name TEXT PRIMARY KEY, generation INTEGER NOT NULL, position INTEGER NOT NULL))",
+    // 11: SMTP refuses suppressed recipients at RCPT (NULL: accepts them and records `suppressed`)
+    "ALTER TABLE accounts ADD COLUMN refuse_suppressed INTEGER",
 };
 
 Error Storage(const std::string& what, const std::string& detail) {
@@ -170,14 +172,15 @@ Result<Account> SqliteStore::CreateAccount(const std::string& name) {
 
 Result<std::optional<Account>> SqliteStore::FindAccountLocked(const std::string& name) {
   auto q = db_->Query(
-      "SELECT id, name, created_at, send_dsn, sandbox, track_opens, track_clicks, list_unsubscribe FROM accounts WHERE name = ?",
+      "SELECT id, name, created_at, send_dsn, sandbox, track_opens, track_clicks, list_unsubscribe, refuse_suppressed "
+      "FROM accounts WHERE name = ?",
       name);
   if (!q) return q.error();
   auto found = q->First(
       [](const Stmt& r) {
         Account a{r.Int(0), r.Text(1), {}, r.Int(2), r.Int(3) != 0, r.Int(4) != 0, {}, {}, {}, {}};
         auto flag = [&](int col) { return r.IsNull(col) ? std::optional<bool>() : std::optional<bool>(r.Int(col) != 0); };
-        a.track_opens = flag(5), a.track_clicks = flag(6), a.list_unsubscribe = flag(7);
+        a.track_opens = flag(5), a.track_clicks = flag(6), a.list_unsubscribe = flag(7), a.refuse_suppressed = flag(8);
         return a;
       },
       "cannot read accounts");
@@ -239,10 +242,10 @@ Result<void> SqliteStore::SetSandbox(const std::string& account, bool on) {
 
 Result<void> SqliteStore::SetAccountDefault(const std::string& account, const std::string& setting,
                                             std::optional<bool> value) {
-  if (setting != "track_opens" && setting != "track_clicks" && setting != "list_unsubscribe")
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "unknown account default '" + setting + "'; use track_opens, track_clicks or list_unsubscribe");
-  return SetAccountFlag("UPDATE accounts SET " + setting + " = ? WHERE name = ?", account, value);  // one of three names
+  if (setting != "track_opens" && setting != "track_clicks" && setting != "list_unsubscribe" && setting != "refuse_suppressed")
+    return MakeError(ErrorCode::kInvalidArgument, "unknown account default '" + setting +
+                                                      "'; use track_opens, track_clicks, list_unsubscribe or refuse_suppressed");
+  return SetAccountFlag("UPDATE accounts SET " + setting + " = ? WHERE name = ?", account, value);  // one of four names
 }
 
 Result<void> SqliteStore::SetDomainVerified(const std::string& domain, bool verified) {
