@@ -30,6 +30,7 @@
 #include <set>
 
 #include "api/api_service.hpp"
+#include "api/json_body.hpp"
 #include "api/router.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
@@ -87,10 +88,11 @@ Handler Sync(SyncHandler h) {
 
 /// The request body as a JSON object, or the 400 to answer.
 std::optional<HttpResponse> ParseBody(const HttpRequest& req, json::object& out, const char* example) {
-  boost::system::error_code ec;
-  json::value v = json::parse(req.body, ec);
-  if (ec || !v.is_object())
-    return Problem(400, "Malformed JSON", std::string("the body must be a JSON object, e.g. ") + example);
+  json::value v;
+  std::string bad = ParseJson(req.body, v);
+  if (!bad.empty() || !v.is_object())
+    return Problem(400, "Malformed JSON", (bad.empty() ? "" : "the body is not valid JSON: " + bad + "; ") +
+                                              "the body must be a JSON object, e.g. " + example);
   out = std::move(v.as_object());
   return std::nullopt;
 }

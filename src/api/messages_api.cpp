@@ -15,6 +15,7 @@
 #include <set>
 
 #include "api/api_service.hpp"
+#include "api/json_body.hpp"
 #include "api/list_query.hpp"
 #include "api/router.hpp"
 #include "api/send_request.hpp"
@@ -25,6 +26,7 @@
 #include "ingress/prepare.hpp"
 #include "mime/build.hpp"
 #include "mime/header_fields.hpp"
+#include "mime/parse.hpp"
 #include "smtp/proto/header_from.hpp"
 #include "spool/spool.hpp"
 #include "store/store.hpp"
@@ -40,12 +42,26 @@ constexpr int64_t kIdempotencyWindow = 24LL * 3600 * 1'000'000;
 
 using Errors = FieldErrors;
 
-// "user@example.com" or {"email": ..., "name": ...}
+// "user@example.com", "Jane <jane@example.com>" or {"email": ..., "name": ...}
 std::optional<mime::Address> ParseAddress(const json::value* v, const std::string& ptr, Errors& err) {
   if (!v) return std::nullopt;
   mime::Address a;
   if (v->is_string()) {
-    a.email = std::string(v->as_string());
+    const std::string_view text = v->as_string();
+    if (text.find('<') == std::string_view::npos) {
+      a.email = std::string(text);
+      return a;
+    }
+    // "Jane <jane@example.com>", as other services take it (RFC 5322 3.4 name-addr): exactly one mailbox.
+    auto list = smtp::proto::ParseAddressList(text);
+    if (!list.error.empty() || list.addresses.size() != 1 || list.groups != 0) {
+      err.Add(ptr, "must be one address: \"jane@example.com\", \"Jane <jane@example.com>\" or {\"email\": "
+                   "\"jane@example.com\", \"name\": \"Jane\"}" + (list.error.empty() ? "" : " (" + list.error + ")"));
+      return std::nullopt;
+    }
+    const auto& m = list.addresses.front();
+    a.email = m.local + "@" + m.domain;
+    a.name = mime::DecodeEncodedWords(m.display);
   } else if (v->is_object()) {
     const auto& o = v->as_object();
     auto* e = o.if_contains("email");
@@ -62,7 +78,7 @@ std::optional<mime::Address> ParseAddress(const json::value* v, const std::strin
       a.name = std::string(n->as_string());
     }
   } else {
-    err.Add(ptr, "must be an address: \"user@example.com\" or {\"email\": ..., \"name\": ...}");
+    err.Add(ptr, "must be an address: \"jane@example.com\", \"Jane <jane@example.com>\" or {\"email\": ..., \"name\": ...}");
     return std::nullopt;
   }
   return a;
@@ -424,13 +440,8 @@ spool::SendOptions ApplyTracking(ApiContext& ctx, const SendRequest& r, const st
 
 void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, Reply reply) {
   json::value body;
-  {
-    boost::system::error_code ec;
-    json::parse_options po;
-    po.max_depth = 64;
-    body = json::parse(req.body, ec, {}, po);
-    if (ec) return reply(Problem(400, "Malformed JSON", "the body is not valid JSON: " + ec.message()));
-  }
+  if (std::string bad = ParseJson(req.body, body); !bad.empty())
+    return reply(Problem(400, "Malformed JSON", "the body is not valid JSON: " + bad));
   if (!body.is_object()) return reply(Problem(400, "Malformed JSON", "the body must be a JSON object"));
   SendRequest r;
   Errors err;
@@ -563,14 +574,16 @@ bool ParseRawRequest(const HttpRequest& req, RawRequest& r, Errors& err, Reply& 
     r.message = req.body;
     return true;
   }
-  boost::system::error_code ec;
-  json::value body = json::parse(req.body, ec);
-  if (ec || !body.is_object()) {
-    reply(Problem(400, "Malformed JSON", "send a JSON object {\"from\", \"to\", \"message\"} or Content-Type: message/rfc822"));
+  json::value body;
+  std::string bad = ParseJson(req.body, body);
+  if (!bad.empty() || !body.is_object()) {
+    reply(Problem(400, "Malformed JSON", (bad.empty() ? "" : "the body is not valid JSON: " + bad + "; ") +
+                                             "send a JSON object {\"from\", \"to\", \"message\"} or Content-Type: message/rfc822"));
     return false;
   }
   const auto& o = body.as_object();
-  r.from = StringField(o, "from", err);
+  if (auto* f = o.if_contains("from"); f && !f->is_null())
+    if (auto a = ParseAddress(f, "/from", err)) r.from = a->email;  // "Jane <jane@example.com>" too
   if (!o.if_contains("from")) err.Add("/from", "required: the envelope sender");
   for (const auto& a : ParseAddressList(o.if_contains("to"), "/to", err)) r.to.push_back(a.email);
   r.message = StringField(o, "message", err);

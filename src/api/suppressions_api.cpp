@@ -11,6 +11,7 @@
 #include <set>
 
 #include "api/api_service.hpp"
+#include "api/json_body.hpp"
 #include "api/router.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
@@ -101,9 +102,10 @@ void HandleAdd(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
   FieldErrors err;
   auto list = ListOf(req, rc, err);
   if (!err.empty()) return reply(Invalid(err));
-  boost::system::error_code ec;
-  json::value body = json::parse(req.body, ec);
-  if (ec || !body.is_object()) return reply(Invalid(std::vector<FieldError>{{"", "the body must be a JSON object: {\"address\": ...} or {\"addresses\": [...]}"}}));
+  json::value body;
+  if (std::string bad = ParseJson(req.body, body); !bad.empty())
+    return reply(Problem(400, "Malformed JSON", "the body is not valid JSON: " + bad));
+  if (!body.is_object()) return reply(Invalid(std::vector<FieldError>{{"", "the body must be a JSON object: {\"address\": ...} or {\"addresses\": [...]}"}}));
   std::vector<std::pair<std::string, const json::value*>> entries;
   const auto& o = body.as_object();
   if (o.contains("address")) entries.emplace_back("", &body);

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "api/api_service.hpp"
+#include "api/json_body.hpp"
 #include "api/router.hpp"
 #include "common/ids.hpp"
 #include "store/store.hpp"
@@ -140,12 +141,9 @@ HttpResponse NoTemplate(const std::string& id) {
 // The request body as a JSON object; an empty body counts as {} where `empty_ok`.
 std::optional<json::object> ParseBody(const HttpRequest& req, bool empty_ok, Reply& reply) {
   if (empty_ok && req.body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object{};
-  boost::system::error_code ec;
-  json::parse_options po;
-  po.max_depth = 64;
-  json::value body = json::parse(req.body, ec, {}, po);
-  if (ec) {
-    reply(Problem(400, "Malformed JSON", "the body is not valid JSON: " + ec.message()));
+  json::value body;
+  if (std::string bad = ParseJson(req.body, body); !bad.empty()) {
+    reply(Problem(400, "Malformed JSON", "the body is not valid JSON: " + bad));
     return std::nullopt;
   }
   if (!body.is_object()) {

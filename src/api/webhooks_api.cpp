@@ -11,6 +11,7 @@
 #include <set>
 
 #include "api/api_service.hpp"
+#include "api/json_body.hpp"
 #include "api/router.hpp"
 #include "common/ids.hpp"
 #include "store/store.hpp"
@@ -92,9 +93,12 @@ void ApplyFields(const json::object& body, store::Webhook& w, bool creating, Fie
 
 std::optional<json::object> BodyObject(const HttpRequest& req, Reply& reply, bool empty_ok) {
   if (empty_ok && req.body.empty()) return json::object{};
-  boost::system::error_code ec;
-  json::value v = json::parse(req.body, ec);
-  if (ec || !v.is_object()) {
+  json::value v;
+  if (std::string bad = ParseJson(req.body, v); !bad.empty()) {
+    reply(Problem(400, "Malformed JSON", "the body is not valid JSON: " + bad));
+    return std::nullopt;
+  }
+  if (!v.is_object()) {
     reply(Invalid(std::vector<FieldError>{{"", "the body must be a JSON object"}}));
     return std::nullopt;
   }

@@ -76,6 +76,26 @@ def test_one_curl_command_sends_a_complete_message(k):
     assert parts["logo.png"]["Content-ID"] == "<logo>"
 
 
+def test_addresses_and_json_as_other_services_take_them(k):
+    """"Name <address>" strings wherever an address goes (as Mailgun and SendGrid users write them), and a
+    JSON syntax error says its line and column."""
+    res = send(k, {"from": "Sklep Zażółć <shop@api.test>", "to": ["Anna Müller <anna@example.net>", "bob@example.net"],
+                   "reply_to": '"Help, desk" <help@api.test>', "subject": "s", "text": "t"})
+    [m] = res["messages"]
+    assert m["recipients"] == ["anna@example.net", "bob@example.net"]
+    msg = parse(k.queue_raw(m["id"]))
+    assert msg["From"].addresses[0].display_name == "Sklep Zażółć" and msg["From"].addresses[0].addr_spec == SENDER
+    assert msg["To"].addresses[0].display_name == "Anna Müller"
+    assert msg["Reply-To"].addresses[0].display_name == "Help, desk"
+    status, res = k.api("POST", "/v1/messages", {"from": SENDER, "to": "Anna <anna@example.net>, bob@example.net", "text": "t"})
+    assert status == 422 and res["errors"][0]["pointer"] == "/to" and "must be one address" in res["errors"][0]["detail"], res
+    raw = send(k, {"from": "Shop <shop@api.test>", "to": ["Bob <bob@example.net>"],
+                   "message": "From: shop@api.test\r\nSubject: r\r\n\r\nbody\r\n"}, path="/v1/messages/raw")
+    assert raw["messages"][0]["recipients"] == ["bob@example.net"]
+    status, _, text = k.curl("POST", "/v1/messages", '{\n  "from": "shop@api.test",\n  "to": "a@example.net"\n  "text": "x"\n}')
+    assert status == 400 and "at line 4, column 3" in json.loads(text)["detail"], text
+
+
 def test_batch_renders_each_recipient_with_its_own_variables(k):
     n = 25
     res = send(k, {"from": SENDER, "subject": "Hello {{name}}", "text": "Your code is {{code}}.",
