@@ -180,12 +180,13 @@ json::object AccountJson(const store::Account& a) {
                       {"track_clicks", Flag(a.track_clicks)},
                       {"list_unsubscribe", Flag(a.list_unsubscribe)},
                       {"refuse_suppressed", Flag(a.refuse_suppressed)},
+                      {"test_mode", Flag(a.test_mode)},
                       {"created_at", FormatTimeUtc(a.created_at)}};
 }
 
 // The account's send defaults in a body: true or false sets one, null clears it (back to the server's
 // configuration); absent leaves it as it is.
-constexpr const char* kAccountDefaults[] = {"track_opens", "track_clicks", "list_unsubscribe", "refuse_suppressed"};
+constexpr const char* kAccountDefaults[] = {"track_opens", "track_clicks", "list_unsubscribe", "refuse_suppressed", "test_mode"};
 
 std::map<std::string, std::optional<bool>> DefaultsInBody(const json::object& o, Errors& err) {
   std::map<std::string, std::optional<bool>> out;
@@ -270,7 +271,7 @@ HttpResponse CreateAccount(ApiContext& ctx, const HttpRequest& req, const RouteC
   if (auto bad = ParseBody(req, o, "{\"name\": \"shop\", \"sender_domains\": [\"shop.example.com\"]}")) return *bad;
   Errors err;
   RejectUnknown(o, {"name", "sender_domains", "sandbox", "send_dsn", "track_opens", "track_clicks", "list_unsubscribe",
-                    "refuse_suppressed"},
+                    "refuse_suppressed", "test_mode"},
                 err);
   auto name = OptionalString(o, "name", err);
   if (!o.if_contains("name") || (o.if_contains("name")->is_null()))
@@ -327,7 +328,7 @@ HttpResponse PatchAccount(ApiContext& ctx, const HttpRequest& req, const RouteCo
   if (auto bad = ParseBody(req, o, "{\"sandbox\": false, \"add_sender_domains\": [\"shop.example.com\"]}")) return *bad;
   Errors err;
   RejectUnknown(o, {"sandbox", "send_dsn", "add_sender_domains", "remove_sender_domains", "track_opens", "track_clicks",
-                    "list_unsubscribe", "refuse_suppressed"},
+                    "list_unsubscribe", "refuse_suppressed", "test_mode"},
                 err);
   auto sandbox = OptionalBool(o, "sandbox", err);
   auto send_dsn = OptionalBool(o, "send_dsn", err);

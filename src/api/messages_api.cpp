@@ -280,8 +280,9 @@ void ParseSend(const json::object& o, const ApiConfig& limits, const SendDefault
 namespace {
 
 // The API's origin record of a request: "api:#12" and "key #12" in the Received: line.
-ingress::Origin ApiOrigin(const HttpRequest& req, const RouteContext& rc) {
+ingress::Origin ApiOrigin(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc) {
   ingress::Origin o;
+  o.test_mode = ctx.account_defaults->Get(ctx.store, rc.who.account).test_mode.value_or(false);  // cached
   o.account = rc.who.account;
   o.api_key = "#" + std::to_string(rc.who.key_id);
   o.credential = "api:" + o.api_key;
@@ -475,7 +476,7 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
   std::vector<spool::SpoolMessage> out;
   json::array ids;
   out.reserve(entries.size());
-  const ingress::Origin origin = ApiOrigin(req, rc);
+  const ingress::Origin origin = ApiOrigin(ctx, req, rc);
   const bool templated = tpl || r.variables || batch;
   ParsedParts parts;
   if (templated && !ParseParts(tpl, r, parts, err)) return reply(Invalid(err));
@@ -509,7 +510,9 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
     auto prepared = ingress::Prepare(origin, std::move(env), built.value(), ctx.config.hostname, false, now, id);
     spool::SpoolMessage& m = prepared.message;
     m.not_before = r.send_at;
-    m.options = delivery_tracking;
+    m.options.track_opens = delivery_tracking.track_opens;
+    m.options.track_clicks = delivery_tracking.track_clicks;
+    m.options.list_unsubscribe = delivery_tracking.list_unsubscribe;
     m.tags = r.tags;
     if (e.metadata) {
       json::object md = json::parse(r.metadata).as_object();
@@ -650,7 +653,7 @@ void HandleRaw(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
   // Ingress: our Received: ("with HTTP"), Message-ID:/Date: when missing, and the X-Kurier-* fields as an
   // SMTP submission may give them (the request's own tags and metadata win).
   ingress::Envelope env{r.from, r.to, IsAscii(data) ? "7BIT" : "8BITMIME", false};
-  auto prepared = ingress::Prepare(ApiOrigin(req, rc), std::move(env), data, ctx.config.hostname, true, NowMicros());
+  auto prepared = ingress::Prepare(ApiOrigin(ctx, req, rc), std::move(env), data, ctx.config.hostname, true, NowMicros());
   data = {};
   if (!prepared.error.empty()) err.Add("/message", prepared.error);
   if (!err.empty()) return reply(Invalid(err));

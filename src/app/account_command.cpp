@@ -39,11 +39,15 @@ void AddAccountSet(CLI::App* account, std::string& config_path) {
                       "on: SMTP refuses a suppressed recipient at RCPT (550 5.7.1 naming the suppression); off or "
                       "default: it is accepted and recorded as a 'suppressed' event instead of sent, as the API does")
       ->check(CLI::IsMember({"on", "off", "default"}));
+  acc_set->add_option("--test-mode", defaults["test-mode"],
+                      "on: the account's mail (SMTP and API) is accepted, signed, tracked and recorded (events, "
+                      "statistics, webhooks) but never sent, to wire an application up before DNS is ready; off or default: sent")
+      ->check(CLI::IsMember({"on", "off", "default"}));
   AddConfigOption(acc_set, config_path);
   acc_set->callback([&] {
     const bool any_default = std::any_of(defaults.begin(), defaults.end(), [](const auto& d) { return !d.second.empty(); });
     if (dsn.empty() && sandbox.empty() && !any_default)
-      Fail("nothing to change: give --dsn, --sandbox, --track-opens, --track-clicks, --list-unsubscribe or --refuse-suppressed");
+      Fail("nothing to change: give --dsn, --sandbox, --track-opens, --track-clicks, --list-unsubscribe, --refuse-suppressed or --test-mode");
     auto s = OpenStoreFor(config_path);
     for (const auto& [k, v] : defaults) {
       if (v.empty()) continue;
@@ -120,6 +124,7 @@ void AddAccountCommand(CLI::App& app, std::string& config_path) {
                                      {"track_opens", flag(a.track_opens)}, {"track_clicks", flag(a.track_clicks)},
                                      {"list_unsubscribe", flag(a.list_unsubscribe)},
                                      {"refuse_suppressed", flag(a.refuse_suppressed)},
+                                     {"test_mode", flag(a.test_mode)},
                                      {"created_at", FormatTimeUtc(a.created_at)}};
         },
         [](const store::Account& a) {

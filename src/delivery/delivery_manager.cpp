@@ -43,6 +43,11 @@ namespace asio = boost::asio;
 using asio::awaitable;
 
 namespace {
+
+// The queue's destination for mail of accounts in test mode (no domain can have this name), and the mx
+// its delivered events name.
+constexpr std::string_view kTestModeDestination = "(test mode)";
+const std::string kTestModeMx = "test-mode";
 Routing::Dns ResolverDns(dns::Resolver& resolver) {
   return Routing::Dns{
       [&resolver](const std::string& domain, std::function<void(dns::MxAnswer)> done) {
@@ -116,8 +121,40 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     (void)store.AppendEvents({store::Event{0, NowMicros(), type, "", "", data}});
   }
 
+  // Test mode (SendOptions::test): the message is prepared as for sending (tracking, DKIM, ARC) and its
+  // recipients recorded as delivered by "test-mode" (a local 250), with no route and no connection.
+  void DeliverTestMode(Job& job) {
+    std::shared_ptr<const spool::SpoolMessage> message = job.message;
+    if (!message) {
+      auto msg = spool.Get(job.message_id);
+      if (!msg || !*msg) return;  // deleted meanwhile
+      message = std::make_shared<const spool::SpoolMessage>(std::move(**msg));
+    }
+    if (!outcomes.DropSuppressed(job, *message)) return;
+    Transforms::Prepared prepared;
+    smtp::proto::OutboundMessage om;
+    try {
+      transforms.Track(*message, job.rcpts.front().idx, prepared);
+      transforms.Seal(*message, prepared, om);
+    } catch (const std::exception& x) {
+      spdlog::error("delivery: preparing {} (test mode) failed: {}", job.message_id, x.what());
+      Schedule(outcomes.FailAll(job, smtp::proto::LocalReply(smtp::proto::ReplyId::kPrepareFailed, {x.what()}), "-"));
+      return;
+    }
+    const smtp::proto::RecipientResult sent{smtp::proto::Outcome::kDelivered,
+                                            smtp::proto::LocalReply(smtp::proto::ReplyId::kTestModeNotSent, {}), true};
+    Schedule(outcomes.Record(job, std::vector(job.rcpts.size(), sent), kTestModeMx, "", message.get(), prepared.selectors));
+  }
+
   awaitable<void> Connect(std::string domain) {
     auto self = shared_from_this();
+    if (domain == kTestModeDestination) {
+      // Not inside the dispatcher's Pump that opened this "connection" (it walks its destinations).
+      co_await asio::post(strand, asio::use_awaitable);
+      while (auto job = dispatcher.Take(domain)) DeliverTestMode(*job);
+      dispatcher.ConnectionEnded(domain);
+      co_return;
+    }
     Routing::Opened route = co_await routing.Open(domain);
     if (route.connection) {
       co_await Deliver(*route.connection, domain);
@@ -165,6 +202,11 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
           continue;
         }
         message = std::make_shared<const spool::SpoolMessage>(std::move(**msg));
+      }
+      if (message->options.test) {  // rebuilt from the spool after a restart: still not sent
+        job->message = message;
+        DeliverTestMode(*job);
+        continue;
       }
       if (!outcomes.DropSuppressed(*job, *message)) continue;
       Transforms::Prepared prepared;  // owns the data `om` points at; stays on this frame until sent
@@ -250,7 +292,7 @@ Result<void> DeliveryManager::Start() {
       std::map<std::string, Job> by_domain;
       for (size_t i = 0; i < m->recipients.size(); ++i) {
         const std::string& a = m->recipients[i];
-        std::string d = spool::RecipientDomain(a);
+        std::string d = m->options.test ? std::string(kTestModeDestination) : spool::RecipientDomain(a);
         Job& j = by_domain[d];
         j.message = copy;
         j.message_id = m->id;

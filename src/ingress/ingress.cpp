@@ -54,6 +54,7 @@ Prepared Prepare(const Origin& o, Envelope env, std::string_view raw, const std:
   m.recipients = std::move(env.recipients);
   m.body_type = std::move(env.body_type);
   m.smtputf8 = env.smtputf8;
+  m.options.test = o.test_mode;
   std::string without_fields;  // the text without the X-Kurier-* fields read (they become the message's own)
   if (read_options) {
     auto options = ReadSubmissionOptions(raw);
@@ -63,7 +64,9 @@ Prepared Prepare(const Origin& o, Envelope env, std::string_view raw, const std:
     }
     m.tags = std::move(options.tags);
     m.metadata = std::move(options.metadata);
-    m.options = spool::SendOptions{options.track_opens, options.track_clicks, options.list_unsubscribe};
+    m.options.track_opens = options.track_opens;
+    m.options.track_clicks = options.track_clicks;
+    m.options.list_unsubscribe = options.list_unsubscribe;
     if (options.present) raw = without_fields = RemoveSubmissionOptionFields(raw);
   }
   // Mail leaves within RFC 5322's line limit: long header lines folded, long body lines re-encoded, here

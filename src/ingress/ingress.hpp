@@ -30,6 +30,7 @@ namespace kurier::ingress {
 struct Origin : Peer {
   std::string account;
   std::string credential;  ///< the SMTP username, "api:#12" for API key 12, "" for the relay listener
+  bool test_mode = false;  ///< the account is in test mode (or the API send asked for it): nothing is sent
 };
 
 struct Envelope {

@@ -62,6 +62,8 @@ struct SendOptions {
   /// Tracking and List-Unsubscribe for this message; unset: the account's default (SMTP submissions),
   /// off (API sends, which decide when they build the message).
   std::optional<bool> track_opens, track_clicks, list_unsubscribe;
+  /// Test mode (the account's, at acceptance): delivery signs and records the message but sends nothing.
+  bool test = false;
   bool operator==(const SendOptions&) const = default;
 };
 

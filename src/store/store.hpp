@@ -30,6 +30,9 @@ struct Account {
   /// SMTP (submission and relay): true refuses a suppressed recipient at RCPT (550 5.7.1); unset or
   /// false accepts it and records a `suppressed` event instead of sending, as the API does.
   std::optional<bool> refuse_suppressed;
+  /// Test mode: the account's mail is validated, signed, tracked and recorded (events, statistics,
+  /// webhooks) as usual, but never sent: delivery records `delivered` with mx "test-mode" (unset: off).
+  std::optional<bool> test_mode;
 };
 
 struct SmtpCredential {
@@ -201,7 +204,7 @@ class Store {
   virtual Result<void> SetSendDsn(const std::string& account, bool on) = 0;
   virtual Result<void> SetSandbox(const std::string& account, bool on) = 0;
   /// Sets (or with nullopt clears, back to the server's default) one of the account's send defaults:
-  /// "track_opens", "track_clicks", "list_unsubscribe" or "refuse_suppressed".
+  /// "track_opens", "track_clicks", "list_unsubscribe", "refuse_suppressed" or "test_mode".
   virtual Result<void> SetAccountDefault(const std::string& account, const std::string& setting, std::optional<bool> value) = 0;
   virtual Result<void> SetDomainVerified(const std::string& domain, bool verified) = 0;
   virtual Result<void> AddSenderDomain(const std::string& account, const std::string& domain) = 0;

@@ -305,7 +305,7 @@ TEST(SqliteStoreUpgrade, Schema7UpgradesInPlace) {
       "CREATE TRIGGER events_suppress AFTER INSERT ON events WHEN 0 BEGIN SELECT 1; END;"
       "ALTER TABLE accounts DROP COLUMN track_opens; ALTER TABLE accounts DROP COLUMN track_clicks;"
       "ALTER TABLE accounts DROP COLUMN list_unsubscribe; DROP TABLE journal_positions;"
-      "ALTER TABLE accounts DROP COLUMN refuse_suppressed;"
+      "ALTER TABLE accounts DROP COLUMN refuse_suppressed; ALTER TABLE accounts DROP COLUMN test_mode;"
       "DELETE FROM schema_migrations WHERE version > 7;";
   char* err = nullptr;
   ASSERT_EQ(sqlite3_exec(db, back_to_7, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");

@@ -35,7 +35,7 @@ AccountDefaults::Values AccountDefaults::Get(store::Store& store, const std::str
     spdlog::error("api: cannot read the defaults of account '{}': {}; using the server's", account, a.error().message);
     return v;
   }
-  if (a.value()) v = Values{a.value()->track_opens, a.value()->track_clicks, a.value()->list_unsubscribe};
+  if (a.value()) v = Values{a.value()->track_opens, a.value()->track_clicks, a.value()->list_unsubscribe, a.value()->test_mode};
   std::lock_guard lock(mu_);
   if (cache_.size() > 10000) cache_.clear();
   cache_[account] = {v, now};

@@ -35,6 +35,7 @@ class AccountDefaults {
  public:
   struct Values {
     std::optional<bool> track_opens, track_clicks, list_unsubscribe;
+    std::optional<bool> test_mode;  ///< Account::test_mode (API sends read it here, cached)
   };
   Values Get(store::Store& store, const std::string& account);
   void Forget(const std::string& account);

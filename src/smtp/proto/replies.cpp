@@ -82,6 +82,7 @@ constexpr Row kReplies[] = {
     {ReplyId::kTlsHandshakeFailed, {451, "4.7.5", "TLS handshake with {} failed: {}"}},
     {ReplyId::kConnectionFailed, {451, "4.4.2", "connection to {} failed"}},
     {ReplyId::kPrepareFailed, {451, "4.3.0", "internal error while preparing the message ({}); it is retried"}},
+    {ReplyId::kTestModeNotSent, {250, "2.0.0", "test mode: prepared and signed, not sent (the account's test_mode is on)"}},
 };
 }  // namespace
 

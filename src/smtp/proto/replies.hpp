@@ -23,6 +23,7 @@ enum class ReplyId {
   // hold "ENH TEXT"): a route that cannot be used, a connection that fails, a message it cannot prepare.
   kRouteNxDomain, kRouteNullMx, kRouteTempFail, kRelayUnresolved, kMxHostUnresolved, kBackupRelayFailed,
   kNoServerReachable, kBadAddress, kCannotConnect, kTlsHandshakeFailed, kConnectionFailed, kPrepareFailed,
+  kTestModeNotSent,
 };
 
 struct ReplyInfo {

@@ -541,6 +541,7 @@ void ServerSession::OnAuthResult(const AuthResult& result) {
       sender_domains_ = result.sender_domains;
       sandbox_ = result.sandbox;
       verified_domains_ = result.verified_domains;
+      test_mode_ = result.test_mode;
       Reply(ReplyId::kAuthOk);
       break;
     case AuthResult::Status::kInvalid: Reply(ReplyId::kAuthInvalid); break;

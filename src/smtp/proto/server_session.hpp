@@ -70,6 +70,7 @@ struct AuthResult {
   std::vector<std::string> sender_domains;  ///< domains the account may send from
   bool sandbox = true;                      ///< false: only verified sending domains may be used
   std::vector<std::string> verified_domains;  ///< sending domains whose DKIM records checked out
+  bool test_mode = false;                   ///< the account's mail is recorded, not sent
 };
 
 struct StoreResult {
@@ -124,6 +125,7 @@ class ServerSession {
   bool authenticated() const { return authenticated_; }
   const std::string& auth_username() const { return auth_username_; }
   const std::string& account() const { return account_; }
+  bool test_mode() const { return test_mode_; }
   std::size_t commands() const { return commands_; }
   std::size_t errors() const { return errors_; }
 
@@ -166,6 +168,7 @@ class ServerSession {
   std::string auth_username_, account_;
   std::vector<std::string> sender_domains_;
   bool sandbox_ = true;
+  bool test_mode_ = false;
   std::vector<std::string> verified_domains_;
   AuthRequest auth_request_;
   std::string auth_mechanism_, login_username_;

@@ -212,6 +212,7 @@ AuthOutcome AuthService::Authenticate(const std::string& client_ip, const AuthRe
     r.sender_domains = (*account)->sender_domains;
     r.sandbox = (*account)->sandbox;
     r.verified_domains = (*account)->verified_domains;
+    r.test_mode = (*account)->test_mode.value_or(false);
     return AuthOutcome{std::move(r), decision.delay};
   }
   // The same wrong credentials again on this connection (a client trying its next mechanism) are one

@@ -487,6 +487,7 @@ struct SmtpServer::Impl {
     o.esmtp = s.esmtp();
     o.tls = s.tls_active();
     o.authenticated = s.authenticated();
+    o.test_mode = s.test_mode();
     ingress::Envelope e;
     e.mail_from = env.reverse_path.ToString();
     for (const auto& r : env.forward_paths) e.recipients.push_back(r.ToString());

@@ -44,6 +44,8 @@ const std::vector<std::string> kMigrations = {
        ALTER TABLE messages ADD COLUMN track_clicks INTEGER;
        ALTER TABLE messages ADD COLUMN list_unsubscribe INTEGER;
        ALTER TABLE messages ADD COLUMN option_fields_in_data INTEGER NOT NULL DEFAULT 1)",
+    // 6: test mode (SendOptions::test)
+    "ALTER TABLE messages ADD COLUMN test_mode INTEGER NOT NULL DEFAULT 0",
 };
 
 std::optional<bool> OptionalFlag(const Stmt& q, int col) {
@@ -80,13 +82,14 @@ SpoolMessage RowToMessage(const Stmt& q, bool with_data) {
   s.options.track_clicks = OptionalFlag(q, 16);
   s.options.list_unsubscribe = OptionalFlag(q, 17);
   s.option_fields_in_data = q.Int(18) != 0;
-  if (with_data) s.data = q.Text(19);
+  s.options.test = q.Int(19) != 0;
+  if (with_data) s.data = q.Text(20);
   return s;
 }
 
 constexpr const char* kColumns =
     "id, received_at, account, credential, client_ip, helo, tls_version, tls_cipher, mail_from, body_type, smtputf8, size, "
-    "not_before, tags, metadata, track_opens, track_clicks, list_unsubscribe, option_fields_in_data";
+    "not_before, tags, metadata, track_opens, track_clicks, list_unsubscribe, option_fields_in_data, test_mode";
 }  // namespace
 
 Result<std::unique_ptr<SqliteSpoolStorage>> SqliteSpoolStorage::Open(const std::filesystem::path& path, bool fsync) {
@@ -124,7 +127,7 @@ Result<void> SqliteSpoolStorage::Insert(const std::vector<const SpoolMessage*>& 
   auto m = db_->Fresh(
       "INSERT INTO messages(id, received_at, account, credential, client_ip, helo, tls_version, tls_cipher, mail_from,"
       " body_type, smtputf8, size, data, not_before, tags, metadata, track_opens, track_clicks, list_unsubscribe,"
-      " option_fields_in_data) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)");
+      " option_fields_in_data, test_mode) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?)");
   if (!m) return m.error();
   auto rc = db_->Fresh("INSERT INTO recipients(message_id, idx, address, domain, next_attempt) VALUES(?,?,?,?,?)");
   if (!rc) return rc.error();
@@ -137,6 +140,7 @@ Result<void> SqliteSpoolStorage::Insert(const std::vector<const SpoolMessage*>& 
     for (auto [i, flag] : {std::pair{17, s.options.track_opens}, std::pair{18, s.options.track_clicks},
                            std::pair{19, s.options.list_unsubscribe}})
       flag ? (*m)->Bind(i, int64_t{*flag}) : (*m)->BindNull(i);
+    (*m)->Bind(20, int64_t{s.options.test});
     if (auto r = (*m)->Run(); !r) return r;
     for (size_t i = 0; i < s.recipients.size(); ++i) {
       (*rc)->BindAll(s.id, i, s.recipients[i], RecipientDomain(s.recipients[i]), std::max(s.received_at, s.not_before));

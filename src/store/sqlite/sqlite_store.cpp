@@ -110,6 +110,8 @@ const std::vector<std::string> kMigrations = {
     R"(CREATE TABLE journal_positions(name TEXT PRIMARY KEY, generation INTEGER NOT NULL, position INTEGER NOT NULL))",
     // 11: SMTP refuses suppressed recipients at RCPT (NULL: accepts them and records `suppressed`)
     "ALTER TABLE accounts ADD COLUMN refuse_suppressed INTEGER",
+    // 12: test mode (NULL: off): mail is accepted, signed and recorded but not sent
+    "ALTER TABLE accounts ADD COLUMN test_mode INTEGER",
 };
 
 Error Storage(const std::string& what, const std::string& detail) {
@@ -172,8 +174,8 @@ Result<Account> SqliteStore::CreateAccount(const std::string& name) {
 
 Result<std::optional<Account>> SqliteStore::FindAccountLocked(const std::string& name) {
   auto q = db_->Query(
-      "SELECT id, name, created_at, send_dsn, sandbox, track_opens, track_clicks, list_unsubscribe, refuse_suppressed "
-      "FROM accounts WHERE name = ?",
+      "SELECT id, name, created_at, send_dsn, sandbox, track_opens, track_clicks, list_unsubscribe, refuse_suppressed, "
+      "test_mode FROM accounts WHERE name = ?",
       name);
   if (!q) return q.error();
   auto found = q->First(
@@ -181,6 +183,7 @@ Result<std::optional<Account>> SqliteStore::FindAccountLocked(const std::string&
         Account a{r.Int(0), r.Text(1), {}, r.Int(2), r.Int(3) != 0, r.Int(4) != 0, {}, {}, {}, {}};
         auto flag = [&](int col) { return r.IsNull(col) ? std::optional<bool>() : std::optional<bool>(r.Int(col) != 0); };
         a.track_opens = flag(5), a.track_clicks = flag(6), a.list_unsubscribe = flag(7), a.refuse_suppressed = flag(8);
+        a.test_mode = flag(9);
         return a;
       },
       "cannot read accounts");
@@ -242,10 +245,12 @@ Result<void> SqliteStore::SetSandbox(const std::string& account, bool on) {
 
 Result<void> SqliteStore::SetAccountDefault(const std::string& account, const std::string& setting,
                                             std::optional<bool> value) {
-  if (setting != "track_opens" && setting != "track_clicks" && setting != "list_unsubscribe" && setting != "refuse_suppressed")
+  if (setting != "track_opens" && setting != "track_clicks" && setting != "list_unsubscribe" &&
+      setting != "refuse_suppressed" && setting != "test_mode")
     return MakeError(ErrorCode::kInvalidArgument, "unknown account default '" + setting +
-                                                      "'; use track_opens, track_clicks, list_unsubscribe or refuse_suppressed");
-  return SetAccountFlag("UPDATE accounts SET " + setting + " = ? WHERE name = ?", account, value);  // one of four names
+                                                      "'; use track_opens, track_clicks, list_unsubscribe, "
+                                                      "refuse_suppressed or test_mode");
+  return SetAccountFlag("UPDATE accounts SET " + setting + " = ? WHERE name = ?", account, value);  // one of five names
 }
 
 Result<void> SqliteStore::SetDomainVerified(const std::string& domain, bool verified) {
