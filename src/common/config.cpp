@@ -153,6 +153,11 @@ constexpr Key kSchema[] = {
     {"delivery.connect_timeout", Type::kInt, "30", "Seconds to wait for a TCP connection to a remote server."},
     {"delivery.command_timeout", Type::kInt, "300", "Seconds to wait for a reply to a command (RFC 5321 4.5.3.2)."},
     {"delivery.data_timeout", Type::kInt, "600", "Seconds to wait for the reply to the end of data (RFC 5321 4.5.3.2.6)."},
+    {"delivery.greeting_timeout", Type::kInt, "30",
+     "Seconds to wait for a connected server's greeting and for each reply until it is ready for mail (EHLO, "
+     "STARTTLS, TLS, AUTH). A server silent that long counts as unreachable, like a refused connection: the "
+     "next MX host, then a backup relay, is tried in the same attempt. Also bounds 'kurier failover test' and the "
+     "relays' health checks."},
     {"delivery.max_connections_per_domain", Type::kInt, "10", "Most simultaneous connections to one recipient domain."},
     {"delivery.max_messages_per_connection", Type::kInt, "100", "Messages sent over one connection before it is closed."},
     {"delivery.connection_idle_ms", Type::kInt, "2000",
@@ -579,6 +584,7 @@ void ReadDelivery(Reader& r, Config& c) {
   D.connect_timeout = r.Int("delivery.connect_timeout", 1, 3600);
   D.command_timeout = r.Int("delivery.command_timeout", 1, 3600);
   D.data_timeout = r.Int("delivery.data_timeout", 1, 7200);
+  D.greeting_timeout = r.Int("delivery.greeting_timeout", 1, 3600);
   D.max_connections_per_domain = r.Int("delivery.max_connections_per_domain", 1, 10000);
   D.max_messages_per_connection = r.Int("delivery.max_messages_per_connection", 1, 1000000);
   D.connection_idle_ms = r.Int("delivery.connection_idle_ms", 0, 60000);
