@@ -144,7 +144,8 @@ constexpr Key kSchema[] = {
     {"auth.cache_ttl", Type::kInt, "600",
      "Seconds a verified password is remembered (keyed hash, memory only) to spare repeated Argon2id work; 0 disables."},
     {"delivery.enabled", Type::kBool, "true", "Deliver queued mail to the recipients' mail servers."},
-    {"delivery.port", Type::kInt, "25", "TCP port of remote mail servers (25; tests use a high port)."},
+    {"delivery.port", Type::kInt, "25",
+     "TCP port of the recipients' MX hosts (25; tests use a high port). Backup relays take theirs from their URLs."},
     {"delivery.helo_name", Type::kString, R"("")", "Name given in EHLO to remote servers; empty: server.hostname."},
     {"delivery.tls", Type::kString, R"("opportunistic")",
      "STARTTLS to remote servers: \"opportunistic\" (when offered), \"required\" (defer otherwise) or \"none\"."},
@@ -167,8 +168,12 @@ constexpr Key kSchema[] = {
      "Deliver to the recipients' MX hosts; false sends everything through delivery.backup_relays."},
     {"delivery.backup_relays", Type::kStringList, "[]",
      "Fail-over relays, tried in order when a domain's MX hosts cannot be reached: \"smtp://host:25\", "
-     "\"smtp+starttls://user:password@host:587\" or \"smtps://user:password@host:465\"."},
-    {"delivery.backup_check_interval", Type::kInt, "60", "Seconds between health checks of the backup relays; 0 disables."},
+     "\"smtp+starttls://user:password@host:587\" or \"smtps://user:password@host:465\". A URL without a port "
+     "uses its scheme's default (25, 587, 465), not delivery.port."},
+    {"delivery.backup_check_interval", Type::kInt, "60",
+     "Seconds between health checks of the backup relays and of the MX hosts of each domain that failed over: "
+     "one whose MX takes a connection again fails back, and relay connections stop taking its mail after their "
+     "current message. 0 disables both (a domain then fails back only when a new connection finds its MX)."},
     {"arc.enabled", Type::kBool, "false",
      "ARC-seal (RFC 8617) mail received on the relay listener: ARC-Seal, ARC-Message-Signature and "
      "ARC-Authentication-Results (i=1, cv=none, the client's address) signed with arc.key_file, so that receivers "

@@ -230,6 +230,11 @@ Result<void> DeliveryManager::Start() {
                  p.rate_per_minute && *p.rate_per_minute ? std::to_string(*p.rate_per_minute) : std::string("unlimited"),
                  impl_->routing.TlsModeFor(d), impl_->routing.VerifyFor(d) ? " (verified)" : "");
   }
+  for (const Relay& r : impl_->config.delivery.backup_relays)
+    if (!r.port_given && r.port != impl_->config.delivery.port)
+      spdlog::warn("backup relay {} has no port in its URL and uses {}, its scheme's default; delivery.port ({}) is for "
+                   "MX hosts only. Write the port in the URL if the relay listens elsewhere",
+                   r.url, r.port, impl_->config.delivery.port);
   if (auto s = impl_->spool.SuspendedDomains(); s) {
     for (auto& d : s.value()) spdlog::warn("delivery to {} is suspended ('kurier queue resume {}' resumes it)", d, d);
     asio::dispatch(impl_->strand, [self = impl_, list = s.value()] {

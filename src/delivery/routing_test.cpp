@@ -46,6 +46,36 @@ Routing::Dns FakeDns(dns::MxAnswer answer) {
                       }};
 }
 
+// A server on `listener` that follows `script` for one connection (an empty script: accepts, stays silent).
+void Serve(asio::io_context& ioc, tcp::acceptor& listener, std::vector<smtp::client::testing::Step> script,
+           std::string& received) {
+  asio::co_spawn(
+      ioc,
+      [&listener, script = std::move(script), &received]() -> awaitable<void> {
+        tcp::socket s = co_await listener.async_accept(asio::use_awaitable);
+        co_await smtp::client::testing::RunScript(s, script, received);
+      },
+      asio::detached);
+}
+
+const std::vector<smtp::client::testing::Step> kReady{
+    {"", "220 relay.test\r\n"}, {"EHLO", "250 relay.test\r\n"}, {"QUIT", "221 bye\r\n", true}};
+
+// Runs Routing::Open for `domain` (and QUIT on what it opened) with everything else spawned on `ioc`.
+Routing::Opened OpenOnce(asio::io_context& ioc, Routing& r, const std::string& domain) {
+  Routing::Opened opened;
+  asio::co_spawn(
+      ioc,
+      [&]() -> awaitable<void> {
+        opened = co_await r.Open(domain);
+        if (opened.connection) co_await opened.connection->Quit();
+        opened.connection.reset();
+      },
+      asio::detached);
+  ioc.run();
+  return opened;
+}
+
 TEST(Routing, TargetsFollowTheDestinationPolicy) {
   asio::io_context ioc;
   Config c = BaseConfig();
@@ -90,25 +120,8 @@ TEST(Routing, AnUnreachableMxFailsOverToABackupRelay) {
   EXPECT_EQ(r.RelayOrder(), (std::vector<size_t>{0, 1}));
 
   std::string received;
-  Routing::Opened opened;
-  asio::co_spawn(
-      ioc,
-      [&]() -> awaitable<void> {
-        tcp::socket s = co_await relay_listener.async_accept(asio::use_awaitable);
-        std::vector<smtp::client::testing::Step> script{
-            {"", "220 relay.test\r\n"}, {"EHLO", "250 relay.test\r\n"}, {"QUIT", "221 bye\r\n", true}};
-        co_await smtp::client::testing::RunScript(s, std::move(script), received);
-      },
-      asio::detached);
-  asio::co_spawn(
-      ioc,
-      [&]() -> awaitable<void> {
-        opened = co_await r.Open("x.test");
-        if (opened.connection) co_await opened.connection->Quit();
-        opened.connection.reset();
-      },
-      asio::detached);
-  ioc.run();
+  Serve(ioc, relay_listener, kReady, received);
+  Routing::Opened opened = OpenOnce(ioc, r, "x.test");
   EXPECT_EQ(opened.failure.code, 0);
   EXPECT_NE(received.find("EHLO mta.test"), std::string::npos);
   ASSERT_EQ(ev.list.size(), 1u);
@@ -122,21 +135,6 @@ TEST(Routing, AnUnreachableMxFailsOverToABackupRelay) {
                         ": Connection refused; cannot connect to " + bad->url + " port " + std::to_string(bad->port) +
                         ": Connection refused");
 }
-
-// A server on `listener` that follows `script` for one connection (an empty script: accepts, stays silent).
-void Serve(asio::io_context& ioc, tcp::acceptor& listener, std::vector<smtp::client::testing::Step> script,
-           std::string& received) {
-  asio::co_spawn(
-      ioc,
-      [&listener, script = std::move(script), &received]() -> awaitable<void> {
-        tcp::socket s = co_await listener.async_accept(asio::use_awaitable);
-        co_await smtp::client::testing::RunScript(s, script, received);
-      },
-      asio::detached);
-}
-
-const std::vector<smtp::client::testing::Step> kReady{
-    {"", "220 relay.test\r\n"}, {"EHLO", "250 relay.test\r\n"}, {"QUIT", "221 bye\r\n", true}};
 
 // An MX that accepts the connection and never greets counts as unreachable after delivery.greeting_timeout:
 // the backup relay takes the mail in the same attempt.
@@ -155,17 +153,8 @@ TEST(Routing, ASilentMxFailsOverAfterTheGreetingTimeout) {
   std::string mx_received, relay_received;
   Serve(ioc, mx_listener, {}, mx_received);
   Serve(ioc, relay_listener, kReady, relay_received);
-  Routing::Opened opened;
   auto t0 = std::chrono::steady_clock::now();
-  asio::co_spawn(
-      ioc,
-      [&]() -> awaitable<void> {
-        opened = co_await r.Open("x.test");
-        if (opened.connection) co_await opened.connection->Quit();
-        opened.connection.reset();
-      },
-      asio::detached);
-  ioc.run();
+  Routing::Opened opened = OpenOnce(ioc, r, "x.test");
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
   EXPECT_EQ(opened.failure.code, 0) << opened.failure.ToString();
   EXPECT_TRUE(opened.via_backup);
@@ -189,10 +178,8 @@ TEST(Routing, WhenEveryRouteFailsEachIsNamedOnce) {
   Routing r(c, asio::make_strand(ioc), FakeDns({dns::Rcode::kOk, {dns::MxRecord{10, "127.0.0.1"}}, ""}), ev.Sink());
   std::string received;
   Serve(ioc, busy_listener, {{"", "421 4.3.2 busy, try later\r\n", true}}, received);
-  Routing::Opened opened;
-  asio::co_spawn(ioc, [&]() -> awaitable<void> { opened = co_await r.Open("x.test"); }, asio::detached);
-  ioc.run();
-  EXPECT_EQ(opened.connection, nullptr);
+  Routing::Opened opened = OpenOnce(ioc, r, "x.test");
+  EXPECT_NE(opened.failure.code, 0);
   const std::string mx = "127.0.0.1 [127.0.0.1]";
   EXPECT_EQ(opened.failure.ToString(),
             "451 4.4.1 every route failed: cannot connect to " + mx + " port " + std::to_string(c.delivery.port) +
