@@ -156,7 +156,7 @@ constexpr Key kSchema[] = {
     {"delivery.data_timeout", Type::kInt, "600", "Seconds to wait for the reply to the end of data (RFC 5321 4.5.3.2.6)."},
     {"delivery.greeting_timeout", Type::kInt, "30",
      "Seconds to wait for a connected server's greeting and for each reply until it is ready for mail (EHLO, "
-     "STARTTLS, TLS, AUTH). A server silent that long counts as unreachable, like a refused connection: the "
+     "STARTTLS, TLS, AUTH; delivery.command_timeout when shorter). A server silent that long counts as unreachable, like a refused connection: the "
      "next MX host, then a backup relay, is tried in the same attempt. Also bounds 'kurier failover test' and the "
      "relays' health checks."},
     {"delivery.max_connections_per_domain", Type::kInt, "10", "Most simultaneous connections to one recipient domain."},

@@ -216,6 +216,9 @@ def test_when_every_route_fails_each_is_named_once(world, kurier_factory):
                              f"Connection refused; {busy}: 421 4.3.2 relay busy, try later"), data
     assert data["mx"] == f"{mx}, {broken}, {busy}", "every host and relay tried is named"
     assert data["local"] is True, "kurier's own reply is told apart from a server's"
+    for t in ("failover", "failback", "backup_health", "failover_test", "failover_test_failed"):
+        status, body = k.api("GET", f"/v1/events?type={t}")
+        assert status == 200, ("the API must know every fail-over event type", t, status, body)
 
 
 def test_the_health_check_fails_back_under_steady_traffic(world, kurier_factory):

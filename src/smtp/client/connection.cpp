@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl.hpp>
@@ -49,16 +50,18 @@ struct Connection::Impl {
   bool unreachable = false;  // Open failed without the server refusing (see Connection::unreachable)
   ServerReply lost;          // why, when `unreachable` after a connection
 
-  // Until the server is ready for mail every wait is bounded by the greeting timeout.
+  // Until the server is ready for mail every wait is bounded by the greeting timeout (or the command
+  // timeout, when that is shorter).
+  int HandshakeWait() const { return std::min(timeouts.greeting, timeouts.command); }
   int Wait() const {
-    if (!opened) return timeouts.greeting;
+    if (!opened) return HandshakeWait();
     return cs.phase() == ClientSession::Phase::kDataTermination ? timeouts.data : timeouts.command;
   }
 
   // The connection broke or went silent before the server was ready: unreachable.
   void LostBeforeReady(const boost::system::error_code& ec) {
     unreachable = true;
-    const std::string secs = std::to_string(timeouts.greeting);
+    const std::string secs = std::to_string(HandshakeWait());
     if (!dog.timed_out())
       lost = LocalReply(ReplyId::kConnectionLost, {target.label, ec.message()});
     else if (cs.phase() == ClientSession::Phase::kGreeting)

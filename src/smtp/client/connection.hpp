@@ -33,8 +33,9 @@ struct Target {
 };
 
 /// Seconds each wait may take (RFC 5321 4.5.3.2): connect, a command's reply, the reply to end of data;
-/// `greeting` bounds every wait until the server is ready for mail (greeting, EHLO, STARTTLS, TLS, AUTH),
-/// so that a server that accepts TCP and stays silent counts as unreachable in tens of seconds.
+/// `greeting` bounds every wait until the server is ready for mail (greeting, EHLO, STARTTLS, TLS, AUTH;
+/// `command` when shorter), so that a server that accepts TCP and stays silent counts as unreachable in
+/// tens of seconds.
 struct Timeouts {
   int connect = 30, command = 300, data = 600, greeting = 30;
 };
