@@ -20,7 +20,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from conftest import HOST, KURIER_BIN, free_port, run
 from dns_peer import Unbound
-from receivers import Receiver, Recorder, self_signed_server_context
+from receivers import Receiver, Recorder, self_signed_server_context, wait_until
 from test_delivery import events_for, submit
 
 ZONE = [
@@ -284,3 +284,11 @@ def test_failover_drill_prints_each_relay_as_it_comes(world, kurier_factory):
                            f"{GREETING_TIMEOUT} s"), out
     assert proc.returncode == 1
     assert "delivery.greeting_timeout" in err, err
+
+
+def test_a_relay_url_without_a_port_uses_its_schemes_default_and_serve_says_so(world, kurier_factory):
+    """delivery.port is the MX hosts' port; a relay URL without one keeps its scheme's default (25 here)."""
+    k, _, _ = start(kurier_factory, world, "delivery.backup_check_interval=0", relay_urls=["smtp://127.0.0.11"])
+    wait_until(lambda: "backup relay smtp://127.0.0.11:25 has no port in its URL and uses 25" in k.stderr(), 10,
+               "serve's warning about the relay's port")
+    assert f"delivery.port ({world['mx_port']}) is for MX hosts only" in k.stderr()
