@@ -261,7 +261,9 @@ awaitable<Routing::Opened> Routing::Open(const std::string& domain) {
         if (config_.delivery.direct) {
           out.via_backup = true;
           out.failbacks_seen = failbacks_;
-          if (failed_over_.insert(domain).second) {
+          auto [it, first] = failed_over_.try_emplace(domain);
+          it->second = std::chrono::steady_clock::now();
+          if (first) {
             const std::string reason = Flat(tried);
             spdlog::warn("fail-over: {} goes through backup relay {} ({})", domain, relay.url, reason);
             RecordEvent("failover", Serialize({{"domain", domain}, {"relay", relay.url}, {"reason", reason}}));
@@ -281,7 +283,16 @@ awaitable<Routing::Opened> Routing::Open(const std::string& domain) {
 }
 
 awaitable<void> Routing::CheckFailedOver() {
-  const std::vector<std::string> domains(failed_over_.begin(), failed_over_.end());
+  constexpr auto kForgetAfter = std::chrono::hours(1);
+  std::vector<std::string> domains;
+  for (auto it = failed_over_.begin(); it != failed_over_.end();) {
+    if (std::chrono::steady_clock::now() - it->second > kForgetAfter) {
+      it = failed_over_.erase(it);  // no mail for it lately: its next message tries the MX first anyway
+    } else {
+      domains.push_back(it->first);
+      ++it;
+    }
+  }
   for (const auto& domain : domains) {
     dns::MxAnswer mx = co_await Mx(domain);
     dns::Route route = dns::PlanRoute(domain, mx, rng_);

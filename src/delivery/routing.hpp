@@ -8,10 +8,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/strand.hpp>
+#include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <random>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -53,7 +54,8 @@ class Routing {
     return failbacks_seen == failbacks_ || failed_over_.count(domain) > 0;
   }
   /// The health check of the direct route: each failed-over domain whose MX hosts take a connection
-  /// again fails back (a `failback` event). Run by HealthLoop after the relays' probes.
+  /// again fails back (a `failback` event); one without a relay connection for an hour is forgotten
+  /// unprobed. Run by HealthLoop after the relays' probes.
   boost::asio::awaitable<void> CheckFailedOver();
 
   struct DrillOutcome {
@@ -93,7 +95,9 @@ class Routing {
   boost::asio::ssl::context tls_ctx_;
   std::mt19937 rng_;
   std::vector<bool> relays_healthy_;   // per delivery.backup_relays entry
-  std::set<std::string> failed_over_;  // domains currently sent through a backup relay
+  // Domains currently sent through a backup relay, with when a relay connection was last opened for each
+  // (steady clock); the health check forgets one unused for an hour instead of probing its MX for ever.
+  std::map<std::string, std::chrono::steady_clock::time_point> failed_over_;
   uint64_t failbacks_ = 0;             // fail-backs so far (StillFailedOver)
   bool stopping_ = false;
 };
