@@ -25,7 +25,8 @@ namespace {
 const std::set<std::string>& EventTypes() {
   static const std::set<std::string> kTypes = {
       "accepted", "scheduled", "delivered", "deferred", "bounced", "opened", "clicked", "unsubscribed", "complained",
-      "suppressed", "dsn", "deleted", "failover", "auth_failed", "suspended", "resumed"};
+      "suppressed", "dsn", "deleted", "failover", "auth_failed", "suspended", "resumed",
+      "failback", "backup_health", "failover_test", "failover_test_failed"};
   return kTypes;
 }
 

@@ -1,5 +1,6 @@
 // failover_command.cpp - `kurier failover test`: the fail-over drill on demand. Sends a probe through
-// every configured backup relay and prints pass/fail with the reason; exit status 1 when any failed.
+// every configured backup relay and prints pass/fail with the reason as each relay's result comes (a
+// silent relay takes delivery.greeting_timeout); exit status 1 when any failed.
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <iostream>
@@ -31,17 +32,23 @@ void AddFailoverCommand(CLI::App& app, std::string& config_path) {
     boost::asio::io_context ioc;
     delivery::DeliveryManager manager(c, *store, *spool.value(), *resolver.value(), ioc);
     std::vector<delivery::DeliveryManager::DrillResult> results;
-    manager.Drill([&](std::vector<delivery::DeliveryManager::DrillResult> r) {
-      results = std::move(r);
-      ioc.stop();
-    });
+    if (!json)
+      std::cerr << "probing " << c.delivery.backup_relays.size() << " backup relay(s); one that does not greet fails after "
+                << c.delivery.greeting_timeout << " s (delivery.greeting_timeout)" << std::endl;
+    manager.Drill(
+        [&](std::vector<delivery::DeliveryManager::DrillResult> r) {
+          results = std::move(r);
+          ioc.stop();
+        },
+        [&](const delivery::DeliveryManager::DrillResult& r) {
+          if (!json) std::cout << (r.ok ? "PASS " : "FAIL ") << r.relay << ": " << r.detail << std::endl;
+        });
     ioc.run();
     bool all_ok = true;
     boost::json::array arr;
     for (const auto& r : results) {
       all_ok = all_ok && r.ok;
       arr.push_back(boost::json::object{{"relay", r.relay}, {"ok", r.ok}, {"detail", r.detail}});
-      if (!json) std::cout << (r.ok ? "PASS " : "FAIL ") << r.relay << ": " << r.detail << "\n";
     }
     if (json) std::cout << boost::json::serialize(arr) << "\n";
     spool.value()->Stop();

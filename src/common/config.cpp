@@ -144,7 +144,8 @@ constexpr Key kSchema[] = {
     {"auth.cache_ttl", Type::kInt, "600",
      "Seconds a verified password is remembered (keyed hash, memory only) to spare repeated Argon2id work; 0 disables."},
     {"delivery.enabled", Type::kBool, "true", "Deliver queued mail to the recipients' mail servers."},
-    {"delivery.port", Type::kInt, "25", "TCP port of remote mail servers (25; tests use a high port)."},
+    {"delivery.port", Type::kInt, "25",
+     "TCP port of the recipients' MX hosts (25; tests use a high port). Backup relays take theirs from their URLs."},
     {"delivery.helo_name", Type::kString, R"("")", "Name given in EHLO to remote servers; empty: server.hostname."},
     {"delivery.tls", Type::kString, R"("opportunistic")",
      "STARTTLS to remote servers: \"opportunistic\" (when offered), \"required\" (defer otherwise) or \"none\"."},
@@ -153,6 +154,11 @@ constexpr Key kSchema[] = {
     {"delivery.connect_timeout", Type::kInt, "30", "Seconds to wait for a TCP connection to a remote server."},
     {"delivery.command_timeout", Type::kInt, "300", "Seconds to wait for a reply to a command (RFC 5321 4.5.3.2)."},
     {"delivery.data_timeout", Type::kInt, "600", "Seconds to wait for the reply to the end of data (RFC 5321 4.5.3.2.6)."},
+    {"delivery.greeting_timeout", Type::kInt, "30",
+     "Seconds to wait for a connected server's greeting and for each reply until it is ready for mail (EHLO, "
+     "STARTTLS, TLS, AUTH; delivery.command_timeout when shorter). A server silent that long counts as unreachable, like a refused connection: the "
+     "next MX host, then a backup relay, is tried in the same attempt. Also bounds 'kurier failover test' and the "
+     "relays' health checks."},
     {"delivery.max_connections_per_domain", Type::kInt, "10", "Most simultaneous connections to one recipient domain."},
     {"delivery.max_messages_per_connection", Type::kInt, "100", "Messages sent over one connection before it is closed."},
     {"delivery.connection_idle_ms", Type::kInt, "2000",
@@ -162,8 +168,12 @@ constexpr Key kSchema[] = {
      "Deliver to the recipients' MX hosts; false sends everything through delivery.backup_relays."},
     {"delivery.backup_relays", Type::kStringList, "[]",
      "Fail-over relays, tried in order when a domain's MX hosts cannot be reached: \"smtp://host:25\", "
-     "\"smtp+starttls://user:password@host:587\" or \"smtps://user:password@host:465\"."},
-    {"delivery.backup_check_interval", Type::kInt, "60", "Seconds between health checks of the backup relays; 0 disables."},
+     "\"smtp+starttls://user:password@host:587\" or \"smtps://user:password@host:465\". A URL without a port "
+     "uses its scheme's default (25, 587, 465), not delivery.port."},
+    {"delivery.backup_check_interval", Type::kInt, "60",
+     "Seconds between health checks of the backup relays and of the MX hosts of each domain that failed over: "
+     "one whose MX takes a connection again fails back, and relay connections stop taking its mail after their "
+     "current message. 0 disables both (a domain then fails back only when a new connection finds its MX)."},
     {"arc.enabled", Type::kBool, "false",
      "ARC-seal (RFC 8617) mail received on the relay listener: ARC-Seal, ARC-Message-Signature and "
      "ARC-Authentication-Results (i=1, cv=none, the client's address) signed with arc.key_file, so that receivers "
@@ -579,6 +589,7 @@ void ReadDelivery(Reader& r, Config& c) {
   D.connect_timeout = r.Int("delivery.connect_timeout", 1, 3600);
   D.command_timeout = r.Int("delivery.command_timeout", 1, 3600);
   D.data_timeout = r.Int("delivery.data_timeout", 1, 7200);
+  D.greeting_timeout = r.Int("delivery.greeting_timeout", 1, 3600);
   D.max_connections_per_domain = r.Int("delivery.max_connections_per_domain", 1, 10000);
   D.max_messages_per_connection = r.Int("delivery.max_messages_per_connection", 1, 1000000);
   D.connection_idle_ms = r.Int("delivery.connection_idle_ms", 0, 60000);

@@ -69,6 +69,7 @@ struct DeliveryConfig {
   std::string tls = "opportunistic";
   bool verify_certificates = false;
   int connect_timeout = 30, command_timeout = 300, data_timeout = 600;
+  int greeting_timeout = 30;  ///< until a server is ready for mail; silent that long: unreachable
   int max_connections_per_domain = 10;
   int max_messages_per_connection = 100;
   int connection_idle_ms = 2000;  ///< how long a connection waits for the next message to its destination

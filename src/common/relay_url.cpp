@@ -80,6 +80,7 @@ Result<Relay> ParseRelayUrl(const std::string& url) {
     auto [p, ec] = std::from_chars(hostport.data(), hostport.data() + hostport.size(), v);
     if (ec != std::errc() || p != hostport.data() + hostport.size() || v == 0 || v > 65535) return bad("bad port");
     r.port = static_cast<uint16_t>(v);
+    r.port_given = true;
   }
   r.url = masked + (r.host.find(':') != std::string::npos ? "[" + r.host + "]" : r.host) + ":" + std::to_string(r.port);
   return r;

@@ -37,6 +37,8 @@ TEST(RelayUrl, Table) {
     EXPECT_EQ(got->username, r.user) << r.url;
     EXPECT_EQ(got->password, r.pass) << r.url;
     EXPECT_EQ(got->url, r.masked) << r.url;
+    // the masked URL always shows the port used, so events say it even when the URL left it out
+    EXPECT_EQ(got->port_given, std::string(r.url).find(":" + std::to_string(r.port)) != std::string::npos) << r.url;
   }
 }
 

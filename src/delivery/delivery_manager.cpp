@@ -157,7 +157,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     }
     Routing::Opened route = co_await routing.Open(domain);
     if (route.connection) {
-      co_await Deliver(*route.connection, domain);
+      co_await Deliver(*route.connection, domain, route);
       route.connection.reset();  // closed before the slot is given back
     } else if (route.failure.code != 0) {
       // Every ready job of this domain shares the route's fate.
@@ -175,11 +175,14 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
 
   // The destination's ready jobs over one connection, one transaction each, until none is left (after
   // an idle wait), the connection's message limit or the server's end.
-  awaitable<void> Deliver(smtp::client::Connection& conn, const std::string& domain) {
+  // A relay carrying a failed-over domain stops after its current message once the direct route is back
+  // (Routing::StillFailedOver: the health check found it, or another connection used it).
+  awaitable<void> Deliver(smtp::client::Connection& conn, const std::string& domain, const Routing::Opened& route) {
     const std::string& mx = conn.target().label;
     const std::string& tls = conn.tls_info();
+    auto wanted = [&] { return !route.via_backup || routing.StillFailedOver(domain, route.failbacks_seen); };
     for (int sent = 0, most = dispatcher.PolicyOf(domain).messages_per_connection; sent < most && !dispatcher.stopping(); ++sent) {
-      if (!conn.ready()) break;
+      if (!conn.ready() || !wanted()) break;
       auto job = dispatcher.Take(domain);
       if (!job && config.delivery.connection_idle_ms > 0 && !dispatcher.suspended(domain)) {
         // Nothing more for now: stay open a little for the next message (a steady trickle, one client
@@ -190,7 +193,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
         boost::system::error_code ignored;
         co_await idle.timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
         dispatcher.RemoveIdle(domain, &idle);
-        if (dispatcher.stopping() || !conn.Quiet()) break;  // a closed or closing peer: a new connection takes the job
+        if (dispatcher.stopping() || !conn.Quiet() || !wanted()) break;  // a closed or closing peer: a new connection takes the job
         job = dispatcher.Take(domain);
       }
       if (!job) break;
@@ -269,6 +272,11 @@ Result<void> DeliveryManager::Start() {
                  p.rate_per_minute && *p.rate_per_minute ? std::to_string(*p.rate_per_minute) : std::string("unlimited"),
                  impl_->routing.TlsModeFor(d), impl_->routing.VerifyFor(d) ? " (verified)" : "");
   }
+  for (const Relay& r : impl_->config.delivery.backup_relays)
+    if (!r.port_given && r.port != impl_->config.delivery.port)
+      spdlog::warn("backup relay {} has no port in its URL and uses {}, its scheme's default; delivery.port ({}) is for "
+                   "MX hosts only. Write the port in the URL if the relay listens elsewhere",
+                   r.url, r.port, impl_->config.delivery.port);
   if (auto s = impl_->spool.SuspendedDomains(); s) {
     for (auto& d : s.value()) spdlog::warn("delivery to {} is suspended ('kurier queue resume {}' resumes it)", d, d);
     asio::dispatch(impl_->strand, [self = impl_, list = s.value()] {
@@ -307,11 +315,14 @@ Result<void> DeliveryManager::Start() {
   return {};
 }
 
-void DeliveryManager::Drill(std::function<void(std::vector<DrillResult>)> done) {
+void DeliveryManager::Drill(std::function<void(std::vector<DrillResult>)> done,
+                            std::function<void(const DrillResult&)> each) {
   asio::co_spawn(
       impl_->strand,
-      [self = impl_, done = std::move(done)]() -> awaitable<void> {
-        auto outcomes = co_await self->routing.Drill();
+      [self = impl_, done = std::move(done), each = std::move(each)]() -> awaitable<void> {
+        std::function<void(const Routing::DrillOutcome&)> report;
+        if (each) report = [&each](const Routing::DrillOutcome& o) { each(DrillResult{o.relay, o.ok, o.detail}); };
+        auto outcomes = co_await self->routing.Drill(std::move(report));
         std::vector<DrillResult> results;
         for (auto& o : outcomes) results.push_back(DrillResult{o.relay, o.ok, o.detail});
         done(std::move(results));

@@ -50,8 +50,9 @@ class DeliveryManager {
     std::string detail;  ///< what passed, or why it failed
   };
   /// The fail-over drill: a probe through every backup relay; `done` runs on the manager's strand.
-  /// Each outcome is also an event (failover_test / failover_test_failed).
-  void Drill(std::function<void(std::vector<DrillResult>)> done);
+  /// Each outcome is also an event (failover_test / failover_test_failed), and given to `each` as soon
+  /// as it is known (each relay's probe is bounded by delivery.greeting_timeout until it greets).
+  void Drill(std::function<void(std::vector<DrillResult>)> done, std::function<void(const DrillResult&)> each = {});
 
   /// Open/click tracking and List-Unsubscribe as each message leaves, before DKIM signing
   /// (tracking::TrackSubmitted with `outbound`'s link base, key, mailto: addresses and account defaults).

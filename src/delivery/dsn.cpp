@@ -49,6 +49,8 @@ std::string BuildDsn(const DsnInput& in, const std::string& boundary, int64_t no
       m += "delivery time expired";
     else if (!r.remote_mta.empty())
       m += "host " + OneLine(r.remote_mta) + " said";
+    else if (r.local)
+      m += "delivery failed (reported by " + in.reporting_mta + " itself, not by the recipient's server)";
     else
       m += "delivery failed";
     m += r.diagnostic.empty() ? "\r\n" : ": " + OneLine(r.diagnostic) + "\r\n";
@@ -67,7 +69,8 @@ std::string BuildDsn(const DsnInput& in, const std::string& boundary, int64_t no
     m += "Action: failed\r\n";
     m += "Status: " + (r.status.empty() ? std::string("5.0.0") : OneLine(r.status)) + "\r\n";
     if (!r.remote_mta.empty()) m += "Remote-MTA: dns; " + OneLine(r.remote_mta) + "\r\n";
-    if (!r.diagnostic.empty()) m += "Diagnostic-Code: smtp; " + OneLine(r.diagnostic) + "\r\n";
+    // RFC 3464 2.3.6: "smtp" only for a remote server's reply; kurier's own findings get a type of their own.
+    if (!r.diagnostic.empty()) m += std::string("Diagnostic-Code: ") + (r.local ? "X-Kurier" : "smtp") + "; " + OneLine(r.diagnostic) + "\r\n";
     m += "Last-Attempt-Date: " + date + "\r\n";
   }
   m += "\r\n";

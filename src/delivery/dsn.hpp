@@ -13,6 +13,7 @@ struct DsnRecipient {
   std::string diagnostic;  ///< the remote reply, e.g. "550 5.1.1 no such user" (may be empty)
   std::string remote_mta;  ///< host that answered, empty when kurier decided itself
   bool expired = false;
+  bool local = false;  ///< `diagnostic` is kurier's own reply, not a remote server's (Diagnostic-Code: X-Kurier)
 };
 
 struct DsnInput {

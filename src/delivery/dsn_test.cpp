@@ -12,7 +12,8 @@ TEST(Dsn, StructureAndFields) {
   in.original_sender = "alice@example.com";
   in.arrival = 1'700'000'000'000'000;
   in.recipients = {{"bob@x.test", "5.1.1", "550 5.1.1 no such user\r\nInjected: header", "mx.x.test [127.0.0.2]", false},
-                   {"carol@y.test", "4.4.1", "451 4.4.1 cannot connect", "", true}};
+                   {"carol@y.test", "4.4.1", "451 4.4.1 cannot connect", "", true, true},
+                   {"dave@z.test", "5.1.2", "550 5.1.2 z.test does not exist", "", false, true}};
   in.original_message = "Subject: hello\r\nFrom: alice@example.com\r\n\r\nsecret body\r\n";
   std::string d = BuildDsn(in, "BOUNDARY", 1'700'000'100'000'000);
   EXPECT_NE(d.find("Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"BOUNDARY\""), std::string::npos);
@@ -22,6 +23,14 @@ TEST(Dsn, StructureAndFields) {
   EXPECT_NE(d.find("Diagnostic-Code: smtp; 550 5.1.1 no such user  Injected: header\r\n"), std::string::npos)
       << "CR/LF in a remote reply must not start a new field";
   EXPECT_EQ(d.find("\r\nInjected: header"), std::string::npos);
+  // kurier's own reply is told apart from a remote server's, for people and for machines
+  EXPECT_NE(d.find("<bob@x.test>: host mx.x.test [127.0.0.2] said: 550"), std::string::npos);
+  EXPECT_NE(d.find("<dave@z.test>: delivery failed (reported by mx.kurier.test itself, not by the recipient's server): "
+                   "550 5.1.2 z.test does not exist\r\n"),
+            std::string::npos);
+  EXPECT_NE(d.find("Final-Recipient: rfc822; carol@y.test\r\nAction: failed\r\nStatus: 4.4.1\r\nDiagnostic-Code: X-Kurier; "
+                   "451 4.4.1 cannot connect\r\n"),
+            std::string::npos);
   EXPECT_NE(d.find("Content-Type: text/rfc822-headers\r\n\r\nSubject: hello\r\nFrom: alice@example.com\r\n"), std::string::npos);
   EXPECT_EQ(d.find("secret body"), std::string::npos) << "only the headers are returned";
   EXPECT_NE(d.find("Auto-Submitted: auto-replied"), std::string::npos);

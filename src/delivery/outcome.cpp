@@ -39,6 +39,7 @@ Decision Decide(const QueuePolicy& queue, const Job& job, const std::vector<smtp
       reply = "expired after " + std::to_string(queue.max_lifetime) + " s in the queue; last reply: " + reply;
     }
     boost::json::object data{{"recipient", rc.address}, {"reply", reply}, {"mx", mx}, {"attempt", attempts}, {"tls", tls}};
+    if (res.reply.local) data["local"] = true;  // kurier's own reply (no route, no answer), not the server's
     if (!dkim_selectors.empty()) {
       boost::json::array sels;
       for (const auto& sel : dkim_selectors) sels.emplace_back(sel);
@@ -52,7 +53,8 @@ Decision Decide(const QueuePolicy& queue, const Job& job, const std::vector<smtp
       data["classification"] = expired || !c.hard ? "soft" : "hard";
       data["reason"] = expired ? "expired" : c.reason;
       out.failed.push_back(DsnRecipient{rc.address, res.reply.enhanced.empty() ? (expired ? "4.4.7" : "5.0.0") : res.reply.enhanced,
-                                        res.reply.ToString(), res.local ? "" : mx, expired});
+                                        res.reply.ToString(), res.local || res.reply.local ? "" : mx, expired,
+                                        res.reply.local});
     }
     if (type == "deferred") {
       u.next_attempt = now + RetryDelayMicros(queue, attempts, rng);

@@ -6,6 +6,8 @@
 
 #include <boost/json.hpp>
 
+#include "smtp/proto/replies.hpp"
+
 namespace kurier::delivery {
 namespace {
 
@@ -49,6 +51,11 @@ TEST(Outcome, EachResultDecidesTheRecipientsState) {
       {"bounced", {Outcome::kBounced, Reply(550, "5.1.1", "no such user"), false}, kNow, "bounced", "bounced", "", "5.1.1", false},
       {"deferred", {Outcome::kDeferred, Reply(451, "4.3.0", "try later"), false}, kNow, "queued", "deferred", "", "", true},
       {"expired", {Outcome::kDeferred, Reply(451, "4.3.0", "try later"), false}, old, "bounced", "bounced", "expired", "4.3.0", false},
+      // kurier's own replies (no server said them) are marked `local` in the event and the DSN
+      {"local bounce", {Outcome::kBounced, smtp::proto::LocalReply(smtp::proto::ReplyId::kRouteNxDomain, {"x.test: no such domain"}), true},
+       kNow, "bounced", "bounced", "", "5.1.2", false},
+      {"local deferral", {Outcome::kDeferred, smtp::proto::LocalReply(smtp::proto::ReplyId::kNoGreeting, {"mx.x.test [192.0.2.1]", "30"}), true},
+       kNow, "queued", "deferred", "", "", true},
   };
   for (const Case& c : cases) {
     std::mt19937 rng(1);
@@ -72,7 +79,10 @@ TEST(Outcome, EachResultDecidesTheRecipientsState) {
     EXPECT_EQ(d.failed.size(), *c.dsn_status ? 1u : 0u) << c.name;
     if (*c.dsn_status) {
       EXPECT_EQ(d.failed[0].status, c.dsn_status) << c.name;
+      EXPECT_EQ(d.failed[0].local, c.result.reply.local) << c.name;
+      EXPECT_EQ(d.failed[0].remote_mta, c.result.reply.local ? "" : "mx.x.test [192.0.2.1]") << c.name;
     }
+    EXPECT_EQ(data.contains("local"), c.result.reply.local) << c.name;
     EXPECT_EQ(!d.retry.rcpts.empty(), c.retried) << c.name;
   }
 }

@@ -134,13 +134,15 @@ awaitable<dns::MxAnswer> Routing::Mx(const std::string& domain) {
 }
 
 // Connects to one target; code 0 when it talked SMTP and is ready (then `out.connection` holds it),
-// otherwise why this target could not be used (the caller tries the next one).
-awaitable<ServerReply> Routing::TryTarget(const Target& t, Opened& out) {
+// otherwise why this target could not be used (the caller tries the next one); `unreachable` says
+// the server was not reached or stayed silent (greeting timeout), as opposed to one that refused.
+awaitable<ServerReply> Routing::TryTarget(const Target& t, Opened& out, bool& unreachable) {
+  const auto& d = config_.delivery;
   auto c = std::make_unique<Connection>(strand_, tls_ctx_, t,
-                                        smtp::client::Timeouts{config_.delivery.connect_timeout,
-                                                               config_.delivery.command_timeout,
-                                                               config_.delivery.data_timeout});
+                                        smtp::client::Timeouts{d.connect_timeout, d.command_timeout,
+                                                               d.data_timeout, d.greeting_timeout});
   ServerReply r = co_await c->Open();
+  unreachable = r.code != 0 && c->unreachable();
   if (r.code == 0) out.connection = std::move(c);
   co_return r;
 }
@@ -154,80 +156,161 @@ awaitable<ServerReply> Routing::UseRelay(const Relay& relay, Opened& out) {
   ServerReply last;
   for (const auto& addr : addrs.addresses) {
     Target target = RelayTarget(relay, addr);  // named: no temporaries into a coroutine (GCC 12)
-    last = co_await TryTarget(target, out);
+    bool unreachable = false;
+    last = co_await TryTarget(target, out, unreachable);
     if (last.code == 0) break;
   }
   co_return last;
 }
 
+void Routing::FailBack(const std::string& domain, const std::string& mx, const char* found_by) {
+  if (!failed_over_.erase(domain)) return;
+  ++failbacks_;  // relay connections carrying the domain stop after their current message
+  spdlog::warn("fail-back: {} is delivered directly again ({} took a connection; found by {})", domain, mx, found_by);
+  RecordEvent("failback", Serialize({{"domain", domain}, {"mx", mx}, {"found_by", found_by}}));
+}
+
+namespace {
+// One route tried in an attempt: a host or relay (`target`), or the domain's own DNS answer.
+struct Tried {
+  std::string label;
+  ServerReply reply;
+  bool target = true;
+};
+
+// "LABEL: why; LABEL: why", each route once, in the order tried. kurier's own texts name their target
+// already ("cannot connect to mx.a [192.0.2.1] port 25: ..."); a server's reply gets its label in front.
+std::string Flat(const std::vector<Tried>& tried) {
+  std::string out;
+  for (const auto& t : tried) {
+    if (!out.empty()) out += "; ";
+    std::string text = t.reply.local ? t.reply.Text() : t.reply.ToString();
+    if (text.find(t.label) == std::string::npos) out += t.label + ": ";
+    out += text;
+  }
+  return out;
+}
+
+std::string Labels(const std::vector<Tried>& tried) {
+  std::string out;
+  for (const auto& t : tried)
+    if (t.target) out += (out.empty() ? "" : ", ") + t.label;
+  return out;
+}
+
+// Why a destination could not be used: one route's reply as it was; several routes flat, under the
+// code of the one that decides (the last MX host's, or 451 4.4.1 once backup relays failed too).
+ServerReply Failure(const std::vector<Tried>& tried, const std::string& domain, bool relays_failed) {
+  if (tried.empty()) return LocalReply(ReplyId::kNoServerReachable, {domain});
+  if (tried.size() == 1) return tried.front().reply;
+  if (relays_failed) return LocalReply(ReplyId::kEveryRouteFailed, {Flat(tried)});
+  ServerReply out;
+  out.code = tried.back().reply.code;
+  out.enhanced = tried.back().reply.enhanced;
+  out.lines.push_back(out.enhanced.empty() ? Flat(tried) : out.enhanced + " " + Flat(tried));
+  out.local = true;
+  return out;
+}
+}  // namespace
+
 awaitable<Routing::Opened> Routing::Open(const std::string& domain) {
   Opened out;
-  ServerReply& failure = out.failure;
-  std::string& failed_at = out.failed_at;  // the host (or relay) that gave `failure`, for the events
-  bool connected = false, eligible_for_backup = !config_.delivery.direct;
+  std::vector<Tried> tried;  // every route that failed, for the reasons and the events' `mx`
+  bool eligible_for_backup = !config_.delivery.direct, relays_failed = false;
   if (config_.delivery.direct) {
     dns::MxAnswer mx = co_await Mx(domain);
     dns::Route route = dns::PlanRoute(domain, mx, rng_);
     switch (route.kind) {
-      case dns::RouteKind::kNxDomain: failure = LocalReply(ReplyId::kRouteNxDomain, {route.detail}); break;
-      case dns::RouteKind::kNullMx: failure = LocalReply(ReplyId::kRouteNullMx, {route.detail}); break;
-      case dns::RouteKind::kTempFail: failure = LocalReply(ReplyId::kRouteTempFail, {route.detail}); break;
+      case dns::RouteKind::kNxDomain: tried.push_back({domain, LocalReply(ReplyId::kRouteNxDomain, {route.detail}), false}); break;
+      case dns::RouteKind::kNullMx: tried.push_back({domain, LocalReply(ReplyId::kRouteNullMx, {route.detail}), false}); break;
+      case dns::RouteKind::kTempFail: tried.push_back({domain, LocalReply(ReplyId::kRouteTempFail, {route.detail}), false}); break;
       default: break;
     }
-    // Fail-over only when the MX hosts cannot be reached, never when one of them answered.
+    // Fail-over only when the MX hosts cannot be reached (refused, timed out, silent), never when one
+    // of them answered.
     eligible_for_backup = route.kind == dns::RouteKind::kTempFail;
     bool answered = false;
     for (const auto& host : route.hosts) {
-      if (stopping_) break;
+      if (stopping_ || out.connection) break;
       dns::AddressAnswer addrs = co_await Addresses(host);
       if (addrs.rcode != dns::Rcode::kOk) {
-        failure = LocalReply(ReplyId::kMxHostUnresolved,
-                             {host, addrs.rcode == dns::Rcode::kTempFail ? std::string_view(addrs.error) : "no address records"});
+        auto why = addrs.rcode == dns::Rcode::kTempFail ? std::string_view(addrs.error) : "no address records";
+        tried.push_back({host, LocalReply(ReplyId::kMxHostUnresolved, {host, why})});
         continue;
       }
       for (const auto& addr : addrs.addresses) {
         Target target = MxTarget(domain, host, addr);  // named: no temporaries into a coroutine (GCC 12)
-        auto r = co_await TryTarget(target, out);
-        failed_at = target.label;
+        bool unreachable = false;
+        auto r = co_await TryTarget(target, out, unreachable);
         if (r.code == 0) {
-          connected = true;
           // Recorded when the route is usable, not when the connection ends (it may stay open a while).
-          if (failed_over_.erase(domain)) {
-            spdlog::warn("fail-back: {} is delivered directly again", domain);
-            RecordEvent("failback", Serialize({{"domain", domain}}));
-          }
+          FailBack(domain, target.label, "delivery");
           break;
         }
-        if (!r.lines.empty() && r.lines.front().find("cannot connect") == std::string::npos &&
-            r.lines.front().find("timed out") == std::string::npos)
-          answered = true;  // it talked SMTP (greeting or EHLO refused): not a reachability problem
-        failure = r;
+        answered = answered || !unreachable;  // it talked SMTP (greeting or EHLO refused)
+        tried.push_back({target.label, r});
       }
-      if (connected) break;
     }
-    if (!connected && !route.hosts.empty() && !answered) eligible_for_backup = true;
+    if (!out.connection && !route.hosts.empty() && !answered) eligible_for_backup = true;
   }
-  if (!connected && eligible_for_backup && !stopping_) {
+  if (!out.connection && eligible_for_backup && !stopping_) {
     for (size_t i : RelayOrder()) {
       const Relay& relay = config_.delivery.backup_relays[i];
       auto r = co_await UseRelay(relay, out);
       if (r.code == 0) {
-        connected = true;
-        if (config_.delivery.direct && out.connection && failed_over_.insert(domain).second) {
-          spdlog::warn("fail-over: {} goes through backup relay {} ({})", domain, relay.url, failure.ToString());
-          RecordEvent("failover", Serialize({{"domain", domain}, {"relay", relay.url}, {"reason", failure.ToString()}}));
+        if (config_.delivery.direct) {
+          out.via_backup = true;
+          out.failbacks_seen = failbacks_;
+          auto [it, first] = failed_over_.try_emplace(domain);
+          it->second = std::chrono::steady_clock::now();
+          if (first) {
+            const std::string reason = Flat(tried);
+            spdlog::warn("fail-over: {} goes through backup relay {} ({})", domain, relay.url, reason);
+            RecordEvent("failover", Serialize({{"domain", domain}, {"relay", relay.url}, {"reason", reason}}));
+          }
         }
         break;
       }
-      failure = LocalReply(ReplyId::kBackupRelayFailed, {failure.ToString(), relay.url, r.ToString()});
-      failed_at = relay.url;
+      tried.push_back({relay.url, r});
+      relays_failed = true;
     }
   }
-  if (connected)
-    failure = ServerReply{};
-  else if (failure.code == 0)
-    failure = LocalReply(ReplyId::kNoServerReachable, {domain});
+  if (!out.connection) {
+    out.failure = Failure(tried, domain, relays_failed);
+    out.failed_at = Labels(tried);
+  }
   co_return std::move(out);
+}
+
+awaitable<void> Routing::CheckFailedOver() {
+  constexpr auto kForgetAfter = std::chrono::hours(1);
+  std::vector<std::string> domains;
+  for (auto it = failed_over_.begin(); it != failed_over_.end();) {
+    if (std::chrono::steady_clock::now() - it->second > kForgetAfter) {
+      it = failed_over_.erase(it);  // no mail for it lately: its next message tries the MX first anyway
+    } else {
+      domains.push_back(it->first);
+      ++it;
+    }
+  }
+  for (const auto& domain : domains) {
+    dns::MxAnswer mx = co_await Mx(domain);
+    dns::Route route = dns::PlanRoute(domain, mx, rng_);
+    bool back = false;
+    for (size_t h = 0; h < route.hosts.size() && !back && !stopping_ && failed_over_.count(domain); ++h) {
+      dns::AddressAnswer addrs = co_await Addresses(route.hosts[h]);
+      for (size_t a = 0; a < addrs.addresses.size() && !back && !stopping_; ++a) {
+        Target target = MxTarget(domain, route.hosts[h], addrs.addresses[a]);
+        Opened probe;
+        bool unreachable = false;
+        ServerReply r = co_await TryTarget(target, probe, unreachable);
+        if (r.code != 0) continue;
+        co_await probe.connection->Quit();
+        FailBack(domain, target.label, "health check");
+        back = true;
+      }
+    }
+  }
 }
 
 // One probe through one relay: connect, TLS, AUTH and, with a probe recipient, a real message.
@@ -281,18 +364,20 @@ awaitable<void> Routing::HealthLoop() {
         RecordEvent("backup_health", Serialize({{"relay", o.relay}, {"healthy", o.ok}, {"detail", o.detail}}));
       }
     }
+    if (!stopping_ && config_.delivery.direct) co_await CheckFailedOver();
     timer.expires_after(std::chrono::seconds(config_.delivery.backup_check_interval));
     co_await timer.async_wait(kUseAwaitable);
   }
 }
 
-awaitable<std::vector<Routing::DrillOutcome>> Routing::Drill() {
+awaitable<std::vector<Routing::DrillOutcome>> Routing::Drill(std::function<void(const DrillOutcome&)> each) {
   std::vector<DrillOutcome> out;
   for (size_t i = 0; i < config_.delivery.backup_relays.size(); ++i) {
     DrillOutcome o = co_await Probe(i, true);
     RecordEvent(o.ok ? "failover_test" : "failover_test_failed",
                 Serialize({{"relay", o.relay}, {"ok", o.ok}, {"detail", o.detail}}));
     if (!o.ok) spdlog::error("fail-over drill: backup relay {} FAILED: {}", o.relay, o.detail);
+    if (each) each(o);
     out.push_back(std::move(o));
   }
   co_return out;

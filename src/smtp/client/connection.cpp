@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl.hpp>
@@ -45,13 +46,51 @@ struct Connection::Impl {
   ClientSession cs;
   std::string tls_info;
   std::array<char, 8192> buf;
+  bool opened = false;       // ready for mail once: from then on the command and data timeouts apply
+  bool unreachable = false;  // Open failed without the server refusing (see Connection::unreachable)
+  ServerReply lost;          // why, when `unreachable` after a connection
+
+  // Until the server is ready for mail every wait is bounded by the greeting timeout (or the command
+  // timeout, when that is shorter).
+  int HandshakeWait() const { return std::min(timeouts.greeting, timeouts.command); }
+  int Wait() const {
+    if (!opened) return HandshakeWait();
+    return cs.phase() == ClientSession::Phase::kDataTermination ? timeouts.data : timeouts.command;
+  }
+
+  // The connection broke or went silent before the server was ready: unreachable.
+  void LostBeforeReady(const boost::system::error_code& ec) {
+    unreachable = true;
+    const std::string secs = std::to_string(HandshakeWait());
+    if (!dog.timed_out())
+      lost = LocalReply(ReplyId::kConnectionLost, {target.label, ec.message()});
+    else if (cs.phase() == ClientSession::Phase::kGreeting)
+      lost = LocalReply(ReplyId::kNoGreeting, {target.label, secs});
+    else
+      lost = LocalReply(ReplyId::kNoAnswer, {target.label, secs});
+  }
+
+  // What ended a handshake that did not reach "ready".
+  ServerReply HandshakeFailure() const {
+    if (unreachable) return lost;
+    return cs.failure().code ? cs.failure() : LocalReply(ReplyId::kConnectionFailed, {target.label});
+  }
+
+  ServerReply TlsFailed(const boost::system::error_code& hec) {
+    if (dog.timed_out()) {  // a server silent during the TLS handshake is as unreachable as a silent one
+      LostBeforeReady(hec);
+      return lost;
+    }
+    spdlog::info("delivery: TLS with {} failed: {}", target.label, hec.message());
+    return LocalReply(ReplyId::kTlsHandshakeFailed, {target.label, hec.message()});
+  }
 
   // Greeting, EHLO and perhaps STARTTLS in plaintext, or the implicit TLS handshake first.
   awaitable<ServerReply> Handshake() {
     if (target.client.implicit_tls) {
       StartTls();
       auto [hec] = co_await tls->async_handshake(ssl::stream_base::client, kUseAwaitable);
-      if (hec) co_return LocalReply(ReplyId::kTlsHandshakeFailed, {target.label, hec.message()});
+      if (hec) co_return TlsFailed(hec);
       tls_info = TlsInfo();
       co_return co_await Ready(*tls);
     }
@@ -59,15 +98,12 @@ struct Connection::Impl {
     bool talked = co_await Exchange(plain);
     if (!talked || cs.status() == ClientSession::Status::kClosed) {
       co_await WriteRest(plain);
-      co_return cs.failure().code ? cs.failure() : LocalReply(ReplyId::kConnectionFailed, {target.label});
+      co_return HandshakeFailure();
     }
     if (cs.status() == ClientSession::Status::kNeedTls) {
       StartTls();
       auto [hec] = co_await tls->async_handshake(ssl::stream_base::client, kUseAwaitable);
-      if (hec) {
-        spdlog::info("delivery: TLS with {} failed: {}", target.label, hec.message());
-        co_return LocalReply(ReplyId::kTlsHandshakeFailed, {target.label, hec.message()});
-      }
+      if (hec) co_return TlsFailed(hec);
       cs.OnTlsStarted();
       tls_info = TlsInfo();
       co_return co_await Ready(*tls);
@@ -83,7 +119,7 @@ struct Connection::Impl {
       tls->set_verify_mode(ssl::verify_peer);
       tls->set_verify_callback(ssl::host_name_verification(target.host));
     }
-    dog.ExpireAfter(std::chrono::seconds(timeouts.command));
+    dog.ExpireAfter(std::chrono::seconds(Wait()));
   }
 
   std::string TlsInfo() {
@@ -97,9 +133,10 @@ struct Connection::Impl {
       bool talked = co_await Exchange(s);
       if (!talked || cs.status() != ClientSession::Status::kReady) {
         co_await WriteRest(s);
-        co_return cs.failure().code ? cs.failure() : LocalReply(ReplyId::kConnectionFailed, {target.label});
+        co_return HandshakeFailure();
       }
     }
+    opened = true;
     co_return ServerReply{};
   }
 
@@ -109,19 +146,20 @@ struct Connection::Impl {
     for (;;) {
       if (cs.HasOutput()) {
         std::string out = cs.TakeOutput();
-        dog.ExpireAfter(std::chrono::seconds(timeouts.command));
+        dog.ExpireAfter(std::chrono::seconds(Wait()));
         auto [ec, n] = co_await asio::async_write(s, asio::buffer(out), kUseAwaitable);
         if (ec) {
+          if (!opened) LostBeforeReady(ec);
           cs.OnConnectionLost(dog.timed_out() ? "timeout while sending" : "connection lost while sending: " + ec.message());
           co_return false;
         }
       }
       auto st = cs.status();
       if (st != ClientSession::Status::kHandshake && st != ClientSession::Status::kSending) co_return true;
-      int wait = cs.phase() == ClientSession::Phase::kDataTermination ? timeouts.data : timeouts.command;
-      dog.ExpireAfter(std::chrono::seconds(wait));
+      dog.ExpireAfter(std::chrono::seconds(Wait()));
       auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), kUseAwaitable);
       if (ec) {
+        if (!opened) LostBeforeReady(ec);
         cs.OnConnectionLost(dog.timed_out() ? "timeout waiting for the server's reply" : "connection lost: " + ec.message());
         co_return false;
       }
@@ -155,6 +193,7 @@ awaitable<ServerReply> Connection::Open() {
   if (cec) {
     std::string why = c.dog.timed_out() ? "connection timed out" : cec.message();
     spdlog::info("delivery: {} port {}: {}", t.label, t.port, why);
+    c.unreachable = true;
     co_return LocalReply(ReplyId::kCannotConnect, {t.label, std::to_string(t.port), why});
   }
   co_return co_await c.Handshake();
@@ -176,6 +215,8 @@ awaitable<std::vector<proto::RecipientResult>> Connection::Send(const proto::Out
   if (c.cs.status() != ClientSession::Status::kMessageDone) c.cs.OnConnectionLost("connection to " + c.target.label + " lost");
   co_return c.cs.TakeResults();
 }
+
+bool Connection::unreachable() const { return impl_->unreachable; }
 
 bool Connection::resetting() const { return impl_->cs.status() == ClientSession::Status::kHandshake; }
 

@@ -32,9 +32,12 @@ struct Target {
   std::string label;    ///< "mx.example.com [192.0.2.1]" or a relay's masked URL
 };
 
-/// Seconds each wait may take (RFC 5321 4.5.3.2): connect, a command's reply, the reply to end of data.
+/// Seconds each wait may take (RFC 5321 4.5.3.2): connect, a command's reply, the reply to end of data;
+/// `greeting` bounds every wait until the server is ready for mail (greeting, EHLO, STARTTLS, TLS, AUTH;
+/// `command` when shorter), so that a server that accepts TCP and stays silent counts as unreachable in
+/// tens of seconds.
 struct Timeouts {
-  int connect = 30, command = 300, data = 600;
+  int connect = 30, command = 300, data = 600, greeting = 30;
 };
 
 class Connection {
@@ -49,6 +52,10 @@ class Connection {
   boost::asio::awaitable<proto::ServerReply> Open();
   /// The same over a socket that is already connected (tests connect one end of a socket pair).
   boost::asio::awaitable<proto::ServerReply> Open(boost::asio::ip::tcp::socket connected);
+  /// After a failed Open: the server could not be reached — no connection, or it was lost or silent
+  /// (Timeouts::greeting) before the server was ready — as opposed to a server that answered with a
+  /// refusal (a greeting or EHLO reply, a failed TLS handshake). Decides fail-over to backup relays.
+  bool unreachable() const;
 
   /// One transaction: the results, one per recipient of `message`, in order. A connection lost or timed
   /// out defers the recipients without a final reply. `message.data` must live until this completes.

@@ -50,7 +50,8 @@ struct Transcript {
   asio::ssl::context tls{asio::ssl::context::tls_client};
   std::string received;
 
-  std::string Run(std::vector<Step> script, std::function<awaitable<void>(Connection&, tcp::socket)> client) {
+  std::string Run(std::vector<Step> script, std::function<awaitable<void>(Connection&, tcp::socket)> client,
+                  Timeouts timeouts = Timeouts{2, 2, 2, 2}) {
     int fds[2];
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
     tcp::socket client_end(ioc);
@@ -64,8 +65,8 @@ struct Transcript {
     t.label = "mx.test [192.0.2.1]";
     asio::co_spawn(ioc, testing::RunScript(server_end, std::move(script), received), asio::detached);
     // The connection lives in the client's coroutine: its watchdog's timer ends with it.
-    auto run_client = [&, t, s = std::move(client_end)]() mutable -> awaitable<void> {
-      Connection conn(ioc.get_executor(), tls, t, Timeouts{2, 2, 2});
+    auto run_client = [&, t, timeouts, s = std::move(client_end)]() mutable -> awaitable<void> {
+      Connection conn(ioc.get_executor(), tls, t, timeouts);
       co_await client(conn, std::move(s));
     };
     asio::co_spawn(ioc, std::move(run_client), [](std::exception_ptr e) {
@@ -211,17 +212,77 @@ TEST(SmtpClientConnection, OpenReportsARefusedPortAsALocalDeferral) {
   t.port = port;
   t.label = "relay.test";
   ServerReply r;
+  bool unreachable = false;
   asio::co_spawn(
       ioc,
       [&]() -> awaitable<void> {
-        Connection conn(ioc.get_executor(), tls, t, Timeouts{2, 2, 2});
+        Connection conn(ioc.get_executor(), tls, t, Timeouts{2, 2, 2, 2});
         r = co_await conn.Open();
+        unreachable = conn.unreachable();
       },
       asio::detached);
   ioc.run();
+  EXPECT_TRUE(unreachable);
+  EXPECT_TRUE(r.local);
   EXPECT_EQ(r.code, 451);
   EXPECT_EQ(r.enhanced, "4.4.1");
   EXPECT_EQ(r.ToString(), "451 4.4.1 cannot connect to relay.test port " + std::to_string(port) + ": Connection refused");
+}
+
+// A server that accepts the connection and then stays silent (or hangs, or drops it) before it is ready
+// counts as unreachable after the greeting timeout, not after the 300-s command timeout; one that
+// answers with a refusal was reached. Command timeout 30 s here: only the greeting timeout can end these.
+TEST(SmtpClientConnection, ASilentOrHungServerIsUnreachableAfterTheGreetingTimeout) {
+  struct Case {
+    std::vector<Step> script;
+    std::string reply;  ///< what the reply starts with
+    bool unreachable;
+  };
+  const Case cases[] = {
+      {{}, "451 4.4.1 mx.test [192.0.2.1] did not greet within 1 s", true},
+      {{{"", kGreeting}}, "451 4.4.1 mx.test [192.0.2.1] did not answer within 1 s", true},
+      {{{"", kGreeting, true}}, "451 4.4.2 connection to mx.test [192.0.2.1] lost: ", true},  // EOF or EPIPE
+      {{{"", "554 5.7.1 no mail from you\r\n"}}, "554 5.7.1 no mail from you", false},
+      {{{"", kGreeting}, {"EHLO", "421 4.3.2 busy\r\n", true}}, "421 4.3.2 busy", false},
+  };
+  for (const Case& c : cases) {
+    Transcript tr;
+    ServerReply r;
+    bool unreachable = !c.unreachable;
+    auto t0 = std::chrono::steady_clock::now();
+    tr.Run(
+        c.script,
+        [&](Connection& conn, tcp::socket s) -> awaitable<void> {
+          r = co_await conn.Open(std::move(s));
+          unreachable = conn.unreachable();
+        },
+        Timeouts{2, 30, 30, 1});
+    EXPECT_EQ(r.ToString().rfind(c.reply, 0), 0u) << r.ToString();
+    EXPECT_EQ(unreachable, c.unreachable) << c.reply;
+    EXPECT_EQ(r.local, c.unreachable) << c.reply;  // kurier's own finding, or the server's words
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << c.reply;
+  }
+}
+
+// Once the server is ready, replies get the command timeout again: a slower answer than the greeting
+// timeout is waited for.
+TEST(SmtpClientConnection, TheGreetingTimeoutEndsWhenTheServerIsReady) {
+  Transcript tr;
+  std::vector<RecipientResult> results;
+  tr.Run({{"", kGreeting},
+          {"EHLO out.test\r\n", kEhlo},
+          {"DATA\r\n", "250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go\r\n", false, 1500},
+          {"\r\n.\r\n", "250 2.0.0 queued\r\n"}},
+         [&](Connection& c, tcp::socket s) -> awaitable<void> {
+           ServerReply r = co_await c.Open(std::move(s));
+           EXPECT_EQ(r.code, 0);
+           auto m = Msg({"b@rcpt.test"});  // named: no temporaries into a coroutine (GCC 12)
+           if (r.code == 0) results = co_await c.Send(m);
+           co_await c.Quit();
+         },
+         Timeouts{2, 5, 5, 1});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].outcome, Outcome::kDelivered) << results[0].reply.ToString();
 }
 
 }  // namespace

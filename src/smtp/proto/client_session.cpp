@@ -50,6 +50,7 @@ ServerReply ClientSession::Synthetic(int code, std::string enhanced, std::string
   r.code = code;
   r.enhanced = enhanced;
   r.lines.push_back(enhanced.empty() ? text : enhanced + " " + text);
+  r.local = true;
   return r;
 }
 

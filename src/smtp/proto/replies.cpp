@@ -75,13 +75,18 @@ constexpr Row kReplies[] = {
     {ReplyId::kRouteTempFail, {451, "4.4.3", "{}"}},
     {ReplyId::kRelayUnresolved, {451, "4.4.4", "cannot resolve relay {}: {}"}},
     {ReplyId::kMxHostUnresolved, {451, "4.4.4", "cannot resolve MX host {}: {}"}},
-    {ReplyId::kBackupRelayFailed, {451, "4.4.1", "direct delivery failed ({}) and backup relay {} failed: {}"}},
+    // every route of a destination tried in one attempt failed: each named once, "LABEL: why; LABEL: why"
+    {ReplyId::kEveryRouteFailed, {451, "4.4.1", "every route failed: {}"}},
     {ReplyId::kNoServerReachable, {451, "4.4.1", "no mail server of {} could be reached"}},
     {ReplyId::kBadAddress, {451, "4.4.0", "bad address {}"}},
     {ReplyId::kCannotConnect, {451, "4.4.1", "cannot connect to {} port {}: {}"}},
     {ReplyId::kTlsHandshakeFailed, {451, "4.7.5", "TLS handshake with {} failed: {}"}},
     {ReplyId::kConnectionFailed, {451, "4.4.2", "connection to {} failed"}},
     {ReplyId::kPrepareFailed, {451, "4.3.0", "internal error while preparing the message ({}); it is retried"}},
+    // a connected server that stays silent (delivery.greeting_timeout) counts as unreachable
+    {ReplyId::kNoGreeting, {451, "4.4.1", "{} did not greet within {} s"}},
+    {ReplyId::kNoAnswer, {451, "4.4.1", "{} did not answer within {} s"}},
+    {ReplyId::kConnectionLost, {451, "4.4.2", "connection to {} lost: {}"}},
     {ReplyId::kTestModeNotSent, {250, "2.0.0", "test mode: prepared and signed, not sent (the account's test_mode is on)"}},
 };
 }  // namespace
@@ -128,6 +133,7 @@ ServerReply LocalReply(ReplyId id, std::initializer_list<std::string_view> args)
   reply.code = r.code;
   reply.enhanced = std::string(r.enhanced);
   reply.lines.push_back(std::move(line));
+  reply.local = true;
   return reply;
 }
 

@@ -21,8 +21,9 @@ enum class ReplyId {
   kAuthzidMismatch, kClientNotAllowed, kBadSubmissionOption, kRecipientRefused, kInternalError,
   // Replies delivery makes up itself for a recipient when no server said anything (ServerReply::lines
   // hold "ENH TEXT"): a route that cannot be used, a connection that fails, a message it cannot prepare.
-  kRouteNxDomain, kRouteNullMx, kRouteTempFail, kRelayUnresolved, kMxHostUnresolved, kBackupRelayFailed,
+  kRouteNxDomain, kRouteNullMx, kRouteTempFail, kRelayUnresolved, kMxHostUnresolved, kEveryRouteFailed,
   kNoServerReachable, kBadAddress, kCannotConnect, kTlsHandshakeFailed, kConnectionFailed, kPrepareFailed,
+  kNoGreeting, kNoAnswer, kConnectionLost,
   kTestModeNotSent,
 };
 
@@ -38,8 +39,9 @@ const ReplyInfo& Lookup(ReplyId id);
 std::string FormatReply(ReplyId id, std::string_view arg = {});
 /// The same with a text of the caller's (for replies whose text is computed, e.g. the sender check).
 std::string FormatReply(int code, std::string_view enhanced, std::string_view text);
-/// A reply kurier decided itself (delivery's "local" replies), as if a server had sent it: each "{}" of
-/// the text is filled with the next of `args`, in order.
+/// A reply kurier decided itself (delivery's "local" replies), as if a server had sent it but marked
+/// `local` (events say so, DSNs name no remote MTA for it): each "{}" of the text is filled with the
+/// next of `args`, in order.
 ServerReply LocalReply(ReplyId id, std::initializer_list<std::string_view> args = {});
 
 }  // namespace kurier::smtp::proto

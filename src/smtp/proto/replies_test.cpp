@@ -18,8 +18,9 @@ TEST(Replies, LocalRepliesAreDeliverysOwnTexts) {
   const Case cases[] = {
       {LocalReply(ReplyId::kCannotConnect, {"mx.test [192.0.2.1]", "25", "Connection refused"}),
        "451 4.4.1 cannot connect to mx.test [192.0.2.1] port 25: Connection refused"},
-      {LocalReply(ReplyId::kBackupRelayFailed, {"451 4.4.3 dns", "smtp://r.test", "451 4.4.2 x"}),
-       "451 4.4.1 direct delivery failed (451 4.4.3 dns) and backup relay smtp://r.test failed: 451 4.4.2 x"},
+      {LocalReply(ReplyId::kEveryRouteFailed, {"mx.test [192.0.2.1]: refused; smtp://r.test:25: 421 busy"}),
+       "451 4.4.1 every route failed: mx.test [192.0.2.1]: refused; smtp://r.test:25: 421 busy"},
+      {LocalReply(ReplyId::kNoGreeting, {"mx.test [192.0.2.1]", "30"}), "451 4.4.1 mx.test [192.0.2.1] did not greet within 30 s"},
       {LocalReply(ReplyId::kRouteNullMx, {"example.test accepts no mail (null MX, RFC 7505)"}),
        "556 5.1.10 example.test accepts no mail (null MX, RFC 7505)"},
       {LocalReply(ReplyId::kPrepareFailed, {"boom {}"}),  // an argument is never read as a placeholder
@@ -30,6 +31,7 @@ TEST(Replies, LocalRepliesAreDeliverysOwnTexts) {
     EXPECT_EQ(c.reply.ToString(), c.text);
     ASSERT_EQ(c.reply.lines.size(), 1u);
     EXPECT_EQ(c.reply.lines[0].substr(0, c.reply.enhanced.size()), c.reply.enhanced);
+    EXPECT_TRUE(c.reply.local) << c.text;  // told apart from a server's reply in events and DSNs
   }
   EXPECT_EQ(LocalReply(ReplyId::kRouteTempFail, {"x"}).code, 451);
 }

@@ -13,6 +13,7 @@ struct ServerReply {
   int code = 0;               ///< 200..599
   std::string enhanced;       ///< "2.1.5" when the reply carries one, else empty
   std::vector<std::string> lines;  ///< text of each line, without code and separator
+  bool local = false;         ///< kurier made this reply itself (proto::LocalReply); no server sent it
   std::string Text() const;   ///< the lines joined with spaces, enhanced code removed
   std::string ToString() const;  ///< "250 2.1.5 text" for logs and events
   bool Positive() const { return code >= 200 && code < 400; }
