@@ -11,6 +11,16 @@
 namespace kurier::domains {
 namespace {
 
+// The answer for `name` in `zone`: its records, or NXDOMAIN.
+template <class Answer, class Records>
+Answer Lookup(const std::map<std::string, Records>& zone, const std::string& name) {
+  Answer a;
+  auto it = zone.find(name);
+  a.rcode = it == zone.end() ? dns::Rcode::kNxDomain : dns::Rcode::kOk;
+  if (it != zone.end()) a.records = it->second;
+  return a;
+}
+
 // A zone of TXT, MX and CNAME answers; every lookup is logged, in order, into `log`.
 struct FakeDns {
   std::map<std::string, std::vector<std::string>> txt, cname;
@@ -21,10 +31,7 @@ struct FakeDns {
     CheckDns d;
     d.lookups.txt = [this](const std::string& n) {
       log.push_back("TXT " + n);
-      dns::TxtAnswer a;
-      a.rcode = txt.count(n) ? dns::Rcode::kOk : dns::Rcode::kNxDomain;
-      if (txt.count(n)) a.records = txt[n];
-      return a;
+      return Lookup<dns::TxtAnswer>(txt, n);
     };
     d.lookups.addresses = [this](const std::string& n) {
       log.push_back("A/AAAA " + n);
@@ -32,10 +39,7 @@ struct FakeDns {
     };
     d.lookups.mx = [this](const std::string& n) {
       log.push_back("MX " + n);
-      dns::MxAnswer a;
-      a.rcode = mx.count(n) ? dns::Rcode::kOk : dns::Rcode::kNxDomain;
-      if (mx.count(n)) a.records = mx[n];
-      return a;
+      return Lookup<dns::MxAnswer>(mx, n);
     };
     d.cname = [this](const std::string& n) {
       log.push_back("CNAME " + n);

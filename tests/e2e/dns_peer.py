@@ -13,46 +13,19 @@ from conftest import free_port
 
 
 class ServfailServer(threading.Thread):
-    """Answers every UDP query with SERVFAIL, echoing the question."""
+    """Answers every UDP query with SERVFAIL (`rcode` 2), echoing the question; with `silent_for`, says
+    nothing about each question for that many seconds after it first arrives (every retry dropped)."""
 
-    def __init__(self):
+    def __init__(self, rcode=2, silent_for=0.0):
         super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stopped = threading.Event()
-
-    def run(self):
-        while not self.stopped.is_set():
-            try:
-                data, addr = self.sock.recvfrom(4096)
-            except (socket.timeout, OSError):
-                continue
-            if len(data) < 12:
-                continue
-            flags = 0x8000 | ((data[2] & 0x79) << 8) | 0x80 | 2  # QR, opcode, RD copied, RA, SERVFAIL
-            self.sock.sendto(data[:2] + flags.to_bytes(2, "big") + data[4:6] + b"\0" * 6 + data[12:], addr)
-
-    def stop(self):
-        self.stopped.set()
-        self.join(2)
-        self.sock.close()
-
-
-class SilentServer(threading.Thread):
-    """Says nothing about each question for `silent_for` seconds after it first arrives (every retry
-    dropped), then answers it NXDOMAIN at once: a DNS lookup that takes seconds, as a slow upstream's."""
-
-    def __init__(self, silent_for=1.5):
-        super().__init__(daemon=True)
+        self.rcode = rcode
         self.silent_for = silent_for
+        self.first_seen = {}
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.stopped = threading.Event()
-        self.first_seen = {}
 
     def run(self):
         while not self.stopped.is_set():
@@ -62,17 +35,22 @@ class SilentServer(threading.Thread):
                 continue
             if len(data) < 12:
                 continue
-            question = data[12:].lower()
-            first = self.first_seen.setdefault(question, time.monotonic())
+            first = self.first_seen.setdefault(data[12:].lower(), time.monotonic())
             if time.monotonic() - first < self.silent_for:
                 continue
-            flags = 0x8000 | ((data[2] & 0x79) << 8) | 0x80 | 3  # QR, opcode, RD copied, RA, NXDOMAIN
+            flags = 0x8000 | ((data[2] & 0x79) << 8) | 0x80 | self.rcode  # QR, opcode, RD copied, RA, rcode
             self.sock.sendto(data[:2] + flags.to_bytes(2, "big") + data[4:6] + b"\0" * 6 + data[12:], addr)
 
     def stop(self):
         self.stopped.set()
         self.join(2)
         self.sock.close()
+
+
+def SilentServer(silent_for=1.5):
+    """A lookup that takes seconds, as a slow upstream's: each question is answered NXDOMAIN only after
+    `silent_for` seconds of silence."""
+    return ServfailServer(rcode=3, silent_for=silent_for)
 
 
 class Unbound:
