@@ -1,12 +1,16 @@
 // account_command.cpp - `kurier account`: accounts, their sender domains and their settings (DSN,
-// sandbox, the tracking and List-Unsubscribe defaults of API sends), in the store.
+// sandbox, the tracking and List-Unsubscribe defaults of mail that does not say: API sends and SMTP
+// submissions), in the store.
 #include <boost/json.hpp>
 #include <algorithm>
 #include <iostream>
 #include <map>
+#include <tuple>
 
 #include "app/admin_commands.hpp"
+#include "common/encoding.hpp"
 #include "common/ids.hpp"
+#include "smtp/proto/command_parser.hpp"
 #include "store/credentials.hpp"
 
 namespace kurier::app {
@@ -17,7 +21,8 @@ std::string name, domain;
 std::vector<std::string> domains;
 bool json = false;
 std::string dsn, sandbox;
-// API sends that do not say use the account's defaults, else the server's tracking.* settings.
+// Mail that does not say (an API send without the field, an SMTP submission without the X-Kurier-* field)
+// uses the account's defaults, else the server's tracking.* settings.
 std::map<std::string, std::string> defaults;
 
 // account set: one setting or several at once.
@@ -30,10 +35,12 @@ void AddAccountSet(CLI::App* account, std::string& config_path) {
                       "on: sender domains need not be verified (new accounts start so); off: only domains that "
                       "passed 'kurier domain check' may send")
       ->check(CLI::IsMember({"on", "off"}));
-  for (const char* k : {"track-opens", "track-clicks", "list-unsubscribe"})
+  for (auto [k, field, header] : {std::tuple{"track-opens", "track_opens", "X-Kurier-Track-Opens"},
+                                  std::tuple{"track-clicks", "track_clicks", "X-Kurier-Track-Clicks"},
+                                  std::tuple{"list-unsubscribe", "list_unsubscribe", "X-Kurier-List-Unsubscribe"}})
     acc_set->add_option(std::string("--") + k, defaults[k],
-                        std::string("Default of API sends that do not set ") + k +
-                            ": on, off, or default (the server's configuration)")
+                        std::string("Default for the account's mail that does not say: API sends without ") + field +
+                            " and SMTP submissions without " + header + ": on, off, or default (the server's configuration)")
         ->check(CLI::IsMember({"on", "off", "default"}));
   acc_set->add_option("--refuse-suppressed", defaults["refuse-suppressed"],
                       "on: SMTP refuses a suppressed recipient at RCPT (550 5.7.1 naming the suppression); off or "
@@ -68,16 +75,40 @@ void AddAccountSet(CLI::App* account, std::string& config_path) {
   });
 }
 
+// account add-domain: the sender rule, and what it does not do (sign: `domain add`).
+void AllowSenderDomain(const std::string& config_path) {
+  const std::string d = ToLowerAscii(domain);
+  if (!smtp::proto::IsValidDomain(d) || d.front() == '[') Fail("'" + domain + "' is not a domain name");
+  auto s = OpenStoreFor(config_path);
+  OrFail(s->AddSenderDomain(name, d));
+  std::cout << "account '" << name << "' may send from " << d << "\n";
+  auto keys = OrFail(s->ListDkimKeys(d));
+  auto account = OrFail(s->FindAccount(name));
+  const bool sandbox = !account || account->sandbox;
+  if (keys.empty()) {
+    std::cout << "Its mail is not DKIM-signed: 'kurier domain add " << name << " " << d
+              << "' creates the signing keys and prints the DNS records to publish (SPF, DMARC, bounces)";
+    std::cout << (sandbox ? ".\n" : "; the account is outside sandbox mode, so it may send from " + d +
+                                         " only once that is done and 'kurier domain check " + d + "' passed.\n");
+  } else if (keys.front().account != name) {
+    std::cout << d << " is a sending domain of account '" << keys.front().account
+              << "': its mail is signed with that account's keys"
+              << (sandbox ? "" : "; the account is outside sandbox mode, where only sending domains of its own may be used")
+              << ".\n";
+  }
+}
+
 // account add-domain|remove-domain
 void AddAccountDomains(CLI::App* account, std::string& config_path) {
-  auto* acc_ad = account->add_subcommand("add-domain", "Allow an account to send from a domain");
+  auto* acc_ad = account->add_subcommand(
+      "add-domain", "Allow an account to send from a domain: the rule for the envelope sender (MAIL FROM) and the "
+                    "From:/Sender: fields of its mail. This does not sign the domain's mail: 'kurier domain add ACCOUNT "
+                    "DOMAIN' makes it a signed sending domain (DKIM keys and the DNS records to publish) and allows it "
+                    "as well");
   acc_ad->add_option("account", name, "Account name")->required();
-  acc_ad->add_option("domain", domain, "Domain")->required();
+  acc_ad->add_option("domain", domain, "Domain its senders' addresses are at, e.g. shop.example.com")->required();
   AddConfigOption(acc_ad, config_path);
-  acc_ad->callback([&] {
-    OrFail(OpenStoreFor(config_path)->AddSenderDomain(name, domain));
-    std::cout << "account '" << name << "' may send from " << domain << "\n";
-  });
+  acc_ad->callback([&] { AllowSenderDomain(config_path); });
   auto* acc_rd = account->add_subcommand("remove-domain", "Stop an account from sending from a domain");
   acc_rd->add_option("account", name, "Account name")->required();
   acc_rd->add_option("domain", domain, "Domain")->required();

@@ -23,6 +23,11 @@ bool CheckReport::ok() const {
   return std::none_of(findings.begin(), findings.end(), [](const Finding& f) { return f.hurts; });
 }
 
+void CheckReport::Add(Finding f) {
+  findings.push_back(std::move(f));
+  if (on_finding) on_finding(findings.back());
+}
+
 namespace {
 
 std::string LookupError(const std::string& error) {
@@ -38,7 +43,7 @@ void CheckDkim(const RecordInputs& in, const CheckDns& dns, CheckReport& rep) {
       f.status = "error", f.hurts = k.state == "active";
       f.fix = "the private key of selector " + k.selector + " is unreadable; restore it from backup or rotate with "
               "'kurier domain rotate-dkim " + in.domain + "'";
-      rep.findings.push_back(f);
+      rep.Add(f);
       continue;
     }
     f.expected = DkimValue(k.algorithm, k.public_key);
@@ -51,15 +56,15 @@ void CheckDkim(const RecordInputs& in, const CheckDns& dns, CheckReport& rep) {
       f.status = "error", f.fix = LookupError(a.error);
     } else if (!found) {
       f.status = "missing";
-      f.fix = "publish " + f.name + " TXT \"" + f.expected + "\"";
+      f.fix = "publish " + f.name + " TXT " + QuotedTxt(f.expected);
     } else {
       f.published = *found;
       std::string got_k = TagValue(*found, "k");
       if (got_k.empty()) got_k = "rsa";  // RFC 6376 3.6.1: k= defaults to rsa
       if (TagValue(*found, "p") != k.public_key)
-        f.status = "wrong", f.fix = "the published key is not the one kurier signs with: replace the record with \"" + f.expected + "\"";
+        f.status = "wrong", f.fix = "the published key is not the one kurier signs with: replace the record with " + QuotedTxt(f.expected);
       else if (Lower(got_k) != k.algorithm)
-        f.status = "wrong", f.fix = "k=" + got_k + " should be k=" + k.algorithm + ": replace the record with \"" + f.expected + "\"";
+        f.status = "wrong", f.fix = "k=" + got_k + " should be k=" + k.algorithm + ": replace the record with " + QuotedTxt(f.expected);
       else
         f.status = "ok", live = true;
     }
@@ -78,7 +83,7 @@ void CheckDkim(const RecordInputs& in, const CheckDns& dns, CheckReport& rep) {
       f.status = "info", f.fix = "this key is retired: you may remove the record";
     }
     f.record += " (" + k.state + ")";
-    rep.findings.push_back(f);
+    rep.Add(f);
   }
   rep.verified = std::all_of(in.dkim.begin(), in.dkim.end(), [&](const DkimPublic& k) {
     return k.state != "active" || rep.dkim_live[k.selector];
@@ -106,39 +111,39 @@ void CheckSpfFor(const RecordInputs& in, const CheckDns& dns, const std::string&
   f.expected = "v=spf1 " + terms + (purpose == "SPF" ? " ~all" : " -all");
   std::vector<std::string> spf;
   if (!SpfRecords(dns, name, f, spf)) {
-    rep.findings.push_back(f);
+    rep.Add(f);
     return;
   }
   if (spf.empty()) {
     f.status = "missing";
-    f.fix = "publish " + name + " TXT \"" + f.expected + "\"";
-    rep.findings.push_back(f);
+    f.fix = "publish " + name + " TXT " + QuotedTxt(f.expected);
+    rep.Add(f);
     return;
   }
   f.published = spf[0];
   if (spf.size() > 1) {
     f.status = "wrong", f.hurts = true;
     f.fix = "there are " + std::to_string(spf.size()) + " SPF records, which is a permanent error (RFC 7208 3.2): merge them into one";
-    rep.findings.push_back(f);
+    rep.Add(f);
     return;
   }
   auto count = dns::CountLookups(name, dns.lookups);
   if (count.result == dns::SpfResult::kPermError) {
     f.status = "wrong", f.hurts = true;
     f.fix = count.explanation;
-    rep.findings.push_back(f);
+    rep.Add(f);
     return;
   }
   if (count.result == dns::SpfResult::kTempError) {
     f.status = "error", f.hurts = true, f.fix = count.explanation;
-    rep.findings.push_back(f);
+    rep.Add(f);
     return;
   }
   if (in.config.egress_addresses.empty()) {
     f.status = "warning";
     f.fix = "domains.egress_addresses is empty, so kurier cannot check that this record covers the addresses it sends "
             "from: set it in kurier.toml (" + std::to_string(count.lookups) + " of 10 DNS lookups used)";
-    rep.findings.push_back(f);
+    rep.Add(f);
     return;
   }
   std::vector<std::string> uncovered, soft;
@@ -161,7 +166,7 @@ void CheckSpfFor(const RecordInputs& in, const CheckDns& dns, const std::string&
     f.hurts = !uncovered.empty() && coverage_hurts;
     f.fix = "SPF does not pass for " + list + ": add \"" + terms + "\" before the all term";
   }
-  rep.findings.push_back(f);
+  rep.Add(f);
 }
 
 std::string CheckDmarc(const RecordInputs& in, const CheckDns& dns, CheckReport& rep) {
@@ -177,8 +182,8 @@ std::string CheckDmarc(const RecordInputs& in, const CheckDns& dns, CheckReport&
     f.status = "error", f.fix = LookupError(a.error);
   } else if (dmarc.empty()) {
     f.status = "missing";
-    f.fix = "publish " + f.name + " TXT \"" + f.expected +
-            "\" (start at p=none and read the reports; large mailbox providers require a DMARC record for bulk mail)";
+    f.fix = "publish " + f.name + " TXT " + QuotedTxt(f.expected) +
+            " (start at p=none and read the reports; large mailbox providers require a DMARC record for bulk mail)";
   } else if (dmarc.size() > 1) {
     f.status = "wrong", f.published = dmarc[0];
     f.fix = "there are " + std::to_string(dmarc.size()) + " DMARC records; receivers then ignore all of them: keep one";
@@ -204,18 +209,49 @@ std::string CheckDmarc(const RecordInputs& in, const CheckDns& dns, CheckReport&
       } else {
         al.fix = "DKIM d=" + d + " aligns with From: " + d + "; SPF of " + rp + " aligns under aspf=r";
       }
-      rep.findings.push_back(f);
-      rep.findings.push_back(al);
+      rep.Add(f);
+      rep.Add(al);
       return policy;
     }
   }
   f.hurts = f.status != "ok";
-  rep.findings.push_back(f);
+  rep.Add(f);
   return policy;
 }
 
-void CheckReturnPath(const RecordInputs& in, const CheckDns& dns, CheckReport& rep) {
+// A record not compared because it would name a setting that cannot be right (reported first).
+void Skip(CheckReport& rep, std::string record, std::string name, const SettingProblem& p) {
+  Finding f{std::move(record), std::move(name), "skipped"};
+  f.fix = "not checked: the record would name " + p.key + " \"" + p.value + "\"; set " + p.key + " first (see above)";
+  rep.Add(f);
+}
+
+// The setting problems of `in` (server.hostname, domains.tracking_target), each a finding of its own.
+struct Blockers {
+  const SettingProblem *host = nullptr, *spf = nullptr, *target = nullptr;
+};
+Blockers ReportSettings(const RecordInputs& in, const std::vector<SettingProblem>& problems, CheckReport& rep) {
+  Blockers b;
+  for (const auto& p : problems) {
+    Finding f{p.key, p.value, "wrong"};
+    f.hurts = p.key == "server.hostname";  // kurier greets with it and bounces come back to it
+    f.fix = "\"" + p.value + "\" " + p.problem + ". Set " + SettingLine(p) +
+            " (the name receivers reach this server by) in kurier.toml, then run this check again";
+    rep.Add(f);
+    (p.key == "server.hostname" ? b.host : b.target) = &p;
+  }
+  if (in.config.tracking_target == in.hostname) b.target = b.host;
+  if (in.config.spf_include.empty() && in.config.egress_addresses.empty()) b.spf = b.host;  // SPF says a:HOSTNAME
+  return b;
+}
+
+void CheckReturnPath(const RecordInputs& in, const CheckDns& dns, const Blockers& b, CheckReport& rep) {
   const std::string rp = ReturnPathDomain(in.domain, in.config);
+  if (b.host) {
+    Skip(rep, "Return-Path MX", rp, *b.host);
+    if (b.spf) return Skip(rep, "Return-Path SPF", rp, *b.spf);
+    return CheckSpfFor(in, dns, rp, "Return-Path SPF", false, rep);
+  }
   Finding f{"Return-Path MX", rp};
   f.expected = "10 " + in.hostname + ".";
   auto mx = dns.lookups.mx(rp);
@@ -230,7 +266,7 @@ void CheckReturnPath(const RecordInputs& in, const CheckDns& dns, CheckReport& r
     f.status = "missing", f.fix = "publish " + rp + " MX " + f.expected + " so that bounces come back to kurier";
   else
     f.status = "wrong", f.fix = "the MX points elsewhere, so bounces do not reach kurier: use " + rp + " MX " + f.expected;
-  rep.findings.push_back(f);
+  rep.Add(f);
   CheckSpfFor(in, dns, rp, "Return-Path SPF", false, rep);
 }
 
@@ -246,14 +282,14 @@ void CheckTracking(const RecordInputs& in, const CheckDns& dns, CheckReport& rep
     f.status = "missing", f.fix = "publish " + f.name + " CNAME " + f.expected + " (tracked links then use your domain)";
   else
     f.status = "wrong", f.fix = "the CNAME points elsewhere: use " + f.name + " CNAME " + f.expected;
-  rep.findings.push_back(f);
+  rep.Add(f);
 }
 
 void CheckBimi(const RecordInputs& in, const CheckDns& dns, const std::string& policy, CheckReport& rep) {
   Finding f{"BIMI", "default._bimi." + in.domain, "info"};
   if (policy != "quarantine" && policy != "reject") {
     f.fix = "BIMI logos are shown only when DMARC is at p=quarantine or p=reject; not applicable yet";
-    rep.findings.push_back(f);
+    rep.Add(f);
     return;
   }
   auto a = dns.lookups.txt(f.name);
@@ -263,11 +299,15 @@ void CheckBimi(const RecordInputs& in, const CheckDns& dns, const std::string& p
   else if (TagValue(f.published, "l").rfind("https://", 0) != 0)
     f.status = "wrong", f.fix = "l= must be an https:// URL of an SVG Tiny PS logo";
   else f.status = "ok";
-  rep.findings.push_back(f);
+  rep.Add(f);
 }
 
-void CheckPtr(const RecordInputs& in, const CheckDns& dns, CheckReport& rep) {
+void CheckPtr(const RecordInputs& in, const CheckDns& dns, const Blockers& b, CheckReport& rep) {
   for (const auto& ip : in.config.egress_addresses) {
+    if (b.host) {
+      Skip(rep, "PTR", ip, *b.host);
+      continue;
+    }
     Finding f{"PTR", ip};
     f.expected = in.hostname;
     auto p = dns.ptr(ip);
@@ -296,7 +336,7 @@ void CheckPtr(const RecordInputs& in, const CheckDns& dns, CheckReport& rep) {
         f.status = "ok";
       }
     }
-    rep.findings.push_back(f);
+    rep.Add(f);
   }
 }
 
@@ -312,10 +352,11 @@ std::vector<DkimPublic> PublicKeys(const std::vector<store::DkimKey>& keys) {
 }
 
 std::vector<StateChange> RefreshDomain(const Config& config, store::Store& store, const CheckDns& dns,
-                                       const std::string& domain, CheckReport& report, int64_t now) {
+                                       const std::string& domain, CheckReport& report, int64_t now,
+                                       bool allow_local_hostname) {
   auto keys = store.ListDkimKeys(domain);
   if (!keys) {
-    report.findings.push_back(Finding{"DKIM", domain, "error", "", "", keys.error().message, true});
+    report.Add(Finding{"DKIM", domain, "error", "", "", keys.error().message, true});
     return {};
   }
   RecordInputs in;
@@ -323,14 +364,15 @@ std::vector<StateChange> RefreshDomain(const Config& config, store::Store& store
   in.config = config.domains;
   in.hostname = config.hostname;
   in.dkim = PublicKeys(keys.value());
-  report = CheckDomainRecords(in, dns);
+  in.allow_local_hostname = allow_local_hostname;
+  CheckDomainRecords(in, dns, report);
   std::vector<KeyState> states;
   for (const auto& k : keys.value())
     states.push_back(KeyState{k.id, k.algorithm, k.state, k.retire_at, report.dkim_live[k.selector]});
   auto changes = PlanRotation(states, now, config.domains.dkim_grace * 1'000'000);
   for (const auto& c : changes) {
     if (auto r = store.SetDkimKeyState(c.id, c.state, c.retire_at); !r)
-      report.findings.push_back(Finding{"DKIM rotation", domain, "error", "", "", r.error().message, true});
+      report.Add(Finding{"DKIM rotation", domain, "error", "", "", r.error().message, true});
     for (auto& s : states)
       if (s.id == c.id) s.state = c.state;
   }
@@ -340,19 +382,27 @@ std::vector<StateChange> RefreshDomain(const Config& config, store::Store& store
     if (s.state == "active") any_active = true, all_live = all_live && s.published_ok;
   report.verified = any_active && all_live;
   if (auto r = store.SetDomainVerified(domain, report.verified); !r)
-    report.findings.push_back(Finding{"verification", domain, "error", "", "", r.error().message, true});
+    report.Add(Finding{"verification", domain, "error", "", "", r.error().message, true});
   return changes;
+}
+
+void CheckDomainRecords(const RecordInputs& in, const CheckDns& dns, CheckReport& rep) {
+  const auto problems = SettingProblems(in);
+  const Blockers b = ReportSettings(in, problems, rep);
+  CheckDkim(in, dns, rep);
+  if (b.spf) Skip(rep, "SPF", in.domain, *b.spf);
+  else CheckSpfFor(in, dns, in.domain, "SPF", true, rep);
+  std::string policy = CheckDmarc(in, dns, rep);
+  CheckReturnPath(in, dns, b, rep);
+  if (b.target) Skip(rep, "Tracking", TrackingDomain(in.domain, in.config), *b.target);
+  else CheckTracking(in, dns, rep);
+  CheckBimi(in, dns, policy, rep);
+  CheckPtr(in, dns, b, rep);
 }
 
 CheckReport CheckDomainRecords(const RecordInputs& in, const CheckDns& dns) {
   CheckReport rep;
-  CheckDkim(in, dns, rep);
-  CheckSpfFor(in, dns, in.domain, "SPF", true, rep);
-  std::string policy = CheckDmarc(in, dns, rep);
-  CheckReturnPath(in, dns, rep);
-  CheckTracking(in, dns, rep);
-  CheckBimi(in, dns, policy, rep);
-  CheckPtr(in, dns, rep);
+  CheckDomainRecords(in, dns, rep);
   return rep;
 }
 

@@ -15,6 +15,62 @@ std::vector<std::string> SplitTxt(const std::string& value) {
   return out;
 }
 
+std::string QuotedStrings(const std::vector<std::string>& strings) {
+  std::string out;
+  for (const auto& s : strings) {
+    out += out.empty() ? "\"" : " \"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out;
+}
+
+std::string QuotedTxt(const std::string& value) { return QuotedStrings(SplitTxt(value)); }
+
+std::optional<std::string> PublicHostProblem(const std::string& name_in, bool allow_local) {
+  std::string name = ToLowerAscii(name_in);
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  if (name.empty()) return "is empty";
+  if (name.front() == '[' || name.find(':') != std::string::npos ||
+      name.find_first_not_of("0123456789.") == std::string::npos)
+    return "is an IP address: MX, CNAME and SPF a: records name a host, never an address";
+  auto under = [&](const std::string& suffix) {
+    return name == suffix || (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+                              name[name.size() - suffix.size() - 1] == '.');
+  };
+  if (under("localhost")) return "names whichever machine looks it up (RFC 6761 6.3), never this server";
+  if (name.find('.') == std::string::npos) return "has no dot: public DNS cannot answer a bare host name";
+  if (allow_local) return std::nullopt;
+  static const std::pair<const char*, const char*> kKept[] = {
+      {"test", "testing (RFC 6761)"},           {"example", "documentation (RFC 6761)"},
+      {"invalid", "names that never resolve (RFC 6761)"}, {"local", "multicast DNS on one network (RFC 6762)"},
+      {"home.arpa", "home networks (RFC 8375)"}, {"internal", "private networks (ICANN, 2024)"},
+      {"localdomain", "the local machine in /etc/hosts"}, {"lan", "private networks"},
+      {"example.com", "documentation (RFC 2606)"}, {"example.net", "documentation (RFC 2606)"},
+      {"example.org", "documentation (RFC 2606)"}};
+  for (const auto& [suffix, why] : kKept)
+    if (under(suffix))
+      return "is under ." + std::string(suffix) + ", kept for " + why +
+             ": no receiver on the Internet can look it up (a DNS server of your own can: then give --allow-local-hostname)";
+  return std::nullopt;
+}
+
+std::vector<SettingProblem> SettingProblems(const RecordInputs& in) {
+  std::vector<SettingProblem> out;
+  const std::string example = "mail." + in.domain;
+  if (auto p = PublicHostProblem(in.hostname, in.allow_local_hostname))
+    out.push_back({"server.hostname", in.hostname, *p, example});
+  if (in.config.tracking_target != in.hostname)
+    if (auto p = PublicHostProblem(in.config.tracking_target, in.allow_local_hostname))
+      out.push_back({"domains.tracking_target", in.config.tracking_target, *p, example});
+  return out;
+}
+
+std::string SettingLine(const SettingProblem& p) { return p.key + " = \"" + p.example + "\""; }
+
 std::string DkimValue(const std::string& algorithm, const std::string& public_key) {
   return "v=DKIM1; k=" + algorithm + "; p=" + public_key;
 }
@@ -46,6 +102,19 @@ DnsRecord Txt(std::string purpose, std::string name, std::string value, std::str
   r.strings = SplitTxt(r.value);
   return r;
 }
+
+// A record left out because it would name `p`'s value: what is wrong and the line that fixes it.
+DnsRecord Withheld(std::string purpose, std::string name, std::string type, const SettingProblem& p, const std::string& also) {
+  std::string note = "not printed while " + p.key + " is \"" + p.value + "\", a name no receiver can reach: set " +
+                     SettingLine(p) + " (the name receivers reach this server by) in kurier.toml" + also;
+  return DnsRecord{std::move(purpose), std::move(name), std::move(type), "", {}, std::move(note), false, p.key};
+}
+
+const SettingProblem* ProblemOf(const std::vector<SettingProblem>& problems, const std::string& key) {
+  for (const auto& p : problems)
+    if (p.key == key) return &p;
+  return nullptr;
+}
 }  // namespace
 
 std::vector<DnsRecord> GenerateRecords(const RecordInputs& in) {
@@ -58,12 +127,18 @@ std::vector<DnsRecord> GenerateRecords(const RecordInputs& in) {
                                                : "kurier signs every message from " + d + " with this key";
     out.push_back(Txt("DKIM " + k.algorithm, k.selector + "._domainkey." + d, DkimValue(k.algorithm, k.public_key), note));
   }
+  const auto problems = SettingProblems(in);
+  const SettingProblem* host = ProblemOf(problems, "server.hostname");
+  const SettingProblem* target = in.config.tracking_target == in.hostname ? host : ProblemOf(problems, "domains.tracking_target");
+  // SPF names the host only when neither domains.spf_include nor domains.egress_addresses is set.
+  const SettingProblem* spf_host = in.config.spf_include.empty() && in.config.egress_addresses.empty() ? host : nullptr;
+  const std::string spf_also = " (or list the addresses this server sends from in domains.egress_addresses)";
   const std::string terms = SpfTerms(in.config, in.hostname);
   std::string spf_note = "one SPF record per name (RFC 7208 3.2): if " + d + " already has one, add \"" + terms +
                          "\" to it before its all term";
   if (in.config.spf_include.empty() && in.config.egress_addresses.empty())
     spf_note += "; set domains.egress_addresses to the addresses this node sends from for an exact record";
-  out.push_back(Txt("SPF", d, "v=spf1 " + terms + " ~all", spf_note));
+  out.push_back(spf_host ? Withheld("SPF", d, "TXT", *spf_host, spf_also) : Txt("SPF", d, "v=spf1 " + terms + " ~all", spf_note));
   out.push_back(Txt("DMARC", "_dmarc." + d, DmarcValue(d, in.config, in.dmarc_policy),
                     in.dmarc_policy == "none"
                         ? "p=none only monitors: receivers deliver as before and send daily aggregate reports to rua. "
@@ -71,12 +146,19 @@ std::vector<DnsRecord> GenerateRecords(const RecordInputs& in) {
                         : "p=" + in.dmarc_policy + " asks receivers to " +
                               (in.dmarc_policy == "reject" ? "refuse" : "put in spam") + " mail that fails DKIM and SPF"));
   const std::string rp = ReturnPathDomain(d, in.config);
-  out.push_back(DnsRecord{"Return-Path MX", rp, "MX", "10 " + in.hostname + ".", {},
-                          "bounces come back to kurier at bounces+TOKEN@" + rp + " and are matched to the message", true});
-  out.push_back(Txt("Return-Path SPF", rp, "v=spf1 " + terms + " -all",
-                    "receivers check SPF against the return-path domain; it aligns with " + d + " under relaxed DMARC"));
-  out.push_back(DnsRecord{"Tracking", TrackingDomain(d, in.config), "CNAME", in.config.tracking_target + ".", {},
-                          "open and click tracking links use this name, so they carry your domain", true});
+  if (host)
+    out.push_back(Withheld("Return-Path MX", rp, "MX", *host, ""));
+  else
+    out.push_back(DnsRecord{"Return-Path MX", rp, "MX", "10 " + in.hostname + ".", {},
+                            "bounces come back to kurier at bounces+TOKEN@" + rp + " and are matched to the message", true});
+  out.push_back(spf_host ? Withheld("Return-Path SPF", rp, "TXT", *spf_host, spf_also)
+                         : Txt("Return-Path SPF", rp, "v=spf1 " + terms + " -all",
+                               "receivers check SPF against the return-path domain; it aligns with " + d + " under relaxed DMARC"));
+  if (target)
+    out.push_back(Withheld("Tracking", TrackingDomain(d, in.config), "CNAME", *target, ""));
+  else
+    out.push_back(DnsRecord{"Tracking", TrackingDomain(d, in.config), "CNAME", in.config.tracking_target + ".", {},
+                            "open and click tracking links use this name, so they carry your domain", true});
   DnsRecord bimi{"BIMI", "default._bimi." + d, "TXT", "", {}, "", false};
   if (in.dmarc_policy != "quarantine" && in.dmarc_policy != "reject") {
     bimi.type = "";

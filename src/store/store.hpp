@@ -24,8 +24,8 @@ struct Account {
   bool send_dsn = true;    ///< return delivery status notifications to senders (RFC 3464)
   bool sandbox = true;     ///< sandbox: sender domains need not be verified
   std::vector<std::string> verified_domains;  ///< sending domains whose DKIM records checked out
-  /// The account's defaults for API sends that do not say (tracking.opens / tracking.clicks and
-  /// "no List-Unsubscribe" when unset).
+  /// The account's defaults for mail that does not say, API sends and SMTP submissions alike
+  /// (tracking.opens / tracking.clicks and "no List-Unsubscribe" when unset).
   std::optional<bool> track_opens, track_clicks, list_unsubscribe;
   /// SMTP (submission and relay): true refuses a suppressed recipient at RCPT (550 5.7.1); unset or
   /// false accepts it and records a `suppressed` event instead of sending, as the API does.

@@ -7,11 +7,14 @@ import json
 import pytest
 
 from conftest import KURIER_BIN, free_port, run
-from dns_peer import Unbound
+from dns_peer import SilentServer, Unbound
 
 
 EGRESS = "192.0.2.10"
 HOST = "mail.kurier.test"
+# HOST is under .test, which only the test's own DNS answers: `domain add|records|check` print and check
+# records naming it only when told so (without the flag they refuse, as for any test-only name).
+LOCAL = "--allow-local-hostname"
 
 
 def txt(name, value):
@@ -49,9 +52,10 @@ def setup(tmp_path_factory, kurier_factory_module):
     port = free_port()
     k = kurier_factory_module(f"dns.forward=127.0.0.1@{port}", f'server.hostname="{HOST}"',
                               f'domains.egress_addresses=["{EGRESS}"]')
-    added = {d: json.loads(k.cli("domain", "add", "default", d, "--json").stdout)
-             for d in ("good.test", "missing.test", "wrong.test", "narrow.test", "deep.test", "strict.test")}
-    other = json.loads(k.cli("domain", "add", "default", "other.test", "--json").stdout)
+    added = {d: json.loads(k.cli("domain", "add", "default", d, "--json", LOCAL).stdout)
+             for d in ("good.test", "missing.test", "wrong.test", "narrow.test", "deep.test", "strict.test",
+                       "slow.test")}
+    other = json.loads(k.cli("domain", "add", "default", "other.test", "--json", LOCAL).stdout)
     zone = list(BASE_ZONE) + zone_lines(added["good.test"]["records"])
     wrong = {r["algorithm"]: r for r in added["wrong.test"]["records"] if r["purpose"].startswith("DKIM")}
     other_rsa = [r for r in other["records"] if r.get("algorithm") == "rsa"][0]
@@ -72,9 +76,15 @@ def setup(tmp_path_factory, kurier_factory_module):
     zone += [z for z in zone_lines(added["strict.test"]["records"]) if not z.startswith("_dmarc.strict.test.")]
     zone += [txt("_dmarc.strict.test", "v=DMARC1; p=reject; aspf=s; rua=mailto:d@strict.test"),
              txt("default._bimi.strict.test", "v=BIMI1; l=https://strict.test/logo.svg;")]
-    dns = Unbound(str(tmp_path_factory.mktemp("dns")), zone, port=port, local_zones=REVERSE)
+    # slow.test: right records, but its DMARC name is answered only after seconds of silence
+    zone += [z for z in zone_lines(added["slow.test"]["records"]) if not z.startswith("_dmarc.slow.test.")]
+    silent = SilentServer(silent_for=1.5)
+    silent.start()
+    dns = Unbound(str(tmp_path_factory.mktemp("dns")), zone, port=port, local_zones=REVERSE,
+                  forward_zones=[("_dmarc.slow.test.", silent.port)])
     yield k, added
     dns.stop()
+    silent.stop()
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +100,7 @@ def kurier_factory_module(tmp_path_factory):
 
 
 def check(k, domain):
-    proc = run([KURIER_BIN, "domain", "check", domain, "--json", "--config", k.config], timeout=60)
+    proc = run([KURIER_BIN, "domain", "check", domain, "--json", LOCAL, "--config", k.config], timeout=60)
     return proc.returncode, json.loads(proc.stdout)
 
 
@@ -114,14 +124,14 @@ def test_add_prints_every_record_to_publish(setup):
 
 def test_records_command_bimi_only_when_dmarc_enforces(setup):
     k, _ = setup
-    none = json.loads(k.cli("domain", "records", "good.test", "--json").stdout)
+    none = json.loads(k.cli("domain", "records", "good.test", "--json", LOCAL).stdout)
     assert [r for r in none["records"] if r["purpose"] == "BIMI"][0]["publish"] is False
-    rej = json.loads(k.cli("domain", "records", "good.test", "--json", "--dmarc-policy", "reject",
+    rej = json.loads(k.cli("domain", "records", "good.test", "--json", LOCAL, "--dmarc-policy", "reject",
                            "--bimi-logo", "https://good.test/logo.svg").stdout)
     by = {r["purpose"]: r for r in rej["records"]}
     assert by["DMARC"]["value"].startswith("v=DMARC1; p=reject;")
     assert by["BIMI"]["publish"] and by["BIMI"]["value"] == "v=BIMI1; l=https://good.test/logo.svg;"
-    text = k.cli("domain", "records", "good.test").stdout
+    text = k.cli("domain", "records", "good.test", LOCAL).stdout
     assert 'good.test. IN TXT ( "v=spf1 ip4:192.0.2.10 ~all" )' in text and "bounces.good.test. IN MX 10" in text
 
 
@@ -147,7 +157,9 @@ def test_missing_records_are_named_with_their_fix(setup):
             continue
         f = by[rec["name"]]
         assert f["status"] == "missing" and f["hurts_delivery"]
-        assert f["fix"] == 'publish %s TXT "%s"' % (rec["name"], rec["value"])
+        # the value as it is published: in strings of at most 255 octets (an RSA key takes two)
+        assert f["fix"] == "publish %s TXT %s" % (rec["name"], " ".join('"%s"' % s for s in rec["strings"]))
+        assert len(rec["strings"]) == (2 if rec["algorithm"] == "rsa" else 1)
     assert by["_dmarc.missing.test"]["status"] == "missing" and "v=DMARC1; p=none" in by["_dmarc.missing.test"]["fix"]
     spf = by["missing.test"]
     assert spf["status"] == "missing" and not spf["hurts_delivery"], "a missing SPF record warns only"
@@ -155,7 +167,7 @@ def test_missing_records_are_named_with_their_fix(setup):
     rp = by_record(r)["Return-Path MX"]
     assert rp["status"] == "missing" and f"bounces.missing.test MX 10 {HOST}." in rp["fix"]
     assert by_record(r)["Tracking"]["status"] == "missing"
-    text = run([KURIER_BIN, "domain", "check", "missing.test", "--config", k.config], timeout=60).stdout
+    text = run([KURIER_BIN, "domain", "check", "missing.test", LOCAL, "--config", k.config], timeout=60).stdout
     assert "FAIL" in text and "fix: publish" in text and "is not ready" in text
 
 
@@ -206,7 +218,7 @@ def test_ptr_missing_or_not_forward_confirmed_fails(tmp_path_factory, kurier_fac
     port = free_port()
     k = kurier_factory_module(f"dns.forward=127.0.0.1@{port}", f'server.hostname="{HOST}"',
                               'domains.egress_addresses=["192.0.2.11", "192.0.2.12"]')
-    added = json.loads(k.cli("domain", "add", "default", "ptr.test", "--json").stdout)
+    added = json.loads(k.cli("domain", "add", "default", "ptr.test", "--json", LOCAL).stdout)
     dns = Unbound(str(tmp_path_factory.mktemp("dns")), BASE_ZONE + zone_lines(added["records"]), port=port,
                   local_zones=REVERSE)
     try:
@@ -226,7 +238,7 @@ def test_dkim_rotation(tmp_path_factory, kurier_factory_module):
     the old keys retire after the grace period (0 here), all driven by `domain check`."""
     port = free_port()
     k = kurier_factory_module(f"dns.forward=127.0.0.1@{port}", f'server.hostname="{HOST}"', "domains.dkim_grace=0")
-    added = json.loads(k.cli("domain", "add", "default", "rot.test", "--json").stdout)
+    added = json.loads(k.cli("domain", "add", "default", "rot.test", "--json", LOCAL).stdout)
     old = {r["algorithm"]: r["selector"] for r in added["records"] if r["purpose"].startswith("DKIM")}
 
     def states():
@@ -319,3 +331,149 @@ def test_serve_advances_rotation_on_its_own(tmp_path_factory, kurier_factory):
         assert all(states[s] == "active" for s in new) and list(states.values()).count("retired") == 2, states
     finally:
         dns.stop()
+
+
+def test_check_prints_each_record_as_it_is_checked(setup):
+    """`domain check` prints each record's line as soon as it is checked, also into a pipe, and says what it
+    is waiting for when a lookup takes long: slow.test's DMARC name is answered only after seconds of
+    silence, so the DKIM lines come first, then the notice (stderr), then the DMARC line."""
+    import subprocess
+    import threading
+    import time
+    k, _ = setup
+    start = time.monotonic()
+    proc = subprocess.Popen([KURIER_BIN, "domain", "check", "slow.test", LOCAL, "--config", k.config],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+
+    def read(stream, tag):
+        for line in stream:
+            lines.append((time.monotonic() - start, tag, line.rstrip("\n")))
+    readers = [threading.Thread(target=read, args=(proc.stdout, "out")),
+               threading.Thread(target=read, args=(proc.stderr, "err"))]
+    for t in readers:
+        t.start()
+    try:
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        for t in readers:
+            t.join(5)
+
+    def when(tag, text):
+        found = [t for t, s, line in lines if s == tag and text in line]
+        assert found, (text, lines)
+        return found[0]
+    dkim = when("out", "DKIM rsa (active)  ")
+    waiting = when("err", "waiting on DNS for TXT _dmarc.slow.test")
+    dmarc = when("out", "DMARC  _dmarc.slow.test")
+    assert dkim < waiting < dmarc, lines
+    assert dmarc - dkim > 1.0, ("the DKIM line was printed when it was checked, not at the end", lines)
+    assert waiting - dkim > 0.9, ("the notice comes after a second of waiting", lines)
+    assert "dns.forward 127.0.0.1@" in [line for _, s, line in lines if s == "err"][0]
+
+
+def set_hostname(k, name):
+    """What the user is told to do: write server.hostname in kurier.toml."""
+    import re
+    from pathlib import Path
+    path = Path(k.config)
+    path.write_text(re.sub(r'^hostname = .*$', f'hostname = "{name}"', path.read_text(), count=1, flags=re.M))
+
+
+@pytest.fixture(scope="module")
+def new_user(kurier_factory_module):
+    """A directory as `kurier init` makes it: server.hostname is "localhost"."""
+    return kurier_factory_module()
+
+
+WITHHELD = ("SPF (shop.pl TXT)", "Return-Path MX (bounces.shop.pl MX)", "Return-Path SPF (bounces.shop.pl TXT)",
+            "Tracking (track.shop.pl CNAME)")
+
+
+def test_add_with_localhost_hostname_prints_no_record_naming_it(new_user):
+    k = new_user
+    proc = k.cli("domain", "add", "default", "shop.pl")
+    out, err = proc.stdout, proc.stderr
+    assert "localhost." not in out and "a:localhost" not in out, out
+    assert '._domainkey.shop.pl. IN TXT ( "v=DKIM1; k=rsa; p=' in out and "_dmarc.shop.pl. IN TXT" in out
+    for rec in WITHHELD:
+        assert f'; {rec}: not printed while server.hostname is "localhost"' in out, out
+    assert 'server.hostname is "localhost"' in err and 'server.hostname = "mail.shop.pl"' in err, err
+    assert k.config in err and "kurier domain records shop.pl" in err
+    # what `domain add` did besides the keys: the sender rule, and how another account gets it
+    assert "Account 'default' may send from shop.pl" in out and "kurier account add-domain ACCOUNT shop.pl" in out
+
+    rec = json.loads(k.cli("domain", "records", "shop.pl", "--json").stdout)
+    by = {r["purpose"]: r for r in rec["records"]}
+    for purpose in ("SPF", "Return-Path MX", "Return-Path SPF", "Tracking"):
+        assert by[purpose]["publish"] is False and by[purpose]["value"] == "", by[purpose]
+        assert by[purpose]["withheld_by"] == "server.hostname"
+    assert by["DKIM rsa"]["publish"] and by["DMARC"]["publish"]
+    assert [(p["key"], p["value"], p["fix"]) for p in rec["setting_problems"]] == [
+        ("server.hostname", "localhost", 'server.hostname = "mail.shop.pl"')]
+    # the flag for a DNS server of one's own never makes localhost right
+    text = k.cli("domain", "records", "shop.pl", LOCAL).stdout
+    assert "localhost." not in text and "a:localhost" not in text
+
+
+def test_records_follow_the_hostname_once_it_is_set(new_user):
+    """A test-only name is refused unless the operator says its own DNS serves it; a public name prints
+    every record."""
+    k = new_user
+    k.cli("domain", "add", "default", "shop.pl", check=False)  # (when this test runs alone)
+    try:
+        set_hostname(k, "mx.shop.test")
+        proc = k.cli("domain", "records", "shop.pl")
+        assert "mx.shop.test." not in proc.stdout and "is under .test" in proc.stderr, proc.stderr
+        assert "--allow-local-hostname" in proc.stderr
+        text = k.cli("domain", "records", "shop.pl", LOCAL).stdout
+        assert "bounces.shop.pl. IN MX 10 mx.shop.test." in text and "track.shop.pl. IN CNAME mx.shop.test." in text
+        set_hostname(k, "mail.shop.pl")
+        proc = k.cli("domain", "records", "shop.pl")
+        assert proc.stderr == "" and "not printed" not in proc.stdout
+        assert "bounces.shop.pl. IN MX 10 mail.shop.pl." in proc.stdout
+        assert 'shop.pl. IN TXT ( "v=spf1 a:mail.shop.pl ~all" )' in proc.stdout
+        assert "track.shop.pl. IN CNAME mail.shop.pl." in proc.stdout
+    finally:
+        set_hostname(k, "localhost")
+
+
+def test_check_with_localhost_hostname_names_the_setting_and_skips_its_records(tmp_path_factory, kurier_factory_module):
+    port = free_port()
+    k = kurier_factory_module(f"dns.forward=127.0.0.1@{port}")
+    added = json.loads(k.cli("domain", "add", "default", "lh.test", "--json").stdout)
+    assert "localhost" not in " ".join(r["value"] for r in added["records"])
+    dns = Unbound(str(tmp_path_factory.mktemp("dns")), zone_lines(added["records"]), port=port)
+    try:
+        text = run([KURIER_BIN, "domain", "check", "lh.test", "--config", k.config], timeout=60)
+        rc, r = check(k, "lh.test")
+    finally:
+        dns.stop()
+    assert text.returncode == 1 and rc == 1 and not r["ok"] and r["verified"], r
+    first = r["records"][0]
+    assert first["record"] == "server.hostname" and first["name"] == "localhost" and first["hurts_delivery"]
+    assert 'server.hostname = "mail.lh.test"' in first["fix"]
+    by = by_record(r)
+    for name in ("SPF", "Return-Path MX", "Return-Path SPF", "Tracking"):
+        assert by[name]["status"] == "skipped" and not by[name]["hurts_delivery"], by[name]
+    assert by["DKIM rsa (active)"]["status"] == "ok" and by["DMARC"]["status"] == "ok"
+    out = text.stdout
+    assert out.index("FAIL   server.hostname  localhost") < out.index("DKIM rsa (active)"), out
+    assert "SKIP   Return-Path MX  bounces.lh.test" in out and "localhost." not in out
+
+
+def test_help_and_output_tell_domain_add_and_account_add_domain_apart(new_user):
+    k = new_user
+    add_help = run([KURIER_BIN, "domain", "add", "--help"]).stdout
+    assert "signed sending domain" in add_help and "kurier account add-domain" in add_help
+    assert "--allow-local-hostname" in add_help
+    allow_help = run([KURIER_BIN, "account", "add-domain", "--help"]).stdout
+    assert "does not sign" in allow_help and "kurier domain add ACCOUNT DOMAIN" in allow_help
+    out = k.cli("account", "add-domain", "default", "Unsigned.PL").stdout
+    assert "account 'default' may send from unsigned.pl" in out
+    assert "not DKIM-signed: 'kurier domain add default unsigned.pl'" in out
+    bad = k.cli("account", "add-domain", "default", "not a domain", check=False)
+    assert bad.returncode == 1 and "'not a domain' is not a domain name" in bad.stderr
+    set_help = run([KURIER_BIN, "account", "set", "--help"]).stdout
+    assert "SMTP submissions without X-Kurier-Track-Opens" in set_help and "API sends without track_opens" in set_help
