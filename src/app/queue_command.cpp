@@ -4,47 +4,60 @@
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <map>
 
 #include "app/admin_commands.hpp"
 #include "app/control.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "events/event_json.hpp"
+#include "spool/message_state.hpp"
 
 namespace kurier::app {
 
 namespace {
 
-std::string id, target;
-bool json = false, raw = false;
+std::string id, target, status_filter;
+bool json = false, raw = false, count_only = false;
+std::size_t limit = 1000;
 
-boost::json::object MessageJson(const spool::SpoolMessage& m) {
+// A recipient's state and its message's, in the names the HTTP API uses (spool/message_state.hpp).
+std::string_view StateOf(const spool::SpoolMessage& m, const spool::RecipientState& st, int64_t now) {
+  return spool::RecipientStatus(st.status, st.attempts, m.not_before, now);
+}
+
+std::string_view MessageStateOf(const spool::SpoolMessage& m, int64_t now) {
+  std::vector<std::string_view> states;
+  for (const auto& st : m.states) states.push_back(StateOf(m, st, now));
+  return spool::MessageStatus(states);
+}
+
+boost::json::object MessageJson(const spool::SpoolMessage& m, int64_t now) {
   boost::json::array rcpts, states;
   for (const auto& r : m.recipients) rcpts.emplace_back(r);
   for (const auto& st : m.states)
     states.push_back(boost::json::object{{"recipient", st.address},
-                                         {"status", st.status},
+                                         {"status", StateOf(m, st, now)},
                                          {"attempts", st.attempts},
                                          {"next_attempt", st.status == "queued" ? FormatTimeUtc(st.next_attempt) : ""},
                                          {"last_reply", st.last_reply}});
-  return boost::json::object{{"id", m.id},
-                             {"received_at", FormatTimeUtc(m.received_at)},
-                             {"account", m.account},
-                             {"mail_from", m.mail_from},
-                             {"recipients", std::move(rcpts)},
-                             {"delivery", std::move(states)},
-                             {"size", m.size}};
+  boost::json::object o{{"id", m.id},
+                        {"received_at", FormatTimeUtc(m.received_at)},
+                        {"status", MessageStateOf(m, now)},
+                        {"account", m.account},
+                        {"mail_from", m.mail_from},
+                        {"recipients", std::move(rcpts)},
+                        {"delivery", std::move(states)},
+                        {"size", m.size}};
+  if (m.not_before > m.received_at) o["send_at"] = FormatTimeUtc(m.not_before);
+  return o;
 }
 
 std::string Sanitize(std::string_view s) {
   // Valid JSON strings need UTF-8; bytes that are not are shown as U+FFFD.
   std::string out;
   for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    bool ok = len > 0 && i + len <= s.size();
-    for (int k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
-    if (ok) {
+    if (size_t len = Utf8SequenceLength(s, i)) {
       out.append(s.substr(i, len));
       i += len;
     } else {
@@ -55,38 +68,90 @@ std::string Sanitize(std::string_view s) {
   return out;
 }
 
+// --status STATE: one of the message states, or an argument error that lists them.
+CLI::Validator MessageStateValidator() {
+  return CLI::Validator(
+      [](std::string& v) {
+        return spool::IsMessageState(v) ? std::string() : "unknown state '" + v + "'; use one of " + spool::MessageStatesText();
+      },
+      "STATE");
+}
+
+// `queue list --count`: the number of messages in each state (with --status: in that state only).
+void PrintCounts(const std::vector<spool::SpoolMessage>& all, int64_t now) {
+  std::map<std::string, std::size_t, std::less<>> counts;
+  for (const auto& m : all) ++counts[std::string(MessageStateOf(m, now))];
+  if (!status_filter.empty()) {
+    if (json) std::cout << boost::json::serialize(boost::json::object{{status_filter, counts[status_filter]}}) << "\n";
+    else std::cout << counts[status_filter] << "\n";
+    return;
+  }
+  boost::json::object o;
+  if (!json) std::cout << std::left << std::setw(12) << "STATUS" << "MESSAGES\n";
+  for (const auto& state : spool::MessageStates()) {
+    if (json) o[state] = counts[state];
+    else std::cout << std::setw(12) << state << counts[state] << "\n";
+  }
+  if (json) {
+    o["total"] = all.size();
+    std::cout << boost::json::serialize(o) << "\n";
+  } else {
+    std::cout << std::setw(12) << "total" << all.size() << "\n";
+  }
+}
+
+void PrintMessageLine(const spool::SpoolMessage& m, int64_t now) {
+  std::cout << std::setw(22) << m.id << std::setw(22) << FormatTimeUtc(m.received_at) << std::setw(11)
+            << MessageStateOf(m, now) << std::setw(10) << m.size << "<" << m.mail_from << "> ->";
+  for (const auto& r : m.recipients) std::cout << " <" << r << ">";
+  std::cout << "\n";
+  if (m.not_before > now) std::cout << "    scheduled for " << FormatTimeUtc(m.not_before) << "\n";
+  for (const auto& st : m.states)
+    if (st.attempts > 0)
+      std::cout << "    <" << st.address << "> " << StateOf(m, st, now) << " after " << st.attempts << " attempt(s)"
+                << (st.status == "queued" ? ", next " + FormatTimeUtc(st.next_attempt) : std::string()) << ": "
+                << st.last_reply << "\n";
+}
+
 void AddQueueList(CLI::App* queue, std::string& config_path) {
-  auto* q_list = queue->add_subcommand("list", "List queued messages");
+  auto* q_list = queue->add_subcommand("list", "List queued messages, oldest first, with their states (as the API names them)");
+  q_list->add_option("--status", status_filter, "Only messages in this state: " + spool::MessageStatesText())
+      ->check(MessageStateValidator());
+  q_list->add_option("--limit", limit, "Show at most N messages (0: all)")->capture_default_str();
+  q_list->add_flag("--count", count_only, "Print only the number of messages in each state (or in --status)");
   q_list->add_flag("--json", json, "JSON output");
   AddConfigOption(q_list, config_path);
   q_list->callback([&] {
     Config c = LoadConfigOrExit(config_path);
     auto sp = OpenSpoolOrExit(c);
-    auto list = OrFail(sp->List());
+    auto all = OrFail(sp->List(static_cast<std::size_t>(INT64_MAX)));
+    const int64_t now = NowMicros();
+    if (count_only) return PrintCounts(all, now);
+    std::vector<const spool::SpoolMessage*> matched;
+    for (const auto& m : all)
+      if (status_filter.empty() || MessageStateOf(m, now) == status_filter) matched.push_back(&m);
+    const std::size_t shown = limit == 0 ? matched.size() : std::min(limit, matched.size());
+    const std::string what = status_filter.empty() ? "messages" : status_filter + " messages";
+    const std::string cut = shown < matched.size() ? "showing " + std::to_string(shown) + " of " + std::to_string(matched.size()) + " " +
+                                                         what + " (oldest first); use --limit N (0: all), --status or --count"
+                                                   : "";
     if (json) {
       boost::json::array arr;
-      for (const auto& m : list) arr.push_back(MessageJson(m));
+      for (std::size_t i = 0; i < shown; ++i) arr.push_back(MessageJson(*matched[i], now));
       std::cout << boost::json::serialize(arr) << "\n";
+      if (!cut.empty()) std::cerr << "kurier: " << cut << "\n";
       return;
     }
-    std::cout << std::left << std::setw(22) << "ID" << std::setw(22) << "RECEIVED" << std::setw(10) << "SIZE"
-              << "FROM -> RECIPIENTS\n";
-    for (const auto& m : list) {
-      std::cout << std::setw(22) << m.id << std::setw(22) << FormatTimeUtc(m.received_at) << std::setw(10) << m.size
-                << "<" << m.mail_from << "> ->";
-      for (const auto& r : m.recipients) std::cout << " <" << r << ">";
-      std::cout << "\n";
-      for (const auto& st : m.states)
-        if (st.attempts > 0)
-          std::cout << "    <" << st.address << "> " << st.status << " after " << st.attempts << " attempt(s), next "
-                    << FormatTimeUtc(st.next_attempt) << ": " << st.last_reply << "\n";
-    }
-    std::cout << list.size() << " message(s)\n";
+    std::cout << std::left << std::setw(22) << "ID" << std::setw(22) << "RECEIVED" << std::setw(11) << "STATUS"
+              << std::setw(10) << "SIZE" << "FROM -> RECIPIENTS\n";
+    for (std::size_t i = 0; i < shown; ++i) PrintMessageLine(*matched[i], now);
+    if (!cut.empty()) std::cout << cut << "\n";
+    else std::cout << matched.size() << " " << (status_filter.empty() ? "" : status_filter + " ") << "message(s)\n";
   });
 }
 
 void AddQueueShow(CLI::App* queue, std::string& config_path) {
-  auto* q_show = queue->add_subcommand("show", "Show one message: envelope, events and content");
+  auto* q_show = queue->add_subcommand("show", "Show one message: envelope, states, events and content");
   q_show->add_option("id", id, "Queue id")->required();
   q_show->add_flag("--json", json, "JSON output");
   q_show->add_flag("--raw", raw, "Print the stored message exactly as spooled");
@@ -104,8 +169,9 @@ void AddQueueShow(CLI::App* queue, std::string& config_path) {
     store::EventFilter f;
     f.message_id = id;
     auto events = OrFail(s->ListEvents(f));
+    const int64_t now = NowMicros();
     if (json) {
-      boost::json::object o = MessageJson(*m);
+      boost::json::object o = MessageJson(*m, now);
       o["credential"] = m->credential;
       o["client_ip"] = m->client_ip;
       o["helo"] = m->helo;
@@ -119,12 +185,14 @@ void AddQueueShow(CLI::App* queue, std::string& config_path) {
       return;
     }
     std::cout << "id:          " << m->id << "\nreceived:    " << FormatTimeUtc(m->received_at)
+              << "\nstatus:      " << MessageStateOf(*m, now)
+              << (m->not_before > m->received_at ? "\nsend at:     " + FormatTimeUtc(m->not_before) : std::string())
               << "\naccount:     " << m->account << "\ncredential:  " << m->credential << "\nclient:      "
               << m->client_ip << " (" << m->helo << ")\nTLS:         "
               << (m->tls_version.empty() ? "none" : m->tls_version + " " + m->tls_cipher) << "\nfrom:        <"
               << m->mail_from << ">\n";
     for (const auto& st : m->states)
-      std::cout << "to:          <" << st.address << "> " << st.status
+      std::cout << "to:          <" << st.address << "> " << StateOf(*m, st, now)
                 << (st.attempts ? " (" + std::to_string(st.attempts) + " attempt(s), next " + FormatTimeUtc(st.next_attempt) +
                                       ", last reply: " + st.last_reply + ")"
                                 : std::string())

@@ -54,7 +54,7 @@ def test_retry_tries_a_deferred_message_now(world, k):
     assert [e["type"] for e in evs] == ["deferred"], evs
     msg_id = evs[0]["message_id"]
     state = queued(k, rcpt)[0]["delivery"][0]
-    assert state["status"] == "queued" and state["attempts"] == 1 and state["last_reply"] == "451 4.3.0 not now"
+    assert state["status"] == "deferred" and state["attempts"] == 1 and state["last_reply"] == "451 4.3.0 not now"
     out = k.cli("queue", "retry", msg_id).stdout
     assert "will be tried now" in out, out
     evs = events_for(k, rcpt, want=2)
