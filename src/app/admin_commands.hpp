@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "app/app.hpp"
 #include "common/result.hpp"
@@ -40,16 +41,22 @@ inline void OrFail(Result<void> r) {
 
 /// LoadConfigOrExit(config_path), then OpenStoreOrExit of it.
 std::unique_ptr<store::Store> OpenStoreFor(const std::string& config_path);
-/// Prints a listing: one JSON array of to_json(item) with --json, else print_line(item) for each.
+/// Prints a listing: one JSON array of to_json(item) with --json, else the `header` line (column
+/// names; none when empty) and print_line(item) for each.
 template <typename Item, typename ToJson, typename PrintLine>
-void PrintList(const std::vector<Item>& items, bool json, ToJson to_json, PrintLine print_line) {
+void PrintList(const std::vector<Item>& items, bool json, std::string_view header, ToJson to_json, PrintLine print_line) {
   if (!json) {
+    if (!header.empty()) std::cout << header << "\n";
     for (const auto& item : items) print_line(item);
     return;
   }
   boost::json::array arr;
   for (const auto& item : items) arr.push_back(to_json(item));
   std::cout << boost::json::serialize(arr) << "\n";
+}
+template <typename Item, typename ToJson, typename PrintLine>
+void PrintList(const std::vector<Item>& items, bool json, ToJson to_json, PrintLine print_line) {
+  PrintList(items, json, std::string_view(), to_json, print_line);
 }
 
 /// Opens the configured spool without a store (reading only), or exits with the reason.
