@@ -5,6 +5,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,6 +26,8 @@ void AddApiKeyCommand(CLI::App& app, std::string& config_path);
 void AddQueueCommand(CLI::App& app, std::string& config_path);
 /// Registers `events list` (events_command.cpp).
 void AddEventsCommand(CLI::App& app, std::string& config_path);
+/// Registers `status` (status_command.cpp).
+void AddStatusCommand(CLI::App& app, std::string& config_path);
 
 /// Adds `--config FILE` to a subcommand, written into `config_path`.
 void AddConfigOption(CLI::App* command, std::string& config_path);
@@ -58,6 +61,15 @@ template <typename Item, typename ToJson, typename PrintLine>
 void PrintList(const std::vector<Item>& items, bool json, ToJson to_json, PrintLine print_line) {
   PrintList(items, json, std::string_view(), to_json, print_line);
 }
+
+/// The queue by message state (the names of spool/message_state.hpp, each one present) and the arrival
+/// of its oldest message (0 when it is empty): `queue list --count` and `kurier status` (queue_command.cpp).
+struct QueueSummary {
+  std::map<std::string, std::size_t, std::less<>> by_state;
+  std::size_t total = 0;
+  int64_t oldest = 0;
+};
+QueueSummary SummarizeQueue(const std::vector<spool::SpoolMessage>& messages, int64_t now);
 
 /// Opens the configured spool without a store (reading only), or exits with the reason.
 std::unique_ptr<spool::Spool> OpenSpoolOrExit(const Config& c);

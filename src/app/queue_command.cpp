@@ -8,6 +8,7 @@
 
 #include "app/admin_commands.hpp"
 #include "app/control.hpp"
+#include "app/progress.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "events/event_json.hpp"
@@ -18,7 +19,7 @@ namespace kurier::app {
 namespace {
 
 std::string id, target, status_filter;
-bool json = false, raw = false, count_only = false;
+bool json = false, raw = false, count_only = false, delete_all = false;
 std::size_t limit = 1000;
 
 // A recipient's state and its message's, in the names the HTTP API uses (spool/message_state.hpp).
@@ -79,24 +80,23 @@ CLI::Validator MessageStateValidator() {
 
 // `queue list --count`: the number of messages in each state (with --status: in that state only).
 void PrintCounts(const std::vector<spool::SpoolMessage>& all, int64_t now) {
-  std::map<std::string, std::size_t, std::less<>> counts;
-  for (const auto& m : all) ++counts[std::string(MessageStateOf(m, now))];
+  QueueSummary q = SummarizeQueue(all, now);
   if (!status_filter.empty()) {
-    if (json) std::cout << boost::json::serialize(boost::json::object{{status_filter, counts[status_filter]}}) << "\n";
-    else std::cout << counts[status_filter] << "\n";
+    if (json) std::cout << boost::json::serialize(boost::json::object{{status_filter, q.by_state[status_filter]}}) << "\n";
+    else std::cout << q.by_state[status_filter] << "\n";
     return;
   }
   boost::json::object o;
   if (!json) std::cout << std::left << std::setw(12) << "STATUS" << "MESSAGES\n";
   for (const auto& state : spool::MessageStates()) {
-    if (json) o[state] = counts[state];
-    else std::cout << std::setw(12) << state << counts[state] << "\n";
+    if (json) o[state] = q.by_state[state];
+    else std::cout << std::setw(12) << state << q.by_state[state] << "\n";
   }
   if (json) {
-    o["total"] = all.size();
+    o["total"] = q.total;
     std::cout << boost::json::serialize(o) << "\n";
   } else {
-    std::cout << std::setw(12) << "total" << all.size() << "\n";
+    std::cout << std::setw(12) << "total" << q.total << "\n";
   }
 }
 
@@ -202,6 +202,48 @@ void AddQueueShow(CLI::App* queue, std::string& config_path) {
   });
 }
 
+// `queue delete --all [--status S]`: through the running server in batches ("delete-many"), or on the
+// spool files when none runs; a progress line on a terminal.
+void DeleteAll(const Config& c) {
+  std::vector<std::string> ids, accounts;
+  {
+    auto sp = OpenSpoolOrExit(c);
+    const int64_t now = NowMicros();
+    for (const auto& m : OrFail(sp->List(static_cast<std::size_t>(INT64_MAX))))
+      if (status_filter.empty() || MessageStateOf(m, now) == status_filter) ids.push_back(m.id), accounts.push_back(m.account);
+    sp->Stop();
+  }
+  const std::string what = status_filter.empty() ? "message(s)" : status_filter + " message(s)";
+  Progress progress("deleting " + what, ids.size());
+  std::size_t done = 0, deleted = 0;
+  bool through_server = !ids.empty();
+  while (through_server && done < ids.size()) {
+    boost::json::array chunk;
+    for (std::size_t i = done; i < ids.size() && chunk.size() < kDeleteManyBatch; ++i) chunk.emplace_back(ids[i]);
+    auto answer = SendControl(c.control_socket, "delete-many", boost::json::serialize(chunk));
+    if (!answer) {  // no server, or one with delivery off: the files
+      through_server = done > 0;
+      break;
+    }
+    if (!answer->ok) Fail(answer->detail);
+    deleted += std::strtoull(answer->detail.c_str(), nullptr, 10);
+    done += chunk.size();
+    progress.Update(done);
+  }
+  if (!through_server && done < ids.size()) {
+    auto store = OpenStoreOrExit(c);
+    auto sp = spool::Spool::Open(c.spool_path, spool::SpoolOptions{c.spool_fsync, c.spool_max_batch}, store.get());
+    if (!sp) Fail(sp.error().message);
+    for (; done < ids.size(); ++done, ++deleted) {
+      sp.value()->Delete(ids[done], {store::Event{0, NowMicros(), "deleted", ids[done], accounts[done], "{}"}});
+      progress.Update(done + 1);
+    }
+    sp.value()->Stop();
+  }
+  std::cout << deleted << " " << what << " deleted"
+            << (through_server || ids.empty() ? "" : " (in the spool files: no server with delivery running)") << "\n";
+}
+
 void AddQueueActions(CLI::App* queue, std::string& config_path) {
   // queue retry|delete|suspend|resume: through the running server, or on the files when none runs
   struct QueueAction {
@@ -214,11 +256,19 @@ void AddQueueActions(CLI::App* queue, std::string& config_path) {
                         QueueAction{"suspend", "Hold delivery to a recipient domain (kept across restarts)", "Domain"},
                         QueueAction{"resume", "Resume delivery to a suspended domain", "Domain"}}) {
     auto* cmd = queue->add_subcommand(a.name, a.help);
-    cmd->add_option(a.name == std::string("retry") || a.name == std::string("delete") ? "id" : "domain", target, a.arg_help)
-        ->required();
-    AddConfigOption(cmd, config_path);
     std::string action = a.name;
+    auto* arg_option = cmd->add_option(action == "retry" || action == "delete" ? "id" : "domain", target, a.arg_help);
+    if (action == "delete") {  // one message, or --all (of a --status)
+      cmd->add_flag("--all", delete_all, "Remove every message (with --status: every message in that state)")->excludes(arg_option);
+      cmd->add_option("--status", status_filter, "With --all: only messages in this state")->check(MessageStateValidator());
+    } else {
+      arg_option->required();
+    }
+    AddConfigOption(cmd, config_path);
     cmd->callback([&, action] {
+      if (action == "delete" && delete_all) return DeleteAll(LoadConfigOrExit(config_path));
+      if (target.empty()) throw CLI::RequiredError("id (or --all)");
+      if (!status_filter.empty()) throw CLI::ValidationError("--status", "goes with --all only");
       Config c = LoadConfigOrExit(config_path);
       std::string arg = action == "suspend" || action == "resume" ? ToLowerAscii(target) : target;
       if (auto answer = SendControl(c.control_socket, action, arg)) {
@@ -256,6 +306,17 @@ void AddQueueActions(CLI::App* queue, std::string& config_path) {
 }
 
 }  // namespace
+
+QueueSummary SummarizeQueue(const std::vector<spool::SpoolMessage>& messages, int64_t now) {
+  QueueSummary q;
+  for (const auto& state : spool::MessageStates()) q.by_state[state] = 0;
+  for (const auto& m : messages) {
+    ++q.by_state[std::string(MessageStateOf(m, now))];
+    if (q.oldest == 0 || m.received_at < q.oldest) q.oldest = m.received_at;
+  }
+  q.total = messages.size();
+  return q;
+}
 
 void AddQueueCommand(CLI::App& app, std::string& config_path) {
   auto* queue = app.add_subcommand("queue", "Inspect the message queue");
