@@ -4,6 +4,8 @@ at 100,000 without a word); `events list` is newest first like GET /v1/events, w
 and a checked --type; a mistyped command or option exits 2 and says what was meant."""
 
 import http.client
+import os
+import subprocess
 import json
 import threading
 import time
@@ -121,3 +123,51 @@ def test_argument_errors_exit_2_and_say_what_was_meant(args, said, tmp_path):
 def test_a_command_that_fails_exits_1(tmp_path):
     proc = run([KURIER_BIN, "queue", "list", "--config", str(tmp_path / "none.toml")], timeout=30)
     assert proc.returncode == 1 and "not found" in proc.stderr, proc.stderr
+
+
+def schedule(k, n):
+    send_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    status, res = k.api("POST", "/v1/messages", {"from": "alice@example.com", "subject": "later", "text": "x", "send_at": send_at,
+                                                 "recipients": [{"to": f"s{i}@ext.test"} for i in range(n)]})
+    assert status == 202 and len(res["messages"]) == n, res
+
+
+def test_queue_delete_all_through_the_server_quiet_in_a_pipe(kurier_factory):
+    k = kurier_factory(delivery=True)  # the running server's delivery deletes them
+    schedule(k, 400)
+    k.api("POST", "/v1/messages", {"from": "alice@example.com", "to": "now@ext.test", "subject": "now", "text": "x"})
+    bad = k.cli("queue", "delete", "--status", "scheduled", check=False)
+    assert bad.returncode == 2 and "--all" in bad.stderr, bad.stderr
+    proc = k.cli("queue", "delete", "--all", "--status", "scheduled")
+    assert proc.stdout == "400 scheduled message(s) deleted\n" and proc.stderr == "", "no progress line in a pipe"
+    assert len(k.events("deleted")) == 400
+    assert [m for m in k.queue_list() if m["status"] == "scheduled"] == []
+    assert k.cli("queue", "list", "--count", "--status", "scheduled").stdout == "0\n"
+
+
+def test_queue_delete_all_shows_progress_on_a_terminal(kurier_factory):
+    import pty
+    k = kurier_factory()  # delivery off: the CLI changes the spool files
+    schedule(k, 300)
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([KURIER_BIN, "queue", "delete", "--all", "--config", k.config], timeout=60,
+                              stdout=subprocess.PIPE, stderr=slave, text=True)
+        os.close(slave)
+        slave = None
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0 and proc.stdout.startswith("300 message(s) deleted"), proc.stdout
+    assert b"deleting message(s): 300 of 300 (100 %)" in shown, shown
+    assert k.queue_list() == []

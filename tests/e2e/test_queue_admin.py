@@ -142,3 +142,31 @@ def test_cli_and_api_name_states_alike(world, k):
     table = k.cli("queue", "list").stdout.splitlines()
     assert table[0].split() == ["ID", "RECEIVED", "STATUS", "SIZE", "FROM", "->", "RECIPIENTS"], table
     assert any(ids["scheduled"] in line and " scheduled " in line for line in table), table
+
+
+def test_status_shows_listeners_queue_deliveries_and_last_errors(world, k):
+    """`kurier status`: the running server's listeners, the queue by state with its oldest age, what was
+    delivered in the last minute and hour, and the last deferral with its reply."""
+    _, _, later, _ = world
+    later.data_replies.extend(["451 4.3.0 not now"])
+    marker = uuid.uuid4().hex[:8]
+    submit(k, [f"st-{marker}@later.test"], marker)
+    submit(k, [f"st-{marker}@held.test"], marker)
+    events_for(k, f"st-{marker}@later.test")
+    events_for(k, f"st-{marker}@held.test")
+    st = k.cli_json("status", "--json")
+    assert st["running"] and st["server"]["delivery"] is True, st
+    listeners = {l["name"]: l["address"] for l in st["server"]["listeners"]}
+    assert listeners["submission"] == f"127.0.0.1:{k.submission_port}" and listeners["api"] == f"127.0.0.1:{k.api_port}"
+    assert st["queue"]["deferred"] == 1 and st["queue"]["total"] == 1 and st["queue"]["oldest_age_seconds"] >= 0, st
+    assert st["last_minute"]["delivered"] == 1 and st["last_hour"]["delivered"] == 1, st
+    assert st["last_hour"]["deferred"] == 1 and st["last_hour"]["accepted"] == 2, st
+    [err] = st["last_errors"]
+    assert err["type"] == "deferred" and err["recipient"] == f"st-{marker}@later.test" and err["reply"] == "451 4.3.0 not now"
+    text = k.cli("status").stdout
+    for want in ("kurier is running", f"submission    127.0.0.1:{k.submission_port}", "deferred      1",
+                 "total         1 (oldest", "LAST ERRORS", "451 4.3.0 not now"):
+        assert want in text, text
+    k.stop()
+    text = k.cli("status").stdout
+    assert "kurier is not running" in text and "kurier serve --config" in text and "deferred      1" in text, text
