@@ -29,6 +29,17 @@ void AddEventsCommand(CLI::App& app, std::string& config_path);
 /// Registers `status` (status_command.cpp).
 void AddStatusCommand(CLI::App& app, std::string& config_path);
 
+/// The check of a `--limit N` option: a whole number (0: all), else an argument error that says so.
+inline CLI::Validator LimitValidator() {
+  return CLI::Validator(
+      [](std::string& v) {
+        return !v.empty() && v.size() <= 18 && v.find_first_not_of("0123456789") == std::string::npos
+                   ? std::string()
+                   : "'" + v + "' is not a number of items (a whole number; 0: all)";
+      },
+      "N");
+}
+
 /// Adds `--config FILE` to a subcommand, written into `config_path`.
 void AddConfigOption(CLI::App* command, std::string& config_path);
 

@@ -39,7 +39,7 @@ void AddEventsCommand(CLI::App& app, std::string& config_path) {
                                                        : "'" + v + "' is not a time: use RFC 3339 (2026-11-26T10:00:00Z) or a time ago (15m, 1h, 7d)";
           },
           "TIME"));
-  ev_list->add_option("--limit", limit, "Show at most N events (0: all)")->capture_default_str();
+  ev_list->add_option("--limit", limit, "Show at most N events (0: all)")->check(LimitValidator())->capture_default_str();
   ev_list->add_option("--order", order, "desc: newest first; asc: oldest first")->check(CLI::IsMember({"asc", "desc"}))->capture_default_str();
   ev_list->add_flag("--json", json, "JSON output");
   AddConfigOption(ev_list, config_path);

@@ -117,7 +117,7 @@ void AddQueueList(CLI::App* queue, std::string& config_path) {
   auto* q_list = queue->add_subcommand("list", "List queued messages, oldest first, with their states (as the API names them)");
   q_list->add_option("--status", status_filter, "Only messages in this state: " + spool::MessageStatesText())
       ->check(MessageStateValidator());
-  q_list->add_option("--limit", limit, "Show at most N messages (0: all)")->capture_default_str();
+  q_list->add_option("--limit", limit, "Show at most N messages (0: all)")->check(LimitValidator())->capture_default_str();
   q_list->add_flag("--count", count_only, "Print only the number of messages in each state (or in --status)");
   q_list->add_flag("--json", json, "JSON output");
   AddConfigOption(q_list, config_path);
