@@ -175,3 +175,17 @@ def test_queue_delete_all_shows_progress_on_a_terminal(kurier_factory):
     assert proc.returncode == 0 and proc.stdout.startswith("300 message(s) deleted"), proc.stdout
     assert b"deleting message(s): 300 of 300 (100 %)" in shown, shown
     assert k.queue_list() == []
+
+
+LISTS = [["account", "list"], ["smtp-user", "list"], ["api-key", "list"], ["domain", "list"], ["queue", "list"],
+         ["events", "list"]]
+
+
+def test_list_commands_print_a_header_and_take_json(kurier):
+    kurier.cli("domain", "add", "default", "example.com")
+    assert kurier.api("POST", "/v1/messages", {"from": "alice@example.com", "to": "a@ext.test", "subject": "s", "text": "x"})[0] == 202
+    for args in LISTS:
+        lines = kurier.cli(*args).stdout.splitlines()
+        assert lines and lines[0] == lines[0].upper() and lines[0].split()[0].isalpha(), (args, lines[:2])
+        assert len(lines) >= 2, f"{args}: a header and at least one row: {lines}"
+        assert isinstance(json.loads(kurier.cli(*args, "--json").stdout), list), args
