@@ -75,7 +75,7 @@ for r in $(seq "$REPEATS"); do
 done
 SM=$(median "${S[@]}"); HM=$(median "${H[@]}"); BM=$(median "${B[@]}")
 BR=$(python3 -c "print('%.0f' % ($BM * 100))")
-queued=$("$ROOT/$BUILD/kurier" queue list --config "$TMP/k/kurier.toml" | tail -1)
+queued=$("$ROOT/$BUILD/kurier" queue list --count --config "$TMP/k/kurier.toml" | tail -1)
 echo "spool after the runs: $queued"
 echo "RESULT http single sends: kurier median=$HM sends/s vs kurier SMTP inject s=$CONNS median=$SM msgs/s, ratio=$(python3 -c "print('%.2f' % ($HM / $SM))")x (goal >= 1x)"
 echo "RESULT http batch (100 recipients/request): median=$BR recipients/s vs SMTP $SM msgs/s, ratio=$(python3 -c "print('%.2f' % ($BR / $SM))")x (goal >= 5x)"

@@ -61,7 +61,7 @@ K=()
 for r in $(seq "$REPEATS"); do
   v=$(inject "127.0.0.1:$PORT" "$SESSIONS" "$N"); K+=("$v"); echo "kurier run$r inject_mps=$v"; sleep 1
 done
-spooled=$("$ROOT/$BUILD/kurier" queue list --config "$TMP/k/kurier.toml" | tail -1)
+spooled=$("$ROOT/$BUILD/kurier" queue list --count --config "$TMP/k/kurier.toml" | tail -1)
 echo "kurier spool after the runs: $spooled (expected $((N * REPEATS + 500)))"
 KMED=$(median "${K[@]}")
 cleanup; trap - EXIT

@@ -7,7 +7,6 @@
 // STANDARDS: RFC 3339 (times), RFC 9457 (problem details), Standard Webhooks (payload envelope).
 #include <boost/json.hpp>
 #include <cstdint>
-#include <set>
 
 #include "api/api_service.hpp"
 #include "api/list_query.hpp"
@@ -21,14 +20,6 @@ namespace kurier::api {
 namespace json = boost::json;
 
 namespace {
-
-const std::set<std::string>& EventTypes() {
-  static const std::set<std::string> kTypes = {
-      "accepted", "scheduled", "delivered", "deferred", "bounced", "opened", "clicked", "unsubscribed", "complained",
-      "suppressed", "dsn", "deleted", "failover", "auth_failed", "suspended", "resumed",
-      "failback", "backup_health", "failover_test", "failover_test_failed"};
-  return kTypes;
-}
 
 // A key acts on its own account; an admin key may name another with ?account=.
 std::optional<std::string> AccountOf(const HttpRequest& req, const RouteContext& rc, FieldErrors& err) {
@@ -55,7 +46,7 @@ void HandleEvents(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
   spec.other = [&f](const std::string& k, const std::string& v, FieldErrors& e) {
     if (k == "account") return true;  // read by AccountOf
     if (k != "type") return false;
-    if (!EventTypes().count(v)) e.Add("/query/type", "unknown event type '" + v + "'; see the Event schema in /v1/openapi.json");
+    if (!events::IsEventType(v)) e.Add("/query/type", "unknown event type '" + v + "'; use one of " + events::EventTypesText());
     f.type = v;
     return true;
   };

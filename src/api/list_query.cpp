@@ -3,12 +3,26 @@
 #include "api/list_query.hpp"
 
 #include <algorithm>
+#include <iterator>
+
+#include "common/ids.hpp"
 
 namespace kurier::api {
 
+std::optional<int64_t> ParseTimeOrAgo(const std::string& text, int64_t now) {
+  if (auto t = ParseRfc3339(text)) return t;
+  static constexpr std::pair<char, int64_t> kUnits[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 604800}};
+  if (text.size() < 2) return std::nullopt;
+  const auto unit = std::find_if(std::begin(kUnits), std::end(kUnits), [&](const auto& u) { return u.first == text.back(); });
+  long long n = 0;
+  if (unit == std::end(kUnits) || !ParseInteger(text.substr(0, text.size() - 1), 0, 100LL * 365 * 86400, n)) return std::nullopt;
+  if (n * unit->second > 100LL * 365 * 86400) return std::nullopt;  // beyond a century: a typo
+  return now - n * unit->second * 1'000'000;
+}
+
 void ReadTimeParameter(const std::string& name, const std::string& value, int64_t& out, FieldErrors& err) {
-  auto t = ParseRfc3339(value);
-  if (!t) err.Add("/query/" + name, "must be an RFC 3339 time such as 2026-11-26T00:00:00Z");
+  auto t = ParseTimeOrAgo(value, NowMicros());
+  if (!t) err.Add("/query/" + name, "must be an RFC 3339 time such as 2026-11-26T00:00:00Z, or a time ago such as 15m, 1h or 7d");
   else out = *t;
 }
 

@@ -34,7 +34,12 @@ struct ListQuerySpec {
 void ParseListQuery(const std::map<std::string, std::string>& query, const ListQuerySpec& spec, store::EventFilter& f,
                     FieldErrors& err);
 
-/// A `from` or `to` parameter (RFC 3339) into `out`; an error naming /query/NAME when it is not a time.
+/// A time as the listings take it: RFC 3339 ("2026-11-26T10:00:00Z", "...+01:00") or a span before `now`
+/// ("90s", "15m", "1h", "7d", "2w"), in microseconds; nullopt when it is neither. Also `kurier events
+/// list --since`.
+std::optional<int64_t> ParseTimeOrAgo(const std::string& text, int64_t now);
+
+/// A `from` or `to` parameter (ParseTimeOrAgo) into `out`; an error naming /query/NAME when it is not a time.
 void ReadTimeParameter(const std::string& name, const std::string& value, int64_t& out, FieldErrors& err);
 
 /// The next_cursor of a page read with `f`: the last event's id when the page is full, else none.

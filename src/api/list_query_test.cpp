@@ -80,6 +80,25 @@ TEST(ListQuery, Table) {
   }
 }
 
+TEST(ListQuery, TimeOrAgo) {
+  const int64_t now = 1795651200000000;  // 2026-11-26T00:00:00Z
+  struct Row {
+    std::string text;
+    std::optional<int64_t> want;
+  };
+  const Row rows[] = {
+      {"2026-11-26T00:00:00Z", now},       {"2026-11-26T01:00:00+01:00", now},
+      {"90s", now - 90'000'000},           {"15m", now - 900'000'000},
+      {"1h", now - 3'600'000'000},         {"7d", now - 7 * 86'400'000'000},
+      {"2w", now - 14 * 86'400'000'000},   {"0s", now},
+      {"1", std::nullopt},                 {"h", std::nullopt},
+      {"1y", std::nullopt},                {"-1h", std::nullopt},
+      {"1.5h", std::nullopt},              {"yesterday", std::nullopt},
+      {"99999999w", std::nullopt},         {"", std::nullopt},
+  };
+  for (const auto& r : rows) EXPECT_EQ(ParseTimeOrAgo(r.text, now), r.want) << r.text;
+}
+
 TEST(ListQuery, UnknownDetailComesFromTheSpec) {
   store::EventFilter f;
   FieldErrors err;

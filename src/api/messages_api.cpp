@@ -28,6 +28,7 @@
 #include "mime/header_fields.hpp"
 #include "mime/parse.hpp"
 #include "smtp/proto/header_from.hpp"
+#include "spool/message_state.hpp"
 #include "spool/spool.hpp"
 #include "store/store.hpp"
 #include "templates/templates.hpp"
@@ -700,10 +701,15 @@ json::object MessageView(ApiContext& ctx, const store::Event& accepted, bool wit
     if (auto* v = data.if_contains(k)) out[k] = *v;
   std::map<std::string, json::object> rcpt;
   std::vector<std::string> order;
+  // Before any delivery result: scheduled while its send_at is ahead, then queued (spool/message_state.hpp,
+  // the names `kurier queue list` uses too).
+  int64_t send_at = 0;
+  if (auto* s = data.if_contains("send_at"); s && s->is_string()) send_at = ParseRfc3339(std::string(s->as_string())).value_or(0);
+  const std::string initial(spool::RecipientStatus("queued", 0, send_at, NowMicros()));
   for (const auto& r : data["recipients"].as_array()) {
     std::string a(r.as_string());
     order.push_back(a);
-    rcpt[a] = json::object{{"address", a}, {"status", data.contains("send_at") ? "scheduled" : "queued"}, {"events", json::array{}}};
+    rcpt[a] = json::object{{"address", a}, {"status", initial}, {"events", json::array{}}};
   }
   store::EventFilter f;
   f.message_id = accepted.message_id;
@@ -719,7 +725,8 @@ json::object MessageView(ApiContext& ctx, const store::Event& accepted, bool wit
     auto it = rcpt.find(std::string(who->as_string()));
     if (it == rcpt.end()) continue;
     auto& r = it->second;
-    r["status"] = e.type == "deferred" ? "deferred" : e.type;
+    const std::string current(r["status"].as_string());
+    r["status"] = spool::StatusAfterEvent(e.type, current);
     if (auto* rep = d.as_object().if_contains("reply")) r["last_reply"] = *rep;
     if (auto* att = d.as_object().if_contains("attempt")) r["attempts"] = *att;
     if (with_events) {
@@ -730,15 +737,14 @@ json::object MessageView(ApiContext& ctx, const store::Event& accepted, bool wit
     }
   }
   json::array recipients;
-  std::map<std::string, int> counts;
+  std::vector<std::string_view> states;
   for (const auto& a : order) {
     auto& r = rcpt[a];
     if (!with_events) r.erase("events");
-    counts[std::string(r["status"].as_string())]++;
+    states.push_back(r["status"].as_string());
     recipients.push_back(r);
   }
-  std::string overall = counts.size() == 1 ? counts.begin()->first : counts.empty() ? "queued" : "mixed";
-  out["status"] = overall;
+  out["status"] = spool::MessageStatus(states);
   out["recipients"] = std::move(recipients);
   return out;
 }
@@ -764,8 +770,7 @@ void HandleList(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
                {"tag", &store::EventFilter::tag}};
   spec.other = [&status](const std::string& k, const std::string& v, FieldErrors& e) {
     if (k != "status") return false;
-    static const std::set<std::string> kStatus = {"queued", "scheduled", "deferred", "delivered", "bounced", "mixed"};
-    if (!kStatus.count(v)) e.Add("/query/status", "must be one of queued, scheduled, deferred, delivered, bounced, mixed");
+    if (!spool::IsMessageState(v)) e.Add("/query/status", "must be one of " + spool::MessageStatesText());
     status = v;
     return true;
   };

@@ -144,7 +144,7 @@ void AddAccountCommand(CLI::App& app, std::string& config_path) {
     auto list = OrFail(s->ListAccounts());
     auto flag = [](const std::optional<bool>& f) { return f ? boost::json::value(*f) : boost::json::value(nullptr); };
     PrintList(
-        list, json,
+        list, json, "NAME\tSENDER DOMAINS",
         [&](const store::Account& a) {
           boost::json::array ds;
           for (const auto& d : a.sender_domains) ds.emplace_back(d);

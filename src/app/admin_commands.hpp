@@ -5,8 +5,10 @@
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "app/app.hpp"
 #include "common/result.hpp"
@@ -24,6 +26,19 @@ void AddApiKeyCommand(CLI::App& app, std::string& config_path);
 void AddQueueCommand(CLI::App& app, std::string& config_path);
 /// Registers `events list` (events_command.cpp).
 void AddEventsCommand(CLI::App& app, std::string& config_path);
+/// Registers `status` (status_command.cpp).
+void AddStatusCommand(CLI::App& app, std::string& config_path);
+
+/// The check of a `--limit N` option: a whole number (0: all), else an argument error that says so.
+inline CLI::Validator LimitValidator() {
+  return CLI::Validator(
+      [](std::string& v) {
+        return !v.empty() && v.size() <= 18 && v.find_first_not_of("0123456789") == std::string::npos
+                   ? std::string()
+                   : "'" + v + "' is not a number of items (a whole number; 0: all)";
+      },
+      "N");
+}
 
 /// Adds `--config FILE` to a subcommand, written into `config_path`.
 void AddConfigOption(CLI::App* command, std::string& config_path);
@@ -40,10 +55,12 @@ inline void OrFail(Result<void> r) {
 
 /// LoadConfigOrExit(config_path), then OpenStoreOrExit of it.
 std::unique_ptr<store::Store> OpenStoreFor(const std::string& config_path);
-/// Prints a listing: one JSON array of to_json(item) with --json, else print_line(item) for each.
+/// Prints a listing: one JSON array of to_json(item) with --json, else the `header` line (column
+/// names; none when empty) and print_line(item) for each.
 template <typename Item, typename ToJson, typename PrintLine>
-void PrintList(const std::vector<Item>& items, bool json, ToJson to_json, PrintLine print_line) {
+void PrintList(const std::vector<Item>& items, bool json, std::string_view header, ToJson to_json, PrintLine print_line) {
   if (!json) {
+    if (!header.empty()) std::cout << header << "\n";
     for (const auto& item : items) print_line(item);
     return;
   }
@@ -51,6 +68,19 @@ void PrintList(const std::vector<Item>& items, bool json, ToJson to_json, PrintL
   for (const auto& item : items) arr.push_back(to_json(item));
   std::cout << boost::json::serialize(arr) << "\n";
 }
+template <typename Item, typename ToJson, typename PrintLine>
+void PrintList(const std::vector<Item>& items, bool json, ToJson to_json, PrintLine print_line) {
+  PrintList(items, json, std::string_view(), to_json, print_line);
+}
+
+/// The queue by message state (the names of spool/message_state.hpp, each one present) and the arrival
+/// of its oldest message (0 when it is empty): `queue list --count` and `kurier status` (queue_command.cpp).
+struct QueueSummary {
+  std::map<std::string, std::size_t, std::less<>> by_state;
+  std::size_t total = 0;
+  int64_t oldest = 0;
+};
+QueueSummary SummarizeQueue(const std::vector<spool::SpoolMessage>& messages, int64_t now);
 
 /// Opens the configured spool without a store (reading only), or exits with the reason.
 std::unique_ptr<spool::Spool> OpenSpoolOrExit(const Config& c);

@@ -43,4 +43,8 @@ void TightenFileModes(const Config& config);
 
 [[noreturn]] void Fail(const std::string& message);
 
+/// Parses the command line and runs the command (cli_errors.cpp). An argument error is explained
+/// (what was meant: "unknown command 'lst'; did you mean 'list'?") and gives 2; --help and --version 0.
+int RunCommandLine(CLI::App& app, int argc, char** argv);
+
 }  // namespace kurier::app

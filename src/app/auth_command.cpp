@@ -84,7 +84,8 @@ void AddAuthCommand(CLI::App& app, std::string& config_path) {
   unblock->add_option("--user", user, "SMTP username");
   unblock->add_option("--config", config_path, "Configuration file (default: $KURIER_CONFIG or var/kurier.toml)");
   unblock->callback([&config_path] {
-    if (ip.empty() && user.empty()) Fail("give --ip ADDRESS, --user USERNAME or both; see 'kurier auth status'");
+    if (ip.empty() && user.empty())  // an argument error: exit 2
+      throw CLI::ValidationError("give --ip ADDRESS, --user USERNAME or both; see 'kurier auth status'");
     Config c = LoadConfigOrExit(config_path);
     boost::json::object arg;
     if (!ip.empty()) arg["ip"] = ip;

@@ -24,7 +24,10 @@
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <map>
+#include <mutex>
 
+#include "common/config.hpp"
+#include "common/ids.hpp"
 #include "delivery/delivery_manager.hpp"
 
 namespace kurier::app {
@@ -51,6 +54,33 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
       if (ec) co_return;
       asio::co_spawn(asio::make_strand(ioc), Serve(std::move(sock)), asio::detached);
     }
+  }
+
+  // "delete-many": a JSON array of queue ids, each deleted as by "delete"; answered once all are, with
+  // how many were deleted ("N deleted").
+  void DeleteMany(const std::string& argument, std::function<void(bool, std::string)> done) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(argument, ec);
+    if (ec || !v.is_array() || v.as_array().empty()) return done(false, "delete-many takes a JSON array of queue ids");
+    struct Tally {
+      std::mutex mu;
+      std::size_t left = 0, deleted = 0;
+    };
+    auto tally = std::make_shared<Tally>();
+    std::vector<std::string> ids;
+    for (const auto& id : v.as_array())
+      if (id.is_string()) ids.emplace_back(id.as_string());
+    if (ids.empty()) return done(false, "delete-many takes a JSON array of queue ids");
+    tally->left = ids.size();
+    for (const auto& id : ids)
+      delivery.Delete(id, [tally, done](bool ok, std::string) {
+        std::unique_lock lock(tally->mu);
+        tally->deleted += ok ? 1 : 0;
+        if (--tally->left > 0) return;
+        const std::size_t n = tally->deleted;
+        lock.unlock();
+        done(true, std::to_string(n) + " deleted");
+      });
   }
 
   asio::awaitable<void> Serve(local::socket sock) {
@@ -80,7 +110,8 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
       });
     };
     bool unhandled = false;
-    const bool queue_command = command == "retry" || command == "delete" || command == "suspend" || command == "resume";
+    const bool queue_command = command == "retry" || command == "delete" || command == "delete-many" ||
+                               command == "suspend" || command == "resume";
     if (auto h = handlers.find(command); h != handlers.end()) {
       ControlAnswer a;
       try {
@@ -96,10 +127,12 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
       delivery.Retry(argument, done);
     else if (command == "delete")
       delivery.Delete(argument, done);
+    else if (command == "delete-many")
+      DeleteMany(argument, done);
     else if (command == "suspend" || command == "resume")
       delivery.Suspend(argument, command == "suspend", done);
     else
-      done(false, "unknown command '" + command + "'; use retry, delete, suspend, resume, auth-status or auth-unblock");
+      done(false, "unknown command '" + command + "'; use retry, delete, delete-many, suspend, resume, status, auth-status or auth-unblock");
     (void)co_await done_signal.async_wait(kUseAwaitable);
     boost::json::object res{{"ok", answer->first}, {"detail", answer->second}};
     if (unhandled) res["unhandled"] = true;
@@ -143,6 +176,25 @@ void ControlServer::Stop() {
   impl_->acceptor.close(ec);
   std::error_code fec;
   std::filesystem::remove(impl_->path, fec);
+}
+
+void AddStatusHandler(ControlServer& control, const Config& config) {
+  boost::json::array listeners;
+  auto add = [&listeners](const char* name, bool enabled, const std::string& address) {
+    if (enabled) listeners.push_back(boost::json::object{{"name", name}, {"address", address}});
+  };
+  add("submission", config.submission.enabled, config.submission.listen);
+  add("submissions", config.submissions.enabled, config.submissions.listen);
+  add("relay", config.relay.enabled, config.relay.listen);
+  add("inbound", config.inbound.enabled, config.inbound.listen);
+  add("api", config.api.enabled, config.api.listen);
+  add("public", config.api.enabled && !config.api.public_listen.empty(), config.api.public_listen);
+  const std::string answer = boost::json::serialize(boost::json::object{{"pid", static_cast<int64_t>(::getpid())},
+                                                                        {"started_at", FormatTimeUtc(NowMicros())},
+                                                                        {"hostname", config.hostname},
+                                                                        {"listeners", std::move(listeners)},
+                                                                        {"delivery", config.delivery.enabled}});
+  control.AddHandler("status", [answer](const std::string&) { return ControlAnswer{true, answer}; });
 }
 
 std::optional<ControlAnswer> SendControl(const std::filesystem::path& path, const std::string& command,

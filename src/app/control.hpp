@@ -1,6 +1,6 @@
-// control.hpp - the control socket: `kurier queue retry|delete|suspend|resume` and `kurier auth
-// status|unblock` talk to a running server through a UNIX socket in the data directory (only the owner
-// may connect: mode 0600).
+// control.hpp - the control socket: `kurier queue retry|delete|suspend|resume`, `kurier auth
+// status|unblock` and `kurier status` talk to a running server through a UNIX socket in the data
+// directory (only the owner may connect: mode 0600).
 #pragma once
 #include <filesystem>
 #include <functional>
@@ -15,6 +15,9 @@ class io_context;
 }
 namespace kurier::delivery {
 class DeliveryManager;
+}
+namespace kurier {
+struct Config;
 }
 
 namespace kurier::app {
@@ -43,6 +46,14 @@ struct ControlAnswer {
   std::string detail;
   bool unhandled = false;  ///< the server does not act on this command now (SendControl gives nullopt)
 };
+
+/// Registers "status": what `kurier status` shows of the running server as a JSON object: its pid, when
+/// it started, the listeners it serves (name and address, from the configuration it runs with) and
+/// whether delivery runs.
+void AddStatusHandler(ControlServer& control, const Config& config);
+
+/// The most ids one "delete-many" request carries (its request line stays within the socket's 4 KiB).
+constexpr std::size_t kDeleteManyBatch = 150;
 
 /// Sends one command; nullopt when no server listens on `path`, or it leaves the command to the caller
 /// (the caller acts on the files itself).

@@ -43,7 +43,7 @@ void AddSmtpUserCommand(CLI::App& app, std::string& config_path) {
   su_list->callback([&] {
     auto list = OrFail(OpenStoreFor(config_path)->ListSmtpCredentials(name));
     PrintList(
-        list, json,
+        list, json, "USERNAME\tACCOUNT\tCREATED",
         [](const store::SmtpCredential& cr) {
           return boost::json::object{{"username", cr.username}, {"account", cr.account}, {"created_at", FormatTimeUtc(cr.created_at)}};
         },
@@ -87,7 +87,7 @@ void AddApiKeyCommand(CLI::App& app, std::string& config_path) {
   ak_list->callback([&] {
     auto list = OrFail(OpenStoreFor(config_path)->ListApiKeys(name));
     PrintList(
-        list, json,
+        list, json, "ID\tACCOUNT\tNAME\tPREFIX\tSCOPES",
         [](const store::ApiKey& k) {
           return boost::json::object{{"id", k.id}, {"account", k.account}, {"name", k.name}, {"prefix", k.prefix},
                                      {"scopes", k.scopes}, {"revoked", k.revoked}};

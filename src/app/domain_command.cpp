@@ -401,6 +401,7 @@ void AddDomainCommand(CLI::App& app, std::string& config_path) {
     auto keys = OpenStoreOrExit(c)->ListDkimKeys("");
     if (!keys) Fail(keys.error().message);
     boost::json::array arr;
+    if (!json) std::cout << "DOMAIN\tACCOUNT\tSELECTOR\tALGORITHM\tSTATE\n";
     for (const auto& k : keys.value()) {
       arr.push_back(boost::json::object{{"domain", k.domain}, {"account", k.account}, {"selector", k.selector},
                                         {"algorithm", k.algorithm}, {"state", k.state},

@@ -27,6 +27,6 @@ int main(int argc, char** argv) {
   kurier::app::AddDkimCommand(app);
   kurier::app::AddApiCommand(app);
   kurier::app::AddDomainCommand(app, config_path);
-  CLI11_PARSE(app, argc, argv);
-  return 0;
+  // Exit status: 0 done, 1 the command failed (Fail), 2 the command line is wrong.
+  return kurier::app::RunCommandLine(app, argc, argv);
 }

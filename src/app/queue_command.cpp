@@ -4,47 +4,61 @@
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
+#include <map>
 
 #include "app/admin_commands.hpp"
 #include "app/control.hpp"
+#include "app/progress.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "events/event_json.hpp"
+#include "spool/message_state.hpp"
 
 namespace kurier::app {
 
 namespace {
 
-std::string id, target;
-bool json = false, raw = false;
+std::string id, target, status_filter;
+bool json = false, raw = false, count_only = false, delete_all = false;
+std::size_t limit = 1000;
 
-boost::json::object MessageJson(const spool::SpoolMessage& m) {
+// A recipient's state and its message's, in the names the HTTP API uses (spool/message_state.hpp).
+std::string_view StateOf(const spool::SpoolMessage& m, const spool::RecipientState& st, int64_t now) {
+  return spool::RecipientStatus(st.status, st.attempts, m.not_before, now);
+}
+
+std::string_view MessageStateOf(const spool::SpoolMessage& m, int64_t now) {
+  std::vector<std::string_view> states;
+  for (const auto& st : m.states) states.push_back(StateOf(m, st, now));
+  return spool::MessageStatus(states);
+}
+
+boost::json::object MessageJson(const spool::SpoolMessage& m, int64_t now) {
   boost::json::array rcpts, states;
   for (const auto& r : m.recipients) rcpts.emplace_back(r);
   for (const auto& st : m.states)
     states.push_back(boost::json::object{{"recipient", st.address},
-                                         {"status", st.status},
+                                         {"status", StateOf(m, st, now)},
                                          {"attempts", st.attempts},
                                          {"next_attempt", st.status == "queued" ? FormatTimeUtc(st.next_attempt) : ""},
                                          {"last_reply", st.last_reply}});
-  return boost::json::object{{"id", m.id},
-                             {"received_at", FormatTimeUtc(m.received_at)},
-                             {"account", m.account},
-                             {"mail_from", m.mail_from},
-                             {"recipients", std::move(rcpts)},
-                             {"delivery", std::move(states)},
-                             {"size", m.size}};
+  boost::json::object o{{"id", m.id},
+                        {"received_at", FormatTimeUtc(m.received_at)},
+                        {"status", MessageStateOf(m, now)},
+                        {"account", m.account},
+                        {"mail_from", m.mail_from},
+                        {"recipients", std::move(rcpts)},
+                        {"delivery", std::move(states)},
+                        {"size", m.size}};
+  if (m.not_before > m.received_at) o["send_at"] = FormatTimeUtc(m.not_before);
+  return o;
 }
 
 std::string Sanitize(std::string_view s) {
   // Valid JSON strings need UTF-8; bytes that are not are shown as U+FFFD.
   std::string out;
   for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    bool ok = len > 0 && i + len <= s.size();
-    for (int k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
-    if (ok) {
+    if (size_t len = Utf8SequenceLength(s, i)) {
       out.append(s.substr(i, len));
       i += len;
     } else {
@@ -55,38 +69,89 @@ std::string Sanitize(std::string_view s) {
   return out;
 }
 
+// --status STATE: one of the message states, or an argument error that lists them.
+CLI::Validator MessageStateValidator() {
+  return CLI::Validator(
+      [](std::string& v) {
+        return spool::IsMessageState(v) ? std::string() : "unknown state '" + v + "'; use one of " + spool::MessageStatesText();
+      },
+      "STATE");
+}
+
+// `queue list --count`: the number of messages in each state (with --status: in that state only).
+void PrintCounts(const std::vector<spool::SpoolMessage>& all, int64_t now) {
+  QueueSummary q = SummarizeQueue(all, now);
+  if (!status_filter.empty()) {
+    if (json) std::cout << boost::json::serialize(boost::json::object{{status_filter, q.by_state[status_filter]}}) << "\n";
+    else std::cout << q.by_state[status_filter] << "\n";
+    return;
+  }
+  boost::json::object o;
+  if (!json) std::cout << std::left << std::setw(12) << "STATUS" << "MESSAGES\n";
+  for (const auto& state : spool::MessageStates()) {
+    if (json) o[state] = q.by_state[state];
+    else std::cout << std::setw(12) << state << q.by_state[state] << "\n";
+  }
+  if (json) {
+    o["total"] = q.total;
+    std::cout << boost::json::serialize(o) << "\n";
+  } else {
+    std::cout << std::setw(12) << "total" << q.total << "\n";
+  }
+}
+
+void PrintMessageLine(const spool::SpoolMessage& m, int64_t now) {
+  std::cout << std::setw(22) << m.id << std::setw(22) << FormatTimeUtc(m.received_at) << std::setw(11)
+            << MessageStateOf(m, now) << std::setw(10) << m.size << "<" << m.mail_from << "> ->";
+  for (const auto& r : m.recipients) std::cout << " <" << r << ">";
+  std::cout << "\n";
+  if (m.not_before > now) std::cout << "    scheduled for " << FormatTimeUtc(m.not_before) << "\n";
+  for (const auto& st : m.states)
+    if (st.attempts > 0)
+      std::cout << "    <" << st.address << "> " << StateOf(m, st, now) << " after " << st.attempts << " attempt(s)"
+                << (st.status == "queued" ? ", next " + FormatTimeUtc(st.next_attempt) : std::string()) << ": "
+                << st.last_reply << "\n";
+}
+
 void AddQueueList(CLI::App* queue, std::string& config_path) {
-  auto* q_list = queue->add_subcommand("list", "List queued messages");
+  auto* q_list = queue->add_subcommand("list", "List queued messages, oldest first, with their states (as the API names them)");
+  q_list->add_option("--status", status_filter, "Only messages in this state: " + spool::MessageStatesText())
+      ->check(MessageStateValidator());
+  q_list->add_option("--limit", limit, "Show at most N messages (0: all)")->check(LimitValidator())->capture_default_str();
+  q_list->add_flag("--count", count_only, "Print only the number of messages in each state (or in --status)");
   q_list->add_flag("--json", json, "JSON output");
   AddConfigOption(q_list, config_path);
   q_list->callback([&] {
     Config c = LoadConfigOrExit(config_path);
     auto sp = OpenSpoolOrExit(c);
-    auto list = OrFail(sp->List());
+    auto all = OrFail(sp->List(static_cast<std::size_t>(INT64_MAX)));
+    const int64_t now = NowMicros();
+    if (count_only) return PrintCounts(all, now);
+    std::vector<const spool::SpoolMessage*> matched;
+    for (const auto& m : all)
+      if (status_filter.empty() || MessageStateOf(m, now) == status_filter) matched.push_back(&m);
+    const std::size_t shown = limit == 0 ? matched.size() : std::min(limit, matched.size());
+    const std::string what = status_filter.empty() ? "messages" : status_filter + " messages";
+    const std::string cut = shown < matched.size() ? "showing " + std::to_string(shown) + " of " + std::to_string(matched.size()) + " " +
+                                                         what + " (oldest first); use --limit N (0: all), --status or --count"
+                                                   : "";
     if (json) {
       boost::json::array arr;
-      for (const auto& m : list) arr.push_back(MessageJson(m));
+      for (std::size_t i = 0; i < shown; ++i) arr.push_back(MessageJson(*matched[i], now));
       std::cout << boost::json::serialize(arr) << "\n";
+      if (!cut.empty()) std::cerr << "kurier: " << cut << "\n";
       return;
     }
-    std::cout << std::left << std::setw(22) << "ID" << std::setw(22) << "RECEIVED" << std::setw(10) << "SIZE"
-              << "FROM -> RECIPIENTS\n";
-    for (const auto& m : list) {
-      std::cout << std::setw(22) << m.id << std::setw(22) << FormatTimeUtc(m.received_at) << std::setw(10) << m.size
-                << "<" << m.mail_from << "> ->";
-      for (const auto& r : m.recipients) std::cout << " <" << r << ">";
-      std::cout << "\n";
-      for (const auto& st : m.states)
-        if (st.attempts > 0)
-          std::cout << "    <" << st.address << "> " << st.status << " after " << st.attempts << " attempt(s), next "
-                    << FormatTimeUtc(st.next_attempt) << ": " << st.last_reply << "\n";
-    }
-    std::cout << list.size() << " message(s)\n";
+    std::cout << std::left << std::setw(22) << "ID" << std::setw(22) << "RECEIVED" << std::setw(11) << "STATUS"
+              << std::setw(10) << "SIZE" << "FROM -> RECIPIENTS\n";
+    for (std::size_t i = 0; i < shown; ++i) PrintMessageLine(*matched[i], now);
+    if (!cut.empty()) std::cout << cut << "\n";
+    else std::cout << matched.size() << " " << (status_filter.empty() ? "" : status_filter + " ") << "message(s)\n";
   });
 }
 
 void AddQueueShow(CLI::App* queue, std::string& config_path) {
-  auto* q_show = queue->add_subcommand("show", "Show one message: envelope, events and content");
+  auto* q_show = queue->add_subcommand("show", "Show one message: envelope, states, events and content");
   q_show->add_option("id", id, "Queue id")->required();
   q_show->add_flag("--json", json, "JSON output");
   q_show->add_flag("--raw", raw, "Print the stored message exactly as spooled");
@@ -104,8 +169,9 @@ void AddQueueShow(CLI::App* queue, std::string& config_path) {
     store::EventFilter f;
     f.message_id = id;
     auto events = OrFail(s->ListEvents(f));
+    const int64_t now = NowMicros();
     if (json) {
-      boost::json::object o = MessageJson(*m);
+      boost::json::object o = MessageJson(*m, now);
       o["credential"] = m->credential;
       o["client_ip"] = m->client_ip;
       o["helo"] = m->helo;
@@ -119,12 +185,14 @@ void AddQueueShow(CLI::App* queue, std::string& config_path) {
       return;
     }
     std::cout << "id:          " << m->id << "\nreceived:    " << FormatTimeUtc(m->received_at)
+              << "\nstatus:      " << MessageStateOf(*m, now)
+              << (m->not_before > m->received_at ? "\nsend at:     " + FormatTimeUtc(m->not_before) : std::string())
               << "\naccount:     " << m->account << "\ncredential:  " << m->credential << "\nclient:      "
               << m->client_ip << " (" << m->helo << ")\nTLS:         "
               << (m->tls_version.empty() ? "none" : m->tls_version + " " + m->tls_cipher) << "\nfrom:        <"
               << m->mail_from << ">\n";
     for (const auto& st : m->states)
-      std::cout << "to:          <" << st.address << "> " << st.status
+      std::cout << "to:          <" << st.address << "> " << StateOf(*m, st, now)
                 << (st.attempts ? " (" + std::to_string(st.attempts) + " attempt(s), next " + FormatTimeUtc(st.next_attempt) +
                                       ", last reply: " + st.last_reply + ")"
                                 : std::string())
@@ -132,6 +200,48 @@ void AddQueueShow(CLI::App* queue, std::string& config_path) {
     std::cout << "size:        " << m->size << "\nevents:\n";
     for (const auto& e : events) std::cout << "  " << FormatTimeUtc(e.time) << " " << e.type << " " << e.data << "\n";
   });
+}
+
+// `queue delete --all [--status S]`: through the running server in batches ("delete-many"), or on the
+// spool files when none runs; a progress line on a terminal.
+void DeleteAll(const Config& c) {
+  std::vector<std::string> ids, accounts;
+  {
+    auto sp = OpenSpoolOrExit(c);
+    const int64_t now = NowMicros();
+    for (const auto& m : OrFail(sp->List(static_cast<std::size_t>(INT64_MAX))))
+      if (status_filter.empty() || MessageStateOf(m, now) == status_filter) ids.push_back(m.id), accounts.push_back(m.account);
+    sp->Stop();
+  }
+  const std::string what = status_filter.empty() ? "message(s)" : status_filter + " message(s)";
+  Progress progress("deleting " + what, ids.size());
+  std::size_t done = 0, deleted = 0;
+  bool through_server = !ids.empty();
+  while (through_server && done < ids.size()) {
+    boost::json::array chunk;
+    for (std::size_t i = done; i < ids.size() && chunk.size() < kDeleteManyBatch; ++i) chunk.emplace_back(ids[i]);
+    auto answer = SendControl(c.control_socket, "delete-many", boost::json::serialize(chunk));
+    if (!answer) {  // no server, or one with delivery off: the files
+      through_server = done > 0;
+      break;
+    }
+    if (!answer->ok) Fail(answer->detail);
+    deleted += std::strtoull(answer->detail.c_str(), nullptr, 10);
+    done += chunk.size();
+    progress.Update(done);
+  }
+  if (!through_server && done < ids.size()) {
+    auto store = OpenStoreOrExit(c);
+    auto sp = spool::Spool::Open(c.spool_path, spool::SpoolOptions{c.spool_fsync, c.spool_max_batch}, store.get());
+    if (!sp) Fail(sp.error().message);
+    for (; done < ids.size(); ++done, ++deleted) {
+      sp.value()->Delete(ids[done], {store::Event{0, NowMicros(), "deleted", ids[done], accounts[done], "{}"}});
+      progress.Update(done + 1);
+    }
+    sp.value()->Stop();
+  }
+  std::cout << deleted << " " << what << " deleted"
+            << (through_server || ids.empty() ? "" : " (in the spool files: no server with delivery running)") << "\n";
 }
 
 void AddQueueActions(CLI::App* queue, std::string& config_path) {
@@ -146,11 +256,19 @@ void AddQueueActions(CLI::App* queue, std::string& config_path) {
                         QueueAction{"suspend", "Hold delivery to a recipient domain (kept across restarts)", "Domain"},
                         QueueAction{"resume", "Resume delivery to a suspended domain", "Domain"}}) {
     auto* cmd = queue->add_subcommand(a.name, a.help);
-    cmd->add_option(a.name == std::string("retry") || a.name == std::string("delete") ? "id" : "domain", target, a.arg_help)
-        ->required();
-    AddConfigOption(cmd, config_path);
     std::string action = a.name;
+    auto* arg_option = cmd->add_option(action == "retry" || action == "delete" ? "id" : "domain", target, a.arg_help);
+    if (action == "delete") {  // one message, or --all (of a --status)
+      cmd->add_flag("--all", delete_all, "Remove every message (with --status: every message in that state)")->excludes(arg_option);
+      cmd->add_option("--status", status_filter, "With --all: only messages in this state")->check(MessageStateValidator());
+    } else {
+      arg_option->required();
+    }
+    AddConfigOption(cmd, config_path);
     cmd->callback([&, action] {
+      if (action == "delete" && delete_all) return DeleteAll(LoadConfigOrExit(config_path));
+      if (target.empty()) throw CLI::RequiredError("id (or --all)");
+      if (!status_filter.empty()) throw CLI::ValidationError("--status", "goes with --all only");
       Config c = LoadConfigOrExit(config_path);
       std::string arg = action == "suspend" || action == "resume" ? ToLowerAscii(target) : target;
       if (auto answer = SendControl(c.control_socket, action, arg)) {
@@ -188,6 +306,17 @@ void AddQueueActions(CLI::App* queue, std::string& config_path) {
 }
 
 }  // namespace
+
+QueueSummary SummarizeQueue(const std::vector<spool::SpoolMessage>& messages, int64_t now) {
+  QueueSummary q;
+  for (const auto& state : spool::MessageStates()) q.by_state[state] = 0;
+  for (const auto& m : messages) {
+    ++q.by_state[std::string(MessageStateOf(m, now))];
+    if (q.oldest == 0 || m.received_at < q.oldest) q.oldest = m.received_at;
+  }
+  q.total = messages.size();
+  return q;
+}
 
 void AddQueueCommand(CLI::App& app, std::string& config_path) {
   auto* queue = app.add_subcommand("queue", "Inspect the message queue");

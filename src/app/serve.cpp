@@ -298,6 +298,7 @@ void Serve(const std::string& config_path) {
     // listener has accepted mail it could not deliver.
     ControlServer control(ioc, config.control_socket, delivery);
     AddAuthHandlers(control, server);
+    AddStatusHandler(control, config);  // `kurier status`
     StartSmtpSide(config, delivery, control, server);
     // The HTTP API: keys are looked up by hash in the store; sends go through the same spool.
     std::unique_ptr<api::Router> router = MakeRouter(config, store.get());

@@ -1,6 +1,8 @@
 // config.cpp - the configuration schema, the file template, loading and checking (toml++).
 #include "common/config.hpp"
 
+#include "common/encoding.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <set>
@@ -288,23 +290,12 @@ bool TypeMatches(Type t, const toml::node& n) {
 
 std::string Suggest(const std::string& name) {
   // A close key name (one edit of distance in a segment is the usual typo).
-  auto distance = [](const std::string& a, const std::string& b) {
-    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-      cur[0] = i;
-      for (size_t j = 1; j <= b.size(); ++j)
-        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1] ? 1u : 0u)});
-      std::swap(prev, cur);
-    }
-    return prev[b.size()];
-  };
   std::string best;
   size_t best_d = 3;
   for (const auto& k : kSchema) {
     // compare against the key and each of its table prefixes
     for (std::string cand = k.name;;) {
-      size_t d = distance(name, cand);
+      size_t d = EditDistance(name, cand);
       if (d < best_d) best_d = d, best = cand;
       auto dot = cand.rfind('.');
       if (dot == std::string::npos) break;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace kurier {
 
@@ -34,5 +35,10 @@ std::string HashHex(std::string_view data);
 std::string HtmlEscape(std::string_view text);
 /// `name` as one reference token of an RFC 6901 JSON pointer: '~' as "~0", '/' as "~1".
 std::string JsonPointerToken(std::string_view name);
+/// Edits (insert, delete, replace, swap of two neighbours) that turn `a` into `b`: how far a typo is from
+/// a name (optimal string alignment distance). For "did you mean" suggestions.
+std::size_t EditDistance(std::string_view a, std::string_view b);
+/// `items` joined by `separator` ("a, b, c"): lists of names in messages.
+std::string Join(const std::vector<std::string>& items, std::string_view separator = ", ");
 
 }  // namespace kurier

@@ -37,5 +37,21 @@ TEST(Encoding, JsonPointerToken) {
   for (const auto& r : rows) EXPECT_EQ(JsonPointerToken(r.in), r.want) << r.in;
 }
 
+TEST(Encoding, EditDistance) {
+  struct Row {
+    std::string a, b;
+    std::size_t want;
+  };
+  const Row rows[] = {
+      {"", "", 0},          {"list", "list", 0},     {"lst", "list", 1},     {"lsit", "list", 1},  // a swap is one edit
+      {"--limt", "--limit", 1}, {"qeue", "queue", 1}, {"show", "list", 4},  {"", "abc", 3},
+      {"abc", "", 3},       {"kitten", "sitting", 3}, {"ca", "abc", 3},       {"smtp.submision", "smtp.submission", 1},
+  };
+  for (const auto& r : rows) {
+    EXPECT_EQ(EditDistance(r.a, r.b), r.want) << r.a << " / " << r.b;
+    EXPECT_EQ(EditDistance(r.b, r.a), r.want) << r.b << " / " << r.a;
+  }
+}
+
 }  // namespace
 }  // namespace kurier

@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include "common/encoding.hpp"
 #include "common/ids.hpp"
 
 namespace kurier::events {
@@ -53,5 +54,23 @@ std::string WebhookPayload(const store::Event& e) {
   json::object o{{"type", e.type}, {"timestamp", FormatTimeUtc(e.time)}, {"data", FlatObject(e)}};
   return json::serialize(o);
 }
+
+const std::vector<std::string>& EventTypes() {
+  // "scheduled" is named by the OpenAPI document's enum, though no event of that type is written.
+  static const std::vector<std::string> kTypes = {
+      "accepted",   "scheduled",   "delivered", "deferred",      "bounced",       "opened",
+      "clicked",    "unsubscribed", "complained", "suppressed",  "dsn",           "deleted",
+      "failover",   "failback",    "backup_health", "failover_test", "failover_test_failed", "auth_failed",
+      "suspended",  "resumed"};
+  return kTypes;
+}
+
+bool IsEventType(std::string_view type) {
+  for (const auto& t : EventTypes())
+    if (t == type) return true;
+  return false;
+}
+
+std::string EventTypesText() { return Join(EventTypes()); }
 
 }  // namespace kurier::events

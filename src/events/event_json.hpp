@@ -5,6 +5,8 @@
 #pragma once
 #include <boost/json/fwd.hpp>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "store/store.hpp"
 
@@ -25,6 +27,13 @@ enum class EventShape {
 boost::json::object EventObject(const store::Event& e, EventShape shape = EventShape::kFlat);
 /// EventObject serialized.
 std::string EventJson(const store::Event& e, EventShape shape = EventShape::kFlat);
+/// Every event type kurier records, for the filters that take one (GET /v1/events?type=, `kurier events
+/// list --type`): accepted, delivered, deferred, bounced, ..., failover_test_failed.
+const std::vector<std::string>& EventTypes();
+/// True when `type` is one of EventTypes().
+bool IsEventType(std::string_view type);
+/// EventTypes() as "accepted, delivered, ...", for errors that list them.
+std::string EventTypesText();
 /// The webhook body for one event: {"type", "timestamp", "data": the flat event object}.
 std::string WebhookPayload(const store::Event& e);
 

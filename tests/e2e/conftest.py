@@ -373,7 +373,7 @@ class Kurier:
         return self.cli("queue", "show", str(msg_id), "--raw", text=False).stdout
 
     def events(self, type=None):
-        args = ["events", "list", "--json"]
+        args = ["events", "list", "--json", "--order", "asc", "--limit", "0"]  # every event, oldest first
         if type:
             args += ["--type", type]
         return self.cli_json(*args)

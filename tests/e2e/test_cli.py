@@ -148,6 +148,8 @@ HELP_COMMANDS = [
     ["queue", "list", "--help"],
     ["queue", "show", "--help"],
     ["events", "list", "--help"],
+    ["queue", "delete", "--help"],
+    ["status", "--help"],
 ]
 
 

@@ -73,7 +73,7 @@ def test_deferred_messages_survive_kill_9_and_are_delivered_after_restart(world,
     before = {d["recipient"]: d for m in sender.queue_list() for d in m["delivery"] if d["recipient"] in sent}
     assert set(before) == set(sent), f"every deferred recipient must be queued: {before}"
     for d in before.values():
-        assert d["status"] == "queued" and d["attempts"] >= 2 and d["last_reply"] == h.refusal, d
+        assert d["status"] == "deferred" and d["attempts"] >= 2 and d["last_reply"] == h.refusal, d
 
     sender.kill9()
     assert not sender.running()

@@ -122,7 +122,7 @@ def test_required_tls_defers_a_server_without_starttls(world, kurier_factory):
     entry = [m for m in k.queue_list() if rcpt in m["recipients"]]
     assert entry, "the deferred message must stay queued"
     d = [x for x in entry[0]["delivery"] if x["recipient"] == rcpt][0]
-    assert d["status"] == "queued" and d["attempts"] == 1 and d["last_reply"].startswith("450 4.7.10"), d
+    assert d["status"] == "deferred" and d["attempts"] == 1 and d["last_reply"].startswith("450 4.7.10"), d
 
 
 def test_required_tls_delivers_to_a_server_with_starttls(world, kurier_factory):
