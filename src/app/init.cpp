@@ -121,17 +121,18 @@ bool IsUnder(const fs::path& p, const fs::path& root) {
 std::string Occupied(const fs::path& dir, const std::string& what) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return "";
-  if (!fs::is_directory(dir, ec)) return what + " " + dir.string() + " exists and is not a directory; choose a new --dir";
+  if (!fs::is_directory(dir, ec)) return what + " " + dir.string() + " exists and is not a directory; choose another";
   if (fs::is_empty(dir, ec)) return "";
-  if (fs::exists(dir / "kurier.toml", ec)) {
-    auto existing = LoadConfig(dir / "kurier.toml");
-    if (existing && InstallProblem(existing.value()).empty())
-      return dir.string() + " already holds a kurier install; init never overwrites one. Start it with 'kurier serve "
-             "--config " + (dir / "kurier.toml").string() + "', or choose a new --dir";
-  }
-  return what + " " + dir.string() + " is not empty and is not a complete kurier install (the remains of an interrupted "
-         "'kurier init' of an older kurier, or other files); init never writes into it. Choose a new --dir, or "
-         "remove it (rm -r " + dir.string() + ") if nothing in it is needed";
+  const std::string refusal = what + " " + dir.string() + " is not empty; init never writes into a non-empty directory";
+  if (!fs::exists(dir / "kurier.toml", ec)) return refusal + ": choose another";
+  auto existing = LoadConfig(dir / "kurier.toml");
+  if (existing && InstallProblem(existing.value()).empty())
+    return dir.string() + " already holds a kurier install; init never overwrites one. Start it with 'kurier serve "
+           "--config " + (dir / "kurier.toml").string() + "', or choose a new --dir";
+  return refusal + ". It holds a kurier.toml but is not a complete kurier install (" +
+         (existing ? InstallProblem(existing.value()) : "the file is not valid") +
+         "): the remains of an interrupted 'kurier init' of an older kurier? If nothing in it is needed, remove it "
+         "(rm -r " + dir.string() + ") and run init again; or choose a new --dir";
 }
 
 // The directories init makes, each first written as a temporary directory beside it (same file system)
@@ -184,8 +185,8 @@ class Staging {
   }
   std::string Temporaries() const {
     std::string out;
-    for (const auto& d : dirs_) out += (out.empty() ? "" : ", ") + d.second.string();
-    return out;
+    for (size_t i = 0; i < dirs_.size(); ++i) out += (i == 0 ? "" : " and ") + dirs_[i].second.string();
+    return out.empty() ? out : "the unfinished " + out + (dirs_.size() > 1 ? " were" : " was") + " removed";
   }
 
  private:
@@ -226,8 +227,9 @@ std::map<std::string, std::string> Overrides(const InitOptions& o) {
 fs::path Staged(const Staging& staging, const char* key, const fs::path& p) {
   fs::path mapped = staging.Map(p);
   if (mapped.empty())
-    throw InitError(std::string(key) + " = " + p.string() + " is outside the directories init creates; give it "
-                    "relative to server.data_dir, or create it yourself and init elsewhere");
+    throw InitError(std::string(key) + " = " + p.string() + " is outside the directories init creates (--dir and "
+                    "server.data_dir), and init writes it: leave it relative to server.data_dir (the file may be moved "
+                    "after init)");
   return mapped;
 }
 
@@ -344,7 +346,7 @@ void RunInit(InitOptions o) {
     const std::string temporaries = staging.Temporaries();
     staging.Discard();  // now: Fail exits without unwinding
     Fail(std::string("init failed: ") + e.what() + "\nNothing was installed" +
-         (temporaries.empty() ? "" : " (the unfinished " + temporaries + " was removed)") + "; fix the cause and run init again.");
+         (temporaries.empty() ? "" : " (" + temporaries + ")") + "; fix the cause and run init again.");
   }
 }
 
