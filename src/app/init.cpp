@@ -135,8 +135,10 @@ std::string Occupied(const fs::path& dir, const std::string& what) {
          "(rm -r " + dir.string() + ") and run init again; or choose a new --dir";
 }
 
-// The directories init makes, each first written as a temporary directory beside it (same file system)
-// and renamed into place by Commit; removed if init fails before that.
+// The directories init makes, each first written as a temporary directory and moved into place by Commit;
+// removed if init fails before that. A new directory is staged beside its place (same file system) and
+// renamed into it in one step. An existing empty one (perhaps a mount point, or the working directory)
+// is staged inside itself and its entries moved up, kurier.toml last.
 class Staging {
  public:
   ~Staging() { Discard(); }
@@ -144,40 +146,37 @@ class Staging {
   void Discard() {
     if (committed_) return;
     std::error_code ec;
-    for (const auto& [final_dir, temp] : dirs_) fs::remove_all(temp, ec);
+    for (const auto& d : dirs_) fs::remove_all(d.temp, ec);
     dirs_.clear();
   }
   // Stages `final_dir` (which must not exist, or be empty) and returns its temporary twin.
   fs::path Add(const fs::path& final_dir, const std::string& what) {
     if (auto why = Occupied(final_dir, what); !why.empty()) throw InitError(why);
     std::error_code ec;
-    fs::create_directories(final_dir.parent_path(), ec);
-    if (ec) throw InitError("cannot create " + final_dir.parent_path().string() + ": " + ec.message());
-    std::string pattern = (final_dir.parent_path() / ("." + final_dir.filename().string() + ".kurier-init-XXXXXX")).string();
-    if (!::mkdtemp(pattern.data()))
-      throw InitError("cannot create a directory in " + final_dir.parent_path().string() + ": " + std::strerror(errno));
-    dirs_.emplace_back(final_dir, pattern);
+    const bool inside = fs::is_directory(final_dir, ec);
+    fs::path where = inside ? final_dir : final_dir.parent_path();
+    fs::create_directories(where, ec);
+    if (ec) throw InitError("cannot create " + where.string() + ": " + ec.message());
+    std::string pattern = (where / ((inside ? "" : "." + final_dir.filename().string()) + ".kurier-init-XXXXXX")).string();
+    if (!::mkdtemp(pattern.data())) throw InitError("cannot create a directory in " + where.string() + ": " + std::strerror(errno));
+    dirs_.push_back(Dir{final_dir, pattern, inside});
     return pattern;
   }
   // Where `p` is written while staging: under a temporary twin, or "" when it is in no staged directory.
   fs::path Map(const fs::path& p) const {
-    for (const auto& [final_dir, temp] : dirs_) {
-      if (IsUnder(p, temp)) return p;
-      if (IsUnder(p, final_dir)) return temp / p.lexically_relative(final_dir);
+    for (const auto& d : dirs_) {
+      if (IsUnder(p, d.temp)) return p;
+      if (IsUnder(p, d.final)) return d.temp / p.lexically_relative(d.final);
     }
     return {};
   }
-  // Renames every temporary directory into place (the last one added last); undone if one fails.
+  // Moves every temporary directory into place (the first one added, holding kurier.toml, last).
   void Commit() {
     for (size_t i = dirs_.size(); i-- > 0;) {
-      std::error_code ec;
-      fs::rename(dirs_[i].second, dirs_[i].first, ec);
-      if (ec) {
-        for (size_t j = i + 1; j < dirs_.size(); ++j) fs::rename(dirs_[j].first, dirs_[j].second, ec);
-        throw InitError("cannot move " + dirs_[i].second.string() + " to " + dirs_[i].first.string() + ": " + ec.message());
-      }
-      if (int fd = ::open(dirs_[i].first.parent_path().c_str(), O_RDONLY | O_DIRECTORY); fd >= 0) {
-        ::fsync(fd);  // the rename itself durable
+      Move(dirs_[i]);
+      if (int fd = ::open((dirs_[i].inside ? dirs_[i].final : dirs_[i].final.parent_path()).c_str(), O_RDONLY | O_DIRECTORY);
+          fd >= 0) {
+        ::fsync(fd);  // the renames themselves durable
         ::close(fd);
       }
     }
@@ -185,12 +184,33 @@ class Staging {
   }
   std::string Temporaries() const {
     std::string out;
-    for (size_t i = 0; i < dirs_.size(); ++i) out += (i == 0 ? "" : " and ") + dirs_[i].second.string();
+    for (size_t i = 0; i < dirs_.size(); ++i) out += (i == 0 ? "" : " and ") + dirs_[i].temp.string();
     return out.empty() ? out : "the unfinished " + out + (dirs_.size() > 1 ? " were" : " was") + " removed";
   }
 
  private:
-  std::vector<std::pair<fs::path, fs::path>> dirs_;  // final, temporary
+  struct Dir {
+    fs::path final, temp;
+    bool inside = false;
+  };
+  static void Move(const Dir& d) {
+    std::error_code ec;
+    if (!d.inside) {
+      fs::rename(d.temp, d.final, ec);
+      if (ec) throw InitError("cannot move " + d.temp.string() + " to " + d.final.string() + ": " + ec.message());
+      return;
+    }
+    std::vector<fs::path> entries;
+    for (const auto& e : fs::directory_iterator(d.temp)) entries.push_back(e.path().filename());
+    std::stable_partition(entries.begin(), entries.end(), [](const fs::path& n) { return n != "kurier.toml"; });
+    for (const auto& name : entries) {
+      fs::rename(d.temp / name, d.final / name, ec);
+      if (ec) throw InitError("cannot move " + (d.temp / name).string() + " into " + d.final.string() + ": " + ec.message());
+    }
+    fs::remove(d.temp, ec);
+    ::chmod(d.final.c_str(), 0700);  // as a directory init makes (it holds keys and the database)
+  }
+  std::vector<Dir> dirs_;
   bool committed_ = false;
 };
 

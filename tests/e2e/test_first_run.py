@@ -66,6 +66,20 @@ def test_failed_init_leaves_nothing_and_a_retry_succeeds(tmp_path, step):
     assert leftovers(tmp_path) == []
 
 
+def test_failed_init_into_an_existing_empty_directory_leaves_it_empty(tmp_path):
+    # An existing directory (a mount point, the working directory) is staged inside itself.
+    target = tmp_path / "mnt"
+    target.mkdir()
+    failed = init(target, env=dict(os.environ, KURIER_TEST_THROW="init:credentials"))
+    assert failed.returncode == 1 and "Nothing was installed" in failed.stderr, failed.stderr
+    assert list(target.iterdir()) == [], "a failed init left files in the directory"
+    ok = run([KURIER_BIN, "init", "--dir", ".", "--json"], cwd=str(target))
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["config"] == str(target / "kurier.toml")
+    assert sorted(p.name for p in target.iterdir()) == ["kurier.db", "kurier.toml", "secret.key", "spool", "tls"]
+    assert (target.stat().st_mode & 0o777) == 0o700
+
+
 def test_init_refuses_a_complete_install_and_says_how_to_start_it(tmp_path):
     target = tmp_path / "k"
     assert init(target).returncode == 0
