@@ -124,6 +124,11 @@ std::string Occupied(const fs::path& dir, const std::string& what) {
   if (!fs::is_directory(dir, ec)) return what + " " + dir.string() + " exists and is not a directory; choose another";
   if (fs::is_empty(dir, ec)) return "";
   const std::string refusal = what + " " + dir.string() + " is not empty; init never writes into a non-empty directory";
+  std::vector<std::string> entries;
+  for (const auto& e : fs::directory_iterator(dir, ec)) entries.push_back(e.path().filename().string());
+  if (std::all_of(entries.begin(), entries.end(), [](const std::string& n) { return n.rfind(".kurier-init-", 0) == 0; }))
+    return refusal + ": it holds only " + entries.front() + ", left by an init that was killed. Remove it (rm -r " +
+           (dir / entries.front()).string() + ") and run init again";
   if (!fs::exists(dir / "kurier.toml", ec)) return refusal + ": choose another";
   auto existing = LoadConfig(dir / "kurier.toml");
   if (existing && InstallProblem(existing.value()).empty())

@@ -80,6 +80,14 @@ def test_failed_init_into_an_existing_empty_directory_leaves_it_empty(tmp_path):
     assert (target.stat().st_mode & 0o777) == 0o700
 
 
+def test_init_names_what_a_killed_init_left(tmp_path):
+    target = tmp_path / "mnt"
+    (target / ".kurier-init-AbC123").mkdir(parents=True)
+    proc = init(target)
+    assert proc.returncode == 1
+    assert f"rm -r {target / '.kurier-init-AbC123'}" in proc.stderr, proc.stderr
+
+
 def test_init_refuses_a_complete_install_and_says_how_to_start_it(tmp_path):
     target = tmp_path / "k"
     assert init(target).returncode == 0
