@@ -35,6 +35,14 @@ Config LoadConfigOrExit(const std::string& path);
 /// `create_secret` (init, serve), otherwise loaded only when it exists.
 std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config, bool create_secret = false);
 
+/// Opens the configured store: the node's secret made when missing if `create_secret`, otherwise loaded
+/// only when it exists. The error says what failed.
+Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const Config& config, bool create_secret);
+
+/// What makes the install `config` describes incomplete: its data directory missing, or a file `kurier
+/// init` writes (the database, the spool, the TLS certificate and key) missing; "" when complete.
+std::string InstallProblem(const Config& config);
+
 /// Removes group and other permissions from kurier.toml, the data directory and everything in it
 /// owned by this user (directories 0700, files 0600; symbolic links not followed), and from the files
 /// the configuration names outside it; each change is logged, and what cannot be changed is logged with

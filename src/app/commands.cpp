@@ -1,4 +1,4 @@
-// commands.cpp - administrative subcommands: `config check` here, and the registration of the command
+// commands.cpp - administrative subcommands: `config check|get` here, and the registration of the command
 // groups that live in files of their own (account, smtp-user, api-key, queue, events).
 #include <filesystem>
 #include <iostream>
@@ -21,15 +21,24 @@ Config LoadConfigOrExit(const std::string& path) {
   return c.value();
 }
 
-std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config, bool create_secret) {
+Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const Config& config, bool create_secret) {
   store::StoreOptions options;
   std::error_code ec;
   if (create_secret || std::filesystem::exists(config.secret_file, ec)) {
     auto secret = LoadOrCreateSecret(config.secret_file);
-    if (!secret) Fail("server.secret_file: " + secret.error().message);
+    if (!secret) return MakeError(secret.error().code, "server.secret_file: " + secret.error().message);
     options.server_secret = std::move(secret.value());
   }
-  auto s = store::OpenStore(config.store_backend, config.sqlite_path, options);
+  return store::OpenStore(config.store_backend, config.sqlite_path, options);
+}
+
+std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config, bool create_secret) {
+  // Only init and serve may start from nothing; a command given a wrong --config must not create a database.
+  std::error_code ec;
+  if (!create_secret && !std::filesystem::exists(config.sqlite_path, ec))
+    Fail("no database at " + config.sqlite_path.string() + " (store.sqlite_path of " + config.file.string() +
+         "): is --config the right file? 'kurier init --dir DIR' creates a data directory");
+  auto s = OpenConfiguredStore(config, create_secret);
   if (!s) Fail(s.error().message);
   return std::move(s.value());
 }
@@ -49,7 +58,7 @@ void AddConfigOption(CLI::App* command, std::string& config_path) {
 }
 
 void AddAdminCommands(CLI::App& app, std::string& config_path) {
-  // config check
+  // config check|get
   auto* config = app.add_subcommand("config", "Configuration tools");
   config->require_subcommand(1);
   auto* check = config->add_subcommand("check", "Validate a configuration file and explain every error by key name");
@@ -63,6 +72,19 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
     }
     for (const auto& e : errors) std::cout << e << "\n";
     std::exit(1);
+  });
+  // config get: what scripts (scripts/run.sh) read instead of parsing kurier.toml themselves.
+  auto* get = config->add_subcommand("get", "Print the effective value of one key (the file's or the default; "
+                                            "paths resolved against server.data_dir, arrays one entry per line)");
+  static std::string key;
+  get->add_option("KEY", key, "Dotted key name, e.g. smtp.submission.listen")->required();
+  AddConfigOption(get, config_path);
+  get->callback([&] {
+    if (!std::filesystem::exists(config_path))
+      Fail("configuration file " + config_path + " not found; create one with 'kurier init --dir DIR' or pass --config FILE");
+    auto value = ConfigValue(config_path, key);
+    if (!value) Fail(value.error().message);
+    std::cout << value.value() << "\n";
   });
   AddAccountCommand(app, config_path);
   AddSmtpUserCommand(app, config_path);

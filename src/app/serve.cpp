@@ -1,5 +1,5 @@
 // serve.cpp - `kurier serve`: open the store and the spool (recovering it), start the listeners and
-// the delivery manager on one io_context, stop cleanly on SIGTERM/SIGINT.
+// the delivery manager on one io_context, reload the TLS certificate on SIGHUP, stop cleanly on SIGTERM/SIGINT.
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
@@ -276,10 +276,24 @@ void LogSpoolStats(const spool::Spool& spool) {
                  st.commit_micros / 1000.0 / st.commits);
 }
 
+// SIGHUP: the certificate files again (after a renewal; they are also watched every tls.reload_interval).
+void ReloadOnSighup(boost::asio::signal_set& hup, smtp::server::SmtpServer& server) {
+  hup.async_wait([&hup, &server](auto ec, int) {
+    if (ec) return;
+    (void)server.ReloadTls("SIGHUP");
+    ReloadOnSighup(hup, server);
+  });
+}
+
 // `kurier serve`: opens the stores, starts delivery, the SMTP and HTTP listeners, webhooks and the
 // timers, runs until SIGINT or SIGTERM, then stops them in order.
 void Serve(const std::string& config_path) {
   Config config = LoadConfigOrExit(config_path);
+  // Before anything is opened: a missing or wrong data directory is said so, and nothing is created in it.
+  if (auto problem = InstallProblem(config); !problem.empty())
+    Fail("cannot serve: " + problem + ".\nkurier serve creates nothing; 'kurier init --dir DIR' creates a complete data "
+         "directory (a self-signed certificate, or yours with --tls-cert FILE --tls-key FILE), then run "
+         "'kurier serve --config DIR/kurier.toml'");
   InitLogging(config.log_level);
   TightenFileModes(config);  // an install made before umask 077 (files 0644)
   auto [store, spool] = OpenStores(config);
@@ -318,9 +332,12 @@ void Serve(const std::string& config_path) {
     spdlog::info("kurier ready (hostname {})", config.hostname);
     boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
     boost::asio::steady_timer grace(ioc);
+    boost::asio::signal_set hup(ioc, SIGHUP);
+    ReloadOnSighup(hup, server);
     signals.async_wait([&](auto ec, int sig) {
       if (ec) return;
       spdlog::info("signal {}: stopping", sig);
+      hup.cancel();
       server.Stop();
       http.Stop();
       public_http.Stop();
@@ -342,7 +359,8 @@ void Serve(const std::string& config_path) {
 }  // namespace
 
 void AddServeCommand(CLI::App& app, std::string& config_path) {
-  auto* cmd = app.add_subcommand("serve", "Run the server in the foreground (SIGTERM or SIGINT stops it)");
+  auto* cmd = app.add_subcommand("serve", "Run the server in the foreground (SIGTERM or SIGINT stops it, SIGHUP reloads "
+                                          "the TLS certificate)");
   cmd->add_option("--config", config_path, "Configuration file (default: $KURIER_CONFIG or var/kurier.toml)");
   cmd->callback([&] { Serve(config_path); });
 }

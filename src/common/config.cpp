@@ -43,6 +43,10 @@ constexpr Key kSchema[] = {
      "static RSA), in the server's order; \"intermediate\" is Mozilla's intermediate profile (adds DHE-RSA with "
      "AES-GCM or ChaCha20-Poly1305, in the client's order). TLS 1.3 is offered in both; TLS 1.0 and 1.1 never. "
      "Outbound delivery to other mail servers is not restricted by it (opportunistic STARTTLS, RFC 7435)."},
+    {"tls.reload_interval", Type::kInt, "5",
+     "Seconds between checks of tls.certificate and tls.private_key for new files (as certbot renews them): a "
+     "changed pair is loaded for new connections; one that does not load is logged and the old one kept. "
+     "SIGHUP reloads at once. 0: only on SIGHUP."},
     {"store.backend", Type::kString, R"("sqlite")",
      "Where accounts, credentials, keys and events live: \"sqlite\" (embedded)."},
     {"store.sqlite_path", Type::kString, R"("kurier.db")", "SQLite database file (relative to data_dir)."},
@@ -464,6 +468,7 @@ void ReadServer(Reader& r, Config& c) {
   c.tls_ciphers = r.Str("tls.ciphers");
   if (c.tls_ciphers != "modern" && c.tls_ciphers != "intermediate")
     r.Error("tls.ciphers: \"" + c.tls_ciphers + "\" is not a policy; use \"modern\" or \"intermediate\"");
+  c.tls_reload_interval = r.Int("tls.reload_interval", 0, 86400);
   c.store_backend = r.Str("store.backend");
   if (c.store_backend != "sqlite")
     r.Error("store.backend: \"" + c.store_backend + "\" is not available; use \"sqlite\"");
@@ -822,6 +827,40 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
     return MakeError(ErrorCode::kConfig, msg);
   }
   return c;
+}
+
+Result<std::string> ConfigValue(const std::filesystem::path& file, const std::string& key) {
+  auto c = LoadConfig(file);
+  if (!c) return MakeError(ErrorCode::kConfig, "invalid configuration " + file.string() + ":\n" + c.error().message);
+  const Key* k = FindKey(key);
+  if (!k) {
+    std::string hint = Suggest(key);
+    return MakeError(ErrorCode::kNotFound, "unknown key '" + key + "'" +
+                                               (hint.empty() ? "; 'kurier init' writes every key into kurier.toml" : hint));
+  }
+  // Paths as kurier uses them: relative ones resolved against server.data_dir.
+  const std::pair<const char*, std::filesystem::path> kPaths[] = {
+      {"server.data_dir", c->data_dir},          {"server.secret_file", c->secret_file},
+      {"server.control_socket", c->control_socket}, {"tls.certificate", c->tls_certificate},
+      {"tls.private_key", c->tls_private_key},   {"store.sqlite_path", c->sqlite_path},
+      {"spool.path", c->spool_path},             {"arc.key_file", c->arc.key_file},
+      {"events.webhook_ca_file", c->events.webhook_ca_file}};
+  for (const auto& [name, path] : kPaths)
+    if (key == name) return path.lexically_normal().string();
+  toml::table user = toml::parse_file(file.string());  // parsed by LoadConfig a moment ago
+  const toml::table defaults = DefaultsTable();
+  auto scalar = [](const toml::node& e) -> std::string {
+    if (e.is_string()) return *e.value<std::string>();
+    if (e.is_boolean()) return *e.value<bool>() ? "true" : "false";
+    if (e.is_integer()) return std::to_string(*e.value<int64_t>());
+    return "";
+  };
+  const toml::node& n = Lookup(user, defaults, k->name);
+  auto* arr = n.as_array();
+  if (!arr) return scalar(n);
+  std::string out;
+  for (size_t i = 0; i < arr->size(); ++i) out += (i ? "\n" : "") + scalar(*arr->get(i));
+  return out;
 }
 
 }  // namespace kurier

@@ -142,6 +142,7 @@ struct Config {
   std::filesystem::path tls_certificate, tls_private_key;
   std::string tls_min_version;
   std::string tls_ciphers = "modern";  ///< tls.ciphers: "modern" or "intermediate" (src/net/tls_policy.hpp)
+  int tls_reload_interval = 5;  ///< tls.reload_interval: seconds between checks of the certificate files, 0: SIGHUP only
   std::string store_backend;
   std::filesystem::path sqlite_path;
   int event_journal_delay_ms = 10;  ///< store.event_journal_delay_ms
@@ -175,6 +176,11 @@ std::vector<std::string> CheckConfig(const std::filesystem::path& file);
 /// The commented kurier.toml with every default written out; `overrides` maps a dotted key to a TOML
 /// value literal. Fails when a key is unknown or a value has the wrong type.
 Result<std::string> RenderConfigTemplate(const std::map<std::string, std::string>& overrides);
+
+/// The effective value of one key of FILE (`kurier config get`): the file's value or the default; paths
+/// resolved as kurier uses them (relative to server.data_dir), arrays one entry per line. Fails when FILE
+/// is not valid (with its errors) or when KEY is not a key (naming it, with the closest key).
+Result<std::string> ConfigValue(const std::filesystem::path& file, const std::string& key);
 
 /// Turns a command-line value into a TOML literal: kept when it parses as a TOML value, quoted otherwise.
 std::string ToTomlLiteral(const std::string& value);

@@ -123,5 +123,40 @@ TEST(SplitHostPort, Table) {
   }
 }
 
+// `kurier config get`: the value kurier uses, whatever the quoting in the file, defaults included.
+TEST_F(ConfigTest, ConfigValueIsTheEffectiveValue) {
+  auto p = Write("[smtp.submission]\nlisten = '127.0.0.1:3587'\n[server]\ndata_dir = 'data'\n"
+                 "[smtp.relay]\nnetworks = ['10.0.0.0/8', \"::1/128\"]\n[tls]\ncertificate = '/etc/x/fullchain.pem'\n");
+  struct Case {
+    const char* key;
+    std::string want;
+  } cases[] = {
+      {"smtp.submission.listen", "127.0.0.1:3587"},        // single-quoted (literal) string
+      {"smtp.submissions.listen", "127.0.0.1:2465"},       // the default
+      {"api.listen", "127.0.0.1:8025"},
+      {"smtp.submission.enabled", "true"},
+      {"smtp.limits.max_recipients", "1000"},
+      {"smtp.relay.networks", "10.0.0.0/8\n::1/128"},     // one entry per line
+      {"server.data_dir", (dir_ / "data").string()},      // resolved against the file's directory
+      {"store.sqlite_path", (dir_ / "data/kurier.db").string()},
+      {"tls.certificate", "/etc/x/fullchain.pem"},        // absolute stays
+      {"tls.private_key", (dir_ / "data/tls/key.pem").string()},
+      {"events.webhook_ca_file", ""},
+  };
+  for (const auto& c : cases) {
+    auto v = ConfigValue(p, c.key);
+    ASSERT_TRUE(v) << c.key << ": " << v.error().message;
+    EXPECT_EQ(v.value(), c.want) << c.key;
+  }
+  auto unknown = ConfigValue(p, "smtp.submision.listen");
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message.find("unknown key 'smtp.submision.listen'"), std::string::npos) << unknown.error().message;
+  EXPECT_NE(unknown.error().message.find("did you mean 'smtp.submission.listen'"), std::string::npos) << unknown.error().message;
+  EXPECT_FALSE(ConfigValue(p, "smtp"));  // a table, not a key
+  auto invalid = ConfigValue(Write("[api]\nlisten = 8025\n"), "api.listen");
+  ASSERT_FALSE(invalid);
+  EXPECT_NE(invalid.error().message.find("api.listen"), std::string::npos) << invalid.error().message;
+}
+
 }  // namespace
 }  // namespace kurier

@@ -137,6 +137,7 @@ HELP_COMMANDS = [
     ["init", "--help"],
     ["serve", "--help"],
     ["config", "check", "--help"],
+    ["config", "get", "--help"],
     ["account", "--help"],
     ["account", "add", "--help"],
     ["account", "list", "--help"],

@@ -152,8 +152,7 @@ void MaybeThrowForTest(const std::string& token, std::string_view where, std::st
 
 struct SmtpServer::Impl {
   Impl(const Config& c, store::Store& s, spool::Spool& sp, asio::io_context& io)
-      : config(c), store(s), spool(sp), ioc(io), ssl_ctx(ssl::context::tls_server), auth(s, c.auth),
-        limiter(c.limits), auth_pool(2) {}
+      : config(c), store(s), spool(sp), ioc(io), server_tls(c), tls_poll(io), auth(s, c.auth), limiter(c.limits), auth_pool(2) {}
 
   struct Listener {
     ListenerKind kind;
@@ -173,7 +172,8 @@ struct SmtpServer::Impl {
   spool::Spool& spool;
   ingress::Ingress ingress{store, spool};
   asio::io_context& ioc;
-  ssl::context ssl_ctx;
+  ServerTlsContext server_tls;    ///< the certificate new connections get, reloaded when its files change
+  asio::steady_timer tls_poll;    ///< every tls.reload_interval
   AuthService auth;
   ConnectionLimiter limiter;
   asio::thread_pool auth_pool;  ///< Argon2id checks, and bounce processing on the inbound listener
@@ -181,6 +181,30 @@ struct SmtpServer::Impl {
   std::vector<Listener> listeners;
   std::atomic<bool> stopping{false};
   const std::string test_throw = TestThrowToken();
+
+  // A new certificate for new connections (SIGHUP, or its files changed); a bad one is logged and the
+  // certificate in use kept.
+  Result<void> ReloadTls(std::string_view why) {
+    auto r = server_tls.Reload();
+    if (!r) {
+      spdlog::error("tls: {}: the certificate was not reloaded, connections keep getting the previous one: {}", why,
+                    r.error().message);
+      return r.error();
+    }
+    spdlog::info("tls: {}: loaded {} ({}, valid until {}) with {}", why, config.tls_certificate.string(), r->subject,
+                 r->not_after, config.tls_private_key.string());
+    if (r->expired) spdlog::warn("tls: the certificate in {} has expired ({}); renew it", config.tls_certificate.string(), r->not_after);
+    return {};
+  }
+
+  void PollTls() {
+    tls_poll.expires_after(std::chrono::seconds(config.tls_reload_interval));
+    tls_poll.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping) return;
+      if (server_tls.Poll()) (void)ReloadTls("the certificate files changed");
+      PollTls();
+    });
+  }
 
   Result<void> Bind(ListenerKind kind, const ListenerConfig& lc) {
     std::string host;
@@ -270,7 +294,8 @@ struct SmtpServer::Impl {
     if (!refusal.empty()) spdlog::info("{}: refused {}: {}", KindName(kind), conn->ip, refusal.substr(0, refusal.size() - 2));
 
     if (kind == ListenerKind::kSubmissions) {
-      ssl::stream<tcp::socket> tls(std::move(sock), ssl_ctx);
+      auto ctx = server_tls.Current();  // outlives the stream below
+      ssl::stream<tcp::socket> tls(std::move(sock), *ctx);
       conn->watchdog.Watch(&tls.next_layer());
       if (!co_await Handshake(tls, *conn)) co_return;
       conn->watchdog.ExpireAfter(std::chrono::seconds(config.limits.command_timeout));
@@ -282,7 +307,8 @@ struct SmtpServer::Impl {
     conn->watchdog.ExpireAfter(std::chrono::seconds(config.limits.command_timeout));
     bool starttls = co_await Drive(sock, session, *conn, kind, session_end);
     if (!starttls) co_return;
-    ssl::stream<tcp::socket> tls(std::move(sock), ssl_ctx);
+    auto ctx = server_tls.Current();  // outlives the stream below
+    ssl::stream<tcp::socket> tls(std::move(sock), *ctx);
     conn->watchdog.Watch(&tls.next_layer());
     conn->watchdog.ExpireAfter(std::chrono::seconds(config.limits.tls_handshake_timeout));
     if (!co_await Handshake(tls, *conn)) co_return;
@@ -530,7 +556,13 @@ SmtpServer::~SmtpServer() {
 
 Result<void> SmtpServer::Start() {
   auto& i = *impl_;
-  if (auto r = ConfigureServerTls(i.ssl_ctx, i.config); !r) return r;
+  auto cert = i.server_tls.Reload();
+  if (!cert) return cert.error();
+  spdlog::info("tls: {} ({}, valid until {}{}){}", i.config.tls_certificate.string(), cert->subject, cert->not_after,
+               cert->self_signed ? ", self-signed" : "",
+               i.config.tls_reload_interval > 0 ? "; reloaded when it changes or on SIGHUP" : "; reloaded on SIGHUP");
+  if (cert->expired) spdlog::warn("tls: the certificate in {} has expired ({}); renew it", i.config.tls_certificate.string(), cert->not_after);
+  if (i.config.tls_reload_interval > 0) i.PollTls();
   if (i.config.submission.enabled)
     if (auto r = i.Bind(ListenerKind::kSubmission, i.config.submission); !r) return r;
   if (i.config.submissions.enabled)
@@ -552,6 +584,8 @@ Result<void> SmtpServer::Start() {
   return {};
 }
 
+Result<void> SmtpServer::ReloadTls(std::string_view why) { return impl_->ReloadTls(why); }
+
 AuthService& SmtpServer::auth_service() { return impl_->auth; }
 
 void SmtpServer::SetBounceIntake(bounce::FeedbackIntake* intake) { impl_->intake = intake; }
@@ -560,6 +594,7 @@ void SmtpServer::Stop() {
   auto& i = *impl_;
   asio::post(i.ioc, [&i] {
     if (i.stopping.exchange(true)) return;
+    i.tls_poll.cancel();
     for (auto& l : i.listeners) {
       boost::system::error_code ec;
       l.acceptor->close(ec);

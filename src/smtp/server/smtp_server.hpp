@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config.hpp"
@@ -37,6 +38,10 @@ class SmtpServer {
   void SetBounceIntake(bounce::FeedbackIntake* intake);
   /// Binds every enabled listener; fails with the address and the reason (e.g. in use).
   Result<void> Start();
+  /// Loads tls.certificate and tls.private_key again (SIGHUP; the files are also watched every
+  /// tls.reload_interval): new connections get the new certificate, open ones keep theirs. A pair that
+  /// does not load is logged (with `why`) and returned, and the certificate in use is kept.
+  Result<void> ReloadTls(std::string_view why);
   /// Closes the listeners; sessions answer 421 at their next command.
   void Stop();
   /// AUTH throttling state, for `kurier auth status|unblock` (thread-safe).
