@@ -111,8 +111,6 @@ std::optional<std::string> Ingress::SenderProblem(const std::optional<smtp::prot
 std::optional<std::string> Ingress::RecipientRefusal(const std::string& account, const std::string& recipient) const {
   auto found = store_.FindSuppressions(account, {recipient});
   if (!found || found->empty()) return std::nullopt;  // unreadable: accepted here, checked again at DATA
-  auto acc = store_.FindAccount(account);
-  if (!acc || !acc.value() || !acc.value()->refuse_suppressed.value_or(false)) return std::nullopt;
   const store::Suppression& s = found->front();
   return "<" + recipient + "> is on " + (s.account.empty() ? "the global" : "this account's") + " suppression list (" +
          s.reason + " since " + FormatTimeUtc(s.created_at) + "); kurier sends nothing to it. If it should receive "

@@ -77,10 +77,9 @@ class Ingress {
   static std::optional<std::string> SenderProblem(const std::optional<smtp::proto::SenderRules>& rules,
                                                   const std::string& account, const std::string& from);
 
-  /// Why SMTP's RCPT refuses `recipient` for `account`: it is on the account's (or the global)
-  /// suppression list and the account refuses suppressed recipients (Account::refuse_suppressed); the
-  /// text names the suppression and how to lift it. nullopt: accept it (a suppressed one is then taken
-  /// out by DropSuppressed and recorded). One index probe; the account is read only for a suppressed address.
+  /// Why SMTP's RCPT refuses `recipient` for `account`, an account that refuses suppressed recipients
+  /// (Account::refuse_suppressed, which the caller checked): it is on the account's (or the global)
+  /// suppression list; the text names the suppression and how to lift it. nullopt: accept it. One index probe.
   std::optional<std::string> RecipientRefusal(const std::string& account, const std::string& recipient) const;
 
   /// Takes suppressed recipients (the account's list or the global one) out of each message; returns,

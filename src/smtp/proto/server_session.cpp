@@ -244,7 +244,8 @@ void ServerSession::DoRcpt(const Command& c) {
     return Reply(ReplyId::kNeedSmtputf8, "<" + path->mailbox.ToString() + ">");
   if (envelope_.forward_paths.size() >= config_.limits.max_recipients)
     return Reply(ReplyId::kTooManyRecipients, std::to_string(config_.limits.max_recipients));
-  if (config_.recipient_refusal && config_.mode != ListenerMode::kInbound)
+  if (config_.recipient_refusal && config_.mode != ListenerMode::kInbound &&
+      (refuse_suppressed_ || (config_.mode == ListenerMode::kRelay && config_.refuse_suppressed)))
     if (std::string why = config_.recipient_refusal(account_, path->mailbox.ToString()); !why.empty())
       return Reply(ReplyId::kRecipientRefused, why);
   envelope_.forward_paths.push_back(std::move(path->mailbox));
@@ -542,6 +543,7 @@ void ServerSession::OnAuthResult(const AuthResult& result) {
       sandbox_ = result.sandbox;
       verified_domains_ = result.verified_domains;
       test_mode_ = result.test_mode;
+      refuse_suppressed_ = result.refuse_suppressed;
       Reply(ReplyId::kAuthOk);
       break;
     case AuthResult::Status::kInvalid: Reply(ReplyId::kAuthInvalid); break;

@@ -33,9 +33,11 @@ struct SessionConfig {
   /// kInbound: whether mail for this (lower-case) domain is accepted. Pure: the I/O layer answers from
   /// what it has cached, never by blocking.
   std::function<bool(const std::string& domain)> accepted_domain;
-  /// kSubmission and kRelay: why RCPT refuses `recipient` for the session's account ("" for the relay
-  /// listener), or "" to accept it (a suppressed address when the account says so). May be empty.
+  /// kSubmission and kRelay, when the account refuses suppressed recipients (AuthResult::refuse_suppressed,
+  /// or `refuse_suppressed` here for the relay listener's account): why RCPT refuses `recipient` for the
+  /// session's account ("" for the relay listener), or "" to accept it. May be empty.
   std::function<std::string(const std::string& account, const std::string& recipient)> recipient_refusal;
+  bool refuse_suppressed = false;  ///< kRelay: the relay account refuses suppressed recipients
 };
 
 enum class BodyType { k7Bit, k8BitMime };
@@ -71,6 +73,7 @@ struct AuthResult {
   bool sandbox = true;                      ///< false: only verified sending domains may be used
   std::vector<std::string> verified_domains;  ///< sending domains whose DKIM records checked out
   bool test_mode = false;                   ///< the account's mail is recorded, not sent
+  bool refuse_suppressed = false;           ///< RCPT refuses suppressed recipients (recipient_refusal)
 };
 
 struct StoreResult {
@@ -169,6 +172,7 @@ class ServerSession {
   std::vector<std::string> sender_domains_;
   bool sandbox_ = true;
   bool test_mode_ = false;
+  bool refuse_suppressed_ = false;
   std::vector<std::string> verified_domains_;
   AuthRequest auth_request_;
   std::string auth_mechanism_, login_username_;

@@ -213,6 +213,7 @@ AuthOutcome AuthService::Authenticate(const std::string& client_ip, const AuthRe
     r.sandbox = (*account)->sandbox;
     r.verified_domains = (*account)->verified_domains;
     r.test_mode = (*account)->test_mode.value_or(false);
+    r.refuse_suppressed = (*account)->refuse_suppressed.value_or(false);
     return AuthOutcome{std::move(r), decision.delay};
   }
   // The same wrong credentials again on this connection (a client trying its next mechanism) are one

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <mutex>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -245,6 +246,19 @@ struct SmtpServer::Impl {
     }
   }
 
+  // The relay account's refuse_suppressed, read at most every 5 s (sessions are many, changes rare).
+  mutable std::mutex relay_flag_mu;
+  mutable std::pair<bool, int64_t> relay_flag{false, 0};  // value, read at (µs)
+  bool RelayRefusesSuppressed() const {
+    std::lock_guard lock(relay_flag_mu);
+    const int64_t now = NowMicros();
+    if (now - relay_flag.second > 5'000'000) {
+      auto a = store.FindAccount(config.relay_account);
+      relay_flag = {a && a.value() && a.value()->refuse_suppressed.value_or(false), now};
+    }
+    return relay_flag.first;
+  }
+
   proto::SessionConfig SessionConfigFor(ListenerKind kind) const {
     proto::SessionConfig sc;
     sc.hostname = config.hostname;
@@ -253,11 +267,12 @@ struct SmtpServer::Impl {
                                                : proto::ListenerMode::kSubmission;
     if (kind == ListenerKind::kInbound)
       sc.accepted_domain = [intake = intake](const std::string& domain) { return intake->Accepts(domain); };
-    else  // an indexed read on the store's reader connection (WAL: never waits for a writer)
+    else  // only for an account that refuses suppressed recipients: an index probe per RCPT then
       sc.recipient_refusal = [this, kind](const std::string& account, const std::string& recipient) {
         return ingress.RecipientRefusal(kind == ListenerKind::kRelay ? config.relay_account : account, recipient)
             .value_or(std::string());
       };
+    if (kind == ListenerKind::kRelay) sc.refuse_suppressed = RelayRefusesSuppressed();
     sc.tls_active = kind == ListenerKind::kSubmissions;
     sc.tls_offered = true;
     sc.limits = config.limits;
