@@ -57,6 +57,14 @@ std::vector<std::string> OptionNames(CLI::App* app) {
 // (a missing argument, a value that is not valid).
 std::string Explain(CLI::App& app, CLI::App* cur, const CLI::ParseError& e) {
   const std::vector<std::string> extras = app.remaining(true);
+  const auto subs = SubcommandNames(cur);
+  // A group whose command word was misspelt ("queue lst --config F"): the options after it were meant for
+  // that command, so the word is what to name.
+  if (!subs.empty() && cur->get_subcommands().empty() && !extras.empty() && !extras.front().starts_with('-')) {
+    const std::string hint = Closest(extras.front(), subs);
+    return "unknown command '" + extras.front() + "'" +
+           (hint.empty() ? "; '" + PathOf(cur) + "' has " + Join(subs) : "; did you mean '" + hint + "'?");
+  }
   for (const auto& w : extras) {  // an unknown option first: the words after it may be its value
     if (w.size() < 2 || w[0] != '-') continue;
     const std::string name = w.substr(0, w.find('='));
@@ -64,7 +72,6 @@ std::string Explain(CLI::App& app, CLI::App* cur, const CLI::ParseError& e) {
     return "unknown option '" + name + "' for '" + PathOf(cur) + "'" +
            (hint.empty() ? "" : "; did you mean '" + hint + "'?");
   }
-  const auto subs = SubcommandNames(cur);
   if (!subs.empty() && !extras.empty()) {
     const std::string hint = Closest(extras.front(), subs);
     return "unknown command '" + extras.front() + "'" +

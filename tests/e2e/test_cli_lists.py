@@ -98,6 +98,8 @@ def test_events_list_newest_first_with_limit_and_since(big):
 
 ARGUMENT_ERRORS = [
     (["queue", "lst"], "unknown command 'lst'; did you mean 'list'?"),
+    # the options after a misspelt command were meant for it: the command word is what is wrong
+    (["queue", "lst", "--config", "k/kurier.toml"], "unknown command 'lst'; did you mean 'list'?"),
     (["qeue", "list"], "unknown command 'qeue'; did you mean 'queue'?"),
     (["queue", "list", "--limt", "5"], "unknown option '--limt' for 'kurier queue list'; did you mean '--limit'?"),
     (["events", "list", "--tpye", "accepted"], "did you mean '--type'?"),
