@@ -121,15 +121,23 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
     (void)store.AppendEvents({store::Event{0, NowMicros(), type, "", "", data}});
   }
 
+  // The job's message: as committed (its first attempt), else read back from the spool; null when it was
+  // deleted meanwhile (or cannot be read): nothing to deliver.
+  std::shared_ptr<const spool::SpoolMessage> MessageOf(const Job& job) {
+    if (job.message) return job.message;
+    auto msg = spool.Get(job.message_id);
+    if (!msg || !*msg) {
+      if (!msg) spdlog::error("delivery: cannot read {}: {}", job.message_id, msg.error().message);
+      return nullptr;
+    }
+    return std::make_shared<const spool::SpoolMessage>(std::move(**msg));
+  }
+
   // Test mode (SendOptions::test): the message is prepared as for sending (tracking, DKIM, ARC) and its
   // recipients recorded as delivered by "test-mode" (a local 250), with no route and no connection.
   void DeliverTestMode(Job& job) {
-    std::shared_ptr<const spool::SpoolMessage> message = job.message;
-    if (!message) {
-      auto msg = spool.Get(job.message_id);
-      if (!msg || !*msg) return;  // deleted meanwhile
-      message = std::make_shared<const spool::SpoolMessage>(std::move(**msg));
-    }
+    std::shared_ptr<const spool::SpoolMessage> message = MessageOf(job);
+    if (!message) return;
     if (!outcomes.DropSuppressed(job, *message)) return;
     Transforms::Prepared prepared;
     smtp::proto::OutboundMessage om;
@@ -197,15 +205,8 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
         job = dispatcher.Take(domain);
       }
       if (!job) break;
-      std::shared_ptr<const spool::SpoolMessage> message = job->message;
-      if (!message) {
-        auto msg = spool.Get(job->message_id);
-        if (!msg || !*msg) {  // deleted meanwhile (or unreadable): nothing to deliver
-          if (!msg) spdlog::error("delivery: cannot read {}: {}", job->message_id, msg.error().message);
-          continue;
-        }
-        message = std::make_shared<const spool::SpoolMessage>(std::move(**msg));
-      }
+      std::shared_ptr<const spool::SpoolMessage> message = MessageOf(*job);
+      if (!message) continue;
       if (message->options.test) {  // rebuilt from the spool after a restart: still not sent
         job->message = message;
         DeliverTestMode(*job);
