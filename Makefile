@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 PY := /usr/bin/python3
 export CCACHE_DIR ?= $(CURDIR)/.ccache
 
-.PHONY: all deps deps-build build run test unit e2e bench fuzz security size clean
+.PHONY: all deps deps-build build run test unit e2e bench fuzz security size clean install deb
 
 all: build
 
@@ -45,6 +45,21 @@ security: deps build
 # The size rules of src/ (issue 13): no file above 900 lines, no function above 120.
 size:
 	$(PY) scripts/code_size.py src
+
+# As a service (README "Installing as a service"): the binary, kurier.service, /etc/kurier/kurier.toml
+# (kept if present); then, unless DESTDIR is set, kurier-setup makes the kurier user, /var/lib/kurier and
+# the first install (as root). PREFIX defaults to /usr/local.
+PREFIX ?= /usr/local
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
+	@if [ -n "$(DESTDIR)" ]; then echo "installed under $(DESTDIR); run $(PREFIX)/libexec/kurier/kurier-setup as root on the target"; \
+	elif [ "$$(id -u)" -eq 0 ]; then $(PREFIX)/libexec/kurier/kurier-setup && \
+	  echo "start it with: systemctl daemon-reload && systemctl enable --now kurier"; \
+	else echo "run $(PREFIX)/libexec/kurier/kurier-setup as root to create the kurier user and /var/lib/kurier"; fi
+
+# The Debian package, $(BUILD)/kurier_VERSION_ARCH.deb (CPack; Depends from dpkg-shlibdeps).
+deb: build
+	cd $(BUILD) && cpack -G DEB
 
 fuzz: deps-build
 	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKURIER_FUZZ=ON -DKURIER_TESTS=OFF -DKURIER_BENCH=OFF

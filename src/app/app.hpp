@@ -51,6 +51,9 @@ void TightenFileModes(const Config& config);
 
 [[noreturn]] void Fail(const std::string& message);
 
+/// `--set KEY=VALUE` arguments as TOML literals by key (init, config template); a malformed one fails.
+std::map<std::string, std::string> SetOverrides(const std::vector<std::string>& sets);
+
 /// Parses the command line and runs the command (cli_errors.cpp). An argument error is explained
 /// (what was meant: "unknown command 'lst'; did you mean 'list'?") and gives 2; --help and --version 0.
 int RunCommandLine(CLI::App& app, int argc, char** argv);

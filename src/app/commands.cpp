@@ -86,6 +86,17 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
     if (!value) Fail(value.error().message);
     std::cout << value.value() << "\n";
   });
+  // config template: the commented file init writes (the Debian package's /etc/kurier/kurier.toml is made by it).
+  auto* tmpl = config->add_subcommand("template", "Print the commented configuration 'kurier init' writes, every key "
+                                                  "with its default and what it means");
+  static std::vector<std::string> template_sets;
+  tmpl->add_option("--set", template_sets, "Change a key in the printed file: KEY=VALUE (repeatable), e.g. "
+                                           "--set server.data_dir=/var/lib/kurier");
+  tmpl->callback([] {
+    auto text = RenderConfigTemplate(SetOverrides(template_sets));
+    if (!text) Fail("invalid --set:\n" + text.error().message);
+    std::cout << text.value();
+  });
   AddAccountCommand(app, config_path);
   AddSmtpUserCommand(app, config_path);
   AddApiKeyCommand(app, config_path);

@@ -48,11 +48,19 @@ bool Tighten(const std::filesystem::path& p) {
   return true;
 }
 
+// A configuration that root keeps and only kurier's group may read (root:kurier 0640, as the Debian
+// package installs /etc/kurier/kurier.toml) is as it should be: kurier reads it and cannot change it.
+bool KeptByRootForOurGroup(const std::filesystem::path& p) {
+  struct stat st {};
+  return ::geteuid() != 0 && ::stat(p.c_str(), &st) == 0 && st.st_uid == 0 && st.st_gid == ::getegid() &&
+         (st.st_mode & 027) == 0;
+}
+
 }  // namespace
 
 void TightenFileModes(const Config& config) {
   constexpr int kMaxEntries = 100000;  // a data directory is a handful of files; stop before walking a whole disk
-  Tighten(config.file);
+  if (!KeptByRootForOurGroup(config.file)) Tighten(config.file);
   Tighten(config.data_dir);
   // Files kurier names outside the data directory (absolute paths in kurier.toml).
   for (const auto& p : {config.sqlite_path, config.spool_path, config.secret_file, config.tls_private_key, config.arc.key_file}) {

@@ -220,7 +220,7 @@ class Staging {
 };
 
 struct InitOptions {
-  std::string dir;
+  std::string dir, config;
   bool json = false;
   std::vector<std::string> sets, sender_domains;
   std::string tls_cert, tls_key;
@@ -228,12 +228,7 @@ struct InitOptions {
 
 // The --set overrides as TOML literals, with --tls-cert/--tls-key as tls.certificate/tls.private_key.
 std::map<std::string, std::string> Overrides(const InitOptions& o) {
-  std::map<std::string, std::string> overrides;
-  for (const auto& s : o.sets) {
-    auto eq = s.find('=');
-    if (eq == std::string::npos || eq == 0) Fail("--set " + s + ": write KEY=VALUE, e.g. --set smtp.submission.listen=127.0.0.1:2587");
-    overrides[s.substr(0, eq)] = ToTomlLiteral(s.substr(eq + 1));
-  }
+  std::map<std::string, std::string> overrides = SetOverrides(o.sets);
   if (o.tls_cert.empty() != o.tls_key.empty())
     Fail("give --tls-cert FILE and --tls-key FILE together (the certificate chain and its private key)");
   if (o.tls_cert.empty()) return overrides;
@@ -316,8 +311,10 @@ void PrintInitialised(const Config& config, const InitOptions& o, const std::vec
     std::cout << boost::json::serialize(j) << "\n";
     return;
   }
-  std::cout << "Initialised " << fs::path(config.file).parent_path().string() << "\n\n"
+  const bool apart = config.data_dir != fs::path(config.file).parent_path();
+  std::cout << "Initialised " << (o.config.empty() ? fs::path(config.file).parent_path() : config.data_dir).string() << "\n\n"
             << "  configuration   " << config.file.string() << "\n"
+            << (apart ? "  data directory  " + config.data_dir.string() + "\n" : "")
             << "  account         default (may send from: ";
   for (size_t i = 0; i < domains.size(); ++i) std::cout << (i ? ", " : "") << domains[i];
   std::cout << ")\n";
@@ -337,7 +334,20 @@ void PrintInitialised(const Config& config, const InitOptions& o, const std::vec
     std::cout << "Then try the API:      curl -H 'Authorization: Bearer " << c.api_key << "' " << api_url << "/v1/events\n";
 }
 
+[[noreturn]] void FailInit(Staging& staging, const std::exception& e) {
+  const std::string temporaries = staging.Temporaries();
+  staging.Discard();  // now: Fail exits without unwinding
+  Fail(std::string("init failed: ") + e.what() + "\nNothing was installed" +
+       (temporaries.empty() ? "" : " (" + temporaries + ")") + "; fix the cause and run init again.");
+}
+
+void RunInitFromConfig(InitOptions o);
+
 void RunInit(InitOptions o) {
+  if (!o.config.empty()) return RunInitFromConfig(o);
+  if (o.dir.empty())
+    Fail("init needs --dir DIR (a new directory for the configuration and the data) or --config FILE (an existing "
+         "configuration, e.g. /etc/kurier/kurier.toml: init creates the server.data_dir it names)");
   fs::path dir = fs::absolute(o.dir).lexically_normal();
   if (!dir.has_filename()) dir = dir.parent_path();
   if (auto why = Occupied(dir, "--dir"); !why.empty()) Fail(why);
@@ -368,21 +378,74 @@ void RunInit(InitOptions o) {
     if (!final_config) throw InitError(final_config.error().message);
     PrintInitialised(final_config.value(), o, o.sender_domains, created);
   } catch (const std::exception& e) {
-    const std::string temporaries = staging.Temporaries();
-    staging.Discard();  // now: Fail exits without unwinding
-    Fail(std::string("init failed: ") + e.what() + "\nNothing was installed" +
-         (temporaries.empty() ? "" : " (" + temporaries + ")") + "; fix the cause and run init again.");
+    FailInit(staging, e);
+  }
+}
+
+// `init --config FILE`: the configuration exists (the Debian package installs /etc/kurier/kurier.toml);
+// init creates the data directory it names, apart from it (server.data_dir = "/var/lib/kurier"), and
+// leaves the file as it is.
+void RunInitFromConfig(InitOptions o) {
+  if (!o.dir.empty() || !o.sets.empty() || !o.tls_cert.empty() || !o.tls_key.empty())
+    Fail("init --config " + o.config + " uses the file as it is: give neither --dir nor --set, --tls-cert or --tls-key "
+         "(set tls.certificate and tls.private_key in the file instead)");
+  std::error_code ec;
+  if (!fs::is_regular_file(o.config, ec))
+    Fail("configuration file " + o.config + " not found; 'kurier config template > FILE' writes one, or use "
+         "'kurier init --dir DIR' to create a configuration and its data directory together");
+  auto config = LoadConfig(o.config);
+  if (!config) Fail("invalid configuration " + o.config + ":\n" + config.error().message);
+  const fs::path data_dir = config->data_dir;
+  if (data_dir == config->file.parent_path() || IsUnder(config->file, data_dir))
+    Fail("server.data_dir of " + config->file.string() + " is " + data_dir.string() + ", which holds the file itself; init "
+         "--config keeps the configuration apart from its data: set server.data_dir to a directory of its own (e.g. "
+         "\"/var/lib/kurier\"), or use 'kurier init --dir DIR' for both in one directory");
+  if (InstallProblem(config.value()).empty())
+    Fail(data_dir.string() + " already holds a kurier install (server.data_dir of " + config->file.string() +
+         "); init never overwrites one. Start it with 'kurier serve --config " + config->file.string() + "'");
+  if (o.sender_domains.empty()) o.sender_domains.push_back("example.com");
+  Staging staging;
+  try {
+    fs::path data = staging.Add(data_dir, "server.data_dir");
+    fs::create_directories(data, ec);
+    if (ec) throw InitError("cannot create " + data.string() + ": " + ec.message());
+    // A certificate under the data directory is made (self-signed); one elsewhere (certbot's) must be there.
+    const bool self_signed = !staging.Map(config->tls_certificate).empty();
+    if (!self_signed) {
+      auto checked = smtp::server::CheckCertificatePair(config->tls_certificate, config->tls_private_key, "tls.certificate",
+                                                        "tls.private_key");
+      if (!checked) throw InitError(checked.error().message);
+    }
+    Created created = Populate(config.value(), staging, self_signed, o.sender_domains);
+    staging.Commit();
+    o.tls_cert = self_signed ? "" : config->tls_certificate.string();  // for the summary
+    PrintInitialised(config.value(), o, o.sender_domains, created);
+  } catch (const std::exception& e) {
+    FailInit(staging, e);
   }
 }
 
 }  // namespace
+
+std::map<std::string, std::string> SetOverrides(const std::vector<std::string>& sets) {
+  std::map<std::string, std::string> overrides;
+  for (const auto& s : sets) {
+    auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0) Fail("--set " + s + ": write KEY=VALUE, e.g. --set smtp.submission.listen=127.0.0.1:2587");
+    overrides[s.substr(0, eq)] = ToTomlLiteral(s.substr(eq + 1));
+  }
+  return overrides;
+}
 
 void AddInitCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand("init", "Create a data directory: configuration, database, TLS certificate, "
                                          "the 'default' account, an SMTP credential and an API key. It is written "
                                          "beside DIR and renamed into place when complete: a failed init leaves nothing");
   static InitOptions o;
-  cmd->add_option("--dir", o.dir, "Directory to create (must not exist or be empty)")->required();
+  cmd->add_option("--dir", o.dir, "Directory to create (must not exist or be empty)");
+  cmd->add_option("--config", o.config, "Instead of --dir: an existing configuration (e.g. /etc/kurier/kurier.toml of "
+                                        "the Debian package); init creates the data directory it names "
+                                        "(server.data_dir, apart from the file) and leaves the file as it is");
   cmd->add_flag("--json", o.json, "Print one JSON object with listen addresses and credentials");
   cmd->add_option("--set", o.sets, "Override a configuration key in the written file: KEY=VALUE (repeatable)");
   cmd->add_option("--sender-domain", o.sender_domains, "Domain the default account may send from (repeatable; default example.com)");

@@ -294,7 +294,7 @@ void Serve(const std::string& config_path) {
     Fail("cannot serve: " + problem + ".\nkurier serve creates nothing; 'kurier init --dir DIR' creates a complete data "
          "directory (a self-signed certificate, or yours with --tls-cert FILE --tls-key FILE), then run "
          "'kurier serve --config DIR/kurier.toml'");
-  InitLogging(config.log_level);
+  InitLogging(config.log_level, config.log_format);
   TightenFileModes(config);  // an install made before umask 077 (files 0644)
   auto [store, spool] = OpenStores(config);
   auto resolver = dns::Resolver::Create(dns::ResolverConfig{config.dns_forward});

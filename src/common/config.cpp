@@ -228,6 +228,9 @@ constexpr Key kSchema[] = {
     {"dns.forward", Type::kString, R"("")",
      "DNS servers to forward queries to, e.g. \"127.0.0.1@5353\" (comma-separated); empty: /etc/resolv.conf."},
     {"log.level", Type::kString, R"("info")", "One of trace, debug, info, warn, error."},
+    {"log.format", Type::kString, R"("text")",
+     "\"text\": one line per record, TIME LEVEL MESSAGE; \"json\": one JSON object per line, {\"time\" (RFC 3339, "
+     "UTC), \"level\", \"message\"}, for journald or a log shipper. Logs go to stderr (journalctl -u kurier)."},
 };
 
 // Keys of a [delivery.domain."NAME"] table (per-destination overrides).
@@ -702,6 +705,9 @@ void ReadFailoverQueueLog(Reader& r, Config& c) {
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
   if (!kLevels.count(c.log_level))
     r.Error("log.level: \"" + c.log_level + "\" is not a level; use trace, debug, info, warn or error");
+  c.log_format = r.Str("log.format");
+  if (c.log_format != "text" && c.log_format != "json")
+    r.Error("log.format: \"" + c.log_format + "\" is not a format; use \"text\" or \"json\"");
 }
 
 }  // namespace

@@ -164,6 +164,7 @@ struct Config {
   EventsConfig events;
   TrackingConfig tracking;
   std::string log_level;
+  std::string log_format;  ///< "text" or "json" (log.format)
 };
 
 /// Loads and validates FILE. On failure the error message lists every problem, one per line,

@@ -1,0 +1,318 @@
+"""The Debian package (`make deb`) installed in a clean root, and the unit's command run there.
+
+The package is built by CPack from the built binary. It is installed with `dpkg -i` in a copy-on-write
+view of this machine: a private mount, network and PID namespace (unshare) with an overlayfs over /
+(the changes go to a temporary directory) and chroot into it, so the host is untouched and everything
+mounted or started there ends with the namespace, even when a check fails. There the test checks the
+user, files, modes and the conffile, starts the unit's ExecStart as its User= with its capability and
+UMask (setpriv, as systemd would), sends a message with swaks on 587 (a privileged port: the ambient
+CAP_NET_BIND_SERVICE at work) and reads the JSON log, reloads with the unit's SIGHUP, stops it, removes
+the package, installs it again over the kept data (init must not run twice), and purges it.
+
+Needs root (CI runs `make test` as root); skipped otherwise.
+"""
+
+import configparser
+import grp
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve()
+UNIT = "/lib/systemd/system/kurier.service"
+CONF = "/etc/kurier/kurier.toml"
+DATA = "/var/lib/kurier"
+CREDS = "/etc/kurier/initial-credentials"
+API_PORT = 18025
+
+
+# --------------------------------------------------------------------------
+# outside: build the package, run the checks below inside the namespace
+# --------------------------------------------------------------------------
+
+def _skip_reason():
+    if os.geteuid() != 0:
+        return "installing a package in a chroot needs root (CI runs make test as root)"
+    for tool in ("unshare", "chroot", "setpriv", "cpack", "dpkg-shlibdeps", "swaks"):
+        if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}"):
+            return f"{tool} is not installed"
+    return None
+
+
+@pytest.fixture(scope="module")
+def deb(tmp_path_factory):
+    from conftest import KURIER_BIN
+    build = Path(KURIER_BIN).resolve().parent
+    if not (build / "CPackConfig.cmake").exists():
+        pytest.fail(f"{build}/CPackConfig.cmake is missing: configure the build with CMake first (make build)")
+    out = tmp_path_factory.mktemp("deb")
+    proc = subprocess.run(["cpack", "-G", "DEB", "--config", str(build / "CPackConfig.cmake"), "-B", str(out)],
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, f"cpack failed:\n{proc.stdout}\n{proc.stderr}"
+    debs = list(out.glob("kurier_*.deb"))
+    assert len(debs) == 1, f"expected one kurier_VERSION_ARCH.deb in {out}: {list(out.iterdir())}"
+    return debs[0]
+
+
+def test_package_metadata(deb):
+    if _skip_reason():
+        pytest.skip(_skip_reason())
+    assert re.fullmatch(r"kurier_\d+\.\d+\.\d+_[a-z0-9]+\.deb", deb.name), deb.name
+    fields = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True, check=True).stdout
+    depends = re.search(r"^Depends: (.*)$", fields, re.M).group(1)
+    # dpkg-shlibdeps found the shared libraries' packages (OpenSSL, libsodium, SQLite, libunbound).
+    for lib in ("libssl3", "libsodium23", "libsqlite3-0", "libunbound8", "libc6", "passwd"):
+        assert lib in depends, f"Depends lacks {lib}: {depends}"
+    control = subprocess.run(["dpkg-deb", "-I", str(deb)], capture_output=True, text=True, check=True).stdout
+    for script in ("postinst", "prerm", "postrm", "conffiles"):
+        assert script in control, control
+    listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
+    for path in ("./usr/bin/kurier", "." + UNIT, "." + CONF, "./usr/libexec/kurier/kurier-setup"):
+        assert re.search(rf"\s{re.escape(path)}$", listing, re.M), f"{path} not in the package:\n{listing}"
+    assert "./var/lib/kurier" not in listing, "the data directory is made by postinst, not shipped"
+    # The binary is stripped: the package carries no debug information.
+    size = int(re.search(r"^Installed-Size: (\d+)$", fields, re.M).group(1))
+    assert size < 60000, f"Installed-Size {size} KiB: is the binary stripped?"
+
+
+def test_package_installs_runs_and_purges(deb, tmp_path):
+    if _skip_reason():
+        pytest.skip(_skip_reason())
+    cmd = ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child", "--propagation", "private",
+           sys.executable, str(HERE), "--inside", str(tmp_path), str(deb)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    finally:
+        # The namespace is gone (its mounts and processes with it); only the overlay's upper layer is left.
+        shutil.rmtree(tmp_path / "layer", ignore_errors=True)
+    if proc.returncode == 77:
+        pytest.skip(proc.stdout.strip().splitlines()[-1])
+    assert proc.returncode == 0, f"inside the chroot:\n{proc.stdout}\n{proc.stderr}"
+    assert "ALL CHECKS PASSED" in proc.stdout, proc.stdout
+
+
+# --------------------------------------------------------------------------
+# inside the namespace (run as: python3 test_package.py --inside TMP DEB)
+# --------------------------------------------------------------------------
+
+class Root:
+    """The overlay over / that dpkg installs into, entered with chroot."""
+
+    def __init__(self, tmp):
+        self.layer = Path(tmp) / "layer"
+        self.path = self.layer / "root"
+        for d in ("upper", "work", "root"):
+            (self.layer / d).mkdir(parents=True)
+        mount = lambda *a: subprocess.run(["mount", *a], check=True)  # noqa: E731
+        mount("-t", "overlay", "overlay", "-o",
+              f"lowerdir=/,upperdir={self.layer}/upper,workdir={self.layer}/work", str(self.path))
+        mount("-t", "proc", "proc", str(self.path / "proc"))
+        mount("--rbind", "/dev", str(self.path / "dev"))
+        # No /run/systemd/system in here: postinst must not try to start the unit.
+        mount("-t", "tmpfs", "tmpfs", str(self.path / "run"))
+        mount("-t", "tmpfs", "tmpfs", str(self.path / "tmp"))
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+    def p(self, path):
+        return self.path / path.lstrip("/")
+
+    def run(self, *args, check=True, timeout=60, **kw):
+        proc = subprocess.run(["chroot", str(self.path), *args], capture_output=True, text=True, timeout=timeout,
+                              cwd="/", **kw)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def user(self, name):
+        line = self.run("getent", "passwd", name, check=False).stdout.strip()
+        return line.split(":") if line else None
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+    print("ok:", what.split("\n")[0])
+
+
+def set_key(text, table, key, value):
+    """`key = value` in [table] of the generated kurier.toml (each key is written there once)."""
+    m = re.search(rf"(?ms)^\[{re.escape(table)}\]\n.*?^{re.escape(key)} = [^\n]*$", text)
+    check(m is not None, f"[{table}] {key} is in kurier.toml")
+    start = m.group(0).rfind(f"\n{key} = ") + 1
+    return text[:m.start() + start] + f"{key} = {value}" + text[m.end():]
+
+
+def mode(path):
+    st = os.lstat(path)
+    return stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
+
+
+def check_installed(root, dpkg_out):
+    user = root.user("kurier")
+    check(user is not None, "the kurier user exists")
+    uid, gid = int(user[2]), int(user[3])
+    check(uid < 1000 and user[5] == DATA and user[6] in ("/usr/sbin/nologin", "/sbin/nologin"),
+          f"kurier is a system user without a login, home {DATA}: {user}")
+    group = root.run("getent", "group", "kurier").stdout.split(":")
+    check(int(group[2]) == gid, "the kurier group is its primary group")
+    check(os.access(root.p("/usr/bin/kurier"), os.X_OK), "/usr/bin/kurier is installed")
+    check(mode(root.p(CONF)) == (0o640, 0, gid), f"{CONF} is root:kurier 0640: {mode(root.p(CONF))}")
+    conffiles = root.run("dpkg-query", "-W", "-f=${Conffiles}", "kurier").stdout
+    check(CONF in conffiles, f"{CONF} is a conffile: {conffiles!r}")
+    check("root kurier 640 " + CONF in root.run("dpkg-statoverride", "--list").stdout,
+          "dpkg-statoverride keeps its owner and mode across upgrades")
+    check(mode(root.p(DATA)) == (0o700, uid, gid), f"{DATA} is kurier's, 0700: {mode(root.p(DATA))}")
+    for name in ("kurier.db", "spool/spool.db", "tls/cert.pem", "tls/key.pem"):
+        m = mode(root.p(f"{DATA}/{name}"))
+        check(m[1] == uid and m[0] & 0o077 == 0, f"{DATA}/{name} was made by init as kurier, private: {m}")
+    check(mode(root.p(CREDS))[:2] == (0o600, 0), f"{CREDS} is root's only")
+    creds = root.p(CREDS).read_text()
+    check("SMTP password" in creds and "API key" in creds, f"{CREDS} holds the credentials:\n{creds}")
+    check(CREDS in dpkg_out, f"postinst says where the credentials went:\n{dpkg_out}")
+    check(root.p("/etc/systemd/system/multi-user.target.wants/kurier.service").is_symlink(),
+          "the unit is enabled (deb-systemd-helper)")
+    return uid, creds
+
+
+def check_unit_offline(root):
+    """systemd-analyze on the installed unit, when systemd is installed (no systemd needs to run)."""
+    if root.run("sh", "-c", "command -v systemd-analyze", check=False).returncode != 0:
+        print("note: systemd-analyze is not installed; unit not verified")
+        return
+    verify = root.run("systemd-analyze", "verify", UNIT, check=False)
+    check(verify.returncode == 0 and "kurier.service" not in verify.stderr,
+          f"systemd-analyze verify {UNIT}:\n{verify.stdout}{verify.stderr}")
+    sec = root.run("systemd-analyze", "security", "--offline=true", UNIT, check=False)
+    m = re.search(r"Overall exposure level for kurier.service: (\d+\.\d+)", sec.stdout)
+    check(m is not None, f"systemd-analyze security rated the unit:\n{sec.stdout}{sec.stderr}")
+    print(f"systemd-analyze security: exposure {m.group(1)} (0 safest, 10 unsafe)")
+    check(float(m.group(1)) <= 3.0, f"the sandbox is tight (exposure {m.group(1)} <= 3.0):\n{sec.stdout}")
+
+
+def start_unit_command(root, log_path):
+    """The unit's ExecStart, as systemd would run it: User=, Group=, UMask=, NoNewPrivileges= and the
+    ambient capabilities."""
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str
+    unit.read_string(root.p(UNIT).read_text())
+    svc = unit["Service"]
+    check(svc["User"] == "kurier" and svc["Group"] == "kurier", "the unit runs as kurier:kurier")
+    check(svc["ExecStart"] == f"/usr/bin/kurier serve --config {CONF}", f"ExecStart: {svc['ExecStart']}")
+    check(svc["ExecReload"] == "/bin/kill -HUP $MAINPID", "ExecReload sends SIGHUP")
+    caps = svc["AmbientCapabilities"].split()
+    check(caps == ["CAP_NET_BIND_SERVICE"], f"its one capability binds ports under 1024: {caps}")
+    setpriv = ["setpriv", f"--reuid={svc['User']}", f"--regid={svc['Group']}", "--init-groups"]
+    if svc.get("NoNewPrivileges") == "yes":
+        setpriv.append("--no-new-privs")
+    capset = ",".join("+" + c.lower().removeprefix("cap_") for c in caps)
+    setpriv += [f"--inh-caps={capset}", f"--ambient-caps={capset}", f"--bounding-set=-all,{capset}"]
+    shell = f"umask {svc['UMask']}; exec {svc['ExecStart']}"
+    log = open(log_path, "wb")
+    return subprocess.Popen(["chroot", str(root.path), *setpriv, "--", "/bin/sh", "-c", shell], cwd="/",
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def json_log(log_path):
+    """The complete lines of the log, each parsed as JSON (a line still being written is left out)."""
+    lines = Path(log_path).read_bytes().split(b"\n")[:-1]
+    return [json.loads(line.decode("utf-8")) for line in lines]
+
+
+def wait_for_log(log_path, message, proc, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if any(message in r["message"] for r in json_log(log_path)):
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"no {message!r} in the log:\n{Path(log_path).read_text()}")
+
+
+def serve_and_send(root, uid, creds):
+    conf = root.p(CONF)
+    text = conf.read_text()
+    check('data_dir = "/var/lib/kurier"' in text, "kurier.toml keeps the data in /var/lib/kurier")
+    check('listen = "127.0.0.1:587"' in text, "submission listens on 587 of loopback by default")
+    text = set_key(text, "api", "listen", f'"127.0.0.1:{API_PORT}"')
+    text = set_key(text, "log", "format", '"json"')
+    text = set_key(text, "delivery", "enabled", "false")  # no network here: the message stays queued
+    conf.write_text(text)  # as the administrator edits it (mode and owner kept)
+    log_path = root.layer / "serve.log"
+    proc = start_unit_command(root, log_path)
+    try:
+        wait_for_log(log_path, "kurier ready", proc)
+        password = re.search(r"SMTP password\s+(\S+)", creds).group(1)
+        swaks = root.run("swaks", "--server", "127.0.0.1:587", "--tls", "--auth", "PLAIN", "--auth-user", "default",
+                         "--auth-password", password, "--from", "app@example.com", "--to", "someone@example.net",
+                         "--header", "Subject: installed as a service", check=False, timeout=30)
+        check(swaks.returncode == 0 and "queued as" in swaks.stdout,
+              f"swaks sent through the installed service on 587:\n{swaks.stdout}\n{swaks.stderr}")
+        events = root.run("runuser", "-u", "kurier", "--", "kurier", "events", "list", "--type", "accepted",
+                          "--json", "--config", CONF)
+        check("installed as a service" in events.stdout, f"the accepted event is there:\n{events.stdout}")
+        proc.send_signal(signal.SIGHUP)  # what ExecReload does
+        wait_for_log(log_path, "SIGHUP", proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    check(proc.returncode == 0, f"serve stopped cleanly on SIGTERM (exit {proc.returncode})")
+    records = json_log(log_path)  # every line is one JSON object
+    check(all(set(r) >= {"time", "level", "message"} for r in records), "every log line has time, level, message")
+    check(any(r["message"] == "stopped" for r in records), "the log ends with 'stopped'")
+    for f in root.p(DATA).rglob("*"):
+        check(f.lstat().st_uid == uid, f"{f} belongs to kurier")
+        check(f.is_symlink() or f.lstat().st_mode & 0o077 == 0, f"{f} is private (UMask=0077)")
+
+
+def remove_reinstall_purge(root, deb_in_root):
+    db = root.p(f"{DATA}/kurier.db")
+    before = (db.stat().st_ino, db.stat().st_mtime_ns, root.p(CREDS).read_text())
+    root.run("dpkg", "-r", "kurier")
+    check(not root.p("/usr/bin/kurier").exists(), "dpkg -r removes the binary")
+    check(root.p(CONF).exists() and root.p(f"{DATA}/kurier.db").exists(),
+          "dpkg -r keeps the configuration and the data")
+    check(root.user("kurier") is not None, "dpkg -r keeps the user")
+    again = root.run("dpkg", "-i", deb_in_root)
+    check("keeping the existing data" in again.stdout, f"a reinstall keeps the data:\n{again.stdout}")
+    check((db.stat().st_ino, db.stat().st_mtime_ns, root.p(CREDS).read_text()) == before,
+          "a reinstall does not run init again (database and credentials unchanged)")
+    root.run("dpkg", "-P", "kurier")
+    for path in (CONF, CREDS, DATA, "/etc/kurier", "/usr/bin/kurier", UNIT):
+        check(not root.p(path).exists(), f"dpkg -P removes {path}")
+    check(CONF not in root.run("dpkg-statoverride", "--list").stdout, "the statoverride is gone")
+    check(root.user("kurier") is not None, "the system user stays after purge (Debian's practice)")
+
+
+def inside(tmp, deb):
+    root = Root(tmp)
+    if root.user("kurier") or root.p(CONF).exists() or root.p(DATA).exists():
+        print("this machine already has a kurier user or install; the clean-root test needs one without")
+        sys.exit(77)
+    deb_in_root = "/root/" + Path(deb).name
+    shutil.copy(deb, root.p(deb_in_root))
+    installed = root.run("dpkg", "-i", deb_in_root)
+    print(installed.stdout)
+    uid, creds = check_installed(root, installed.stdout)
+    check_unit_offline(root)
+    serve_and_send(root, uid, creds)
+    remove_reinstall_purge(root, deb_in_root)
+    print("ALL CHECKS PASSED")
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--inside":
+    inside(sys.argv[2], sys.argv[3])
