@@ -30,10 +30,12 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "kurier maintainers <root@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "self-hosted email delivery platform")
 set(CPACK_PACKAGE_DESCRIPTION "kurier accepts mail over SMTP submission and an HTTP JSON API, signs it with DKIM, delivers
- it with retries and fail-over to backup relays, and records what happened to every message (events,
- webhooks, bounces, suppressions). It runs as the systemd service kurier.service.")
+it with retries and fail-over to backup relays, and records what happened to every message (events,
+webhooks, bounces, suppressions). It runs as the systemd service kurier.service.")
+# Installed with DESTDIR (so that /etc/kurier and /lib/systemd/system land in the package) and prefix /usr.
+set(CPACK_SET_DESTDIR ON)
+set(CPACK_INSTALL_PREFIX /usr)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-set(CPACK_SET_DESTDIR ON)  # absolute destinations (/etc/kurier, /lib/systemd/system) under the staging root
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION mail)

@@ -31,8 +31,8 @@ file(CHMOD "${out}/debian/conffiles" PERMISSIONS OWNER_READ OWNER_WRITE GROUP_RE
 
 # The configuration: kurier's own commented template, the data apart from it and the SMTP listeners on
 # the standard ports of loopback (open them with 0.0.0.0:587 / 0.0.0.0:465 once server.hostname is set).
-execute_process(COMMAND "${KURIER_BUILT_BIN}" config template --set "server.data_dir=${KURIER_DATA_DIR}"
-                        --set smtp.submission.listen=127.0.0.1:587 --set smtp.submissions.listen=127.0.0.1:465
+execute_process(COMMAND "${KURIER_BUILT_BIN}" config template --set "server.data_dir=\"${KURIER_DATA_DIR}\""
+                        --set "smtp.submission.listen=\"127.0.0.1:587\"" --set "smtp.submissions.listen=\"127.0.0.1:465\""
                 OUTPUT_FILE "${out}/kurier.toml" RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "kurier config template failed (${rc})")
