@@ -2,13 +2,20 @@
 // groups that live in files of their own (account, smtp-user, api-key, queue, events).
 #include <filesystem>
 #include <iostream>
+#include <spdlog/spdlog.h>
 
 #include "app/admin_commands.hpp"
+#include "common/log.hpp"
 #include "common/secret.hpp"
 
 namespace kurier::app {
 
 void Fail(const std::string& message) {
+  if (JsonLogging()) {  // serve with log.format = "json": its last words are a JSON line too
+    spdlog::critical("{}", message.empty() || message.back() != '\n' ? message : message.substr(0, message.size() - 1));
+    spdlog::shutdown();
+    std::exit(1);
+  }
   std::cerr << "kurier: " << message << (message.empty() || message.back() != '\n' ? "\n" : "");
   std::exit(1);
 }

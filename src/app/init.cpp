@@ -346,8 +346,9 @@ void RunInitFromConfig(InitOptions o);
 void RunInit(InitOptions o) {
   if (!o.config.empty()) return RunInitFromConfig(o);
   if (o.dir.empty())
-    Fail("init needs --dir DIR (a new directory for the configuration and the data) or --config FILE (an existing "
-         "configuration, e.g. /etc/kurier/kurier.toml: init creates the server.data_dir it names)");
+    throw CLI::ValidationError("init needs --dir DIR (a new directory for the configuration and the data) or --config "
+                               "FILE (an existing configuration, e.g. /etc/kurier/kurier.toml: init creates the "
+                               "server.data_dir it names)");
   fs::path dir = fs::absolute(o.dir).lexically_normal();
   if (!dir.has_filename()) dir = dir.parent_path();
   if (auto why = Occupied(dir, "--dir"); !why.empty()) Fail(why);
@@ -387,8 +388,8 @@ void RunInit(InitOptions o) {
 // leaves the file as it is.
 void RunInitFromConfig(InitOptions o) {
   if (!o.dir.empty() || !o.sets.empty() || !o.tls_cert.empty() || !o.tls_key.empty())
-    Fail("init --config " + o.config + " uses the file as it is: give neither --dir nor --set, --tls-cert or --tls-key "
-         "(set tls.certificate and tls.private_key in the file instead)");
+    throw CLI::ValidationError("init --config " + o.config + " uses the file as it is: give neither --dir nor --set, "
+                               "--tls-cert or --tls-key (set tls.certificate and tls.private_key in the file instead)");
   std::error_code ec;
   if (!fs::is_regular_file(o.config, ec))
     Fail("configuration file " + o.config + " not found; 'kurier config template > FILE' writes one, or use "

@@ -5,6 +5,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cstdio>
 #include <ctime>
 #include <memory>
@@ -49,6 +50,8 @@ void AppendJsonEscaped(std::string& out, std::string_view s) {
   }
 }
 
+std::atomic<bool> json_logging{false};
+
 class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
@@ -83,10 +86,13 @@ std::string JsonLogLine(std::chrono::system_clock::time_point time, std::string_
   return out;
 }
 
+bool JsonLogging() { return json_logging; }
+
 void InitLogging(const std::string& level, const std::string& format) {
   // stderr only: stdout belongs to command output (JSON, tables).
   if (!spdlog::get("kurier")) spdlog::set_default_logger(spdlog::stderr_logger_mt("kurier"));
-  if (format == "json")
+  json_logging = format == "json";
+  if (json_logging)
     spdlog::set_formatter(std::make_unique<JsonFormatter>());
   else
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");

@@ -7,6 +7,8 @@
 namespace kurier {
 /// `format` is "text" (the default: "TIME LEVEL message") or "json" (one JSON object per line).
 void InitLogging(const std::string& level, const std::string& format = "text");
+/// True once InitLogging chose "json": a message that ends the program is then logged, not printed.
+bool JsonLogging();
 
 /// One log record as a line of JSON: {"time":"2026-12-07T06:30:00.123Z","level":"info","message":"..."}
 /// and "\n". The time is RFC 3339 in UTC; the message is escaped so the line is valid JSON whatever it

@@ -4,6 +4,7 @@ input (an AUTH username with quotes, control characters and bytes that are not U
 import base64
 import json
 import re
+import socket
 
 from conftest import KURIER_BIN, run
 
@@ -52,3 +53,17 @@ def test_text_is_the_default_and_json_is_documented(tmp_path):
     proc = run([KURIER_BIN, "config", "check", "--config", str(bad)])
     assert proc.returncode == 1
     assert 'log.format: "xml" is not a format; use "text" or "json"' in proc.stdout
+
+
+def test_a_fatal_error_is_a_json_line_too(kurier_factory):
+    """serve's last words (here: the submission port is taken) are logged as JSON, not printed as text."""
+    k = kurier_factory("log.format=json", start=False)
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.1", k.submission_port))
+        taken.listen()
+        proc = run([KURIER_BIN, "serve", "--config", k.config], timeout=30)
+    assert proc.returncode == 1, proc.stderr
+    records = [json.loads(line) for line in proc.stderr.splitlines()]
+    assert records[-1]["level"] == "critical", records
+    assert str(k.submission_port) in records[-1]["message"], records[-1]
