@@ -51,7 +51,7 @@ size:
 # the first install (as root). PREFIX defaults to /usr/local.
 PREFIX ?= /usr/local
 install: build
-	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX) --strip
 	@if [ -n "$(DESTDIR)" ]; then echo "installed under $(DESTDIR); run $(PREFIX)/libexec/kurier/kurier-setup as root on the target"; \
 	elif [ "$$(id -u)" -eq 0 ]; then $(PREFIX)/libexec/kurier/kurier-setup && \
 	  echo "start it with: systemctl daemon-reload && systemctl enable --now kurier"; \

@@ -1,5 +1,9 @@
 // commands.cpp - administrative subcommands: `config check|get` here, and the registration of the command
 // groups that live in files of their own (account, smtp-user, api-key, queue, events).
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <iostream>
 #include <spdlog/spdlog.h>
@@ -39,7 +43,21 @@ Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const Config& config, 
   return store::OpenStore(config.store_backend, config.sqlite_path, options);
 }
 
+namespace {
+// Root working in a data directory of another user (the service's `kurier`) would leave files there (the
+// database's -wal and -shm, the event journal) that the service could not open at its next start.
+void RefuseForeignDataDir(const Config& c) {
+  struct stat st {};
+  if (::geteuid() != 0 || ::stat(c.data_dir.c_str(), &st) != 0 || st.st_uid == 0) return;
+  const passwd* pw = ::getpwuid(st.st_uid);
+  const std::string owner = pw ? pw->pw_name : std::to_string(st.st_uid);
+  Fail(c.data_dir.string() + " belongs to " + owner + "; files root made in it would be root's, and the service, "
+       "running as " + owner + ", could not open them. Run kurier as that user: sudo -u " + owner + " kurier ...");
+}
+}  // namespace
+
 std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config, bool create_secret) {
+  RefuseForeignDataDir(config);
   // Only init and serve may start from nothing; a command given a wrong --config must not create a database.
   std::error_code ec;
   if (!create_secret && !std::filesystem::exists(config.sqlite_path, ec))
@@ -55,6 +73,7 @@ std::unique_ptr<store::Store> OpenStoreFor(const std::string& config_path) {
 }
 
 std::unique_ptr<spool::Spool> OpenSpoolOrExit(const Config& c) {
+  RefuseForeignDataDir(c);
   auto s = spool::Spool::Open(c.spool_path, spool::SpoolOptions{c.spool_fsync, c.spool_max_batch}, nullptr);
   if (!s) Fail(s.error().message);
   return std::move(s.value());

@@ -252,6 +252,9 @@ def check_installed(root, dpkg_out):
     creds = root.p(CREDS).read_text()
     check("SMTP password" in creds and "API key" in creds, f"{CREDS} holds the credentials:\n{creds}")
     check(CREDS in dpkg_out, f"postinst says where the credentials went:\n{dpkg_out}")
+    as_root = root.run("kurier", "queue", "list", "--config", CONF, check=False)
+    check(as_root.returncode == 1 and "Run kurier as that user: sudo -u kurier kurier" in as_root.stderr,
+          f"root is told to run the CLI as kurier (files it made would lock the service out):\n{as_root.stderr}")
     check(root.p("/etc/systemd/system/multi-user.target.wants/kurier.service").is_symlink(),
           "the unit is enabled (deb-systemd-helper)")
     return uid, creds
