@@ -6,8 +6,9 @@ view of this machine: a private mount, network and PID namespace (unshare) with 
 mounted or started there ends with the namespace, even when a check fails. There the test checks the
 user, files, modes and the conffile, starts the unit's ExecStart as its User= with its capability and
 UMask (setpriv, as systemd would), sends a message with swaks on 587 (a privileged port: the ambient
-CAP_NET_BIND_SERVICE at work) and reads the JSON log, reloads with the unit's SIGHUP, stops it, removes
-the package, installs it again over the kept data (init must not run twice), and purges it.
+CAP_NET_BIND_SERVICE at work) and reads the JSON log, reloads with the unit's SIGHUP, stops it, installs
+it again over itself (an upgrade keeps the edited kurier.toml), removes it, installs it again over the
+kept data (init must not run twice), and purges it.
 
 Needs root (CI runs `make test` as root); skipped otherwise.
 """
@@ -366,6 +367,16 @@ def serve_and_send(root, uid, creds):
         check(f.is_symlink() or f.lstat().st_mode & 0o077 == 0, f"{f} is private (UMask=0077)")
 
 
+def upgrade_keeps_the_edited_config(root, deb_in_root):
+    """dpkg -i over the installed package (the upgrade path: postinst configure with the old version)."""
+    conf_before = root.p(CONF).read_text()
+    gid = int(root.user("kurier")[3])
+    upgraded = root.run("dpkg", "-i", deb_in_root)
+    check("keeping the existing data" in upgraded.stdout, f"an upgrade keeps the data:\n{upgraded.stdout}")
+    check(root.p(CONF).read_text() == conf_before, "an upgrade keeps the edited kurier.toml")
+    check(mode(root.p(CONF)) == (0o640, 0, gid), f"and its owner and mode: {mode(root.p(CONF))}")
+
+
 def remove_reinstall_purge(root, deb_in_root):
     db = root.p(f"{DATA}/kurier.db")
     before = (db.stat().st_ino, db.stat().st_mtime_ns, root.p(CREDS).read_text())
@@ -398,6 +409,7 @@ def inside(tmp, deb):
         uid, creds = check_installed(root, installed.stdout)
         check_unit_offline(root)
         serve_and_send(root, uid, creds)
+        upgrade_keeps_the_edited_config(root, deb_in_root)
         remove_reinstall_purge(root, deb_in_root)
     except BaseException:
         log = root.layer / "serve.log"
