@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""docs_html.py - renders the pages kurier serves at /docs/ and /docs/api, at build time (CMake runs it
+"""docs_html.py - renders the pages kurier serves at /docs and /docs/api, at build time (CMake runs it
 when docs/guide.md, src/api/openapi.json or these scripts change), into a C++ file that embeds them.
 
   docs_html.py --guide docs/guide.md --openapi src/api/openapi.json --out build/generated/docs_pages.cpp
@@ -69,7 +69,7 @@ def page(title, toc_html, body_html):
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{style}</style></head><body>\n"
-        '<header><strong>kurier</strong><a href="/docs/">Guide</a><a href="/docs/api">API reference</a>'
+        '<header><strong>kurier</strong><a href="/docs">Guide</a><a href="/docs/api">API reference</a>'
         '<a href="/v1/openapi.json">openapi.json</a></header>\n'
         f'<div class="wrap"><nav class="toc">{toc_html}</nav><main>\n{body_html}\n</main></div></body></html>\n')
     return doc, csp

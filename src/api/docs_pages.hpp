@@ -1,4 +1,4 @@
-// docs_pages.hpp - the documentation pages served at /docs/ and /docs/api: HTML rendered at build time
+// docs_pages.hpp - the documentation pages served at /docs and /docs/api: HTML rendered at build time
 // from docs/guide.md and src/api/openapi.json by scripts/docs_html.py into docs_pages.cpp (generated).
 #pragma once
 #include <string>
@@ -20,7 +20,7 @@ const DocsPage& GuidePage();
 /// "@@SCOPE METHOD PATH@@" marks are filled by AddDocsRoutes from the router's route table.
 const DocsPage& ApiReferencePage();
 
-/// GET /docs/ (the guide), GET /docs/api (the reference), GET /docs (301 to /docs/); public. Add it
+/// GET /docs (the guide) and GET /docs/api (the reference); public. Add it
 /// after every other route group: the reference names each route's scope as registered in `router`.
 void AddDocsRoutes(Router& router);
 

@@ -1,4 +1,4 @@
-// docs_route.cpp - GET /docs/ (the user guide, docs/guide.md) and GET /docs/api (the OpenAPI reference),
+// docs_route.cpp - GET /docs (the user guide, docs/guide.md) and GET /docs/api (the OpenAPI reference),
 // public pages on the API listener. Both are rendered to HTML at build time (scripts/docs_html.py) and
 // embedded (docs_pages.cpp, generated); each is self-contained (inline CSS, nothing loaded from
 // elsewhere), which its Content-Security-Policy enforces. The reference names each operation's API key
@@ -63,16 +63,8 @@ void AddPage(Router& router, const char* path, const DocsPage& page, std::shared
 
 void AddDocsRoutes(Router& router) {
   auto reference = std::make_shared<std::string>();
-  AddPage(router, "/docs/", GuidePage(), std::make_shared<std::string>(GuidePage().html));
+  AddPage(router, "/docs", GuidePage(), std::make_shared<std::string>(GuidePage().html));
   AddPage(router, "/docs/api", ApiReferencePage(), reference);
-  router.Add(Route{"GET", "/docs", Scope::kPublic, [](const HttpRequest&, const RouteContext&, Reply r) {
-                     HttpResponse res;
-                     res.status = 301;
-                     res.content_type = "text/plain; charset=utf-8";
-                     res.headers.emplace_back("Location", "/docs/");
-                     res.body = "The guide is at /docs/\n";
-                     r(std::move(res));
-                   }});
   // Filled once every route, these pages' own included, is in the table (before any request).
   *reference = FillScopes(router, ApiReferencePage().html);
 }
