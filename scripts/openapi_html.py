@@ -102,6 +102,9 @@ class Renderer:
         bits = []
         if schema.get("enum"):
             bits.append("one of " + ", ".join(self.literal(v) for v in schema["enum"]))
+        items, _ = self.resolve(schema.get("items", {}))
+        if isinstance(items, dict) and items.get("enum"):
+            bits.append("each one of " + ", ".join(self.literal(v) for v in items["enum"]))
         for key, word in (("minimum", "≥"), ("maximum", "≤"), ("exclusiveMinimum", "&gt;"), ("exclusiveMaximum", "&lt;"),
                           ("minLength", "length ≥"), ("maxLength", "length ≤"), ("minItems", "items ≥"),
                           ("maxItems", "items ≤"), ("pattern", "pattern")):
