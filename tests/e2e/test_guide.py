@@ -327,6 +327,12 @@ def test_the_guide_page(server):
     missing = [t for t in titles if t not in page.headings]
     assert not missing, f"headings of guide.md not on /docs: {missing} (page: {page.headings[:40]})"
     assert "<!-- test" not in text and "<!-- verify" not in text and "<!-- output" not in text
+    # Its links within the guide and into the reference lead somewhere.
+    reference, _ = fetch_page(server, "/docs/api")
+    for target in re.findall(r'href="([^"]*#[^"]*)"', text):
+        page_text = reference if target.startswith("/docs/api") else text
+        anchor = target.split("#", 1)[1]
+        assert f'id="{anchor}"' in page_text, f"the guide links to {target}, which is not there"
 
 
 def test_the_api_reference_page(server):
