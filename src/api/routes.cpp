@@ -1,6 +1,7 @@
 // routes.cpp - every route group of the HTTP API in one place, so `serve` and `kurier api routes`
 // (which the OpenAPI coverage test reads) cannot disagree.
 #include "api/api_service.hpp"
+#include "api/docs_pages.hpp"
 #include "api/router.hpp"
 
 namespace kurier::api {
@@ -21,6 +22,7 @@ void AddAllRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   AddWebhookRoutes(router, ctx);
   AddTrackingRoutes(router, ctx);
   AddOpenApiRoute(router);
+  AddDocsRoutes(router);  // last: its reference names the scopes of the routes above
 }
 
 }  // namespace kurier::api

@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""docs_html.py - renders the pages kurier serves at /docs and /docs/api, at build time (CMake runs it
+when docs/guide.md, src/api/openapi.json or these scripts change), into a C++ file that embeds them.
+
+  docs_html.py --guide docs/guide.md --openapi src/api/openapi.json --out build/generated/docs_pages.cpp
+  docs_html.py --guide docs/guide.md --openapi src/api/openapi.json --html-dir /tmp/pages   (to look at them)
+
+Each page is self-contained: one inline <style> block (allowed by its SHA-256 in the page's
+Content-Security-Policy), no script, no image, nothing loaded from elsewhere. The guide is Markdown
+(Debian's python3-markdown); the lines of the guide that mark its tested examples (HTML comments such as
+`<!-- test -->`, read by tests/e2e/test_guide.py) are taken out. The reference is openapi_html.py's."""
+
+import argparse
+import base64
+import hashlib
+import html
+import json
+import os
+import re
+import sys
+
+import markdown
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import openapi_html  # noqa: E402
+
+CSS = """
+:root{--fg:#1d2126;--muted:#5b6470;--line:#d8dde3;--code:#f3f5f7;--accent:#0b5cad}
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:#fff}
+header{border-bottom:1px solid var(--line);padding:.6em 1.2em;display:flex;gap:1.2em;align-items:baseline;flex-wrap:wrap}
+header strong{font-size:1.1em}
+a{color:var(--accent)}
+.wrap{display:flex;max-width:84em;margin:0 auto}
+nav.toc{flex:0 0 17em;padding:1em 1.2em;border-right:1px solid var(--line);font-size:.9em;position:sticky;top:0;
+  align-self:flex-start;max-height:100vh;overflow:auto}
+nav.toc ul{list-style:none;padding-left:.9em;margin:.2em 0}
+nav.toc>ul{padding-left:0}
+main{flex:1;min-width:0;padding:1em 2em 4em}
+h1,h2,h3,h4{line-height:1.25}
+h2{border-bottom:1px solid var(--line);padding-bottom:.2em;margin-top:2em}
+code{background:var(--code);padding:.1em .3em;border-radius:3px;font-size:.9em}
+pre{background:var(--code);padding:.8em 1em;overflow:auto;border-radius:4px;font-size:.88em;line-height:1.4}
+pre code{background:none;padding:0}
+table{border-collapse:collapse;margin:.6em 0;font-size:.92em;display:block;overflow:auto}
+th,td{border:1px solid var(--line);padding:.3em .55em;text-align:left;vertical-align:top}
+th{background:var(--code)}
+.op{border:1px solid var(--line);border-radius:6px;padding:.2em 1em .8em;margin:1.2em 0}
+.method{font-weight:bold;text-transform:uppercase;padding:.1em .45em;border-radius:3px;color:#fff;background:#555}
+.m-get{background:#2f6f3e}.m-post{background:#0b5cad}.m-put{background:#8a5a00}.m-patch{background:#6b4fa0}
+.m-delete{background:#a33}
+.req{color:#a33;font-weight:bold}
+.muted{color:var(--muted)}
+@media (max-width:60em){.wrap{display:block}nav.toc{position:static;max-height:none;border-right:0;
+  border-bottom:1px solid var(--line)}main{padding:1em}}
+"""
+
+# The lines of guide.md that tests/e2e/test_guide.py reads and a reader need not see.
+MARK_LINE = re.compile(r"^<!--\s*(test|output|verify)\b.*-->\s*$")
+
+
+def page(title, toc_html, body_html):
+    """The whole page and its Content-Security-Policy."""
+    style = CSS.strip()
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    csp = (f"default-src 'none'; style-src 'sha256-{digest}'; img-src 'none'; script-src 'none'; "
+           "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+    doc = (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{style}</style></head><body>\n"
+        '<header><strong>kurier</strong><a href="/docs">Guide</a><a href="/docs/api">API reference</a>'
+        '<a href="/v1/openapi.json">openapi.json</a></header>\n'
+        f'<div class="wrap"><nav class="toc">{toc_html}</nav><main>\n{body_html}\n</main></div></body></html>\n')
+    return doc, csp
+
+
+def render_guide(text):
+    text = "\n".join(line for line in text.split("\n") if not MARK_LINE.match(line))
+    md = markdown.Markdown(extensions=["tables", "fenced_code", "toc", "sane_lists"],
+                           extension_configs={"toc": {"toc_depth": "2-3"}})
+    body = md.convert(text)
+    title = re.search(r"<h1[^>]*>(.*?)</h1>", body)
+    return page(re.sub("<[^>]+>", "", title.group(1)) if title else "kurier guide", md.toc, body)
+
+
+def cpp_string(text):
+    """A C++ expression for `text`: raw string literals of at most 16000 characters, concatenated."""
+    delim = "kurier_docs"
+    if ")" + delim + '"' in text:
+        raise SystemExit("docs_html.py: the page contains the raw string delimiter")
+    parts = [text[i:i + 16000] for i in range(0, len(text), 16000)] or [""]
+    return "\n".join(f'R"{delim}({p}){delim}"' for p in parts)
+
+
+def cpp_file(guide, reference):
+    out = ["// docs_pages.cpp - generated by scripts/docs_html.py from docs/guide.md and src/api/openapi.json"
+           " (do not edit).", '#include "api/docs_pages.hpp"', "", "namespace kurier::api {", ""]
+    for name, (doc, csp) in (("GuidePage", guide), ("ApiReferencePage", reference)):
+        out += [f"const DocsPage& {name}() {{",
+                f"  static const DocsPage page{{std::string({cpp_string(doc)}),",
+                f"                             std::string({cpp_string(csp)})}};",
+                "  return page;", "}", ""]
+    out += ["}  // namespace kurier::api", ""]
+    return "\n".join(out)
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--guide", required=True)
+    ap.add_argument("--openapi", required=True)
+    ap.add_argument("--out", help="the C++ file to write")
+    ap.add_argument("--html-dir", help="also write guide.html and api.html here")
+    args = ap.parse_args()
+    with open(args.guide, encoding="utf-8") as f:
+        guide = render_guide(f.read())
+    with open(args.openapi, encoding="utf-8") as f:
+        spec = json.load(f)
+    toc, body = openapi_html.render(spec)
+    reference = page(spec.get("info", {}).get("title", "API") + " reference", toc, body)
+    if args.out:
+        write(args.out, cpp_file(guide, reference))
+    if args.html_dir:
+        os.makedirs(args.html_dir, exist_ok=True)
+        write(os.path.join(args.html_dir, "guide.html"), guide[0])
+        write(os.path.join(args.html_dir, "api.html"), reference[0])
+
+
+if __name__ == "__main__":
+    main()
