@@ -185,6 +185,16 @@ Admission Router::Admit(const HttpRequest& request, RouteSet set) {
     allow += (allow.empty() ? "" : ", ") + r.method;
   }
   if (!route) {
+    if (allow.empty() && (request.method == "GET" || request.method == "HEAD")) {
+      // "/docs/" for "/docs": a literal GET route asked for with a trailing slash is redirected to
+      // (a path with parameters is not, so the Location is always one of the server's own literals).
+      for (const auto& r : routes_)
+        if (Serves(set, r) && r.method == "GET" && request.path.size() > 1 && request.path.back() == '/' &&
+            r.pattern == request.path.substr(0, request.path.size() - 1)) {
+          a.refusal = HttpResponse{308, "text/plain; charset=utf-8", {{"Location", r.pattern}}, "see " + r.pattern + "\n"};
+          return a;
+        }
+    }
     if (allow.empty()) {
       a.refusal = Problem(404, "Not Found",
                           "no endpoint " + request.path +

@@ -335,6 +335,18 @@ def test_the_guide_page(server):
         assert f'id="{anchor}"' in page_text, f"the guide links to {target}, which is not there"
 
 
+def test_a_trailing_slash_is_redirected_to_the_page(server):
+    # /docs/ is what people type; it answers with a redirect to /docs, and only literal GET routes do that.
+    status, hdrs, _ = server.curl("GET", "/docs/", key="")
+    assert status == 308 and hdrs.get("location") == "/docs", (status, hdrs)
+    status, hdrs, _ = server.curl("GET", "/docs/api/", key="")
+    assert status == 308 and hdrs.get("location") == "/docs/api", (status, hdrs)
+    status, _, text = server.curl("POST", "/docs/", body="{}", key="")
+    assert status == 404 and "no endpoint" in text, (status, text)
+    status, _, text = server.curl("GET", "/v1/messages/x/", key="")
+    assert status == 404, (status, text)
+
+
 def test_the_api_reference_page(server):
     text, page = fetch_page(server, "/docs/api")
     status, doc = server.api("GET", "/v1/openapi.json", key="")
