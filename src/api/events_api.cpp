@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "api/api_service.hpp"
+#include "api/json_body.hpp"
 #include "api/list_query.hpp"
 #include "api/router.hpp"
 #include "common/ids.hpp"
@@ -150,7 +151,7 @@ void HandleStats(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc
   }
   json::object res{{"from", FormatTimeUtc(from)}, {"to", FormatTimeUtc(to)}, {"by", by}, {"totals", total.Json(true)},
                    {"buckets", std::move(out)}};
-  reply(Json(200, json::serialize(res)));
+  reply(Json(200, JsonText(res)));
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // ParseJson (api/json_body.hpp): a request body's JSON, and where a syntax error is.
 #include "api/json_body.hpp"
 
+#include <boost/json/parse.hpp>
+#include <cmath>
 #include <gtest/gtest.h>
 
 namespace kurier::api {
@@ -32,3 +34,23 @@ TEST(ParseJson, SaysWhereTheSyntaxErrorIs) {
 
 }  // namespace
 }  // namespace kurier::api
+
+TEST(JsonText, WritesFractionsAsPeopleDo) {
+  struct Case {
+    boost::json::value in;
+    std::string want;
+  };
+  const Case cases[] = {
+      {0.0, "0"},
+      {0.25, "0.25"},
+      {1.0 / 3.0, "0.3333333333333333"},
+      {boost::json::object{{"a", 0.5}, {"b", boost::json::array{1, 1.5, "x\"y", nullptr, true}}},
+       R"({"a":0.5,"b":[1,1.5,"x\"y",null,true]})"},
+      {std::nan(""), "null"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(kurier::api::JsonText(c.in), c.want);
+    // (0.0 comes back as the integer 0: the same number to any JSON reader)
+    if (c.want != "null" && c.want != "0") EXPECT_EQ(boost::json::parse(kurier::api::JsonText(c.in)), c.in) << c.want;
+  }
+}

@@ -4,6 +4,7 @@ recipients per hour or day with rates, filtered by tag and sending domain. Deliv
 real receiver behind a local DNS) carry the message's account, sender, tags and metadata, so they can be
 filtered and counted like accepted ones."""
 
+import re
 import time
 import uuid
 
@@ -127,3 +128,6 @@ def test_delivery_events_carry_the_message_context(world, kurier_factory):
     t = st["totals"]
     assert t["sent"] == 2 and t["delivered"] == 1 and t["bounced"]["total"] == 1
     assert t["rates"]["delivery"] == 0.5 and t["rates"]["bounce"] == 0.5
+    # written as people write fractions (0.5), not in Boost's exponent form (5E-1)
+    _, _, text = k.curl("GET", "/v1/stats?tag=t1")
+    assert '"delivery":0.5' in text and not re.search(r"\d[eE][-+]?\d", text), text
