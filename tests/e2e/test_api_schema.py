@@ -145,7 +145,18 @@ class Api:
         if expect is not None:
             assert status == expect, f"{where}: expected {expect}: {text[:600]}"
         parsed = self.check(method, template, status, hdrs, text, where)
+        if 200 <= status < 300 and body and content_type == "application/json":
+            self.check_request(method, template, json.loads(body), where)
         return status, hdrs, parsed if parsed is not None else text
+
+    def check_request(self, method, template, body, where):
+        """A body the server took must be one the document allows."""
+        op = self.doc["paths"].get(template, {}).get(method.lower(), {})
+        schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+        if schema is None:
+            self.gaps.append(f"{where}: took a JSON body the document does not describe")
+            return
+        self.gaps += [f"{where}: request body taken, but the document says {e}" for e in self.v.errors(body, schema)]
 
     def check(self, method, template, status, hdrs, text, where):
         op = self.doc["paths"].get(template, {}).get(method.lower())
@@ -317,8 +328,10 @@ def drive_messages(a, reader):
     # Batch with per-recipient variables; scheduled with tracking and list-unsubscribe.
     a.call("POST", "/v1/messages", body={"from": "shop@api.test", "subject": "Hi {{name}}", "text": "{{name}}",
                                          "recipients": [{"to": f"b1-{marker}@rcpt.test", "variables": {"name": "B"}},
-                                                        {"to": f"b2-{marker}@rcpt.test", "variables": {"name": "C"},
-                                                         "metadata": {"n": 2}}]}, expect=202)
+                                                        {"cc": f"b2-{marker}@rcpt.test", "variables": {"name": "C"},
+                                                         "metadata": {"n": 2}}],
+                                         "attachments": [{"filename": "a.txt", "content": "aGVsbG8=", "content_type": "text/plain"}]},
+           expect=202)
     _, _, scheduled = a.call("POST", "/v1/messages", body={
         "from": "news@api.test", "to": f"news-{marker}@rcpt.test", "subject": "News", "text": "t",
         "html": '<p>See <a href="https://shop.api.test/offer">the offer</a></p>', "send_at": later(hours=2),
@@ -329,6 +342,11 @@ def drive_messages(a, reader):
            expect=403)
     a.call("POST", "/v1/messages", body={"from": "shop@api.test", "subject": "s"}, expect=422)
     a.call("POST", "/v1/messages", body="{", expect=400)
+    # A field the entries of a batch share is named once, not once per entry.
+    _, _, problem = a.call("POST", "/v1/messages", body={
+        "from": "shop@api.test", "subject": "s", "text": "t", "attachments": [{"content": "aGVsbG8="}],
+        "recipients": [{"to": f"e1-{marker}@rcpt.test"}, {"to": f"e2-{marker}@rcpt.test"}]}, expect=422)
+    assert [e["pointer"] for e in problem["errors"]] == ["/attachments/0/filename"], problem
     a.call("POST", "/v1/messages", body={"from": "shop@api.test", "to": to, "text": "t"}, key=reader, expect=403)
     a.call("POST", "/v1/messages", body="hello", content_type="text/plain", expect=415)
     a.call("POST", "/v1/messages", body={"from": "shop@api.test", "to": to, "text": "t"},
