@@ -18,13 +18,12 @@ import email
 import email.policy
 import json
 import re
-import time
+import socket
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import curl
 from receivers import wait_until
 from webhook_peer import WebhookReceiver
 
@@ -489,10 +488,17 @@ def test_every_response_matches_the_document(api):
 
 
 def test_rate_limit_and_body_limit_responses_match_the_document(kurier_factory):
-    """429 with Retry-After and 413 on a small server."""
-    k = kurier_factory("api.rate_per_second=1", "api.burst=3", "api.max_body=2048", sender_domains=["api.test"])
+    """429 with Retry-After, 413, and 503 with Retry-After (too many connections) on a small server."""
+    k = kurier_factory("api.rate_per_second=1", "api.burst=3", "api.max_body=2048", "api.max_connections_per_ip=1",
+                       sender_domains=["api.test"])
     status, doc = k.api("GET", "/v1/openapi.json", key="")
     a = Api(k, doc)
+    with socket.create_connection(("127.0.0.1", k.api_port)) as held:
+        held.sendall(b"GET /v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        held.recv(1)  # the server has counted it
+        _, hdrs, _ = a.call("GET", "/t/o/{token}", {"token": "x"}, key="", expect=503)
+    assert hdrs.get("retry-after") == "1", hdrs
+    wait_until(lambda: k.curl("GET", "/v1/openapi.json", key="")[0] == 200, 10, "the held connection to be let go")
     big = {"from": "shop@api.test", "to": "a@rcpt.test", "subject": "s", "text": "x" * 4000}
     a.call("POST", "/v1/messages", body=big, expect=413)
     statuses = [a.call("GET", "/v1/events")[0] for _ in range(5)]
