@@ -2,14 +2,19 @@
 every documented operation with realistic data (accounts, keys, SMTP credentials, templates with
 versions, sent, scheduled, cancelled, suppressed and delivered messages with their events, opens, clicks
 and an unsubscribe, webhooks with deliveries, suppressions, statistics) and the common errors (400, 401,
-403, 404, 409, 413, 415, 422, 429), and checks each answer against the document the server serves:
+403, 404, 409, 413, 415, 422, 429, 503 when busy), and checks each answer against the document the
+server serves:
 
 - the status is one the operation documents;
 - the Content-Type is one the response documents, and a JSON body matches its schema, where every
   object schema that names its properties is closed (a key it does not name is a gap, as if it said
   additionalProperties: false), every `required` property is present, and types, enums and consts hold;
 - every header the server sends on purpose (all but Server, Date, Content-Type, Content-Length,
-  Connection, Keep-Alive) is declared in the response's `headers`.
+  Connection, Keep-Alive) is declared in the response's `headers`, and each one it says is required
+  is sent;
+- every JSON body the server took is one the operation's requestBody schema allows;
+- the POSTs kurier made to a webhook endpoint match the document's top-level `webhooks` entry (body and
+  headers).
 
 The gaps are collected and reported all at once; at the end every documented operation must have been
 called."""
