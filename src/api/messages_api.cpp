@@ -7,6 +7,7 @@
 // structural headers are refused by mime.cpp; a 202 is sent only after the spool's fsync.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <cstdint>
@@ -494,7 +495,10 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
     spec.date = now / 1'000'000;
     for (const auto& p : mime::ValidateMessageSpec(spec)) {
       bool per_recipient = p.pointer.rfind("/to", 0) == 0 || p.pointer.rfind("/cc", 0) == 0 || p.pointer.rfind("/bcc", 0) == 0;
-      err.Add(batch && per_recipient ? ptr + p.pointer : p.pointer, p.detail);
+      std::string at = batch && per_recipient ? ptr + p.pointer : p.pointer;
+      // A field every entry shares (an attachment, the sender) is named once, not once per entry.
+      if (std::none_of(err.list.begin(), err.list.end(), [&](const FieldError& e) { return e.pointer == at && e.detail == p.detail; }))
+        err.Add(std::move(at), p.detail);
     }
     if (!err.empty()) continue;
     const std::string id = NewQueueId();

@@ -417,7 +417,7 @@ def test_openapi_documents_the_management_routes(k):
     for path, method in want:
         op = doc["paths"][path][method]
         assert op["operationId"] and op["tags"], (path, method)
-        assert op["responses"]["401"] == {"$ref": "#/components/responses/Problem"}
+        assert op["responses"]["401"] == {"$ref": "#/components/responses/Unauthorized"}  # with WWW-Authenticate
         for ref in json.dumps(op).split('"$ref": "')[1:]:
             ref = ref.split('"')[0]
             if ref.startswith("#/components/schemas/"):
