@@ -48,21 +48,14 @@ std::optional<mime::Address> ParseAddress(const json::value* v, const std::strin
   if (!v) return std::nullopt;
   mime::Address a;
   if (v->is_string()) {
-    const std::string_view text = v->as_string();
-    if (text.find('<') == std::string_view::npos) {
-      a.email = std::string(text);
-      return a;
-    }
-    // "Jane <jane@example.com>", as other services take it (RFC 5322 3.4 name-addr): exactly one mailbox.
-    auto list = smtp::proto::ParseAddressList(text);
-    if (!list.error.empty() || list.addresses.size() != 1 || list.groups != 0) {
+    std::string why;
+    auto parsed = mime::ParseAddressText(v->as_string(), why);
+    if (!parsed) {
       err.Add(ptr, "must be one address: \"jane@example.com\", \"Jane <jane@example.com>\" or {\"email\": "
-                   "\"jane@example.com\", \"name\": \"Jane\"}" + (list.error.empty() ? "" : " (" + list.error + ")"));
+                   "\"jane@example.com\", \"name\": \"Jane\"}" + (why.empty() ? "" : " (" + why + ")"));
       return std::nullopt;
     }
-    const auto& m = list.addresses.front();
-    a.email = m.local + "@" + m.domain;
-    a.name = mime::DecodeEncodedWords(m.display);
+    a = std::move(*parsed);
   } else if (v->is_object()) {
     const auto& o = v->as_object();
     auto* e = o.if_contains("email");
