@@ -65,6 +65,15 @@ struct SendOptions {
   std::optional<bool> track_opens, track_clicks, list_unsubscribe;
   /// Test mode (the account's, at acceptance): delivery signs and records the message but sends nothing.
   bool test = false;
+  /// Takes the tracking and List-Unsubscribe flags of `from` (another SendOptions, or the X-Kurier-*
+  /// fields ingress read: anything with these three members), keeping `test`. The one copy of them, for
+  /// SMTP submissions (ingress::Prepare) and API sends.
+  template <class Flags>
+  void SetTracking(const Flags& from) {
+    track_opens = from.track_opens;
+    track_clicks = from.track_clicks;
+    list_unsubscribe = from.list_unsubscribe;
+  }
   bool operator==(const SendOptions&) const = default;
 };
 
