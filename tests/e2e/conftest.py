@@ -72,13 +72,13 @@ def run(cmd, timeout=CLI_TIMEOUT, check=False, **kw):
     return proc
 
 
-def run_with_stderr_on_a_terminal(cmd, timeout=60):
-    """Runs `cmd` with its stderr on a pseudo-terminal (what a progress line needs to show), stdout piped;
-    returns (CompletedProcess, everything written to the terminal as bytes)."""
+def run_with_stderr_on_a_terminal(cmd, timeout=60, text=False):
+    """Runs `cmd` with its stderr on a pseudo-terminal (what a progress line needs to show), stdout piped
+    (str with `text`); returns (CompletedProcess, everything written to the terminal as bytes)."""
     import pty
     master, slave = pty.openpty()
     try:
-        proc = subprocess.run(cmd, timeout=timeout, stdout=subprocess.PIPE, stderr=slave)
+        proc = subprocess.run(cmd, timeout=timeout, stdout=subprocess.PIPE, stderr=slave, text=text)
         os.close(slave)
         slave = None
         shown = b""
