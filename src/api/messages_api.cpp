@@ -28,6 +28,7 @@
 #include "mime/build.hpp"
 #include "mime/header_fields.hpp"
 #include "mime/parse.hpp"
+#include "mime/rewrite.hpp"
 #include "smtp/proto/header_from.hpp"
 #include "spool/message_state.hpp"
 #include "spool/spool.hpp"
@@ -49,21 +50,14 @@ std::optional<mime::Address> ParseAddress(const json::value* v, const std::strin
   if (!v) return std::nullopt;
   mime::Address a;
   if (v->is_string()) {
-    const std::string_view text = v->as_string();
-    if (text.find('<') == std::string_view::npos) {
-      a.email = std::string(text);
-      return a;
-    }
-    // "Jane <jane@example.com>", as other services take it (RFC 5322 3.4 name-addr): exactly one mailbox.
-    auto list = smtp::proto::ParseAddressList(text);
-    if (!list.error.empty() || list.addresses.size() != 1 || list.groups != 0) {
+    std::string why;
+    auto parsed = mime::ParseAddressText(v->as_string(), why);
+    if (!parsed) {
       err.Add(ptr, "must be one address: \"jane@example.com\", \"Jane <jane@example.com>\" or {\"email\": "
-                   "\"jane@example.com\", \"name\": \"Jane\"}" + (list.error.empty() ? "" : " (" + list.error + ")"));
+                   "\"jane@example.com\", \"name\": \"Jane\"}" + (why.empty() ? "" : " (" + why + ")"));
       return std::nullopt;
     }
-    const auto& m = list.addresses.front();
-    a.email = m.local + "@" + m.domain;
-    a.name = mime::DecodeEncodedWords(m.display);
+    a = std::move(*parsed);
   } else if (v->is_object()) {
     const auto& o = v->as_object();
     auto* e = o.if_contains("email");
@@ -515,9 +509,7 @@ void HandleSend(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
     auto prepared = ingress::Prepare(origin, std::move(env), built.value(), ctx.config.hostname, false, now, id);
     spool::SpoolMessage& m = prepared.message;
     m.not_before = r.send_at;
-    m.options.track_opens = delivery_tracking.track_opens;
-    m.options.track_clicks = delivery_tracking.track_clicks;
-    m.options.list_unsubscribe = delivery_tracking.list_unsubscribe;
+    m.options.SetTracking(delivery_tracking);
     m.tags = r.tags;
     if (e.metadata) {
       json::object md = json::parse(r.metadata).as_object();
@@ -615,19 +607,11 @@ void CheckRawMessage(const ApiContext& ctx, const std::string& data, Errors& err
   if (data.find('\0') != std::string::npos) err.Add("/message", "contains a NUL octet");
   if (data.size() > ctx.config.limits.max_message_size)
     err.Add("/message", "is larger than smtp.limits.max_message_size (" + std::to_string(ctx.config.limits.max_message_size) + ")");
-  size_t pos = 0, n = 0;
-  while (pos < data.size()) {
-    size_t e = data.find("\r\n", pos);
-    size_t len = (e == std::string::npos ? data.size() : e) - pos;
-    if (len > ctx.config.limits.max_data_line) {
-      err.Add("/message", "line " + std::to_string(n + 1) + " is longer than smtp.limits.max_data_line (" +
-                              std::to_string(ctx.config.limits.max_data_line) + " octets); encode long lines (quoted-printable or base64)");
-      return;
-    }
-    ++n;
-    if (e == std::string::npos) return;
-    pos = e + 2;
-  }
+  const std::size_t max = ctx.config.limits.max_data_line;
+  if (std::size_t at = mime::FirstLongLine(data, max); at != std::string::npos)
+    err.Add("/message", "line " + std::to_string(1 + std::count(data.begin(), data.begin() + at, '\n')) +
+                            " is longer than smtp.limits.max_data_line (" + std::to_string(max) +
+                            " octets); encode long lines (quoted-printable or base64)");
 }
 
 // POST /v1/messages/raw: {"from": envelope sender, "to": [envelope recipients], "message": RFC 5322 text,

@@ -6,7 +6,8 @@
 // SECURITY: reads need the read scope, changes the send scope; a key acts on its own account's list.
 // The global list (every account) is reached with ?global=true by an admin key only. Imports are
 // bounded by api.max_body and report each rejected line instead of failing the whole file.
-// STANDARDS: RFC 4180 (CSV), RFC 5321 (addresses), RFC 9457 (problem details).
+// STANDARDS: RFC 4180 (CSV), RFC 5321 (addresses), RFC 5322 3.4 ("Jane <jane@example.net>"), RFC 9457
+// (problem details).
 #include <boost/json.hpp>
 #include <set>
 
@@ -85,11 +86,35 @@ void HandleList(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
   reply(Json(200, json::serialize(res)));
 }
 
+// An address as the suppression routes take it (a body field, a CSV line, the path): "jane@example.net"
+// or "Jane <jane@example.net>" (mime::ParseAddressText, as the send routes take it), checked and
+// lower-cased; "" with `why` saying what is wrong.
+std::string SuppressedAddress(std::string_view text, std::string& why) {
+  auto a = mime::ParseAddressText(text, why);
+  if (!a) {
+    why = "must be one address: \"jane@example.net\" or \"Jane <jane@example.net>\"" + (why.empty() ? "" : " (" + why + ")");
+    return "";
+  }
+  if (auto problem = mime::ValidateAddress(a->email)) {
+    why = *problem;
+    return "";
+  }
+  return ToLowerAscii(a->email);
+}
+
+// The path's {address}: the same forms; one that is neither is looked up as it is (and not found).
+std::string PathAddress(const RouteContext& rc) {
+  std::string why;
+  const std::string& raw = rc.params.at("address");
+  std::string address = SuppressedAddress(raw, why);
+  return address.empty() ? ToLowerAscii(raw) : address;
+}
+
 void HandleGet(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, Reply reply) {
   FieldErrors err;
   auto list = ListOf(req, rc, err);
   if (!err.empty()) return reply(Invalid(err));
-  const std::string address = ToLowerAscii(rc.params.at("address"));
+  const std::string address = PathAddress(rc);
   auto found = ctx.store.FindSuppressions(*list, {address});
   if (!found) return reply(StoreDown(found.error()));
   // The account's own entry first, else the global one that also applies to it.
@@ -141,8 +166,9 @@ void HandleAdd(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
       err.Add(at, "must be an email address");
       continue;
     }
-    s.address = std::string(addr->as_string());
-    if (auto problem = mime::ValidateAddress(s.address)) err.Add(at, *problem);
+    std::string why;
+    s.address = SuppressedAddress(addr->as_string(), why);
+    if (!why.empty()) err.Add(at, why);
     adds.push_back(std::move(s));
   }
   if (!err.empty()) return reply(Invalid(err));
@@ -159,7 +185,7 @@ void HandleRemove(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
   FieldErrors err;
   auto list = ListOf(req, rc, err);
   if (!err.empty()) return reply(Invalid(err));
-  const std::string address = ToLowerAscii(rc.params.at("address"));
+  const std::string address = PathAddress(rc);
   auto r = ctx.store.RemoveSuppression(*list, address);
   if (!r) return reply(StoreDown(r.error()));
   if (!r.value()) return reply(Problem(404, "Not Found", address + " is not on this suppression list"));
@@ -217,9 +243,10 @@ void HandleImport(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
     auto f = CsvFields(line);
     if (f.size() == 1 && f[0].empty()) continue;
     if (line_no == 1 && ToLowerAscii(f[0]) == "address") continue;
-    store::Suppression s{*list, f[0], f.size() > 1 && !f[1].empty() ? f[1] : "manual", f.size() > 2 ? f[2] : "", "", 0};
+    store::Suppression s{*list, "", f.size() > 1 && !f[1].empty() ? f[1] : "manual", f.size() > 2 ? f[2] : "", "", 0};
     std::string why;
-    if (auto p = mime::ValidateAddress(s.address)) why = "address: " + *p;
+    s.address = SuppressedAddress(f[0], why);
+    if (!why.empty()) why = "address: " + why;
     else if (!Reasons().count(s.reason)) why = "reason '" + s.reason + "' is not one of manual, hard_bounce, complaint, unsubscribe";
     if (!why.empty()) {
       if (rejected.size() < 100) rejected.push_back(json::object{{"line", line_no}, {"detail", why}});

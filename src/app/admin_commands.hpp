@@ -73,15 +73,6 @@ void PrintList(const std::vector<Item>& items, bool json, ToJson to_json, PrintL
   PrintList(items, json, std::string_view(), to_json, print_line);
 }
 
-/// The queue by message state (the names of spool/message_state.hpp, each one present) and the arrival
-/// of its oldest message (0 when it is empty): `queue list --count` and `kurier status` (queue_command.cpp).
-struct QueueSummary {
-  std::map<std::string, std::size_t, std::less<>> by_state;
-  std::size_t total = 0;
-  int64_t oldest = 0;
-};
-QueueSummary SummarizeQueue(const std::vector<spool::SpoolMessage>& messages, int64_t now);
-
 /// Opens the configured spool without a store (reading only), or exits with the reason.
 std::unique_ptr<spool::Spool> OpenSpoolOrExit(const Config& c);
 

@@ -178,10 +178,14 @@ void ControlServer::Stop() {
   std::filesystem::remove(impl_->path, fec);
 }
 
-void AddStatusHandler(ControlServer& control, const Config& config) {
-  boost::json::array listeners;
-  auto add = [&listeners](const char* name, bool enabled, const std::string& address) {
-    if (enabled) listeners.push_back(boost::json::object{{"name", name}, {"address", address}});
+std::string HostPort(const std::string& host, uint16_t port) {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::vector<ListenerAddress> ConfiguredListeners(const Config& config) {
+  std::vector<ListenerAddress> out;
+  auto add = [&out](const char* name, bool enabled, const std::string& address) {
+    if (enabled) out.push_back({name, address});
   };
   add("submission", config.submission.enabled, config.submission.listen);
   add("submissions", config.submissions.enabled, config.submissions.listen);
@@ -189,6 +193,12 @@ void AddStatusHandler(ControlServer& control, const Config& config) {
   add("inbound", config.inbound.enabled, config.inbound.listen);
   add("api", config.api.enabled, config.api.listen);
   add("public", config.api.enabled && !config.api.public_listen.empty(), config.api.public_listen);
+  return out;
+}
+
+void AddStatusHandler(ControlServer& control, const Config& config, std::vector<ListenerAddress> bound) {
+  boost::json::array listeners;
+  for (const auto& l : bound) listeners.push_back(boost::json::object{{"name", l.name}, {"address", l.address}});
   const std::string answer = boost::json::serialize(boost::json::object{{"pid", static_cast<int64_t>(::getpid())},
                                                                         {"started_at", FormatTimeUtc(NowMicros())},
                                                                         {"hostname", config.hostname},

@@ -2,11 +2,13 @@
 // status|unblock` and `kurier status` talk to a running server through a UNIX socket in the data
 // directory (only the owner may connect: mode 0600).
 #pragma once
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/result.hpp"
 
@@ -47,10 +49,21 @@ struct ControlAnswer {
   bool unhandled = false;  ///< the server does not act on this command now (SendControl gives nullopt)
 };
 
+/// A listener as `kurier status` names it: {"submission", "127.0.0.1:2587"}.
+struct ListenerAddress {
+  std::string name, address;
+};
+/// "127.0.0.1:2587", "[::1]:2587".
+std::string HostPort(const std::string& host, uint16_t port);
+/// The listeners the configuration enables, as it writes them (what `kurier status` shows, saying so,
+/// when no server runs).
+std::vector<ListenerAddress> ConfiguredListeners(const Config& config);
+
 /// Registers "status": what `kurier status` shows of the running server as a JSON object: its pid, when
-/// it started, the listeners it serves (name and address, from the configuration it runs with) and
-/// whether delivery runs.
-void AddStatusHandler(ControlServer& control, const Config& config);
+/// it started, the listeners it bound (`listeners`: each address and port as bound, so a configured
+/// port 0 shows the port the system chose) and whether delivery runs. Before the server runs its
+/// io_context (the handler map is not locked).
+void AddStatusHandler(ControlServer& control, const Config& config, std::vector<ListenerAddress> listeners);
 
 /// The most ids one "delete-many" request carries (its request line stays within the socket's 4 KiB).
 constexpr std::size_t kDeleteManyBatch = 150;

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "app/app.hpp"
+#include "app/progress.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "dkim/signer.hpp"
@@ -154,8 +155,10 @@ domains::RecordInputs Inputs(const Config& c, const std::string& d, std::vector<
   return in;
 }
 
-// Says on stderr that `domain check` is waiting on DNS when one lookup takes longer than a second
-// (a slow or unreachable dns.forward), so that a check that seems stuck says what it waits for.
+// Says that `domain check` is waiting on DNS, so that a check that seems stuck says what it waits for:
+// on a terminal a line with a turning bar and the seconds waited while a lookup is pending (from a
+// quarter of a second; cleared when it ends); elsewhere (a pipe, a log) one line when a lookup takes
+// longer than a second (a slow or unreachable dns.forward).
 class SlowLookupNotice {
  public:
   explicit SlowLookupNotice(std::string resolver) : resolver_(std::move(resolver)), thread_([this] { Run(); }) {}
@@ -184,24 +187,32 @@ class SlowLookupNotice {
   void Begin(std::string what) {  // "" when the lookup ended
     {
       std::lock_guard l(mu_);
+      line_.Clear();  // before the caller prints the finding
       ++generation_, what_ = std::move(what), started_ = std::chrono::steady_clock::now();
     }
     cv_.notify_all();
   }
   void Run() {
+    using namespace std::chrono;
     std::unique_lock l(mu_);
     while (!stop_) {
       const uint64_t gen = generation_;
       auto changed = [&] { return stop_ || generation_ != gen; };
+      const std::string text = "waiting on DNS for " + what_ + " (" + resolver_ + ")";
       if (what_.empty()) {
         cv_.wait(l, changed);
-      } else if (!cv_.wait_until(l, started_ + std::chrono::seconds(1), changed)) {
-        std::cerr << "kurier: waiting on DNS for " << what_ << " (" << resolver_ << ") ...\n" << std::flush;
+      } else if (line_.shown()) {
+        for (auto at = started_ + milliseconds(250); !cv_.wait_until(l, at, changed); at += milliseconds(100))
+          line_.Draw(text, static_cast<long>(duration_cast<seconds>(steady_clock::now() - started_).count()));
+      } else if (!cv_.wait_until(l, started_ + seconds(1), changed)) {
+        std::cerr << "kurier: " << text << " ...\n" << std::flush;
         cv_.wait(l, changed);
       }
     }
+    line_.Clear();
   }
   std::string resolver_;
+  WaitLine line_;  // on a terminal
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

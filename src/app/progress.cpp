@@ -24,4 +24,23 @@ void Progress::Update(std::size_t done) {
   std::fflush(stderr);
 }
 
+WaitLine::WaitLine() : shown_(::isatty(STDERR_FILENO) == 1) {}
+
+WaitLine::~WaitLine() { Clear(); }
+
+void WaitLine::Draw(const std::string& what, long seconds) {
+  if (!shown_) return;
+  static const char kBar[] = {'|', '/', '-', '\\'};
+  std::fprintf(stderr, "\r%c %s %ld s\033[K", kBar[step_++ % 4], what.c_str(), seconds);
+  std::fflush(stderr);
+  drawn_ = true;
+}
+
+void WaitLine::Clear() {
+  if (!drawn_) return;
+  std::fputs("\r\033[K", stderr);
+  std::fflush(stderr);
+  drawn_ = false;
+}
+
 }  // namespace kurier::app

@@ -1,6 +1,7 @@
 // progress.hpp - a progress line for long CLI operations (`queue delete --all`): "deleting: 1200 of
 // 130000 (0 %)" rewritten in place on a terminal (stderr is a tty), nothing at all in a pipe or a file,
-// so scripts and logs see only the result.
+// so scripts and logs see only the result; and a line that says what a command waits for, with a
+// turning bar (`domain check` waiting on DNS), likewise on a terminal only.
 #pragma once
 #include <chrono>
 #include <cstddef>
@@ -26,6 +27,28 @@ class Progress {
   std::size_t total_;
   bool shown_;
   std::chrono::steady_clock::time_point last_{};
+};
+
+/// "/ waiting on DNS for TXT _dmarc.shop.pl (dns.forward 127.0.0.1) 3 s", redrawn in place on a terminal
+/// (stderr is a tty) with the bar turned at each Draw; nothing elsewhere.
+class WaitLine {
+ public:
+  WaitLine();
+  /// Clears the line (when one is shown).
+  ~WaitLine();
+  WaitLine(const WaitLine&) = delete;
+  WaitLine& operator=(const WaitLine&) = delete;
+  /// Shows `what` (waited for `seconds` so far), the bar one step on.
+  void Draw(const std::string& what, long seconds);
+  /// Removes the line, so that what the command prints next starts on a clean line.
+  void Clear();
+  /// True when stderr is a terminal (the line can be shown).
+  bool shown() const { return shown_; }
+
+ private:
+  bool shown_;
+  bool drawn_ = false;
+  unsigned step_ = 0;
 };
 
 }  // namespace kurier::app

@@ -78,9 +78,10 @@ CLI::Validator MessageStateValidator() {
       "STATE");
 }
 
-// `queue list --count`: the number of messages in each state (with --status: in that state only).
-void PrintCounts(const std::vector<spool::SpoolMessage>& all, int64_t now) {
-  QueueSummary q = SummarizeQueue(all, now);
+// `queue list --count`: the number of messages in each state (with --status: in that state only),
+// counted by the spool's storage.
+void PrintCounts(spool::Spool& sp, int64_t now) {
+  spool::QueueCounts q = OrFail(sp.CountByState(now));
   if (!status_filter.empty()) {
     if (json) std::cout << boost::json::serialize(boost::json::object{{status_filter, q.by_state[status_filter]}}) << "\n";
     else std::cout << q.by_state[status_filter] << "\n";
@@ -124,29 +125,32 @@ void AddQueueList(CLI::App* queue, std::string& config_path) {
   q_list->callback([&] {
     Config c = LoadConfigOrExit(config_path);
     auto sp = OpenSpoolOrExit(c);
-    auto all = OrFail(sp->List(static_cast<std::size_t>(INT64_MAX)));
     const int64_t now = NowMicros();
-    if (count_only) return PrintCounts(all, now);
-    std::vector<const spool::SpoolMessage*> matched;
-    for (const auto& m : all)
-      if (status_filter.empty() || MessageStateOf(m, now) == status_filter) matched.push_back(&m);
-    const std::size_t shown = limit == 0 ? matched.size() : std::min(limit, matched.size());
+    if (count_only) return PrintCounts(*sp, now);
+    // The page the storage selects (oldest first, in the state asked for); the number it was cut from
+    // is counted only when the page is full.
+    auto page = OrFail(sp->ListPage(spool::QueuePage{status_filter, limit, now}));
+    std::size_t total = page.size();
+    if (limit != 0 && page.size() == limit)
+      total = static_cast<std::size_t>(status_filter.empty() ? OrFail(sp->Count())
+                                                             : OrFail(sp->CountByState(now)).by_state[status_filter]);
+    const std::size_t shown = page.size();
     const std::string what = status_filter.empty() ? "messages" : status_filter + " messages";
-    const std::string cut = shown < matched.size() ? "showing " + std::to_string(shown) + " of " + std::to_string(matched.size()) + " " +
+    const std::string cut = shown < total ? "showing " + std::to_string(shown) + " of " + std::to_string(total) + " " +
                                                          what + " (oldest first); use --limit N (0: all), --status or --count"
                                                    : "";
     if (json) {
       boost::json::array arr;
-      for (std::size_t i = 0; i < shown; ++i) arr.push_back(MessageJson(*matched[i], now));
+      for (std::size_t i = 0; i < shown; ++i) arr.push_back(MessageJson(page[i], now));
       std::cout << boost::json::serialize(arr) << "\n";
       if (!cut.empty()) std::cerr << "kurier: " << cut << "\n";
       return;
     }
     std::cout << std::left << std::setw(22) << "ID" << std::setw(22) << "RECEIVED" << std::setw(11) << "STATUS"
               << std::setw(10) << "SIZE" << "FROM -> RECIPIENTS\n";
-    for (std::size_t i = 0; i < shown; ++i) PrintMessageLine(*matched[i], now);
+    for (std::size_t i = 0; i < shown; ++i) PrintMessageLine(page[i], now);
     if (!cut.empty()) std::cout << cut << "\n";
-    else std::cout << matched.size() << " " << (status_filter.empty() ? "" : status_filter + " ") << "message(s)\n";
+    else std::cout << total << " " << (status_filter.empty() ? "" : status_filter + " ") << "message(s)\n";
   });
 }
 
@@ -208,9 +212,8 @@ void DeleteAll(const Config& c) {
   std::vector<std::string> ids, accounts;
   {
     auto sp = OpenSpoolOrExit(c);
-    const int64_t now = NowMicros();
-    for (const auto& m : OrFail(sp->List(static_cast<std::size_t>(INT64_MAX))))
-      if (status_filter.empty() || MessageStateOf(m, now) == status_filter) ids.push_back(m.id), accounts.push_back(m.account);
+    for (const auto& m : OrFail(sp->ListPage(spool::QueuePage{status_filter, 0, NowMicros(), false})))
+      ids.push_back(m.id), accounts.push_back(m.account);
     sp->Stop();
   }
   const std::string what = status_filter.empty() ? "message(s)" : status_filter + " message(s)";
@@ -306,17 +309,6 @@ void AddQueueActions(CLI::App* queue, std::string& config_path) {
 }
 
 }  // namespace
-
-QueueSummary SummarizeQueue(const std::vector<spool::SpoolMessage>& messages, int64_t now) {
-  QueueSummary q;
-  for (const auto& state : spool::MessageStates()) q.by_state[state] = 0;
-  for (const auto& m : messages) {
-    ++q.by_state[std::string(MessageStateOf(m, now))];
-    if (q.oldest == 0 || m.received_at < q.oldest) q.oldest = m.received_at;
-  }
-  q.total = messages.size();
-  return q;
-}
 
 void AddQueueCommand(CLI::App& app, std::string& config_path) {
   auto* queue = app.add_subcommand("queue", "Inspect the message queue");

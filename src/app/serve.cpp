@@ -223,6 +223,22 @@ HttpListeners HttpOptions(const Config& config) {
   return HttpListeners{std::move(ho), std::move(po), public_listener};
 }
 
+// The listeners as bound (`kurier status`): the SMTP ones, then the API's and the public one (nullptr: none).
+std::vector<ListenerAddress> BoundListeners(const Config& config, const smtp::server::SmtpServer& server,
+                                            const api::HttpServer& http, const api::HttpServer* public_http) {
+  std::vector<ListenerAddress> out;
+  for (const auto& l : server.bound()) out.push_back({l.name, HostPort(l.host, l.port)});
+  auto add_http = [&out](const char* name, const std::string& listen, const api::HttpServer& h) {
+    std::string host;
+    uint16_t port = 0;
+    SplitHostPort(listen, host, port);
+    out.push_back({name, HostPort(host, h.port())});
+  };
+  if (config.api.enabled) add_http("api", config.api.listen, http);
+  if (public_http) add_http("public", config.api.public_listen, *public_http);
+  return out;
+}
+
 // Event retention: purges what is older than events.retention every hour (and once at start).
 class EventPurger {
  public:
@@ -312,7 +328,6 @@ void Serve(const std::string& config_path) {
     // listener has accepted mail it could not deliver.
     ControlServer control(ioc, config.control_socket, delivery);
     AddAuthHandlers(control, server);
-    AddStatusHandler(control, config);  // `kurier status`
     StartSmtpSide(config, delivery, control, server);
     // The HTTP API: keys are looked up by hash in the store; sends go through the same spool.
     std::unique_ptr<api::Router> router = MakeRouter(config, store.get());
@@ -326,6 +341,7 @@ void Serve(const std::string& config_path) {
       if (auto r = http.Start(); !r) Fail(r.error().message);
     if (listen.public_listener)
       if (auto r = public_http.Start(); !r) Fail(r.error().message);
+    AddStatusHandler(control, config, BoundListeners(config, server, http, listen.public_listener ? &public_http : nullptr));
     webhooks.Start();
     EventPurger purger(config, *store, ioc);
     purger.Run();

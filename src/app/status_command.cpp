@@ -1,6 +1,7 @@
 // status_command.cpp - `kurier status [--json]`: one screen of what an operator looks at first: the
-// running server (through the control socket: pid, start, listeners, delivery on or off), the queue by
-// state with its oldest message's age (the spool), deliveries in the last minute and hour and the last
+// running server (through the control socket: pid, start, the listeners it bound, delivery on or off; the
+// configured listeners, said so, when none runs), the queue by state with its oldest message's age (counted
+// by the spool's storage), deliveries in the last minute and hour and the last
 // errors (deferrals and bounces with their replies, from the event log).
 #include <algorithm>
 #include <boost/json.hpp>
@@ -84,9 +85,18 @@ boost::json::object Collect(const Config& c, int64_t now) {
   boost::json::object o;
   boost::json::value server = ServerStatus(c);
   o["running"] = !server.is_null();
+  // The listeners as the running server bound them; otherwise as the configuration names them.
+  boost::json::array listeners;
+  if (server.is_object() && server.as_object().contains("listeners") && server.at("listeners").is_array()) {
+    listeners = server.at("listeners").as_array();
+  } else {
+    for (const auto& l : ConfiguredListeners(c)) listeners.push_back(boost::json::object{{"name", l.name}, {"address", l.address}});
+  }
+  o["listeners"] = std::move(listeners);
+  o["listeners_from"] = server.is_null() ? "configuration" : "server";
   o["server"] = server;
   auto sp = OpenSpoolOrExit(c);
-  QueueSummary q = SummarizeQueue(OrFail(sp->List(static_cast<std::size_t>(INT64_MAX))), now);
+  spool::QueueCounts q = OrFail(sp->CountByState(now));
   sp->Stop();
   boost::json::object queue;
   for (const auto& state : spool::MessageStates()) queue[state] = q.by_state[state];
@@ -111,18 +121,19 @@ void PrintText(const Config& c, boost::json::object& o) {
     std::cout << "kurier is running: pid " << Str(sv["pid"]) << ", since " << Str(sv["started_at"]) << ", hostname "
               << Str(sv["hostname"]) << ", delivery " << (sv["delivery"].as_bool() ? "on" : "OFF (mail is kept in the queue)")
               << "\n\n"
-              << std::setw(14) << "LISTENER" << "ADDRESS\n";
-    for (const auto& l : sv["listeners"].as_array())
-      std::cout << std::setw(14) << Str(l.as_object().at("name")) << Str(l.as_object().at("address")) << "\n";
+              << std::setw(14) << "LISTENER" << "ADDRESS (bound)\n";
   } else {
     std::cout << "kurier is not running (nothing answers on " << c.control_socket.string()
-              << "); start it with 'kurier serve --config " << c.file.string() << "'\n";
+              << "); start it with 'kurier serve --config " << c.file.string() << "'\n\n"
+              << std::setw(14) << "LISTENER" << "ADDRESS (configured, not bound: kurier is not running)\n";
   }
+  for (const auto& l : o["listeners"].as_array())
+    std::cout << std::setw(14) << Str(l.as_object().at("name")) << Str(l.as_object().at("address")) << "\n";
   auto& q = o["queue"].as_object();
   std::cout << "\n" << std::setw(14) << "QUEUE" << "MESSAGES\n";
   for (const auto& state : spool::MessageStates())
-    if (q[state].as_uint64() != 0 || state == "queued") std::cout << std::setw(14) << state << q[state].as_uint64() << "\n";
-  std::cout << std::setw(14) << "total" << q["total"].as_uint64();
+    if (q[state].as_int64() != 0 || state == "queued") std::cout << std::setw(14) << state << q[state].as_int64() << "\n";
+  std::cout << std::setw(14) << "total" << q["total"].as_int64();
   if (!q["oldest_received_at"].is_null())
     std::cout << " (oldest " << Age(q["oldest_age_seconds"].as_int64() * kSecond) << " old, " << Str(q["oldest_received_at"]) << ")";
   std::cout << "\n\n" << std::setw(14) << "RECIPIENTS" << std::setw(14) << "LAST MINUTE" << "LAST HOUR\n";

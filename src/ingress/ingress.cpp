@@ -64,9 +64,7 @@ Prepared Prepare(const Origin& o, Envelope env, std::string_view raw, const std:
     }
     m.tags = std::move(options.tags);
     m.metadata = std::move(options.metadata);
-    m.options.track_opens = options.track_opens;
-    m.options.track_clicks = options.track_clicks;
-    m.options.list_unsubscribe = options.list_unsubscribe;
+    m.options.SetTracking(options);
     if (options.present) raw = without_fields = RemoveSubmissionOptionFields(raw);
   }
   // Mail leaves within RFC 5322's line limit: long header lines folded, long body lines re-encoded, here

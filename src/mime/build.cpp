@@ -16,7 +16,9 @@
 
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
+#include "mime/parse.hpp"
 #include "smtp/proto/command_parser.hpp"
+#include "smtp/proto/header_from.hpp"
 
 namespace kurier::mime {
 
@@ -539,6 +541,18 @@ std::optional<std::string> ValidateAddress(std::string_view email) {
   std::string error;
   if (!smtp::proto::ParseMailbox(email, error)) return "is not a valid address (" + error + "): write user@example.com";
   return std::nullopt;
+}
+
+std::optional<Address> ParseAddressText(std::string_view text, std::string& error) {
+  error.clear();
+  if (text.find('<') == std::string_view::npos) return Address{std::string(text), ""};
+  auto list = smtp::proto::ParseAddressList(text);
+  if (!list.error.empty() || list.addresses.size() != 1 || list.groups != 0) {
+    error = list.error;
+    return std::nullopt;
+  }
+  const auto& m = list.addresses.front();
+  return Address{m.local + "@" + m.domain, DecodeEncodedWords(m.display)};
 }
 
 std::optional<std::string> ValidateDisplayName(std::string_view name) {

@@ -57,6 +57,12 @@ struct Problem {
 /// (RFC 5321 mailbox, at most 254 octets); otherwise what is wrong with it.
 std::optional<std::string> ValidateAddress(std::string_view email);
 
+/// An address as API clients write it: "jane@example.com" (taken as it is; ValidateAddress checks it) or
+/// "Jane <jane@example.com>" (RFC 5322 3.4 name-addr, exactly one mailbox; encoded words in the name
+/// decoded), as other services accept. Nullopt when it is not one mailbox, with `error` saying why when
+/// the parser could (else empty).
+std::optional<Address> ParseAddressText(std::string_view text, std::string& error);
+
 /// Nullopt when `name` can be a display name: valid UTF-8, no control characters (CR, LF, NUL, ...),
 /// at most kMaxNameBytes octets.
 std::optional<std::string> ValidateDisplayName(std::string_view name);

@@ -154,9 +154,6 @@ std::optional<std::string> RewriteHtmlParts(std::string_view message,
   });
 }
 
-namespace {
-
-// Offset of the first line of `text` longer than `limit` octets (its line end not counted), or npos.
 std::size_t FirstLongLine(std::string_view text, std::size_t limit) {
   for (std::size_t pos = 0; pos < text.size();) {
     std::size_t eol = text.find('\n', pos);
@@ -168,6 +165,8 @@ std::size_t FirstLongLine(std::string_view text, std::size_t limit) {
   }
   return std::string_view::npos;
 }
+
+namespace {
 
 struct Fitter {
   std::string_view message;  // the whole message: line numbers in errors count from its start

@@ -62,4 +62,7 @@ struct LineFit {
 };
 LineFit FitLineLength(std::string_view message, std::size_t limit = 998);
 
+/// Offset of the first line of `text` longer than `limit` octets (its CRLF or LF not counted), or npos.
+std::size_t FirstLongLine(std::string_view text, std::size_t limit);
+
 }  // namespace kurier::mime

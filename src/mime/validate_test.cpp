@@ -47,6 +47,34 @@ TEST(MimeValidate, Addresses) {
   EXPECT_NE(ValidateAddress("usér@example.com")->find("xn--"), std::string::npos) << "says what to do";
 }
 
+// "jane@example.com" or "Jane <jane@example.com>", as API clients write an address (send and
+// suppression routes alike).
+TEST(MimeValidate, AddressTextTakesAnAddrSpecOrOneNameAddr) {
+  struct Row {
+    std::string text;
+    bool ok;
+    std::string email, name;
+  } rows[] = {
+      {"jane@example.com", true, "jane@example.com", ""},
+      {"not an address", true, "not an address", ""},  // taken as it is: ValidateAddress refuses it
+      {"Jane <jane@Example.COM>", true, "jane@example.com", "Jane"},
+      {"\"Doe, John\" <john@example.com>", true, "john@example.com", "Doe, John"},
+      {"=?utf-8?q?Zo=C3=AB?= <zoe@example.com>", true, "zoe@example.com", "Zo\xc3\xab"},
+      {"<bare@example.com>", true, "bare@example.com", ""},
+      {"a <a@example.com>, b <b@example.com>", false, "", ""},
+      {"Team: a <a@example.com>;", false, "", ""},
+      {"Jane <jane@", false, "", ""},
+  };
+  for (const auto& r : rows) {
+    std::string why;
+    auto a = ParseAddressText(r.text, why);
+    ASSERT_EQ(a.has_value(), r.ok) << r.text << ": " << why;
+    if (!a) continue;
+    EXPECT_EQ(a->email, r.email) << r.text;
+    EXPECT_EQ(a->name, r.name) << r.text;
+  }
+}
+
 TEST(MimeValidate, DisplayNames) {
   EXPECT_FALSE(ValidateDisplayName(kPolish));
   EXPECT_FALSE(ValidateDisplayName("Ada \"AL\" <Lovelace>, Jr."));

@@ -253,4 +253,8 @@ Result<std::vector<std::string>> Spool::SuspendedDomains() { return storage_->Su
 
 Result<int64_t> Spool::Count() { return storage_->Count(); }
 
+Result<QueueCounts> Spool::CountByState(int64_t now) { return storage_->CountByState(now); }
+
+Result<std::vector<SpoolMessage>> Spool::ListPage(const QueuePage& page) { return storage_->ListPage(page); }
+
 }  // namespace kurier::spool

@@ -9,6 +9,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -64,6 +65,15 @@ struct SendOptions {
   std::optional<bool> track_opens, track_clicks, list_unsubscribe;
   /// Test mode (the account's, at acceptance): delivery signs and records the message but sends nothing.
   bool test = false;
+  /// Takes the tracking and List-Unsubscribe flags of `from` (another SendOptions, or the X-Kurier-*
+  /// fields ingress read: anything with these three members), keeping `test`. The one copy of them, for
+  /// SMTP submissions (ingress::Prepare) and API sends.
+  template <class Flags>
+  void SetTracking(const Flags& from) {
+    track_opens = from.track_opens;
+    track_clicks = from.track_clicks;
+    list_unsubscribe = from.list_unsubscribe;
+  }
   bool operator==(const SendOptions&) const = default;
 };
 
@@ -90,6 +100,21 @@ struct SpoolMessage {
   bool option_fields_in_data = false;
   std::string subject;            ///< for the accepted event only (not stored)
   std::vector<RecipientState> states;  ///< filled by Get()
+};
+
+/// The queue by message state (the names of spool/message_state.hpp), counted by the storage.
+struct QueueCounts {
+  std::map<std::string, int64_t, std::less<>> by_state;  ///< every MessageStates() name, 0 when none
+  int64_t total = 0;
+  int64_t oldest = 0;  ///< received_at of the oldest message; 0: the spool is empty
+};
+
+/// Which messages a page of the queue holds: the oldest first.
+struct QueuePage {
+  std::string state;           ///< only messages in this message state; empty: every message
+  std::size_t limit = 0;       ///< at most this many; 0: all
+  int64_t now = 0;             ///< the time the states are taken at (scheduled vs queued)
+  bool recipients = true;      ///< false: only the messages' own fields (no recipients or states)
 };
 
 struct SpoolOptions {
@@ -134,6 +159,10 @@ class Spool {
   Result<std::vector<SpoolMessage>> List(std::size_t limit = 100000);
   Result<std::optional<SpoolMessage>> Get(const std::string& id);
   Result<int64_t> Count();
+  /// The messages by state at `now`, counted by the storage (not read into memory).
+  Result<QueueCounts> CountByState(int64_t now);
+  /// A page of the queue, oldest first, filtered by state in the storage: it costs the page, not the spool.
+  Result<std::vector<SpoolMessage>> ListPage(const QueuePage& page);
 
   struct Stats {
     uint64_t commits = 0, messages = 0;

@@ -37,6 +37,10 @@ class SpoolStorage {
   virtual Result<std::vector<SpoolMessage>> List(std::size_t limit) = 0;
   virtual Result<std::optional<SpoolMessage>> Get(const std::string& id) = 0;
   virtual Result<int64_t> Count() = 0;
+  /// The message states are spool/message_state.hpp's, decided by the backend's query as
+  /// RecipientStatus and MessageStatus decide them (spool_test holds the two together).
+  virtual Result<QueueCounts> CountByState(int64_t now) = 0;
+  virtual Result<std::vector<SpoolMessage>> ListPage(const QueuePage& page) = 0;
   virtual Result<std::vector<std::string>> SuspendedDomains() = 0;
 };
 

@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <future>
+#include <map>
 
 #include "common/ids.hpp"
+#include "spool/message_state.hpp"
 #include "spool/spool_test_backends.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 #include "store/store.hpp"
@@ -180,6 +182,81 @@ TEST_P(SpoolTest, DeliveryResultsCarryContextAndFinishMessages) {
   EXPECT_EQ((*context)->recipients, a.recipients);
   EXPECT_EQ((*context)->tags, a.tags);
   EXPECT_GT((*context)->DeliveredAt("B1@example.net"), 0);
+}
+
+// `kurier queue list|status` count and page the queue in the storage: the states its query gives are the
+// ones RecipientStatus/MessageStatus give the same messages read whole, the pages are the oldest first.
+TEST_P(SpoolTest, QueueCountsAndPagesAgreeWithTheMessageStates) {
+  auto sp = Open(SpoolOptions{false, 64}, nullptr);
+  ASSERT_TRUE(sp) << sp.error().message;
+  Spool& spool = *sp.value();
+  const int64_t now = NowMicros();
+  std::vector<SpoolMessage> sent;
+  for (int i = 0; i < 7; ++i) {
+    sent.push_back(Message(i));
+    sent.back().received_at = now - (10 - i) * 1'000'000;  // the order of arrival: 0 first
+  }
+  sent[1].not_before = now + 3'600'000'000;  // scheduled
+  sent[6].recipients = {"only@example.net"};
+  for (const auto& m : sent) {
+    std::promise<Result<std::string>> p;
+    auto f = p.get_future();
+    spool.Submit(m, [&p](Result<std::string> r) { p.set_value(std::move(r)); });
+    ASSERT_TRUE(f.get());
+  }
+  spool.Update({RecipientUpdate{sent[2].id, 0, "queued", 1, now, "451 later"},  // deferred
+                RecipientUpdate{sent[2].id, 1, "queued", 2, now, "451 later"},
+                RecipientUpdate{sent[3].id, 0, "delivered", 1, 0, "250 ok"},  // mixed: delivered + queued
+                RecipientUpdate{sent[4].id, 0, "queued", 1, now, "451 later"},  // mixed: deferred + queued
+                RecipientUpdate{sent[5].id, 0, "suppressed", 0, 0, ""},  // mixed: suppressed + deferred
+                RecipientUpdate{sent[5].id, 1, "queued", 1, now, "451 later"}},
+               {});
+  spool.Stop();
+
+  auto all = spool.List();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), sent.size());
+  std::map<std::string, int64_t, std::less<>> expected;
+  std::vector<std::pair<std::string, std::string>> order;  // id, state, oldest first
+  for (const auto& m : *all) {
+    std::vector<std::string_view> states;
+    for (const auto& st : m.states) states.push_back(RecipientStatus(st.status, st.attempts, m.not_before, now));
+    std::string state(MessageStatus(states));
+    ++expected[state];
+    order.emplace_back(m.id, state);
+  }
+  EXPECT_EQ(expected, (std::map<std::string, int64_t, std::less<>>{{"queued", 2}, {"scheduled", 1}, {"deferred", 1}, {"mixed", 3}}));
+
+  auto counts = spool.CountByState(now);
+  ASSERT_TRUE(counts) << counts.error().message;
+  EXPECT_EQ(counts->total, 7);
+  EXPECT_EQ(counts->oldest, sent[0].received_at);
+  for (const auto& state : MessageStates()) EXPECT_EQ(counts->by_state[state], expected[state]) << state;
+
+  for (const auto& state : std::vector<std::string>{"", "queued", "scheduled", "deferred", "mixed", "delivered"}) {
+    for (std::size_t limit : {std::size_t{0}, std::size_t{1}, std::size_t{2}}) {
+      std::vector<std::string> want;
+      for (const auto& [id, s] : order)
+        if ((state.empty() || s == state) && (limit == 0 || want.size() < limit)) want.push_back(id);
+      auto page = spool.ListPage(QueuePage{state, limit, now});
+      ASSERT_TRUE(page) << page.error().message;
+      std::vector<std::string> got;
+      for (const auto& m : *page) got.push_back(m.id);
+      EXPECT_EQ(got, want) << "state '" << state << "', limit " << limit;
+      if (!page->empty()) {
+        EXPECT_EQ(page->front().states.size(), page->front().recipients.size());
+      }
+    }
+  }
+  auto bare = spool.ListPage(QueuePage{"", 0, now, false});
+  ASSERT_TRUE(bare);
+  ASSERT_EQ(bare->size(), 7u);
+  EXPECT_TRUE(bare->front().states.empty());
+  // An hour later the scheduled message is due: queued.
+  auto later = spool.CountByState(now + 3'700'000'000);
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->by_state["scheduled"], 0);
+  EXPECT_EQ(later->by_state["queued"], 3);
 }
 
 // A message spooled before the send options had columns (schema 4) still carries them as X-Kurier-*

@@ -72,6 +72,31 @@ def run(cmd, timeout=CLI_TIMEOUT, check=False, **kw):
     return proc
 
 
+def run_with_stderr_on_a_terminal(cmd, timeout=60, text=False):
+    """Runs `cmd` with its stderr on a pseudo-terminal (what a progress line needs to show), stdout piped
+    (str with `text`); returns (CompletedProcess, everything written to the terminal as bytes)."""
+    import pty
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(cmd, timeout=timeout, stdout=subprocess.PIPE, stderr=slave, text=text)
+        os.close(slave)
+        slave = None
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's last writer is gone
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    return proc, shown
+
+
 def queued_id(text):
     """The queue id from a `250 2.0.0 Ok: queued as ID` reply, or None."""
     m = QUEUED_RE.search(text if isinstance(text, str) else text.decode("utf-8", "replace"))

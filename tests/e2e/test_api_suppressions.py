@@ -80,6 +80,28 @@ def test_import_and_export_csv(k):
     assert rows[1]["detail"] == 'said "stop", twice'
 
 
+def test_name_addr_is_accepted_wherever_an_address_is(k):
+    """"Jane <jane@example.net>", as the send routes and other services take it: in the body (one and
+    many), in a CSV import and in the path; the entry is the address alone. Two mailboxes are refused."""
+    assert add(k, {"address": "Jane <Jane@Example.net>", "reason": "manual"}) == {"added": 1, "already_suppressed": 0}
+    assert add(k, {"addresses": ["\"Doe, John\" <john@example.net>", {"address": "=?utf-8?q?Zo=C3=AB?= <zoe@example.net>"},
+                                 "jane@example.net"]}) == {"added": 2, "already_suppressed": 1}
+    status, _, text = k.curl("POST", "/v1/suppressions/import", "Max <max@example.net>,unsubscribe,\r\n",
+                             content_type="text/csv")
+    assert status == 200 and '"added":1' in text, text
+    status, res = k.api("GET", "/v1/suppressions?limit=10")
+    assert [s["address"] for s in res["data"]] == ["jane@example.net", "john@example.net", "max@example.net",
+                                                   "zoe@example.net"], res
+    status, one = k.api("GET", "/v1/suppressions/Max%20%3Cmax@example.net%3E")
+    assert status == 200 and one["address"] == "max@example.net" and one["reason"] == "unsubscribe", one
+    status, _, _ = k.curl("DELETE", "/v1/suppressions/Jane%20%3Cjane@example.net%3E")
+    assert status == 204
+    status, res = k.api("POST", "/v1/suppressions", {"addresses": ["a@example.net, b@example.net", "Bad <not an address>"]})
+    assert status == 422, res
+    errors = {e["pointer"]: e["detail"] for e in res["errors"]}
+    assert set(errors) == {"/addresses/0", "/addresses/1"} and "Jane <jane@example.net>" in errors["/addresses/1"], errors
+
+
 def test_global_list_is_for_admins(k):
     status, res = k.api("POST", "/v1/api-keys", {"name": "shop", "scopes": ["send", "read"]})
     assert status == 201, res

@@ -4,8 +4,6 @@ at 100,000 without a word); `events list` is newest first like GET /v1/events, w
 and a checked --type; a mistyped command or option exits 2 and says what was meant."""
 
 import http.client
-import os
-import subprocess
 import json
 import threading
 import time
@@ -14,7 +12,7 @@ import pytest
 
 from receivers import wait_until
 
-from conftest import HOST, KURIER_BIN, run
+from conftest import HOST, KURIER_BIN, run, run_with_stderr_on_a_terminal
 
 QUEUE = 130_000
 
@@ -158,28 +156,9 @@ def test_queue_delete_all_through_the_server_quiet_in_a_pipe(kurier_factory):
 
 
 def test_queue_delete_all_shows_progress_on_a_terminal(kurier_factory):
-    import pty
     k = kurier_factory()  # delivery off: the CLI changes the spool files
     schedule(k, 300)
-    master, slave = pty.openpty()
-    try:
-        proc = subprocess.run([KURIER_BIN, "queue", "delete", "--all", "--config", k.config], timeout=60,
-                              stdout=subprocess.PIPE, stderr=slave, text=True)
-        os.close(slave)
-        slave = None
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        if slave is not None:
-            os.close(slave)
-        os.close(master)
+    proc, shown = run_with_stderr_on_a_terminal([KURIER_BIN, "queue", "delete", "--all", "--config", k.config], text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("300 message(s) deleted"), proc.stdout
     assert b"deleting message(s): 300 of 300 (100 %)" in shown, shown
     assert k.queue_list() == []

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import KURIER_BIN, free_port, run
+from conftest import KURIER_BIN, free_port, run, run_with_stderr_on_a_terminal
 from dns_peer import SilentServer, Unbound
 
 
@@ -54,7 +54,7 @@ def setup(tmp_path_factory, kurier_factory_module):
                               f'domains.egress_addresses=["{EGRESS}"]')
     added = {d: json.loads(k.cli("domain", "add", "default", d, "--json", LOCAL).stdout)
              for d in ("good.test", "missing.test", "wrong.test", "narrow.test", "deep.test", "strict.test",
-                       "slow.test")}
+                       "slow.test", "wait.test")}
     other = json.loads(k.cli("domain", "add", "default", "other.test", "--json", LOCAL).stdout)
     zone = list(BASE_ZONE) + zone_lines(added["good.test"]["records"])
     wrong = {r["algorithm"]: r for r in added["wrong.test"]["records"] if r["purpose"].startswith("DKIM")}
@@ -78,10 +78,12 @@ def setup(tmp_path_factory, kurier_factory_module):
              txt("default._bimi.strict.test", "v=BIMI1; l=https://strict.test/logo.svg;")]
     # slow.test: right records, but its DMARC name is answered only after seconds of silence
     zone += [z for z in zone_lines(added["slow.test"]["records"]) if not z.startswith("_dmarc.slow.test.")]
+    # wait.test: the same, for the check run on a terminal (the upstream caches slow.test's answer)
+    zone += [z for z in zone_lines(added["wait.test"]["records"]) if not z.startswith("_dmarc.wait.test.")]
     silent = SilentServer(silent_for=1.5)
     silent.start()
     dns = Unbound(str(tmp_path_factory.mktemp("dns")), zone, port=port, local_zones=REVERSE,
-                  forward_zones=[("_dmarc.slow.test.", silent.port)])
+                  forward_zones=[("_dmarc.slow.test.", silent.port), ("_dmarc.wait.test.", silent.port)])
     yield k, added
     dns.stop()
     silent.stop()
@@ -371,6 +373,24 @@ def test_check_prints_each_record_as_it_is_checked(setup):
     assert dmarc - dkim > 1.0, ("the DKIM line was printed when it was checked, not at the end", lines)
     assert waiting - dkim > 0.9, ("the notice comes after a second of waiting", lines)
     assert "dns.forward 127.0.0.1@" in [line for _, s, line in lines if s == "err"][0]
+    # nothing but the notice in a pipe: no turning line, no carriage return or escape sequence
+    err = [line for _, s, line in lines if s == "err"]
+    assert len(err) == 1 and "\r" not in err[0] and "\x1b" not in err[0], err
+
+
+def test_check_shows_a_turning_wait_line_on_a_terminal(setup):
+    """On a terminal (stderr a pty) `domain check` shows what it waits for while wait.test's DMARC lookup is
+    pending, redrawn in place with a turning bar and the seconds waited, and clears it before the DMARC
+    line (in a pipe it writes only its one-line notice: test_check_prints_each_record_as_it_is_checked)."""
+    k, _ = setup
+    proc, shown = run_with_stderr_on_a_terminal([KURIER_BIN, "domain", "check", "wait.test", LOCAL, "--config", k.config])
+    assert b"DMARC  _dmarc.wait.test" in proc.stdout, proc.stdout
+    frames = [f for f in shown.split(b"\r") if b"waiting on DNS for TXT _dmarc.wait.test" in f]
+    assert len(frames) >= 5, shown  # redrawn ten times a second while the lookup is pending
+    assert {f[:1] for f in frames} >= {b"|", b"/", b"-", b"\\"}, frames  # the bar turns
+    assert any(b" 1 s" in f for f in frames) and b"dns.forward 127.0.0.1@" in frames[0], frames
+    assert shown.endswith(b"\r\x1b[K"), shown[-80:]  # cleared, nothing left on the line
+    assert b"kurier: waiting on DNS" not in shown, "the pipe's notice is not printed on a terminal"
 
 
 def set_hostname(k, name):

@@ -94,3 +94,16 @@ def test_a_line_that_cannot_be_folded_is_refused_by_smtp_and_api_alike(k):
     assert status == 422, body
     details = json.dumps(body)
     assert "line 4 is longer than 998 octets" in details and "no white space" in details, body
+
+
+def test_a_line_over_max_data_line_is_refused_by_the_raw_route_naming_it(k):
+    """Over smtp.limits.max_data_line (2048) the raw route refuses, as SMTP's DATA would, naming the line
+    (bare LF line ends count as CRLF ones)."""
+    sent = "From: orders@shop.test\nTo: buyer@long-rx.test\nSubject: s\n\nshort\n" + "x" * 2049 + "\nend\n"
+    status, body = k.api("POST", "/v1/messages/raw",
+                         {"from": "orders@shop.test", "to": ["buyer@long-rx.test"], "message": sent})
+    assert status == 422, body
+    assert "line 6 is longer than smtp.limits.max_data_line (2048 octets)" in json.dumps(body), body
+    ok = sent.replace("x" * 2049, "x" * 2048)
+    status, body = k.api("POST", "/v1/messages/raw", {"from": "orders@shop.test", "to": ["buyer@long-rx.test"], "message": ok})
+    assert status != 422 or "max_data_line" not in json.dumps(body), body

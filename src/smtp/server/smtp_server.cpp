@@ -603,6 +603,16 @@ Result<void> SmtpServer::ReloadTls(std::string_view why) { return impl_->ReloadT
 
 AuthService& SmtpServer::auth_service() { return impl_->auth; }
 
+std::vector<SmtpServer::BoundListener> SmtpServer::bound() const {
+  std::vector<BoundListener> out;
+  for (const auto& l : impl_->listeners) {
+    boost::system::error_code ec;
+    auto ep = l.acceptor->local_endpoint(ec);
+    if (!ec) out.push_back(BoundListener{KindName(l.kind), ep.address().to_string(), ep.port()});
+  }
+  return out;
+}
+
 void SmtpServer::SetBounceIntake(bounce::FeedbackIntake* intake) { impl_->intake = intake; }
 
 void SmtpServer::Stop() {

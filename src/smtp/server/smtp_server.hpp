@@ -1,6 +1,7 @@
 // smtp_server.hpp - the SMTP listeners (submission 587/STARTTLS, submissions 465/implicit TLS and
 // the trusted-network relay listener, and the bounce listener for DSNs and feedback reports) driving proto::ServerSession over Boost.Asio.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -44,6 +45,13 @@ class SmtpServer {
   Result<void> ReloadTls(std::string_view why);
   /// Closes the listeners; sessions answer 421 at their next command.
   void Stop();
+  struct BoundListener {
+    std::string name;  ///< "submission", "submissions", "relay", "inbound"
+    std::string host;  ///< the address bound, e.g. "127.0.0.1" or "::1"
+    uint16_t port = 0;  ///< the port bound (the one the system chose for a configured port 0)
+  };
+  /// The listeners Start bound, in that order.
+  std::vector<BoundListener> bound() const;
   /// AUTH throttling state, for `kurier auth status|unblock` (thread-safe).
   AuthService& auth_service();
 

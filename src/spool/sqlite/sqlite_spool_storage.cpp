@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "common/ids.hpp"
+#include "spool/message_state.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 
 namespace kurier::spool {
@@ -46,7 +47,21 @@ const std::vector<std::string> kMigrations = {
        ALTER TABLE messages ADD COLUMN option_fields_in_data INTEGER NOT NULL DEFAULT 1)",
     // 6: test mode (SendOptions::test)
     "ALTER TABLE messages ADD COLUMN test_mode INTEGER NOT NULL DEFAULT 0",
+    // 7: the queue in arrival order, with what a message's state needs besides its recipients, so that
+    // `queue list` and `status` read the page they show and count without the messages' rows (data)
+    "CREATE INDEX IF NOT EXISTS messages_arrival ON messages(received_at, id, not_before)",
 };
+
+// A message's state (spool/message_state.hpp) in SQL, over the messages row `m` and parameter ?1 (now):
+// each recipient's as RecipientStatus decides it, then the one they share, "mixed" when they differ,
+// "queued" when there are none, as MessageStatus does.
+std::string MessageStateSql() {
+  const std::string recipient =
+      "CASE WHEN r.status <> 'queued' THEN r.status WHEN r.attempts > 0 THEN 'deferred' "
+      "WHEN m.not_before > ?1 THEN 'scheduled' ELSE 'queued' END";
+  return "(SELECT CASE WHEN COUNT(*) = 0 THEN 'queued' WHEN MIN(" + recipient + ") = MAX(" + recipient + ") THEN MIN(" +
+         recipient + ") ELSE 'mixed' END FROM recipients r WHERE r.message_id = m.id)";
+}
 
 std::optional<bool> OptionalFlag(const Stmt& q, int col) {
   if (q.IsNull(col)) return std::nullopt;
@@ -262,6 +277,36 @@ Result<int64_t> SqliteSpoolStorage::Count() {
   if (!q) return q.error();
   q->Step();
   return q->Int(0);
+}
+
+Result<QueueCounts> SqliteSpoolStorage::CountByState(int64_t now) {
+  std::lock_guard rl(read_mu_);
+  QueueCounts c;
+  for (const auto& state : MessageStates()) c.by_state[state] = 0;
+  auto rows = Rows(reader_->Query("SELECT state, COUNT(*) FROM (SELECT " + MessageStateSql() +
+                                      " AS state FROM messages m) GROUP BY state",
+                                  now),
+                   [](const Stmt& r) { return std::pair{r.Text(0), r.Int(1)}; }, "cannot count the spool");
+  if (!rows) return rows.error();
+  for (const auto& [state, n] : rows.value()) c.by_state[state] += n, c.total += n;
+  auto oldest = First(reader_->Query("SELECT MIN(received_at) FROM messages"), [](const Stmt& r) { return r.Int(0); },
+                      "cannot read the spool");
+  if (!oldest) return oldest.error();
+  c.oldest = oldest.value().value_or(0);
+  return c;
+}
+
+Result<std::vector<SpoolMessage>> SqliteSpoolStorage::ListPage(const QueuePage& page) {
+  std::lock_guard rl(read_mu_);
+  auto q = reader_->Query(std::string("SELECT ") + kColumns + " FROM messages m WHERE ?2 = '' OR " + MessageStateSql() +
+                              " = ?2 ORDER BY m.received_at, m.id LIMIT ?3",
+                          page.now, page.state, page.limit == 0 ? int64_t{-1} : static_cast<int64_t>(page.limit));
+  if (!q) return q.error();
+  auto out = q->Rows([](const Stmt& r) { return RowToMessage(r, false); }, "cannot list the spool");
+  if (!out || !page.recipients) return out;
+  for (auto& m : out.value())
+    if (auto r = ReadRecipients(m); !r) return r.error();
+  return out;
 }
 
 // The default backend's opener (spool.hpp), here so that spool.cpp needs no SQLite header.

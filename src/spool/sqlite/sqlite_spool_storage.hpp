@@ -32,6 +32,8 @@ class SqliteSpoolStorage final : public SpoolStorage {
   Result<std::vector<SpoolMessage>> List(std::size_t limit) override;
   Result<std::optional<SpoolMessage>> Get(const std::string& id) override;
   Result<int64_t> Count() override;
+  Result<QueueCounts> CountByState(int64_t now) override;
+  Result<std::vector<SpoolMessage>> ListPage(const QueuePage& page) override;
   Result<std::vector<std::string>> SuspendedDomains() override;
 
  private:
