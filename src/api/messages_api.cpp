@@ -709,6 +709,19 @@ json::object MessageView(ApiContext& ctx, const store::Event& accepted, bool wit
     json::value d = json::parse(e.data, ec);
     if (ec || !d.is_object()) continue;
     auto* who = d.as_object().if_contains("recipient");
+    if (e.type == "deleted") {
+      // Cancelled (or deleted by an operator): the recipients still waiting, named or, without a list, all.
+      auto* named = d.as_object().if_contains("recipients");
+      for (auto& [address, r] : rcpt) {
+        bool in = !named || !named->is_array() || named->as_array().empty();
+        if (!in)
+          for (const auto& n : named->as_array()) in = in || (n.is_string() && n.as_string() == address);
+        if (!in) continue;
+        r["status"] = spool::StatusAfterEvent(e.type, r["status"].as_string());
+        if (with_events) r["events"].as_array().push_back(json::object{{"type", e.type}, {"time", FormatTimeUtc(e.time)}});
+      }
+      continue;
+    }
     if (!who || !who->is_string()) continue;
     auto it = rcpt.find(std::string(who->as_string()));
     if (it == rcpt.end()) continue;
@@ -758,7 +771,7 @@ void HandleList(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
                {"tag", &store::EventFilter::tag}};
   spec.other = [&status](const std::string& k, const std::string& v, FieldErrors& e) {
     if (k != "status") return false;
-    if (!spool::IsMessageState(v)) e.Add("/query/status", "must be one of " + spool::MessageStatesText());
+    if (!spool::IsReportedState(v)) e.Add("/query/status", "must be one of " + spool::ReportedStatesText());
     status = v;
     return true;
   };

@@ -28,6 +28,10 @@ bool IsMessageState(std::string_view state) {
   return std::find(all.begin(), all.end(), state) != all.end();
 }
 
+bool IsReportedState(std::string_view state) { return state == "cancelled" || IsMessageState(state); }
+
+std::string ReportedStatesText() { return MessageStatesText() + ", cancelled"; }
+
 std::string_view RecipientStatus(std::string_view spool_status, int attempts, int64_t not_before, int64_t now) {
   if (spool_status != "queued") {
     for (const auto& s : RecipientStates())
@@ -41,6 +45,7 @@ std::string_view RecipientStatus(std::string_view spool_status, int attempts, in
 std::string_view StatusAfterEvent(std::string_view type, std::string_view current) {
   for (std::string_view result : {"deferred", "delivered", "bounced", "suppressed"})
     if (type == result) return result;
+  if (type == "deleted" && (current == "queued" || current == "scheduled" || current == "deferred")) return "cancelled";
   return current;
 }
 

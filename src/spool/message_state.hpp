@@ -7,6 +7,9 @@
 //   delivered  accepted by the recipient's server (or the relay)
 //   bounced    refused for good (5xx, or expired after queue.max_lifetime)
 //   suppressed on a suppression list when its turn came; not sent
+//   cancelled  taken out of the queue before it was delivered (DELETE /v1/messages/{id}, `kurier queue
+//              delete`): the API knows it from the `deleted` event; the queue, which no longer holds
+//              the message, never shows it
 // A message's state is the one its recipients share, or "mixed".
 #pragma once
 #include <cstdint>
@@ -24,13 +27,17 @@ const std::vector<std::string>& MessageStates();
 std::string MessageStatesText();
 /// True when `state` is one of MessageStates().
 bool IsMessageState(std::string_view state);
+/// The states the API reports (and filters by): MessageStates() and "cancelled"; as text for errors.
+bool IsReportedState(std::string_view state);
+std::string ReportedStatesText();
 
 /// The state of a recipient the spool keeps with `spool_status` ("queued", "delivered", "bounced",
 /// "suppressed") after `attempts` attempts, of a message not to be sent before `not_before`
 /// (microseconds; 0: at once), at `now`.
 std::string_view RecipientStatus(std::string_view spool_status, int attempts, int64_t not_before, int64_t now);
 /// The state of a recipient in state `current` after an event of `type` about it: delivery results
-/// (deferred, delivered, bounced, suppressed) set it; other events (opened, clicked, ...) leave it.
+/// (deferred, delivered, bounced, suppressed) set it, `deleted` cancels it while it still waits;
+/// other events (opened, clicked, ...) leave it.
 std::string_view StatusAfterEvent(std::string_view type, std::string_view current);
 /// A message's state from its recipients' states: the one they share, "mixed" when they differ,
 /// "queued" when there are none.

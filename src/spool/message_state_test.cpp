@@ -34,6 +34,9 @@ TEST(MessageState, StatusAfterEvent) {
       {"deferred", "queued", "deferred"},     {"delivered", "deferred", "delivered"}, {"bounced", "scheduled", "bounced"},
       {"suppressed", "queued", "suppressed"}, {"opened", "delivered", "delivered"},   {"clicked", "delivered", "delivered"},
       {"complained", "delivered", "delivered"}, {"dsn", "bounced", "bounced"},
+      // deleted (a cancel, `queue delete`) ends only what still waits
+      {"deleted", "scheduled", "cancelled"},  {"deleted", "queued", "cancelled"},     {"deleted", "deferred", "cancelled"},
+      {"deleted", "delivered", "delivered"},  {"deleted", "bounced", "bounced"},
   };
   for (const auto& r : rows) EXPECT_EQ(StatusAfterEvent(r.type, r.current), r.want) << r.type;
 }
@@ -47,6 +50,10 @@ TEST(MessageState, MessageStatusAndNames) {
   EXPECT_TRUE(IsMessageState("mixed"));
   EXPECT_TRUE(IsMessageState("scheduled"));
   EXPECT_FALSE(IsMessageState("opened"));
+  EXPECT_FALSE(IsMessageState("cancelled"));  // the queue never holds a cancelled message
+  EXPECT_TRUE(IsReportedState("cancelled"));
+  EXPECT_TRUE(IsReportedState("mixed"));
+  EXPECT_EQ(ReportedStatesText(), "queued, scheduled, deferred, delivered, bounced, suppressed, mixed, cancelled");
 }
 
 }  // namespace

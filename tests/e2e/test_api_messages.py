@@ -226,6 +226,12 @@ def test_scheduled_send_can_be_cancelled(k):
     status, res = k.api("DELETE", f"/v1/messages/{m['id']}")
     assert status == 200 and res["status"] == "cancelled"
     assert m["id"] not in k.queue_ids()
+    # Afterwards it says so, and a listing finds it by that state (not "scheduled" for ever).
+    status, got = k.api("GET", f"/v1/messages/{m['id']}")
+    assert status == 200 and got["status"] == "cancelled", got
+    assert [r["status"] for r in got["recipients"]] == ["cancelled"] and got["recipients"][0]["events"][-1]["type"] == "deleted"
+    status, listed = k.api("GET", "/v1/messages?status=cancelled")
+    assert status == 200 and m["id"] in [x["id"] for x in listed["data"]], listed
     assert k.api("DELETE", f"/v1/messages/{m['id']}")[0] == 409
     now = send(k, {"from": SENDER, "to": "a@example.net", "subject": "now", "text": "x"})["messages"][0]
     status, res = k.api("DELETE", f"/v1/messages/{now['id']}")

@@ -389,6 +389,7 @@ def drive_messages(a, reader):
     a.call("GET", "/v1/messages/{id}", {"id": cid}, expect=200)
     a.call("DELETE", "/v1/messages/{id}", {"id": cid}, expect=200)
     a.call("DELETE", "/v1/messages/{id}", {"id": cid}, expect=409)
+    a.call("GET", "/v1/messages/{id}", {"id": cid}, expect=200)  # now in state cancelled
     a.call("DELETE", "/v1/messages/{id}", {"id": "nothing"}, expect=404)
     a.call("DELETE", "/v1/messages/{id}", {"id": cid}, key=reader, expect=403)
 
