@@ -19,6 +19,9 @@ struct Classification {
   /// Decided by wording, a provider's error code or a specific status code; false when only a fallback
   /// (status class, SMTP command, Action: delayed, onhold) was left, so that more text may still help.
   bool definite = false;
+  /// Which step decided, with its source, for people reading a suppression or `kurier bounce parse`
+  /// (e.g. "status 5.1.1 (RFC 3463)"); empty when nothing matched.
+  std::string rule;
 };
 
 /// Everything known about one failed delivery. Only `text` is required; each other field sharpens the
