@@ -119,7 +119,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (RouteSet set : {RouteSet::kAll, RouteSet::kApplications, RouteSet::kRecipients}) {
     Admission a = TheRouter().Admit(req, set);
     if ((a.route == nullptr) == !a.refusal) std::abort();
-    if (a.refusal) {
+    if (a.refusal && a.refusal->status == 308) {
+      // A literal GET route asked for with a trailing slash: redirected to itself, query kept.
+      if (req.method != "GET" && req.method != "HEAD") std::abort();
+      if (req.path.size() < 2 || req.path.back() != '/') std::abort();
+      const std::string* location = nullptr;
+      for (const auto& [k, v] : a.refusal->headers)
+        if (k == "Location") location = &v;
+      if (!location || location->rfind(req.path.substr(0, req.path.size() - 1), 0) != 0) std::abort();
+      if (location->size() > req.path.size() - 1 && (*location)[req.path.size() - 1] != '?') std::abort();
+    } else if (a.refusal) {
       static const std::set<int> kRefusals = {401, 403, 404, 405, 415, 429};
       if (!kRefusals.count(a.refusal->status)) std::abort();
       CheckProblem(*a.refusal);

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <memory>
 #include <sstream>
@@ -134,6 +135,31 @@ bool MediaTypeAccepted(const std::string& content_type, const std::vector<std::s
 
 namespace {
 
+// "?a=1&b=x%20y" for decoded query parameters (RFC 3986 2.3: unreserved characters stay, the rest is
+// percent-encoded); "" when there are none.
+std::string QueryString(const std::map<std::string, std::string>& query) {
+  static const char kHex[] = "0123456789ABCDEF";
+  auto encode = [](std::string& out, const std::string& s) {
+    for (unsigned char c : s) {
+      if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+        out += static_cast<char>(c);
+      } else {
+        out += '%';
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+      }
+    }
+  };
+  std::string out;
+  for (const auto& [k, v] : query) {
+    out += out.empty() ? '?' : '&';
+    encode(out, k);
+    out += '=';
+    encode(out, v);
+  }
+  return out;
+}
+
 bool Serves(RouteSet set, const Route& r) {
   switch (set) {
     case RouteSet::kAll: return true;
@@ -191,7 +217,8 @@ Admission Router::Admit(const HttpRequest& request, RouteSet set) {
       for (const auto& r : routes_)
         if (Serves(set, r) && r.method == "GET" && request.path.size() > 1 && request.path.back() == '/' &&
             r.pattern == request.path.substr(0, request.path.size() - 1)) {
-          a.refusal = HttpResponse{308, "text/plain; charset=utf-8", {{"Location", r.pattern}}, "see " + r.pattern + "\n"};
+          const std::string location = r.pattern + QueryString(request.query);  // filters survive the redirect
+          a.refusal = HttpResponse{308, "text/plain; charset=utf-8", {{"Location", location}}, "see " + location + "\n"};
           return a;
         }
     }

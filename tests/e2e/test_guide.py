@@ -341,6 +341,9 @@ def test_a_trailing_slash_is_redirected_to_the_page(server):
     assert status == 308 and hdrs.get("location") == "/docs", (status, hdrs)
     status, hdrs, _ = server.curl("GET", "/docs/api/", key="")
     assert status == 308 and hdrs.get("location") == "/docs/api", (status, hdrs)
+    status, hdrs, _ = server.curl("GET", "/v1/messages/?status=delivered&recipient=a%20b%40example.net", key="")
+    assert status == 308 and hdrs.get("location") == "/v1/messages?recipient=a%20b%40example.net&status=delivered", \
+        (status, hdrs)  # the query goes with the redirect, so a list's filters are not lost
     status, _, text = server.curl("POST", "/docs/", body="{}", key="")
     assert status == 404 and "no endpoint" in text, (status, text)
     status, _, text = server.curl("GET", "/v1/messages/x/", key="")
