@@ -40,6 +40,7 @@ Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const Config& config, 
     if (!secret) return MakeError(secret.error().code, "server.secret_file: " + secret.error().message);
     options.server_secret = std::move(secret.value());
   }
+  options.soft_bounces = store::SoftBouncePolicy{config.bounces.soft_limit, config.bounces.soft_window_days};
   return store::OpenStore(config.store_backend, config.sqlite_path, options);
 }
 
