@@ -1,5 +1,5 @@
 // commands.cpp - administrative subcommands: `config check|get` here, and the registration of the command
-// groups that live in files of their own (account, smtp-user, api-key, queue, events).
+// groups that live in files of their own (account, smtp-user, api-key, queue, events, status, bounce).
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -130,6 +130,7 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
   AddQueueCommand(app, config_path);
   AddEventsCommand(app, config_path);
   AddStatusCommand(app, config_path);
+  AddBounceCommand(app);
 }
 
 }  // namespace kurier::app
