@@ -1,6 +1,7 @@
 // suppressions_api.cpp - the addresses kurier will not send to: GET/POST /v1/suppressions,
 // GET/DELETE /v1/suppressions/{address}, POST /v1/suppressions/import (CSV), GET
-// /v1/suppressions/export (CSV). Hard bounces, complaints and unsubscribes add entries on their own;
+// /v1/suppressions/export (CSV). Hard bounces, complaints, unsubscribes and addresses that reach
+// bounces.soft_limit (reason soft_bounce_limit) add entries on their own;
 // these routes let a user see, add, remove and move them.
 //
 // SECURITY: reads need the read scope, changes the send scope; a key acts on its own account's list.
@@ -28,9 +29,11 @@ namespace {
 constexpr std::size_t kMaxPerRequest = 1000;
 
 const std::set<std::string>& Reasons() {
-  static const std::set<std::string> kReasons = {"manual", "hard_bounce", "complaint", "unsubscribe"};
+  static const std::set<std::string> kReasons = {"manual", "hard_bounce", "soft_bounce_limit", "complaint", "unsubscribe"};
   return kReasons;
 }
+
+constexpr const char* kReasonList = "manual, hard_bounce, soft_bounce_limit, complaint, unsubscribe";
 
 // The list a request acts on: the key's account, or "" (global) with ?global=true and the admin scope.
 std::optional<std::string> ListOf(const HttpRequest& req, const RouteContext& rc, FieldErrors& err) {
@@ -153,7 +156,7 @@ void HandleAdd(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
       addr = v->as_object().if_contains("address");
       if (auto* r = v->as_object().if_contains("reason")) {
         if (!r->is_string() || !Reasons().count(std::string(r->as_string())))
-          err.Add(ptr + "/reason", "must be one of manual, hard_bounce, complaint, unsubscribe");
+          err.Add(ptr + "/reason", std::string("must be one of ") + kReasonList);
         else s.reason = std::string(r->as_string());
       }
       if (auto* d = v->as_object().if_contains("detail")) {
@@ -247,7 +250,7 @@ void HandleImport(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
     std::string why;
     s.address = SuppressedAddress(f[0], why);
     if (!why.empty()) why = "address: " + why;
-    else if (!Reasons().count(s.reason)) why = "reason '" + s.reason + "' is not one of manual, hard_bounce, complaint, unsubscribe";
+    else if (!Reasons().count(s.reason)) why = "reason '" + s.reason + "' is not one of " + kReasonList;
     if (!why.empty()) {
       if (rejected.size() < 100) rejected.push_back(json::object{{"line", line_no}, {"detail", why}});
       continue;

@@ -28,6 +28,8 @@ void AddQueueCommand(CLI::App& app, std::string& config_path);
 void AddEventsCommand(CLI::App& app, std::string& config_path);
 /// Registers `status` (status_command.cpp).
 void AddStatusCommand(CLI::App& app, std::string& config_path);
+/// Registers `bounce parse` (bounce_command.cpp): needs no configuration.
+void AddBounceCommand(CLI::App& app);
 
 /// The check of a `--limit N` option: a whole number (0: all), else an argument error that says so.
 inline CLI::Validator LimitValidator() {

@@ -1,5 +1,5 @@
 // commands.cpp - administrative subcommands: `config check|get` here, and the registration of the command
-// groups that live in files of their own (account, smtp-user, api-key, queue, events).
+// groups that live in files of their own (account, smtp-user, api-key, queue, events, status, bounce).
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,6 +40,7 @@ Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const Config& config, 
     if (!secret) return MakeError(secret.error().code, "server.secret_file: " + secret.error().message);
     options.server_secret = std::move(secret.value());
   }
+  options.soft_bounces = store::SoftBouncePolicy{config.bounces.soft_limit, config.bounces.soft_window_days};
   return store::OpenStore(config.store_backend, config.sqlite_path, options);
 }
 
@@ -129,6 +130,7 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
   AddQueueCommand(app, config_path);
   AddEventsCommand(app, config_path);
   AddStatusCommand(app, config_path);
+  AddBounceCommand(app);
 }
 
 }  // namespace kurier::app

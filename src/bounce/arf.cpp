@@ -63,6 +63,7 @@ void ParseFeedback(const mime::Entity& root, const Parts& parts, Report& report)
     r.address = a;
     r.reason = "feedback";
     r.hard = false;
+    r.rule = "ARF report (RFC 5965)";
     r.reporting_mta = report.reporting_mta;
     r.diagnostic = report.feedback_type;
     report.recipients.push_back(std::move(r));

@@ -191,6 +191,7 @@ std::string FeedbackIntake::Process(const std::string& mail_from, const std::vec
       d["status"] = r.status;
       d["classification"] = r.hard ? "hard" : "soft";
       d["reason"] = r.reason;
+      d["rule"] = r.rule;
       if (!r.remote_mta.empty()) d["mx"] = r.remote_mta;
       events.push_back(store::Event{0, now, "bounced", *id, acc.account, json::serialize(d)});
     }

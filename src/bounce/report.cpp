@@ -72,6 +72,7 @@ bool Finish(Recipient& r, std::string_view extra_text, std::string_view diagnost
   Classification c = Classify(ctx);
   r.reason = c.reason;
   r.hard = c.hard;
+  r.rule = c.rule;
   return c.definite;
 }
 
@@ -209,6 +210,7 @@ void ReadAutoReply(const mime::Headers& top, const std::string& whole_note, Repo
     Recipient r;
     r.address = LowerDomain(AddressFromField(top.Get("From").value_or("")));
     r.reason = "vacation";
+    r.rule = "auto-reply (RFC 3834)";
     r.diagnostic = Shorten(whole_note.substr(0, 512));
     report.recipients.push_back(std::move(r));
   }
@@ -264,6 +266,7 @@ Recipient FromDsnRecipient(const DsnRecipient& d, const Dsn& dsn, const std::vec
   if (std::string by_category = ReasonFromPowerMtaCategory(d.category); !by_category.empty()) {
     r.reason = by_category;
     r.hard = IsHardBounce(r.reason, r.status);
+    r.rule = "PowerMTA bounce category " + d.category;
   }
   return r;
 }

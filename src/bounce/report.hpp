@@ -34,6 +34,7 @@ struct Recipient {
   std::string smtp_command;   ///< CONN, EHLO, HELO, MAIL, RCPT or DATA when the report says which
   std::string reason;         ///< sisimai vocabulary (see classify.hpp)
   bool hard = false;          ///< hard bounce: stop sending to this address
+  std::string rule;           ///< which step decided reason and hard/soft, with its source (Classification::rule)
 };
 
 /// Identifiers of the message the report is about (from its message/rfc822 or text/rfc822-headers part,

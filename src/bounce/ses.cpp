@@ -26,6 +26,7 @@ void ApplySesReceivingTemplate(Recipient& r) {
     if (d.find(t.text) != std::string::npos) {
       r.reason = std::string(t.reason);
       r.hard = IsHardBounce(r.reason, r.status);
+      r.rule = "Amazon SES receiving template \"" + std::string(t.text) + "\"";
       return;
     }
 }
@@ -105,6 +106,7 @@ bool ParseSesNotification(std::string_view text, Report& report) {
       Recipient r;
       r.address = LowerDomain(AddressFromField(JsonString(obj, "emailAddress")));
       r.reason = "feedback";
+      r.rule = "Amazon SES complaint notification";
       r.diagnostic = report.feedback_type;
       report.recipients.push_back(std::move(r));
     }

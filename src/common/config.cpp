@@ -132,6 +132,10 @@ constexpr Key kSchema[] = {
      "Seconds between a failed webhook attempt and the next; after the last the event is dropped for that endpoint."},
     {"events.webhook_allow_private_addresses", Type::kBool, "true",
      "Allow webhook endpoints on loopback and private networks (refuse them in a multi-tenant setup)."},
+    {"bounces.soft_limit", Type::kInt, "5",
+     "An address that soft-bounces this many times (distinct messages) within bounces.soft_window_days, with no "
+     "delivery to it in between, is suppressed with reason soft_bounce_limit; 0 never suppresses for soft bounces."},
+    {"bounces.soft_window_days", Type::kInt, "15", "Days over which bounces.soft_limit counts soft bounces."},
     {"auth.max_failures", Type::kInt, "20",
      "Failed logins from one client address (all usernames together) within auth.failure_window before that "
      "address is blocked for auth.cooldown. A username is never blocked: one that fails this often from all "
@@ -649,7 +653,7 @@ void ReadTracking(Reader& r, Config& c) {
   c.tracking.clicks = r.Bool("tracking.clicks");
 }
 
-// [events]: retention and webhook sending.
+// [events]: retention and webhook sending; [bounces]: the soft-bounce limit.
 void ReadEvents(Reader& r, Config& c) {
   auto& Ev = c.events;
   Ev.retention = r.Integer("events.retention", 3600, int64_t{10} * 365 * 86400);
@@ -658,6 +662,8 @@ void ReadEvents(Reader& r, Config& c) {
   Ev.webhook_timeout = r.Int("events.webhook_timeout", 1, 600);
   Ev.webhook_max_in_flight = r.Int("events.webhook_max_in_flight", 1, 10000);
   Ev.webhook_allow_private_addresses = r.Bool("events.webhook_allow_private_addresses");
+  c.bounces.soft_limit = r.Int("bounces.soft_limit", 0, 1000);
+  c.bounces.soft_window_days = r.Int("bounces.soft_window_days", 1, 365);
   Ev.webhook_retry_schedule.clear();
   r.Each<int64_t>("events.webhook_retry_schedule", [&](std::optional<int64_t> v) {
     if (!v || *v < 1 || *v > 7 * 86400)

@@ -132,6 +132,12 @@ struct EventsConfig {
   bool webhook_allow_private_addresses = true;
 };
 
+/// Suppressing addresses that keep soft-bouncing (the store applies it: store::SoftBouncePolicy).
+struct BouncesConfig {
+  int soft_limit = 5;         ///< bounces.soft_limit; 0: off
+  int soft_window_days = 15;  ///< bounces.soft_window_days
+};
+
 struct Config {
   std::filesystem::path file;
   std::string hostname;
@@ -162,6 +168,7 @@ struct Config {
   DomainsConfig domains;
   ApiConfig api;
   EventsConfig events;
+  BouncesConfig bounces;
   TrackingConfig tracking;
   std::string log_level;
   std::string log_format;  ///< "text" or "json" (log.format)

@@ -34,6 +34,15 @@ TEST_F(ConfigTest, TemplateWithEveryDefaultLoads) {
   EXPECT_EQ(c->data_dir, dir_);
   EXPECT_EQ(c->spool_path, dir_ / "spool/spool.db");
   EXPECT_EQ(c->tls_ciphers, "modern");
+  EXPECT_EQ(c->bounces.soft_limit, 5);
+  EXPECT_EQ(c->bounces.soft_window_days, 15);
+}
+
+TEST_F(ConfigTest, SoftBounceLimit) {
+  auto c = LoadConfig(Write("[bounces]\nsoft_limit = 0\nsoft_window_days = 30\n"));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->bounces.soft_limit, 0);
+  EXPECT_EQ(c->bounces.soft_window_days, 30);
 }
 
 TEST_F(ConfigTest, OverridesAreWrittenAndTyped) {
@@ -61,6 +70,8 @@ TEST_F(ConfigTest, ErrorsNameTheirKey) {
       {"[tls]\nciphers = \"legacy\"\n", "tls.ciphers: \"legacy\" is not a policy; use \"modern\" or \"intermediate\""},
       {"[server]\nhostname = \"a b\"\n", "server.hostname: must be a host name"},
       {"[log]\nlevel = \"loud\"\n", "log.level: \"loud\" is not a level"},
+      {"[bounces]\nsoft_limit = -1\n", "bounces.soft_limit: -1 is out of range"},
+      {"[bounces]\nsoft_window_days = 0\n", "bounces.soft_window_days: 0 is out of range"},
       {"[smtp\n", "not valid TOML"},
   };
   for (const auto& r : rows) {

@@ -52,6 +52,9 @@ Decision Decide(const QueuePolicy& queue, const Job& job, const std::vector<smtp
       auto c = bounce::ClassifyReply(res.reply.code, res.reply.enhanced, res.reply.ToString());
       data["classification"] = expired || !c.hard ? "soft" : "hard";
       data["reason"] = expired ? "expired" : c.reason;
+      // Which step of the classifier decided (bounce::Classification::rule), kept for `kurier bounce parse`
+      // and the suppression's detail; "" when none says.
+      data["rule"] = expired ? "queue.max_lifetime reached (RFC 5321 4.5.4.1)" : c.rule;
       out.failed.push_back(DsnRecipient{rc.address, res.reply.enhanced.empty() ? (expired ? "4.4.7" : "5.0.0") : res.reply.enhanced,
                                         res.reply.ToString(), res.local || res.reply.local ? "" : mx, expired,
                                         res.reply.local});

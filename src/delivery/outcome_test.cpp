@@ -76,6 +76,11 @@ TEST(Outcome, EachResultDecidesTheRecipientsState) {
     if (*c.reason) {
       EXPECT_EQ(data.at("reason").as_string(), c.reason) << c.name;
     }
+    // A bounce keeps the classifier's rule (a string, "" while no step names itself); kurier's own
+    // expiry names queue.max_lifetime.
+    EXPECT_EQ(data.contains("rule"), std::string(c.event) == "bounced") << c.name;
+    if (std::string(c.name) == "expired")
+      EXPECT_EQ(data.at("rule").as_string(), "queue.max_lifetime reached (RFC 5321 4.5.4.1)");
     EXPECT_EQ(d.failed.size(), *c.dsn_status ? 1u : 0u) << c.name;
     if (*c.dsn_status) {
       EXPECT_EQ(d.failed[0].status, c.dsn_status) << c.name;

@@ -1,4 +1,6 @@
 // event_rules.cpp - suppressions and webhook fan-out caused by events, for every backend.
+// Soft-bounce limit (bounces.soft_limit): counted per address over the events of the store, reset by a
+// delivery; see event_rules.hpp.
 #include "store/event_rules.hpp"
 
 #include <map>
@@ -27,14 +29,33 @@ Error Storage(const std::string& what, const Error& e) { return MakeError(ErrorC
 
 }  // namespace
 
+namespace {
+
+// The data of an event as a JSON object; nullopt when it is not one.
+std::optional<json::object> DataObject(const Event& e) {
+  boost::system::error_code ec;
+  json::value d = json::parse(e.data, ec);
+  if (ec || !d.is_object()) return std::nullopt;
+  return std::move(d.as_object());
+}
+
+// "reason: reply; rule: RULE", with whichever parts the bounce has.
+std::string BounceDetail(const json::object& o) {
+  auto why = Member(o, "reason"), reply = Member(o, "reply"), rule = Member(o, "rule");
+  std::string detail = why && reply ? *why + ": " + *reply : reply ? *reply : why ? *why : "";
+  if (rule && !rule->empty()) detail += (detail.empty() ? "rule: " : "; rule: ") + *rule;
+  return detail;
+}
+
+}  // namespace
+
 std::optional<Suppression> SuppressionFor(const Event& e, int64_t time) {
   const char* reason = e.type == "bounced" ? "hard_bounce" : e.type == "complained" ? "complaint"
                        : e.type == "unsubscribed" ? "unsubscribe" : nullptr;
   if (!reason || e.account.empty()) return std::nullopt;
-  boost::system::error_code ec;
-  json::value d = json::parse(e.data, ec);
-  if (ec || !d.is_object()) return std::nullopt;
-  const auto& o = d.as_object();
+  auto d = DataObject(e);
+  if (!d) return std::nullopt;
+  const auto& o = *d;
   auto recipient = Member(o, "recipient");
   if (!recipient) return std::nullopt;
   if (e.type == "bounced" && Member(o, "classification") != std::optional<std::string>("hard")) return std::nullopt;
@@ -42,8 +63,32 @@ std::optional<Suppression> SuppressionFor(const Event& e, int64_t time) {
   s.account = e.account;
   s.address = ToLowerAscii(*recipient);
   s.reason = reason;
-  auto why = Member(o, "reason"), reply = Member(o, "reply");
-  s.detail = why && reply ? *why + ": " + *reply : reply ? *reply : why ? *why : "";
+  s.detail = BounceDetail(o);
+  s.message_id = e.message_id;
+  s.created_at = time;
+  return s;
+}
+
+std::optional<SoftBounce> SoftBounceOf(const Event& e) {
+  if (e.type != "bounced" || e.account.empty()) return std::nullopt;
+  auto d = DataObject(e);
+  if (!d) return std::nullopt;
+  auto recipient = Member(*d, "recipient");
+  if (!recipient || recipient->empty() || Member(*d, "classification") != std::optional<std::string>("soft"))
+    return std::nullopt;
+  return SoftBounce{ToLowerAscii(*recipient), BounceDetail(*d)};
+}
+
+std::optional<Suppression> SoftLimitSuppression(const Event& e, const SoftBounce& b, int soft_bounces, int64_t time,
+                                                const SoftBouncePolicy& policy) {
+  if (policy.limit <= 0 || soft_bounces < policy.limit) return std::nullopt;
+  Suppression s;
+  s.account = e.account;
+  s.address = b.address;
+  s.reason = "soft_bounce_limit";
+  auto count = [](int n, const char* one) { return std::to_string(n) + " " + one + (n == 1 ? "" : "s"); };
+  s.detail = count(soft_bounces, "soft bounce") + " within " + count(policy.window_days, "day") +
+             " without a delivery (bounces.soft_limit " + std::to_string(policy.limit) + "); last: " + b.detail;
   s.message_id = e.message_id;
   s.created_at = time;
   return s;
@@ -56,7 +101,24 @@ bool WebhookWants(const std::vector<std::string>& event_types, std::string_view 
   return false;
 }
 
-Result<int> WriteEvents(EventSink& sink, const std::vector<Event>& events, int64_t now) {
+namespace {
+
+// A soft bounce that reaches the policy's limit suppresses its address (bounces.soft_limit).
+Result<void> ApplySoftBounceLimit(EventSink& sink, const Event& e, int64_t time, const SoftBouncePolicy& policy) {
+  if (policy.limit <= 0) return {};
+  auto bounce = SoftBounceOf(e);
+  if (!bounce) return {};
+  const int64_t window = int64_t{policy.window_days} * 86400 * 1000000;
+  auto count = sink.CountSoftBounces(e.account, bounce->address, time - window);
+  if (!count) return Storage("cannot count soft bounces", count.error());
+  if (auto s = SoftLimitSuppression(e, *bounce, *count, time, policy))
+    if (auto r = sink.InsertSuppression(*s); !r) return Storage("cannot suppress a recipient", r.error());
+  return {};
+}
+
+}  // namespace
+
+Result<int> WriteEvents(EventSink& sink, const std::vector<Event>& events, int64_t now, const SoftBouncePolicy& soft_bounces) {
   // Accounts' enabled webhooks, looked up once per append: accounts without one skip the fan-out.
   std::map<std::string, std::vector<WebhookTarget>> webhooks;
   int queued = 0;
@@ -69,6 +131,7 @@ Result<int> WriteEvents(EventSink& sink, const std::vector<Event>& events, int64
     // transaction as its event; the detail keeps the bounce reason and the remote reply.
     if (auto s = SuppressionFor(e, time))
       if (auto r = sink.InsertSuppression(*s); !r) return Storage("cannot suppress a recipient", r.error());
+    if (auto r = ApplySoftBounceLimit(sink, e, time, soft_bounces); !r) return r.error();
     // Each event of an account goes into the outbox of every enabled webhook of that account that
     // wants its type: an event is never recorded without its webhook deliveries.
     auto hooks = webhooks.find(e.account);

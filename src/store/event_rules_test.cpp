@@ -27,6 +27,13 @@ TEST(EventRules, SuppressionFor) {
       {"bounced", "shop", R"({"recipient":"a@x.example","classification":"hard","reason":"suspend"})", "a@x.example",
        "hard_bounce", "suspend"},
       {"bounced", "shop", R"({"recipient":"a@x.example","classification":"hard"})", "a@x.example", "hard_bounce", ""},
+      {"bounced", "shop",
+       R"j({"recipient":"a@x.example","classification":"hard","reason":"userunknown","reply":"550 5.1.1 no","rule":"status 5.1.1 (RFC 3463)"})j",
+       "a@x.example", "hard_bounce", "userunknown: 550 5.1.1 no; rule: status 5.1.1 (RFC 3463)"},
+      {"bounced", "shop", R"({"recipient":"a@x.example","classification":"hard","reason":"userunknown","rule":""})",
+       "a@x.example", "hard_bounce", "userunknown"},
+      {"bounced", "shop", R"({"recipient":"a@x.example","classification":"hard","rule":"RESOLVER.ADR.RecipNotFound"})",
+       "a@x.example", "hard_bounce", "rule: RESOLVER.ADR.RecipNotFound"},
       {"bounced", "shop", R"({"recipient":"a@x.example","classification":"soft","reason":"mailboxfull"})", nullptr, "", ""},
       {"bounced", "shop", R"({"recipient":"a@x.example"})", nullptr, "", ""},
       {"complained", "shop", R"({"recipient":"Angry@x.example","feedback_type":"abuse"})", "angry@x.example", "complaint", ""},
@@ -95,6 +102,11 @@ class FakeSink final : public EventSink {
     log.push_back("queue " + webhook_id + " #" + std::to_string(event_id) + "@" + std::to_string(now));
     return {};
   }
+  int soft_bounces = 0;  ///< what CountSoftBounces answers
+  Result<int> CountSoftBounces(const std::string& account, const std::string& address, int64_t since) override {
+    log.push_back("count " + account + "/" + address + " since " + std::to_string(since));
+    return soft_bounces;
+  }
 
  private:
   int64_t last_id_ = 0;
@@ -135,6 +147,87 @@ TEST(EventRules, WriteEventsStopsAtTheFirstFailure) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message, "cannot suppress a recipient: disk full");
   EXPECT_EQ(sink.log.size(), 1u);
+}
+
+TEST(EventRules, SoftBounceOf) {
+  struct Row {
+    const char* type;
+    const char* account;
+    const char* data;
+    const char* address;  ///< nullptr: not a soft bounce
+    const char* detail;
+  };
+  const std::vector<Row> rows = {
+      {"bounced", "shop", R"j({"recipient":"Full@X.example","classification":"soft","reason":"mailboxfull","reply":"452 full","rule":"status 4.2.2 (RFC 3463)"})j",
+       "full@x.example", "mailboxfull: 452 full; rule: status 4.2.2 (RFC 3463)"},
+      {"bounced", "shop", R"({"recipient":"a@x.example","classification":"soft"})", "a@x.example", ""},
+      {"bounced", "shop", R"({"recipient":"a@x.example","classification":"hard"})", nullptr, ""},
+      {"bounced", "shop", R"({"recipient":"a@x.example"})", nullptr, ""},
+      {"bounced", "shop", R"({"recipient":"","classification":"soft"})", nullptr, ""},
+      {"bounced", "", R"({"recipient":"a@x.example","classification":"soft"})", nullptr, ""},
+      {"deferred", "shop", R"({"recipient":"a@x.example","classification":"soft"})", nullptr, ""},
+      {"bounced", "shop", "not json", nullptr, ""},
+  };
+  for (const auto& r : rows) {
+    SCOPED_TRACE(std::string(r.type) + " " + r.data);
+    auto b = SoftBounceOf(Event{1, 0, r.type, "m1", r.account, r.data});
+    ASSERT_EQ(b.has_value(), r.address != nullptr);
+    if (!b) continue;
+    EXPECT_EQ(b->address, r.address);
+    EXPECT_EQ(b->detail, r.detail);
+  }
+}
+
+TEST(EventRules, SoftLimitSuppression) {
+  const Event e{1, 0, "bounced", "m9", "shop", "{}"};
+  const SoftBounce b{"a@x.example", "blocked: 421 try later"};
+  struct Row {
+    int count, limit, days;
+    const char* detail;  ///< nullptr: no suppression
+  };
+  const std::vector<Row> rows = {
+      {4, 5, 15, nullptr},
+      {5, 5, 15, "5 soft bounces within 15 days without a delivery (bounces.soft_limit 5); last: blocked: 421 try later"},
+      {7, 5, 15, "7 soft bounces within 15 days without a delivery (bounces.soft_limit 5); last: blocked: 421 try later"},
+      {1, 1, 1, "1 soft bounce within 1 day without a delivery (bounces.soft_limit 1); last: blocked: 421 try later"},
+      {9, 0, 15, nullptr},
+  };
+  for (const auto& r : rows) {
+    SCOPED_TRACE(std::to_string(r.count) + " of " + std::to_string(r.limit));
+    auto s = SoftLimitSuppression(e, b, r.count, 77, SoftBouncePolicy{r.limit, r.days});
+    ASSERT_EQ(s.has_value(), r.detail != nullptr);
+    if (!s) continue;
+    EXPECT_EQ(s->account, "shop");
+    EXPECT_EQ(s->address, "a@x.example");
+    EXPECT_EQ(s->reason, "soft_bounce_limit");
+    EXPECT_EQ(s->detail, r.detail);
+    EXPECT_EQ(s->message_id, "m9");
+    EXPECT_EQ(s->created_at, 77);
+  }
+}
+
+// WriteEvents asks the sink to count a soft bounce's address over the window before the event's time,
+// and suppresses when the count reaches the limit; with the limit at 0 it never asks.
+TEST(EventRules, WriteEventsCountsSoftBounces) {
+  constexpr int64_t kDay = int64_t{86400} * 1000000;
+  const std::vector<Event> events = {
+      Event{0, 20 * kDay, "bounced", "m1", "shop", R"({"recipient":"A@x.example","classification":"soft","reason":"blocked"})"},
+      Event{0, 20 * kDay, "delivered", "m2", "shop", R"({"recipient":"a@x.example"})"},
+  };
+  for (int counted : {4, 5}) {
+    FakeSink sink;
+    sink.soft_bounces = counted;
+    ASSERT_TRUE(WriteEvents(sink, events, 100, SoftBouncePolicy{5, 15}));
+    std::vector<std::string> want = {"event bounced@" + std::to_string(20 * kDay) + " " + events[0].data,
+                                     "count shop/a@x.example since " + std::to_string(5 * kDay)};
+    if (counted == 5) want.push_back("suppress shop/a@x.example soft_bounce_limit");
+    want.push_back("event delivered@" + std::to_string(20 * kDay) + " " + events[1].data);
+    EXPECT_EQ(sink.log, want) << counted;
+  }
+  FakeSink off;
+  off.soft_bounces = 100;
+  ASSERT_TRUE(WriteEvents(off, events, 100, SoftBouncePolicy{0, 15}));
+  EXPECT_EQ(off.log.size(), 2u) << "limit 0: no count, no suppression";
 }
 
 }  // namespace

@@ -125,8 +125,8 @@ struct EventFilter {
 struct Suppression {
   std::string account;  ///< "" for the global list
   std::string address;  ///< stored lower-cased
-  std::string reason;   ///< hard_bounce, complaint, unsubscribe, manual
-  std::string detail;   ///< the bounce reason, remote reply, or a note
+  std::string reason;   ///< hard_bounce, soft_bounce_limit, complaint, unsubscribe, manual
+  std::string detail;   ///< the bounce reason, remote reply and the rule that decided, or a note
   std::string message_id;  ///< the message that caused it, if any
   int64_t created_at = 0;  ///< microseconds
 };
@@ -324,11 +324,20 @@ class Store {
   std::function<void()> webhook_listener_;
 };
 
+/// bounces.soft_limit and bounces.soft_window_days: an address of an account that soft-bounces `limit`
+/// times (distinct messages) within `window_days`, with no delivery to it since the first of them, is
+/// suppressed with reason "soft_bounce_limit", as large senders do. limit 0 turns it off.
+struct SoftBouncePolicy {
+  int limit = 5;
+  int window_days = 15;
+};
+
 struct StoreOptions {
   /// The node's secret (server.secret_file). Webhook secrets are encrypted with a key derived from it
   /// (SecretBox), and plaintext ones left by an older kurier are encrypted when the store opens. Empty:
   /// webhooks cannot be created or given new secrets, and stored secrets are not decrypted.
   std::string server_secret;
+  SoftBouncePolicy soft_bounces;  ///< applied as `bounced` events are appended (event_rules.hpp)
 };
 
 /// Opens (creating and migrating as needed) the store at `path` with the given backend name.

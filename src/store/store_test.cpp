@@ -211,6 +211,85 @@ TEST_P(StoreTest, HardBouncesComplaintsAndUnsubscribesSuppress) {
   EXPECT_TRUE(anon->empty());
 }
 
+// bounces.soft_limit (default 5 over 15 days): the fifth soft bounce of an address, counted over distinct
+// messages within the window and since its last delivery, suppresses it with reason soft_bounce_limit.
+TEST_P(StoreTest, SoftBouncesReachingTheLimitSuppress) {
+  constexpr int64_t kDay = int64_t{86400} * 1000000;
+  auto soft = [](const std::string& address, const std::string& message, int64_t day) {
+    return Event{0, day * kDay, "bounced", message, "shop",
+                 R"({"recipient":")" + address +
+                     R"j(","classification":"soft","reason":"mailboxfull","reply":"452 4.2.2 full","rule":"status 4.2.2 (RFC 3463)"})j"};
+  };
+  auto delivered = [](const std::string& address, const std::string& message, int64_t day) {
+    return Event{0, day * kDay, "delivered", message, "shop", R"({"recipient":")" + address + R"("})"};
+  };
+  auto suppression = [&](const std::string& address) -> std::optional<Suppression> {
+    auto found = store_->FindSuppressions("shop", {address});
+    EXPECT_TRUE(found);
+    if (!found || found->empty()) return std::nullopt;
+    return found->front();
+  };
+  auto append = [&](std::vector<Event> events) { ASSERT_TRUE(store_->AppendEvents(events)); };
+  // Four soft bounces: not yet. The fifth (another append, mixed case): suppressed, naming count and window.
+  for (int i = 1; i <= 4; ++i) append({soft("Five@x.example", "m" + std::to_string(i), i)});
+  EXPECT_FALSE(suppression("five@x.example"));
+  append({soft("five@X.example", "m5", 5)});
+  auto s = suppression("five@x.example");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->reason, "soft_bounce_limit");
+  EXPECT_EQ(s->detail, "5 soft bounces within 15 days without a delivery (bounces.soft_limit 5); last: "
+                       "mailboxfull: 452 4.2.2 full; rule: status 4.2.2 (RFC 3463)");
+  EXPECT_EQ(s->message_id, "m5");
+  EXPECT_EQ(s->created_at, 5 * kDay);
+  // A delivery in between starts the count again: 3 + delivery + 4 is not enough, one more is.
+  std::vector<Event> events;
+  for (int i = 1; i <= 3; ++i) events.push_back(soft("reset@x.example", "r" + std::to_string(i), i));
+  events.push_back(delivered("reset@x.example", "r4", 4));
+  for (int i = 5; i <= 8; ++i) events.push_back(soft("reset@x.example", "r" + std::to_string(i), i));
+  append(events);
+  EXPECT_FALSE(suppression("reset@x.example"));
+  append({soft("reset@x.example", "r9", 9)});
+  EXPECT_TRUE(suppression("reset@x.example"));
+  // Outside the window: two bounces on days 1-2, four on days 20-23 (window from day 8): not enough.
+  append({soft("old@x.example", "o1", 1), soft("old@x.example", "o2", 2)});
+  for (int i = 20; i <= 23; ++i) append({soft("old@x.example", "o" + std::to_string(i), i)});
+  EXPECT_FALSE(suppression("old@x.example"));
+  append({soft("old@x.example", "o24", 24)});
+  EXPECT_TRUE(suppression("old@x.example"));
+  // One message reported five times (say, a bounce report and its copy) is one soft bounce; another
+  // account's bounces of the same address are not this account's; hard and soft do not mix.
+  for (int i = 1; i <= 5; ++i) append({soft("same@x.example", "s1", i)});
+  EXPECT_FALSE(suppression("same@x.example"));
+  for (int i = 1; i <= 4; ++i) {
+    Event e = soft("shared@x.example", "a" + std::to_string(i), i);
+    e.account = "other";
+    append({e});
+  }
+  append({soft("shared@x.example", "b1", 5)});
+  EXPECT_FALSE(suppression("shared@x.example"));
+}
+
+// The policy comes from StoreOptions (bounces.soft_limit, bounces.soft_window_days); limit 0 turns it off.
+TEST_P(StoreTest, SoftBounceLimitFollowsItsOptions) {
+  constexpr int64_t kDay = int64_t{86400} * 1000000;
+  for (auto [limit, days, bounces_day, suppressed] : {std::tuple{0, 15, 1, false}, std::tuple{2, 3, 1, true},
+                                                      std::tuple{2, 3, 4, false}}) {
+    SCOPED_TRACE(std::to_string(limit) + " in " + std::to_string(days) + " days, every " + std::to_string(bounces_day) + " days");
+    auto dir = dir_ / ("limit-" + std::to_string(limit) + "-" + std::to_string(bounces_day));
+    auto opened = GetParam().open(dir, StoreOptions{std::string(32, 'k'), SoftBouncePolicy{limit, days}});
+    ASSERT_TRUE(opened) << opened.error().message;
+    auto& st = *opened.value();
+    for (int i = 0; i < 6; ++i)
+      ASSERT_TRUE(st.AppendEvents({Event{0, (10 + i * bounces_day) * kDay, "bounced", "m" + std::to_string(i), "shop",
+                                         R"({"recipient":"a@x.example","classification":"soft","reason":"blocked"})"}}));
+    auto found = st.FindSuppressions("shop", {"a@x.example"});
+    ASSERT_TRUE(found);
+    ASSERT_EQ(found->size(), suppressed ? 1u : 0u);
+    if (suppressed)
+      EXPECT_EQ(found->front().detail, "2 soft bounces within 3 days without a delivery (bounces.soft_limit 2); last: blocked");
+  }
+}
+
 // FindSuppressions answers a whole list at once: any case, the account's entry before the global one,
 // unknown and odd addresses simply not found.
 TEST_P(StoreTest, FindSuppressionsAnswersAListAtOnce) {

@@ -176,6 +176,26 @@ class SqliteEventSink final : public EventSink {
     if (!q) return q.error();
     return (*q)->BindAll(webhook_id, event_id, now, now).Run();
   }
+  Result<int> CountSoftBounces(const std::string& account, const std::string& address, int64_t since) override {
+    // Through the events_recipient index; "after the last delivery" by id, the order events were recorded in.
+    auto q = Statement(count_,
+                       "SELECT COUNT(DISTINCT COALESCE(message_id, 'event ' || id)) FROM events "
+                       "WHERE recipient = ?1 AND account = ?2 AND type = 'bounced' "
+                       "AND json_extract(data, '$.classification') = 'soft' AND time >= ?3 "
+                       "AND id > COALESCE((SELECT MAX(id) FROM events WHERE recipient = ?1 AND account = ?2 "
+                       "AND type = 'delivered'), 0)");
+    if (!q) return q.error();
+    Stmt* st = *q;
+    st->BindAll(address, account, since);
+    if (!st->Step()) {
+      std::string why = st->error();
+      st->Reset();
+      return Storage("cannot count soft bounces", why.empty() ? "no row" : why);
+    }
+    const int n = static_cast<int>(st->Int(0));
+    st->Reset();
+    return n;
+  }
 
  private:
   Result<Stmt*> Statement(Stmt*& slot, const char* sql) {
@@ -185,7 +205,7 @@ class SqliteEventSink final : public EventSink {
     return q;
   }
   Db& db_;
-  Stmt *insert_ = nullptr, *suppress_ = nullptr, *webhooks_ = nullptr, *queue_ = nullptr;
+  Stmt *insert_ = nullptr, *suppress_ = nullptr, *webhooks_ = nullptr, *queue_ = nullptr, *count_ = nullptr;
 };
 
 }  // namespace
@@ -198,7 +218,7 @@ Result<void> SqliteStore::AppendLocked(const std::vector<Event>& events, const J
   };
   // The rules (suppressions, webhook fan-out) are the store's, not SQLite's: event_rules.cpp.
   SqliteEventSink sink(*db_);
-  auto queued = WriteEvents(sink, events, NowMicros());
+  auto queued = WriteEvents(sink, events, NowMicros(), soft_bounces_);
   if (!queued) return fail(queued.error());
   if (reached) {
     auto p = db_->Cached("INSERT INTO journal_positions(name, generation, position) VALUES('events', ?, ?) "

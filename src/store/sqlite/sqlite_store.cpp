@@ -135,6 +135,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::filesystem::pa
   auto reader = Db::Open(path, Durability::kNormal);
   if (!reader) return reader.error();
   store->reader_ = std::move(reader.value());
+  store->soft_bounces_ = options.soft_bounces;
   if (!options.server_secret.empty()) {
     store->box_.emplace(options.server_secret);
     // Webhook secrets written in plaintext by a kurier before encryption at rest (or by an older binary

@@ -99,6 +99,7 @@ class SqliteStore final : public Store {
   Result<int> SealPlaintextWebhookSecrets();
   std::mutex mu_;
   std::optional<SecretBox> box_;  ///< webhook secrets' key, from StoreOptions::server_secret
+  SoftBouncePolicy soft_bounces_;  ///< StoreOptions::soft_bounces, applied by AppendLocked
   std::unique_ptr<Db> db_;
   /// A second connection for reads on the acceptance path (suppressions, checked for every message
   /// SMTP and the API take in): WAL readers never wait for the writer, so a long journal import holding
