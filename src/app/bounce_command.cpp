@@ -5,6 +5,7 @@
 // STANDARDS: RFC 5322 (the message), RFC 3464 (DSN), RFC 5965 (ARF), RFC 3834 (auto-replies); what
 // bounce/report.hpp's ParseReport reads, shaped by bounce/report_json.hpp.
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -74,6 +75,15 @@ void PrintRows(const std::string& name, const bounce::Report& report) {
   }
 }
 
+// RFC 5322 2.2: a message starts with a header field, a name of printable characters other than ':' and
+// then ':'; an mbox file's "From " separator line may come first (RFC 4155).
+bool StartsWithHeaderField(std::string_view raw) {
+  if (raw.rfind("From ", 0) == 0) raw.remove_prefix(std::min(raw.size(), raw.find('\n') + 1));
+  size_t n = 0;
+  while (n < raw.size() && raw[n] > ' ' && raw[n] < 127 && raw[n] != ':') ++n;
+  return n > 0 && n < raw.size() && raw[n] == ':';
+}
+
 }  // namespace
 
 void AddBounceCommand(CLI::App& app) {
@@ -94,6 +104,13 @@ void AddBounceCommand(CLI::App& app) {
       std::string raw;
       if (std::string why = ReadInput(name, raw); !why.empty()) {
         std::cerr << "kurier: " << (name == "-" ? "standard input" : name) << ": " << why << "\n";
+        failed = true;
+        continue;
+      }
+      if (!StartsWithHeaderField(raw)) {
+        std::cerr << "kurier: " << (name == "-" ? "standard input" : name)
+                  << ": not an email message: it does not start with header fields (Received:, From:, ...); save "
+                     "the bounce with its headers (in most mail clients 'Show original' or 'View source')\n";
         failed = true;
         continue;
       }

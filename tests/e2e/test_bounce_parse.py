@@ -148,6 +148,13 @@ def test_not_a_bounce_and_missing_files_are_named(tmp_path):
     assert proc.returncode == 1 and json.loads(proc.stdout)[0]["kind"] == "not_bounce"
     proc = parse(tmp=tmp_path)
     assert proc.returncode == 2 and "FILE" in proc.stderr, proc.stderr
+    # Text that is not a message at all (notes, a web page's copy) is refused before any reading: a status
+    # code and an address in prose must not become a bounce.
+    (tmp_path / "notes.md").write_text("# Notes\n\nswaks --to you@example.net said 550 5.7.1 relay denied\n")
+    proc = parse("notes.md", tmp=tmp_path)
+    assert proc.returncode == 1 and "notes.md: not an email message: it does not start with header fields" \
+        in proc.stderr, proc.stderr
+    assert "you@example.net" not in proc.stdout, proc.stdout
 
 
 def test_needs_no_configuration(tmp_path):
