@@ -134,6 +134,8 @@ TEST(ClassifySteps, PhraseFamilies) {
             {550, "", "Usuario desconocido", "RCPT", "userunknown", ""},
             {550, "", "Skrzynka nie istnieje", "RCPT", "userunknown", ""},
             {550, "", "Utente sconosciuto", "RCPT", "userunknown", ""},
+            {550, "", "5.1.1 Invalid user bob", "RCPT", "userunknown", ""},
+            {550, "", "No such account here", "RCPT", "userunknown", ""},
             {550, "", "指定されたユーザが存在しません", "RCPT", "userunknown", ""},
             // the unknown address is the sender's
             {553, "5.1.8", "Sender address rejected: User unknown", "MAIL", "rejected", ""},
@@ -168,6 +170,9 @@ TEST(ClassifySteps, PhraseFamilies) {
             {451, "", "connect to mx.example.org[192.0.2.7]:25: Connection timed out", "", "expired", ""},
             {451, "", "connect to mx.example.org[192.0.2.7]:25: Connection refused", "", "networkerror", ""},
             {451, "", "Temporary local problem - please try later", "", "systemerror", ""},
+            {0, "", "all hosts for 'example.org' have been failing for a long time (and retry time not reached)", "",
+             "expired", ""},
+            {0, "", "I'm not going to try again; this message has been in the queue too long.", "", "expired", ""},
             {550, "", "Error", "", "", ""},
         });
 }

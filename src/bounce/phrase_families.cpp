@@ -242,6 +242,12 @@ const Phrases kExpired = {
     "host not reachable", "connection timed out", "timed out", "operation timed out", "no answer from host",
     "message timed out", "delivery timeout", "has not been collected", "will be deleted from queue",
     "has been failing for a long time",
+    // Exim ("all hosts ... have been failing for a long time"), Postfix ("delivery temporarily suspended"
+    // until the queue lifetime ends), Sendmail ("Cannot send message for 5 days"), Exchange ("message
+    // expired"), qmail ("I'm not going to try again; this message has been in the queue too long").
+    "been failing for a long time", "in the queue too long", "too long in the queue", "retry time exceeded",
+    "delivery attempts exhausted", "maximum number of delivery attempts", "maximum queue time", "queue lifetime",
+    "delivery period expired", "delivery time exceeded", "could not be delivered within",
 };
 const Phrases kSystemError = {
     "system error", "internal error", "local error in processing", "temporary local problem",
@@ -264,6 +270,14 @@ const Phrases kSecurityError = {
 // "No such user" in the local words of gateways and webmail systems (German, French, Spanish, Italian,
 // Portuguese, Dutch, Polish, Czech, Russian, Japanese, Chinese, Korean). Accents are written both with and
 // without, as gateways often strip them.
+// More English wordings of "no such user" from MTAs and webmail systems (RFC 3463 X.1.1 "bad destination
+// mailbox address" in their own words).
+const Phrases kUserUnknownMore = {
+    "invalid user", "user invalid", "no such account", "unknown account", "account unknown", "mailbox unknown",
+    "unknown or illegal alias", "no such alias", "not a valid email address", "no longer a valid address",
+    "address is no longer valid", "this account does not exist", "does not have an account here",
+    "no mailbox by that name", "user does not have a mailbox", "mailbox name not allowed",
+};
 const Phrases kUserUnknownLocal = {
     // German
     "benutzer unbekannt", "unbekannter benutzer", "empfänger unbekannt", "empfanger unbekannt",
@@ -454,7 +468,7 @@ Verdict PhraseFamily(const Evidence& e) {
   if (says(kFiltered)) return Family("filtered", "filtered", hit);
   if (AnonymousUserUnknown(t)) return Family("filtered", "filtered ('user unknown' without an address)", "");
   if (says(kUserUnknownAlways)) return Family("userunknown", "userunknown", hit);
-  if (says(kUserUnknown) || says(kUserUnknownLocal) || says(kRecipientUnverified)) {
+  if (says(kUserUnknown) || says(kUserUnknownMore) || says(kUserUnknownLocal) || says(kRecipientUnverified)) {
     // Refused at MAIL FROM, or with a sender status (X.1.7, X.1.8): the unknown address is the sender.
     if (e.command == "MAIL" || by_status == "rejected") return Family("rejected", "userunknown words about the sender", hit);
     // A recipient "unknown" only after the message was sent, or under a mailbox-status or policy code
@@ -485,7 +499,8 @@ Verdict WeakPhraseFamily(const Evidence& e) {
 }
 
 bool Says(std::string_view reason, std::string_view t) {
-  if (reason == "userunknown") return AnyOf(t, kUserUnknown) || AnyOf(t, kUserUnknownLocal) || AnyOf(t, kUserUnknownAlways);
+  if (reason == "userunknown")
+    return AnyOf(t, kUserUnknown) || AnyOf(t, kUserUnknownMore) || AnyOf(t, kUserUnknownLocal) || AnyOf(t, kUserUnknownAlways);
   if (reason == "hostunknown") return AnyOf(t, kDomainMissing) || AnyOf(t, kHostUnknown);
   if (reason == "domainmissing") return AnyOf(t, kDomainMissing);
   if (reason == "networkerror") return AnyOf(t, kNetworkWords) || AnyOf(t, kNetworkError);
