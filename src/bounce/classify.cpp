@@ -193,7 +193,7 @@ Verdict CommandHint(const Evidence& e) {
   // Refused at MAIL FROM: the sender (its address, its domain, its authentication).
   if (e.command == "MAIL") return {"rejected", "fallback: refused at MAIL FROM (the sender was refused)"};
   if (!e.text.empty() || c.valid() || e.reply != 0) return {"onhold", "fallback: nothing decisive"};
-  return {};
+  return {"undefined", "nothing to classify: no text, status or reply code"};
 }
 
 // A reason that suppresses the address stands only on strong evidence (issue 15): when the same failure

@@ -114,7 +114,7 @@ TEST(ClassifySteps, CommandHint) {
             {550, "5.7.0", "", "", "securityerror", "X.7"},
             {554, "5.6.0", "", "", "contenterror", "X.6"},
             {450, "4.0.0", "Temporary failure", "RCPT", "onhold", "nothing decisive"},
-            {0, "", "", "", "", ""},
+            {0, "", "", "", "undefined", "nothing to classify"},
         });
 }
 
