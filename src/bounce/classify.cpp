@@ -180,6 +180,9 @@ Evidence MakeEvidence(const ReplyContext& ctx) {
 // Step c, with the other fallbacks that say only which kind of failure it was.
 Verdict CommandHint(const Evidence& e) {
   const StatusCode& c = e.code;
+  // The status class first (sisimai reads a X.7 at connection time as securityerror, not blocked), then
+  // the command: refused before the client said who it is, the client itself was refused (its address,
+  // its name); refused at MAIL FROM, the sender was.
   if (c.valid() && c.subject == 6) return {"contenterror", "fallback: status class X.6 content (RFC 3463)"};
   if (c.valid() && c.subject == 7) return {"securityerror", "fallback: status class X.7 security or policy (RFC 3463)"};
   if (e.dtype == "x-unix" || e.dtype == "x-postfix") return {"mailererror", "fallback: diagnostic type " + e.dtype + " (RFC 3464)"};
@@ -187,10 +190,8 @@ Verdict CommandHint(const Evidence& e) {
     return {"syntaxerror", "fallback: reply " + std::to_string(e.reply) + " syntax or sequence (RFC 5321 4.2.2)"};
   if (e.action.rfind("delayed", 0) == 0 || e.action.rfind("expired", 0) == 0)
     return {"expired", "fallback: action " + e.action + " (RFC 3464)"};
-  // Refused before the client said who it is or who sends: the client itself (its address, its name).
   if (e.command == "CONN" || e.command == "EHLO" || e.command == "HELO")
     return {"blocked", "fallback: refused at " + e.command + " (the client was refused)"};
-  // Refused at MAIL FROM: the sender (its address, its domain, its authentication).
   if (e.command == "MAIL") return {"rejected", "fallback: refused at MAIL FROM (the sender was refused)"};
   if (!e.text.empty() || c.valid() || e.reply != 0) return {"onhold", "fallback: nothing decisive"};
   return {"undefined", "nothing to classify: no text, status or reply code"};

@@ -201,6 +201,11 @@ TEST(ClassifySteps, HardOnlyOnStrongEvidence) {
       {{550, "5.1.1", "Not here", "CONN", "failed", "smtp"}, "blocked", false},
       // an X.4.4 routing failure whose words say the lookup timed out
       {{550, "5.4.4", "Unable to route: DNS lookup timed out for example.org", "", "failed", "smtp"}, "networkerror", false},
+      // a DNS error that says the domain does not exist is hard; one that says the lookup failed is not
+      {{550, "", "DNS Error: Address resolution of nowhere.example failed: Domain name not found", "", "failed", "smtp"},
+       "hostunknown", true},
+      {{451, "", "DNS Error: DNS server returned a temporary failure for example.org", "", "failed", "smtp"}, "networkerror",
+       false},
       // a temporary X.1.2
       {{451, "4.1.2", "Domain lookup failed, try again later", "RCPT", "failed", "smtp"}, "networkerror", false},
   };

@@ -318,7 +318,7 @@ const Phrases kMailboxFullLocal = {
     "postfach voll", "postfach ist voll", "speicherplatz überschritten", "boîte pleine", "boite pleine",
     "boîte aux lettres pleine", "boite aux lettres pleine", "buzón lleno", "buzon lleno", "buzón está lleno",
     "casella piena", "casella di posta piena", "caixa postal cheia", "caixa de correio cheia",
-    "mailbox is vol", "skrzynka pełna", "skrzynka jest pełna", "skrzynka przepełniona", "przekroczony limit",
+    "mailbox is vol", "skrzynka pełna", "skrzynka jest pełna", "skrzynka przepełniona",
     "ящик переполнен", "メールボックスがいっぱい", "容量オーバー", "容量を超え", "邮箱已满", "邮箱空间不足",
 };
 const Phrases kMesgTooBigLocal = {
@@ -353,7 +353,7 @@ const Phrases kDomainMissing = {
     "host or domain name not found", "nxdomain", "non-existent domain", "nonexistent domain",
     "non existent domain", "domain does not exist", "domain doesn't exist", "domain not found", "no such domain",
     "name or service not known", "unknown domain", "couldn't find any host named", "couldn't find any host by that name",
-    "dns.nonexistentdomain",
+    "dns.nonexistentdomain", "domain name not found", "no such host",
 };
 
 
@@ -461,7 +461,7 @@ Verdict PhraseFamily(const Evidence& e) {
   // A name server that did not answer is a network problem, not a missing domain.
   if (says({"host not found, try again", "temporary failure in name resolution", "name service error * try again"}))
     return Family("networkerror", "name service did not answer", hit);
-  if (says(kHostUnknown)) return Family("hostunknown", "hostunknown", hit);
+  if (says(kHostUnknown) || says(kDomainMissing)) return Family("hostunknown", "hostunknown", hit);
   if (NamesMissingDomain(t)) return Family("hostunknown", "hostunknown ('<domain> does not exist')", "");
   if (says(kBlocked)) return Family("blocked", "blocked", hit);
   if (says(kContentError)) return Family("contenterror", "contenterror", hit);
