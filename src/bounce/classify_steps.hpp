@@ -69,6 +69,11 @@ Verdict PhraseFamily(const Evidence& e);
 /// d') Phrase families that only hint at a cause (checked after the status code).
 Verdict WeakPhraseFamily(const Evidence& e);
 
+/// The guard (classify.cpp): `v` unchanged unless it is userunknown or hostunknown and other evidence
+/// conflicts with it (a temporary class, a policy status off RCPT, a refusal at CONN/EHLO/MAIL, network
+/// words under a DNS failure); then the soft reason those signs give, with a "guard: ..." rule.
+Verdict HardOnlyOnStrongEvidence(Verdict v, const Evidence& e);
+
 /// True when `text` (normalized) says what family `reason` says, by its phrase family: "userunknown",
 /// "hostunknown", "domainmissing" (NXDOMAIN wording only), "networkerror", "blocked", "spamdetected", "policyviolation", "filtered", ... Used by the
 /// hard-bounce guard to find conflicting evidence.
