@@ -35,8 +35,10 @@ struct ReplyContext {
   std::string_view diagnostic_type;  ///< RFC 3464 diagnostic type: smtp, x-unix, x-postfix, ...
 };
 
-/// Classifies a synchronous SMTP reply (delivery uses this for every 4xx/5xx it receives).
-Classification ClassifyReply(int reply_code, std::string_view enhanced_status, std::string_view text);
+/// Classifies a synchronous SMTP reply (delivery uses this for every 4xx/5xx it receives); `command` is
+/// the SMTP command that got the reply (CONN, EHLO, MAIL, RCPT, DATA) when the caller knows it.
+Classification ClassifyReply(int reply_code, std::string_view enhanced_status, std::string_view text,
+                             std::string_view command = {});
 
 /// Classifies with all the context a bounce report gives.
 Classification Classify(const ReplyContext& context);

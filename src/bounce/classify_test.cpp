@@ -92,7 +92,10 @@ TEST(Classify, ContextSharpensTheReason) {
       {{550, "", "550 Access denied...7d39d5299584f4be161127e61f5f5400...", "CONN", "failed", "smtp"}, "blocked"},
       // refused at MAIL FROM: the sender
       {{550, "5.7.1", "Access denied", "MAIL", "failed", "smtp"}, "rejected"},
+      // "invalid recipient" under a policy code (RFC 3463 X.7): refused at RCPT it names the recipient; with
+      // no sign of the command it is the recipient side's filter
       {{553, "5.7.1", "Invalid recipient bob@example.org (Mode: normal)", "RCPT", "failed", "smtp"}, "userunknown"},
+      {{553, "5.7.1", "Invalid recipient bob@example.org (Mode: normal)", "", "failed", "smtp"}, "filtered"},
       // spam wording before DATA is about the client, not the content
       {{554, "", "Message rejected as spam by Content Filtering", "RCPT", "failed", "smtp"}, "blocked"},
       // a delayed recipient without other signs has not expired yet, but will

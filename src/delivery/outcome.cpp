@@ -49,7 +49,7 @@ Decision Decide(const QueuePolicy& queue, const Job& job, const std::vector<smtp
     if (type == "bounced") {
       // The reason vocabulary and hard/soft split are the bounce parser's, so synchronous replies and
       // bounces that come back later are counted alike; an expired recipient is a soft failure.
-      auto c = bounce::ClassifyReply(res.reply.code, res.reply.enhanced, res.reply.ToString());
+      auto c = bounce::ClassifyReply(res.reply.code, res.reply.enhanced, res.reply.ToString(), res.command);
       data["classification"] = expired || !c.hard ? "soft" : "hard";
       data["reason"] = expired ? "expired" : c.reason;
       // Which step of the classifier decided (bounce::Classification::rule), kept for `kurier bounce parse`

@@ -48,7 +48,11 @@ TEST(Outcome, EachResultDecidesTheRecipientsState) {
   const int64_t old = kNow - 432'001'000'000;  // past queue.max_lifetime
   const Case cases[] = {
       {"delivered", {Outcome::kDelivered, Reply(250, "2.0.0", "ok"), false}, kNow, "delivered", "delivered", "", "", false},
-      {"bounced", {Outcome::kBounced, Reply(550, "5.1.1", "no such user"), false}, kNow, "bounced", "bounced", "", "5.1.1", false},
+      {"bounced", {Outcome::kBounced, Reply(550, "5.1.1", "no such user"), false, "RCPT"}, kNow, "bounced", "bounced",
+       "userunknown", "5.1.1", false},
+      // the command the reply answered reaches the classifier: refused at MAIL FROM, it is the sender
+      {"bounced at MAIL", {Outcome::kBounced, Reply(550, "5.1.1", "no such user"), false, "MAIL"}, kNow, "bounced", "bounced",
+       "rejected", "5.1.1", false},
       {"deferred", {Outcome::kDeferred, Reply(451, "4.3.0", "try later"), false}, kNow, "queued", "deferred", "", "", true},
       {"expired", {Outcome::kDeferred, Reply(451, "4.3.0", "try later"), false}, old, "bounced", "bounced", "expired", "4.3.0", false},
       // kurier's own replies (no server said them) are marked `local` in the event and the DSN

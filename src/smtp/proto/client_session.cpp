@@ -175,7 +175,7 @@ void ClientSession::OnReply(const ServerReply& r) {
       return;
     case Expect::kMail:
       mail_ok_ = r.Positive();
-      if (!mail_ok_) FinishRecipients(r);
+      if (!mail_ok_) FinishRecipients(r, "MAIL");
       if (!pipelining_) {
         if (!mail_ok_) return CompleteTransaction();
         return SendNextSequential();
@@ -185,7 +185,7 @@ void ClientSession::OnReply(const ServerReply& r) {
       std::size_t i = rcpt_replies_++;
       if (mail_ok_) {
         rcpt_ok_[i] = r.Positive();
-        if (!r.Positive()) results_[i] = RecipientResult{OutcomeOf(r), r, false};
+        if (!r.Positive()) results_[i] = RecipientResult{OutcomeOf(r), r, false, "RCPT"};
       }
       if (!pipelining_) {
         if (rcpt_next_ < msg_.recipients.size()) return SendNextSequential();
@@ -207,11 +207,11 @@ void ClientSession::OnReply(const ServerReply& r) {
         phase_ = Phase::kDataTermination;
         return;
       }
-      if (any) FinishRecipients(r);
+      if (any) FinishRecipients(r, "DATA");
       return CompleteTransaction();
     }
     case Expect::kDot:
-      if (data_sent_) FinishRecipients(r);
+      if (data_sent_) FinishRecipients(r, "DATA");
       return CompleteTransaction();
     case Expect::kRset:
       if (!r.Positive()) return FailConnection(r);
@@ -300,9 +300,9 @@ void ClientSession::SendNextSequential() {
   expect_.push_back(Expect::kRcpt);
 }
 
-void ClientSession::FinishRecipients(const ServerReply& r) {
+void ClientSession::FinishRecipients(const ServerReply& r, std::string_view command) {
   for (std::size_t i = 0; i < results_.size(); ++i)
-    if (results_[i].reply.code == 0) results_[i] = RecipientResult{OutcomeOf(r), r, false};
+    if (results_[i].reply.code == 0) results_[i] = RecipientResult{OutcomeOf(r), r, false, command};
 }
 
 void ClientSession::CompleteTransaction() {

@@ -41,6 +41,7 @@ struct RecipientResult {
   Outcome outcome = Outcome::kDeferred;
   ServerReply reply;   ///< the server's reply for this recipient (or a synthetic one, see `local`)
   bool local = false;  ///< true when kurier decided without the server saying so (e.g. SIZE, SMTPUTF8, lost connection)
+  std::string_view command;  ///< the command `reply` answered: "MAIL", "RCPT" or "DATA"; empty for kurier's own
 };
 
 /// What the SMTP reply code means for a recipient: 2xx delivered, 4xx deferred, 5xx bounced.
@@ -92,7 +93,7 @@ class ClientSession {
   void AfterHello();
   void AuthenticateOrReady();
   void SendNextSequential();
-  void FinishRecipients(const ServerReply& r);
+  void FinishRecipients(const ServerReply& r, std::string_view command = {});
   void CompleteTransaction();
   void FailConnection(ServerReply r);
   static ServerReply Synthetic(int code, std::string enhanced, std::string text);

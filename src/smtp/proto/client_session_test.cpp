@@ -40,6 +40,7 @@ TEST(ClientSession, PipelinedTransactionWithOneRejectedRecipient) {
   EXPECT_EQ(r[0].outcome, Outcome::kDelivered);
   EXPECT_EQ(r[1].outcome, Outcome::kBounced);
   EXPECT_EQ(r[1].reply.ToString(), "550 5.1.1 no such user");
+  EXPECT_EQ(r[1].command, "RCPT");  // the classifier reads the command a reply answered
   EXPECT_EQ(r[2].outcome, Outcome::kDelivered);
   EXPECT_EQ(r[2].reply.enhanced, "2.0.0");
   EXPECT_EQ(c.status(), ClientSession::Status::kReady);
@@ -53,6 +54,7 @@ TEST(ClientSession, PipelinedTransactionWithOneRejectedRecipient) {
   r = c.TakeResults();
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].outcome, Outcome::kDeferred);
+  EXPECT_EQ(r[0].command, "DATA");
   c.Quit();
   EXPECT_EQ(c.TakeOutput(), "QUIT\r\n");
   EXPECT_EQ(c.status(), ClientSession::Status::kClosed);

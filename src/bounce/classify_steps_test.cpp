@@ -1,0 +1,221 @@
+// classify_steps_test.cpp - each step of Classify on its own, table-driven, with examples written from
+// the documentation each rule names (vendor pages, RFC 3463, the MTAs' own wording); none is taken from
+// tests/corpus/bounces.
+#include "bounce/classify_steps.hpp"
+
+#include <gtest/gtest.h>
+
+namespace kurier::bounce::steps {
+namespace {
+
+Evidence Of(int code, std::string status, std::string text, std::string command = "") {
+  static std::string keep_status, keep_text, keep_command;
+  keep_status = std::move(status);
+  keep_text = std::move(text);
+  keep_command = std::move(command);
+  ReplyContext c;
+  c.reply_code = code;
+  c.status = keep_status;
+  c.text = keep_text;
+  c.command = keep_command;
+  return MakeEvidence(c);
+}
+
+struct Case {
+  int code;
+  std::string status, text, command;
+  std::string reason;      // "" when the step must say nothing
+  std::string rule_part;   // a part the rule must name
+};
+
+void Check(Verdict (*step)(const Evidence&), const char* name, std::initializer_list<Case> cases) {
+  for (const Case& c : cases) {
+    Verdict v = step(Of(c.code, c.status, c.text, c.command));
+    EXPECT_EQ(v.reason, c.reason) << name << ": " << c.status << " " << c.text;
+    if (!c.rule_part.empty()) EXPECT_NE(v.rule.find(c.rule_part), std::string::npos) << name << ": " << v.rule;
+    if (!c.reason.empty()) EXPECT_FALSE(v.rule.empty()) << name << ": " << c.text;
+  }
+}
+
+// a) learn.microsoft.com (Exchange Online NDRs), senders.yahooinc.com, Outlook.com postmaster,
+// support.google.com/a/answer/3726730, Mimecast's SMTP error codes, ipcheck.proofpoint.com, AsyncOS.
+TEST(ClassifySteps, VendorCodes) {
+  Check(&VendorCode, "vendor",
+        {
+            {550, "5.4.316", "Message expired, connection refused(Socket error code 10061)", "", "expired", "office365 5.4.316"},
+            {451, "4.4.316", "Connection refused [Message=Socket error code 10061]", "", "networkerror", "4.4.316"},
+            {550, "5.7.708", "Access denied, traffic not accepted from this IP", "", "blocked", "5.7.708"},
+            {550, "5.7.606", "Access denied, banned sending IP [192.0.2.7]", "", "blocked", "5.7.606"},
+            {550, "5.4.310", "DNS domain nowhere.example does not exist", "", "hostunknown", "5.4.310"},
+            {550, "5.1.10", "RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", "", "userunknown",
+             "resolver.adr.recipientnotfound"},
+            {550, "5.1.10", "Recipient bob@example.com not found by SMTP address lookup", "", "", ""},
+            {550, "5.4.1", "Recipient address rejected: Access denied. AS(201806281)", "RCPT", "userunknown", "5.4.1"},
+            {550, "5.7.509", "Access denied, sending domain example.org does not pass DMARC verification", "", "authfailure", ""},
+            {550, "5.7.64", "TenantAttribution; Relay Access Denied", "", "norelaying", ""},
+            {550, "5.7.124", "Your message can't be delivered because the sender isn't in the group's allowed senders list",
+             "", "filtered", ""},
+            {552, "5.2.3", "RESOLVER.RST.RecipSizeLimit; message too large for this recipient", "", "exceedlimit", ""},
+            {550, "5.7.1", "RESOLVER.RST.NotAuthorized; not authorized", "", "filtered", "resolver.rst.notauthorized"},
+            {550, "5.4.4", "SMTPSEND.DNS.NonExistentDomain; nonexistent domain", "", "hostunknown", ""},
+            {421, "4.7.0", "[TSS04] Messages from 192.0.2.7 temporarily deferred due to user complaints", "",
+             "badreputation", "yahoo [tss04]"},
+            {553, "5.7.2", "[TSS09] All messages from 192.0.2.7 will be permanently deferred; Retrying will NOT succeed", "",
+             "blocked", "[tss09]"},
+            {550, "5.7.1",
+             "Unfortunately, messages from [192.0.2.7] weren't sent. Please contact your Internet service provider since "
+             "part of their network is on our block list (S3140).",
+             "", "blocked", "s3140"},
+            {550, "", "SC-001 Mail rejected by Outlook.com for policy reasons", "", "blocked", "sc-001"},
+            {550, "5.1.1", "The account does not exist. https://support.google.com/mail/?p=NoSuchUser x1si - gsmtp", "",
+             "userunknown", "gmail nosuchuser"},
+            {452, "4.2.2", "The recipient's inbox is out of storage space. https://support.google.com/mail/?p=OverQuotaTemp - gsmtp",
+             "", "mailboxfull", ""},
+            {421, "4.7.28", "Unusual rate of mail from your IP. https://support.google.com/mail/?p=UnsolicitedRateLimitError - gsmtp",
+             "", "blocked", ""},
+            {550, "", "Invalid Recipient - https://community.mimecast.com/docs/DOC-1369#550", "", "userunknown", "mimecast"},
+            {554, "", "Email rejected due to security policies - https://community.mimecast.com/docs/DOC-1369#554", "",
+             "policyviolation", "mimecast"},
+            {554, "5.7.0", "Blocked - see https://ipcheck.proofpoint.com/?ip=192.0.2.7", "", "blocked", "proofpoint"},
+            {550, "5.1.0", "#5.1.0 Address rejected", "RCPT", "userunknown", "cisco"},
+            // no vendor sign: the step says nothing
+            {550, "5.1.1", "User unknown", "RCPT", "", ""},
+            {550, "5.7.1", "Message refused", "", "", ""},
+        });
+}
+
+// b) RFC 3463 / RFC 5248 / RFC 7372 / RFC 7505: specific codes name a reason, ambiguous ones do not.
+TEST(ClassifySteps, StatusMeaning) {
+  Check(&StatusMeaning, "status",
+        {
+            {550, "5.1.1", "", "", "userunknown", "5.1.1 (RFC 3463)"}, {550, "5.1.2", "", "", "hostunknown", ""},
+            {553, "5.1.3", "", "", "userunknown", ""},                   {550, "5.1.6", "", "", "hasmoved", ""},
+            {553, "5.1.8", "", "", "rejected", ""},                      {556, "5.1.10", "", "", "notaccept", ""},
+            {552, "5.2.2", "", "", "mailboxfull", ""},                   {452, "4.2.2", "", "", "mailboxfull", ""},
+            {552, "5.2.3", "", "", "exceedlimit", ""},                   {552, "5.3.4", "", "", "mesgtoobig", ""},
+            {451, "4.4.7", "", "", "expired", ""},                       {550, "5.4.6", "", "", "networkerror", ""},
+            {451, "4.4.5", "", "", "toomanyconn", ""},                   {550, "5.7.13", "", "", "suspend", ""},
+            {550, "5.7.25", "", "", "requireptr", ""},                   {550, "5.7.26", "", "", "authfailure", ""},
+            {556, "5.7.27", "", "", "notaccept", ""},                    {554, "5.6.0", "", "", "contenterror", ""},
+            // little evidence on their own
+            {550, "5.0.0", "", "", "", ""}, {550, "5.1.0", "", "", "", ""}, {550, "5.7.1", "", "", "", ""},
+            {550, "5.5.0", "", "", "", ""}, {450, "4.0.0", "", "", "", ""}, {550, "", "", "", "", ""},
+        });
+}
+
+// c) the command that failed, and the other fallbacks (RFC 5321 4.2, RFC 3464 Action).
+TEST(ClassifySteps, CommandHint) {
+  Check(&CommandHint, "command",
+        {
+            {554, "", "No thanks", "CONN", "blocked", "CONN"},
+            {550, "", "Go away", "EHLO", "blocked", "EHLO"},
+            {550, "", "Not now", "MAIL", "rejected", "MAIL"},
+            {503, "", "Bad sequence of commands", "", "syntaxerror", "503"},
+            {550, "5.7.0", "", "", "securityerror", "X.7"},
+            {554, "5.6.0", "", "", "contenterror", "X.6"},
+            {450, "4.0.0", "Temporary failure", "RCPT", "onhold", "nothing decisive"},
+            {0, "", "", "", "undefined", "nothing to classify"},
+        });
+}
+
+// d) phrase families: many wordings of one cause, in English and in local languages.
+TEST(ClassifySteps, PhraseFamilies) {
+  Check(&PhraseFamily, "phrases",
+        {
+            // no such user (Postfix, Sendmail, qmail, Exim, Exchange, webmail, gateways in local languages)
+            {550, "5.1.1", "<bob@example.org>: Recipient address rejected: User unknown in virtual mailbox table", "RCPT",
+             "userunknown", "userunknown"},
+            {550, "", "Requested action not taken: mailbox unavailable", "RCPT", "userunknown", ""},
+            {550, "", "Sorry, no mailbox here by that name.", "RCPT", "userunknown", ""},
+            {554, "", "delivery error: dd This user doesn't have a example.com account", "", "userunknown", ""},
+            {550, "", "Recipient address rejected: undeliverable address: unverified", "RCPT", "userunknown", ""},
+            {550, "", "Benutzer unbekannt", "RCPT", "userunknown", "benutzer unbekannt"},
+            {550, "", "Le destinataire inconnu: bob@example.fr", "RCPT", "userunknown", ""},
+            {550, "", "Usuario desconocido", "RCPT", "userunknown", ""},
+            {550, "", "Skrzynka nie istnieje", "RCPT", "userunknown", ""},
+            {550, "", "Utente sconosciuto", "RCPT", "userunknown", ""},
+            {550, "", "5.1.1 Invalid user bob", "RCPT", "userunknown", ""},
+            {550, "", "No such account here", "RCPT", "userunknown", ""},
+            {550, "", "指定されたユーザが存在しません", "RCPT", "userunknown", ""},
+            // the unknown address is the sender's
+            {553, "5.1.8", "Sender address rejected: User unknown", "MAIL", "rejected", ""},
+            // full mailbox
+            {552, "5.2.2", "Mailbox full", "RCPT", "mailboxfull", ""},
+            {452, "", "user is over quota", "RCPT", "mailboxfull", ""},
+            {552, "", "Postfach voll", "RCPT", "mailboxfull", ""},
+            {552, "", "Buzón lleno", "RCPT", "mailboxfull", ""},
+            // size
+            {552, "5.3.4", "Message size exceeds fixed maximum message size", "DATA", "mesgtoobig", ""},
+            {552, "5.2.3", "Message size exceeds fixed maximum message size", "DATA", "exceedlimit", "X.2.3"},
+            {552, "", "Nachricht zu groß", "DATA", "mesgtoobig", ""},
+            // relaying, blocks, spam, policy
+            {554, "5.7.1", "<bob@example.org>: Relay access denied", "RCPT", "norelaying", ""},
+            {554, "5.7.1", "Service unavailable; Client host [192.0.2.7] blocked using zen.spamhaus.org", "RCPT", "blocked", ""},
+            {550, "5.7.1", "Message rejected as spam", "DATA", "spamdetected", ""},
+            {550, "5.7.1", "Message refused for policy reasons", "DATA", "policyviolation", ""},
+            {421, "4.7.0", "Too many connections from your host", "CONN", "toomanyconn", ""},
+            // DNS: a missing domain versus a lookup that failed
+            {550, "",
+             "Host or domain name not found. Name service error for name=nowhere.example type=A: Host not found", "",
+             "hostunknown", ""},
+            {450, "",
+             "Host or domain name not found. Name service error for name=example.org type=MX: Host not found, try again", "",
+             "networkerror", ""},
+            // nothing that names a cause
+            {550, "5.0.0", "Error", "", "", ""},
+        });
+  Check(&WeakPhraseFamily, "weak phrases",
+        {
+            {451, "", "retry timeout exceeded", "", "expired", ""},
+            {451, "", "connect to mx.example.org[192.0.2.7]:25: Connection timed out", "", "expired", ""},
+            {451, "", "connect to mx.example.org[192.0.2.7]:25: Connection refused", "", "networkerror", ""},
+            {451, "", "Temporary local problem - please try later", "", "systemerror", ""},
+            {0, "", "all hosts for 'example.org' have been failing for a long time (and retry time not reached)", "",
+             "expired", ""},
+            {0, "", "I'm not going to try again; this message has been in the queue too long.", "", "expired", ""},
+            {550, "", "Error", "", "", ""},
+        });
+}
+
+// The guard: hard only when nothing else in the evidence contradicts a missing address or domain.
+TEST(ClassifySteps, HardOnlyOnStrongEvidence) {
+  struct GuardCase {
+    ReplyContext context;
+    std::string reason;
+    bool hard;
+  };
+  const GuardCase cases[] = {
+      // strong: the code and the words agree
+      {{550, "5.1.1", "User unknown", "RCPT", "failed", "smtp"}, "userunknown", true},
+      {{550, "5.1.2", "Host or domain name not found. Name service error for name=nowhere.example type=A: Host not found",
+        "", "failed", "smtp"},
+       "hostunknown", true},
+      // user-unknown words under a temporary reply: the directory may just be unreachable
+      {{450, "", "Recipient address rejected: User unknown in local recipient table", "RCPT", "failed", "smtp"}, "onhold", false},
+      // user-unknown words under a policy code
+      {{550, "5.7.1", "Unknown user", "", "failed", "smtp"}, "filtered", false},
+      {{550, "5.7.1", "Unknown user", "DATA", "failed", "smtp"}, "filtered", false},
+      // a 5.1.1 at MAIL FROM is about the sender
+      {{550, "5.1.1", "Not here", "MAIL", "failed", "smtp"}, "rejected", false},
+      // a 5.1.1 at connection time: the client was refused
+      {{550, "5.1.1", "Not here", "CONN", "failed", "smtp"}, "blocked", false},
+      // an X.4.4 routing failure whose words say the lookup timed out
+      {{550, "5.4.4", "Unable to route: DNS lookup timed out for example.org", "", "failed", "smtp"}, "networkerror", false},
+      // a DNS error that says the domain does not exist is hard; one that says the lookup failed is not
+      {{550, "", "DNS Error: Address resolution of nowhere.example failed: Domain name not found", "", "failed", "smtp"},
+       "hostunknown", true},
+      {{451, "", "DNS Error: DNS server returned a temporary failure for example.org", "", "failed", "smtp"}, "networkerror",
+       false},
+      // a temporary X.1.2
+      {{451, "4.1.2", "Domain lookup failed, try again later", "RCPT", "failed", "smtp"}, "networkerror", false},
+  };
+  for (const GuardCase& c : cases) {
+    Classification got = Classify(c.context);
+    EXPECT_EQ(got.reason, c.reason) << c.context.status << " " << c.context.text;
+    EXPECT_EQ(got.hard, c.hard) << c.context.status << " " << c.context.text;
+    EXPECT_FALSE(got.rule.empty()) << c.context.text;
+  }
+}
+
+}  // namespace
+}  // namespace kurier::bounce::steps
