@@ -114,9 +114,9 @@ TEST(ReportJson, EachKindWithItsRecipients) {
       EXPECT_EQ(r.at("status").as_string(), w.status);
       if (!w.reason.empty()) EXPECT_EQ(r.at("reason").as_string(), w.reason);
       EXPECT_EQ(r.at("classification"), w.classification) << json::serialize(r);
-      // TODO(issue 15): once the classifier names its steps (bounce::Classification::rule), every failed
-      // recipient's rule is non-empty; for now only that the key is a string is checked.
-      EXPECT_TRUE(r.at("rule").is_string());
+      // Every classified recipient names the rule that decided (bounce::Classification::rule).
+      ASSERT_TRUE(r.at("rule").is_string());
+      if (!r.at("classification").is_null()) EXPECT_FALSE(r.at("rule").as_string().empty()) << json::serialize(r);
     }
   }
 }

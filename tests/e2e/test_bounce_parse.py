@@ -120,8 +120,9 @@ def test_json_from_stdin_has_every_key():
         ("louisl@larry.example.org", "failed", "5.1.1", "userunknown", "hard")
     assert hard["reply_code"] == 550 and "User unknown" in hard["reply"] and hard["remote_mta"] == "larry.example.org"
     assert (soft["reason"], soft["classification"]) == ("mailboxfull", "soft")
-    # TODO(issue 15): non-empty once the classifier names its steps (s24-classify); a string today.
-    assert isinstance(hard["rule"], str) and isinstance(soft["rule"], str)
+    # Each names the rule that decided, with its source.
+    assert any(w in hard["rule"] for w in ("5.1.1", "userunknown")), hard["rule"]
+    assert any(w in soft["rule"] for w in ("5.2.2", "mailboxfull")), soft["rule"]
 
 
 def test_complaint_as_json(tmp_path):

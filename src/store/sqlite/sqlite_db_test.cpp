@@ -31,7 +31,7 @@ TEST(BackgroundCheckpointer, CheckpointsBesideCommitsAndKeepsEveryRow) {
       q->Bind(1, v);
       ASSERT_TRUE(q->Run());
     }
-    for (int i = 0; i < 100 && (*ck)->checkpoints() < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 500 && (*ck)->checkpoints() < 5; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     EXPECT_GE((*ck)->checkpoints(), 5) << "6000 commits of a page each cross 20 frames many times";
     // The WAL starts over once all of it is copied (the backstop sees to that under steady commits),
     // so it stays within some times 200 frames (~0.8 MB), far below the ~75 MB of frames written.
