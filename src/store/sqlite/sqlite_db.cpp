@@ -159,6 +159,7 @@ struct BackgroundCheckpointer::State {
   std::unique_ptr<Db> checkpointer;  // the thread's own connection
   int frames = 1000, backstop = 4000;
   std::mutex mu;
+  std::mutex checkpointing;  // held by whoever of the thread and the writer's backstop is copying
   std::condition_variable cv;
   bool due = false, stop = false;
   std::atomic<int64_t> done{0};
@@ -166,8 +167,17 @@ struct BackgroundCheckpointer::State {
 
   static int Hook(void* arg, sqlite3* db, const char* name, int frames_in_wal) {
     auto* st = static_cast<State*>(arg);
-    if (frames_in_wal >= st->backstop) {
+    if (frames_in_wal >= 2 * st->backstop) {
+      // The thread has been starved of CPU (or of the disk) for that long: wait for its checkpoint to end
+      // and copy the rest here. SQLite never waits for another checkpointer (SQLITE_BUSY at once, busy
+      // handler or not), so the wait is ours.
+      std::lock_guard copying(st->checkpointing);
       sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    } else if (frames_in_wal >= st->backstop) {
+      if (st->checkpointing.try_lock()) {  // else the thread is copying; the next commit tries again
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+        st->checkpointing.unlock();
+      }
     } else if (frames_in_wal >= st->frames) {
       std::lock_guard lock(st->mu);
       if (!st->due) {
@@ -185,7 +195,11 @@ struct BackgroundCheckpointer::State {
       if (stop) return;
       due = false;
       lock.unlock();
-      int rc = sqlite3_wal_checkpoint_v2(checkpointer->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      int rc;
+      {
+        std::lock_guard copying(checkpointing);
+        rc = sqlite3_wal_checkpoint_v2(checkpointer->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      }
       if (rc == SQLITE_OK) ++done;
       // SQLITE_BUSY: another checkpoint (a CLI process) is running; the next signal retries.
       lock.lock();

@@ -151,7 +151,8 @@ auto First(Result<Stmt> q, F&& row, const std::string& what) -> decltype(q->Firs
 /// never blocks the writer). Under a steady stream of commits that thread never quite catches up, and
 /// SQLite reuses the WAL from its start only once everything in it is copied; so the commit that
 /// crosses `backstop` frames finishes the copy itself (little is left by then), and the next
-/// transaction starts the WAL over. The WAL stays near `backstop` frames.
+/// transaction starts the WAL over; past twice `backstop` (the thread starved of CPU or disk) the commit
+/// waits for the thread's checkpoint to end and then copies the rest. The WAL stays near `backstop` frames.
 class BackgroundCheckpointer {
  public:
   static Result<std::unique_ptr<BackgroundCheckpointer>> Start(Db& db, const std::filesystem::path& path,
