@@ -10,7 +10,9 @@
 // STANDARDS: RFC 4180 (CSV), RFC 5321 (addresses), RFC 5322 3.4 ("Jane <jane@example.net>"), RFC 9457
 // (problem details).
 #include <boost/json.hpp>
-#include <set>
+#include <algorithm>
+#include <iterator>
+#include <string_view>
 
 #include "api/api_service.hpp"
 #include "api/json_body.hpp"
@@ -28,12 +30,19 @@ namespace {
 
 constexpr std::size_t kMaxPerRequest = 1000;
 
-const std::set<std::string>& Reasons() {
-  static const std::set<std::string> kReasons = {"manual", "hard_bounce", "soft_bounce_limit", "complaint", "unsubscribe"};
-  return kReasons;
+// The reasons an entry may have, in the order error messages name them.
+constexpr std::string_view kReasons[] = {"manual", "hard_bounce", "soft_bounce_limit", "complaint", "unsubscribe"};
+
+bool IsReason(std::string_view reason) {
+  return std::find(std::begin(kReasons), std::end(kReasons), reason) != std::end(kReasons);
 }
 
-constexpr const char* kReasonList = "manual, hard_bounce, soft_bounce_limit, complaint, unsubscribe";
+// "manual, hard_bounce, ...": what an error says a reason must be.
+std::string ReasonList() {
+  std::string out;
+  for (std::string_view r : kReasons) (out += out.empty() ? "" : ", ") += r;
+  return out;
+}
 
 // The list a request acts on: the key's account, or "" (global) with ?global=true and the admin scope.
 std::optional<std::string> ListOf(const HttpRequest& req, const RouteContext& rc, FieldErrors& err) {
@@ -155,8 +164,8 @@ void HandleAdd(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, 
     if (v->is_object()) {
       addr = v->as_object().if_contains("address");
       if (auto* r = v->as_object().if_contains("reason")) {
-        if (!r->is_string() || !Reasons().count(std::string(r->as_string())))
-          err.Add(ptr + "/reason", std::string("must be one of ") + kReasonList);
+        if (!r->is_string() || !IsReason(r->as_string()))
+          err.Add(ptr + "/reason", "must be one of " + ReasonList());
         else s.reason = std::string(r->as_string());
       }
       if (auto* d = v->as_object().if_contains("detail")) {
@@ -250,7 +259,7 @@ void HandleImport(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
     std::string why;
     s.address = SuppressedAddress(f[0], why);
     if (!why.empty()) why = "address: " + why;
-    else if (!Reasons().count(s.reason)) why = "reason '" + s.reason + "' is not one of " + kReasonList;
+    else if (!IsReason(s.reason)) why = "reason '" + s.reason + "' is not one of " + ReasonList();
     if (!why.empty()) {
       if (rejected.size() < 100) rejected.push_back(json::object{{"line", line_no}, {"detail", why}});
       continue;
