@@ -653,7 +653,13 @@ void ReadTracking(Reader& r, Config& c) {
   c.tracking.clicks = r.Bool("tracking.clicks");
 }
 
-// [events]: retention and webhook sending; [bounces]: the soft-bounce limit.
+// [bounces]: the soft-bounce limit.
+void ReadBounces(Reader& r, Config& c) {
+  c.bounces.soft_limit = r.Int("bounces.soft_limit", 0, 1000);
+  c.bounces.soft_window_days = r.Int("bounces.soft_window_days", 1, 365);
+}
+
+// [events]: retention and webhook sending.
 void ReadEvents(Reader& r, Config& c) {
   auto& Ev = c.events;
   Ev.retention = r.Integer("events.retention", 3600, int64_t{10} * 365 * 86400);
@@ -662,8 +668,6 @@ void ReadEvents(Reader& r, Config& c) {
   Ev.webhook_timeout = r.Int("events.webhook_timeout", 1, 600);
   Ev.webhook_max_in_flight = r.Int("events.webhook_max_in_flight", 1, 10000);
   Ev.webhook_allow_private_addresses = r.Bool("events.webhook_allow_private_addresses");
-  c.bounces.soft_limit = r.Int("bounces.soft_limit", 0, 1000);
-  c.bounces.soft_window_days = r.Int("bounces.soft_window_days", 1, 365);
   Ev.webhook_retry_schedule.clear();
   r.Each<int64_t>("events.webhook_retry_schedule", [&](std::optional<int64_t> v) {
     if (!v || *v < 1 || *v > 7 * 86400)
@@ -831,6 +835,7 @@ Result<Config> LoadConfig(const std::filesystem::path& file) {
   ReadApi(r, c);
   ReadTracking(r, c);
   ReadEvents(r, c);
+  ReadBounces(r, c);
   ReadDomains(r, c);
   ReadFailoverQueueLog(r, c);
   if (!errors.empty()) {

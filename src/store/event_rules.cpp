@@ -27,10 +27,6 @@ std::optional<std::string> Member(const json::object& o, std::string_view key) {
 
 Error Storage(const std::string& what, const Error& e) { return MakeError(ErrorCode::kStorage, what + ": " + e.message); }
 
-}  // namespace
-
-namespace {
-
 // The data of an event as a JSON object; nullopt when it is not one.
 std::optional<json::object> DataObject(const Event& e) {
   boost::system::error_code ec;
