@@ -211,7 +211,10 @@ Verdict HardOnlyOnStrongEvidence(Verdict v, const Evidence& e) {
     // Only a domain that does not exist is hard; a lookup that timed out or failed is a network problem.
     if (Says("networkerror", t) && !Says("domainmissing", t))
       return soft("networkerror", "network or name-service failure, not a missing domain");
-    if (e.Temporary()) return soft("networkerror", "temporary class (RFC 5321 4.2.1)");
+    // A temporary reply is a lookup that may yet succeed, unless its own status says the destination
+    // system does not exist (qmail's "couldn't find any host by that name (#4.1.2)").
+    const bool code_says_host = e.code.valid() && e.code.subject == 1 && e.code.detail == 2;
+    if (e.Temporary() && !code_says_host) return soft("networkerror", "temporary class (RFC 5321 4.2.1)");
     return v;
   }
   if (e.command == "CONN" || e.command == "EHLO" || e.command == "HELO")

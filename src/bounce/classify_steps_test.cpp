@@ -56,7 +56,10 @@ TEST(ClassifySteps, VendorCodes) {
             {550, "5.7.124", "Your message can't be delivered because the sender isn't in the group's allowed senders list",
              "", "filtered", ""},
             {552, "5.2.3", "RESOLVER.RST.RecipSizeLimit; message too large for this recipient", "", "exceedlimit", ""},
-            {550, "5.7.1", "RESOLVER.RST.NotAuthorized; not authorized", "", "filtered", "resolver.rst.notauthorized"},
+            {550, "5.7.1", "RESOLVER.RST.NotAuthorized; not authorized", "", "rejected", "resolver.rst.notauthorized"},
+            {550, "5.7.1", "RESOLVER.RST.AuthRequired; authentication required", "", "securityerror", "authrequired"},
+            {550, "5.2.0", "RESOLVER.ADR.BadPrimary; the recipient's primary SMTP address is invalid", "", "systemerror",
+             "badprimary"},
             {550, "5.4.4", "SMTPSEND.DNS.NonExistentDomain; nonexistent domain", "", "hostunknown", ""},
             {421, "4.7.0", "[TSS04] Messages from 192.0.2.7 temporarily deferred due to user complaints", "",
              "badreputation", "yahoo [tss04]"},
@@ -161,6 +164,18 @@ TEST(ClassifySteps, PhraseFamilies) {
             {450, "",
              "Host or domain name not found. Name service error for name=example.org type=MX: Host not found, try again", "",
              "networkerror", ""},
+            // fixed strings of the MTAs' own sources: qmail (qmail-remote.c, notqmail's null MX), Exim
+            // (parse.c, transports), Domino, OpenSMTPD (mta.c), Oracle Messaging Server, IMail
+            {0, "", "Sorry, I couldn't find a mail exchanger or IP address. (#5.4.4)", "", "notaccept", ""},
+            {550, "", "Requested action not taken: mailbox unavailable (not enough free space)", "RCPT", "systemfull", ""},
+            {550, "", "malformed address: bob@ may not follow <bob@example.org>", "", "syntaxerror", "RFC 5321"},
+            {550, "", "cannot route mail to user (bob@example.org)", "", "filtered", ""},
+            {0, "", "Illegal host/domain name found", "", "hostunknown", ""},
+            {0, "", "No valid route to remote MX", "", "networkerror", ""},
+            {550, "", "Invalid final delivery userid: bob", "", "userunknown", ""},
+            {550, "", "Le destinataire bob n'est pas répertorié dans l'annuaire Domino", "", "userunknown", ""},
+            {550, "", "Mailaddress is administrativly disabled. (#5.2.1)", "", "suspend", ""},
+            {0, "", "DNS Error: Could not contact DNS servers", "", "expired", ""},
             // nothing that names a cause
             {550, "5.0.0", "Error", "", "", ""},
         });
@@ -173,6 +188,8 @@ TEST(ClassifySteps, PhraseFamilies) {
             {0, "", "all hosts for 'example.org' have been failing for a long time (and retry time not reached)", "",
              "expired", ""},
             {0, "", "I'm not going to try again; this message has been in the queue too long.", "", "expired", ""},
+            {451, "", "delivery to pipe forbidden", "", "systemerror", ""},
+            {451, "", "Temporary failure in LDAP lookup (#4.4.3)", "", "systemerror", ""},
             {550, "", "Error", "", "", ""},
         });
 }
@@ -208,6 +225,8 @@ TEST(ClassifySteps, HardOnlyOnStrongEvidence) {
        false},
       // a temporary X.1.2
       {{451, "4.1.2", "Domain lookup failed, try again later", "RCPT", "failed", "smtp"}, "networkerror", false},
+      // ... unless its words say the host does not exist (qmail-remote's wording)
+      {{0, "4.1.2", "Sorry, I couldn't find any host by that name. (#4.1.2)", "", "failed", "smtp"}, "hostunknown", true},
   };
   for (const GuardCase& c : cases) {
     Classification got = Classify(c.context);

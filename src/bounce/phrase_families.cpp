@@ -42,11 +42,13 @@ const Phrases kMailboxFull = {
 const Phrases kSystemFull = {
     "mail system full", "requested mail action aborted: exceeded storage allocation",
     "insufficient system storage",
+    // qmail: the server's disk, not the mailbox ("mailbox unavailable (not enough free space)").
+    "mailbox unavailable (not enough free space)",
 };
 const Phrases kSenderQuota = {"sending quota exceeded", "sending limit exceeded", "sending quota reached"};
 const Phrases kExceedLimit = {
     "message length exceeds", "exceeds limit set by recipient", "message too large for this recipient",
-    "recipsizelimit",
+    "recipsizelimit", "maximum size the user accepts",  // qmail-ldap: the recipient's own size limit
 };
 const Phrases kMesgTooBig = {
     "message too big", "message is too big", "message too large", "message is too large", "message file too big",
@@ -67,6 +69,8 @@ const Phrases kSuspend = {
     "disabled or discontinued", "account is locked", "account locked", " temporary locked",
     "boite du destinataire archivee", "archived recipient", "compte du destinataire est bloque",
     "mailbox is inactive", "account is inactive", "inactive account",
+    // qmail-ldap ("Mailaddress is administrativly disabled", spelled several ways), au's EZweb.
+    "mailaddress is administrativ", "account is temporarily limited",
 };
 const Phrases kHasMoved = {"address * has been replaced by", "mailbox has moved", "user has moved"};
 const Phrases kNoRelaying = {
@@ -75,6 +79,7 @@ const Phrases kNoRelaying = {
     "we do not relay", "relay access not permitted", "mail relay denied", "no relaying", "insecure mail relay",
     "invalid credentials for relay", "identities failed the check",
     "requires authentication when attempting to send to a non-local",
+    "due to the following smtp relay error",  // KDDI's notices
 };
 const Phrases kAuthFailure = {
     "dmarc policy", "dmarc verification", "dmarc check", "dmarc authentication", "dmarc rejection",
@@ -164,6 +169,14 @@ const Phrases kRejected = {
     "connections not accepted from servers without a valid sender domain",
     "not have permission to post messages to the group", "groups.google.com/support", "sender was rejected",
     "email address is not verified",
+    // fml mailing lists refusing a poster who is not a member.
+    "not member article from", "you are not a member of this mailing list", "reject spammers:",
+    "header may cause mail loop",
+};
+// Exim's address parser (parse.c): the address could not be read at all, RFC 5321 4.1.2 syntax.
+const Phrases kSyntaxError = {
+    "malformed address:", "angle-brackets nested too deep", "expected word or \"<\"",
+    "domain missing in source-routed address",
 };
 const Phrases kUserUnknown = {
     "user unknown", "unknown user", "no such user", "no such mailbox", "no such recipient",
@@ -193,12 +206,16 @@ const Phrases kUserUnknownAlways = {
     "doesn't have a * account", "account that you tried to reach does not exist", "recipnotfound",
     "recipientnotfound", "resolver.adr.recip", "ディレクトリのリストにありません", "ディレクトリには見つかりません",
     "not listed in public name & address book", "not listed in domino directory",
+    // Domino in Spanish and French, IMail, Google Workspace's own notice.
+    "no se encuentra en el directorio de domino", "dans l'annuaire domino", "invalid final delivery userid",
+    "because the address couldn't be found",
 };
 const Phrases kFiltered = {
     "refused due to recipient preferences", "only accepting mail from", "user reject", "blocked by the recipient",
-    "is not accepting any mail", "resolver.rst.notauthorized", "refuse to receive mail", "restricted sms e-mail",
+    "is not accepting any mail", "refuse to receive mail", "restricted sms e-mail",
     "extended inactivity new mail is not currently being accepted", "this account is protected by",
     "domain filter", "rejected by the recipient's filter", "resolver.rst.",
+    "cannot route mail to user",  // Domino: the recipient's routing refuses this mail
 };
 const Phrases kHostUnknown = {
     "host unknown", "unknown host", "host or domain name not found", "domain does not exist",
@@ -213,6 +230,11 @@ const Phrases kNotAccept = {
     "does not accept mail", "doesn't receive email", "null mx", "no mx record found",
     "smtp protocol returned a permanent error", "indicated no smtp service", "does not accept email",
     "not accepting network messages", "no mx found for domain",
+    // qmail (notqmail, RFC 7505 null MX) "couldn't find a mail exchanger or IP address"; Exim "no host found
+    // for existing SMTP connection"; OpenSMTPD "No MX found for destination", "Destination seem to reject all
+    // mails": the domain exists but takes no mail.
+    "couldn't find a mail exchanger", "no host found for existing smtp connection", "no mx found for destination",
+    "seem to reject all mails",
 };
 const Phrases kNetworkError = {
     "no route to host", "network is unreachable", "host not found, try again", "too many hops", "mail loop",
@@ -221,6 +243,10 @@ const Phrases kNetworkError = {
     "dns records for the destination computer could not be found", "unable to resolve route",
     "network error", "wasn't able to establish an smtp connection", "temporary failure in name resolution",
     "malformed name server reply", "unrouteable mail domain", "message exceeded 50 hops",
+    // Notes, qmail (an MX pointing back at itself), OpenSMTPD's routing failures, Courier.
+    "exceeded maximum hop count", "listed as a best-preference mx", "address family mismatch on destination",
+    "all routes to destination blocked", "bad dns lookup error code", "could not retrieve source address",
+    "network error on destination mxs", "no valid route to", "temporary failure in mx lookup", "dns lookup failed",
 };
 const Phrases kContentError = {
     "duplicate header", "header size exceeds", "8-bit data in message header", "8bit data in message header",
@@ -230,7 +256,7 @@ const Phrases kContentError = {
 };
 const Phrases kMailerError = {
     "procmail", "maildrop", "command failed", "command died with status", "command output", "mailer error",
-    "pipe to |", "x-unix;", "local delivery failed",
+    "pipe to |", "x-unix;",
 };
 // Weak families: consulted only when neither a specific status code nor a strong phrase decided.
 const Phrases kExpired = {
@@ -248,6 +274,10 @@ const Phrases kExpired = {
     "been failing for a long time", "in the queue too long", "too long in the queue", "retry time exceeded",
     "delivery attempts exhausted", "maximum number of delivery attempts", "maximum queue time", "queue lifetime",
     "delivery period expired", "delivery time exceeded", "could not be delivered within",
+    // Exim's delay warnings and frozen messages, Amazon SES, Gmail's older notices ("could not contact DNS
+    // servers" and delays: the message waited, no answer came).
+    "has been frozen", "was frozen on arrival", "delay reason:", "delivery expired", "could not contact dns servers",
+    "has been delayed",
 };
 const Phrases kSystemError = {
     "system error", "internal error", "local error in processing", "temporary local problem",
@@ -256,12 +286,21 @@ const Phrases kSystemError = {
     "can't create user output file", "timeout waiting for input", "interrupted system call",
     "queue file write error", "unable to contact ldap server", "duplicated message-id", "remote server is misconfigured",
     "temporary system problem", "could not load drd", "there is no mdb", "encountered an error while being processed",
+    // Exim's local transports and LMTP, Domino's directory, Courier's DNS check, qmail and qmail-ldap's
+    // local helpers, fml's loop detection: the receiving system failed, not the address.
+    "delivery to file forbidden", "delivery to pipe forbidden", "local delivery failed", "lmtp error after",
+    "several matches found in domino directory", "dns violates rfc 1035", "bad interpreter: no such file",
+    "automatic homedir creat", "illegal value in ldap attribute", "ldap attribute is not given",
+    "timeout while performing search on ldap", "too many results returned but needs to be unique",
+    "error while executing qmail-forward", "temporary failure in ldap lookup", "unable to login into ldap server",
+    "has detected a loop condition", "loop back warning",
     "internal server error", "service refuse", "server busy",
 };
 const Phrases kSecurityError = {
     "authentication required", "authentication failure", "authentication failed", "smtp authentication",
     "unauthenticated senders not allowed", "tls required", "encryption required", "must issue a starttls",
     "not authorized to perform ses:", "account not subscribed to ses", "delivery not authorized",
+    "could not retrieve credentials", "security alert",  // OpenSMTPD's relay credentials; fml
     "authentification requise", "authentification invalide", "you don't authenticate", "verification failure",
     "executable files are not allowed", "authentication turned on", "password",
 };
@@ -346,7 +385,7 @@ const Phrases kNetworkWords = {
     "name server timeout", "dns lookup timed out", "dns timeout", "servfail", "dns server failure",
     "connection refused", "no route to host", "network is unreachable", "host is unreachable",
     "could not connect", "failed to connect", "unable to connect", "connect to * timed out",
-    "lookup of * failed", "name service error * try again",
+    "lookup of * failed", "name service error * try again", "lookup failed",
 };
 // The domain itself does not exist (NXDOMAIN, "Host or domain name not found" without "try again").
 const Phrases kDomainMissing = {
@@ -354,6 +393,9 @@ const Phrases kDomainMissing = {
     "non existent domain", "domain does not exist", "domain doesn't exist", "domain not found", "no such domain",
     "name or service not known", "unknown domain", "couldn't find any host named", "couldn't find any host by that name",
     "dns.nonexistentdomain", "domain name not found", "no such host",
+    // Oracle Messaging Server, KDDI ("doesnt" as they write it), Gmail's older "DNS Error" notices (an
+    // answer with no data: the name has no address or MX record).
+    "illegal host/domain name found", "remote domain doesnt exist", "dns server returned answer with no data",
 };
 
 
@@ -433,6 +475,7 @@ Verdict PhraseFamily(const Evidence& e) {
   auto says = [&](Phrases phrases) { return !(hit = FirstOf(t, phrases)).empty(); };
 
   if (says(kSystemFull)) return Family("systemfull", "systemfull", hit);
+  if (says(kSyntaxError)) return Family("syntaxerror", "address syntax (RFC 5321 4.1.2)", hit);
   if (says(kSenderQuota)) return Family("speeding", "sender quota", hit);  // the sender's quota, not a mailbox
   if (says(kMailboxFull) || says(kMailboxFullLocal)) return Family("mailboxfull", "mailboxfull", hit);
   if (says(kExceedLimit)) return Family("exceedlimit", "exceedlimit", hit);
@@ -480,6 +523,8 @@ Verdict PhraseFamily(const Evidence& e) {
       return Family("filtered", "userunknown words under a policy or system status", hit);
     return Family("userunknown", "userunknown", hit);
   }
+  // Gmail's older notices: no DNS server answered, so the message waited until it expired.
+  if (says({"could not contact dns servers"})) return Family("expired", "expired (no DNS server answered)", hit);
   if (says(kNetworkError)) return Family("networkerror", "networkerror", hit);
   if (says(kMailerError)) return Family("mailererror", "mailererror", hit);
   return {};

@@ -162,17 +162,24 @@ constexpr std::array<MsCode, 27> kExchangeOnline = {{
 }};
 
 // Exchange's component names for where delivery failed (the same pages, and Exchange Server's
-// "DSN codes" reference). RESOLVER.ADR: the address could not be resolved; RESOLVER.RST: a restriction
-// on the recipient (who may send to it, what size); STOREDRV: the mailbox store; SMTPSEND.DNS: the
-// lookup of the recipient's domain; QUEUE.Expired: the message expired in the queue.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 19> kExchangeNames = {{
+// "DSN codes" reference). RESOLVER.ADR: the address could not be resolved — not found (userunknown), or
+// the directory entry itself is broken (BadPrimary: the recipient's primary SMTP address is invalid;
+// InvalidInSmtp: its address is not valid in SMTP; Ambiguous: several entries match) which is the
+// recipient organisation's own error, not a missing mailbox (systemerror, as sisimai reads them);
+// RESOLVER.RST: a restriction — NotAuthorized: this sender may not send to the recipient (rejected),
+// AuthRequired: the recipient accepts only authenticated senders (securityerror), size limits;
+// RESOLVER.FWD.NotFound: a forwarding target that does not resolve; STOREDRV: the mailbox store;
+// SMTPSEND.DNS: the lookup of the recipient's domain; QUEUE.Expired: the message expired in the queue.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 22> kExchangeNames = {{
     {"resolver.adr.recipnotfound", "userunknown"},      {"resolver.adr.recipientnotfound", "userunknown"},
-    {"resolver.adr.exrecipnotfound", "userunknown"},    {"resolver.adr.badprimary", "userunknown"},
-    {"resolver.adr.invalidinsmtp", "userunknown"},      {"resolver.adr.recipientlimit", "toomanyconn"},
-    {"resolver.adr.reciplimit", "toomanyconn"},         {"resolver.rst.recipsizelimit", "exceedlimit"},
-    {"resolver.rst.sendsizelimit", "mesgtoobig"},       {"resolver.rst.notauthorized", "filtered"},
-    {"resolver.rst.authrequired", "filtered"},          {"resolver.rst.dlneedssenderrestrictions", "filtered"},
-    {"resolver.rst.deliveryrestricted", "filtered"},    {"storedrv.deliver.exception:quotaexceeded", "mailboxfull"},
+    {"resolver.adr.exrecipnotfound", "userunknown"},    {"resolver.adr.exrecipientnotfound", "userunknown"},
+    {"resolver.adr.badprimary", "systemerror"},         {"resolver.adr.invalidinsmtp", "systemerror"},
+    {"resolver.adr.ambiguous", "systemerror"},          {"resolver.fwd.notfound", "systemerror"},
+    {"resolver.adr.recipientlimit", "toomanyconn"},     {"resolver.adr.reciplimit", "toomanyconn"},
+    {"resolver.rst.recipsizelimit", "exceedlimit"},     {"resolver.rst.sendsizelimit", "mesgtoobig"},
+    {"resolver.rst.notauthorized", "rejected"},         {"resolver.rst.authrequired", "securityerror"},
+    {"resolver.rst.dlneedssenderrestrictions", "filtered"}, {"resolver.rst.deliveryrestricted", "filtered"},
+    {"storedrv.deliver.exception:quotaexceeded", "mailboxfull"},
     {"storedrv.submit.exception:submissionquotaexceeded", "speeding"},
     {"smtpsend.dns.nonexistentdomain", "hostunknown"},  {"smtpsend.dns.mxloopback", "networkerror"},
     {"queue.expired", "expired"},                       {"routing.nomatchingconnector", "systemerror"},
