@@ -174,6 +174,7 @@ Evidence MakeEvidence(const ReplyContext& ctx) {
   e.command = UpperAscii(ctx.command);
   e.action = NormalizeText(ctx.action);
   e.dtype = NormalizeText(ctx.diagnostic_type);
+  e.provider = ProviderOf(ctx.hosts.substr(0, 1024), e.text);
   return e;
 }
 

@@ -33,6 +33,7 @@ struct ReplyContext {
   std::string_view command;          ///< SMTP command that got the reply: CONN, EHLO, HELO, MAIL, RCPT, DATA
   std::string_view action;           ///< RFC 3464 Action: failed, delayed, delivered, relayed, expanded
   std::string_view diagnostic_type;  ///< RFC 3464 diagnostic type: smtp, x-unix, x-postfix, ...
+  std::string_view hosts;            ///< "recipient-domain remote-mta reporting-mta", lower case: who answered
 };
 
 /// Classifies a synchronous SMTP reply (delivery uses this for every 4xx/5xx it receives); `command` is

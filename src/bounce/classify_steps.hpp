@@ -38,6 +38,7 @@ struct Evidence {
   std::string command;  ///< the failed SMTP command, upper case: CONN, EHLO, HELO, MAIL, RCPT, DATA
   std::string action;   ///< RFC 3464 Action, lowercase
   std::string dtype;    ///< RFC 3464 diagnostic type, lowercase
+  std::string provider; ///< who answered, by host name or signature: "microsoft", "yahooinc", "mimecast", ... or ""
 
   /// True when the status code's class (or, with no status code, the reply code) says "temporary".
   bool Temporary() const { return code.valid() ? code.cls == 4 : reply / 100 == 4; }
@@ -54,8 +55,14 @@ struct Verdict {
   explicit operator bool() const { return !reason.empty(); }
 };
 
-/// a) A provider's documented error code or name in the text.
+/// a) A provider's documented error code or name in the text (ProviderReply first).
 Verdict VendorCode(const Evidence& e);
+
+/// The provider that answered (provider_replies.cpp): `hosts` is "recipient-domain remote-mta
+/// reporting-mta" (lower case, space separated, any may be missing), `text` the normalized reply.
+std::string ProviderOf(std::string_view hosts, std::string_view text);
+/// a0) The replies a provider documents for itself, when Evidence::provider names one.
+Verdict ProviderReply(const Evidence& e);
 
 /// b) The meaning RFC 3463 / RFC 5248 (and RFC 7372, RFC 7505) give a specific status code; nothing for
 /// codes that say too little on their own (X.0.0, 5.1.0, 5.7.1, X.5.0 ...).

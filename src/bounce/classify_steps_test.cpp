@@ -78,13 +78,53 @@ TEST(ClassifySteps, VendorCodes) {
              "", "blocked", ""},
             {550, "", "Invalid Recipient - https://community.mimecast.com/docs/DOC-1369#550", "", "userunknown", "mimecast"},
             {554, "", "Email rejected due to security policies - https://community.mimecast.com/docs/DOC-1369#554", "",
-             "policyviolation", "mimecast"},
+             "virusdetected", "mimecast"},
             {554, "5.7.0", "Blocked - see https://ipcheck.proofpoint.com/?ip=192.0.2.7", "", "blocked", "proofpoint"},
             {550, "5.1.0", "#5.1.0 Address rejected", "RCPT", "userunknown", "cisco"},
             // no vendor sign: the step says nothing
             {550, "5.1.1", "User unknown", "RCPT", "", ""},
             {550, "5.7.1", "Message refused", "", "", ""},
         });
+}
+
+// a0) Who answered, by host name (sisimai's Rhost selection): a recipient domain selects a provider when one
+// of its host patterns ends with it, a server when its name ends with a pattern; then that provider's
+// documented replies (senders.yahooinc.com, community.mimecast.com, learn.microsoft.com, Broadcom, QQ).
+TEST(ClassifySteps, ProviderReplies) {
+  struct HostCase {
+    std::string hosts, text, provider;
+  };
+  for (const HostCase& c : std::initializer_list<HostCase>{
+           {"outlook.com", "", "microsoft"},
+           {"example.org mx1.example.org.mail.protection.outlook.com", "", "microsoft"},
+           {"example.org mta6.am0.yahoodns.net dns.example.net", "", "yahooinc"},
+           {"example.org  eu-smtp-inbound-1.mimecast.com", "", "mimecast"},
+           {"example.org cluster5.eu.messagelabs.com", "", "messagelabs"},
+           {"qq.com", "", "tencent"},
+           {"hotmail.com", "", ""},  // Hotmail's own replies are read by the general rules
+           {"mail.com mx.mail.com", "", ""},
+           {"example.org mx.example.org", "see https://postmaster.yahooinc.com/error-codes", ""},
+           {"", "550 invalid recipient - https://community.mimecast.com/docs", "mimecast"},
+       })
+    EXPECT_EQ(ProviderOf(c.hosts, c.text), c.provider) << c.hosts << " | " << c.text;
+
+  auto with = [](std::string provider, int code, std::string status, std::string text) {
+    Evidence e = Of(code, std::move(status), std::move(text));
+    e.provider = std::move(provider);
+    return ProviderReply(e);
+  };
+  const std::string tss04 = "[TSS04] Messages from 192.0.2.7 temporarily deferred due to unexpected volume or user complaints";
+  EXPECT_EQ(with("yahooinc", 421, "4.7.0", tss04).reason, "rejected");
+  EXPECT_EQ(with("", 421, "4.7.0", tss04).reason, "");
+  EXPECT_EQ(VendorCode(Of(421, "4.7.0", tss04)).reason, "badreputation");  // no Yahoo host: the code's wording
+  EXPECT_EQ(with("mimecast", 554, "", "Email rejected due to security policies").reason, "virusdetected");
+  EXPECT_EQ(with("mimecast", 550, "", "Envelope rejected - Block policy for Envelope From address").reason, "rejected");
+  EXPECT_EQ(with("messagelabs", 553, "", "Sorry, your email address has been blacklisted").reason, "rejected");
+  EXPECT_EQ(with("microsoft", 550, "5.4.4", "SMTPSEND.DNS.NonExistentDomain; nonexistent domain").reason, "networkerror");
+  EXPECT_EQ(with("microsoft", 550, "5.4.310", "DNS domain example.org does not exist").reason, "norelaying");
+  EXPECT_EQ(with("tencent", 550, "", "Frequency of receiving messages is limited").reason, "speeding");
+  EXPECT_EQ(with("cox", 554, "", "too many invalid recipients").reason, "blocked");
+  EXPECT_EQ(with("google", 550, "5.1.1", "The email account that you tried to reach does not exist").reason, "");
 }
 
 // b) RFC 3463 / RFC 5248 / RFC 7372 / RFC 7505: specific codes name a reason, ambiguous ones do not.

@@ -69,6 +69,10 @@ bool Finish(Recipient& r, std::string_view extra_text, std::string_view diagnost
   ctx.command = r.smtp_command;
   ctx.action = r.action;
   ctx.diagnostic_type = diagnostic_type;
+  const auto at = r.address.rfind('@');
+  const std::string hosts = Lower((at == std::string::npos ? std::string() : r.address.substr(at + 1)) + " " +
+                                  Untyped(r.remote_mta) + " " + Untyped(r.reporting_mta));
+  ctx.hosts = hosts;
   Classification c = Classify(ctx);
   r.reason = c.reason;
   r.hard = c.hard;

@@ -264,23 +264,12 @@ Verdict Gmail(const Evidence& e) {
 }
 
 // ---- gateways: Mimecast, Proofpoint, Cisco Secure Email (IronPort) ----------------------------------
-// Mimecast: "Mimecast SMTP Error Codes" (community.mimecast.com knowledge base).
+// (Mimecast's replies are read by ProviderReply, provider_replies.cpp.)
 // Proofpoint: "Proofpoint IP reputation" (https://ipcheck.proofpoint.com) linked from its IP refusals.
 // Cisco: "User Guide for AsyncOS for Cisco Secure Email Gateway", default SMTP responses (HAT reject for
 // a poor SenderBase reputation, LDAP accept query "#5.1.0 Address rejected" for a recipient not in the directory).
 Verdict Gateways(const Evidence& e) {
   const std::string_view t = e.text;
-  if (Has(t, "mimecast")) {
-    static constexpr std::array<std::pair<std::string_view, std::string_view>, 9> kMimecast = {{
-        {"invalid recipient", "userunknown"},     {"anti-spoofing policy", "policyviolation"},
-        {"content examination", "policyviolation"}, {"security policies", "policyviolation"},
-        {"virus signature", "virusdetected"},      {"poor reputation sender", "badreputation"},
-        {"blocked senders", "filtered"},           {"submitter failed spf", "authfailure"},
-        {"identified as spam", "spamdetected"},
-    }};
-    for (const auto& [words, reason] : kMimecast)
-      if (Has(t, words)) return {std::string(reason), "vendor mimecast '" + std::string(words) + "' (Mimecast SMTP Error Codes)"};
-  }
   if (Has(t, "ipcheck.proofpoint.com")) return {"blocked", "vendor proofpoint ipcheck (ipcheck.proofpoint.com)"};
   if (Has(t, "#5.1.0 address rejected")) return {"userunknown", "vendor cisco ldap accept #5.1.0 (AsyncOS user guide)"};
   if (Has(t, "rejected due to the sending mta's poor reputation"))
@@ -302,6 +291,7 @@ Verdict Legacy(const Evidence& e) {
 }  // namespace
 
 Verdict VendorCode(const Evidence& e) {
+  if (Verdict v = ProviderReply(e)) return v;
   for (auto* step : {&Yahoo, &OutlookCom, &Gmail, &Gateways, &Legacy, &ExchangeOnline})
     if (Verdict v = step(e)) return v;
   return {};

@@ -1,0 +1,171 @@
+// provider_replies.cpp - step a0 of Classify: which mailbox provider or gateway answered, told by host
+// names (the recipient's domain, the Remote-MTA, the Reporting-MTA, the host quoted in the reply), and the
+// replies that provider documents for itself. A provider's sentence means what its documentation says,
+// even where the same words elsewhere would read as another cause ("temporarily deferred due to ...
+// user complaints" is Yahoo refusing this sender; "rejected due to security policies" is Mimecast's virus
+// scanner). The host rule follows sisimai's Rhost selection: a recipient domain selects a provider when
+// one of the provider's host patterns ends with it; a server host when it ends with a pattern.
+// Each table names the page it was written from. Our own tables, from those pages' descriptions.
+// SECURITY: hosts and text come from remote servers; they are only compared, never interpreted.
+#include <array>
+#include <cctype>
+
+#include "bounce/classify_steps.hpp"
+
+namespace kurier::bounce::steps {
+
+namespace {
+
+bool Has(std::string_view t, std::string_view s) { return t.find(s) != std::string_view::npos; }
+
+bool EndsWith(std::string_view s, std::string_view tail) {
+  return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
+}
+
+struct HostPattern {
+  std::string_view provider, pattern;
+};
+
+// Provider host names: MX and outbound hosts the providers publish in their DNS.
+constexpr std::array<HostPattern, 15> kHosts = {{
+    {"mimecast", ".mimecast.com"},
+    {"messagelabs", ".messagelabs.com"},
+    {"yahooinc", ".yahoodns.net"},
+    {"microsoft", ".prod.outlook.com"},
+    {"microsoft", ".protection.outlook.com"},
+    {"microsoft", ".onmicrosoft.com"},
+    {"microsoft", ".exchangelabs.com"},
+    {"tencent", ".qq.com"},
+    {"cox", "cox.net"},
+    {"google", "aspmx.l.google.com"},
+    {"google", "gmail-smtp-in.l.google.com"},
+    {"apple", ".mail.icloud.com"},
+    {"apple", ".apple.com"},
+    {"apple", ".me.com"},
+    {"aol", ".mail.aol.com"},
+}};
+
+std::string_view ByHost(std::string_view host, bool recipient_domain) {
+  if (host.empty()) return {};
+  for (const HostPattern& h : kHosts) {
+    if (recipient_domain) {
+      // "outlook.com" selects Microsoft because ".prod.outlook.com" ends with it.
+      if (EndsWith(h.pattern, host) && (h.pattern.size() == host.size() || h.pattern[h.pattern.size() - host.size() - 1] == '.'))
+        return h.provider;
+    } else if (EndsWith(host, h.pattern)) {
+      return h.provider;
+    }
+  }
+  return {};
+}
+
+struct Row {
+  std::string_view words;
+  std::string_view reason;
+};
+
+Verdict FromRows(const Evidence& e, std::string_view provider, std::initializer_list<Row> rows, std::string_view source) {
+  for (const Row& r : rows)
+    if (Has(e.text, r.words))
+      return {std::string(r.reason), "provider " + std::string(provider) + " '" + std::string(r.words) + "' (" + std::string(source) + ")"};
+  return {};
+}
+
+}  // namespace
+
+std::string ProviderOf(std::string_view hosts, std::string_view text) {
+  // hosts: "recipient-domain remote-mta reporting-mta", lower case, space separated; the first is the
+  // recipient's domain.
+  std::size_t i = 0;
+  bool first = true;
+  while (i < hosts.size()) {
+    std::size_t end = hosts.find(' ', i);
+    if (end == std::string_view::npos) end = hosts.size();
+    std::string_view host = hosts.substr(i, end - i);
+    while (!host.empty() && host.back() == '.') host.remove_suffix(1);
+    if (std::string_view p = ByHost(host, first); !p.empty()) return std::string(p);
+    first = false;
+    i = end + 1;
+  }
+  // Without host names, the provider's own signature in the reply.
+  if (Has(text, "mimecast")) return "mimecast";
+  if (Has(text, "messagelabs")) return "messagelabs";
+  // (A link to Yahoo's error-code page is not a Yahoo host: other servers quote Yahoo's reply.)
+  if (Has(text, "yahoodns.net")) return "yahooinc";
+  if (Has(text, ".prod.outlook.com") || Has(text, ".protection.outlook.com")) return "microsoft";
+  return "";
+}
+
+Verdict ProviderReply(const Evidence& e) {
+  const std::string& p = e.provider;
+  if (p == "yahooinc")
+    // senders.yahooinc.com/smtp-error-codes: TSS04 "temporarily deferred due to unexpected volume or user
+    // complaints" and TSS09 "permanently deferred" refuse this sender's mail; "no longer valid" is an account
+    // that was closed.
+    return FromRows(e, p,
+                    {{"temporarily deferred due to unexpected volume or user complaints", "rejected"},
+                     {" will be permanently deferred", "rejected"},
+                     {"headers are not rfc compliant", "notcompliantrfc"},
+                     {"max message per connection reached", "toomanyconn"},
+                     {" is no longer valid.", "suspend"}},
+                    "senders.yahooinc.com/smtp-error-codes");
+  if (p == "mimecast")
+    return FromRows(e, p,
+                    {{"email rejected due to security policies", "virusdetected"}, {"virus signature", "virusdetected"},
+                     {"invalid recipient", "userunknown"}, {"poor reputation sender", "badreputation"},
+                     {"identified as spam", "spamdetected"}, {"submitter failed spf", "authfailure"},
+                     {"spf sender invalid", "authfailure"}, {"dkim sender invalid", "authfailure"},
+                     {"dmarc sender invalid", "authfailure"},
+                     {"internal resources are temporarily unavailable", "badreputation"},
+                     {"sender address blocked", "blocked"}, {"recipient temporarily unavailable", "blocked"},
+                     {"maximum email size exceeded", "mesgtoobig"},
+                     {"incorrect hostname used for inbounds", "networkerror"},
+                     {"account inbounds disabled", "notaccept"},
+                     {"anti-spoofing policy", "policyviolation"}, {"content examination policy", "policyviolation"},
+                     {"host network not allowed", "policyviolation"}, {"host network, not allowed", "policyviolation"},
+                     {"blocked senders", "rejected"}, {"block policy for envelope from", "rejected"},
+                     {"incorrect authentication data", "securityerror"}, {"submitter failed to", "securityerror"},
+                     {"unable to process connection at this time", "systemerror"}, {"message ended early", "systemerror"},
+                     {"unable to process command", "systemerror"}, {"unable to process an email at this time", "systemerror"},
+                     {"account service is temporarily unavailable", "toomanyconn"},
+                     {"exceeding outbound thread limit", "toomanyconn"}},
+                    "community.mimecast.com, Mimecast SMTP Error Codes");
+  if (p == "messagelabs")
+    return FromRows(e, p,
+                    {{"domain authentication fail", "authfailure"}, {"connection rejected by policy", "badreputation"},
+                     {" as a relay, ", "norelaying"}, {"your domain has been blocked", "rejected"},
+                     {"your email address has been blocked", "rejected"},
+                     {"your email address has been blacklisted", "rejected"},
+                     {"your domain has been blacklisted", "rejected"},
+                     {"your envelope sender is in my badmailfrom list", "rejected"},
+                     {"message filtered", "spamdetected"}, {"filtered by outbound scanning", "spamdetected"},
+                     {"too many messages", "toomanyconn"}, {"mailbox is not allowed", "userunknown"}},
+                    "knowledge.broadcom.com, Email Security.cloud error and bounce codes");
+  if (p == "tencent")
+    return FromRows(e, p,
+                    {{"suspected bounce attacks", "blocked"}, {"suspected spam ip", "blocked"},
+                     {"connection denied", "blocked"}, {"suspected spam", "rejected"},
+                     {"mail is rejected by recipients", "rejected"}, {"spam is embedded in the email", "spamdetected"},
+                     {"frequency of receiving messages is limited", "speeding"}, {"bad address syntax", "syntaxerror"}},
+                    "service.mail.qq.com/detail/122");
+  if (p == "cox")
+    return FromRows(e, p, {{"too many invalid recipients", "blocked"}}, "postmaster.cox.com, Cox error codes");
+  if (p == "microsoft") {
+    // learn.microsoft.com, "Email non-delivery reports and SMTP errors in Exchange Online": an Exchange
+    // Online DNS failure (5.4.4 SMTPSEND.DNS.NonExistentDomain, "invalid arguments") is its own resolver
+    // failing to route; 5.4.310 "DNS domain does not exist" is a domain accepted by the tenant but not
+    // routable from it (a relay configuration), 5.5.4 "invalid domain name" refuses the client's HELO name.
+    const StatusCode& c = e.code;
+    if (c.cls == 5 && c.subject == 4 && c.detail == 4 && (Has(e.text, "nonexistentdomain") || Has(e.text, "invalid arguments")))
+      return {"networkerror", "provider microsoft 5.4.4 (learn.microsoft.com, Exchange Online NDR 5.4.4)"};
+    if (c.cls == 5 && c.subject == 4 && c.detail == 310)
+      return {"norelaying", "provider microsoft 5.4.310 (learn.microsoft.com, Exchange Online NDR 5.4.310)"};
+    if (c.cls == 5 && c.subject == 5 && c.detail == 4 && Has(e.text, "invalid domain name"))
+      return {"blocked", "provider microsoft 5.5.4 invalid domain name (learn.microsoft.com)"};
+    if (c.cls == 4 && c.subject == 7 && c.detail == 650)
+      return {"badreputation", "provider microsoft 4.7.650 rate limited for IP reputation (learn.microsoft.com)"};
+  }
+  return {};
+}
+
+}  // namespace kurier::bounce::steps
