@@ -186,7 +186,8 @@ Verdict CommandHint(const Evidence& e) {
   // its name); refused at MAIL FROM, the sender was.
   if (c.valid() && c.subject == 6) return {"contenterror", "fallback: status class X.6 content (RFC 3463)"};
   if (c.valid() && c.subject == 7) return {"securityerror", "fallback: status class X.7 security or policy (RFC 3463)"};
-  if (e.dtype == "x-unix" || e.dtype == "x-postfix") return {"mailererror", "fallback: diagnostic type " + e.dtype + " (RFC 3464)"};
+  // (Postfix writes "X-Postfix;" for its own SMTP client's findings: an SMTP diagnostic, not a local program.)
+  if (e.dtype == "x-unix") return {"mailererror", "fallback: diagnostic type " + e.dtype + " (RFC 3464)"};
   if (e.reply >= 500 && e.reply <= 507)
     return {"syntaxerror", "fallback: reply " + std::to_string(e.reply) + " syntax or sequence (RFC 5321 4.2.2)"};
   if (e.action.rfind("delayed", 0) == 0 || e.action.rfind("expired", 0) == 0)

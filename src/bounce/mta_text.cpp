@@ -348,18 +348,24 @@ std::string DecodeJis(const std::string& s) {
   return mime::ToUtf8(s, "iso-2022-jp").value_or(s);
 }
 
-// PowerMTA classifies every bounce itself (X-PowerMTA-BounceCategory); its categories map onto ours.
-std::string ReasonFromPowerMtaCategory(std::string_view category) {
-  static const std::initializer_list<std::pair<std::string_view, std::string_view>> kCategories = {
-      {"bad-mailbox", "userunknown"}, {"bad-domain", "hostunknown"}, {"inactive-mailbox", "suspend"},
-      {"quota-issues", "mailboxfull"}, {"spam-related", "spamdetected"}, {"policy-related", "policyviolation"},
-      {"message-expired", "expired"}, {"no-answer-from-host", "networkerror"}, {"bad-connection", "networkerror"},
-      {"routing-errors", "networkerror"}, {"content-related", "contenterror"}, {"relaying-issues", "norelaying"},
-      {"invalid-sender", "rejected"}, {"virus-related", "virusdetected"}, {"bad-configuration", "systemerror"},
-      {"protocol-errors", "syntaxerror"}, {"message-too-large", "mesgtoobig"},
+// PowerMTA classifies every bounce itself (X-PowerMTA-BounceCategory, "Bounce categories" in the PowerMTA
+// user's guide). Categories that name the cause exactly decide (`*decisive` true); the broad ones (a bad
+// mailbox or domain, an expired message, a host that did not answer, a routing error) unless the reply
+// itself names a narrower cause (a full mailbox, a size limit, a suspended account, ...); the rest
+// (bad-connection, content-related, other, ...) leave it to the reply.
+std::string ReasonFromPowerMtaCategory(std::string_view category, bool* decisive) {
+  static const std::initializer_list<std::tuple<std::string_view, std::string_view, bool>> kCategories = {
+      {"quota-issues", "mailboxfull", true},     {"spam-related", "spamdetected", true},
+      {"policy-related", "policyviolation", true}, {"inactive-mailbox", "suspend", true},
+      {"bad-mailbox", "userunknown", false},     {"bad-domain", "hostunknown", false},
+      {"message-expired", "expired", false},     {"no-answer-from-host", "networkerror", false},
+      {"routing-errors", "systemerror", false},
   };
-  for (const auto& [name, reason] : kCategories)
-    if (category == name) return std::string(reason);
+  for (const auto& [name, reason, strong] : kCategories)
+    if (category == name) {
+      if (decisive) *decisive = strong;
+      return std::string(reason);
+    }
   return "";
 }
 

@@ -267,7 +267,11 @@ Recipient FromDsnRecipient(const DsnRecipient& d, const Dsn& dsn, const std::vec
     r = first;
   }
   if (ses_receiving) ApplySesReceivingTemplate(r);
-  if (std::string by_category = ReasonFromPowerMtaCategory(d.category); !by_category.empty()) {
+  bool decisive = false;
+  const bool narrower = r.reason == "mailboxfull" || r.reason == "mesgtoobig" || r.reason == "exceedlimit" ||
+                        r.reason == "suspend" || r.reason == "hasmoved" || r.reason == "norelaying" || r.reason == "authfailure";
+  if (std::string by_category = ReasonFromPowerMtaCategory(d.category, &decisive);
+      !by_category.empty() && (decisive || !narrower)) {
     r.reason = by_category;
     r.hard = IsHardBounce(r.reason, r.status);
     r.rule = "PowerMTA bounce category " + d.category;

@@ -121,7 +121,7 @@ std::string DiagnosticFrom(std::string_view segment);
 // Japanese systems write RFC 3464 fields in raw ISO-2022-JP (ESC $ B ... ESC ( B).
 std::string DecodeJis(const std::string& s);
 // PowerMTA classifies every bounce itself (X-PowerMTA-BounceCategory); its categories map onto ours.
-std::string ReasonFromPowerMtaCategory(std::string_view category);
+std::string ReasonFromPowerMtaCategory(std::string_view category, bool* decisive = nullptr);
 
 // ---- signs.cpp: kinds of message -------------------------------------------------------------------
 bool FromDaemon(const mime::Headers& h);

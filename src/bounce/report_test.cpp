@@ -142,6 +142,28 @@ const Case kCases[] = {
      "     As their mailbox is full.\n",
      ReportKind::kBounce,
      {{"nina@example.jp", "mailboxfull", false}}},
+
+    // PowerMTA's own category decides a broad cause unless the reply names a narrower one; a category it
+    // has no exact meaning for leaves the reply to decide. Yahoo's TSS04, answered by a Yahoo host
+    // (Remote-MTA), refuses the sender.
+    {"PowerMTA categories and a provider's host",
+     "From: MAILER-DAEMON@pmta.example.com\nTo: sender@example.com\nSubject: Delivery report\n"
+     "Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n"
+     "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; pmta.example.com\n\n"
+     "Final-Recipient: rfc822; oli@example.org\nAction: failed\nStatus: 5.7.1\n"
+     "Diagnostic-Code: smtp; 550 5.7.1 recipient refused\nX-PowerMTA-BounceCategory: bad-mailbox\n\n"
+     "Final-Recipient: rfc822; pia@example.org\nAction: failed\nStatus: 5.2.2\n"
+     "Diagnostic-Code: smtp; 552 5.2.2 mailbox is full\nX-PowerMTA-BounceCategory: bad-mailbox\n\n"
+     "Final-Recipient: rfc822; quin@example.org\nAction: failed\nStatus: 5.1.1\n"
+     "Diagnostic-Code: smtp; 550 5.1.1 no such user\nX-PowerMTA-BounceCategory: bad-connection\n\n"
+     "Final-Recipient: rfc822; rua@example.net\nAction: failed\nStatus: 4.7.0\nRemote-MTA: dns; mta5.am0.yahoodns.net\n"
+     "Diagnostic-Code: smtp; 421 4.7.0 [TSS04] Messages from 192.0.2.7 temporarily deferred due to unexpected\n"
+     " volume or user complaints\n--B--\n",
+     ReportKind::kBounce,
+     {{"oli@example.org", "userunknown", true},
+      {"pia@example.org", "mailboxfull", false},
+      {"quin@example.org", "userunknown", true},
+      {"rua@example.net", "rejected", false}}},
 };
 
 TEST(BounceReport, ReadsReportsByGeneralSigns) {
