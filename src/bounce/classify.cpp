@@ -235,8 +235,9 @@ Verdict HardOnlyOnStrongEvidence(Verdict v, const Evidence& e) {
 
 
 Classification ClassifyReply(int reply_code, std::string_view enhanced_status, std::string_view text,
-                             std::string_view command) {
+                             std::string_view command, std::string_view hosts) {
   ReplyContext context;
+  context.hosts = hosts;
   context.reply_code = reply_code;
   context.status = enhanced_status;
   context.text = text;

@@ -38,8 +38,10 @@ struct ReplyContext {
 
 /// Classifies a synchronous SMTP reply (delivery uses this for every 4xx/5xx it receives); `command` is
 /// the SMTP command that got the reply (CONN, EHLO, MAIL, RCPT, DATA) when the caller knows it.
+/// `hosts` names who answered ("recipient-domain mx-host", lower case), so that a provider's own
+/// documented replies are read as that provider means them (ReplyContext::hosts).
 Classification ClassifyReply(int reply_code, std::string_view enhanced_status, std::string_view text,
-                             std::string_view command = {});
+                             std::string_view command = {}, std::string_view hosts = {});
 
 /// Classifies with all the context a bounce report gives.
 Classification Classify(const ReplyContext& context);

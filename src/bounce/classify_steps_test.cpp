@@ -32,8 +32,12 @@ void Check(Verdict (*step)(const Evidence&), const char* name, std::initializer_
   for (const Case& c : cases) {
     Verdict v = step(Of(c.code, c.status, c.text, c.command));
     EXPECT_EQ(v.reason, c.reason) << name << ": " << c.status << " " << c.text;
-    if (!c.rule_part.empty()) EXPECT_NE(v.rule.find(c.rule_part), std::string::npos) << name << ": " << v.rule;
-    if (!c.reason.empty()) EXPECT_FALSE(v.rule.empty()) << name << ": " << c.text;
+    if (!c.rule_part.empty()) {
+      EXPECT_NE(v.rule.find(c.rule_part), std::string::npos) << name << ": " << v.rule;
+    }
+    if (!c.reason.empty()) {
+      EXPECT_FALSE(v.rule.empty()) << name << ": " << c.text;
+    }
   }
 }
 
