@@ -141,7 +141,7 @@ TEST(ClassifySteps, StatusMeaning) {
             {552, "5.2.2", "", "", "mailboxfull", ""},                   {452, "4.2.2", "", "", "mailboxfull", ""},
             {552, "5.2.3", "", "", "exceedlimit", ""},                   {552, "5.3.4", "", "", "mesgtoobig", ""},
             {451, "4.4.7", "", "", "expired", ""},                       {550, "5.4.6", "", "", "networkerror", ""},
-            {451, "4.4.5", "", "", "toomanyconn", ""},                   {550, "5.7.13", "", "", "suspend", ""},
+            {451, "4.4.5", "", "", "systemfull", ""},                    {550, "5.7.13", "", "", "suspend", ""},
             {550, "5.7.25", "", "", "requireptr", ""},                   {550, "5.7.26", "", "", "authfailure", ""},
             {556, "5.7.27", "", "", "notaccept", ""},                    {554, "5.6.0", "", "", "contenterror", ""},
             // little evidence on their own

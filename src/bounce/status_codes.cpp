@@ -63,7 +63,7 @@ std::string_view ReasonFromStatus(const StatusCode& c) {
     case 2:
       switch (c.detail) {
         case 0: return permanent ? "filtered" : "";
-        case 1: return permanent ? "filtered" : "suspend";
+        case 1: return permanent ? "filtered" : "blocked";  // a mailbox refusing for now: the sender is held off
         case 2: return "mailboxfull";
         case 3: return "exceedlimit";
         case 4: return "filtered";
@@ -73,7 +73,7 @@ std::string_view ReasonFromStatus(const StatusCode& c) {
       switch (c.detail) {
         case 0: return permanent ? "systemerror" : "";
         case 1: return "systemfull";
-        case 2: return permanent ? "notaccept" : "";
+        case 2: return "notaccept";  // system not accepting network messages
         case 3:
         case 5: return "systemerror";
         case 4: return "mesgtoobig";
@@ -86,14 +86,17 @@ std::string_view ReasonFromStatus(const StatusCode& c) {
         case 2: return "networkerror";
         case 3: return "systemerror";
         case 4: return permanent ? "hostunknown" : "networkerror";
-        case 5: return "toomanyconn";
+        case 5: return permanent ? "toomanyconn" : "systemfull";  // 4.4.5 mail system congestion
         case 6: return "networkerror";
         case 7: return "expired";
+        case 8: return "networkerror";  // X.4.8 (IANA registry, network and routing): a routing failure
         default: return "";
       }
     case 5:
       switch (c.detail) {
-        case 3: return "toomanyconn";
+        case 2:
+        case 6: return permanent ? "syntaxerror" : "";  // syntax error; AUTH line too long (RFC 4954)
+        case 3: return permanent ? "toomanyconn" : "systemerror";
         case 4:
         case 5: return "systemerror";
         default: return "";
@@ -101,7 +104,8 @@ std::string_view ReasonFromStatus(const StatusCode& c) {
     case 6: return "contenterror";
     case 7:
       switch (c.detail) {
-        case 2: return "blocked";
+        case 1: return permanent ? "" : "blocked";  // 4.7.1: not authorized for now (greylisting, a held-off IP)
+        case 2: return "securityerror";  // mailing list expansion prohibited
         case 13: return "suspend";
         case 16: return "mesgtoobig";
         case 17:
@@ -114,6 +118,8 @@ std::string_view ReasonFromStatus(const StatusCode& c) {
         case 26: return "authfailure";
         case 25: return "requireptr";
         case 27: return "notaccept";
+        case 28: return "spamdetected";  // RFC 5248 registry: mail flood detected
+        case 29: return "authfailure";   // ARC validation failure (RFC 8617)
         default:
           if (c.detail >= 3 && c.detail <= 19) return "securityerror";
           return "";
