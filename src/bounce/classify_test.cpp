@@ -96,8 +96,9 @@ TEST(Classify, ContextSharpensTheReason) {
       // no sign of the command it is the recipient side's filter
       {{553, "5.7.1", "Invalid recipient bob@example.org (Mode: normal)", "RCPT", "failed", "smtp"}, "userunknown"},
       {{553, "5.7.1", "Invalid recipient bob@example.org (Mode: normal)", "", "failed", "smtp"}, "filtered"},
-      // spam wording before DATA is about the client, not the content
-      {{554, "", "Message rejected as spam by Content Filtering", "RCPT", "failed", "smtp"}, "blocked"},
+      // spam wording before DATA: spam, unless the status says the client is held off (4.7.1)
+      {{554, "", "Message rejected as spam by Content Filtering", "RCPT", "failed", "smtp"}, "spamdetected"},
+      {{451, "4.7.1", "Your message looks like spam, try again later", "RCPT", "failed", "smtp"}, "blocked"},
       // a delayed recipient without other signs has not expired yet, but will
       {{0, "4.0.0", "", "", "delayed", ""}, "expired"},
       // a local delivery program failed

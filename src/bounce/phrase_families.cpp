@@ -507,6 +507,12 @@ Verdict PhraseFamily(const Evidence& e) {
   if (says(kHostUnknown) || says(kDomainMissing)) return Family("hostunknown", "hostunknown", hit);
   if (NamesMissingDomain(t)) return Family("hostunknown", "hostunknown ('<domain> does not exist')", "");
   if (says(kBlocked)) return Family("blocked", "blocked", hit);
+  // Spam words before the content was sent, with no sign that the client itself is held off (4.7.1,
+  // 4.7.2, 4.2.1 or the block words above): the server judged the mail by its sender or envelope as spam.
+  if (before_data && !(e.code.cls == 4 && ((e.code.subject == 7 && (e.code.detail == 1 || e.code.detail == 2)) ||
+                                           (e.code.subject == 2 && e.code.detail == 1))) &&
+      says(kSpam))
+    return Family("spamdetected", "spamdetected (before DATA)", hit);
   if (says(kContentError)) return Family("contenterror", "contenterror", hit);
   if (says(kFiltered)) return Family("filtered", "filtered", hit);
   if (AnonymousUserUnknown(t)) return Family("filtered", "filtered ('user unknown' without an address)", "");
