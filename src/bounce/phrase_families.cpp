@@ -46,12 +46,14 @@ const Phrases kSystemFull = {
     "mailbox unavailable (not enough free space)",
 };
 const Phrases kSenderQuota = {"sending quota exceeded", "sending limit exceeded", "sending quota reached"};
+// The recipient's (or its mailbox's) own limit, below the system's: RFC 3463 X.2.3.
 const Phrases kExceedLimit = {
-    "message length exceeds", "exceeds limit set by recipient", "message too large for this recipient",
-    "recipsizelimit", "maximum size the user accepts",  // qmail-ldap: the recipient's own size limit
+    "exceeds limit set by recipient", "recipsizelimit", "message header size exceeds limit",
+    "maximum size the user accepts",  // qmail-ldap: the recipient's own size limit
 };
 const Phrases kMesgTooBig = {
-    "message too big", "message is too big", "message too large", "message is too large", "message file too big",
+    "message too big", "message is too big", "message too large for this ", "message length exceeds",
+    "message file too big", "size limit",
     "message size exceeds", "size of the message exceeds", "message exceeds the maximum size",
     "exceeds the maximum message size", "max message size exceeded", "maximum message size",
     "exceeded maximum inbound message size", "message size limit", "exceeded google's message size",
@@ -483,6 +485,12 @@ Verdict PhraseFamily(const Evidence& e) {
     // RFC 3463 X.2.3 is the recipient's own limit ("message length exceeds administrative limit").
     if (e.code.valid() && e.code.subject == 2 && e.code.detail == 3) return Family("exceedlimit", "size under X.2.3", hit);
     return Family("mesgtoobig", "mesgtoobig", hit);
+  }
+  // A bare "message too large", said without naming the system's limit, is read as the recipient's limit
+  // (sisimai's exceedlimit) unless the status names the system's (X.3.4).
+  if (says({"message too large", "message is too large"})) {
+    if (by_status == "mesgtoobig") return Family("mesgtoobig", "size under X.3.4", hit);
+    return Family("exceedlimit", "exceedlimit", hit);
   }
   if (says(kSuspend)) return Family("suspend", "suspend", hit);
   if (says(kHasMoved)) return Family("hasmoved", "hasmoved", hit);
