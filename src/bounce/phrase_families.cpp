@@ -28,8 +28,8 @@ bool AnyOf(std::string_view text, Phrases phrases) { return !FirstOf(text, phras
 // ---- phrase families (lowercase, white space collapsed) -------------------------------------------
 
 const Phrases kMailboxFull = {
-    "mailbox full", "mailbox is full", "mailbox has exceeded", "mailbox size limit", "mailbox quota",
-    "mailbox exceeds allowed size", "mailbox would exceed", "mailbox exceeded", "mailfolder is full",
+    "mailbox full", "mailbox is full", "mailbox has exceeded", "mailbox quota",
+    "mailbox exceeds allowed size", "mailbox would exceed", "mailbox exceeded", "mailbox size limit exceeded", "mailfolder is full",
     "full mailbox", "inbox is full", "inbox is out of storage", "account is full", "over quota",
     "overquota", "over the allowed quota", "quota exceeded", "quota exceed", "exceeded its quota",
     "exceeding its mailbox quota", "exceeding their quota", "exceeding receiving limits", "quota violation",
@@ -40,8 +40,7 @@ const Phrases kMailboxFull = {
     "mailbox size exceeds", "mail file size exceeds the maximum size allowed",
 };
 const Phrases kSystemFull = {
-    "mail system full", "requested mail action aborted: exceeded storage allocation",
-    "insufficient system storage",
+    "mail system full", "insufficient system storage",
     // qmail: the server's disk, not the mailbox ("mailbox unavailable (not enough free space)").
     "mailbox unavailable (not enough free space)",
 };
@@ -70,7 +69,7 @@ const Phrases kSuspend = {
     "mailbox is frozen", "account is frozen", "invalid/inactive user", "temporarily inactive",
     "disabled or discontinued", "account is locked", "account locked", " temporary locked",
     "boite du destinataire archivee", "archived recipient", "compte du destinataire est bloque",
-    "mailbox is inactive", "account is inactive", "inactive account",
+    "account is inactive", "inactive account", "this address no longer accepts mail",
     // qmail-ldap ("Mailaddress is administrativly disabled", spelled several ways), au's EZweb.
     "mailaddress is administrativ", "account is temporarily limited",
 };
@@ -79,7 +78,7 @@ const Phrases kNoRelaying = {
     "relay access denied", "relaying denied", "relay denied", "relay not permitted", "relay not allowed",
     "relaying not allowed", "not allowed to relay", "not permitted to relay", "unable to relay",
     "we do not relay", "relay access not permitted", "mail relay denied", "no relaying", "insecure mail relay",
-    "invalid credentials for relay", "identities failed the check",
+    "invalid credentials for relay", "identities failed the check", "email address is not verified",
     "requires authentication when attempting to send to a non-local",
     "due to the following smtp relay error",  // KDDI's notices
 };
@@ -87,7 +86,7 @@ const Phrases kAuthFailure = {
     "dmarc policy", "dmarc verification", "dmarc check", "dmarc authentication", "dmarc rejection",
     "dmarcrejection", "due to domain's dmarc", "owner dmarc", "spf check: fail", "spf fail", "spf check failed",
     "spf validation", "spf authentication", "failed spf", "sender policy framework", "spf record",
-    "spf (sender policy framework)", "//spf.pobox.com", "spf/dns", "is not allowed to send mail",
+    "spf (sender policy framework)", "//spf.pobox.com", "spf/dns",
     "is not allowed to send from <", "multiple authentication checks failed", "fails to pass authentication",
     "fails to pass spf", "senders to authenticate", "must pass either spf or dkim", "dkim does not pass",
     "dkim signature", "dkim check", "unauthenticated email from",
@@ -100,8 +99,9 @@ const Phrases kBadReputation = {
 const Phrases kRequirePtr = {
     "ptr record", "reverse dns", "rdns", "reverse lookup", "reverse-lookup", "ip name lookup failed",
     "cannot find your hostname", "cannot resolve your address", "unresolvable relay host name",
-    "mismatches client ip", "dynamic ip", "generic dns ptr", "unverifyable sending ip",
+    "mismatches client ip", "generic dns ptr", "unverifyable sending ip",
     "unverifiable sending ip", "no ptr", "dns ptr", "ptr-record", "ptr lookup",
+    "forward dns entry does not point to the sending ip",
 };
 const Phrases kNotCompliantRfc = {
     "not rfc 5322 compliant", "not rfc5322 compliant", "rfcmessagenoncompliant",
@@ -123,7 +123,7 @@ const Phrases kSpam = {
     "appears to be unsolicited", "bulk mail", "bulk email", "bulk e-mail", "ube,", ", ube", "content rejected",
     "content filter rejection", "rejected due to spam", "blacklisted url", "uribl", "surbl",
     "banned content", "unacceptable content", "rejecting mail content", "mail content denied",
-    "spambouncer", "spam-prefilter", "is spam", "triggered a spam", "spamprofiler",
+    "spambouncer", "spam-prefilter", "is spam", "triggered a spam", "spamprofiler", "sender domain listed at",
 };
 const Phrases kPolicy = {
     "policy violation", "protocol violation", "denied by policy", "local policy", "for policy reasons",
@@ -155,10 +155,11 @@ const Phrases kBlocked = {
     "your ip address", "sending ip", "cloudmark", "(bl)", "customer block list", "rejected by recipient",
     "daily relay quota", "looks suspiciously like spammer", "confirm this mail server", "refused to talk to me",
     "server requires confirmation", "traffic not accepted from this ip", "permanently deferred",
-    "helo command rejected", "my name was rejected", "not accepted from your ip",
+    "helo command rejected", "my name was rejected", "not accepted from your ip", "dynamic ip",
+    "no valid recipients from", "is not allowed to send mail from",
 };
 // An IP refused for the rate of mail it sends, whatever the wording says about spam.
-const Phrases kRateBlocked = {"unusual rate of unsolicited mail", "unusual rate of mail"};
+const Phrases kRateBlocked = {"unusual rate of unsolicited mail", "unusual rate of mail", "bad sender ip address"};
 const Phrases kRejected = {
     "sender rejected", "sender address rejected", "sender verify failed", "sender verification failed",
     "domain of sender address", "sender domain", "unroutable sender", "invalid sender", "bad sender",
@@ -170,7 +171,8 @@ const Phrases kRejected = {
     "fully qualified email address required", "<> invalid sender", "sender email address rejected",
     "connections not accepted from servers without a valid sender domain",
     "not have permission to post messages to the group", "groups.google.com/support", "sender was rejected",
-    "email address is not verified",
+    "sender blacklisted", "sender address has been blacklisted", "email address has been blacklisted",
+    "invalid domain, see", "delivery not authorized, message refused", "does not accept mail from",
     // fml mailing lists refusing a poster who is not a member.
     "not member article from", "you are not a member of this mailing list", "reject spammers:",
     "header may cause mail loop",
@@ -194,7 +196,7 @@ const Phrases kUserUnknown = {
     "recipient address rejected: access denied", "recipient not ok", "recipient is not local",
     "not listed in", "destinataire invalide", "utilisateur inconnu", "inactive email address",
     "no valid recipients", "the recipient name is not recognized", "recipient name is not recognized",
-    "bad destination mailbox address", "this address no longer accepts mail", "no one at this address",
+    "bad destination mailbox address", "mailbox is inactive", "no one at this address",
     "address wasn't found", "address you entered couldn't be found", "email address could not be found",
     "account that you tried to reach does not exist", "email account does not exist",
     "email address does not exist", "is not an active address", "not our customer", "badrcptto",
@@ -251,7 +253,7 @@ const Phrases kNetworkError = {
     "network error on destination mxs", "no valid route to", "temporary failure in mx lookup", "dns lookup failed",
 };
 const Phrases kContentError = {
-    "duplicate header", "header size exceeds", "8-bit data in message header", "8bit data in message header",
+    "duplicate header", "header size exceeds", "too many received:", "8-bit data in message header", "8bit data in message header",
     "mime complexity", "invalid mime", "improperly-formatted", "unnecessary base64", "media error",
     "too many \"received\" headers", "too many received headers", "mail message is malformed",
     "message header size", "invalid characters", "bare line feed",
@@ -285,7 +287,7 @@ const Phrases kSystemError = {
     "system error", "internal error", "local error in processing", "temporary local problem",
     "configuration error", "config error", "service currently unavailable", "transaction failed",
     "loops back to myself", "aliasing/forwarding loop", "create a mail loop", "loop was found",
-    "can't create user output file", "timeout waiting for input", "interrupted system call",
+    "can't create user output file", "timeout waiting for input", "interrupted system call", "unable to connect * daemon",
     "queue file write error", "unable to contact ldap server", "duplicated message-id", "remote server is misconfigured",
     "temporary system problem", "could not load drd", "there is no mdb", "encountered an error while being processed",
     // Exim's local transports and LMTP, Domino's directory, Courier's DNS check, qmail and qmail-ldap's
@@ -499,12 +501,14 @@ Verdict PhraseFamily(const Evidence& e) {
   if (says(kBadReputation)) return Family("badreputation", "badreputation", hit);
   if (says(kVirus)) return Family("virusdetected", "virusdetected", hit);
   if (says(kRateBlocked)) return Family("blocked", "rate of unsolicited mail", hit);
+  if (says({"sender is spammer"})) return Family("rejected", "rejected (sender)", hit);
   if (!before_data && says(kSpam)) return Family("spamdetected", "spamdetected", hit);
   if (says(kAuthFailure)) return Family("authfailure", "authfailure", hit);
   if (says(kRequirePtr)) return Family("requireptr", "requireptr", hit);
   if (says(kPolicy)) return Family("policyviolation", "policyviolation", hit);
   if (says(kTooManyConn)) return Family("toomanyconn", "toomanyconn", hit);
   if (says(kSpeeding)) return Family("speeding", "speeding", hit);
+  if (says({"does not accept mail from"})) return Family("rejected", "rejected (sender)", hit);
   if (says(kNotAccept)) return Family("notaccept", "notaccept", hit);
   if (says(kRejected)) return Family("rejected", "rejected (sender)", hit);
   if (e.command == "MAIL" && by_status != "userunknown" && says({"access denied"}))
@@ -537,6 +541,8 @@ Verdict PhraseFamily(const Evidence& e) {
       return Family("filtered", "userunknown words under a policy or system status", hit);
     return Family("userunknown", "userunknown", hit);
   }
+  // A loop the receiving system broke itself is its own configuration error, not the network's.
+  if (says({"aliasing/forwarding loop broken", "would create a mail loop"})) return Family("systemerror", "systemerror (local loop)", hit);
   // Gmail's older notices: no DNS server answered, so the message waited until it expired.
   if (says({"could not contact dns servers"})) return Family("expired", "expired (no DNS server answered)", hit);
   if (says(kNetworkError)) return Family("networkerror", "networkerror", hit);
