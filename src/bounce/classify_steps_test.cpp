@@ -220,6 +220,12 @@ TEST(ClassifySteps, PhraseFamilies) {
             {550, "", "Le destinataire bob n'est pas répertorié dans l'annuaire Domino", "", "userunknown", ""},
             {550, "", "Mailaddress is administrativly disabled. (#5.2.1)", "", "suspend", ""},
             {0, "", "DNS Error: Could not contact DNS servers", "", "expired", ""},
+            {550, "", "Mailbox unavailable or access denied", "RCPT", "suspend", ""},
+            {550, "", "Relaying mail to example.org is not allowed", "RCPT", "norelaying", ""},
+            {554, "", "Your message failed several antispam checks", "DATA", "spamdetected", ""},
+            {550, "", "Message too large", "DATA", "exceedlimit", ""},
+            {552, "5.3.4", "Message too large", "DATA", "mesgtoobig", "X.3.4"},
+            {552, "", "Message length exceeds administrative limit", "DATA", "mesgtoobig", ""},
             // nothing that names a cause
             {550, "5.0.0", "Error", "", "", ""},
         });

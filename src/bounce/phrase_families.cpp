@@ -3,7 +3,9 @@
 // characters), written from the wording of the mail systems themselves (Postfix, Exim, Sendmail, qmail,
 // Exchange, Domino, webmail providers and gateways, in English and in the local languages that gateways
 // answer in) and from RFC 3463's descriptions of each status; never copied from one bounce. The reason
-// each family names, and their precedence, follow sisimai's definitions (https://libsisimai.org/en/reason/).
+// each family names, and their precedence, follow sisimai's definitions (https://libsisimai.org/en/reason/);
+// many wordings were gathered by sisimai's reason lists across many mail systems (sisimai, BSD 2-Clause
+// licence, https://github.com/sisimai), and are marked so where they are added.
 // SECURITY: the text comes from remote servers; it is only searched, never interpreted.
 #include <array>
 #include <cctype>
@@ -38,6 +40,8 @@ const Phrases kMailboxFull = {
     "space has been used up", "too many messages on the server", "too much mail data",
     "storage limit", "out of storage space", "boite du destinataire pleine", "destinataire pleine",
     "mailbox size exceeds", "mail file size exceeds the maximum size allowed",
+    "no space left on device", "not sufficient disk space", "not enough disk space", "diskspace quota",
+    "exceeded quota", "over the quota", "account is * quota", "mailbox * exceeded * limit", "maildir * quota",
 };
 const Phrases kSystemFull = {
     "mail system full", "insufficient system storage",
@@ -72,13 +76,16 @@ const Phrases kSuspend = {
     "account is inactive", "inactive account", "this address no longer accepts mail",
     // qmail-ldap ("Mailaddress is administrativly disabled", spelled several ways), au's EZweb.
     "mailaddress is administrativ", "account is temporarily limited",
+    "has been suspended", "user is terminated", "user or domain is disabled", "mailbox unavailable or access denied",
 };
-const Phrases kHasMoved = {"address * has been replaced by", "mailbox has moved", "user has moved"};
+const Phrases kHasMoved = {" has been replaced by ", "mailbox has moved", "user has moved"};
 const Phrases kNoRelaying = {
     "relay access denied", "relaying denied", "relay denied", "relay not permitted", "relay not allowed",
     "relaying not allowed", "not allowed to relay", "not permitted to relay", "unable to relay",
     "we do not relay", "relay access not permitted", "mail relay denied", "no relaying", "insecure mail relay",
     "invalid credentials for relay", "identities failed the check", "email address is not verified",
+    "as a relay", "not an open relay", "relaying mail to ", "specified domain is not allowed",
+    "that domain isn't in my list of allowed rcpthost", "not configured to relay mail", "we don't handle mail for",
     "requires authentication when attempting to send to a non-local",
     "due to the following smtp relay error",  // KDDI's notices
 };
@@ -89,7 +96,8 @@ const Phrases kAuthFailure = {
     "spf (sender policy framework)", "//spf.pobox.com", "spf/dns",
     "is not allowed to send from <", "multiple authentication checks failed", "fails to pass authentication",
     "fails to pass spf", "senders to authenticate", "must pass either spf or dkim", "dkim does not pass",
-    "dkim signature", "dkim check", "unauthenticated email from",
+    "dkim signature", "dkim check", "unauthenticated email from", "required authentication level",
+    "inspect your spf settings",
 };
 const Phrases kBadReputation = {
     "low reputation", "poor reputation", "deferred due to unexpected volume or user complaints", "bad reputation", "poor email reputation",
@@ -101,7 +109,7 @@ const Phrases kRequirePtr = {
     "cannot find your hostname", "cannot resolve your address", "unresolvable relay host name",
     "mismatches client ip", "generic dns ptr", "unverifyable sending ip",
     "unverifiable sending ip", "no ptr", "dns ptr", "ptr-record", "ptr lookup",
-    "forward dns entry does not point to the sending ip",
+    "forward dns entry does not point to the sending ip", "dns lookup failure: * try again later",
 };
 const Phrases kNotCompliantRfc = {
     "not rfc 5322 compliant", "not rfc5322 compliant", "rfcmessagenoncompliant",
@@ -111,7 +119,7 @@ const Phrases kNotCompliantRfc = {
 const Phrases kVirus = {
     "virus detected", "virus found", "infected with a virus", "contains a virus", "virus infected",
     "a virus was found", "malware detected", "malicious url", "potentially executable attachment",
-    "used by recent viruses", "prohibited virus",
+    "used by recent viruses", "prohibited virus", "malicious_url detected",
 };
 const Phrases kSpam = {
     "spam detected", "detected as spam", "identified as spam", "classified as spam", "considered spam",
@@ -124,6 +132,13 @@ const Phrases kSpam = {
     "content filter rejection", "rejected due to spam", "blacklisted url", "uribl", "surbl",
     "banned content", "unacceptable content", "rejecting mail content", "mail content denied",
     "spambouncer", "spam-prefilter", "is spam", "triggered a spam", "spamprofiler", "sender domain listed at",
+    " - spam", "help_spam_16.htm", "no spam please", "denied due to spam list", "may consider spam",
+    "contains spam or virus", "possible spam/virus content", "our system has detected that this message is ",
+    "reject bulk.advertising", "spam blocked", "spam check", "spam email", "spam rejection", "spamming not allowed",
+    "too many spam complaints", "too much spam", "recurrent pattern detection system", "we dont accept spam",
+    "similar to spam we have received", "probably spam", "temporarily blocked by our filter",
+    "failed several antispam checks", "mail score (* over ", "percent probability of being spam",
+    "rejected by * (spam)", "spam * exceeded", "scored * spam points",
 };
 const Phrases kPolicy = {
     "policy violation", "protocol violation", "denied by policy", "local policy", "for policy reasons",
@@ -131,6 +146,8 @@ const Phrases kPolicy = {
     "illegal attachment", "members-only list", "closed mailing list", "message not allowed",
     "header are not accepted", "you're using a mass mailer", "has a policy that prohibited",
     "not subscribed to this group", "given low priority",
+    "recipient is not accepting mail with ", "messages with multiple addresses",
+    "do not accept messages containing images or other attachments", "allowable number of posts without solving a captcha",
 };
 const Phrases kTooManyConn = {
     "too many connections", "connection rate limit", "too many concurrent", "too many sessions",
@@ -157,6 +174,15 @@ const Phrases kBlocked = {
     "server requires confirmation", "traffic not accepted from this ip", "permanently deferred",
     "helo command rejected", "my name was rejected", "not accepted from your ip", "dynamic ip",
     "no valid recipients from", "is not allowed to send mail from",
+    // The client's address or name refused, in more servers' words (sisimai's blocked family).
+    " said: 550 blocked", "blocked - see http", "refused - see http", "currently sending spam see:",
+    "dynamic/zombied/spam ips blocked", "esmtp not accepting connections", "extreme bad ip profile",
+    "host network not allowed", "invalid ip for sending mail of domain", "is in a black list",
+    "no access from mail server", "sending mta or the sender has not passed validation", "sender ip address rejected",
+    "server access forbidden by your ip", "smtp error from remote mail server after initial connection",
+    "too many spams from your ip", "unwanted messages have been sent from the following ip", "was blocked by ",
+    "you are not allowed to connect", "you are sending spam", "barracudacentral.org", "server ip * listed as abusive",
+    "your access ip* has been rejected", "ip address is listed at",
 };
 // An IP refused for the rate of mail it sends, whatever the wording says about spam.
 const Phrases kRateBlocked = {"unusual rate of unsolicited mail", "unusual rate of mail", "bad sender ip address"};
@@ -176,6 +202,12 @@ const Phrases kRejected = {
     // fml mailing lists refusing a poster who is not a member.
     "not member article from", "you are not a member of this mailing list", "reject spammers:",
     "header may cause mail loop",
+    // The sender refused, in more servers' and list managers' words (sisimai's rejected family).
+    "access denied (in reply to mail from command)", "isn't on the recipient's list of senders",
+    "denied [bouncedeny]", "valid-address-filter", "senderfilterconfig", "is not a registered gateway user",
+    "recursive cname records for", "rule imposed mailbox access for", "from a different address or alias",
+    "sender is in my black list", "spam reporting address", "syntax error: empty email address",
+    "not allowed to post to this mailing list", "to submit messages to this e-mail system has been rejected",
 };
 // Exim's address parser (parse.c): the address could not be read at all, RFC 5321 4.1.2 syntax.
 const Phrases kSyntaxError = {
@@ -204,6 +236,17 @@ const Phrases kUserUnknown = {
     "recipient address does not exist", "nessun utente", "no existe", "does not exist in this domain",
     "not a local address", "user missing home directory", "resolver.adr.recipient",
     "check if address is correct",
+    // More MTAs' and gateways' words (qmail's badrcptto/validrcptto patches, vpopmail, GMX and web.de,
+    // directory lookups), as collected in sisimai's userunknown family (libsisimai.org/en/reason).
+    "address not present in directory", "can't accept user", "destination addresses were unknown",
+    "destination server rejected recipients", "no mail box available for this user",
+    "recipient address rejected: userunknown", "recipient is not accepted", "recipient refuses to accept your mail",
+    "envelope recipient has been denied", "domain or user isn't in my list of allowed rcpthosts",
+    "email name is not found", "wrong or no longer valid", "badrecipientto", "user not active", "user not known",
+    "invalid or unknown virtual user", "weil die adresse nicht gefunden wurde", "#5.1.1 bad address",
+    "account * does not exist at the organization", "mailbox * does not exist", "non-existent user",
+    "nonexistent user", "rcpt <* does not exist", "recipient * was not found in", "unknown email address",
+    "unknown e-mail address", "unknown localpart", "user * was not found", "user * does not exist", "user (*) unknown",
 };
 // Wording that names a missing mailbox even when the server only said so after DATA.
 const Phrases kUserUnknownAlways = {
@@ -220,6 +263,8 @@ const Phrases kFiltered = {
     "extended inactivity new mail is not currently being accepted", "this account is protected by",
     "domain filter", "rejected by the recipient's filter", "resolver.rst.",
     "cannot route mail to user",  // Domino: the recipient's routing refuses this mail
+    "account is protected by", "bounced address", "message rejected due to user rules", "not found recipient account",
+    "user refuses to receive this mail",
 };
 const Phrases kHostUnknown = {
     "host unknown", "unknown host", "host or domain name not found", "domain does not exist",
@@ -238,7 +283,8 @@ const Phrases kNotAccept = {
     // for existing SMTP connection"; OpenSMTPD "No MX found for destination", "Destination seem to reject all
     // mails": the domain exists but takes no mail.
     "couldn't find a mail exchanger", "no host found for existing smtp connection", "no mx found for destination",
-    "seem to reject all mails",
+    "seem to reject all mails", "mail receiving disabled", "name server: .: host not found",
+    "no route for current request",
 };
 const Phrases kNetworkError = {
     "no route to host", "network is unreachable", "host not found, try again", "too many hops", "mail loop",
@@ -251,6 +297,7 @@ const Phrases kNetworkError = {
     "exceeded maximum hop count", "listed as a best-preference mx", "address family mismatch on destination",
     "all routes to destination blocked", "bad dns lookup error code", "could not retrieve source address",
     "network error on destination mxs", "no valid route to", "temporary failure in mx lookup", "dns lookup failed",
+    "host name lookup failure",
 };
 const Phrases kContentError = {
     "duplicate header", "header size exceeds", "too many received:", "8-bit data in message header", "8bit data in message header",
@@ -260,7 +307,7 @@ const Phrases kContentError = {
 };
 const Phrases kMailerError = {
     "procmail", "maildrop", "command failed", "command died with status", "command output", "mailer error",
-    "pipe to |", "x-unix;",
+    "pipe to |", "x-unix;", " || exit ",
 };
 // Weak families: consulted only when neither a specific status code nor a strong phrase decided.
 const Phrases kExpired = {
@@ -281,7 +328,7 @@ const Phrases kExpired = {
     // Exim's delay warnings and frozen messages, Amazon SES, Gmail's older notices ("could not contact DNS
     // servers" and delays: the message waited, no answer came).
     "has been frozen", "was frozen on arrival", "delay reason:", "delivery expired", "could not contact dns servers",
-    "has been delayed",
+    "has been delayed", "failed to deliver to domain ", "delivery attempts will continue to be",
 };
 const Phrases kSystemError = {
     "system error", "internal error", "local error in processing", "temporary local problem",
@@ -305,6 +352,7 @@ const Phrases kSecurityError = {
     "unauthenticated senders not allowed", "tls required", "encryption required", "must issue a starttls",
     "not authorized to perform ses:", "account not subscribed to ses", "delivery not authorized",
     "could not retrieve credentials", "security alert",  // OpenSMTPD's relay credentials; fml
+    "authentication credentials invalid", "authentication is required", "is a dead domain",
     "authentification requise", "authentification invalide", "you don't authenticate", "verification failure",
     "executable files are not allowed", "authentication turned on", "password",
 };
