@@ -7,10 +7,13 @@
 //
 // How a reason is chosen, strong and specific evidence first (each step in its own function and file):
 //  1. a 2.X.X status, a 2yz reply or Action: delivered/relayed/expanded -> delivered;
-//  2. (a) a provider's documented code or name (vendor_codes.cpp);
+//  2. (a) what the bounce's writer says under its own name and local delivery agents' complaints
+//     (writer_tables.cpp), the replies the provider that answered documents (provider_replies.cpp, by
+//     host name), a provider's documented code or name (vendor_codes.cpp);
 //  3. a local delivery program's failure (diagnostic type X-Unix) -> mailererror unless it says more;
 //  4. (d) phrase families that name a cause more precisely than a status code can (phrase_families.cpp):
-//     "mailbox is full" under 5.1.1, "blocked using a DNSBL" under 5.1.1, ...;
+//     "mailbox is full" under 5.1.1, "blocked using a DNSBL" under 5.1.1, ...; "no such user" words count
+//     as a missing mailbox only at RCPT or under X.1.1, otherwise as the recipient side's filter;
 //  5. (b) a specific RFC 3463 status code (status_codes.cpp);
 //  6. (d') weak phrase families: time-outs, "system error", network words;
 //  7. (c) the status class, the diagnostic type, a 50x syntax reply, Action: delayed, the SMTP command
@@ -175,6 +178,7 @@ Evidence MakeEvidence(const ReplyContext& ctx) {
   e.action = NormalizeText(ctx.action);
   e.dtype = NormalizeText(ctx.diagnostic_type);
   e.provider = ProviderOf(ctx.hosts.substr(0, 1024), e.text);
+  e.writer = std::string(ctx.writer.substr(0, 64));
   return e;
 }
 

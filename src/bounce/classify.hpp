@@ -34,6 +34,7 @@ struct ReplyContext {
   std::string_view action;           ///< RFC 3464 Action: failed, delayed, delivered, relayed, expanded
   std::string_view diagnostic_type;  ///< RFC 3464 diagnostic type: smtp, x-unix, x-postfix, ...
   std::string_view hosts;            ///< "recipient-domain remote-mta reporting-mta", lower case: who answered
+  std::string_view writer;           ///< the system that wrote the bounce, by its own header fields (WriterOf)
 };
 
 /// Classifies a synchronous SMTP reply (delivery uses this for every 4xx/5xx it receives); `command` is

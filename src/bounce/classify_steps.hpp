@@ -3,8 +3,11 @@
 // sisimai's vocabulary and the rule that gave it ("status 5.1.1 (RFC 3463)"), or nothing.
 //
 // The order Classify consults them, strong and specific evidence first:
-//  a) VendorCode      (vendor_codes.cpp)    a code a provider documents (Office 365 5.4.316, RESOLVER.ADR.*,
-//                                            Yahoo TSS04, Outlook.com S3150, Mimecast, Proofpoint, ...);
+//  a) VendorCode      (vendor_codes.cpp)    first WriterTable (writer_tables.cpp: a bounce writer's own words,
+//                                            local delivery agents) and ProviderReply (provider_replies.cpp:
+//                                            the provider that answered, by host name), then a code a provider
+//                                            documents (Office 365 5.4.316, RESOLVER.ADR.*, Yahoo TSS04,
+//                                            Outlook.com S3150, Mimecast, Proofpoint, ...);
 //  d) PhraseFamily    (phrase_families.cpp) wording that names a cause more precisely than a status code;
 //  b) StatusMeaning   (status_codes.cpp)    a specific RFC 3463 / RFC 5248 enhanced status code;
 //  d') WeakPhraseFamily                      wording that only hints (time-outs, "system error", ...);
@@ -39,6 +42,7 @@ struct Evidence {
   std::string action;   ///< RFC 3464 Action, lowercase
   std::string dtype;    ///< RFC 3464 diagnostic type, lowercase
   std::string provider; ///< who answered, by host name or signature: "microsoft", "yahooinc", "mimecast", ... or ""
+  std::string writer;   ///< who wrote the bounce: "mcafee", "messagelabs", "interscan", ... or ""
 
   /// True when the status code's class (or, with no status code, the reply code) says "temporary".
   bool Temporary() const { return code.valid() ? code.cls == 4 : reply / 100 == 4; }
@@ -63,6 +67,9 @@ Verdict VendorCode(const Evidence& e);
 std::string ProviderOf(std::string_view hosts, std::string_view text);
 /// a0) The replies a provider documents for itself, when Evidence::provider names one.
 Verdict ProviderReply(const Evidence& e);
+/// a00) The words a bounce writer (Evidence::writer) uses for a cause in its own reports, and the local
+/// delivery agents' (mail.local, dovecot, vpopmail) own complaints (writer_tables.cpp).
+Verdict WriterTable(const Evidence& e);
 
 /// b) The meaning RFC 3463 / RFC 5248 (and RFC 7372, RFC 7505) give a specific status code; nothing for
 /// codes that say too little on their own (X.0.0, 5.1.0, 5.7.1, X.5.0 ...).

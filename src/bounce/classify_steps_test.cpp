@@ -128,7 +128,28 @@ TEST(ClassifySteps, ProviderReplies) {
   EXPECT_EQ(with("microsoft", 550, "5.4.310", "DNS domain example.org does not exist").reason, "norelaying");
   EXPECT_EQ(with("tencent", 550, "", "Frequency of receiving messages is limited").reason, "speeding");
   EXPECT_EQ(with("cox", 554, "", "too many invalid recipients").reason, "blocked");
+  EXPECT_EQ(with("kddi", 550, "", "550 <bob@ezweb.ne.jp>: User unknown").reason, "userunknown");
+  EXPECT_EQ(ProviderOf("ezweb.ne.jp", ""), "kddi");
   EXPECT_EQ(with("google", 550, "5.1.1", "The email account that you tried to reach does not exist").reason, "");
+}
+
+// a00) What a bounce writer says under its own name, and local delivery agents (mail.local, Dovecot,
+// vpopmail): examples written from the products' notices.
+TEST(ClassifySteps, WriterTables) {
+  auto by = [](std::string writer, std::string text, std::string command = "") {
+    Evidence e = Of(550, "", std::move(text), std::move(command));
+    e.writer = std::move(writer);
+    return WriterTable(e).reason;
+  };
+  EXPECT_EQ(by("mcafee", "550 <bob@example.org>... User not exist"), "userunknown");
+  EXPECT_EQ(by("messagelabs", "550 bob@example.org... No such user"), "userunknown");
+  EXPECT_EQ(by("messagelabs", "535 Please turn on SMTP Authentication in your mail client"), "securityerror");
+  EXPECT_EQ(by("interscan", "Unable to deliver message to <bob@example.org>."), "userunknown");
+  EXPECT_EQ(by("", "550 <bob@example.org>... User not exist"), "");  // nobody signed it: the general rules decide
+  EXPECT_EQ(by("", "mail.local: unknown user: bob"), "userunknown");
+  EXPECT_EQ(by("", "mail.local: unknown user: bob", "RCPT"), "");  // refused in SMTP: not the local agent
+  EXPECT_EQ(by("", "lda(bob): Error: mailbox doesn't exist: INBOX/Archive"), "userunknown");
+  EXPECT_EQ(by("", "user does not exist, but will deliver to /home/vpopmail/domains/example.org/catchall"), "filtered");
 }
 
 // b) RFC 3463 / RFC 5248 / RFC 7372 / RFC 7505: specific codes name a reason, ambiguous ones do not.
@@ -184,6 +205,13 @@ TEST(ClassifySteps, PhraseFamilies) {
             {550, "", "5.1.1 Invalid user bob", "RCPT", "userunknown", ""},
             {550, "", "No such account here", "RCPT", "userunknown", ""},
             {550, "", "指定されたユーザが存在しません", "RCPT", "userunknown", ""},
+            // "no such user" is strong only where it answers the recipient: at RCPT or under X.1.1; said after
+            // DATA or with neither, it is the recipient side's filter refusing this sender
+            {550, "", "User unknown", "", "filtered", "neither refused at RCPT nor under X.1.1"},
+            {550, "5.0.0", "No such user here", "", "filtered", ""},
+            {550, "", "User unknown", "DATA", "filtered", ""},
+            {550, "5.1.1", "User unknown", "", "userunknown", ""},
+            {550, "", "User unknown", "RCPT", "userunknown", ""},
             // the unknown address is the sender's
             {553, "5.1.8", "Sender address rejected: User unknown", "MAIL", "rejected", ""},
             // full mailbox

@@ -121,6 +121,41 @@ mime::Headers QuotedHeaders(std::string_view text) {
 
 // ---- reading one recipient's words ---------------------------------------------------------------
 
+// An SMTP command written as such, in capitals ("RCPT TO:<bob@example.org>", "MAIL FROM", "DATA"), as MTAs
+// quote the command a reply answered (RFC 5321 4.1.1 names them in capitals). The word must stand alone
+// ("DATABASE", "EMAIL" do not count). When several appear, the latest in the order of a session is the
+// one that failed: a transaction that got as far as DATA passed RCPT.
+std::string CommandWordIn(std::string_view text) {
+  static constexpr std::pair<std::string_view, std::string_view> kWords[] = {
+      {"HELO", "HELO"}, {"EHLO", "EHLO"}, {"MAIL FROM", "MAIL"}, {"RCPT", "RCPT"}, {"DATA", "DATA"},
+  };
+  auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '@'; };
+  std::string_view found;
+  for (const auto& [word, command] : kWords) {
+    for (std::size_t at = text.find(word); at != std::string_view::npos; at = text.find(word, at + 1)) {
+      const std::size_t end = at + word.size();
+      // ("HELO=name" in a log line is a field, not the command.)
+      if ((at > 0 && word_char(text[at - 1])) || (end < text.size() && (word_char(text[end]) || text[end] == '=')))
+        continue;
+      found = command;
+      break;
+    }
+  }
+  return std::string(found);
+}
+
+std::string WriterCommand(std::string_view writer, std::string_view diagnostic) {
+  // Yahoo's reports quote the remote reply that refused "<address>" only when a recipient was refused.
+  if (writer == "yahoo") {
+    std::size_t lt = diagnostic.find('<');
+    if (lt != std::string_view::npos) {
+      std::size_t at = diagnostic.find('@', lt), gt = diagnostic.find('>', lt);
+      if (at != std::string_view::npos && gt != std::string_view::npos && at < gt) return "RCPT";
+    }
+  }
+  return "";
+}
+
 std::string CommandIn(std::string_view segment) {
   std::string t = Lower(segment);
   const std::string flat = CollapseSpace(t);  // phrases may be folded across lines
@@ -143,6 +178,8 @@ std::string CommandIn(std::string_view segment) {
       {"[rcpt_to]", "RCPT"}, {"smtp:rcpt", "RCPT"}, {"smtp:data", "DATA"}, {"(data)", "DATA"},
       {"after rcpt command", "RCPT"}, {"rcpt command", "RCPT"}, {"for text command", "DATA"},
       {"rejected recipient", "RCPT"}, {"smtp command data", "DATA"},
+      // Exchange Online: the remote server refused the address itself.
+      {"returned unknown recipient or mailbox unavailable", "RCPT"},
       {"while performing the helo handshake", "HELO"}, {"during the helo", "HELO"},
       // Gmail's older notices end with the session state at the failure.
       {"(state 6)", "MAIL"}, {"(state 13)", "EHLO"}, {"(state 14)", "RCPT"}, {"(state 15)", "DATA"},

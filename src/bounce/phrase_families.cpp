@@ -583,11 +583,9 @@ Verdict PhraseFamily(const Evidence& e) {
     // A recipient "unknown" only after the message was sent, or under a mailbox-status or policy code
     // with no sign that RCPT was refused, is the recipient's filter refusing this sender (sisimai:
     // filtered).
-    if (e.command == "DATA" && by_status != "userunknown") return Family("filtered", "userunknown words after DATA", hit);
-    if (e.command.empty() && (by_status == "filtered" || (e.code.valid() && e.code.subject == 7 && by_status.empty()) ||
-                              (e.code.valid() && e.code.subject == 3)))
-      return Family("filtered", "userunknown words under a policy or system status", hit);
-    return Family("userunknown", "userunknown", hit);
+    if (by_status == "userunknown" || e.command == "RCPT") return Family("userunknown", "userunknown", hit);
+    if (e.BeforeData()) return {};
+    return Family("filtered", "userunknown words, neither refused at RCPT nor under X.1.1", hit);
   }
   // A loop the receiving system broke itself is its own configuration error, not the network's.
   if (says({"aliasing/forwarding loop broken", "would create a mail loop"})) return Family("systemerror", "systemerror (local loop)", hit);

@@ -27,7 +27,7 @@ struct HostPattern {
 };
 
 // Provider host names: MX and outbound hosts the providers publish in their DNS.
-constexpr std::array<HostPattern, 15> kHosts = {{
+constexpr std::array<HostPattern, 17> kHosts = {{
     {"mimecast", ".mimecast.com"},
     {"messagelabs", ".messagelabs.com"},
     {"yahooinc", ".yahoodns.net"},
@@ -43,6 +43,8 @@ constexpr std::array<HostPattern, 15> kHosts = {{
     {"apple", ".apple.com"},
     {"apple", ".me.com"},
     {"aol", ".mail.aol.com"},
+    {"kddi", ".ezweb.ne.jp"},
+    {"kddi", "msmx.au.com"},
 }};
 
 std::string_view ByHost(std::string_view host, bool recipient_domain) {
@@ -148,6 +150,10 @@ Verdict ProviderReply(const Evidence& e) {
                      {"mail is rejected by recipients", "rejected"}, {"spam is embedded in the email", "spamdetected"},
                      {"frequency of receiving messages is limited", "speeding"}, {"bad address syntax", "syntaxerror"}},
                     "service.mail.qq.com/detail/122");
+  if (p == "kddi")
+    // au (KDDI) answers "550 <address>: User unknown" for a mailbox that does not exist, and the same words
+    // without the address when the recipient's own filter refused the sender.
+    return FromRows(e, p, {{">: user unknown", "userunknown"}}, "au.com/support/service/internet/trouble/mail");
   if (p == "cox")
     return FromRows(e, p, {{"too many invalid recipients", "blocked"}}, "postmaster.cox.com, Cox error codes");
   if (p == "microsoft") {

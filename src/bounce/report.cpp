@@ -46,7 +46,7 @@ static std::string UnwrapSesReply(const std::string& d) {
   return code + quoted;
 }
 
-bool Finish(Recipient& r, std::string_view extra_text, std::string_view diagnostic_type) {
+bool Finish(Recipient& r, std::string_view extra_text, std::string_view diagnostic_type, std::string_view writer) {
   if (r.status.empty()) r.status = FindEnhancedStatus(r.diagnostic);
   if (r.reply_code == 0) r.reply_code = FindReplyCode(r.diagnostic);
   std::string text = UnwrapSesReply(r.diagnostic);
@@ -73,6 +73,7 @@ bool Finish(Recipient& r, std::string_view extra_text, std::string_view diagnost
   const std::string hosts = Lower((at == std::string::npos ? std::string() : r.address.substr(at + 1)) + " " +
                                   Untyped(r.remote_mta) + " " + Untyped(r.reporting_mta));
   ctx.hosts = hosts;
+  ctx.writer = writer;
   Classification c = Classify(ctx);
   r.reason = c.reason;
   r.hard = c.hard;
@@ -222,7 +223,7 @@ void ReadAutoReply(const mime::Headers& top, const std::string& whole_note, Repo
 
 // One recipient of an RFC 3464 report: its fields, with the human-readable segment about it.
 Recipient FromDsnRecipient(const DsnRecipient& d, const Dsn& dsn, const std::vector<Segment>& segments,
-                           const std::string& whole_note, bool ses_receiving) {
+                           const std::string& whole_note, bool ses_receiving, std::string_view writer) {
   Recipient r;
   r.address = LowerDomain(BestDsnAddress(d));
   r.action = d.action;
@@ -239,6 +240,8 @@ Recipient FromDsnRecipient(const DsnRecipient& d, const Dsn& dsn, const std::vec
   if (seg.empty() && dsn.recipients.size() == 1) seg = seg_all = whole_note;
   r.smtp_command = CommandIn(seg_all);
   if (r.smtp_command.empty()) r.smtp_command = CommandIn(r.diagnostic);
+  if (r.smtp_command.empty()) r.smtp_command = CommandWordIn(r.diagnostic);
+  if (r.smtp_command.empty()) r.smtp_command = WriterCommand(writer, r.diagnostic);
   if (r.remote_mta.empty()) r.remote_mta = RemoteHostIn(seg);
   // The report's own fields first; when they say nothing definite, the human-readable part (all of it
   // when there is one recipient and no Diagnostic-Code: some systems write the reason above the
@@ -246,7 +249,7 @@ Recipient FromDsnRecipient(const DsnRecipient& d, const Dsn& dsn, const std::vec
   Recipient first = r;
   const std::string reported_status = r.status;
   if (r.diagnostic.empty() && reported_status.size() >= 5 && reported_status.substr(1) == ".0.0") first.status.clear();
-  bool definite = Finish(first, {}, d.diagnostic_type);
+  bool definite = Finish(first, {}, d.diagnostic_type, writer);
   first.status = reported_status.empty() ? first.status : reported_status;
   std::string words = r.diagnostic.empty() && dsn.recipients.size() == 1 ? whole_note : seg;
   // Text that only repeats the Diagnostic-Code adds nothing.
@@ -258,7 +261,7 @@ Recipient FromDsnRecipient(const DsnRecipient& d, const Dsn& dsn, const std::vec
       if (r.diagnostic.empty()) r.status.clear();
       if (r.diagnostic.empty()) r.diagnostic = Shorten(words);
       bool same = r.diagnostic == Shorten(words);
-      if (!Finish(r, same ? std::string_view() : std::string_view(words), d.diagnostic_type)) r = first;
+      if (!Finish(r, same ? std::string_view() : std::string_view(words), d.diagnostic_type, writer)) r = first;
       r.status = reported_status.empty() ? r.status : reported_status;
     } else {
       r = first;
@@ -299,7 +302,7 @@ std::vector<std::string> TextRecipients(const std::vector<std::string>& order, c
 // One recipient `a` of a non-standard bounce, from the words about it.
 Recipient FromText(const std::string& a, std::size_t recipient_count, const std::vector<Segment>& segments,
                    const Notification& note, const std::string& whole_note, const std::string& lower_note,
-                   const std::string& reporting_mta) {
+                   const std::string& reporting_mta, std::string_view writer) {
   Recipient r;
   r.address = LowerDomain(a);
   r.reporting_mta = reporting_mta;
@@ -314,6 +317,8 @@ Recipient FromText(const std::string& a, std::size_t recipient_count, const std:
   r.diagnostic = DiagnosticFrom(words);
   r.smtp_command = CommandIn(words);
   if (r.smtp_command.empty() && recipient_count == 1) r.smtp_command = CommandIn(whole_note);
+  if (r.smtp_command.empty()) r.smtp_command = CommandWordIn(r.diagnostic);
+  if (r.smtp_command.empty()) r.smtp_command = WriterCommand(writer, r.diagnostic);
   r.remote_mta = RemoteHostIn(words);
   bool delayed = lower_note.find("delivery attempts will continue") != std::string::npos ||
                  lower_note.find("this is only a temporary failure") != std::string::npos ||
@@ -323,10 +328,10 @@ Recipient FromText(const std::string& a, std::size_t recipient_count, const std:
                  lower_note.find("will be retried") != std::string::npos ||
                  lower_note.find("has been delayed") != std::string::npos;
   r.action = delayed ? "delayed" : "failed";
-  if (!Finish(r, {}, "") && words != whole_note) {
+  if (!Finish(r, {}, "", writer) && words != whole_note) {
     // The recipient's own lines name no cause; the rest of the notification may.
     Recipient retry = r;
-    if (Finish(retry, recipient_count == 1 ? std::string_view(whole_note) : std::string_view(), "")) r = retry;
+    if (Finish(retry, recipient_count == 1 ? std::string_view(whole_note) : std::string_view(), "", writer)) r = retry;
   }
   return r;
 }
@@ -382,6 +387,7 @@ Report ParseOne(std::string_view raw, int depth) {
 
   const bool ses_receiving = top.Get("X-SES-Outgoing").has_value() &&
                              Lower(Trim(parts.notification)).rfind("this message could not be delivered", 0) == 0;
+  const std::string writer = WriterOf(top);
   std::vector<std::string> order;
   std::vector<Segment> segments = SegmentByRecipient(note.lines, senders, order);
   std::string whole_note;
@@ -393,13 +399,13 @@ Report ParseOne(std::string_view raw, int depth) {
   }
   if (!dsn.recipients.empty()) {
     for (const DsnRecipient& d : dsn.recipients)
-      report.recipients.push_back(FromDsnRecipient(d, dsn, segments, whole_note, ses_receiving));
+      report.recipients.push_back(FromDsnRecipient(d, dsn, segments, whole_note, ses_receiving, writer));
   } else {
     // A non-standard bounce: recipients are the addresses its text names.
     const std::vector<std::string> rcpts = TextRecipients(order, top, report.original);
     const std::string lower_note = Lower(whole_note);
     for (const std::string& a : rcpts)
-      report.recipients.push_back(FromText(a, rcpts.size(), segments, note, whole_note, lower_note, report.reporting_mta));
+      report.recipients.push_back(FromText(a, rcpts.size(), segments, note, whole_note, lower_note, report.reporting_mta, writer));
   }
   SetKind(report);
   return report;

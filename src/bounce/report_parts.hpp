@@ -98,6 +98,8 @@ Notification CutNotification(std::string_view text);
 // Headers quoted after the cut: the first run of header-looking lines.
 mime::Headers QuotedHeaders(std::string_view text);
 std::string CommandIn(std::string_view segment);
+/// An SMTP command quoted in capitals ("RCPT TO:<...>", "MAIL FROM", "DATA"); the latest in session order.
+std::string CommandWordIn(std::string_view text);
 // "host mx.example.jp[192.0.2.1] said:", "Remote system: dns;mx.example.jp", ...
 std::string RemoteHostIn(std::string_view segment);
 
@@ -125,6 +127,11 @@ std::string ReasonFromPowerMtaCategory(std::string_view category, bool* decisive
 
 // ---- signs.cpp: kinds of message -------------------------------------------------------------------
 bool FromDaemon(const mime::Headers& h);
+/// The mail system that wrote the report, when its own header fields say so ("mcafee", "messagelabs",
+/// "yahoo", "interscan"), else "": some systems word their reports in ways only they use.
+std::string WriterOf(const mime::Headers& h);
+/// The SMTP command a writer's report implies when it names none (Yahoo quotes the refused "<address>").
+std::string WriterCommand(std::string_view writer, std::string_view diagnostic);
 bool BounceSubject(std::string_view subject);
 bool BounceText(std::string_view text);
 bool AutoReplyHeaders(const mime::Headers& h);
@@ -143,7 +150,7 @@ bool ParseSesNotification(std::string_view text, Report& report);
 
 // ---- report.cpp: putting a recipient together --------------------------------------------------------
 // Classifies `r` from its fields (and `extra_text`); true when the classification is definite.
-bool Finish(Recipient& r, std::string_view extra_text, std::string_view diagnostic_type);
+bool Finish(Recipient& r, std::string_view extra_text, std::string_view diagnostic_type, std::string_view writer = {});
 std::string LowerDomain(std::string address);
 
 }  // namespace kurier::bounce::internal

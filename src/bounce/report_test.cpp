@@ -164,6 +164,26 @@ const Case kCases[] = {
       {"pia@example.org", "mailboxfull", false},
       {"quin@example.org", "userunknown", true},
       {"rua@example.net", "rejected", false}}},
+
+    // "User unknown" with neither a refused RCPT nor X.1.1 is the recipient's filter (soft) ...
+    {"user unknown named by no command or status",
+     "From: MAILER-DAEMON@mx.example.net\nTo: sender@example.com\nSubject: Delivery Status Notification\n"
+     "Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n"
+     "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"
+     "Final-Recipient: rfc822; sam@example.org\nAction: failed\nStatus: 5.0.0\n"
+     "Diagnostic-Code: smtp; 550 User unknown\n--B--\n",
+     ReportKind::kBounce,
+     {{"sam@example.org", "filtered", false}}},
+    // ... unless the report's writer signs it: McAfee's appliances word a refused recipient so.
+    {"user unknown signed by a McAfee appliance",
+     "From: MAILER-DAEMON@mx.example.net\nTo: sender@example.com\nSubject: Delivery Status\n"
+     "X-NAI-Header: Modified by McAfee Email Gateway\n"
+     "Content-Type: multipart/report; report-type=delivery-status; boundary=B\n\n"
+     "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"
+     "Final-Recipient: rfc822; sam@example.org\nAction: failed\nStatus: 5.0.0\n"
+     "Diagnostic-Code: smtp; 550 <sam@example.org>... User not exist\n--B--\n",
+     ReportKind::kBounce,
+     {{"sam@example.org", "userunknown", true}}},
 };
 
 TEST(BounceReport, ReadsReportsByGeneralSigns) {

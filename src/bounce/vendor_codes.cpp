@@ -291,6 +291,7 @@ Verdict Legacy(const Evidence& e) {
 }  // namespace
 
 Verdict VendorCode(const Evidence& e) {
+  if (Verdict v = WriterTable(e)) return v;
   if (Verdict v = ProviderReply(e)) return v;
   for (auto* step : {&Yahoo, &OutlookCom, &Gmail, &Gateways, &Legacy, &ExchangeOnline})
     if (Verdict v = step(e)) return v;

@@ -1,0 +1,49 @@
+// writer_tables.cpp - step a00 of Classify: causes in the words only one bounce writer uses, and the
+// complaints of local delivery agents. A writer is known by its own header fields (WriterOf, signs.cpp);
+// what it writes under its own name is strong evidence, as sisimai's per-MTA modules read it:
+//  - McAfee Email Gateway / Web Security appliances ("User not exist", "Unknown user", "No such user"),
+//  - Symantec Email Security.cloud, formerly MessageLabs ("No such user"; "Please turn on SMTP
+//    Authentication in your mail client"),
+//  - Trend Micro InterScan MSS ("Unable to deliver message to <x>": its notice that the recipient's
+//    server refused the address).
+// A local delivery agent speaks for the mailbox itself, so its "unknown user" stands even when the
+// report names no SMTP command: BSD mail.local ("mail.local: unknown user: bob"), Dovecot's LDA
+// ("mailbox doesn't exist"), vpopmail's vdelivermail ("user does not exist, but will deliver to" a
+// catch-all: the message was filtered there, not refused).
+// SECURITY: the text comes from remote servers; it is only searched, never interpreted.
+#include "bounce/classify_steps.hpp"
+
+namespace kurier::bounce::steps {
+
+namespace {
+
+bool Has(std::string_view t, std::string_view s) { return t.find(s) != std::string_view::npos; }
+
+Verdict Writer(std::string_view writer, std::string_view words, std::string_view reason) {
+  return {std::string(reason), "writer " + std::string(writer) + " '" + std::string(words) + "'"};
+}
+
+}  // namespace
+
+Verdict WriterTable(const Evidence& e) {
+  const std::string_view t = e.text;
+  const std::string& w = e.writer;
+  if (w == "mcafee" || w == "messagelabs") {
+    for (std::string_view words : {"no such user", "user not exist", "unknown user", "user unknown"})
+      if (Has(t, words)) return Writer(w, words, "userunknown");
+    if (Has(t, "turn on smtp authentication")) return Writer(w, "turn on smtp authentication", "securityerror");
+  }
+  if (w == "interscan" && Has(t, "unable to deliver message to"))
+    return Writer(w, "unable to deliver message to", "userunknown");
+  // Local delivery agents: only when no SMTP command refused the recipient (they run after DATA).
+  if (e.command.empty() || e.command == "DATA") {
+    if (Has(t, "mail.local: unknown user") || Has(t, "mail.local: user unknown"))
+      return {"userunknown", "local delivery agent mail.local: unknown user"};
+    if (Has(t, "mailbox doesn't exist:")) return {"userunknown", "local delivery agent dovecot: mailbox doesn't exist"};
+    if (Has(t, "user does not exist, but will deliver to"))
+      return {"filtered", "local delivery agent vpopmail: delivered to a catch-all instead"};
+  }
+  return {};
+}
+
+}  // namespace kurier::bounce::steps
