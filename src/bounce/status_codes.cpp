@@ -4,8 +4,9 @@
 // X.7.13 user account disabled, X.7.16-X.7.19 ...), RFC 7372 (X.7.20-X.7.26 authentication), RFC 7505
 // (X.1.10 and X.7.27, null MX), RFC 7504 (X.7.25 reverse DNS). The reason each code names follows
 // sisimai's reading of the same codes (https://libsisimai.org/en/reason/). Codes that carry little
-// evidence on their own — X.0.0, 5.1.0 (other address status), 5.7.1 (delivery not authorized: a user's
-// filter, a policy, a block list), X.5.0 — name no reason here: wording or a fallback decides.
+// evidence on their own — X.0.0, 5.7.1 (delivery not authorized: a user's filter, a policy, a block list),
+// X.5.0 — name no reason here: wording or a fallback decides. 5.1.0 (other address status) is read as the
+// recipient's address, as sisimai reads it; words about the sender (X.1.7/X.1.8 wording, MAIL FROM) win.
 #include <cctype>
 
 #include "bounce/classify_steps.hpp"
@@ -48,7 +49,7 @@ std::string_view ReasonFromStatus(const StatusCode& c) {
   switch (c.subject) {
     case 1:
       switch (c.detail) {
-        case 0: return "";  // "other address status": a user, a sender or a policy; too little on its own
+        case 0: return permanent ? "userunknown" : "";  // "other address status": read as the recipient's (sisimai)
         case 1: return "userunknown";
         case 2: return "hostunknown";
         case 3: return "userunknown";
