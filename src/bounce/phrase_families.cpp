@@ -574,7 +574,9 @@ Verdict PhraseFamily(const Evidence& e) {
       says(kSpam))
     return Family("spamdetected", "spamdetected (before DATA)", hit);
   if (says(kContentError)) return Family("contenterror", "contenterror", hit);
-  if (says(kFiltered)) return Family("filtered", "filtered", hit);
+  // The recipient's own filter words count where a filter acts: under a mailbox-status code (X.2.0, X.2.1,
+  // X.2.4, X.1.4) or after the envelope was accepted; a refusal at RCPT with such words is read by its code.
+  if ((by_status == "filtered" || !before_data) && says(kFiltered)) return Family("filtered", "filtered", hit);
   if (AnonymousUserUnknown(t)) return Family("filtered", "filtered ('user unknown' without an address)", "");
   if (says(kUserUnknownAlways)) return Family("userunknown", "userunknown", hit);
   if (says(kUserUnknown) || says(kUserUnknownMore) || says(kUserUnknownLocal) || says(kRecipientUnverified)) {
