@@ -558,7 +558,14 @@ Verdict PhraseFamily(const Evidence& e) {
   if (says(kSpeeding)) return Family("speeding", "speeding", hit);
   if (says({"does not accept mail from"})) return Family("rejected", "rejected (sender)", hit);
   if (says(kNotAccept)) return Family("notaccept", "notaccept", hit);
-  if (says(kRejected)) return Family("rejected", "rejected (sender)", hit);
+  // Words about the sender decide where the sender is what was judged: at MAIL FROM, after DATA, under
+  // a sender status (X.1.7, X.1.8) or a status that names no other cause; a refusal that names the
+  // recipient ("Recipient address rejected: ...") or a recipient status is read by those instead.
+  const bool sender_judged = by_status == "rejected" || e.command == "MAIL" ||
+                             (e.command == "DATA" && by_status != "userunknown") || by_status.empty() ||
+                             by_status == "securityerror" || by_status == "systemerror";
+  if (sender_judged && !AnyOf(t, {"recipient address rejected", "5.1.0 address rejected"}) && says(kRejected))
+    return Family("rejected", "rejected (sender)", hit);
   if (e.command == "MAIL" && by_status != "userunknown" && says({"access denied"}))
     return Family("rejected", "refused at MAIL FROM", hit);
   // A name server that did not answer is a network problem, not a missing domain.
