@@ -545,6 +545,18 @@ Verdict PhraseFamily(const Evidence& e) {
   if (says(kSuspend)) return Family("suspend", "suspend", hit);
   if (says(kHasMoved)) return Family("hasmoved", "hasmoved", hit);
   if (says(kNoRelaying)) return Family("norelaying", "norelaying", hit);
+  // Under a status that names the recipient's address (X.1.0, X.1.1, X.1.3) only a narrower cause (the
+  // families above), a block of the client, a domain that takes no mail or a refused sender outweighs it.
+  if (by_status == "userunknown") {
+    if (says(kAuthFailure)) return Family("authfailure", "authfailure", hit);
+    if (says(kRateBlocked) || says(kBlocked)) return Family("blocked", "blocked (under " + e.status + ")", hit);
+    if (says(kNotAccept)) return Family("notaccept", "notaccept", hit);
+    if (e.command == "MAIL" && says(kRejected)) return Family("rejected", "rejected (sender)", hit);
+    if (says(kUserUnknownAlways) || says(kUserUnknown) || says(kUserUnknownMore) || says(kUserUnknownLocal) ||
+        says(kRecipientUnverified))
+      return Family("userunknown", "userunknown", hit);
+    return {};  // the status decides
+  }
   if (says(kNotCompliantRfc)) return Family("notcompliantrfc", "notcompliantrfc", hit);
   if (says(kBadReputation)) return Family("badreputation", "badreputation", hit);
   if (says(kVirus)) return Family("virusdetected", "virusdetected", hit);
