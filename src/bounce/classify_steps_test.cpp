@@ -215,7 +215,7 @@ TEST(ClassifySteps, PhraseFamilies) {
             {550, "", "User unknown", "RCPT", "userunknown", ""},
             // under X.1.1 only a narrower cause, a blocked client, a domain taking no mail or a refused sender
             // outweighs the code
-            {550, "5.1.1", "Recipient rejected by policy", "RCPT", "", ""},
+            {550, "5.1.1", "Refused for policy reasons", "RCPT", "", ""},  // the status decides: userunknown
             {550, "5.1.1", "Client host blocked using zen.spamhaus.org", "RCPT", "blocked", ""},
             {552, "5.1.1", "Mailbox full", "RCPT", "mailboxfull", ""},
             // the unknown address is the sender's
