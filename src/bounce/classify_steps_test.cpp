@@ -227,7 +227,7 @@ TEST(ClassifySteps, PhraseFamilies) {
             {552, "", "Buzón lleno", "RCPT", "mailboxfull", ""},
             // size
             {552, "5.3.4", "Message size exceeds fixed maximum message size", "DATA", "mesgtoobig", ""},
-            {552, "5.2.3", "Message size exceeds fixed maximum message size", "DATA", "exceedlimit", "X.2.3"},
+            {552, "5.2.3", "Message size exceeds fixed maximum message size", "DATA", "exceedlimit", "status 5.2.3"},
             {552, "", "Nachricht zu groß", "DATA", "mesgtoobig", ""},
             // relaying, blocks, spam, policy
             {554, "5.7.1", "<bob@example.org>: Relay access denied", "RCPT", "norelaying", ""},
@@ -258,7 +258,7 @@ TEST(ClassifySteps, PhraseFamilies) {
             {550, "", "Relaying mail to example.org is not allowed", "RCPT", "norelaying", ""},
             {554, "", "Your message failed several antispam checks", "DATA", "spamdetected", ""},
             {550, "", "Message too large", "DATA", "exceedlimit", ""},
-            {552, "5.3.4", "Message too large", "DATA", "mesgtoobig", "X.3.4"},
+            {552, "5.3.4", "Message too large", "DATA", "mesgtoobig", "status 5.3.4"},
             {552, "", "Message length exceeds administrative limit", "DATA", "mesgtoobig", ""},
             // nothing that names a cause
             {550, "5.0.0", "Error", "", "", ""},

@@ -526,22 +526,23 @@ Verdict PhraseFamily(const Evidence& e) {
   std::string_view hit;
   auto says = [&](Phrases phrases) { return !(hit = FirstOf(t, phrases)).empty(); };
 
+  // A full mailbox (X.2.2) outweighs every wording; a size status (X.3.4, X.2.3) every wording but a full
+  // mailbox's: the reference tries these codes before any other cause.
+  const Verdict status_first{by_status, "status " + e.status + " (RFC 3463), before any wording"};
+  if (by_status == "mailboxfull") return status_first;
+  if (by_status == "mesgtoobig" || by_status == "exceedlimit")
+    return says(kMailboxFull) || says(kMailboxFullLocal) ? Family("mailboxfull", "mailboxfull", hit) : status_first;
   if (says(kSystemFull)) return Family("systemfull", "systemfull", hit);
   if (says(kSyntaxError)) return Family("syntaxerror", "address syntax (RFC 5321 4.1.2)", hit);
   if (says(kSenderQuota)) return Family("speeding", "sender quota", hit);  // the sender's quota, not a mailbox
   if (says(kMailboxFull) || says(kMailboxFullLocal)) return Family("mailboxfull", "mailboxfull", hit);
   if (says(kExceedLimit)) return Family("exceedlimit", "exceedlimit", hit);
   if (says(kMesgTooBig) || says(kMesgTooBigLocal)) {
-    // RFC 3463 X.2.3 is the recipient's own limit ("message length exceeds administrative limit").
-    if (e.code.valid() && e.code.subject == 2 && e.code.detail == 3) return Family("exceedlimit", "size under X.2.3", hit);
     return Family("mesgtoobig", "mesgtoobig", hit);
   }
   // A bare "message too large", said without naming the system's limit, is read as the recipient's limit
-  // (sisimai's exceedlimit) unless the status names the system's (X.3.4).
-  if (says({"message too large", "message is too large"})) {
-    if (by_status == "mesgtoobig") return Family("mesgtoobig", "size under X.3.4", hit);
-    return Family("exceedlimit", "exceedlimit", hit);
-  }
+  // (sisimai's exceedlimit); a size status (X.2.3, X.3.4) has decided above.
+  if (says({"message too large", "message is too large"})) return Family("exceedlimit", "exceedlimit", hit);
   if (says(kSuspend)) return Family("suspend", "suspend", hit);
   if (says(kHasMoved)) return Family("hasmoved", "hasmoved", hit);
   if (says(kNoRelaying)) return Family("norelaying", "norelaying", hit);
