@@ -529,10 +529,16 @@ Verdict PhraseFamily(const Evidence& e) {
   // A full mailbox (X.2.2) outweighs every wording; a size status (X.3.4, X.2.3) every wording but a full
   // mailbox's: the reference tries these codes before any other cause.
   const Verdict status_first{by_status, "status " + e.status + " (RFC 3463), before any wording"};
+  // A status that names its cause (anything but the reasons that are retried on the words: a system,
+  // security, network, expiry or address status) leaves the broad families (policy, virus, network,
+  // a domain taking no mail, a full system) no say, as in the reference's second pass.
+  const bool status_names_cause = !by_status.empty() && by_status != "systemerror" && by_status != "securityerror" &&
+                                  by_status != "networkerror" && by_status != "expired" && by_status != "hostunknown" &&
+                                  by_status != "userunknown";
   if (by_status == "mailboxfull") return status_first;
   if (by_status == "mesgtoobig" || by_status == "exceedlimit")
     return says(kMailboxFull) || says(kMailboxFullLocal) ? Family("mailboxfull", "mailboxfull", hit) : status_first;
-  if (says(kSystemFull)) return Family("systemfull", "systemfull", hit);
+  if (!status_names_cause && says(kSystemFull)) return Family("systemfull", "systemfull", hit);
   if (says(kSyntaxError)) return Family("syntaxerror", "address syntax (RFC 5321 4.1.2)", hit);
   if (says(kSenderQuota)) return Family("speeding", "sender quota", hit);  // the sender's quota, not a mailbox
   if (says(kMailboxFull) || says(kMailboxFullLocal)) return Family("mailboxfull", "mailboxfull", hit);
@@ -560,17 +566,17 @@ Verdict PhraseFamily(const Evidence& e) {
   }
   if (says(kNotCompliantRfc)) return Family("notcompliantrfc", "notcompliantrfc", hit);
   if (says(kBadReputation)) return Family("badreputation", "badreputation", hit);
-  if (says(kVirus)) return Family("virusdetected", "virusdetected", hit);
+  if (!status_names_cause && says(kVirus)) return Family("virusdetected", "virusdetected", hit);
   if (says(kRateBlocked)) return Family("blocked", "rate of unsolicited mail", hit);
   if (says({"sender is spammer"})) return Family("rejected", "rejected (sender)", hit);
   if (!before_data && says(kSpam)) return Family("spamdetected", "spamdetected", hit);
   if (says(kAuthFailure)) return Family("authfailure", "authfailure", hit);
   if (says(kRequirePtr)) return Family("requireptr", "requireptr", hit);
-  if (says(kPolicy)) return Family("policyviolation", "policyviolation", hit);
+  if (!status_names_cause && says(kPolicy)) return Family("policyviolation", "policyviolation", hit);
   if (says(kTooManyConn)) return Family("toomanyconn", "toomanyconn", hit);
   if (says(kSpeeding)) return Family("speeding", "speeding", hit);
   if (says({"does not accept mail from"})) return Family("rejected", "rejected (sender)", hit);
-  if (says(kNotAccept)) return Family("notaccept", "notaccept", hit);
+  if (!status_names_cause && says(kNotAccept)) return Family("notaccept", "notaccept", hit);
   // Words about the sender decide where the sender is what was judged: at MAIL FROM, after DATA, under
   // a sender status (X.1.7, X.1.8) or a status that names no other cause; a refusal that names the
   // recipient ("Recipient address rejected: ...") or a recipient status is read by those instead.
@@ -613,7 +619,7 @@ Verdict PhraseFamily(const Evidence& e) {
   if (says({"aliasing/forwarding loop broken", "would create a mail loop"})) return Family("systemerror", "systemerror (local loop)", hit);
   // Gmail's older notices: no DNS server answered, so the message waited until it expired.
   if (says({"could not contact dns servers"})) return Family("expired", "expired (no DNS server answered)", hit);
-  if (says(kNetworkError)) return Family("networkerror", "networkerror", hit);
+  if (!status_names_cause && says(kNetworkError)) return Family("networkerror", "networkerror", hit);
   if (says(kMailerError)) return Family("mailererror", "mailererror", hit);
   return {};
 }
