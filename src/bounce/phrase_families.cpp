@@ -549,6 +549,7 @@ Verdict PhraseFamily(const Evidence& e) {
   // A bare "message too large", said without naming the system's limit, is read as the recipient's limit
   // (sisimai's exceedlimit); a size status (X.2.3, X.3.4) has decided above.
   if (says({"message too large", "message is too large"})) return Family("exceedlimit", "exceedlimit", hit);
+  if (e.reply == 525) return {"suspend", "reply 525 user account disabled (RFC 5248, X.7.13)"};
   if (says(kSuspend)) return Family("suspend", "suspend", hit);
   if (says(kHasMoved)) return Family("hasmoved", "hasmoved", hit);
   if (says(kNoRelaying)) return Family("norelaying", "norelaying", hit);
@@ -575,6 +576,7 @@ Verdict PhraseFamily(const Evidence& e) {
   if (!status_names_cause && says(kPolicy)) return Family("policyviolation", "policyviolation", hit);
   if (says(kTooManyConn)) return Family("toomanyconn", "toomanyconn", hit);
   if (says(kSpeeding)) return Family("speeding", "speeding", hit);
+  if (says(kContentError)) return Family("contenterror", "contenterror", hit);
   if (says({"does not accept mail from"})) return Family("rejected", "rejected (sender)", hit);
   if (!status_names_cause && says(kNotAccept)) return Family("notaccept", "notaccept", hit);
   // Words about the sender decide where the sender is what was judged: at MAIL FROM, after DATA, under
@@ -599,7 +601,6 @@ Verdict PhraseFamily(const Evidence& e) {
                                            (e.code.subject == 2 && e.code.detail == 1))) &&
       says(kSpam))
     return Family("spamdetected", "spamdetected (before DATA)", hit);
-  if (says(kContentError)) return Family("contenterror", "contenterror", hit);
   // The recipient's own filter words count where a filter acts: under a mailbox-status code (X.2.0, X.2.1,
   // X.2.4, X.1.4) or after the envelope was accepted; a refusal at RCPT with such words is read by its code.
   if ((by_status == "filtered" || !before_data) && says(kFiltered)) return Family("filtered", "filtered", hit);
