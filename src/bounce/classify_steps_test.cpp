@@ -145,6 +145,8 @@ TEST(ClassifySteps, WriterTables) {
   EXPECT_EQ(by("messagelabs", "550 bob@example.org... No such user"), "userunknown");
   EXPECT_EQ(by("messagelabs", "535 Please turn on SMTP Authentication in your mail client"), "securityerror");
   EXPECT_EQ(by("interscan", "Unable to deliver message to <bob@example.org>."), "userunknown");
+  EXPECT_EQ(by("aol", "Name service error for name=example.org type=MX: Malformed or unexpected name server reply"),
+            "notaccept");
   EXPECT_EQ(by("", "550 <bob@example.org>... User not exist"), "");  // nobody signed it: the general rules decide
   EXPECT_EQ(by("", "mail.local: unknown user: bob"), "userunknown");
   EXPECT_EQ(by("", "mail.local: unknown user: bob", "RCPT"), "");  // refused in SMTP: not the local agent

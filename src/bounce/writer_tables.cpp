@@ -5,7 +5,9 @@
 //  - Symantec Email Security.cloud, formerly MessageLabs ("No such user"; "Please turn on SMTP
 //    Authentication in your mail client"),
 //  - Trend Micro InterScan MSS ("Unable to deliver message to <x>": its notice that the recipient's
-//    server refused the address).
+//    server refused the address),
+//  - AOL's own mail system (Postfix-based): an MX lookup answered with a malformed reply means the
+//    domain's name servers do not route mail to it (notaccept).
 // A local delivery agent speaks for the mailbox itself, so its "unknown user" stands even when the
 // report names no SMTP command: BSD mail.local ("mail.local: unknown user: bob"), Dovecot's LDA
 // ("mailbox doesn't exist"), vpopmail's vdelivermail ("user does not exist, but will deliver to" a
@@ -33,6 +35,8 @@ Verdict WriterTable(const Evidence& e) {
       if (Has(t, words)) return Writer(w, words, "userunknown");
     if (Has(t, "turn on smtp authentication")) return Writer(w, "turn on smtp authentication", "securityerror");
   }
+  if (w == "aol" && Has(t, "type=mx: malformed or unexpected name server reply"))
+    return Writer(w, "type=mx: malformed or unexpected name server reply", "notaccept");
   if (w == "interscan" && Has(t, "unable to deliver message to"))
     return Writer(w, "unable to deliver message to", "userunknown");
   // Local delivery agents: only when no SMTP command refused the recipient (they run after DATA).
