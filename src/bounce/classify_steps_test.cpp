@@ -235,7 +235,9 @@ TEST(ClassifySteps, PhraseFamilies) {
             {554, "5.7.1", "<bob@example.org>: Relay access denied", "RCPT", "norelaying", ""},
             {554, "5.7.1", "Service unavailable; Client host [192.0.2.7] blocked using zen.spamhaus.org", "RCPT", "blocked", ""},
             {550, "5.7.1", "Message rejected as spam", "DATA", "spamdetected", ""},
-            {550, "5.7.1", "Message refused for policy reasons", "DATA", "policyviolation", ""},
+            {550, "5.7.1", "Message rejected for policy reasons", "DATA", "policyviolation", ""},
+            {550, "", "Message refused for policy reasons", "DATA", "policyviolation", ""},
+            {550, "5.7.1", "Message refused for policy reasons", "DATA", "", ""},  // X.7 says as much: the status decides
             {421, "4.7.0", "Too many connections from your host", "CONN", "toomanyconn", ""},
             // DNS: a missing domain versus a lookup that failed
             {550, "",

@@ -140,14 +140,20 @@ const Phrases kSpam = {
     "failed several antispam checks", "mail score (* over ", "percent probability of being spam",
     "rejected by * (spam)", "spam * exceeded", "scored * spam points",
 };
+// A policy of the receiving side named as such (the wordings sisimai's policyviolation family collects).
 const Phrases kPolicy = {
-    "policy violation", "protocol violation", "denied by policy", "local policy", "for policy reasons",
-    "policy reasons", "organization policy", "organizational settings", "content presents a potential",
-    "illegal attachment", "members-only list", "closed mailing list", "message not allowed",
-    "header are not accepted", "you're using a mass mailer", "has a policy that prohibited",
-    "not subscribed to this group", "given low priority",
-    "recipient is not accepting mail with ", "messages with multiple addresses",
+    "protocol violation", "denied by policy", "local policy violation", "rejected due to local policy",
+    "rejected for policy reasons", "not accepted for policy reasons", "organization policy", "organizational settings",
+    "content presents a potential", "illegal attachment", "members-only list", "closed mailing list",
+    "header are not accepted", "you're using a mass mailer", "not subscribed to this group", "given low priority",
+    "recipient is not accepting mail with ", "messages with multiple addresses", "header error",
     "do not accept messages containing images or other attachments", "allowable number of posts without solving a captcha",
+};
+// Broader policy words: they name the cause only when no security or policy status (X.7) already does;
+// under X.7 the status class says as much (securityerror), as the reference reads it.
+const Phrases kPolicyBroad = {
+    "policy violation", "local policy", "for policy reasons", "policy reasons", "message not allowed",
+    "has a policy that prohibited",
 };
 const Phrases kTooManyConn = {
     "too many connections", "connection rate limit", "too many concurrent", "too many sessions",
@@ -574,6 +580,8 @@ Verdict PhraseFamily(const Evidence& e) {
   if (says(kAuthFailure)) return Family("authfailure", "authfailure", hit);
   if (says(kRequirePtr)) return Family("requireptr", "requireptr", hit);
   if (!status_names_cause && says(kPolicy)) return Family("policyviolation", "policyviolation", hit);
+  if (!status_names_cause && !(e.code.valid() && e.code.subject == 7) && says(kPolicyBroad))
+    return Family("policyviolation", "policyviolation", hit);
   if (says(kTooManyConn)) return Family("toomanyconn", "toomanyconn", hit);
   if (says(kSpeeding)) return Family("speeding", "speeding", hit);
   if (says(kContentError)) return Family("contenterror", "contenterror", hit);
