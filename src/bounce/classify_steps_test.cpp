@@ -145,6 +145,11 @@ TEST(ClassifySteps, WriterTables) {
   EXPECT_EQ(by("messagelabs", "550 bob@example.org... No such user"), "userunknown");
   EXPECT_EQ(by("messagelabs", "535 Please turn on SMTP Authentication in your mail client"), "securityerror");
   EXPECT_EQ(by("interscan", "Unable to deliver message to <bob@example.org>."), "userunknown");
+  EXPECT_EQ(by("gmail", "The error that the other server returned was: 550 Header error (state 18)."), "filtered");
+  EXPECT_EQ(by("gmail", "The error that the other server returned was: 550 No such user (state 14)."), "userunknown");
+  EXPECT_EQ(by("", "The error that the other server returned was: 550 Header error (state 18)."), "");
+  EXPECT_EQ(by("gmail", "550 5.7.1 Client refused (state 13)."), "securityerror");  // a specific status says more
+  EXPECT_EQ(by("gmail", "550 Client refused (state 13)."), "blocked");
   EXPECT_EQ(by("aol", "Name service error for name=example.org type=MX: Malformed or unexpected name server reply"),
             "notaccept");
   EXPECT_EQ(by("", "550 <bob@example.org>... User not exist"), "");  // nobody signed it: the general rules decide

@@ -23,7 +23,8 @@ bool FromDaemon(const mime::Headers& h) {
 
 // Header fields by which some bounce writers sign their reports: McAfee's appliances (X-NAI-Header),
 // Symantec Email Security.cloud (MessageLabs: its MAILER-DAEMON), Yahoo's own qmail (X-YMailISG), Trend
-// Micro InterScan (its "InterScan" notification sender), AOL's own MAILER-DAEMON (X-AOL-IP).
+// Micro InterScan (its "InterScan" notification sender), AOL's own MAILER-DAEMON (X-AOL-IP), Gmail's
+// (mailer-daemon@googlemail.com).
 std::string WriterOf(const mime::Headers& h) {
   const std::string from = Lower(h.Get("From").value_or(""));
   if (h.Get("X-NAI-Header").has_value()) return "mcafee";
@@ -31,6 +32,7 @@ std::string WriterOf(const mime::Headers& h) {
   if (h.Get("X-YMailISG").has_value()) return "yahoo";
   if (from.find("interscan") != std::string::npos) return "interscan";
   if (h.Get("X-AOL-IP").has_value() && from.find("mailer-daemon@aol.") != std::string::npos) return "aol";
+  if (from.find("mailer-daemon@googlemail.com") != std::string::npos) return "gmail";
   return "";
 }
 

@@ -6,6 +6,9 @@
 //    Authentication in your mail client"),
 //  - Trend Micro InterScan MSS ("Unable to deliver message to <x>": its notice that the recipient's
 //    server refused the address),
+//  - Gmail's notices end the remote reply with the state of Gmail's SMTP client when it failed, "(state
+//    14)": 13 refused at EHLO (the client: blocked), 14 at RCPT (no such user), 15, 17, 18 after DATA (the
+//    recipient side's filter); a specific status in the same reply (not X.Y.0) says more and wins,
 //  - AOL's own mail system (Postfix-based): an MX lookup answered with a malformed reply means the
 //    domain's name servers do not route mail to it (notaccept).
 // A local delivery agent speaks for the mailbox itself, so its "unknown user" stands even when the
@@ -34,6 +37,22 @@ Verdict WriterTable(const Evidence& e) {
     for (std::string_view words : {"no such user", "user not exist", "unknown user", "user unknown"})
       if (Has(t, words)) return Writer(w, words, "userunknown");
     if (Has(t, "turn on smtp authentication")) return Writer(w, "turn on smtp authentication", "securityerror");
+  }
+  if (w == "gmail") {
+    static constexpr std::pair<std::string_view, std::string_view> kStates[] = {
+        {"(state 13)", "blocked"}, {"(state 14)", "userunknown"}, {"(state 15)", "filtered"},
+        {"(state 17)", "filtered"}, {"(state 18)", "filtered"},
+    };
+    for (const auto& [state, reason] : kStates) {
+      if (!Has(t, state)) continue;
+      if (e.code.valid() && e.code.detail != 0) {
+        std::string by_status = StatusMeaning(e).reason;
+        if (by_status.empty() && e.code.subject == 7) by_status = "securityerror";
+        if (by_status.empty() && e.code.subject == 6) by_status = "contenterror";
+        if (!by_status.empty()) return {by_status, "writer gmail " + std::string(state) + " under status " + e.status};
+      }
+      return Writer(w, state, reason);
+    }
   }
   if (w == "aol" && Has(t, "type=mx: malformed or unexpected name server reply"))
     return Writer(w, "type=mx: malformed or unexpected name server reply", "notaccept");
