@@ -12,6 +12,7 @@ namespace kurier::bounce {
 /// expired, spamdetected, policyviolation, securityerror, mesgtoobig, suspend, authfailure, networkerror,
 /// toomanyconn, systemerror, notaccept, requireptr, onhold, mailererror, virusdetected, norelaying,
 /// hasmoved, notcompliantrfc, exceedlimit, contenterror, badreputation, syntaxerror, speeding, systemfull,
+/// failedstarttls (the receiving side required TLS, or its certificate, MTA-STS or DANE check failed),
 /// feedback (ARF complaint), vacation (auto-reply), delivered, undefined.
 struct Classification {
   std::string reason = "undefined";

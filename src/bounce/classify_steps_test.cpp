@@ -126,6 +126,12 @@ TEST(ClassifySteps, ProviderReplies) {
   EXPECT_EQ(with("messagelabs", 553, "", "Sorry, your email address has been blacklisted").reason, "rejected");
   EXPECT_EQ(with("microsoft", 550, "5.4.4", "SMTPSEND.DNS.NonExistentDomain; nonexistent domain").reason, "networkerror");
   EXPECT_EQ(with("microsoft", 550, "5.4.310", "DNS domain example.org does not exist").reason, "norelaying");
+  EXPECT_EQ(with("microsoft", 550, "5.7.708", "Access denied, traffic not accepted from this IP").reason, "speeding");
+  EXPECT_EQ(with("microsoft", 451, "4.3.2", "Service not available, closing transmission channel").reason, "systemerror");
+  EXPECT_EQ(with("microsoft", 451, "4.3.2", "STOREDRV.Deliver; recipient thread limit exceeded").reason, "speeding");
+  EXPECT_EQ(with("microsoft", 550, "5.4.8", "Remote certificate failed MTA-STS validation").reason, "failedstarttls");
+  EXPECT_EQ(with("microsoft", 550, "5.7.133", "Sender not authenticated for group").reason, "rejected");
+  EXPECT_EQ(with("microsoft", 550, "5.7.1", "Unknown").reason, "");  // a code alone names nothing here
   EXPECT_EQ(with("tencent", 550, "", "Frequency of receiving messages is limited").reason, "speeding");
   EXPECT_EQ(with("cox", 554, "", "too many invalid recipients").reason, "blocked");
   EXPECT_EQ(with("kddi", 550, "", "550 <bob@ezweb.ne.jp>: User unknown").reason, "userunknown");

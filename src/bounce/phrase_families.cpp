@@ -353,6 +353,8 @@ const Phrases kSystemError = {
     "has detected a loop condition", "loop back warning",
     "internal server error", "service refuse", "server busy",
 };
+// The receiving side requires TLS the sender did not offer (sisimai's failedstarttls wordings).
+const Phrases kFailedStartTls = {"starttls is required to send mail", "tls required but not supported"};
 const Phrases kSecurityError = {
     "authentication required", "authentication failure", "authentication failed", "smtp authentication",
     "unauthenticated senders not allowed", "tls required", "encryption required", "must issue a starttls",
@@ -639,6 +641,7 @@ Verdict WeakPhraseFamily(const Evidence& e) {
   auto says = [&](Phrases phrases) { return !(hit = FirstOf(t, phrases)).empty(); };
   if (says(kExpired)) return Family("expired", "expired", hit);
   if (says(kSystemError)) return Family("systemerror", "systemerror", hit);
+  if (says(kFailedStartTls)) return Family("failedstarttls", "failedstarttls", hit);
   if (says(kSecurityError)) return Family("securityerror", "securityerror", hit);
   // Spam wording before the content was sent judges the client, not the message.
   if (e.BeforeData() && says(kSpam)) return Family("blocked", "spam words before DATA", hit);

@@ -121,6 +121,9 @@ Verdict ProviderReply(const Evidence& e) {
                      {"internal resources are temporarily unavailable", "badreputation"},
                      {"sender address blocked", "blocked"}, {"recipient temporarily unavailable", "blocked"},
                      {"maximum email size exceeded", "mesgtoobig"},
+                     {"this route requires encryption", "failedstarttls"}, {"this route requires tls version", "failedstarttls"},
+                     {"this route requires high-strength ciphers", "failedstarttls"},
+                     {"configuration is invalid for this certificate", "failedstarttls"},
                      {"incorrect hostname used for inbounds", "networkerror"},
                      {"account inbounds disabled", "notaccept"},
                      {"anti-spoofing policy", "policyviolation"}, {"content examination policy", "policyviolation"},
@@ -135,6 +138,7 @@ Verdict ProviderReply(const Evidence& e) {
   if (p == "messagelabs")
     return FromRows(e, p,
                     {{"domain authentication fail", "authfailure"}, {"connection rejected by policy", "badreputation"},
+                     {"tls/sslv3 connection required", "failedstarttls"},
                      {" as a relay, ", "norelaying"}, {"your domain has been blocked", "rejected"},
                      {"your email address has been blocked", "rejected"},
                      {"your email address has been blacklisted", "rejected"},
@@ -157,19 +161,87 @@ Verdict ProviderReply(const Evidence& e) {
   if (p == "cox")
     return FromRows(e, p, {{"too many invalid recipients", "blocked"}}, "postmaster.cox.com, Cox error codes");
   if (p == "microsoft") {
-    // learn.microsoft.com, "Email non-delivery reports and SMTP errors in Exchange Online": an Exchange
-    // Online DNS failure (5.4.4 SMTPSEND.DNS.NonExistentDomain, "invalid arguments") is its own resolver
-    // failing to route; 5.4.310 "DNS domain does not exist" is a domain accepted by the tenant but not
-    // routable from it (a relay configuration), 5.5.4 "invalid domain name" refuses the client's HELO name.
+    // learn.microsoft.com, "Email non-delivery reports and SMTP errors in Exchange Online" and the pages per
+    // code: each row is the enhanced code (or range) with the sentence Exchange Online writes beside it.
+    // Some codes carry several causes (4.3.2: a busy service, a recipient thread limit, a system taking no
+    // network mail), so the sentence, not the code alone, decides.
+    struct MsRow {
+      int cls, subject, from, to;  // cls 0: either class
+      std::string_view words, reason;
+    };
+    static constexpr MsRow kRows[] = {
+        {4, 7, 650, 650, "rate limited due to ip reputation", "badreputation"},
+        {4, 7, 850, 899, "access denied, please try again later", "blocked"},
+        {5, 7, 25, 25, "must have a reverse dns record", "blocked"},
+        {5, 7, 506, 506, "access denied, bad helo", "blocked"},
+        {5, 7, 510, 510, "does not accept email over ipv6", "blocked"},
+        {5, 5, 4, 4, "invalid domain name", "blocked"},
+        {5, 3, 0, 0, "too many related errors", "contenterror"},
+        {5, 4, 11, 11, "agent generated message depth exceeded", "contenterror"},
+        {5, 5, 6, 6, "invalid message content", "contenterror"},
+        {0, 4, 8, 8, "failed mta-sts validation", "failedstarttls"},
+        {0, 4, 317, 317, "starttls is required to send mail", "failedstarttls"},
+        {0, 7, 5, 5, "remote certificate failed mta-sts validation", "failedstarttls"},
+        {5, 7, 51, 51, "restrictdomainstoipaddresses or restrictdomainstocertificate", "failedstarttls"},
+        {0, 7, 321, 325, "destination mail server must support tls", "failedstarttls"},
+        {0, 7, 321, 325, "certificate-expired", "failedstarttls"},
+        {0, 7, 321, 325, "dnssec-invalid", "failedstarttls"},
+        {0, 7, 321, 325, "certificate-host-mismatch", "failedstarttls"},
+        {0, 7, 321, 325, "tlsa-invalid", "failedstarttls"},
+        {5, 4, 4, 4, "nonexistentdomain", "networkerror"},
+        {5, 4, 4, 4, "invalid arguments", "networkerror"},
+        {4, 3, 2, 2, "system not accepting network messages", "notaccept"},
+        {4, 4, 4, 4, "hosted tenant which has no mail-enabled subscriptions", "notaccept"},
+        {5, 0, 350, 350, "x-dg-ref header is too long", "policyviolation"},
+        {5, 7, 900, 999, "delivery not authorized, message refused", "policyviolation"},
+        {5, 1, 0, 0, "sender denied", "rejected"},
+        {5, 7, 1, 1, "delivery not authorized", "rejected"},
+        {5, 7, 12, 12, "sender was not authenticated by organization", "rejected"},
+        {5, 7, 124, 124, "sender not in allowed-senders list", "rejected"},
+        {5, 7, 133, 136, "not authenticated for", "rejected"},
+        {5, 7, 13, 13, "sender was not authenticated for public folder", "rejected"},
+        {5, 7, 136, 136, "sender was not authenticated", "rejected"},
+        {5, 7, 501, 503, "spam abuse detected", "rejected"},
+        {5, 7, 501, 503, "banned sender", "rejected"},
+        {5, 7, 512, 512, "rfc 5322 section 3.6.2 compliant", "rejected"},
+        {5, 7, 750, 750, "client blocked from sending from unregistered domains", "rejected"},
+        {5, 2, 1, 1, "content filter agent quarantined this message", "spamdetected"},
+        {4, 3, 2, 2, "recipient thread limit exceeded", "speeding"},
+        {5, 2, 2, 2, "submission quota exceeded", "speeding"},
+        {5, 7, 508, 508, "has exceeded permitted limits within", "speeding"},
+        {5, 7, 700, 749, "tenant has exceeded threshold", "speeding"},
+        {5, 7, 700, 749, "traffic not accepted from this ip", "speeding"},
+        {5, 7, 504, 504, "recipient address rejected: access denied", "suspend"},
+        {5, 7, 505, 505, "access denied, banned recipient", "suspend"},
+        {5, 2, 1, 1, "mailbox cannot be accessed", "suspend"},
+        {5, 3, 3, 3, "unrecognized command", "syntaxerror"},
+        {5, 5, 2, 2, "send hello first", "syntaxerror"},
+        {4, 3, 2, 2, "service not available", "systemerror"},
+        {4, 3, 2, 2, "service not active", "systemerror"},
+        {5, 3, 190, 190, "journaling on-premises messages", "systemerror"},
+        {5, 0, 0, 0, "helo / ehlo requires domain address", "systemerror"},
+        {5, 1, 4, 4, "destination mailbox address ambiguous", "systemerror"},
+        {5, 2, 4, 4, "mailing list expansion problem", "systemerror"},
+        {5, 2, 14, 14, "misconfigured forwarding address", "systemerror"},
+        {0, 4, 318, 318, "(suspiciousremoteservererror)", "systemerror"},
+        {4, 7, 500, 500, "server busy. please try again later from", "systemerror"},
+        {4, 7, 700, 700, "pfa agent busy", "systemerror"},
+        {5, 2, 122, 122, "the recipient has exceeded their limit for", "toomanyconn"},
+        {5, 1, 4, 5, "recipient address reserved by rfc 2606", "userunknown"},
+        {5, 1, 6, 6, "recipient addresses in single label domains not accepted", "userunknown"},
+        {5, 1, 2, 2, "invalid x.400 address", "userunknown"},
+    };
     const StatusCode& c = e.code;
-    if (c.cls == 5 && c.subject == 4 && c.detail == 4 && (Has(e.text, "nonexistentdomain") || Has(e.text, "invalid arguments")))
-      return {"networkerror", "provider microsoft 5.4.4 (learn.microsoft.com, Exchange Online NDR 5.4.4)"};
-    if (c.cls == 5 && c.subject == 4 && c.detail == 310)
-      return {"norelaying", "provider microsoft 5.4.310 (learn.microsoft.com, Exchange Online NDR 5.4.310)"};
-    if (c.cls == 5 && c.subject == 5 && c.detail == 4 && Has(e.text, "invalid domain name"))
-      return {"blocked", "provider microsoft 5.5.4 invalid domain name (learn.microsoft.com)"};
-    if (c.cls == 4 && c.subject == 7 && c.detail == 650)
-      return {"badreputation", "provider microsoft 4.7.650 rate limited for IP reputation (learn.microsoft.com)"};
+    if (c.valid()) {
+      for (const MsRow& r : kRows)
+        if ((r.cls == 0 || r.cls == c.cls) && r.subject == c.subject && c.detail >= r.from && c.detail <= r.to &&
+            Has(e.text, r.words))
+          return {std::string(r.reason), "provider microsoft " + e.status + " '" + std::string(r.words) +
+                                             "' (learn.microsoft.com, Exchange Online NDR codes)"};
+      // 5.4.310 "DNS domain does not exist": a domain the tenant accepts but cannot route (relay settings).
+      if (c.cls == 5 && c.subject == 4 && c.detail == 310)
+        return {"norelaying", "provider microsoft 5.4.310 (learn.microsoft.com, Exchange Online NDR 5.4.310)"};
+    }
   }
   return {};
 }
