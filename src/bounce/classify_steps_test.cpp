@@ -137,6 +137,9 @@ TEST(ClassifySteps, ProviderReplies) {
   EXPECT_EQ(with("kddi", 550, "", "550 <bob@ezweb.ne.jp>: User unknown").reason, "userunknown");
   EXPECT_EQ(ProviderOf("ezweb.ne.jp", ""), "kddi");
   EXPECT_EQ(with("google", 550, "5.1.1", "The email account that you tried to reach does not exist").reason, "");
+  EXPECT_EQ(with("google", 451, "4.4.5", "Server busy, try again later").reason, "systemerror");
+  EXPECT_EQ(with("google", 553, "5.1.2", "We weren't able to find the recipient domain").reason, "userunknown");
+  EXPECT_EQ(with("google", 421, "4.7.0", "TLS required for RCPT domain, closing connection").reason, "failedstarttls");
 }
 
 // a00) What a bounce writer says under its own name, and local delivery agents (mail.local, Dovecot,

@@ -95,6 +95,7 @@ std::string ProviderOf(std::string_view hosts, std::string_view text) {
   // (A link to Yahoo's error-code page is not a Yahoo host: other servers quote Yahoo's reply.)
   if (Has(text, "yahoodns.net")) return "yahooinc";
   if (Has(text, ".prod.outlook.com") || Has(text, ".protection.outlook.com")) return "microsoft";
+  if (Has(text, "aspmx.l.google.com") || Has(text, "gmail-smtp-in.l.google.com")) return "google";
   return "";
 }
 
@@ -160,6 +161,57 @@ Verdict ProviderReply(const Evidence& e) {
     return FromRows(e, p, {{">: user unknown", "userunknown"}}, "au.com/support/service/internet/trouble/mail");
   if (p == "cox")
     return FromRows(e, p, {{"too many invalid recipients", "blocked"}}, "postmaster.cox.com, Cox error codes");
+  if (p == "google") {
+    // support.google.com/a/answer/3726730, "SMTP errors and codes": Gmail's replies, each a code with the
+    // sentence beside it (the class is not part of the match: Gmail answers some both ways).
+    struct GoogleRow {
+      int subject, detail;
+      std::string_view words, reason;
+    };
+    static constexpr GoogleRow kRows[] = {
+        {7, 32, "aligned with either the authenticated spf or dkim", "authfailure"},
+        {7, 0, "ip not in whitelist for rcpt domain", "blocked"},
+        {7, 0, "try again later, closing connection", "blocked"},
+        {5, 4, "empty helo/ehlo argument not allowed", "blocked"},
+        {5, 4, "helo/ehlo argument is invalid", "blocked"},
+        {3, 4, "message header size limit", "exceedlimit"},
+        {3, 4, "bytes per individual header size", "exceedlimit"},
+        {3, 4, "header name limit of", "exceedlimit"},
+        {7, 0, "connection expired", "expired"},
+        {4, 2, "timeout - closing connection", "expired"},
+        {7, 0, "must issue a starttls command first", "failedstarttls"},
+        {5, 1, "starttls may not be repeated", "failedstarttls"},
+        {7, 0, "tls required for rcpt domain", "failedstarttls"},
+        {7, 29, "senders to use tls/ssl for smtp", "failedstarttls"},
+        {7, 1, "is not authorized to send email directly to our servers", "norelaying"},
+        {7, 1, "unicode character in a disallowed header", "notcompliantrfc"},
+        {1, 7, "is not a valid rfc 5321 address", "notcompliantrfc"},
+        {6, 0, "mail message is malformed", "notcompliantrfc"},
+        {7, 28, "sending messages with the same message-id", "policyviolation"},
+        {7, 0, "due to the nature of the content or the links within", "spamdetected"},
+        {2, 1, "rate that prevents additional messages from being delivered", "speeding"},
+        {5, 0, "smtp protocol violation", "syntaxerror"},
+        {7, 10, "smtp protocol violation", "syntaxerror"},
+        {5, 4, "optional argument not permitted", "syntaxerror"},
+        {7, 11, "syntax error", "syntaxerror"},
+        {5, 2, "syntax error", "syntaxerror"},
+        {7, 4, "unrecognized authentication type", "syntaxerror"},
+        {7, 4, "xoauth is no longer supported", "syntaxerror"},
+        {7, 0, "too many unauthenticated commands", "syntaxerror"},
+        {4, 5, "server busy", "systemerror"},
+        {3, 0, "multiple destination domains per transaction is unsupported", "systemerror"},
+        {3, 0, "temporarily rejected this message", "systemerror"},
+        {3, 0, "temporarily rejected message", "systemerror"},
+        {5, 3, "domain policy size per transaction exceeded", "systemerror"},
+        {1, 2, "we weren't able to find the recipient domain", "userunknown"},
+    };
+    const StatusCode& c = e.code;
+    if (c.valid())
+      for (const GoogleRow& r : kRows)
+        if (r.subject == c.subject && r.detail == c.detail && Has(e.text, r.words))
+          return {std::string(r.reason), "provider google " + e.status + " '" + std::string(r.words) +
+                                             "' (support.google.com/a/answer/3726730)"};
+  }
   if (p == "microsoft") {
     // learn.microsoft.com, "Email non-delivery reports and SMTP errors in Exchange Online" and the pages per
     // code: each row is the enhanced code (or range) with the sentence Exchange Online writes beside it.
