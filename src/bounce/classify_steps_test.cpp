@@ -159,6 +159,9 @@ TEST(ClassifySteps, WriterTables) {
   EXPECT_EQ(by("", "The error that the other server returned was: 550 Header error (state 18)."), "");
   EXPECT_EQ(by("gmail", "550 5.7.1 Client refused (state 13)."), "securityerror");  // a specific status says more
   EXPECT_EQ(by("gmail", "550 Client refused (state 13)."), "blocked");
+  EXPECT_EQ(by("au-spasign", "550 : User unknown"), "filtered");
+  EXPECT_EQ(by("", "Connected to 192.0.2.1 but my name was rejected. Remote host said: 550 no reverse DNS", "EHLO"),
+            "blocked");
   EXPECT_EQ(by("aol", "Name service error for name=example.org type=MX: Malformed or unexpected name server reply"),
             "notaccept");
   EXPECT_EQ(by("", "550 <bob@example.org>... User not exist"), "");  // nobody signed it: the general rules decide

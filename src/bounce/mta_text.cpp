@@ -178,6 +178,10 @@ std::string CommandIn(std::string_view segment) {
       {"[rcpt_to]", "RCPT"}, {"smtp:rcpt", "RCPT"}, {"smtp:data", "DATA"}, {"(data)", "DATA"},
       {"after rcpt command", "RCPT"}, {"rcpt command", "RCPT"}, {"for text command", "DATA"},
       {"rejected recipient", "RCPT"}, {"smtp command data", "DATA"},
+      // qmail-remote: "Connected to X but greeting failed." / "... but my name was rejected." / "... but sender
+      // was rejected."; Postfix: "host X refused to talk to me" (the greeting or HELO).
+      {"but greeting failed", "CONN"}, {"but my name was rejected", "EHLO"}, {"but sender was rejected", "MAIL"},
+      {"refused to talk to me", "HELO"},
       // Exchange Online: the remote server refused the address itself.
       {"returned unknown recipient or mailbox unavailable", "RCPT"},
       {"while performing the helo handshake", "HELO"}, {"during the helo", "HELO"},

@@ -33,6 +33,8 @@ std::string WriterOf(const mime::Headers& h) {
   if (from.find("interscan") != std::string::npos) return "interscan";
   if (h.Get("X-AOL-IP").has_value() && from.find("mailer-daemon@aol.") != std::string::npos) return "aol";
   if (from.find("mailer-daemon@googlemail.com") != std::string::npos) return "gmail";
+  // au (KDDI, EZweb) marks mail its recipients' spam filter refused with "X-SPASIGN: NG".
+  if (Lower(Trim(h.Get("X-SPASIGN").value_or(""))) == "ng") return "au-spasign";
   return "";
 }
 

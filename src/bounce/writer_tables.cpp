@@ -9,6 +9,10 @@
 //  - Gmail's notices end the remote reply with the state of Gmail's SMTP client when it failed, "(state
 //    14)": 13 refused at EHLO (the client: blocked), 14 at RCPT (no such user), 15, 17, 18 after DATA (the
 //    recipient side's filter); a specific status in the same reply (not X.Y.0) says more and wins,
+//  - au (KDDI, EZweb) reports carrying "X-SPASIGN: NG": the recipient's own spam filter refused the mail,
+//  - Exim and qmail name the command their client was refused at; refused at EHLO/HELO ("SMTP error from
+//    remote mail server after EHLO", "Connected to X but my name was rejected"), the client itself was
+//    refused whatever the words add (blocked),
 //  - AOL's own mail system (Postfix-based): an MX lookup answered with a malformed reply means the
 //    domain's name servers do not route mail to it (notaccept).
 // A local delivery agent speaks for the mailbox itself, so its "unknown user" stands even when the
@@ -54,6 +58,10 @@ Verdict WriterTable(const Evidence& e) {
       return Writer(w, state, reason);
     }
   }
+  if (w == "au-spasign") return {"filtered", "writer au X-SPASIGN: NG (the recipient's spam filter)"};
+  if ((e.command == "EHLO" || e.command == "HELO") &&
+      (Has(t, "smtp error from remote mail server after") || Has(t, "but my name was rejected")))
+    return {"blocked", "refused at " + e.command + " by Exim's or qmail's client: the client was refused"};
   if (w == "aol" && Has(t, "type=mx: malformed or unexpected name server reply"))
     return Writer(w, "type=mx: malformed or unexpected name server reply", "notaccept");
   if (w == "interscan" && Has(t, "unable to deliver message to"))
