@@ -570,7 +570,7 @@ Verdict PhraseFamily(const Evidence& e) {
     if (e.command == "MAIL" && says(kRejected)) return Family("rejected", "rejected (sender)", hit);
     if (says(kUserUnknownAlways) || says(kUserUnknown) || says(kUserUnknownMore) || says(kUserUnknownLocal) ||
         says(kRecipientUnverified))
-      return Family("userunknown", "userunknown", hit);
+      return {"userunknown", "status " + e.status + " (RFC 3463) and phrase family userunknown ('" + std::string(hit) + "')"};
     return {};  // the status decides
   }
   if (says(kNotCompliantRfc)) return Family("notcompliantrfc", "notcompliantrfc", hit);
