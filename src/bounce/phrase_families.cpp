@@ -619,10 +619,11 @@ Verdict PhraseFamily(const Evidence& e) {
   if (says(kUserUnknown) || says(kUserUnknownMore) || says(kUserUnknownLocal) || says(kRecipientUnverified)) {
     // Refused at MAIL FROM, or with a sender status (X.1.7, X.1.8): the unknown address is the sender.
     if (e.command == "MAIL" || by_status == "rejected") return Family("rejected", "userunknown words about the sender", hit);
-    // A recipient "unknown" only after the message was sent, or under a mailbox-status or policy code
-    // with no sign that RCPT was refused, is the recipient's filter refusing this sender (sisimai:
-    // filtered).
-    if (by_status == "userunknown" || e.command == "RCPT") return Family("userunknown", "userunknown", hit);
+    // A missing mailbox only where the words answer the recipient: refused at RCPT (under X.1.x the
+    // status block above has decided). After DATA, or with neither a command nor an address status, it is
+    // the recipient side's filter refusing this sender (sisimai: filtered); refused before RCPT, the
+    // fallbacks read the command.
+    if (e.command == "RCPT") return Family("userunknown", "userunknown", hit);
     if (e.BeforeData()) return {};
     return Family("filtered", "userunknown words, neither refused at RCPT nor under X.1.1", hit);
   }
