@@ -10,7 +10,7 @@ BUILD_PKGS=(build-essential cmake ninja-build ccache pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev libunbound-dev libevent-dev libpq-dev clang libclang-rt-14-dev
   libkainjow-mustache-dev python3-markdown)
 TEST_PKGS=(wrk python3 python3-pytest python3-aiosmtpd python3-dkim python3-authres opendkim-tools libmail-dkim-perl swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl msmtp curl openssl sqlite3
-  php-cli libphp-phpmailer nmap postfix unbound universal-ctags iproute2 jq)
+  php-cli libphp-phpmailer nmap postfix unbound universal-ctags iproute2 jq postgresql-15)
 # `make security` only (scripts/security.sh installs them on demand with --security): testssl.sh and nmap.
 SECURITY_PKGS=(testssl.sh nmap)
 # node and npm: the machine's own (Debian's nodejs conflicts with it); installed from Debian only when absent.
