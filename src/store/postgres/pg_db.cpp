@@ -3,6 +3,7 @@
 #include "store/postgres/pg_db.hpp"
 
 #include <libpq-fe.h>
+#include <spdlog/spdlog.h>
 
 #include <charconv>
 
@@ -64,6 +65,9 @@ Connection Connection::Open(const std::string& url, std::chrono::seconds connect
   const char* port = PQport(c.c_.get());
   const char* db = PQdb(c.c_.get());
   c.describe_ = std::string(user ? user : "") + "@" + (host ? host : "") + ":" + (port ? port : "") + "/" + (db ? db : "");
+  // The server's notices ("relation already exists, skipping") go to the debug log, not to stderr.
+  PQsetNoticeProcessor(
+      c.c_.get(), [](void*, const char* message) { spdlog::debug("postgresql: {}", Trimmed(message)); }, nullptr);
   if (PQstatus(c.c_.get()) != CONNECTION_OK)
     throw PgError("cannot connect to PostgreSQL at " + c.describe_ + ": " + Trimmed(PQerrorMessage(c.c_.get())) +
                       " (check store.url, that the server runs and accepts this user from this host, and the "
