@@ -112,6 +112,10 @@ void Connection::Script(std::string_view sql) {
   Checked(c_.get(), PQexec(c_.get(), text.c_str()), sql);
 }
 
+bool Connection::Healthy() const { return c_ && PQstatus(c_.get()) == CONNECTION_OK; }
+
+bool Connection::InTransaction() const { return c_ && PQtransactionStatus(c_.get()) != PQTRANS_IDLE; }
+
 int Connection::ServerVersion() const { return PQserverVersion(c_.get()); }
 
 Transaction::Transaction(Connection& c, std::string_view begin) : c_(c) { c_.Exec(begin); }

@@ -74,6 +74,10 @@ class Connection {
   /// Runs several statements separated by ';' with no parameters (schema scripts); PgError on failure.
   void Script(std::string_view sql);
 
+  /// False once the connection to the server is lost (the server restarted, the backend was ended).
+  bool Healthy() const;
+  /// True inside a transaction block (BEGIN without COMMIT or ROLLBACK yet, or a failed one).
+  bool InTransaction() const;
   /// The server's version as a number (150018 for 15.18).
   int ServerVersion() const;
   /// Where this connection goes, without its password ("kurier@127.0.0.1:5432/kurier"), for messages.
