@@ -7,7 +7,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cctype>
 #include <boost/json.hpp>
 #include <map>
 
@@ -51,8 +50,8 @@ Decision Decide(const QueuePolicy& queue, const Job& job, const std::vector<smtp
       // The reason vocabulary and hard/soft split are the bounce parser's, so synchronous replies and
       // bounces that come back later are counted alike; an expired recipient is a soft failure.
       const auto at = rc.address.rfind('@');
-      std::string hosts = (at == std::string::npos ? std::string() : rc.address.substr(at + 1)) + " " + mx;
-      for (char& ch : hosts) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      const std::string hosts =
+          ToLowerAscii((at == std::string::npos ? std::string() : rc.address.substr(at + 1)) + " " + mx);
       auto c = bounce::ClassifyReply(res.reply.code, res.reply.enhanced, res.reply.ToString(), res.command, hosts);
       data["classification"] = expired || !c.hard ? "soft" : "hard";
       data["reason"] = expired ? "expired" : c.reason;

@@ -8,16 +8,7 @@
 namespace kurier::store::pg {
 namespace {
 
-class PgDbTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { server_ = new testing::TestServer(); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  static testing::TestServer* server_;
-};
-testing::TestServer* PgDbTest::server_ = nullptr;
+class PgDbTest : public testing::ServerTest {};
 
 TEST_F(PgDbTest, ParametersTravelApartFromTheSql) {
   Connection c = Connection::Open(server_->Url());
@@ -78,8 +69,7 @@ TEST_F(PgDbTest, TransactionsRollBackUnlessCommitted) {
 }
 
 TEST_F(PgDbTest, AServerThatIsNotThereIsNamedWithWhatToCheck) {
-  testing::TestServer* s = server_;
-  const std::string url = "postgresql://kurier@127.0.0.1:" + std::to_string(s->Port() == 1 ? 2 : 1) + "/kurier";
+  const std::string url = "postgresql://kurier@127.0.0.1:" + std::to_string(server_->Port() == 1 ? 2 : 1) + "/kurier";
   try {
     Connection::Open(url, std::chrono::seconds(2));
     FAIL() << "connected to nothing";

@@ -11,13 +11,8 @@
 namespace kurier::store::pg {
 namespace {
 
-class PgMigrateTest : public ::testing::Test {
+class PgMigrateTest : public testing::ServerTest {
  protected:
-  static void SetUpTestSuite() { server_ = new testing::TestServer(); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
   // A fresh database per test.
   std::string FreshDatabase(const std::string& name) {
     Connection admin = Connection::Open(server_->Url());
@@ -25,9 +20,7 @@ class PgMigrateTest : public ::testing::Test {
     admin.Exec("CREATE DATABASE " + name);
     return server_->Url(name);
   }
-  static testing::TestServer* server_;
 };
-testing::TestServer* PgMigrateTest::server_ = nullptr;
 
 const MigrationSet kTwo{"store", {"CREATE TABLE a (n int)", "ALTER TABLE a ADD COLUMN note text"}};
 

@@ -11,16 +11,7 @@
 namespace kurier::store::pg {
 namespace {
 
-class PgPoolTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { server_ = new testing::TestServer(); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  static testing::TestServer* server_;
-};
-testing::TestServer* PgPoolTest::server_ = nullptr;
+class PgPoolTest : public testing::ServerTest {};
 
 TEST_F(PgPoolTest, LendsAtMostItsSizeAndSaysWhenAllAreBusy) {
   Pool pool(server_->Url(), 2, std::chrono::milliseconds(200));

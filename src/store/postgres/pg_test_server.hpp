@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -87,6 +89,17 @@ class TestServer {
   std::string bin_, dir_;
   int port_ = 0;
   bool started_ = false;
+};
+
+/// A test suite whose tests share one server (each ctest process starts its own for its suite).
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new TestServer(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  static inline TestServer* server_ = nullptr;
 };
 
 }  // namespace kurier::store::pg::testing
