@@ -88,9 +88,9 @@ Verdict WeakPhraseFamily(const Evidence& e);
 /// words under a DNS failure); then the soft reason those signs give, with a "guard: ..." rule.
 Verdict HardOnlyOnStrongEvidence(Verdict v, const Evidence& e);
 
-/// True when `text` (normalized) says what family `reason` says, by its phrase family: "userunknown",
-/// "hostunknown", "domainmissing" (NXDOMAIN wording only), "networkerror", "blocked", "spamdetected", "policyviolation", "filtered", ... Used by the
-/// hard-bounce guard to find conflicting evidence.
+/// True when `text` (normalized) says what family `reason` says: "networkerror" (a lookup or connection
+/// that failed) or "domainmissing" (NXDOMAIN wording only); false for any other name. Used by the
+/// hard-bounce guard to tell a network failure from a domain that does not exist.
 bool Says(std::string_view reason, std::string_view text);
 
 /// True when `pattern` occurs in `text`; a '*' in the pattern matches any run of characters.

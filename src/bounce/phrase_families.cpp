@@ -651,19 +651,8 @@ Verdict WeakPhraseFamily(const Evidence& e) {
 }
 
 bool Says(std::string_view reason, std::string_view t) {
-  if (reason == "userunknown")
-    return AnyOf(t, kUserUnknown) || AnyOf(t, kUserUnknownMore) || AnyOf(t, kUserUnknownLocal) || AnyOf(t, kUserUnknownAlways);
-  if (reason == "hostunknown") return AnyOf(t, kDomainMissing) || AnyOf(t, kHostUnknown);
   if (reason == "domainmissing") return AnyOf(t, kDomainMissing);
   if (reason == "networkerror") return AnyOf(t, kNetworkWords) || AnyOf(t, kNetworkError);
-  if (reason == "blocked") return AnyOf(t, kBlocked) || AnyOf(t, kRateBlocked);
-  if (reason == "spamdetected") return AnyOf(t, kSpam);
-  if (reason == "policyviolation") return AnyOf(t, kPolicy);
-  if (reason == "filtered") return AnyOf(t, kFiltered);
-  if (reason == "rejected") return AnyOf(t, kRejected);
-  if (reason == "expired") return AnyOf(t, kExpired);
-  if (reason == "mailboxfull") return AnyOf(t, kMailboxFull) || AnyOf(t, kMailboxFullLocal);
-  if (reason == "suspend") return AnyOf(t, kSuspend);
   return false;
 }
 
