@@ -12,8 +12,13 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <iomanip>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+
+#include "store/postgres/pg_db.hpp"
 
 namespace kurier::store::pg::testing {
 
@@ -101,5 +106,27 @@ class ServerTest : public ::testing::Test {
   }
   static inline TestServer* server_ = nullptr;
 };
+
+/// One server for the whole test process, started on first use (the backend factories of the test bodies
+/// that run on every backend use it) and stopped when the process exits.
+inline TestServer& SharedServer() {
+  static TestServer server;
+  return server;
+}
+
+/// The URL of a database of SharedServer() named after `dir` (a test's scratch directory) and the running
+/// test, created when it does not exist yet: within one test the same `dir` opens the same database again
+/// (a test that reopens its storage); another test or another `dir` gets a new, empty one.
+inline std::string DatabaseFor(const std::filesystem::path& dir) {
+  std::string key = dir.lexically_normal().string();
+  if (const auto* test = ::testing::UnitTest::GetInstance()->current_test_info())
+    key += std::string("\n") + test->test_suite_name() + "." + test->name();
+  std::ostringstream name;
+  name << "kt_" << std::hex << std::setw(16) << std::setfill('0') << std::hash<std::string>{}(key);
+  auto admin = Connection::Open(SharedServer().Url());
+  if (admin.Exec("SELECT 1 FROM pg_database WHERE datname = $1", {name.str()}).Rows() == 0)
+    admin.Exec("CREATE DATABASE " + name.str());  // a name of hex digits: nothing to quote
+  return SharedServer().Url(name.str());
+}
 
 }  // namespace kurier::store::pg::testing
