@@ -1,18 +1,24 @@
 // store.cpp - backend selection, and what every backend answers the same way over its interface.
 #include "store/store.hpp"
 
+#include "store/postgres/pg_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace kurier::store {
 
-Result<std::unique_ptr<Store>> OpenStore(const std::string& backend, const std::filesystem::path& path,
+Result<std::unique_ptr<Store>> OpenStore(const std::string& backend, const std::string& location,
                                          const StoreOptions& options) {
   if (backend == "sqlite") {
-    auto s = sqlite::SqliteStore::Open(path, options);
+    auto s = sqlite::SqliteStore::Open(location, options);
     if (!s) return s.error();
     return std::unique_ptr<Store>(std::move(s.value()));
   }
-  return MakeError(ErrorCode::kConfig, "store backend '" + backend + "' is not available; set store.backend = \"sqlite\"");
+  if (backend == "postgresql") {
+    auto s = postgres::PgStore::Open(location, options);
+    if (!s) return s.error();
+    return std::unique_ptr<Store>(std::move(s.value()));
+  }
+  return MakeError(ErrorCode::kConfig, "store backend '" + backend + "' is not available; use \"sqlite\" or \"postgresql\"");
 }
 
 Result<std::optional<MessageContext>> Store::FindMessageContext(const std::string& id) {

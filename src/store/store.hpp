@@ -1,7 +1,7 @@
 // store.hpp - the storage interface for everything that is not a message body: accounts, sender
 // domains, SMTP credentials, API keys, stored templates and the event log. Callers see only this
-// interface; the SQLite backend (sqlite/) is the embedded default, and a PostgreSQL backend can be added
-// beside it.
+// interface; the SQLite backend (sqlite/) is the embedded default, the PostgreSQL backend (postgres/) the
+// one several nodes share.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -338,10 +338,18 @@ struct StoreOptions {
   /// webhooks cannot be created or given new secrets, and stored secrets are not decrypted.
   std::string server_secret;
   SoftBouncePolicy soft_bounces;  ///< applied as `bounced` events are appended (event_rules.hpp)
+  /// PostgreSQL: apply the schema's migrations at open (`kurier init`, `kurier db migrate`, tests); false
+  /// refuses a schema this kurier does not know instead (`kurier serve`). SQLite always migrates.
+  bool migrate = true;
+  std::size_t pool_size = 8;  ///< PostgreSQL: connections this process opens at most (store.pool_size)
+  /// PostgreSQL: this node's name (cluster.node_name), which keys what is the node's own in the shared
+  /// database (its event journal's position). "" for a single node.
+  std::string node_name;
 };
 
-/// Opens (creating and migrating as needed) the store at `path` with the given backend name.
-Result<std::unique_ptr<Store>> OpenStore(const std::string& backend, const std::filesystem::path& path,
+/// Opens (creating and migrating as needed) the store with the given backend: "sqlite" at the file
+/// `location`, "postgresql" at the connection URL `location` (postgresql://user@host:port/db?sslmode=...).
+Result<std::unique_ptr<Store>> OpenStore(const std::string& backend, const std::string& location,
                                          const StoreOptions& options = {});
 
 }  // namespace kurier::store

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "store/postgres/pg_test_server.hpp"
 #include "store/store.hpp"
 
 namespace kurier::store::testing {
@@ -22,7 +23,11 @@ struct StoreBackend {
 inline std::vector<StoreBackend> StoreBackends() {
   return {
       {"sqlite", [](const std::filesystem::path& dir, const StoreOptions& options) {
-         return OpenStore("sqlite", dir / "kurier.db", options);
+         return OpenStore("sqlite", (dir / "kurier.db").string(), options);
+       }},
+      // A real PostgreSQL 15 server of the test process, a new database per test (pg_test_server.hpp).
+      {"postgresql", [](const std::filesystem::path& dir, const StoreOptions& options) {
+         return OpenStore("postgresql", store::pg::testing::DatabaseFor(dir), options);
        }},
   };
 }

@@ -7,12 +7,12 @@
 // shows a secret only when it is created or rotated. Every statement is prepared with bound parameters.
 #include <sodium.h>
 
-#include <sstream>
 #include <tuple>
 
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "store/event_rules.hpp"
+#include "store/store_shared.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace kurier::store::sqlite {
@@ -23,32 +23,16 @@ Error Storage(const std::string& what, const std::string& detail) {
   return MakeError(ErrorCode::kStorage, what + ": " + detail);
 }
 
-std::string JoinTypes(const std::vector<std::string>& types) {
-  std::string out;
-  for (const auto& t : types) out += (out.empty() ? "" : " ") + t;
-  return out;
-}
-
-std::vector<std::string> SplitTypes(const std::string& s) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  for (std::string t; in >> t;) out.push_back(t);
-  return out;
-}
-
 constexpr const char* kWebhookColumns =
     "id, account, url, event_types, description, secret, previous_secret, previous_secret_expires, enabled, "
     "disabled_reason, created_at";
-
-/// Associated data of a webhook's sealed secrets: a sealed value copied into another row does not open.
-std::string SecretContext(const std::string& webhook_id) { return "kurier webhook secret " + webhook_id; }
 
 Webhook RowToWebhook(const Stmt& q, int at = 0) {
   Webhook w;
   w.id = q.Text(at + 0);
   w.account = q.Text(at + 1);
   w.url = q.Text(at + 2);
-  w.event_types = SplitTypes(q.Text(at + 3));
+  w.event_types = SplitEventTypes(q.Text(at + 3));
   w.description = q.Text(at + 4);
   w.secret = q.Text(at + 5);
   w.previous_secret = q.Text(at + 6);
@@ -67,36 +51,12 @@ Suppression SuppressionRow(const Stmt& r) {
 
 Webhook SqliteStore::ReadWebhook(const Stmt& q, int at) const {
   Webhook w = RowToWebhook(q, at);
-  for (auto [value, column] : {std::pair{&w.secret, "secret"}, std::pair{&w.previous_secret, "previous secret"}}) {
-    if (!SecretBox::IsSealed(*value)) continue;  // empty, or plaintext until the next open with the key seals it
-    std::string why;
-    if (!box_) {
-      why = "it is encrypted with the server key and this process has not loaded server.secret_file";
-    } else if (auto plain = box_->Open(*value, SecretContext(w.id)); plain) {
-      *value = std::move(plain.value());
-      continue;
-    } else {
-      why = plain.error().message;
-    }
-    w.secret_error = "webhook " + w.id + ": its stored " + column + " cannot be decrypted: " + why +
-                     "; nothing is signed with it. Give it a new secret with POST /v1/webhooks/" + w.id +
-                     "/rotate-secret (and give that to the receiver), or restore the server.secret_file it was made with";
-    break;
-  }
-  if (!w.secret_error.empty()) {
-    w.secret.clear();
-    w.previous_secret.clear();
-  }
+  OpenWebhookSecrets(w, box_);
   return w;
 }
 
 Result<std::pair<std::string, std::string>> SqliteStore::SealSecrets(const Webhook& w) const {
-  if (!box_)
-    return MakeError(ErrorCode::kConfig,
-                     "webhook secrets are stored encrypted with the server key (server.secret_file), which this process "
-                     "has not loaded; create webhooks and rotate their secrets through the API of 'kurier serve'");
-  const std::string context = SecretContext(w.id);
-  return std::pair{box_->Seal(w.secret, context), w.previous_secret.empty() ? std::string() : box_->Seal(w.previous_secret, context)};
+  return SealWebhookSecrets(w, box_);
 }
 
 Result<int> SqliteStore::SealPlaintextWebhookSecrets() {
@@ -167,7 +127,7 @@ class SqliteEventSink final : public EventSink {
     auto q = Statement(webhooks_, "SELECT id, event_types FROM webhooks WHERE account = ? AND enabled = 1 ORDER BY rowid");
     if (!q) return q.error();
     auto rows = (*q)->BindAll(account).Rows(
-        [](const Stmt& r) { return WebhookTarget{r.Text(0), SplitTypes(r.Text(1))}; }, "webhooks");
+        [](const Stmt& r) { return WebhookTarget{r.Text(0), SplitEventTypes(r.Text(1))}; }, "webhooks");
     (*q)->Reset();
     return rows;
   }
@@ -301,22 +261,7 @@ Result<std::vector<Suppression>> SqliteStore::FindSuppressions(const std::string
   // send asks about hundreds of addresses at once) is one statement with the addresses as a JSON array.
   // An address on both lists is reported with the account's entry.
   const bool one = addresses.size() == 1;
-  std::string key;
-  if (one) {
-    key = ToLowerAscii(addresses.front());
-  } else {
-    key = "[";
-    for (const auto& a : addresses) {
-      key += key.size() > 1 ? ",\"" : "\"";
-      for (char c : ToLowerAscii(a)) {
-        if (c == '"' || c == '\\') key += '\\';
-        if (static_cast<unsigned char>(c) < 0x20) continue;  // never in an address that got this far
-        key += c;
-      }
-      key += '"';
-    }
-    key += ']';
-  }
+  const std::string key = one ? ToLowerAscii(addresses.front()) : AddressesAsJson(addresses);
   std::lock_guard lock(reader_mu_);
   auto q = reader_->Cached(
       one ? "SELECT account, address, reason, detail, message_id, created_at FROM suppressions "
@@ -346,7 +291,7 @@ Result<Webhook> SqliteStore::CreateWebhook(const Webhook& in) {
   if (auto r = db_->Execute(
           "INSERT INTO webhooks(id, account, url, event_types, description, secret, previous_secret, previous_secret_expires, "
           "enabled, created_at) VALUES(?,?,?,?,?,?,?,?,?,?)",
-          w.id, w.account, w.url, JoinTypes(w.event_types), w.description, sealed->first, sealed->second,
+          w.id, w.account, w.url, JoinEventTypes(w.event_types), w.description, sealed->first, sealed->second,
           w.previous_secret_expires, w.enabled, w.created_at);
       !r)
     return Storage("cannot create a webhook", r.error().message);
@@ -381,7 +326,7 @@ Result<void> SqliteStore::UpdateWebhook(const Webhook& w) {
       "disabled_reason = CASE WHEN ?5 THEN '' ELSE disabled_reason END, secret = CASE WHEN ?11 THEN secret ELSE ?6 END, "
       "previous_secret = CASE WHEN ?11 THEN previous_secret ELSE ?7 END, "
       "previous_secret_expires = CASE WHEN ?11 THEN previous_secret_expires ELSE ?8 END WHERE account = ?9 AND id = ?10",
-      w.url, JoinTypes(w.event_types), w.description, w.enabled, w.enabled, sealed.first, sealed.second,
+      w.url, JoinEventTypes(w.event_types), w.description, w.enabled, w.enabled, sealed.first, sealed.second,
       w.previous_secret_expires, w.account, w.id, keep_secrets);
   if (!n) return Storage("cannot update a webhook", n.error().message);
   if (*n == 0) return MakeError(ErrorCode::kNotFound, "no webhook " + w.id);

@@ -12,6 +12,7 @@
 
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
+#include "store/store_shared.hpp"
 
 namespace kurier::store::sqlite {
 
@@ -159,9 +160,8 @@ Result<int64_t> SqliteStore::AccountId(const std::string& name) {
 }
 
 Result<Account> SqliteStore::CreateAccount(const std::string& name) {
+  if (auto ok = CheckAccountName(name); !ok) return ok.error();
   std::lock_guard lock(mu_);
-  if (name.empty() || name.size() > 64 || name.find_first_of(" \t\r\n/") != std::string::npos)
-    return MakeError(ErrorCode::kInvalidArgument, "account name '" + name + "' is not valid: use 1-64 characters without spaces or '/'");
   Account a;
   a.name = name;
   a.created_at = NowMicros();
@@ -246,11 +246,7 @@ Result<void> SqliteStore::SetSandbox(const std::string& account, bool on) {
 
 Result<void> SqliteStore::SetAccountDefault(const std::string& account, const std::string& setting,
                                             std::optional<bool> value) {
-  if (setting != "track_opens" && setting != "track_clicks" && setting != "list_unsubscribe" &&
-      setting != "refuse_suppressed" && setting != "test_mode")
-    return MakeError(ErrorCode::kInvalidArgument, "unknown account default '" + setting +
-                                                      "'; use track_opens, track_clicks, list_unsubscribe, "
-                                                      "refuse_suppressed or test_mode");
+  if (auto ok = CheckAccountDefault(setting); !ok) return ok;
   return SetAccountFlag("UPDATE accounts SET " + setting + " = ? WHERE name = ?", account, value);  // one of five names
 }
 
@@ -452,15 +448,6 @@ Result<void> SqliteStore::SetDkimKeyState(int64_t id, const std::string& state, 
 
 namespace {
 
-Error TemplateNotFound(const std::string& account, const std::string& id) {
-  return MakeError(ErrorCode::kNotFound, "no template '" + id + "' in account '" + account + "'");
-}
-
-Error NameTaken(const std::string& name) {
-  return MakeError(ErrorCode::kAlreadyExists,
-                   "a template named '" + name + "' already exists in this account; choose another name");
-}
-
 // A transaction that rolls back unless committed.
 class Transaction {
  public:
@@ -531,7 +518,7 @@ Result<StoredTemplate> SqliteStore::CreateTemplate(const std::string& account, c
           "INSERT INTO templates(id, account_id, name, created_at, updated_at, published_version) VALUES(?,?,?,?,?,?)", t.id,
           *account_id, name, now, now, publish);
       !r) {
-    if (IsUniqueViolation(r.error())) return NameTaken(name);
+    if (IsUniqueViolation(r.error())) return TemplateNameTaken(name);
     return Storage("cannot create template", r.error().message);
   }
   auto v = AddTemplateVersionLocked(t.id, first, now);
@@ -596,7 +583,7 @@ Result<StoredTemplate> SqliteStore::UpdateTemplate(const std::string& account, c
   const int64_t now = NowMicros();
   if (update.name) {
     if (auto r = db_->Execute("UPDATE templates SET name = ? WHERE id = ?", *update.name, id); !r) {
-      if (IsUniqueViolation(r.error())) return NameTaken(*update.name);
+      if (IsUniqueViolation(r.error())) return TemplateNameTaken(*update.name);
       return Storage("cannot rename template", r.error().message);
     }
   }
