@@ -21,6 +21,8 @@ void AddDkimCommand(CLI::App& app);
 void AddApiCommand(CLI::App& app);
 /// Registers `failover test`.
 void AddFailoverCommand(CLI::App& app, std::string& config_path);
+/// `kurier db migrate|status` (db_command.cpp).
+void AddDbCommand(CLI::App& app, std::string& config_path);
 /// Registers `dns route`.
 void AddDnsCommand(CLI::App& app, std::string& config_path);
 /// Registers `auth status|unblock`.
@@ -32,12 +34,17 @@ void AddAdminCommands(CLI::App& app, std::string& config_path);
 Config LoadConfigOrExit(const std::string& path);
 /// Opens the configured store or exits with the reason. The store gets the node's secret
 /// (server.secret_file) for the webhook secrets it keeps encrypted: made when missing if
-/// `create_secret` (init, serve), otherwise loaded only when it exists.
-std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config, bool create_secret = false);
+/// `create_secret` (init, serve), otherwise loaded only when it exists. A PostgreSQL store's schema is
+/// migrated when `migrate` (init, db migrate), otherwise it must be the one this kurier knows.
+std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config, bool create_secret = false, bool migrate = false);
 
 /// Opens the configured store: the node's secret made when missing if `create_secret`, otherwise loaded
-/// only when it exists. The error says what failed.
-Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const Config& config, bool create_secret);
+/// only when it exists; a PostgreSQL schema migrated when `migrate`. The error says what failed.
+Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const Config& config, bool create_secret, bool migrate = true);
+
+/// Where the configured store is: the SQLite file, or the PostgreSQL URL with the password of
+/// store.password_file added (never printed).
+Result<std::string> StoreLocation(const Config& config);
 
 /// What makes the install `config` describes incomplete: its data directory missing, or a file `kurier
 /// init` writes (the database, the spool, the TLS certificate and key) missing; "" when complete.

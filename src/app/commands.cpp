@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <spdlog/spdlog.h>
 
@@ -32,7 +35,30 @@ Config LoadConfigOrExit(const std::string& path) {
   return c.value();
 }
 
-Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const Config& config, bool create_secret) {
+Result<std::string> StoreLocation(const Config& config) {
+  if (config.store_backend != "postgresql") return config.sqlite_path.string();
+  if (config.store_password_file.empty()) return config.store_url;
+  std::ifstream in(config.store_password_file);
+  std::string password;
+  if (!in || !std::getline(in, password))
+    return MakeError(ErrorCode::kConfig, "store.password_file: cannot read " + config.store_password_file.string() +
+                                             "; write the PostgreSQL password on its first line (mode 0600)");
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  // libpq's URI takes percent-encoded parameters after '?'.
+  std::string encoded;
+  for (unsigned char ch : password) {
+    if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+      encoded += static_cast<char>(ch);
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", ch);
+      encoded += hex;
+    }
+  }
+  return config.store_url + (config.store_url.find('?') == std::string::npos ? "?" : "&") + "password=" + encoded;
+}
+
+Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const Config& config, bool create_secret, bool migrate) {
   store::StoreOptions options;
   std::error_code ec;
   if (create_secret || std::filesystem::exists(config.secret_file, ec)) {
@@ -41,7 +67,12 @@ Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const Config& config, 
     options.server_secret = std::move(secret.value());
   }
   options.soft_bounces = store::SoftBouncePolicy{config.bounces.soft_limit, config.bounces.soft_window_days};
-  return store::OpenStore(config.store_backend, config.sqlite_path, options);
+  options.migrate = migrate;
+  options.pool_size = static_cast<std::size_t>(config.store_pool_size);
+  options.node_name = config.node_name;
+  auto location = StoreLocation(config);
+  if (!location) return location.error();
+  return store::OpenStore(config.store_backend, location.value(), options);
 }
 
 namespace {
@@ -57,14 +88,14 @@ void RefuseForeignDataDir(const Config& c) {
 }
 }  // namespace
 
-std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config, bool create_secret) {
+std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config, bool create_secret, bool migrate) {
   RefuseForeignDataDir(config);
   // Only init and serve may start from nothing; a command given a wrong --config must not create a database.
   std::error_code ec;
-  if (!create_secret && !std::filesystem::exists(config.sqlite_path, ec))
+  if (!create_secret && config.store_backend == "sqlite" && !std::filesystem::exists(config.sqlite_path, ec))
     Fail("no database at " + config.sqlite_path.string() + " (store.sqlite_path of " + config.file.string() +
          "): is --config the right file? 'kurier init --dir DIR' creates a data directory");
-  auto s = OpenConfiguredStore(config, create_secret);
+  auto s = OpenConfiguredStore(config, create_secret, migrate || config.store_backend == "sqlite");
   if (!s) Fail(s.error().message);
   return std::move(s.value());
 }

@@ -63,7 +63,9 @@ void TightenFileModes(const Config& config) {
   if (!KeptByRootForOurGroup(config.file)) Tighten(config.file);
   Tighten(config.data_dir);
   // Files kurier names outside the data directory (absolute paths in kurier.toml).
-  for (const auto& p : {config.sqlite_path, config.spool_path, config.secret_file, config.tls_private_key, config.arc.key_file}) {
+  for (const auto& p : {config.sqlite_path, config.spool_path, config.secret_file, config.tls_private_key, config.arc.key_file,
+                        config.store_password_file}) {
+    if (p.empty()) continue;
     Tighten(p);
     for (const char* suffix : {"-wal", "-shm"}) Tighten(p.string() + suffix);
   }

@@ -39,7 +39,7 @@ std::string InstallProblem(const Config& c) {
                                                            {"tls.certificate", &c.tls_certificate},
                                                            {"tls.private_key", &c.tls_private_key}};
   for (const auto& [key, path] : files)
-    if (!fs::exists(*path, ec))
+    if (!fs::exists(*path, ec) && !(path == &c.sqlite_path && c.store_backend == "postgresql"))
       return c.data_dir.string() + " is not a complete kurier data directory: " + key + " " + path->string() + " is missing";
   return "";
 }
@@ -255,6 +255,7 @@ fs::path Staged(const Staging& staging, const char* key, const fs::path& p) {
 
 struct Created {
   std::string password, api_key;
+  bool joined = false;  ///< the PostgreSQL database had accounts already: this node joins them
 };
 
 // Everything inside the staged directories: the certificate (unless given), the store with the node
@@ -277,6 +278,11 @@ Created Populate(const Config& config, Staging& staging, bool self_signed, const
     FaultForTest("store");
     Must(spool::Spool::Open(work.spool_path, spool::SpoolOptions{work.spool_fsync, work.spool_max_batch}, nullptr), "the spool");
     FaultForTest("spool");
+    // Another node set this PostgreSQL database up: this one shares its accounts and credentials.
+    if (config.store_backend == "postgresql" && !Must(store->ListAccounts(), "the accounts").empty()) {
+      out.joined = true;
+      return out;
+    }
     Must(store->CreateAccount("default"), "account default");
     for (const auto& d : sender_domains) Must(store->AddSenderDomain("default", d), "sender domain " + d);
     out.password = Must(store::IssueSmtpCredential(*store, "default", "default"), "the SMTP credential").password;
@@ -294,6 +300,18 @@ std::string Reachable(const std::string& listen) {
 }
 
 void PrintInitialised(const Config& config, const InitOptions& o, const std::vector<std::string>& domains, const Created& c) {
+  if (c.joined) {
+    std::cout << (o.json ? boost::json::serialize(boost::json::object{{"config", config.file.string()},
+                                                                       {"data_dir", config.data_dir.string()},
+                                                                       {"joined", true}})
+                         : "Initialised " + config.data_dir.string() + " as another node of the PostgreSQL database " +
+                               "of store.url, which has its accounts already: use their SMTP credentials and API keys.\n" +
+                               "Copy server.secret_file (" + config.secret_file.string() + ") from the first node over " +
+                               "this node's before 'kurier serve --config " + config.file.string() + "': webhook " +
+                               "secrets are sealed with it.")
+              << "\n";
+    return;
+  }
   const bool self_signed = o.tls_cert.empty();
   const std::string api_url = "http://" + Reachable(config.api.listen);
   auto listen = [](const ListenerConfig& l) {

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   kurier::app::AddAuthCommand(app, config_path);
   kurier::app::AddDnsCommand(app, config_path);
   kurier::app::AddFailoverCommand(app, config_path);
+  kurier::app::AddDbCommand(app, config_path);
   kurier::app::AddDkimCommand(app);
   kurier::app::AddApiCommand(app);
   kurier::app::AddDomainCommand(app, config_path);

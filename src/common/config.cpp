@@ -250,8 +250,18 @@ void ReadServer(Reader& r, Config& c) {
     r.Error("tls.ciphers: \"" + c.tls_ciphers + "\" is not a policy; use \"modern\" or \"intermediate\"");
   c.tls_reload_interval = r.Int("tls.reload_interval", 0, 86400);
   c.store_backend = r.Str("store.backend");
-  if (c.store_backend != "sqlite")
-    r.Error("store.backend: \"" + c.store_backend + "\" is not available; use \"sqlite\"");
+  c.store_url = r.Str("store.url");
+  if (c.store_url.rfind("postgresql://", 0) == 0 || c.store_url.rfind("postgres://", 0) == 0) c.store_backend = "postgresql";
+  else if (!c.store_url.empty())
+    r.Error("store.url: \"" + c.store_url + "\" is not a PostgreSQL URL; write postgresql://user@host:port/database");
+  if (c.store_backend != "sqlite" && c.store_backend != "postgresql")
+    r.Error("store.backend: \"" + c.store_backend + "\" is not available; use \"sqlite\" or \"postgresql\"");
+  if (c.store_backend == "postgresql" && c.store_url.empty())
+    r.Error("store.backend: \"postgresql\" needs store.url = \"postgresql://user@host:port/database\"");
+  if (const std::string f = r.Str("store.password_file"); !f.empty()) c.store_password_file = c.data_dir / f;
+  c.store_pool_size = r.Int("store.pool_size", 1, 1000);
+  c.node_name = r.Str("cluster.node_name");
+  if (c.node_name.empty()) c.node_name = c.hostname;
   c.sqlite_path = c.data_dir / r.Str("store.sqlite_path");
   c.spool_path = c.data_dir / r.Str("spool.path");
   c.spool_fsync = r.Bool("spool.fsync");

@@ -149,7 +149,11 @@ struct Config {
   std::string tls_min_version;
   std::string tls_ciphers = "modern";  ///< tls.ciphers: "modern" or "intermediate" (src/net/tls_policy.hpp)
   int tls_reload_interval = 5;  ///< tls.reload_interval: seconds between checks of the certificate files, 0: SIGHUP only
-  std::string store_backend;
+  std::string store_backend;  ///< "sqlite" or "postgresql" (store.url given)
+  std::string store_url;      ///< store.url: PostgreSQL connection URL ("" for SQLite)
+  std::filesystem::path store_password_file;  ///< store.password_file ("" when unset)
+  int store_pool_size = 8;    ///< store.pool_size
+  std::string node_name;      ///< cluster.node_name, else server.hostname
   std::filesystem::path sqlite_path;
   int event_journal_delay_ms = 10;  ///< store.event_journal_delay_ms
   std::filesystem::path spool_path;

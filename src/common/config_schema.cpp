@@ -31,7 +31,17 @@ constexpr Key kSchema[] = {
      "changed pair is loaded for new connections; one that does not load is logged and the old one kept. "
      "SIGHUP reloads at once. 0: only on SIGHUP."},
     {"store.backend", Type::kString, R"("sqlite")",
-     "Where accounts, credentials, keys and events live: \"sqlite\" (embedded)."},
+     "Where accounts, credentials, keys and events live: \"sqlite\" (embedded, one node) or \"postgresql\" "
+     "(several nodes share one database; set store.url). A store.url of postgresql:// chooses it by itself."},
+    {"store.url", Type::kString, R"("")",
+     "PostgreSQL connection URL, e.g. \"postgresql://kurier@db.internal:5432/kurier?sslmode=verify-full\" "
+     "(libpq's URI: sslmode, sslrootcert and the other parameters are honoured). Empty: the embedded SQLite store. "
+     "Run 'kurier db migrate' once before the first 'kurier serve' and after each upgrade."},
+    {"store.password_file", Type::kString, R"("")",
+     "File holding the PostgreSQL password (one line; keep it 0600), relative to data_dir. Empty: the password "
+     "comes from the URL, PGPASSWORD or ~/.pgpass, as libpq reads them."},
+    {"store.pool_size", Type::kInt, "8",
+     "PostgreSQL connections this node opens at most (listeners, delivery and the API share them)."},
     {"store.sqlite_path", Type::kString, R"("kurier.db")", "SQLite database file (relative to data_dir)."},
     {"store.event_journal_delay_ms", Type::kInt, "10",
      "Opens and clicks are appended to events.journal beside the database (on disk before the answer) and moved "
@@ -41,6 +51,8 @@ constexpr Key kSchema[] = {
     {"spool.fsync", Type::kBool, "true",
      "fsync before acknowledging a message (250). Turning this off risks losing acknowledged mail on power loss."},
     {"spool.max_batch", Type::kInt, "512", "Most messages committed together by one group commit (one fsync)."},
+    {"cluster.node_name", Type::kString, R"("")",
+     "This node's name among the nodes sharing one PostgreSQL database (unique per node). Empty: server.hostname."},
     {"smtp.submission.enabled", Type::kBool, "true", "Message submission with STARTTLS (RFC 6409, RFC 3207)."},
     {"smtp.submission.listen", Type::kString, R"("127.0.0.1:2587")", "Address and port; use 0.0.0.0:587 in production."},
     {"smtp.submissions.enabled", Type::kBool, "true", "Submission over implicit TLS (RFC 8314)."},

@@ -306,8 +306,9 @@ class Kurier:
         except ValueError:
             raise AssertionError(f"kurier init --json did not print JSON:\n{proc.stdout}\n{proc.stderr}")
         self.config = self.info["config"]
-        self.username = self.info["smtp_username"]
-        self.password = self.info["smtp_password"]
+        # A node joining a PostgreSQL database that has its accounts already gets no credentials of its own.
+        self.username = self.info.get("smtp_username")
+        self.password = self.info.get("smtp_password")
         self.api_key = self.info.get("api_key")
         self.account = self.info.get("account")
         self.relay_enabled = relay
@@ -500,6 +501,15 @@ def kurier_factory(tmp_path):
 def kurier(kurier_factory):
     """A fresh, running kurier with submission, submissions and relay listeners."""
     return kurier_factory()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One real PostgreSQL server for the session (pg_server.py); each test makes its own database."""
+    from pg_server import PostgresServer
+    server = PostgresServer()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="module")

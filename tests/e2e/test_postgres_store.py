@@ -1,0 +1,122 @@
+"""kurier on PostgreSQL (issue 16): `kurier init` with store.url, `kurier db migrate|status`, a node that
+refuses a schema it does not know, mail over SMTP and the API recorded in the shared database, and a
+second node joining the database with the first node's accounts. Real PostgreSQL 15 (pg_server.py),
+password authentication over TCP from store.password_file."""
+import itertools
+import shutil
+import time
+import uuid
+
+import pytest
+
+from conftest import make_message, run, KURIER_BIN
+
+_dbs = itertools.count()
+
+
+def new_db(postgres):
+    return postgres.createdb(f"e2e_{uuid.uuid4().hex[:12]}")
+
+
+def pg_sets(postgres, db, tmp_path):
+    pw = tmp_path / f"pgpass-{next(_dbs)}"
+    pw.write_text(postgres.PASSWORD + "\n")
+    pw.chmod(0o600)
+    return [f"store.url={postgres.url(db)}", f"store.password_file={pw}"]
+
+
+def wait_for(predicate, timeout=10, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_init_migrates_and_mail_lands_in_postgresql(postgres, kurier_factory, tmp_path):
+    db = new_db(postgres)
+    k = kurier_factory(*pg_sets(postgres, db, tmp_path))
+    # Nothing of the store is in a SQLite file: it is all in the database.
+    assert not (k.dir / "kurier.db").exists()
+    status = k.cli_json("db", "status", "--json")
+    assert status["backend"] == "postgresql"
+    assert status["components"][0]["component"] == "store" and status["components"][0]["state"] == "current"
+    assert "s3cret" not in str(status)  # the password is never shown
+
+    with k.smtp_submission() as s:
+        s.sendmail("a@example.com", ["b@example.net"], make_message("a@example.com", "b@example.net", "pg smtp", "body"))
+    st, res = k.api("POST", "/v1/messages", {"from": "a@example.com", "to": "c@example.net", "subject": "pg api",
+                                               "text": "hi", "tags": ["spring"]})
+    assert st == 202, res
+    api_id = res["messages"][0]["id"]
+
+    wait_for(lambda: len(k.events("accepted")) == 2, what="two accepted events")
+    rows = postgres.psql(db, "SELECT message_id FROM events WHERE type = 'accepted' ORDER BY id")
+    assert api_id in [r[0] for r in rows]
+    assert postgres.psql(db, "SELECT name FROM accounts") == [["default"]]
+
+    st, res = k.api("POST", "/v1/suppressions", {"address": "Blocked@Example.net", "reason": "manual"})
+    assert st in (200, 201), res
+    assert postgres.psql(db, "SELECT address, reason FROM suppressions") == [["blocked@example.net", "manual"]]
+    st, stats = k.api("GET", "/v1/stats?tag=spring")
+    assert st == 200 and stats["totals"]["sent"] == 1, stats
+
+
+def test_serve_refuses_a_schema_it_does_not_know(postgres, kurier_factory, tmp_path):
+    db = new_db(postgres)
+    k = kurier_factory(*pg_sets(postgres, db, tmp_path), start=False)
+    # Point the node at a new, empty database: serve says what to run instead of creating tables itself.
+    empty = new_db(postgres)
+    text = open(k.config).read().replace(f"/{db}'", f"/{empty}'")
+    assert f"/{empty}'" in text
+    open(k.config, "w").write(text)
+    p = run([KURIER_BIN, "serve", "--config", k.config], timeout=30)
+    assert p.returncode != 0
+    assert "kurier db migrate" in p.stderr and "version 0" in p.stderr, p.stderr
+    st = k.cli("db", "status", check=False)
+    assert st.returncode == 1 and "kurier db migrate" in st.stdout
+    out = k.cli("db", "migrate").stdout
+    assert "1 migration(s) applied" in out
+    assert "already up to date" in k.cli("db", "migrate").stdout  # idempotent
+    # A schema newer than this kurier (another node upgraded first) is refused too.
+    postgres.psql(empty, "UPDATE kurier_schema SET version = version + 1 WHERE component = 'store'")
+    p = run([KURIER_BIN, "serve", "--config", k.config], timeout=30)
+    assert p.returncode != 0 and "newer" in p.stderr, p.stderr
+
+
+def test_a_second_node_joins_the_database(postgres, kurier_factory, tmp_path):
+    db = new_db(postgres)
+    sets = pg_sets(postgres, db, tmp_path)
+    first = kurier_factory(*sets)
+    second = kurier_factory(*sets, start=False)
+    assert second.info.get("joined") is True and second.password is None
+    shutil.copy(first.dir / "secret.key", second.dir / "secret.key")
+    second.username, second.password, second.api_key = first.username, first.password, first.api_key
+    second.start()
+    # The first node's credentials work on the second: accounts are shared.
+    with second.smtp_submission() as s:
+        s.sendmail("a@example.com", ["x@example.net"], make_message("a@example.com", "x@example.net", "via 2", "b"))
+    st, res = first.api("POST", "/v1/messages", {"from": "a@example.com", "to": "y@example.net", "subject": "via 1",
+                                                   "text": "hi"})
+    assert st == 202, res
+    # Either node reads every node's events.
+    for node in (first, second):
+        wait_for(lambda: len(node.events("accepted")) == 2, what="both accepted events on every node")
+    assert postgres.psql(db, "SELECT count(*) FROM accounts") == [["1"]]
+
+
+def test_a_wrong_password_says_what_to_check(postgres, kurier_factory, tmp_path):
+    db = new_db(postgres)
+    k = kurier_factory(*pg_sets(postgres, db, tmp_path), start=False)
+    pw = [s.split("=", 1)[1] for s in pg_sets(postgres, db, tmp_path) if s.startswith("store.password_file")][0]
+    text = open(k.config).read()
+    import re
+    text = re.sub(r"password_file = '[^']*'", f"password_file = '{pw}'", text)
+    open(k.config, "w").write(text)
+    open(pw, "w").write("wrong\n")
+    p = k.cli("db", "status", check=False)
+    assert p.returncode != 0
+    assert "password authentication failed" in p.stderr and "store.url" in p.stderr, p.stderr
+    assert "wrong" not in p.stderr  # never the password itself
