@@ -1,6 +1,7 @@
 // api_service.hpp - what the HTTP API's handlers need from the rest of kurier, and the functions that
 // register each group of routes on a Router. Boost stays out of this header.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -60,6 +61,8 @@ struct ApiContext {
   /// Signs open, click and unsubscribe links (derived from server.secret_file); null: no tracking.
   std::shared_ptr<const tracking::Key> tracking_key;
   std::shared_ptr<tracking::AccountDefaults> account_defaults = std::make_shared<tracking::AccountDefaults>();
+  /// Set while the node drains (SIGTERM, `kurier serve --drain`): GET /readyz answers 503.
+  std::shared_ptr<std::atomic<bool>> draining = std::make_shared<std::atomic<bool>>(false);
 };
 
 /// What the send path's tracking (tracking/outbound.hpp) reads, taken from `ctx`: the link base and
@@ -102,6 +105,8 @@ void AddEventRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 void AddSuppressionRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 /// /v1/webhooks: create, list, read, change, delete, rotate-secret, test, deliveries (webhooks_api.cpp).
 void AddWebhookRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
+/// GET /healthz and GET /readyz (public), GET /metrics (read scope): ops_api.cpp.
+void AddOpsRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 /// GET /v1/openapi.json (public).
 void AddOpenApiRoute(Router& router);
 /// The OpenAPI 3.1 document served at /v1/openapi.json.

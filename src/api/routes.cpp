@@ -21,6 +21,7 @@ void AddAllRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   AddSuppressionRoutes(router, ctx);
   AddWebhookRoutes(router, ctx);
   AddTrackingRoutes(router, ctx);
+  AddOpsRoutes(router, ctx);
   AddOpenApiRoute(router);
   AddDocsRoutes(router);  // last: its reference names the scopes of the routes above
 }

@@ -6,11 +6,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
+#include <csignal>
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <unistd.h>
 
 #include "api/api_service.hpp"
 #include "api/http_server.hpp"
@@ -21,6 +23,7 @@
 #include "common/ids.hpp"
 #include "common/log.hpp"
 #include "delivery/delivery_manager.hpp"
+#include "metrics/metrics.hpp"
 #include "dns/resolver.hpp"
 #include "domains/check.hpp"
 #include "common/secret.hpp"
@@ -301,6 +304,44 @@ void ReloadOnSighup(boost::asio::signal_set& hup, smtp::server::SmtpServer& serv
   });
 }
 
+// The gauges of GET /metrics read when it is scraped: the queue by state and its oldest message, the
+// database pool, the webhook backlog and whether the node drains.
+metrics::Registry::Handle CollectNodeGauges(store::Store& store, spool::Spool& spool, const std::atomic<bool>& draining) {
+  return metrics::Registry::Global().AddCollector([&store, &spool, &draining](metrics::Registry& m) {
+    const int64_t now = NowMicros();
+    if (auto q = spool.CountByState(now); q) {
+      for (const auto& [state, n] : q->by_state) m.Set("kurier_queue_messages", {{"state", state}}, static_cast<double>(n));
+      m.Set("kurier_queue_oldest_age_seconds", {}, q->oldest ? static_cast<double>(now - q->oldest) / 1e6 : 0);
+    }
+    if (auto use = store.ConnectionUse()) {
+      m.Set("kurier_db_connections", {{"state", "open"}}, static_cast<double>(use->open));
+      m.Set("kurier_db_connections", {{"state", "in_use"}}, static_cast<double>(use->in_use));
+      m.Set("kurier_db_connections", {{"state", "size"}}, static_cast<double>(use->size));
+      m.Set("kurier_db_pool_waits_total", {}, static_cast<double>(use->waited));
+    }
+    if (auto backlog = store.WebhookBacklog(); backlog) m.Set("kurier_webhook_backlog", {}, static_cast<double>(*backlog));
+    m.Set("kurier_draining", {}, draining.load() ? 1 : 0);
+  });
+}
+
+// `kurier serve --drain`: asks the running server to drain and waits until it has stopped.
+void DrainRunningServer(const Config& config) {
+  auto answer = SendControl(config.control_socket, "drain", "");
+  if (!answer) Fail("no kurier server runs with " + config.file.string() + " (no control socket at " +
+                    config.control_socket.string() + "); nothing to drain");
+  if (!answer->ok) Fail("the server refused to drain: " + answer->detail);
+  std::cerr << "draining: " << answer->detail << std::endl;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(config.drain_delay + 120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!SendControl(config.control_socket, "status", "")) {
+      std::cerr << "stopped" << std::endl;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  Fail("the server still runs two minutes after cluster.drain_delay; see its log");
+}
+
 // `kurier serve`: opens the stores, starts delivery, the SMTP and HTTP listeners, webhooks and the
 // timers, runs until SIGINT or SIGTERM, then stops them in order.
 void Serve(const std::string& config_path) {
@@ -345,14 +386,18 @@ void Serve(const std::string& config_path) {
     webhooks.Start();
     EventPurger purger(config, *store, ioc);
     purger.Run();
+    auto gauges = CollectNodeGauges(*store, *spool, *api_ctx->draining);
     spdlog::info("kurier ready (hostname {})", config.hostname);
     boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
     boost::asio::steady_timer grace(ioc);
     boost::asio::signal_set hup(ioc, SIGHUP);
     ReloadOnSighup(hup, server);
-    signals.async_wait([&](auto ec, int sig) {
-      if (ec) return;
-      spdlog::info("signal {}: stopping", sig);
+    control.AddHandler("drain", [](const std::string&) {
+      ::kill(::getpid(), SIGTERM);  // the same path as a service manager's stop
+      return ControlAnswer{true, "stopping after cluster.drain_delay; /readyz answers 503 meanwhile"};
+    });
+    auto stop_serving = [&] {
+      spdlog::info("stopping");
       hup.cancel();
       server.Stop();
       http.Stop();
@@ -364,6 +409,16 @@ void Serve(const std::string& config_path) {
       // Give sessions a moment to finish the reply in flight, then stop.
       grace.expires_after(std::chrono::milliseconds(500));
       grace.async_wait([&](auto) { ioc.stop(); });
+    };
+    signals.async_wait([&](auto ec, int sig) {
+      if (ec) return;
+      // Draining: GET /readyz answers 503 at once, so that load balancers stop sending new connections;
+      // after cluster.drain_delay the listeners close and delivery stops (unfinished recipients stay
+      // queued for the next attempt, by this node or another).
+      api_ctx->draining->store(true);
+      spdlog::info("signal {}: draining; stopping in {} s (cluster.drain_delay)", sig, config.drain_delay);
+      grace.expires_after(std::chrono::seconds(config.drain_delay));
+      grace.async_wait([&, stop_serving](auto) { stop_serving(); });
     });
     RunThreads(config, ioc);
     spool->Stop();  // commit what is queued while the executors still exist
@@ -378,7 +433,14 @@ void AddServeCommand(CLI::App& app, std::string& config_path) {
   auto* cmd = app.add_subcommand("serve", "Run the server in the foreground (SIGTERM or SIGINT stops it, SIGHUP reloads "
                                           "the TLS certificate)");
   cmd->add_option("--config", config_path, "Configuration file (default: $KURIER_CONFIG or var/kurier.toml)");
-  cmd->callback([&] { Serve(config_path); });
+  static bool drain = false;
+  cmd->add_flag("--drain", drain,
+                "Drain the server running with this configuration (as SIGTERM does: /readyz answers 503, then after "
+                "cluster.drain_delay it stops) and wait until it has stopped");
+  cmd->callback([&] {
+    if (drain) return DrainRunningServer(LoadConfigOrExit(config_path));
+    Serve(config_path);
+  });
 }
 
 }  // namespace kurier::app

@@ -53,6 +53,10 @@ constexpr Key kSchema[] = {
     {"spool.max_batch", Type::kInt, "512", "Most messages committed together by one group commit (one fsync)."},
     {"cluster.node_name", Type::kString, R"("")",
      "This node's name among the nodes sharing one PostgreSQL database (unique per node). Empty: server.hostname."},
+    {"cluster.drain_delay", Type::kInt, "0",
+     "Seconds between SIGTERM (or 'kurier serve --drain') and closing the listeners, while GET /readyz answers 503 "
+     "so that a load balancer stops sending new connections first; behind one, set it above the health check's "
+     "interval times its fall count (HAProxy: inter 2s, fall 3 -> 6 or more)."},
     {"smtp.submission.enabled", Type::kBool, "true", "Message submission with STARTTLS (RFC 6409, RFC 3207)."},
     {"smtp.submission.listen", Type::kString, R"("127.0.0.1:2587")", "Address and port; use 0.0.0.0:587 in production."},
     {"smtp.submissions.enabled", Type::kBool, "true", "Submission over implicit TLS (RFC 8314)."},

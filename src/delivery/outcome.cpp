@@ -13,7 +13,9 @@
 #include "bounce/classify.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
+#include "delivery/providers.hpp"
 #include "delivery/retry_policy.hpp"
+#include "metrics/metrics.hpp"
 
 namespace kurier::delivery {
 
@@ -69,6 +71,7 @@ Decision Decide(const QueuePolicy& queue, const Job& job, const std::vector<smtp
       out.retry.rcpts.push_back(Job::Rcpt{rc.idx, rc.address, attempts});
     }
     spdlog::info("{} {} to=<{}> mx={} {}", job.message_id, type, rc.address, mx.empty() ? "-" : mx, reply);
+    metrics::Registry::Global().Add("kurier_deliveries_total", {{"result", type}, {"provider", std::string(ProviderOfMx(mx))}});
     out.updates.push_back(std::move(u));
     out.events.push_back(store::Event{0, now, type, job.message_id, "", boost::json::serialize(data)});
   }

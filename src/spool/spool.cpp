@@ -6,6 +6,8 @@
 // returned (SpoolStorage::Begin(true): for SQLite, COMMIT under synchronous=FULL, the WAL fsync'ed).
 #include "spool/spool.hpp"
 
+#include "metrics/metrics.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -198,6 +200,23 @@ void Spool::Record(const std::vector<store::Event>& events, const char* what) {
       spdlog::error("events: cannot record {} event of {}: {}", what, e.message_id, r.error().message);
 }
 
+namespace {
+
+// The node's metrics (metrics.hpp): the commit's time and the messages it acknowledged, by source.
+void CountAccepted(const std::vector<const SpoolMessage*>& messages, int64_t commit_micros) {
+  auto& m = metrics::Registry::Global();
+  m.Observe("kurier_spool_commit_seconds", static_cast<double>(commit_micros) / 1e6);
+  for (const SpoolMessage* msg : messages) {
+    const char* source = msg->credential.rfind("api:", 0) == 0 ? "api"
+                         : !msg->credential.empty()            ? "submission"
+                         : msg->mail_from.empty()              ? "internal"
+                                                               : "relay";
+    m.Add("kurier_messages_accepted_total", {{"source", source}});
+  }
+}
+
+}  // namespace
+
 Result<void> Spool::CommitBatch(const std::vector<const SpoolMessage*>& messages, std::vector<UpdateBatch>& updates) {
   // New messages are acknowledged after this commit, so it must reach the disk; a commit of delivery
   // results alone need not wait for an fsync (SpoolStorage::Begin).
@@ -222,6 +241,7 @@ Result<void> Spool::CommitBatch(const std::vector<const SpoolMessage*>& messages
   // a second database commit.
   if (events_ && !update_events.empty()) Record(update_events, "a delivery");
   if (!messages.empty()) {
+    CountAccepted(messages, NowMicros() - started);
     std::lock_guard lock(mu_);
     stats_.commits++;
     stats_.messages += messages.size();

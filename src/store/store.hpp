@@ -317,6 +317,18 @@ class Store {
     int64_t created_at = 0, next_attempt = 0;
   };
   virtual Result<std::vector<OutboxRow>> ListWebhookDeliveries(const std::string& webhook_id, std::size_t limit) = 0;
+  /// How many outbox rows wait to be sent or retried (the webhook backlog of /metrics).
+  virtual Result<int64_t> WebhookBacklog() = 0;
+
+  /// Whether the store answers now (GET /readyz): one trivial statement for a database server.
+  virtual Result<void> Ping() { return {}; }
+  /// The connection pool of a database server (/metrics); nullopt for the embedded store.
+  struct PoolUse {
+    std::size_t open = 0, in_use = 0, size = 0;
+    unsigned long long waited = 0;  ///< acquisitions that had to wait
+  };
+  virtual std::optional<PoolUse> ConnectionUse() { return std::nullopt; }
+
   /// Called (from the appending thread) after AppendEvents queued outbox rows.
   void SetWebhookListener(std::function<void()> f) { webhook_listener_ = std::move(f); }
 

@@ -442,6 +442,9 @@ def drive_events_and_stats(a, mid):
     a.call("GET", "/v1/stats", expect=200)
     a.call("GET", "/v1/stats", query="?by=hour&tag=welcome", expect=200)
     a.call("GET", "/v1/stats", query="?by=week", expect=422)
+    a.call("GET", "/healthz", expect=200)
+    a.call("GET", "/readyz", expect=200)
+    a.call("GET", "/metrics", expect=200)
 
 
 def check_webhook_posts(a, peer):

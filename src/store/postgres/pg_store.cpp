@@ -132,6 +132,18 @@ Result<std::unique_ptr<PgStore>> PgStore::Open(const std::string& url, const Sto
   return std::move(store);
 }
 
+Result<void> PgStore::Ping() {
+  return Run("PostgreSQL does not answer", [&](Connection& c) -> Result<void> {
+    c.Exec("SELECT 1");
+    return {};
+  });
+}
+
+std::optional<Store::PoolUse> PgStore::ConnectionUse() {
+  const auto u = pool_.Usage();
+  return PoolUse{u.open, u.in_use, u.size, u.waited};
+}
+
 Result<Account> PgStore::CreateAccount(const std::string& name) {
   if (auto ok = CheckAccountName(name); !ok) return ok.error();
   return Run("cannot create account", [&](Connection& c) -> Result<Account> {
@@ -152,8 +164,8 @@ Result<std::optional<Account>> PgStore::FindAccountOn(Connection& c, const std::
   // One round trip: the account is read for every message taken in.
   auto r = c.Exec(
       "SELECT id, name, created_at, send_dsn, sandbox, track_opens, track_clicks, list_unsubscribe, refuse_suppressed, "
-      "test_mode, (SELECT string_agg(d.name, ' ' ORDER BY d.name) FROM domains d WHERE d.account_id = a.id AND "
-      "d.verified_at IS NOT NULL), (SELECT string_agg(s.domain, ' ' ORDER BY s.domain) FROM sender_domains s "
+      "test_mode, (SELECT string_agg(d.name, ' ' ORDER BY d.name COLLATE \"C\") FROM domains d WHERE d.account_id = a.id AND "
+      "d.verified_at IS NOT NULL), (SELECT string_agg(s.domain, ' ' ORDER BY s.domain COLLATE \"C\") FROM sender_domains s "
       "WHERE s.account_id = a.id) FROM accounts a WHERE name = $1",
       Args(name));
   if (r.Rows() == 0) return std::optional<Account>();
@@ -177,7 +189,7 @@ Result<std::optional<Account>> PgStore::FindAccount(const std::string& name) {
 
 Result<std::vector<Account>> PgStore::ListAccounts() {
   return Run("cannot list accounts", [&](Connection& c) -> Result<std::vector<Account>> {
-    auto names = c.Exec("SELECT name FROM accounts ORDER BY name");
+    auto names = c.Exec("SELECT name FROM accounts ORDER BY name COLLATE \"C\"");
     std::vector<Account> out;
     for (int i = 0; i < names.Rows(); ++i) {
       auto a = FindAccountOn(c, std::string(names.Text(i, 0)));
@@ -240,7 +252,7 @@ Result<void> PgStore::RemoveSenderDomain(const std::string& account, const std::
   return Run("cannot remove sender domain", [&](Connection& c) -> Result<void> {
     auto id = c.Exec("SELECT id FROM accounts WHERE name = $1", Args(account));
     if (id.Rows() == 0) return NoAccount(account);
-    if (c.Exec("DELETE FROM sender_domains WHERE account_id = $1 AND domain = $2", Args(id.Int(0, 0), domain)).Affected() == 0)
+    if (c.Exec("DELETE FROM sender_domains WHERE account_id = $1 AND domain = lower($2)", Args(id.Int(0, 0), domain)).Affected() == 0)
       return MakeError(ErrorCode::kNotFound, "account '" + account + "' has no sender domain '" + domain + "'");
     return {};
   });
@@ -279,7 +291,7 @@ Result<std::optional<SmtpCredential>> PgStore::FindSmtpCredential(const std::str
 Result<std::vector<SmtpCredential>> PgStore::ListSmtpCredentials(const std::string& account) {
   return Run("cannot list SMTP credentials", [&](Connection& c) -> Result<std::vector<SmtpCredential>> {
     auto r = c.Exec("SELECT c.id, c.username, a.name, c.created_at FROM smtp_credentials c JOIN accounts a ON a.id = c.account_id "
-                    "WHERE $1 = '' OR a.name = $1 ORDER BY c.username",
+                    "WHERE $1 = '' OR a.name = $1 ORDER BY c.username COLLATE \"C\"",
                     Args(account));
     std::vector<SmtpCredential> out;
     for (int i = 0; i < r.Rows(); ++i)
@@ -404,7 +416,7 @@ Result<std::vector<DkimKey>> PgStore::ListDkimKeys(const std::string& domain) {
   return Run("cannot list DKIM keys", [&](Connection& c) -> Result<std::vector<DkimKey>> {
     auto r = c.Exec("SELECT k.id, d.name, a.name, k.selector, k.algorithm, k.key_path, k.created_at, k.state, k.retire_at "
                     "FROM dkim_keys k JOIN domains d ON d.id = k.domain_id JOIN accounts a ON a.id = d.account_id "
-                    "WHERE ($1 = '' OR lower(d.name) = lower($1)) ORDER BY d.name, k.id",
+                    "WHERE ($1 = '' OR lower(d.name) = lower($1)) ORDER BY d.name COLLATE \"C\", k.id",
                     Args(domain));
     std::vector<DkimKey> out;
     for (int i = 0; i < r.Rows(); ++i) {

@@ -96,6 +96,9 @@ class PgStore final : public Store {
   Result<int64_t> NextWebhookDue() override;
   Result<void> FinishWebhookAttempt(int64_t outbox_id, const WebhookAttempt& attempt) override;
   Result<std::vector<OutboxRow>> ListWebhookDeliveries(const std::string& webhook_id, std::size_t limit) override;
+  Result<int64_t> WebhookBacklog() override;
+  Result<void> Ping() override;
+  std::optional<PoolUse> ConnectionUse() override;
 
   /// Runs `f` with a leased connection; a PgError becomes an error naming `what` (kTemporary when the
   /// server cannot be reached). A connection found dead on first use is replaced and `f` tried once more.

@@ -78,7 +78,7 @@ Result<StoredTemplate> PgStore::CreateTemplate(const std::string& account, const
 
 Result<std::vector<StoredTemplate>> PgStore::ListTemplates(const std::string& account) {
   return Run("cannot list templates", [&](Connection& c) -> Result<std::vector<StoredTemplate>> {
-    auto r = c.Exec(std::string(kTemplateColumns) + "WHERE a.name = $1 ORDER BY t.name, t.id", Args(account));
+    auto r = c.Exec(std::string(kTemplateColumns) + "WHERE a.name = $1 ORDER BY t.name COLLATE \"C\", t.id COLLATE \"C\"", Args(account));
     std::vector<StoredTemplate> out;
     for (int i = 0; i < r.Rows(); ++i) out.push_back(TemplateRow(r, i));
     return out;

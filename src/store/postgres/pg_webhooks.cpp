@@ -52,7 +52,7 @@ Result<Webhook> PgStore::CreateWebhook(const Webhook& in) {
 
 Result<std::vector<Webhook>> PgStore::ListWebhooks(const std::string& account) {
   return Run("cannot list webhooks", [&](Connection& c) -> Result<std::vector<Webhook>> {
-    auto r = c.Exec(std::string("SELECT ") + kWebhookColumns + " FROM webhooks w WHERE account = $1 ORDER BY id", Args(account));
+    auto r = c.Exec(std::string("SELECT ") + kWebhookColumns + " FROM webhooks w WHERE account = $1 ORDER BY id COLLATE \"C\"", Args(account));
     std::vector<Webhook> out;
     for (int i = 0; i < r.Rows(); ++i) out.push_back(ReadWebhook(r, i, 0));
     return out;
@@ -168,6 +168,12 @@ Result<std::vector<Store::OutboxRow>> PgStore::ListWebhookDeliveries(const std::
                               static_cast<int>(r.Int(i, 4)), static_cast<int>(r.Int(i, 5)), std::string(r.Text(i, 6)),
                               r.Int(i, 7), r.Int(i, 8)});
     return out;
+  });
+}
+
+Result<int64_t> PgStore::WebhookBacklog() {
+  return Run("cannot read the webhook outbox", [&](Connection& c) -> Result<int64_t> {
+    return static_cast<int64_t>(c.Exec("SELECT COUNT(*) FROM webhook_outbox WHERE state = 'pending'").Int(0, 0));
   });
 }
 

@@ -414,4 +414,12 @@ Result<std::vector<Store::OutboxRow>> SqliteStore::ListWebhookDeliveries(const s
       "cannot list webhook deliveries");
 }
 
+Result<int64_t> SqliteStore::WebhookBacklog() {
+  std::lock_guard lock(mu_);
+  auto q = db_->Query("SELECT COUNT(*) FROM webhook_outbox WHERE state = 'pending'");
+  if (!q) return q.error();
+  if (!q->Step()) return Storage("cannot read the webhook outbox", q->error());
+  return q->Int(0);
+}
+
 }  // namespace kurier::store::sqlite

@@ -75,6 +75,7 @@ class SqliteStore final : public Store {
   Result<int64_t> NextWebhookDue() override;
   Result<void> FinishWebhookAttempt(int64_t outbox_id, const WebhookAttempt& attempt) override;
   Result<std::vector<OutboxRow>> ListWebhookDeliveries(const std::string& webhook_id, std::size_t limit) override;
+  Result<int64_t> WebhookBacklog() override;
 
  private:
   SqliteStore(std::unique_ptr<Db> db, std::unique_ptr<BackgroundCheckpointer> checkpointer)
