@@ -2,7 +2,8 @@
 // (messages in, delivery results applied, messages' contexts read before a final result removes them)
 // and the reads that rebuild the queue. The spool keeps the committer thread, the batching and the
 // acknowledgement after the durable commit; a backend only stores and queries. The embedded backend is
-// SQLite (sqlite/sqlite_spool_storage.hpp).
+// SQLite (sqlite/sqlite_spool_storage.hpp); several nodes share one PostgreSQL database through
+// postgres/pg_spool_storage.hpp.
 #pragma once
 #include <cstdint>
 #include <optional>
