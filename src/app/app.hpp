@@ -7,6 +7,10 @@
 #include "common/config.hpp"
 #include "store/store.hpp"
 
+namespace kurier::spool {
+class Spool;
+}
+
 namespace kurier::app {
 
 /// Registers `init`.
@@ -41,6 +45,10 @@ std::unique_ptr<store::Store> OpenStoreOrExit(const Config& config, bool create_
 /// Opens the configured store: the node's secret made when missing if `create_secret`, otherwise loaded
 /// only when it exists; a PostgreSQL schema migrated when `migrate`. The error says what failed.
 Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const Config& config, bool create_secret, bool migrate = true);
+
+/// Opens the configured spool: the SQLite file spool.path, or the spool tables of store.url's PostgreSQL
+/// database (migrated when `migrate`, else they must be current). `events` records its events (may be null).
+Result<std::unique_ptr<spool::Spool>> OpenConfiguredSpool(const Config& config, store::Store* events, bool migrate = false);
 
 /// Where the configured store is: the SQLite file, or the PostgreSQL URL with the password of
 /// store.password_file added (never printed).

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/admin_commands.hpp"
+#include "spool/postgres/pg_spool_storage.hpp"
 #include "common/log.hpp"
 #include "common/secret.hpp"
 
@@ -104,9 +105,19 @@ std::unique_ptr<store::Store> OpenStoreFor(const std::string& config_path) {
   return OpenStoreOrExit(LoadConfigOrExit(config_path));
 }
 
+Result<std::unique_ptr<spool::Spool>> OpenConfiguredSpool(const Config& c, store::Store* events, bool migrate) {
+  const spool::SpoolOptions options{c.spool_fsync, c.spool_max_batch};
+  if (c.store_backend != "postgresql") return spool::Spool::Open(c.spool_path, options, events);
+  auto location = StoreLocation(c);
+  if (!location) return location.error();
+  auto storage = spool::PgSpoolStorage::Open(location.value(), static_cast<std::size_t>(c.store_pool_size), migrate);
+  if (!storage) return storage.error();
+  return spool::Spool::Open(std::move(storage.value()), options, events);
+}
+
 std::unique_ptr<spool::Spool> OpenSpoolOrExit(const Config& c) {
   RefuseForeignDataDir(c);
-  auto s = spool::Spool::Open(c.spool_path, spool::SpoolOptions{c.spool_fsync, c.spool_max_batch}, nullptr);
+  auto s = OpenConfiguredSpool(c, nullptr);
   if (!s) Fail(s.error().message);
   return std::move(s.value());
 }

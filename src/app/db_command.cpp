@@ -7,6 +7,7 @@
 
 #include "app/admin_commands.hpp"
 #include "app/app.hpp"
+#include "spool/postgres/pg_spool_storage.hpp"
 #include "store/postgres/pg_store.hpp"
 
 namespace kurier::app {
@@ -14,7 +15,9 @@ namespace kurier::app {
 namespace {
 
 // Every component kept in PostgreSQL, in the order `db migrate` brings them up to date.
-std::vector<store::pg::MigrationSet> PostgresSchema() { return {store::postgres::PgStore::Migrations()}; }
+std::vector<store::pg::MigrationSet> PostgresSchema() {
+  return {store::postgres::PgStore::Migrations(), spool::PgSpoolStorage::Migrations()};
+}
 
 store::pg::Connection ConnectOrExit(const Config& c) {
   auto location = StoreLocation(c);

@@ -25,7 +25,7 @@ void AddFailoverCommand(CLI::App& app, std::string& config_path) {
     if (c.delivery.backup_relays.empty())
       Fail("no backup relays are configured; add URLs to delivery.backup_relays in " + config_path);
     auto store = OpenStoreOrExit(c);
-    auto spool = spool::Spool::Open(c.spool_path, spool::SpoolOptions{c.spool_fsync, c.spool_max_batch}, store.get());
+    auto spool = OpenConfiguredSpool(c, store.get());
     if (!spool) Fail(spool.error().message);
     auto resolver = dns::Resolver::Create(dns::ResolverConfig{c.dns_forward});
     if (!resolver) Fail(resolver.error().message);

@@ -39,7 +39,7 @@ std::string InstallProblem(const Config& c) {
                                                            {"tls.certificate", &c.tls_certificate},
                                                            {"tls.private_key", &c.tls_private_key}};
   for (const auto& [key, path] : files)
-    if (!fs::exists(*path, ec) && !(path == &c.sqlite_path && c.store_backend == "postgresql"))
+    if (!fs::exists(*path, ec) && !((path == &c.sqlite_path || path == &c.spool_path) && c.store_backend == "postgresql"))
       return c.data_dir.string() + " is not a complete kurier data directory: " + key + " " + path->string() + " is missing";
   return "";
 }
@@ -276,7 +276,7 @@ Created Populate(const Config& config, Staging& staging, bool self_signed, const
   {
     auto store = Must(OpenConfiguredStore(work, /*create_secret=*/true), "the database");
     FaultForTest("store");
-    Must(spool::Spool::Open(work.spool_path, spool::SpoolOptions{work.spool_fsync, work.spool_max_batch}, nullptr), "the spool");
+    Must(OpenConfiguredSpool(work, nullptr, /*migrate=*/true), "the spool");
     FaultForTest("spool");
     // Another node set this PostgreSQL database up: this one shares its accounts and credentials.
     if (config.store_backend == "postgresql" && !Must(store->ListAccounts(), "the accounts").empty()) {

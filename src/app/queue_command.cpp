@@ -235,7 +235,7 @@ void DeleteAll(const Config& c) {
   }
   if (!through_server && done < ids.size()) {
     auto store = OpenStoreOrExit(c);
-    auto sp = spool::Spool::Open(c.spool_path, spool::SpoolOptions{c.spool_fsync, c.spool_max_batch}, store.get());
+    auto sp = OpenConfiguredSpool(c, store.get());
     if (!sp) Fail(sp.error().message);
     for (; done < ids.size(); ++done, ++deleted) {
       sp.value()->Delete(ids[done], {store::Event{0, NowMicros(), "deleted", ids[done], accounts[done], "{}"}});
@@ -281,7 +281,7 @@ void AddQueueActions(CLI::App* queue, std::string& config_path) {
       }
       // No server is running: change the spool; the next `kurier serve` acts on it.
       auto store = OpenStoreOrExit(c);
-      auto sp = spool::Spool::Open(c.spool_path, spool::SpoolOptions{c.spool_fsync, c.spool_max_batch}, store.get());
+      auto sp = OpenConfiguredSpool(c, store.get());
       if (!sp) Fail(sp.error().message);
       std::string detail;
       if (action == "suspend" || action == "resume") {

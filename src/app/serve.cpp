@@ -97,11 +97,11 @@ Stores OpenStores(const Config& config) {
   auto store = OpenStoreOrExit(config, /*create_secret=*/true);
   // Opens and clicks are appended to a journal file and imported into the event log in bulk.
   if (auto r = store->OpenEventJournal(config.sqlite_path.parent_path() / "events.journal", config.event_journal_delay_ms); !r) Fail(r.error().message);
-  auto spool = spool::Spool::Open(config.spool_path, spool::SpoolOptions{config.spool_fsync, config.spool_max_batch},
-                                  store.get());
+  auto spool = OpenConfiguredSpool(config, store.get());
   if (!spool) Fail(spool.error().message);
   auto count = spool.value()->Count();
-  spdlog::info("spool {}: {} message(s) recovered", config.spool_path.string(), count ? count.value() : -1);
+  spdlog::info("spool {}: {} message(s) recovered",
+               config.store_backend == "postgresql" ? "in PostgreSQL" : config.spool_path.string(), count ? count.value() : -1);
   if (!config.spool_fsync) spdlog::warn("spool.fsync is off: acknowledged mail can be lost on power failure");
   return Stores{std::move(store), std::move(spool.value())};
 }

@@ -36,7 +36,7 @@ def world(tmp_path_factory):
     handlers = {
         "dest": Recorder(),
         "backup": Recorder(),
-        "retry": Recorder(data_replies=["451 4.3.0 greylisted, try again later"]),
+        "retry": Recorder(),  # each test that wants a deferral queues its reply
         "picky": Recorder(rcpt_replies={"nobody@picky.test": "550 5.1.1 no such user here"}),
         "sender": Recorder(),
     }
@@ -49,11 +49,18 @@ def world(tmp_path_factory):
     dns.stop()
 
 
-@pytest.fixture
-def sender(world, kurier_factory):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sender(request, world, kurier_factory, tmp_path):
+    """A delivering kurier on each storage backend: the embedded SQLite files, or store and spool in a
+    real PostgreSQL database (issue 16), so every delivery behaviour below holds on both."""
     dns, port, _ = world
-    return kurier_factory(f"dns.forward={dns.forward}", f"delivery.port={port}", "queue.retry_initial=1",
-                          "delivery.connect_timeout=5", delivery=True)
+    sets = [f"dns.forward={dns.forward}", f"delivery.port={port}", "queue.retry_initial=1", "delivery.connect_timeout=5"]
+    if request.param == "postgresql":
+        pg = request.getfixturevalue("postgres")
+        pw = tmp_path / "pgpass"
+        pw.write_text(pg.PASSWORD + "\n")
+        sets += [f"store.url={pg.url(pg.createdb('delivery_' + uuid.uuid4().hex[:12]))}", f"store.password_file={pw}"]
+    return kurier_factory(*sets, delivery=True)
 
 
 def submit(k, rcpts, body_marker, extra="", mail_from="alice@example.com"):
@@ -108,6 +115,8 @@ def test_tempfail_is_deferred_then_retried(world, sender):
     _, _, h = world
     marker = uuid.uuid4().hex
     rcpt = f"dave-{marker[:8]}@retry.test"
+    with h["retry"].lock:
+        h["retry"].data_replies.append("451 4.3.0 greylisted, try again later")
     submit(sender, [rcpt], marker)
     evs = events_for(sender, rcpt, want=2, timeout=40)
     assert [e["type"] for e in evs] == ["deferred", "delivered"], evs

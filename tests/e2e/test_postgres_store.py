@@ -38,11 +38,11 @@ def wait_for(predicate, timeout=10, what="condition"):
 def test_init_migrates_and_mail_lands_in_postgresql(postgres, kurier_factory, tmp_path):
     db = new_db(postgres)
     k = kurier_factory(*pg_sets(postgres, db, tmp_path))
-    # Nothing of the store is in a SQLite file: it is all in the database.
-    assert not (k.dir / "kurier.db").exists()
+    # Nothing of the store or the spool is in a SQLite file: it is all in the database.
+    assert not (k.dir / "kurier.db").exists() and not (k.dir / "spool" / "spool.db").exists()
     status = k.cli_json("db", "status", "--json")
     assert status["backend"] == "postgresql"
-    assert status["components"][0]["component"] == "store" and status["components"][0]["state"] == "current"
+    assert [(c["component"], c["state"]) for c in status["components"]] == [("store", "current"), ("spool", "current")]
     assert "s3cret" not in str(status)  # the password is never shown
 
     with k.smtp_submission() as s:
@@ -56,6 +56,9 @@ def test_init_migrates_and_mail_lands_in_postgresql(postgres, kurier_factory, tm
     rows = postgres.psql(db, "SELECT message_id FROM events WHERE type = 'accepted' ORDER BY id")
     assert api_id in [r[0] for r in rows]
     assert postgres.psql(db, "SELECT name FROM accounts") == [["default"]]
+    # delivery is off: both messages wait in the shared spool
+    assert postgres.psql(db, "SELECT count(*) FROM spool_messages") == [["2"]]
+    assert sorted(m["id"] for m in k.queue_list()) == sorted(r[0] for r in postgres.psql(db, "SELECT id FROM spool_messages"))
 
     st, res = k.api("POST", "/v1/suppressions", {"address": "Blocked@Example.net", "reason": "manual"})
     assert st in (200, 201), res
@@ -78,7 +81,7 @@ def test_serve_refuses_a_schema_it_does_not_know(postgres, kurier_factory, tmp_p
     st = k.cli("db", "status", check=False)
     assert st.returncode == 1 and "kurier db migrate" in st.stdout
     out = k.cli("db", "migrate").stdout
-    assert "1 migration(s) applied" in out
+    assert "store: schema 0 -> 1 (1 migration(s) applied)" in out and "spool: schema 0 -> 1" in out, out
     assert "already up to date" in k.cli("db", "migrate").stdout  # idempotent
     # A schema newer than this kurier (another node upgraded first) is refused too.
     postgres.psql(empty, "UPDATE kurier_schema SET version = version + 1 WHERE component = 'store'")
@@ -120,3 +123,17 @@ def test_a_wrong_password_says_what_to_check(postgres, kurier_factory, tmp_path)
     assert p.returncode != 0
     assert "password authentication failed" in p.stderr and "store.url" in p.stderr, p.stderr
     assert "wrong" not in p.stderr  # never the password itself
+
+
+def test_acknowledged_mail_survives_kill9_in_postgresql(postgres, kurier_factory, tmp_path):
+    db = new_db(postgres)
+    k = kurier_factory(*pg_sets(postgres, db, tmp_path))
+    ids = []
+    with k.smtp_submission() as s:
+        for i in range(20):
+            s.sendmail("a@example.com", [f"r{i}@example.net"], make_message("a@example.com", f"r{i}@example.net", f"m{i}", "b"))
+    ids = sorted(r[0] for r in postgres.psql(db, "SELECT id FROM spool_messages"))
+    assert len(ids) == 20
+    k.kill9()
+    k.start()
+    assert sorted(m["id"] for m in k.queue_list()) == ids

@@ -317,10 +317,15 @@ Result<T> Read(pg::Pool& pool, std::size_t pool_size, const std::string& what, F
 
 pg::MigrationSet PgSpoolStorage::Migrations() { return pg::MigrationSet{"spool", {kSchema1}}; }
 
-Result<std::unique_ptr<PgSpoolStorage>> PgSpoolStorage::Open(const std::string& url, std::size_t pool_size) {
+Result<std::unique_ptr<PgSpoolStorage>> PgSpoolStorage::Open(const std::string& url, std::size_t pool_size,
+                                                            bool migrate) {
   try {
     auto writer = std::make_unique<pg::Connection>(pg::Connection::Open(url));
-    pg::Migrate(*writer, Migrations());
+    if (migrate) {
+      pg::Migrate(*writer, Migrations());
+    } else if (std::string problem = pg::CheckSchema(*writer, Migrations()); !problem.empty()) {
+      return MakeError(ErrorCode::kConfig, problem);
+    }
     return std::unique_ptr<PgSpoolStorage>(new PgSpoolStorage(url, std::move(writer), pool_size));
   } catch (const pg::PgError& e) {
     // Without a SQLSTATE the message already says what to do (unreachable server, newer schema).

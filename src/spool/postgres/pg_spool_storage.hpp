@@ -26,10 +26,12 @@ namespace kurier::spool {
 
 class PgSpoolStorage final : public SpoolStorage {
  public:
-  /// Connects to `url` (store.url), applies the spool's migrations (Migrations()) and opens a pool of at
-  /// most `pool_size` connections for the reads. Refused, saying what to do, when the server cannot be
-  /// reached or the database's spool schema is newer than this kurier knows.
-  static Result<std::unique_ptr<PgSpoolStorage>> Open(const std::string& url, std::size_t pool_size = 4);
+  /// Connects to `url` (store.url), applies the spool's migrations (Migrations()) when `migrate` (else the
+  /// schema must be the one this kurier knows: `kurier serve`) and opens a pool of at most `pool_size`
+  /// connections for the reads. Refused, saying what to do, when the server cannot be reached or the
+  /// database's spool schema is not one this kurier can use.
+  static Result<std::unique_ptr<PgSpoolStorage>> Open(const std::string& url, std::size_t pool_size = 4,
+                                                      bool migrate = true);
   /// The spool's schema history (tables spool_messages, spool_recipients, spool_suspended_domains and the
   /// function spool_apply_updates), for `kurier db migrate`.
   static store::pg::MigrationSet Migrations();
