@@ -27,6 +27,8 @@ void AddApiCommand(CLI::App& app);
 void AddFailoverCommand(CLI::App& app, std::string& config_path);
 /// `kurier db migrate|status` (db_command.cpp).
 void AddDbCommand(CLI::App& app, std::string& config_path);
+/// `kurier cluster status` (cluster_command.cpp).
+void AddClusterCommand(CLI::App& app, std::string& config_path);
 /// Registers `dns route`.
 void AddDnsCommand(CLI::App& app, std::string& config_path);
 /// Registers `auth status|unblock`.

@@ -110,7 +110,7 @@ Result<std::unique_ptr<spool::Spool>> OpenConfiguredSpool(const Config& c, store
   if (c.store_backend != "postgresql") return spool::Spool::Open(c.spool_path, options, events);
   auto location = StoreLocation(c);
   if (!location) return location.error();
-  auto storage = spool::PgSpoolStorage::Open(location.value(), static_cast<std::size_t>(c.store_pool_size), migrate);
+  auto storage = spool::PgSpoolStorage::Open(location.value(), static_cast<std::size_t>(c.store_pool_size), migrate, c.node_name);
   if (!storage) return storage.error();
   return spool::Spool::Open(std::move(storage.value()), options, events);
 }

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   kurier::app::AddDnsCommand(app, config_path);
   kurier::app::AddFailoverCommand(app, config_path);
   kurier::app::AddDbCommand(app, config_path);
+  kurier::app::AddClusterCommand(app, config_path);
   kurier::app::AddDkimCommand(app);
   kurier::app::AddApiCommand(app);
   kurier::app::AddDomainCommand(app, config_path);

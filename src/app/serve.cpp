@@ -18,6 +18,7 @@
 #include "api/http_server.hpp"
 #include "api/router.hpp"
 #include "app/app.hpp"
+#include "app/cluster_member.hpp"
 #include "app/control.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
@@ -45,7 +46,8 @@ namespace {
 // retiring key are checked (domain check's logic) and their keys switched or retired.
 class RotationKeeper {
  public:
-  RotationKeeper(const Config& c, store::Store& store, dns::Resolver& resolver) : c_(c), store_(store), resolver_(resolver) {
+  RotationKeeper(const Config& c, store::Store& store, dns::Resolver& resolver, const ClusterMember& member)
+      : c_(c), store_(store), resolver_(resolver), member_(member) {
     if (c.domains.check_interval > 0) thread_ = std::thread([this] { Run(); });
   }
   ~RotationKeeper() {
@@ -67,6 +69,7 @@ class RotationKeeper {
     }
   }
   void Once() {
+    if (!member_.Leading()) return;  // another node of the cluster checks the rotations
     auto keys = store_.ListDkimKeys("");
     if (!keys) return spdlog::error("dkim rotation: {}", keys.error().message);
     std::set<std::string> due;
@@ -81,6 +84,7 @@ class RotationKeeper {
   const Config& c_;
   store::Store& store_;
   dns::Resolver& resolver_;
+  const ClusterMember& member_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
@@ -245,10 +249,10 @@ std::vector<ListenerAddress> BoundListeners(const Config& config, const smtp::se
 // Event retention: purges what is older than events.retention every hour (and once at start).
 class EventPurger {
  public:
-  EventPurger(const Config& config, store::Store& store, boost::asio::io_context& ioc)
-      : config_(config), store_(store), timer_(ioc) {}
+  EventPurger(const Config& config, store::Store& store, boost::asio::io_context& ioc, const ClusterMember& member)
+      : config_(config), store_(store), timer_(ioc), member_(member) {}
   void Run() {
-    auto n = store_.PurgeEvents(NowMicros() - config_.events.retention * 1'000'000);
+    auto n = member_.Leading() ? store_.PurgeEvents(NowMicros() - config_.events.retention * 1'000'000) : Result<int64_t>(0);
     if (!n) spdlog::error("events: cannot purge old events: {}", n.error().message);
     else if (n.value() > 0) spdlog::info("events: purged {} event(s) older than {} s", n.value(), config_.events.retention);
     timer_.expires_after(std::chrono::hours(1));
@@ -262,6 +266,7 @@ class EventPurger {
   const Config& config_;
   store::Store& store_;
   boost::asio::steady_timer timer_;
+  const ClusterMember& member_;
 };
 
 // Runs the io_context on config.threads threads (one per core by default) until it stops.
@@ -356,7 +361,9 @@ void Serve(const std::string& config_path) {
   auto [store, spool] = OpenStores(config);
   auto resolver = dns::Resolver::Create(dns::ResolverConfig{config.dns_forward});
   if (!resolver) Fail(resolver.error().message);
-  RotationKeeper keeper(config, *store, *resolver.value());
+  auto draining = std::make_shared<std::atomic<bool>>(false);
+  ClusterMember member(config, *spool, *draining);  // before anything is delivered: refuses a duplicate node name
+  RotationKeeper keeper(config, *store, *resolver.value(), member);
   {
     boost::asio::io_context ioc;
     smtp::server::SmtpServer server(config, *store, *spool, ioc);
@@ -374,6 +381,7 @@ void Serve(const std::string& config_path) {
     std::unique_ptr<api::Router> router = MakeRouter(config, store.get());
     webhooks::WebhookDispatcher webhooks(config, *store, ioc, MakeWebhookClient(config, ioc));
     auto api_ctx = MakeApiContext(config, store.get(), *spool, delivery, webhooks, secret.value(), intake.get());
+    api_ctx->draining = draining;
     api::AddAllRoutes(*router, api_ctx);
     HttpListeners listen = HttpOptions(config);
     api::HttpServer http(listen.api, *router, ioc);
@@ -384,7 +392,8 @@ void Serve(const std::string& config_path) {
       if (auto r = public_http.Start(); !r) Fail(r.error().message);
     AddStatusHandler(control, config, BoundListeners(config, server, http, listen.public_listener ? &public_http : nullptr));
     webhooks.Start();
-    EventPurger purger(config, *store, ioc);
+    if (config.delivery.enabled) member.SetDelivery(&delivery);
+    EventPurger purger(config, *store, ioc, member);
     purger.Run();
     auto gauges = CollectNodeGauges(*store, *spool, *api_ctx->draining);
     spdlog::info("kurier ready (hostname {})", config.hostname);
@@ -421,6 +430,7 @@ void Serve(const std::string& config_path) {
       grace.async_wait([&, stop_serving](auto) { stop_serving(); });
     });
     RunThreads(config, ioc);
+    member.SetDelivery(nullptr);
     spool->Stop();  // commit what is queued while the executors still exist
   }
   LogSpoolStats(*spool);

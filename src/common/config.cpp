@@ -261,8 +261,9 @@ void ReadServer(Reader& r, Config& c) {
   if (const std::string f = r.Str("store.password_file"); !f.empty()) c.store_password_file = c.data_dir / f;
   c.store_pool_size = r.Int("store.pool_size", 1, 1000);
   c.drain_delay = r.Int("cluster.drain_delay", 0, 3600);
+  c.lease_timeout = r.Int("cluster.lease_timeout", 3, 3600);
   c.node_name = r.Str("cluster.node_name");
-  if (c.node_name.empty()) c.node_name = c.hostname;
+  if (c.node_name.empty()) c.node_name = c.hostname + ":" + c.data_dir.string();
   c.sqlite_path = c.data_dir / r.Str("store.sqlite_path");
   c.spool_path = c.data_dir / r.Str("spool.path");
   c.spool_fsync = r.Bool("spool.fsync");

@@ -155,6 +155,7 @@ struct Config {
   int store_pool_size = 8;    ///< store.pool_size
   std::string node_name;      ///< cluster.node_name, else server.hostname
   int drain_delay = 0;        ///< cluster.drain_delay, seconds
+  int lease_timeout = 30;     ///< cluster.lease_timeout, seconds
   std::filesystem::path sqlite_path;
   int event_journal_delay_ms = 10;  ///< store.event_journal_delay_ms
   std::filesystem::path spool_path;

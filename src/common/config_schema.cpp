@@ -52,7 +52,12 @@ constexpr Key kSchema[] = {
      "fsync before acknowledging a message (250). Turning this off risks losing acknowledged mail on power loss."},
     {"spool.max_batch", Type::kInt, "512", "Most messages committed together by one group commit (one fsync)."},
     {"cluster.node_name", Type::kString, R"("")",
-     "This node's name among the nodes sharing one PostgreSQL database (unique per node). Empty: server.hostname."},
+     "This node's name among the nodes sharing one PostgreSQL database (unique per node; its messages and its "
+     "event journal's position are kept under it). Empty: server.hostname and the data directory, "
+     "\"mail1.example.com:/var/lib/kurier\"."},
+    {"cluster.lease_timeout", Type::kInt, "30",
+     "Seconds without a heartbeat after which a node counts as stopped: another node takes over its queued "
+     "messages and the housekeeping. Nodes heartbeat every third of it."},
     {"cluster.drain_delay", Type::kInt, "0",
      "Seconds between SIGTERM (or 'kurier serve --drain') and closing the listeners, while GET /readyz answers 503 "
      "so that a load balancer stops sending new connections first; behind one, set it above the health check's "

@@ -249,13 +249,12 @@ DeliveryManager::DeliveryManager(const Config& config, store::Store& store, spoo
 
 DeliveryManager::~DeliveryManager() = default;
 
-Result<void> DeliveryManager::Start() {
-  if (auto loaded = impl_->transforms.Load(); !loaded) return loaded.error();
-  auto pending = impl_->spool.PendingRecipients();
-  if (!pending) return pending.error();
-  // Group by (message, domain): one transaction each.
+namespace {
+
+// Pending recipients grouped by (message, domain): one transaction each, due when its last one is.
+std::vector<std::pair<int64_t, Job>> JobsOf(const std::vector<spool::RecipientState>& pending) {
   std::map<std::pair<std::string, std::string>, std::pair<int64_t, Job>> jobs;
-  for (const auto& r : pending.value()) {
+  for (const auto& r : pending) {
     auto& [due, job] = jobs[{r.message_id, r.domain}];
     job.message_id = r.message_id;
     job.domain = r.domain;
@@ -265,6 +264,22 @@ Result<void> DeliveryManager::Start() {
   }
   std::vector<std::pair<int64_t, Job>> list;
   for (auto& [k, v] : jobs) list.push_back(std::move(v));
+  return list;
+}
+
+}  // namespace
+
+void DeliveryManager::Adopt(const std::vector<spool::RecipientState>& pending) {
+  auto list = JobsOf(pending);
+  spdlog::info("queue: took over {} recipient(s) of {} delivery job(s) from stopped nodes", pending.size(), list.size());
+  impl_->Enqueue(std::move(list));
+}
+
+Result<void> DeliveryManager::Start() {
+  if (auto loaded = impl_->transforms.Load(); !loaded) return loaded.error();
+  auto pending = impl_->spool.PendingRecipients();
+  if (!pending) return pending.error();
+  std::vector<std::pair<int64_t, Job>> list = JobsOf(pending.value());
   spdlog::info("queue: {} recipient(s) of {} delivery job(s) rebuilt from the spool", pending->size(), list.size());
   for (const auto& [d, p] : impl_->config.delivery.domains) {
     DestinationPolicy policy = ConfiguredPolicy(impl_->config.delivery, d);

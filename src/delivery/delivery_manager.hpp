@@ -18,6 +18,7 @@ class Store;
 namespace kurier::spool {
 class Spool;
 struct SpoolMessage;
+struct RecipientState;
 }
 namespace kurier::dns {
 class Resolver;
@@ -38,6 +39,8 @@ class DeliveryManager {
   Result<void> Start();
   /// Stops starting new connections (current transactions finish or are cut by shutdown).
   void Stop();
+  /// Delivers recipients this node took over from a stopped node (SpoolStorage::TakeOver); any thread.
+  void Adopt(const std::vector<spool::RecipientState>& pending);
 
   /// Operator actions; `done` receives a one-line answer (on the manager's strand).
   void Retry(const std::string& message_id, std::function<void(bool, std::string)> done);

@@ -136,6 +136,8 @@ class Spool {
   /// Over any storage backend (spool_storage.hpp).
   static Result<std::unique_ptr<Spool>> Open(std::unique_ptr<SpoolStorage> storage, SpoolOptions options,
                                              store::Store* events);
+  /// The storage backend, for what the spool does not wrap (cluster membership, spool_storage.hpp).
+  SpoolStorage& Storage() { return *storage_; }
   ~Spool();
 
   /// Queues `message` for the next group commit; `done` runs on the committer thread with the id or an error.

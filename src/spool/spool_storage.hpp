@@ -43,6 +43,30 @@ class SpoolStorage {
   virtual Result<QueueCounts> CountByState(int64_t now) = 0;
   virtual Result<std::vector<SpoolMessage>> ListPage(const QueuePage& page) = 0;
   virtual Result<std::vector<std::string>> SuspendedDomains() = 0;
+
+  // Several nodes on one database (the PostgreSQL backend; a single-node backend keeps these defaults).
+  // A message belongs to the node that accepted it, or that took it over from a node that stopped
+  // heartbeating; PendingRecipients gives this node's only, so no two live nodes deliver one message.
+  /// A node as the cluster sees it (`kurier cluster status`).
+  struct Node {
+    std::string name, hostname;
+    int64_t started_at = 0;     ///< microseconds
+    int64_t heartbeat_age = 0;  ///< microseconds since its last heartbeat (the database's clock)
+    bool alive = false, draining = false, leader = false;
+    int64_t messages = 0;       ///< messages it owns
+  };
+  /// Registers this node at start; refused when another live node (heartbeat within `lease`) has its name.
+  virtual Result<void> Register(int64_t lease) { return {}; }
+  /// Renews this node's heartbeat (every cluster.lease_timeout / 3), with whether it drains and leads.
+  virtual Result<void> Heartbeat(bool draining, bool leader) { return {}; }
+  /// Makes this node the owner of the messages of nodes whose heartbeat is older than `lease` (and of
+  /// messages of no registered node); returns their pending recipients for delivery.
+  virtual Result<std::vector<RecipientState>> TakeOver(int64_t lease) { return std::vector<RecipientState>{}; }
+  /// Whether this node runs the housekeeping (retention, DKIM rotation checks): one node at a time holds
+  /// it, until it stops; a single node always does.
+  virtual Result<bool> Lead() { return true; }
+  /// Every registered node, `lease` deciding which are alive.
+  virtual Result<std::vector<Node>> Nodes(int64_t lease) { return std::vector<Node>{}; }
 };
 
 }  // namespace kurier::spool

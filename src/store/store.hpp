@@ -168,6 +168,10 @@ struct WebhookDelivery {
   int64_t created_at = 0;
 };
 
+/// How long a webhook delivery handed out by Store::DueWebhookDeliveries stays claimed (10 minutes, far
+/// above events.webhook_timeout).
+constexpr int64_t kWebhookClaimMicros = 10LL * 60 * 1000000;
+
 /// The outcome of one attempt; next_attempt 0 with !delivered means give up.
 struct WebhookAttempt {
   bool delivered = false;
@@ -303,7 +307,9 @@ class Store {
   virtual Result<void> UpdateWebhook(const Webhook& w) = 0;
   virtual Result<void> DeleteWebhook(const std::string& account, const std::string& id) = 0;
   virtual Result<void> DisableWebhook(const std::string& id, const std::string& reason) = 0;
-  /// Outbox rows due at `now` (oldest first) with their webhook and event.
+  /// Outbox rows due at `now` (oldest first) with their webhook and event, claimed for the caller: their
+  /// next attempt moves to now + kWebhookClaimMicros, so no caller (of this node or another sharing the
+  /// database) gets them again until FinishWebhookAttempt or the claim lapses (the sender stopped).
   virtual Result<std::vector<WebhookDelivery>> DueWebhookDeliveries(int64_t now, std::size_t limit) = 0;
   /// The earliest next_attempt of a pending row, 0 when none.
   virtual Result<int64_t> NextWebhookDue() = 0;

@@ -226,10 +226,16 @@ TEST_P(StoreBackendTest, WebhookOutboxRetriesThenDelivers) {
                                     Event{0, 1002, "bounced", "m2", "shop", R"({"recipient":"b@x.example"})"}}));
   const int64_t after = NowMicros();
   EXPECT_EQ(DueCount(before - 1), 0) << "queued rows are due from their append on";
-  auto due = store_->DueWebhookDeliveries(after, 10);
-  ASSERT_TRUE(due) << due.error().message;
-  ASSERT_EQ(due->size(), 2u) << "the opened event is not a type the webhook wants";
-  const WebhookDelivery& d = due->at(0);
+  next = store_->NextWebhookDue();
+  ASSERT_TRUE(next);
+  EXPECT_GE(*next, before) << "a new row is due at its append";
+  EXPECT_LE(*next, after);
+  // Rows handed out are claimed (not handed out again, to this node or another) until their attempt is
+  // finished or the claim lapses; the limit is honoured, oldest first.
+  auto first = store_->DueWebhookDeliveries(after, 1);
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_EQ(first->size(), 1u);
+  const WebhookDelivery d = first->front();
   EXPECT_EQ(d.webhook.id, w->id);
   EXPECT_EQ(d.webhook.account, "shop");
   EXPECT_EQ(d.webhook.url, "https://hooks.example/kurier");
@@ -244,21 +250,21 @@ TEST_P(StoreBackendTest, WebhookOutboxRetriesThenDelivers) {
   EXPECT_EQ(d.attempts, 0);
   EXPECT_GE(d.created_at, before);
   EXPECT_LE(d.created_at, after);
-  EXPECT_EQ(due->at(1).event.type, "bounced");
-  EXPECT_EQ(due->at(1).event.message_id, "m2");
-  EXPECT_LT(d.id, due->at(1).id);
-  auto one = store_->DueWebhookDeliveries(after, 1);
-  ASSERT_TRUE(one);
-  ASSERT_EQ(one->size(), 1u);
-  EXPECT_EQ(one->front().id, d.id);
+  auto due = store_->DueWebhookDeliveries(after, 10);
+  ASSERT_TRUE(due) << due.error().message;
+  ASSERT_EQ(due->size(), 1u) << "the opened event is not a type the webhook wants; the delivered one is claimed";
+  EXPECT_EQ(due->at(0).event.type, "bounced");
+  EXPECT_EQ(due->at(0).event.message_id, "m2");
+  EXPECT_LT(d.id, due->at(0).id);
+  EXPECT_EQ(DueCount(after + kWebhookClaimMicros - 1), 0) << "claimed rows are not handed out twice";
   next = store_->NextWebhookDue();
   ASSERT_TRUE(next);
-  EXPECT_EQ(*next, d.created_at) << "a new row is due at its append";
+  EXPECT_EQ(*next, after + kWebhookClaimMicros) << "a claim that lapses makes its row due again";
 
   // The first fails with a retry in a minute; the second is delivered.
   const int64_t retry = after + 60 * int64_t{1000000};
   ASSERT_TRUE(store_->FinishWebhookAttempt(d.id, WebhookAttempt{false, 503, "service unavailable", retry}));
-  ASSERT_TRUE(store_->FinishWebhookAttempt(due->at(1).id, WebhookAttempt{true, 200, "", 0}));
+  ASSERT_TRUE(store_->FinishWebhookAttempt(due->at(0).id, WebhookAttempt{true, 200, "", 0}));
   EXPECT_EQ(DueCount(retry - 1), 0) << "not due before its retry";
   next = store_->NextWebhookDue();
   ASSERT_TRUE(next);
@@ -273,7 +279,7 @@ TEST_P(StoreBackendTest, WebhookOutboxRetriesThenDelivers) {
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[1].id, d.id);
   EXPECT_EQ(rows[1].event_id, d.event.id);
-  EXPECT_EQ(rows[1].next_attempt, retry);
+  EXPECT_EQ(rows[1].next_attempt, retry + kWebhookClaimMicros) << "claimed by the read at its retry time";
   EXPECT_EQ(rows[1].created_at, d.created_at);
 
   ASSERT_TRUE(store_->FinishWebhookAttempt(d.id, WebhookAttempt{true, 204, "", 0}));

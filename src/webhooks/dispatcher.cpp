@@ -68,8 +68,8 @@ struct WebhookDispatcher::Impl : std::enable_shared_from_this<WebhookDispatcher:
     const std::size_t room = static_cast<std::size_t>(config.events.webhook_max_in_flight) - std::min(
         in_flight.size(), static_cast<std::size_t>(config.events.webhook_max_in_flight));
     if (room > 0) {
-      // Rows in flight are still pending in the store; ask for enough to skip them.
-      auto due = store.DueWebhookDeliveries(now, room + in_flight.size());
+      // Rows in flight are claimed (Store::DueWebhookDeliveries): what comes back is new, room for all of it.
+      auto due = store.DueWebhookDeliveries(now, room);
       if (!due) {
         spdlog::error("webhooks: cannot read the outbox: {}; retrying in 5 s", due.error().message);
         Sleep(now + 5'000'000);
@@ -83,7 +83,7 @@ struct WebhookDispatcher::Impl : std::enable_shared_from_this<WebhookDispatcher:
     }
     auto next = store.NextWebhookDue();
     int64_t at = next ? next.value() : now + 5'000'000;
-    // Rows in flight are still "pending" with a past time: look again in a second rather than spin.
+    // Rows left due because there was no room: look again in a second rather than spin.
     if (at == 0) at = now + 60'000'000;
     Sleep(std::max(at, now + (in_flight.empty() ? 0 : 1'000'000)));
   }

@@ -81,7 +81,7 @@ def test_serve_refuses_a_schema_it_does_not_know(postgres, kurier_factory, tmp_p
     st = k.cli("db", "status", check=False)
     assert st.returncode == 1 and "kurier db migrate" in st.stdout
     out = k.cli("db", "migrate").stdout
-    assert "store: schema 0 -> 1 (1 migration(s) applied)" in out and "spool: schema 0 -> 1" in out, out
+    assert "store: schema 0 -> 1 (1 migration(s) applied)" in out and "spool: schema 0 -> 2 (2 migration(s) applied)" in out, out
     assert "already up to date" in k.cli("db", "migrate").stdout  # idempotent
     # A schema newer than this kurier (another node upgraded first) is refused too.
     postgres.psql(empty, "UPDATE kurier_schema SET version = version + 1 WHERE component = 'store'")

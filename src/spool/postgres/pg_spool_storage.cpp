@@ -93,6 +93,8 @@ int HexValue(char ch) {
 
 // A bytea value as the server sends it in text: the hex format ("\x..."), or the escape format
 // ("\\" and "\ooo") when the server's bytea_output says so.
+}  // namespace
+
 std::string FromBytea(std::string_view text) {
   std::string out;
   if (text.size() >= 2 && text[0] == '\\' && text[1] == 'x') {
@@ -116,6 +118,8 @@ std::string FromBytea(std::string_view text) {
   }
   return out;
 }
+
+namespace {
 
 // A PostgreSQL array literal of `items` ({"a","b\"c"}), each element quoted.
 std::string ArrayOf(const std::vector<std::string>& items) {
@@ -172,19 +176,19 @@ class Rows {
   std::size_t rows_ = 0, bytes_ = 0;
 };
 
-void InsertMessages(pg::Connection& c, const std::vector<const SpoolMessage*>& messages) {
+void InsertMessages(pg::Connection& c, const std::vector<const SpoolMessage*>& messages, const std::string& owner) {
   const std::string insert =
       "INSERT INTO spool_messages (id, received_at, account, credential, client_ip, helo, tls_version, tls_cipher, "
       "mail_from, body_type, smtputf8, size, data, not_before, tags, metadata, track_opens, track_clicks, "
-      "list_unsubscribe, test_mode) VALUES ";
+      "list_unsubscribe, test_mode, owner) VALUES ";
   Rows rows({"text", "bigint", "text", "text", "text", "bytea", "text", "text", "bytea", "text", "boolean", "bigint",
-             "bytea", "bigint", "text", "text", "boolean", "boolean", "boolean", "boolean"});
+             "bytea", "bigint", "text", "text", "boolean", "boolean", "boolean", "boolean", "text"});
   for (const SpoolMessage* p : messages) {
     const SpoolMessage& s = *p;
     rows.Add({s.id, Int(s.received_at), s.account, s.credential, s.client_ip, Bytea(s.helo), s.tls_version,
               s.tls_cipher, Bytea(s.mail_from), s.body_type, Bool(s.smtputf8), Int(static_cast<int64_t>(s.data.size())),
               Bytea(s.data), Int(s.not_before), s.tags, s.metadata, Flag(s.options.track_opens),
-              Flag(s.options.track_clicks), Flag(s.options.list_unsubscribe), Bool(s.options.test)});
+              Flag(s.options.track_clicks), Flag(s.options.list_unsubscribe), Bool(s.options.test), owner});
     if (rows.Full()) rows.Flush(c, insert);
   }
   rows.Flush(c, insert);
@@ -315,10 +319,20 @@ Result<T> Read(pg::Pool& pool, std::size_t pool_size, const std::string& what, F
 
 }  // namespace
 
-pg::MigrationSet PgSpoolStorage::Migrations() { return pg::MigrationSet{"spool", {kSchema1}}; }
+// 2: several nodes: each message belongs to one node (the one that accepted it, or took it over), and the
+// nodes heartbeat (pg_cluster.cpp)
+constexpr const char* kSchema2 = R"(
+ALTER TABLE spool_messages ADD COLUMN owner text COLLATE "C" NOT NULL DEFAULT '';
+CREATE INDEX spool_messages_owner ON spool_messages (owner);
+CREATE TABLE spool_nodes (
+  name text COLLATE "C" PRIMARY KEY, instance text NOT NULL, hostname text NOT NULL, started_at bigint NOT NULL,
+  heartbeat_at bigint NOT NULL, draining boolean NOT NULL DEFAULT false, leader boolean NOT NULL DEFAULT false);
+)";
+
+pg::MigrationSet PgSpoolStorage::Migrations() { return pg::MigrationSet{"spool", {kSchema1, kSchema2}}; }
 
 Result<std::unique_ptr<PgSpoolStorage>> PgSpoolStorage::Open(const std::string& url, std::size_t pool_size,
-                                                            bool migrate) {
+                                                            bool migrate, const std::string& node) {
   try {
     auto writer = std::make_unique<pg::Connection>(pg::Connection::Open(url));
     if (migrate) {
@@ -326,7 +340,9 @@ Result<std::unique_ptr<PgSpoolStorage>> PgSpoolStorage::Open(const std::string& 
     } else if (std::string problem = pg::CheckSchema(*writer, Migrations()); !problem.empty()) {
       return MakeError(ErrorCode::kConfig, problem);
     }
-    return std::unique_ptr<PgSpoolStorage>(new PgSpoolStorage(url, std::move(writer), pool_size));
+    std::unique_ptr<PgSpoolStorage> out(new PgSpoolStorage(url, std::move(writer), pool_size));
+    out->node_ = node;
+    return out;
   } catch (const pg::PgError& e) {
     // Without a SQLSTATE the message already says what to do (unreachable server, newer schema).
     return MakeError(ErrorCode::kStorage,
@@ -381,7 +397,7 @@ Result<void> PgSpoolStorage::Insert(const std::vector<const SpoolMessage*>& mess
   if (messages.empty()) return {};
   try {
     pg::Connection& c = Writer();
-    InsertMessages(c, messages);
+    InsertMessages(c, messages, node_);
     InsertRecipients(c, messages);
     return {};
   } catch (const std::exception& e) {
@@ -463,11 +479,13 @@ void PgSpoolStorage::Rollback() {
 }
 
 Result<std::vector<RecipientState>> PgSpoolStorage::PendingRecipients() {
-  return Read<std::vector<RecipientState>>(*pool_, pool_size_, "read the queue", [](pg::Connection& c) {
+  return Read<std::vector<RecipientState>>(*pool_, pool_size_, "read the queue", [this](pg::Connection& c) {
+    // This node's messages only: the others' are delivered by their nodes (TakeOver when one stops).
     pg::Result r = c.Exec(
         "SELECT r.message_id, r.idx, r.address, r.domain, r.status, r.attempts, r.next_attempt, r.last_reply, "
         "m.received_at FROM spool_recipients r JOIN spool_messages m ON m.id = r.message_id "
-        "WHERE r.status = 'queued' ORDER BY r.message_id, r.idx");
+        "WHERE r.status = 'queued' AND m.owner = $1 ORDER BY r.message_id, r.idx",
+        {node_});
     std::vector<RecipientState> out;
     out.reserve(static_cast<std::size_t>(r.Rows()));
     for (int i = 0; i < r.Rows(); ++i)

@@ -12,8 +12,10 @@
 #pragma once
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "spool/spool_storage.hpp"
 #include "store/postgres/pg_migrate.hpp"
@@ -24,14 +26,18 @@ class Pool;
 
 namespace kurier::spool {
 
+/// A bytea value as the server sends it in text: the hex format ("\x..."), or the escape format.
+std::string FromBytea(std::string_view text);
+
 class PgSpoolStorage final : public SpoolStorage {
  public:
   /// Connects to `url` (store.url), applies the spool's migrations (Migrations()) when `migrate` (else the
   /// schema must be the one this kurier knows: `kurier serve`) and opens a pool of at most `pool_size`
   /// connections for the reads. Refused, saying what to do, when the server cannot be reached or the
   /// database's spool schema is not one this kurier can use.
+  /// `node` (cluster.node_name) owns the messages this storage inserts and delivers its own (TakeOver).
   static Result<std::unique_ptr<PgSpoolStorage>> Open(const std::string& url, std::size_t pool_size = 4,
-                                                      bool migrate = true);
+                                                      bool migrate = true, const std::string& node = "");
   /// The spool's schema history (tables spool_messages, spool_recipients, spool_suspended_domains and the
   /// function spool_apply_updates), for `kurier db migrate`.
   static store::pg::MigrationSet Migrations();
@@ -51,6 +57,12 @@ class PgSpoolStorage final : public SpoolStorage {
   Result<QueueCounts> CountByState(int64_t now) override;
   Result<std::vector<SpoolMessage>> ListPage(const QueuePage& page) override;
   Result<std::vector<std::string>> SuspendedDomains() override;
+  // pg_cluster.cpp
+  Result<void> Register(int64_t lease) override;
+  Result<void> Heartbeat(bool draining, bool leader) override;
+  Result<std::vector<RecipientState>> TakeOver(int64_t lease) override;
+  Result<bool> Lead() override;
+  Result<std::vector<Node>> Nodes(int64_t lease) override;
 
  private:
   PgSpoolStorage(std::string url, std::unique_ptr<store::pg::Connection> writer, std::size_t pool_size);
@@ -64,6 +76,10 @@ class PgSpoolStorage final : public SpoolStorage {
   bool tx_failed_ = false;  // a statement of the open transaction failed: it can only be rolled back
   const std::size_t pool_size_;
   std::unique_ptr<store::pg::Pool> pool_;  // the reads'
+  std::string node_;      // cluster.node_name: owner of what this node inserts
+  std::string instance_;  // this process's random id: another live process with the same node name is refused
+  std::mutex lead_mu_;
+  std::unique_ptr<store::pg::Connection> leader_;  // the session holding the housekeeping lock; null: not held
 };
 
 }  // namespace kurier::spool

@@ -115,14 +115,21 @@ Result<void> PgStore::DisableWebhook(const std::string& id, const std::string& r
 }
 
 Result<std::vector<WebhookDelivery>> PgStore::DueWebhookDeliveries(int64_t now, std::size_t limit) {
+  // Several nodes share the outbox: the rows handed out are claimed (store.hpp), SKIP LOCKED leaving the
+  // rows another node is claiming to it. A node that stops mid-send leaves its rows to be sent by another
+  // once the claim lapses.
   return Run("cannot read the webhook outbox", [&](Connection& c) -> Result<std::vector<WebhookDelivery>> {
-    auto r = c.Exec(std::string("SELECT o.id, o.attempts, o.created_at, e.id, e.time, e.type, COALESCE(e.message_id, ''), "
+    auto r = c.Exec(std::string("WITH due AS (SELECT o.id FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id "
+                                "WHERE o.state = 'pending' AND o.next_attempt <= $1 AND w.enabled "
+                                "ORDER BY o.next_attempt, o.id LIMIT $2 FOR UPDATE OF o SKIP LOCKED), "
+                                "claimed AS (UPDATE webhook_outbox o SET next_attempt = $3 FROM due WHERE o.id = due.id "
+                                "RETURNING o.id, o.attempts, o.created_at, o.webhook_id, o.event_id) "
+                                "SELECT o.id, o.attempts, o.created_at, e.id, e.time, e.type, COALESCE(e.message_id, ''), "
                                 "COALESCE(e.account, ''), e.data, ") +
                         kWebhookColumns +
-                        " FROM webhook_outbox o JOIN webhooks w ON w.id = o.webhook_id JOIN events e ON e.id = o.event_id "
-                        "WHERE o.state = 'pending' AND o.next_attempt <= $1 AND w.enabled "
-                        "ORDER BY o.next_attempt, o.id LIMIT $2",
-                    Args(now, limit));
+                        " FROM claimed o JOIN webhooks w ON w.id = o.webhook_id JOIN events e ON e.id = o.event_id "
+                        "ORDER BY o.id",
+                    Args(now, limit, now + kWebhookClaimMicros));
     std::vector<WebhookDelivery> out;
     for (int i = 0; i < r.Rows(); ++i) {
       WebhookDelivery d;

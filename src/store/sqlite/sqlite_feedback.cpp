@@ -359,7 +359,7 @@ Result<void> SqliteStore::DisableWebhook(const std::string& id, const std::strin
 
 Result<std::vector<WebhookDelivery>> SqliteStore::DueWebhookDeliveries(int64_t now, std::size_t limit) {
   std::lock_guard lock(mu_);
-  return Rows(db_->Query(std::string("SELECT o.id, o.attempts, o.created_at, e.id, e.time, e.type, COALESCE(e.message_id, ''), "
+  auto due = Rows(db_->Query(std::string("SELECT o.id, o.attempts, o.created_at, e.id, e.time, e.type, COALESCE(e.message_id, ''), "
                                     "e.account, e.data, ") +
                         "w.id, w.account, w.url, w.event_types, w.description, w.secret, w.previous_secret, "
                         "w.previous_secret_expires, w.enabled, w.disabled_reason, w.created_at "
@@ -376,6 +376,12 @@ Result<std::vector<WebhookDelivery>> SqliteStore::DueWebhookDeliveries(int64_t n
         return d;
       },
       "cannot read the webhook outbox");
+  if (!due) return due;
+  // Claimed (store.hpp): one writer connection under mu_, so read and claim cannot interleave with another.
+  for (const auto& d : due.value())
+    if (auto r = db_->Execute("UPDATE webhook_outbox SET next_attempt = ? WHERE id = ?", now + kWebhookClaimMicros, d.id); !r)
+      return Storage("cannot claim webhook deliveries", r.error().message);
+  return due;
 }
 
 Result<int64_t> SqliteStore::NextWebhookDue() {

@@ -1,0 +1,155 @@
+// pg_cluster.cpp - several nodes on one PostgreSQL database (issue 16): who is alive, who delivers which
+// message and who runs the housekeeping (pg_spool_storage.hpp, SpoolStorage's cluster methods).
+//
+// Every node heartbeats its row of spool_nodes with the database's clock (never its own, so clock skew
+// between machines does not matter). A message belongs to the node that accepted it (spool_messages.owner);
+// a node delivers only its own. When a node's heartbeat is older than cluster.lease_timeout, the first
+// other node to look takes its messages over (UPDATE ... FOR UPDATE SKIP LOCKED: one taker per message)
+// and delivers their pending recipients. What the stopped node was sending when it stopped may be sent
+// again (at most the transactions in flight on it); a node cut off from the database but still running
+// is not fenced yet, so it may also repeat deliveries that the taker makes (docs/cluster.md).
+// The housekeeping leader holds a session-level advisory lock on a connection of its own: PostgreSQL frees
+// it when that session ends (node stopped, crashed or cut off), and the next node to try takes it.
+// STANDARDS: PostgreSQL 15 (pg_try_advisory_lock, SELECT ... FOR UPDATE SKIP LOCKED, clock_timestamp()).
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "common/ids.hpp"
+#include "spool/postgres/pg_spool_storage.hpp"
+#include "store/postgres/pg_args.hpp"
+#include "store/postgres/pg_db.hpp"
+#include "store/postgres/pg_pool.hpp"
+
+namespace kurier::spool {
+
+namespace pg = store::pg;
+using pg::Args;
+
+namespace {
+
+// The database's clock in microseconds since the epoch.
+constexpr const char* kNow = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
+// Any fixed 64-bit key: the housekeeping lock of every node of this database.
+constexpr const char* kLeaderKey = "7212937146425930573";
+
+std::string HostName() {
+  char host[256] = {};
+  (void)gethostname(host, sizeof host - 1);
+  return host;
+}
+
+Error ClusterError(const std::string& what, const std::exception& e) {
+  return MakeError(ErrorCode::kTemporary, "cluster: cannot " + what + ": " + e.what() +
+                                              "; check that the PostgreSQL server in store.url runs and accepts this node");
+}
+
+}  // namespace
+
+Result<void> PgSpoolStorage::Register(int64_t lease) {
+  if (instance_.empty()) instance_ = RandomToken(9);
+  try {
+    auto c = pool_->Acquire();
+    auto r = c->Exec(std::string("SELECT instance, hostname, ") + kNow + " - heartbeat_at FROM spool_nodes WHERE name = $1",
+                     Args(node_));
+    // A fresh heartbeat under this name from another machine is another node configured with this name. From
+    // this machine it is this node's previous process (killed, or restarted at once): one process per data
+    // directory (the event journal's lock), and the default name holds the data directory.
+    if (r.Rows() > 0 && r.Text(0, 0) != instance_ && r.Text(0, 1) != HostName() && r.Int(0, 2) < lease)
+      return MakeError(ErrorCode::kConfig,
+                       "another kurier node named '" + node_ + "' (on " + std::string(r.Text(0, 1)) +
+                           ") is alive on this database (its heartbeat is " + std::to_string(r.Int(0, 2) / 1000000) +
+                           " s old): give each node its own cluster.node_name, or stop the other one first");
+  } catch (const std::exception& e) {
+    return ClusterError("register this node", e);
+  }
+  return Heartbeat(false, false);
+}
+
+Result<void> PgSpoolStorage::Heartbeat(bool draining, bool leader) {
+  if (instance_.empty()) instance_ = RandomToken(9);
+  try {
+    auto c = pool_->Acquire();
+    c->Exec(std::string("INSERT INTO spool_nodes (name, instance, hostname, started_at, heartbeat_at, draining, leader) "
+                        "VALUES ($1, $2, $3, ") + kNow + ", " + kNow + ", $4, $5) ON CONFLICT (name) DO UPDATE SET "
+                        "started_at = CASE WHEN spool_nodes.instance = excluded.instance THEN spool_nodes.started_at "
+                        "ELSE excluded.started_at END, instance = excluded.instance, hostname = excluded.hostname, "
+                        "heartbeat_at = excluded.heartbeat_at, draining = excluded.draining, leader = excluded.leader",
+            Args(node_, instance_, HostName(), draining, leader));
+  } catch (const std::exception& e) {
+    return ClusterError("renew this node's heartbeat", e);
+  }
+  return {};
+}
+
+Result<std::vector<RecipientState>> PgSpoolStorage::TakeOver(int64_t lease) {
+  try {
+    auto c = pool_->Acquire();
+    // Messages of nodes that stopped heartbeating, and of no registered node; SKIP LOCKED: a message
+    // another node is taking (or whose owner's last transaction is still open) is left to it.
+    auto r = c->Exec(
+        std::string("WITH stale AS (SELECT name FROM spool_nodes WHERE heartbeat_at < ") + kNow +
+            " - $2 AND name <> $1), "
+            "moved AS (UPDATE spool_messages m SET owner = $1 WHERE m.id IN (SELECT id FROM spool_messages "
+            "WHERE owner <> $1 AND (owner IN (SELECT name FROM stale) OR owner NOT IN (SELECT name FROM spool_nodes)) "
+            "FOR UPDATE SKIP LOCKED) RETURNING m.id, m.received_at) "
+            "SELECT r.message_id, r.idx, r.address, r.domain, r.status, r.attempts, r.next_attempt, r.last_reply, "
+            "moved.received_at FROM spool_recipients r JOIN moved ON moved.id = r.message_id "
+            "WHERE r.status = 'queued' ORDER BY r.message_id, r.idx",
+        Args(node_, lease));
+    std::vector<RecipientState> out;
+    for (int i = 0; i < r.Rows(); ++i)
+      out.push_back(RecipientState{std::string(r.Text(i, 0)), static_cast<int>(r.Int(i, 1)), FromBytea(r.Text(i, 2)),
+                                   FromBytea(r.Text(i, 3)), std::string(r.Text(i, 4)), static_cast<int>(r.Int(i, 5)),
+                                   r.Int(i, 6), FromBytea(r.Text(i, 7)), r.Int(i, 8)});
+    return out;
+  } catch (const std::exception& e) {
+    return ClusterError("take over the messages of stopped nodes", e);
+  }
+}
+
+Result<bool> PgSpoolStorage::Lead() {
+  std::lock_guard lock(lead_mu_);
+  try {
+    if (leader_) {
+      leader_->Exec("SELECT 1");  // the lock lives as long as this session
+      return true;
+    }
+    auto c = std::make_unique<pg::Connection>(pg::Connection::Open(url_));
+    if (c->Exec(std::string("SELECT pg_try_advisory_lock(") + kLeaderKey + ")").Text(0, 0) != "t") return false;
+    leader_ = std::move(c);
+    spdlog::info("cluster: node {} runs the housekeeping now", node_);
+    return true;
+  } catch (const std::exception& e) {
+    if (leader_) spdlog::warn("cluster: node {} lost the housekeeping lock: {}", node_, e.what());
+    leader_.reset();  // a lost session has freed the lock for another node
+    return false;
+  }
+}
+
+Result<std::vector<SpoolStorage::Node>> PgSpoolStorage::Nodes(int64_t lease) {
+  try {
+    auto c = pool_->Acquire();
+    auto r = c->Exec(std::string("SELECT n.name, n.hostname, n.started_at, ") + kNow +
+                         " - n.heartbeat_at, n.draining, n.leader, "
+                         "(SELECT count(*) FROM spool_messages m WHERE m.owner = n.name) FROM spool_nodes n ORDER BY n.name",
+                     {});
+    std::vector<Node> out;
+    for (int i = 0; i < r.Rows(); ++i) {
+      Node n;
+      n.name = r.Text(i, 0);
+      n.hostname = r.Text(i, 1);
+      n.started_at = r.Int(i, 2);
+      n.heartbeat_age = r.Int(i, 3);
+      n.alive = n.heartbeat_age < lease;
+      n.draining = r.Text(i, 4) == "t";
+      n.leader = n.alive && r.Text(i, 5) == "t";
+      n.messages = r.Int(i, 6);
+      out.push_back(std::move(n));
+    }
+    return out;
+  } catch (const std::exception& e) {
+    return ClusterError("list the nodes", e);
+  }
+}
+
+}  // namespace kurier::spool

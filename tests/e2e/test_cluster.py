@@ -1,0 +1,130 @@
+"""Several kurier nodes on one PostgreSQL database (issue 16), delivering to a real receiver through a
+local unbound: each node delivers what it accepted, once; a node's queued mail stays its own while it
+heartbeats and is taken over by another node once it stops (kill -9), each message delivered once;
+`kurier cluster status` shows the nodes, their queues and the housekeeping leader."""
+import json
+import shutil
+import smtplib
+import time
+import uuid
+from collections import Counter
+
+import pytest
+
+from conftest import HOST, free_port
+from dns_peer import Unbound
+from receivers import Receiver, Recorder
+
+LEASE = 3  # cluster.lease_timeout, seconds: nodes heartbeat every second
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    dns = Unbound(str(tmp_path_factory.mktemp("dns")),
+                  ["dest.test. 300 IN MX 10 mx.dest.test.", "mx.dest.test. 300 IN A 127.0.0.12"])
+    port = free_port()
+    recorder = Recorder()
+    receiver = Receiver("127.0.0.12", port, recorder)
+    yield dns, port, recorder
+    receiver.stop()
+    dns.stop()
+
+
+@pytest.fixture
+def cluster(world, postgres, kurier_factory, tmp_path):
+    """make(delivery=True) -> a node of one new database; the first one sets the database up."""
+    dns, port, _ = world
+    db = postgres.createdb("cluster_" + uuid.uuid4().hex[:12])
+    pw = tmp_path / "pgpass"
+    pw.write_text(postgres.PASSWORD + "\n")
+    nodes = []
+
+    def make(delivery=True):
+        sets = [f"store.url={postgres.url(db)}", f"store.password_file={pw}", f"dns.forward={dns.forward}",
+                f"delivery.port={port}", "queue.retry_initial=1", f"cluster.lease_timeout={LEASE}"]
+        k = kurier_factory(*sets, delivery=delivery, start=not nodes)
+        if nodes:  # a node joining: the first node's secret and credentials
+            shutil.copy(nodes[0].dir / "secret.key", k.dir / "secret.key")
+            k.username, k.password, k.api_key = nodes[0].username, nodes[0].password, nodes[0].api_key
+            k.start()
+        nodes.append(k)
+        return k
+
+    return make
+
+
+def send(k, markers):
+    with smtplib.SMTP(HOST, k.relay_port, timeout=10) as s:
+        s.ehlo("client.test")
+        for m in markers:
+            msg = (f"From: <alice@example.com>\r\nTo: <bob@dest.test>\r\nSubject: {m}\r\n"
+                   f"Message-ID: <{m}@client.test>\r\n\r\nbody {m}\r\n").encode()
+            s.sendmail("alice@example.com", ["bob@dest.test"], msg)
+
+
+def delivered(recorder, markers):
+    counts = Counter()
+    with recorder.lock:
+        for _, _, content in recorder.received:
+            for m in markers:
+                if m.encode() in content:
+                    counts[m] += 1
+    return counts
+
+
+def wait_delivered(recorder, markers, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if len(delivered(recorder, markers)) == len(markers):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"delivered {len(delivered(recorder, markers))} of {len(markers)} in {timeout} s")
+
+
+def status(k):
+    return {n["name"]: n for n in k.cli_json("cluster", "status", "--json")}
+
+
+def test_each_node_delivers_what_it_accepted_once(world, cluster):
+    _, _, recorder = world
+    a, b = cluster(), cluster()
+    via_a = [f"a-{uuid.uuid4().hex}" for _ in range(15)]
+    via_b = [f"b-{uuid.uuid4().hex}" for _ in range(15)]
+    send(a, via_a)
+    send(b, via_b)
+    wait_delivered(recorder, via_a + via_b)
+    time.sleep(2 * LEASE)  # time for a wrong second delivery to show
+    counts = delivered(recorder, via_a + via_b)
+    assert set(counts.values()) == {1}, {m: n for m, n in counts.items() if n != 1}
+    # One event log: either node reads the 30 deliveries.
+    for k in (a, b):
+        ok = [e for e in k.events("delivered") if e["data"]["recipient"] == "bob@dest.test"]
+        assert len(ok) == 30
+    nodes = status(a)
+    assert len(nodes) == 2 and all(n["alive"] for n in nodes.values())
+    assert sum(n["leader"] for n in nodes.values()) == 1
+
+
+def test_a_stopped_node_s_queue_is_taken_over(world, cluster):
+    _, _, recorder = world
+    b = cluster()              # delivers
+    a = cluster(delivery=False)  # accepts and keeps its mail queued
+    markers = [f"t-{uuid.uuid4().hex}" for _ in range(10)]
+    send(a, markers)
+    time.sleep(2 * LEASE)
+    assert not delivered(recorder, markers), "a live node's mail is its own: no other node delivers it"
+    mine = next(n for name, n in status(b).items() if name.endswith(str(a.dir)))
+    assert mine["alive"] and mine["messages"] == 10
+    a.kill9()
+    started = time.time()
+    wait_delivered(recorder, markers, timeout=LEASE + 20)
+    took = time.time() - started
+    time.sleep(LEASE)
+    counts = delivered(recorder, markers)
+    assert set(counts.values()) == {1}, counts
+    nodes = status(b)
+    gone = next(n for name, n in nodes.items() if name.endswith(str(a.dir)))
+    alive = next(n for name, n in nodes.items() if name.endswith(str(b.dir)))
+    assert not gone["alive"] and gone["messages"] == 0
+    assert alive["alive"] and alive["leader"] and alive["messages"] == 0
+    assert took < LEASE + 15, took
