@@ -124,6 +124,10 @@ if [ -z "${SKIP_POSTFIX:-}" ]; then
   HMED=$(median "${H[@]}")
 fi
 
+echo "== PostgreSQL: one node on SQLite, one and two nodes on PostgreSQL, the database's commit ceiling (bench/pg_bench.sh)"
+PG_LINES=$(N="$N" bash "$ROOT/bench/pg_bench.sh" "$BUILD" | tee /dev/stderr | grep RESULT || true)
+PG1=$(sed -n 's/^RESULT pg e2e s=32: one PostgreSQL node \([0-9]*\) msgs.*/\1/p' <<<"$PG_LINES")
+
 echo "== HTTP API injection (wrk) beside SMTP injection, same server, same run"
 HTTP_LINES=$(bash "$ROOT/bench/http_bench.sh" "$BUILD" | tee /dev/stderr | grep RESULT || true)
 
@@ -134,10 +138,12 @@ echo "== queue memory (1,000,000 deferred recipients)"
 MEM_LINE=$(python3 "$ROOT/bench/queue_memory.py" "$ROOT/$BUILD/kurier" | grep RESULT || true)
 echo
 echo "$MEM_LINE"
+echo "$PG_LINES"
 echo "RESULT inject s=$SESSIONS l=4096 N=$N: kurier median=$KMED msgs/s${PMED:+, postfix (relaying, shared script) median=$PMED msgs/s, ratio=$(python3 -c "print('%.2f' % ($KMED / $PMED))")x (goal >= 5x)}"
 if [ -n "${PE32:-}" ]; then
   echo "RESULT e2e s=32 l=4096 N=$N: kurier median=$KE32 msgs/s, postfix median=$PE32 msgs/s, ratio=$(python3 -c "print('%.2f' % ($KE32 / $PE32))")x (goal >= 5x)"
   echo "RESULT e2e s=1 l=4096 N=$N: kurier median=$KE1 msgs/s, postfix median=$PE1 msgs/s, ratio=$(python3 -c "print('%.2f' % ($KE1 / $PE1))")x (goal >= 2x)"
+  [ -n "$PG1" ] && echo "RESULT e2e s=32 on PostgreSQL l=4096 N=$N: one kurier node on PostgreSQL $PG1 msgs/s, postfix median=$PE32 msgs/s, ratio=$(python3 -c "print('%.2f' % ($PG1 / $PE32))")x (goal >= 3x)"
 fi
 [ -n "${HMED:-}" ] && echo "RESULT inject s=$SESSIONS l=4096 N=$N: kurier median=$KMED msgs/s, postfix (delivery held) median=$HMED msgs/s, ratio=$(python3 -c "print('%.2f' % ($KMED / $HMED))")x"
 [ -n "${HTTP_LINES:-}" ] && echo "$HTTP_LINES"

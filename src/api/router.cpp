@@ -57,7 +57,7 @@ Router::Router(KeyLookup lookup, RouterOptions options) : lookup_(std::move(look
 
 void Router::Add(Route route) { routes_.push_back(std::move(route)); }
 
-std::optional<Principal> Router::Authenticate(const std::string& bearer) {
+Result<std::optional<Principal>> Router::Authenticate(const std::string& bearer) {
   const std::string hash = HashHex(bearer);
   const auto now = std::chrono::steady_clock::now();
   {
@@ -71,10 +71,11 @@ std::optional<Principal> Router::Authenticate(const std::string& bearer) {
     generation = generation_;
   }
   auto who = lookup_(hash);
+  if (!who) return who;  // not known now (the store is unreachable): asked again next time
   std::lock_guard lock(mu_);
   if (generation != generation_) return who;  // a key was revoked meanwhile: this answer may be stale
   if (keys_.size() > 100000) keys_.clear();  // bounded: wrong keys cannot grow it without limit
-  keys_[hash] = CachedKey{who, now + options_.key_cache_ttl};
+  keys_[hash] = CachedKey{who.value(), now + options_.key_cache_ttl};
   return who;
 }
 
@@ -250,7 +251,13 @@ Admission Router::Admit(const HttpRequest& request, RouteSet set) {
       return unauthorized("the Authorization header must be 'Bearer KEY'");
     std::string key = auth.substr(7);
     while (!key.empty() && key.front() == ' ') key.erase(0, 1);
-    auto who = Authenticate(key);
+    auto checked = Authenticate(key);
+    if (!checked) {
+      a.refusal = Problem(503, "Unavailable", "the API key cannot be checked now (" + checked.error().message +
+                                                  "); nothing was done, retry in a few seconds");
+      return a;
+    }
+    const std::optional<Principal>& who = checked.value();
     if (!who) return unauthorized("the API key is not valid (unknown or revoked); check it or create a new one");
     if (!who->Has(route->scope)) {
       a.refusal = Problem(403, "Forbidden",

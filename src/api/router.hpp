@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/result.hpp"
+
 #include "api/http.hpp"
 
 namespace kurier::api {
@@ -87,7 +89,9 @@ struct RouterOptions {
 class Router {
  public:
   /// Finds the live key whose BLAKE2b-256 hex is the argument; nullopt when there is none.
-  using KeyLookup = std::function<std::optional<Principal>(const std::string& key_hash)>;
+  /// The key with this hash (nullopt: no such live key), or an error when it cannot be checked now (the
+  /// store is unreachable): the request is then answered 503, and nothing is cached.
+  using KeyLookup = std::function<Result<std::optional<Principal>>(const std::string& key_hash)>;
 
   Router(KeyLookup lookup, RouterOptions options);
   void Add(Route route);
@@ -112,7 +116,7 @@ class Router {
   void ForgetAccount(const std::string& account);
 
  private:
-  std::optional<Principal> Authenticate(const std::string& bearer);
+  Result<std::optional<Principal>> Authenticate(const std::string& bearer);
   /// Seconds to wait before the key may call again; 0 when the call is allowed now.
   int TakeToken(int64_t key_id);
   void Forget(const std::function<bool(const Principal&)>& match);

@@ -245,3 +245,39 @@ TEST_F(RouterTest, ProblemsQuotingBytesThatAreNotUtf8AreValidJson) {
 
 }  // namespace
 }  // namespace kurier::api
+
+namespace kurier::api {
+namespace {
+
+// A key that cannot be checked (the store is unreachable) is answered 503, not 401, and the failure is not
+// cached: the same key works as soon as the store answers again.
+TEST(RouterKeys, AStoreThatCannotAnswerGives503AndIsAskedAgain) {
+  bool store_up = false;
+  int lookups = 0;
+  Router router(
+      [&](const std::string&) -> Result<std::optional<Principal>> {
+        ++lookups;
+        if (!store_up) return MakeError(ErrorCode::kTemporary, "cannot connect to PostgreSQL");
+        return std::optional<Principal>(Principal{1, "a", "read"});
+      },
+      RouterOptions{});
+  router.Add(Route{"GET", "/x", Scope::kRead, [](const HttpRequest&, const RouteContext&, Reply r) { r(Json(200, "{}")); }});
+  auto status = [&] {
+    HttpRequest q;
+    q.method = "GET";
+    q.path = "/x";
+    q.headers.emplace_back("authorization", "Bearer k");
+    auto a = router.Admit(q);
+    return a.refusal ? a.refusal->status : 0;
+  };
+  EXPECT_EQ(status(), 503);
+  EXPECT_EQ(status(), 503);
+  EXPECT_EQ(lookups, 2) << "a failed lookup is not cached";
+  store_up = true;
+  EXPECT_EQ(status(), 0);
+  EXPECT_EQ(status(), 0);
+  EXPECT_EQ(lookups, 3) << "a successful one is";
+}
+
+}  // namespace
+}  // namespace kurier::api

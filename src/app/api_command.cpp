@@ -16,7 +16,7 @@ void AddApiCommand(CLI::App& app) {
   auto* routes = api->add_subcommand("routes", "List the HTTP API's routes: method, path and the API key scope needed");
   routes->add_flag("--json", json, "JSON output");
   routes->callback([] {
-    api::Router router([](const std::string&) { return std::nullopt; }, api::RouterOptions{});
+    api::Router router([](const std::string&) { return std::optional<api::Principal>(); }, api::RouterOptions{});
     api::AddAllRoutes(router, nullptr);
     boost::json::array arr;
     for (const auto& r : router.routes()) {

@@ -306,9 +306,11 @@ void PrintInitialised(const Config& config, const InitOptions& o, const std::vec
                                                                        {"joined", true}})
                          : "Initialised " + config.data_dir.string() + " as another node of the PostgreSQL database " +
                                "of store.url, which has its accounts already: use their SMTP credentials and API keys.\n" +
-                               "Copy server.secret_file (" + config.secret_file.string() + ") from the first node over " +
-                               "this node's before 'kurier serve --config " + config.file.string() + "': webhook " +
-                               "secrets are sealed with it.")
+                               "Before 'kurier serve --config " + config.file.string() + "', copy from the first node " +
+                               "server.secret_file (" + config.secret_file.string() + ": it seals webhook secrets and " +
+                               "signs bounce addresses and tracking links, the same on every node) and the DKIM key " +
+                               "directory (the database names each key's file by its path: keep server.data_dir the " +
+                               "same on every node, and copy new keys after 'kurier domain add' or a rotation).")
               << "\n";
     return;
   }

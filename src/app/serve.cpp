@@ -160,14 +160,14 @@ std::unique_ptr<api::Router> MakeRouter(const Config& config, store::Store* st) 
   ro.rate_per_second = config.api.rate_per_second;
   ro.burst = config.api.burst;
   return std::make_unique<api::Router>(
-      [st](const std::string& hash) -> std::optional<api::Principal> {
+      [st](const std::string& hash) -> Result<std::optional<api::Principal>> {
         auto k = st->FindApiKeyByHash(hash);
         if (!k) {
           spdlog::error("api: cannot look up an API key: {}", k.error().message);
-          return std::nullopt;
+          return k.error();
         }
-        if (!k.value()) return std::nullopt;
-        return api::Principal{k.value()->id, k.value()->account, k.value()->scopes};
+        if (!k.value()) return std::optional<api::Principal>();
+        return std::optional<api::Principal>(api::Principal{k.value()->id, k.value()->account, k.value()->scopes});
       },
       ro);
 }

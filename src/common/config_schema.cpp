@@ -31,8 +31,8 @@ constexpr Key kSchema[] = {
      "changed pair is loaded for new connections; one that does not load is logged and the old one kept. "
      "SIGHUP reloads at once. 0: only on SIGHUP."},
     {"store.backend", Type::kString, R"("sqlite")",
-     "Where accounts, credentials, keys and events live: \"sqlite\" (embedded, one node) or \"postgresql\" "
-     "(several nodes share one database; set store.url). A store.url of postgresql:// chooses it by itself."},
+     "Where accounts, credentials, keys, events and the message spool live: \"sqlite\" (embedded, one node) or "
+     "\"postgresql\" (several nodes share one database; set store.url). A store.url of postgresql:// chooses it by itself."},
     {"store.url", Type::kString, R"("")",
      "PostgreSQL connection URL, e.g. \"postgresql://kurier@db.internal:5432/kurier?sslmode=verify-full\" "
      "(libpq's URI: sslmode, sslrootcert and the other parameters are honoured). Empty: the embedded SQLite store. "
@@ -41,13 +41,16 @@ constexpr Key kSchema[] = {
      "File holding the PostgreSQL password (one line; keep it 0600), relative to data_dir. Empty: the password "
      "comes from the URL, PGPASSWORD or ~/.pgpass, as libpq reads them."},
     {"store.pool_size", Type::kInt, "8",
-     "PostgreSQL connections this node opens at most (listeners, delivery and the API share them)."},
+     "PostgreSQL connections of each of this node's two pools (the store's and the spool's reads; listeners, "
+     "delivery and the API share them); the spool's committer and the housekeeping lock hold one more each, so a "
+     "node opens at most twice this plus two. Keep the sum over the nodes below the server's max_connections."},
     {"store.sqlite_path", Type::kString, R"("kurier.db")", "SQLite database file (relative to data_dir)."},
     {"store.event_journal_delay_ms", Type::kInt, "10",
      "Opens and clicks are appended to events.journal beside the database (on disk before the answer) and moved "
      "into the event log in one transaction after this many milliseconds; reading the event log moves them at once."},
     {"spool.path", Type::kString, R"("spool/spool.db")",
-     "Node-local durable message spool (relative to data_dir)."},
+     "The durable message spool of the embedded SQLite store (relative to data_dir); with store.url the spool is "
+     "in the PostgreSQL database."},
     {"spool.fsync", Type::kBool, "true",
      "fsync before acknowledging a message (250). Turning this off risks losing acknowledged mail on power loss."},
     {"spool.max_batch", Type::kInt, "512", "Most messages committed together by one group commit (one fsync)."},

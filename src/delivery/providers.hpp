@@ -1,7 +1,8 @@
 // providers.hpp - which mailbox provider a receiving mail server belongs to, by its MX host name: Google,
-// Microsoft, Yahoo (with AOL), Apple, and the large Polish providers (WP, o2, Onet, Interia). Figures are
-// broken down by it (metrics, statistics) and sending is shaped per provider, since a provider's many MX
-// hosts and customer domains (a company on Google Workspace) share one reputation and one set of limits.
+// Microsoft, Yahoo (with AOL), Apple, and the large Polish providers (WP, o2, Onet, Interia). The delivery
+// metrics are broken down by it (kurier_deliveries_total); a provider's many MX hosts and customer domains
+// (a company on Google Workspace) share one reputation and one set of limits, which shaping per provider
+// (issue 18) is to build on.
 #pragma once
 #include <string_view>
 

@@ -21,7 +21,7 @@ Registry& Registry::Global() {
     g->Define("kurier_queue_messages", "gauge", "Messages in the queue by state.");
     g->Define("kurier_queue_oldest_age_seconds", "gauge", "Age of the oldest message in the queue (0 when empty).");
     g->Define("kurier_db_connections", "gauge",
-              "PostgreSQL connections of this node's pool: open, in_use and the size limit (store.pool_size).");
+              "PostgreSQL connections of this node's store pool (the spool has a pool of its own): open, in_use and the size limit (store.pool_size).");
     g->Define("kurier_db_pool_waits_total", "counter", "Times a caller waited for a free PostgreSQL connection.");
     g->Define("kurier_webhook_backlog", "gauge", "Webhook deliveries waiting to be sent or retried.");
     g->Define("kurier_draining", "gauge", "1 while this node drains (readyz answers 503), else 0.");

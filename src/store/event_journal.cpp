@@ -290,4 +290,14 @@ void EventJournal::Run() {
   }
 }
 
+Result<void> RecordThroughJournal(EventJournal* journal, const Event& e, const std::function<Result<void>()>& direct) {
+  if (journal) {
+    auto r = journal->Append(e);
+    if (r) return r;
+    if (r.error().code != ErrorCode::kInvalidArgument)
+      spdlog::warn("event journal: {}; appending to the event log directly", r.error().message);
+  }
+  return direct();
+}
+
 }  // namespace kurier::store

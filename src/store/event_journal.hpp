@@ -97,4 +97,9 @@ class EventJournal {
   std::thread thread_;
 };
 
+/// Store::RecordEvent of a backend with a journal: appends `e` to `journal` (when open), and otherwise, or
+/// when the journal cannot hold it (a field with a line break, a full disk, a backlog the store is not
+/// taking), through `direct` (the backend's AppendEvents): slower, never lost.
+Result<void> RecordThroughJournal(EventJournal* journal, const Event& e, const std::function<Result<void>()>& direct);
+
 }  // namespace kurier::store

@@ -137,3 +137,78 @@ def test_acknowledged_mail_survives_kill9_in_postgresql(postgres, kurier_factory
     k.kill9()
     k.start()
     assert sorted(m["id"] for m in k.queue_list()) == ids
+
+
+def test_a_database_outage_is_answered_with_4xx_and_503_and_nothing_acknowledged_is_lost(kurier_factory, tmp_path):
+    """PostgreSQL stopped for 10 s under load: the node refuses with temporary errors, acknowledges only what
+    it committed, and takes mail again by itself once the database is back."""
+    import smtplib
+    import threading
+    from conftest import HOST
+    from pg_server import PostgresServer
+    pg = PostgresServer()  # a server of its own: this test stops it
+    try:
+        db = pg.createdb("outage")
+        pw = tmp_path / "pgpass"
+        pw.write_text(pg.PASSWORD + "\n")
+        k = kurier_factory(f"store.url={pg.url(db)}", f"store.password_file={pw}")
+        acked, refused, stop = [], [], threading.Event()
+
+        def load():
+            i = 0
+            while not stop.is_set():
+                i += 1
+                try:
+                    with smtplib.SMTP(HOST, k.relay_port, timeout=10) as s:
+                        s.ehlo("client.test")
+                        code, text = s.docmd("MAIL FROM:<a@example.com>")
+                        if code != 250:
+                            refused.append(code)
+                            continue
+                        s.rcpt(f"r{i}@example.net")
+                        code, text = s.data(make_message("a@example.com", f"r{i}@example.net", f"o{i}", "b"))
+                        (acked if code == 250 else refused).append(text.decode().split()[-1] if code == 250 else code)
+                except smtplib.SMTPResponseException as e:
+                    refused.append(e.smtp_code if e.smtp_code > 0 else f"{e.smtp_code} {e.smtp_error!r}")
+                except (smtplib.SMTPException, OSError) as e:
+                    refused.append(str(e))
+                time.sleep(0.02)
+
+        t = threading.Thread(target=load, daemon=True)
+        t.start()
+        try:
+            outage(k, pg, db, acked, refused)
+        finally:
+            stop.set()
+            t.join()
+        codes = [c for c in refused if isinstance(c, int)]
+        assert codes and all(400 <= c < 500 for c in codes), refused[:20]
+        # every refusal is a reply: no session is cut off without one
+        assert len(codes) == len(refused), [c for c in refused if not isinstance(c, int)][:5]
+        stored = {r[0] for r in pg.psql(db, "SELECT id FROM spool_messages")}
+        missing = [i for i in acked if i not in stored]
+        assert not missing, f"{len(missing)} acknowledged message(s) not in the database: {missing[:5]}"
+        assert k.api("GET", "/readyz", key="")[0] == 200
+        st, res = k.api("POST", "/v1/messages", {"from": "a@example.com", "to": "z@example.net", "subject": "s", "text": "t"})
+        assert st == 202, res  # the API key works again at once: a failed check was not cached
+    finally:
+        pg.close()
+
+
+def outage(k, pg, db, acked, refused):
+    """Stops the database for 10 s under the load of `acked`/`refused` and starts it again."""
+    time.sleep(2)
+    before = len(acked)
+    pg.stop("fast")
+    time.sleep(2)
+    st, res = k.api("POST", "/v1/messages", {"from": "a@example.com", "to": "z@example.net", "subject": "s", "text": "t"})
+    assert st == 503, res
+    assert k.api("GET", "/readyz", key="")[0] == 503
+    time.sleep(8)
+    during = len(acked)
+    pg.start()
+    deadline = time.time() + 20
+    while len(acked) <= during + 5:
+        assert time.time() < deadline, f"no mail taken after the database came back: {refused[-5:]}"
+        time.sleep(0.2)
+    assert before > 5, "mail was taken before the outage"

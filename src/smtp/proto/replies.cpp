@@ -105,7 +105,15 @@ std::string FormatReply(int code, std::string_view enhanced, std::string_view te
     out += enhanced;
     out += ' ';
   }
-  out += text;
+  // One line whatever the text holds: an error passed through from elsewhere (a database's message spans
+  // lines) must not end the reply early and leave the rest to be read as the next reply (RFC 5321 4.2).
+  bool space = false;
+  for (char ch : text) {
+    const bool control = ch == '\r' || ch == '\n' || ch == '\t' || ch == '\0';
+    if (control && space) continue;
+    out += control ? ' ' : ch;
+    space = control;
+  }
   out += "\r\n";
   return out;
 }

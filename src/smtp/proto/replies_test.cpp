@@ -10,6 +10,11 @@ TEST(Replies, FormatReplyFillsTheArgument) {
   EXPECT_EQ(FormatReply(ReplyId::kQueued, "ABC"), "250 2.0.0 Ok: queued as ABC\r\n");
 }
 
+TEST(Replies, AnArgumentWithLineBreaksStaysOneReplyLine) {
+  EXPECT_EQ(FormatReply(ReplyId::kStorageFailed, "server closed the connection\n\tThis probably means\r\nx"),
+            "451 4.3.0 Could not store the message (server closed the connection This probably means x); try again later\r\n");
+}
+
 TEST(Replies, LocalRepliesAreDeliverysOwnTexts) {
   struct Case {
     ServerReply reply;

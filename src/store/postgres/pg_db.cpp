@@ -5,6 +5,7 @@
 #include <libpq-fe.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <charconv>
 
 namespace kurier::store::pg {
@@ -96,14 +97,40 @@ Result Checked(pg_conn* c, pg_result* r, std::string_view what) {
 
 }  // namespace
 
+namespace {
+
+constexpr std::size_t kMaxPrepared = 256;
+
+// Statements worth preparing: the planned ones (not BEGIN, COMMIT, SET, DDL).
+bool Preparable(std::string_view sql) {
+  std::size_t i = 0;
+  while (i < sql.size() && (sql[i] == ' ' || sql[i] == '\n' || sql[i] == '(')) ++i;
+  std::string head;
+  for (; i < sql.size() && head.size() < 6 && std::isalpha(static_cast<unsigned char>(sql[i])); ++i)
+    head += static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i])));
+  return head == "SELECT" || head == "INSERT" || head == "UPDATE" || head == "DELETE" || head == "WITH";
+}
+
+}  // namespace
+
 Result Connection::Exec(std::string_view sql, const std::vector<Param>& params) {
   const std::string text(sql);
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const Param& p : params) values.push_back(p ? p->c_str() : nullptr);
+  const int n = static_cast<int>(values.size());
+  auto found = prepared_.find(text);
+  if (found == prepared_.end() && prepared_.size() < kMaxPrepared && Preparable(sql)) {
+    const std::string name = "k" + std::to_string(prepared_.size() + 1);
+    Checked(c_.get(), PQprepare(c_.get(), name.c_str(), text.c_str(), n, nullptr), sql);
+    found = prepared_.emplace(text, name).first;
+  }
+  if (found != prepared_.end())
+    return Checked(c_.get(),
+                   PQexecPrepared(c_.get(), found->second.c_str(), n, values.data(), nullptr, nullptr, /*resultFormat=*/0),
+                   sql);
   return Checked(c_.get(),
-                 PQexecParams(c_.get(), text.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                              nullptr, /*resultFormat=*/0),
+                 PQexecParams(c_.get(), text.c_str(), n, nullptr, values.data(), nullptr, nullptr, /*resultFormat=*/0),
                  sql);
 }
 

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 struct pg_conn;
@@ -22,8 +23,19 @@ namespace kurier::store::pg {
 /// sent one ("23505" unique violation, "40001" serialization failure, ...), "" for connection failures.
 class PgError : public std::runtime_error {
  public:
-  PgError(std::string message, std::string sqlstate) : std::runtime_error(std::move(message)), sqlstate_(std::move(sqlstate)) {}
+  /// The message is kept on one line (libpq's span several: "server closed the connection\n\tThis ...").
+  PgError(std::string message, std::string sqlstate)
+      : std::runtime_error(OneLine(std::move(message))), sqlstate_(std::move(sqlstate)) {}
   const std::string& sqlstate() const { return sqlstate_; }
+  static std::string OneLine(std::string s) {
+    std::string out;
+    for (char ch : s) {
+      const bool control = ch == '\n' || ch == '\r' || ch == '\t';
+      if (control && (out.empty() || out.back() == ' ')) continue;
+      out += control ? ' ' : ch;
+    }
+    return out;
+  }
 
  private:
   std::string sqlstate_;
@@ -69,7 +81,9 @@ class Connection {
   Connection& operator=(Connection&&) noexcept = default;
   ~Connection();
 
-  /// Runs one statement with its parameters ($1, $2, ...); PgError on failure.
+  /// Runs one statement with its parameters ($1, $2, ...); PgError on failure. SELECT, INSERT, UPDATE,
+  /// DELETE and WITH statements are prepared on the connection at their first run (up to kMaxPrepared
+  /// texts per connection; beyond, they run unprepared).
   Result Exec(std::string_view sql, const std::vector<Param>& params = {});
   /// Runs several statements separated by ';' with no parameters (schema scripts); PgError on failure.
   void Script(std::string_view sql);
@@ -90,6 +104,9 @@ class Connection {
   };
   std::unique_ptr<pg_conn, Close> c_;
   std::string describe_;
+  /// Statements prepared on this connection by Exec: SQL text -> statement name. The server parses and
+  /// plans a statement once per connection instead of at every call (a message takes a dozen statements).
+  std::unordered_map<std::string, std::string> prepared_;
 };
 
 /// BEGIN on construction, ROLLBACK on destruction unless Commit() was called.

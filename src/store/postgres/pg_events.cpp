@@ -95,15 +95,7 @@ Result<void> PgStore::AppendEvents(const std::vector<Event>& events) {
 }
 
 Result<void> PgStore::RecordEvent(const Event& event) {
-  if (journal_) {
-    auto r = journal_->Append(event);
-    if (r) return r;
-    // An event the journal cannot hold (a field with a line break, a full disk, a backlog the store
-    // is not taking) is appended directly: slower, never lost.
-    if (r.error().code != ErrorCode::kInvalidArgument)
-      spdlog::warn("event journal: {}; appending to the event log directly", r.error().message);
-  }
-  return AppendEvents({event});
+  return RecordThroughJournal(journal_.get(), event, [&] { return AppendEvents({event}); });
 }
 
 Result<void> PgStore::OpenEventJournal(const std::filesystem::path& path, int delay_ms) {
