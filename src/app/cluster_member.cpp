@@ -52,7 +52,13 @@ void ClusterMember::Beat() {
   if (was && !leading_) spdlog::warn("cluster: node {} no longer runs the housekeeping", config_.node_name);
   if (auto r = storage.Heartbeat(draining_.load(), leading_.load()); !r) spdlog::warn("{}", r.error().message);
   delivery::DeliveryManager* delivery = delivery_.load();
-  if (!delivery || draining_.load()) return;
+  if (!delivery) return;
+  if (auto nodes = storage.Nodes(static_cast<int64_t>(config_.lease_timeout) * 1'000'000); nodes) {
+    int live = 0;
+    for (const auto& n : nodes.value()) live += n.alive && !n.draining ? 1 : 0;
+    delivery->SetLiveNodes(live);
+  }
+  if (draining_.load()) return;
   auto taken = storage.TakeOver(static_cast<int64_t>(config_.lease_timeout) * 1'000'000);
   if (!taken) return spdlog::warn("{}", taken.error().message);
   if (!taken->empty()) delivery->Adopt(taken.value());

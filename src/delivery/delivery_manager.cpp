@@ -12,6 +12,8 @@
 // RFC 3207 (STARTTLS), RFC 2920 (PIPELINING).
 #include "delivery/delivery_manager.hpp"
 
+#include <atomic>
+
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -62,7 +64,8 @@ Routing::Dns ResolverDns(dns::Resolver& resolver) {
 struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Impl> {
   Impl(const Config& c, store::Store& st, spool::Spool& s, dns::Resolver& r, asio::io_context& io)
       : config(c), store(st), spool(s), strand(asio::make_strand(io)), wake(strand),
-        dispatcher(NowMicros, [&c](const DestinationKey& d) { return ConfiguredPolicy(c.delivery, d); },
+        dispatcher(NowMicros,
+                   [&c, this](const DestinationKey& d) { return ShareOf(ConfiguredPolicy(c.delivery, d), nodes.load()); },
                    Dispatcher::Hooks{[this](const DestinationKey& d) { OpenConnection(d); },
                                      [this](int64_t when) { WakeAt(when); }}),
         routing(c, strand, ResolverDns(r), [this](const std::string& type, const std::string& data) { RecordEvent(type, data); }),
@@ -72,6 +75,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   const Config& config;
   store::Store& store;
   spool::Spool& spool;
+  std::atomic<int> nodes{1};  // live nodes sharing the destinations' limits (SetLiveNodes)
   asio::strand<asio::io_context::executor_type> strand;  // owns all state below
   asio::steady_timer wake;                                // the dispatcher's wake-up
   Dispatcher dispatcher;
@@ -268,6 +272,12 @@ std::vector<std::pair<int64_t, Job>> JobsOf(const std::vector<spool::RecipientSt
 }
 
 }  // namespace
+
+void DeliveryManager::SetLiveNodes(int nodes) {
+  const int before = impl_->nodes.exchange(std::max(1, nodes));
+  if (before != impl_->nodes.load())
+    spdlog::info("delivery: {} live node(s) share each destination's connection and rate limits", impl_->nodes.load());
+}
 
 void DeliveryManager::Adopt(const std::vector<spool::RecipientState>& pending) {
   auto list = JobsOf(pending);

@@ -41,6 +41,9 @@ class DeliveryManager {
   void Stop();
   /// Delivers recipients this node took over from a stopped node (SpoolStorage::TakeOver); any thread.
   void Adopt(const std::vector<spool::RecipientState>& pending);
+  /// How many live nodes deliver from the same database: each takes its share of every destination's
+  /// connection and rate limits (ShareOf), so the cluster as a whole keeps them. Any thread.
+  void SetLiveNodes(int nodes);
 
   /// Operator actions; `done` receives a one-line answer (on the manager's strand).
   void Retry(const std::string& message_id, std::function<void(bool, std::string)> done);

@@ -19,6 +19,13 @@ DestinationPolicy ConfiguredPolicy(const DeliveryConfig& config, const std::stri
   return out;
 }
 
+DestinationPolicy ShareOf(DestinationPolicy policy, int nodes) {
+  if (nodes <= 1) return policy;
+  policy.max_connections = std::max(1, policy.max_connections / nodes);
+  policy.spacing *= nodes;
+  return policy;
+}
+
 Dispatcher::Dispatcher(Clock clock, std::function<DestinationPolicy(const DestinationKey&)> policy, Hooks hooks)
     : now_(std::move(clock)), policy_(std::move(policy)), hooks_(std::move(hooks)) {}
 

@@ -34,6 +34,11 @@ struct DestinationPolicy {
 /// The limits the configuration gives `domain`: [delivery.domain."..."] overrides, else the defaults.
 DestinationPolicy ConfiguredPolicy(const DeliveryConfig& config, const std::string& domain);
 
+/// One node's share of a destination's limits when `nodes` live nodes deliver (several nodes on one
+/// database): connections divided (rounded down, so the nodes' sum stays within the limit, but at least
+/// one each) and the rate divided (the spacing multiplied); messages per connection unchanged.
+DestinationPolicy ShareOf(DestinationPolicy policy, int nodes);
+
 /// A connection that waits, open, for the next job of its destination; Wake() ends the wait.
 class IdleConnection {
  public:

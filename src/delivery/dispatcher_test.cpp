@@ -146,6 +146,29 @@ TEST(Dispatcher, StopWakesIdleConnectionsAndOpensNoMore) {
   EXPECT_TRUE(f.opened.empty());
 }
 
+TEST(Dispatcher, EachLiveNodeTakesItsShareOfADestinationsLimits) {
+  struct Case {
+    int connections;
+    int64_t spacing;
+    int nodes;
+    int want_connections;
+    int64_t want_spacing;
+  } cases[] = {
+      {10, 0, 1, 10, 0},        // one node: the whole limit
+      {10, 0, 0, 10, 0},        // no count yet: as one node
+      {10, 1000, 2, 5, 2000},   // two nodes: half the connections, half the rate
+      {10, 1000, 3, 3, 3000},   // rounded down: 3 x 3 <= 10
+      {2, 0, 3, 1, 0},          // at least one connection each
+  };
+  for (const auto& c : cases) {
+    DestinationPolicy p{c.connections, 100, c.spacing};
+    auto share = ShareOf(p, c.nodes);
+    EXPECT_EQ(share.max_connections, c.want_connections) << c.connections << "/" << c.nodes;
+    EXPECT_EQ(share.spacing, c.want_spacing) << c.spacing << "*" << c.nodes;
+    EXPECT_EQ(share.messages_per_connection, 100);
+  }
+}
+
 TEST(Dispatcher, ConfiguredPolicyUsesOverridesThenDefaults) {
   DeliveryConfig c;
   c.max_connections_per_domain = 7;
