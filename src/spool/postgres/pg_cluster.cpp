@@ -14,7 +14,6 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include "common/ids.hpp"
 #include "spool/postgres/pg_spool_storage.hpp"
 #include "store/postgres/pg_args.hpp"
 #include "store/postgres/pg_db.hpp"
@@ -46,7 +45,6 @@ Error ClusterError(const std::string& what, const std::exception& e) {
 }  // namespace
 
 Result<void> PgSpoolStorage::Register(int64_t lease) {
-  if (instance_.empty()) instance_ = RandomToken(9);
   try {
     auto c = pool_->Acquire();
     auto r = c->Exec(std::string("SELECT instance, hostname, ") + kNow + " - heartbeat_at FROM spool_nodes WHERE name = $1",
@@ -66,7 +64,6 @@ Result<void> PgSpoolStorage::Register(int64_t lease) {
 }
 
 Result<void> PgSpoolStorage::Heartbeat(bool draining, bool leader) {
-  if (instance_.empty()) instance_ = RandomToken(9);
   try {
     auto c = pool_->Acquire();
     c->Exec(std::string("INSERT INTO spool_nodes (name, instance, hostname, started_at, heartbeat_at, draining, leader) "

@@ -342,6 +342,7 @@ Result<std::unique_ptr<PgSpoolStorage>> PgSpoolStorage::Open(const std::string& 
     }
     std::unique_ptr<PgSpoolStorage> out(new PgSpoolStorage(url, std::move(writer), pool_size));
     out->node_ = node;
+    out->instance_ = RandomToken(9);
     return out;
   } catch (const pg::PgError& e) {
     // Without a SQLSTATE the message already says what to do (unreachable server, newer schema).

@@ -7,16 +7,10 @@
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "store/event_rules.hpp"
-#include "store/postgres/pg_args.hpp"
 #include "store/postgres/pg_store.hpp"
 #include "store/store_shared.hpp"
 
 namespace kurier::store::postgres {
-
-using pg::Arg;
-using pg::Args;
-using pg::Bool;
-using pg::Param;
 
 namespace {
 

@@ -11,15 +11,9 @@
 
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
-#include "store/postgres/pg_args.hpp"
 #include "store/store_shared.hpp"
 
 namespace kurier::store::postgres {
-
-using pg::Arg;
-using pg::Args;
-using pg::Bool;
-using pg::Param;
 
 MigrationSet PgStore::Migrations() {
   return MigrationSet{"store", {
@@ -84,6 +78,10 @@ MigrationSet PgStore::Migrations() {
   }};
 }
 
+Error NoAccount(const std::string& name) {
+  return MakeError(ErrorCode::kNotFound, "no account named '" + name + "'; list them with 'kurier account list'");
+}
+
 Error FromPgError(const std::string& what, const PgError& e) {
   const std::string& state = e.sqlstate();
   // No SQLSTATE: libpq lost the connection; class 08: connection exceptions; 57P: the server shut down.
@@ -92,12 +90,6 @@ Error FromPgError(const std::string& what, const PgError& e) {
 }
 
 namespace {
-
-bool UniqueViolation(const PgError& e) { return e.sqlstate() == "23505"; }
-
-Error NoAccount(const std::string& name) {
-  return MakeError(ErrorCode::kNotFound, "no account named '" + name + "'; list them with 'kurier account list'");
-}
 
 std::vector<std::string> Words(std::string_view s) {
   std::vector<std::string> out;

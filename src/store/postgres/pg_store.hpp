@@ -14,14 +14,19 @@
 
 #include "common/secret_box.hpp"
 #include "store/event_journal.hpp"
+#include "store/postgres/pg_args.hpp"
 #include "store/postgres/pg_migrate.hpp"
 #include "store/postgres/pg_pool.hpp"
 #include "store/store.hpp"
 
 namespace kurier::store::postgres {
 
+using pg::Arg;
+using pg::Args;
+using pg::Bool;
 using pg::Connection;
 using pg::MigrationSet;
+using pg::Param;
 using pg::PgError;
 using pg::Pool;
 using pg::Transaction;
@@ -125,6 +130,10 @@ class PgStore final : public Store {
 
 /// A PgError as a kurier error: "what: the server's message"; kTemporary when the connection failed.
 Error FromPgError(const std::string& what, const PgError& e);
+/// Whether the server refused a row because a unique key has it already (SQLSTATE 23505).
+inline bool UniqueViolation(const PgError& e) { return e.sqlstate() == "23505"; }
+/// kNotFound for an account name that has no row.
+Error NoAccount(const std::string& name);
 
 template <class F>
 auto PgStore::Run(const std::string& what, F&& f) -> decltype(f(std::declval<Connection&>())) {

@@ -2,16 +2,10 @@
 // A change that adds a version locks the template's row first (SELECT ... FOR UPDATE), so two nodes
 // changing one template at once number their versions one after the other.
 #include "common/ids.hpp"
-#include "store/postgres/pg_args.hpp"
 #include "store/postgres/pg_store.hpp"
 #include "store/store_shared.hpp"
 
 namespace kurier::store::postgres {
-
-using pg::Arg;
-using pg::Args;
-using pg::Bool;
-using pg::Param;
 
 namespace {
 
@@ -32,8 +26,6 @@ StoredTemplate TemplateRow(const pg::Result& r, int i) {
   t.latest_version = static_cast<int>(r.Int(i, 6));
   return t;
 }
-
-bool UniqueViolation(const PgError& e) { return e.sqlstate() == "23505"; }
 
 /// Inserts the next version of template `id` (its row locked by the caller's transaction); returns its number.
 int AddVersion(Connection& c, const std::string& id, const TemplateVersion& v, int64_t now) {
@@ -61,8 +53,7 @@ Result<StoredTemplate> PgStore::CreateTemplate(const std::string& account, const
       auto r = c.Exec("INSERT INTO templates(id, account_id, name, created_at, updated_at, published_version) "
                       "SELECT $1, id, $2, $3, $3, $4 FROM accounts WHERE name = $5 RETURNING id",
                       Args(t.id, name, now, publish ? 1 : 0, account));
-      if (r.Rows() == 0)
-        return MakeError(ErrorCode::kNotFound, "no account named '" + account + "'; list them with 'kurier account list'");
+      if (r.Rows() == 0) return NoAccount(account);
     } catch (const PgError& e) {
       if (UniqueViolation(e)) return TemplateNameTaken(name);
       throw;

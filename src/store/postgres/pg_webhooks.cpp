@@ -1,14 +1,10 @@
 // pg_webhooks.cpp - webhook endpoints and their durable outbox in PostgreSQL (pg_store.hpp).
 // SECURITY: secrets are stored sealed with the server key and opened when read (store_shared.hpp).
 #include "common/ids.hpp"
-#include "store/postgres/pg_args.hpp"
 #include "store/postgres/pg_store.hpp"
 #include "store/store_shared.hpp"
 
 namespace kurier::store::postgres {
-
-using pg::Args;
-using pg::Bool;
 
 namespace {
 
