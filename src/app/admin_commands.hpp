@@ -44,6 +44,8 @@ inline CLI::Validator LimitValidator() {
 
 /// Adds `--config FILE` to a subcommand, written into `config_path`.
 void AddConfigOption(CLI::App* command, std::string& config_path);
+/// `kurier db copy`: an SQLite installation into a new PostgreSQL database (db_copy.cpp).
+void AddDbCopyCommand(CLI::App* db, std::string& config_path);
 
 /// The value of `r`, or exits with its error (status 1).
 template <typename T>

@@ -19,13 +19,23 @@ ClusterMember::ClusterMember(const Config& config, spool::Spool& spool, const st
   thread_ = std::thread([this] { Run(); });
 }
 
-ClusterMember::~ClusterMember() {
+ClusterMember::~ClusterMember() { StopBeating(); }
+
+void ClusterMember::StopBeating() {
   {
     std::lock_guard l(mu_);
     stop_ = true;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+void ClusterMember::Leave() {
+  if (config_.store_backend != "postgresql") return;
+  StopBeating();
+  leading_ = false;
+  if (auto r = spool_.Storage().Leave(); !r) return spdlog::warn("{}", r.error().message);
+  spdlog::info("cluster: node {} left; the other nodes take its queued messages now", config_.node_name);
 }
 
 void ClusterMember::SetDelivery(delivery::DeliveryManager* delivery) {

@@ -28,12 +28,16 @@ class ClusterMember {
   ~ClusterMember();
   /// From now on, messages of stopped nodes go to `delivery` (null: this node does not deliver).
   void SetDelivery(delivery::DeliveryManager* delivery);
+  /// This node stops (after the spool's last commit): no more heartbeats; its queued messages go to the
+  /// other nodes at once (SpoolStorage::Leave). Nothing for a single SQLite node.
+  void Leave();
   /// Whether this node runs the housekeeping now.
   bool Leading() const { return leading_.load(); }
 
  private:
   void Run();
   void Beat();
+  void StopBeating();
   const Config& config_;
   spool::Spool& spool_;
   const std::atomic<bool>& draining_;

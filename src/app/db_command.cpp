@@ -1,4 +1,4 @@
-// db_command.cpp - `kurier db migrate` and `kurier db status`: the database's schema. The embedded SQLite
+// db_command.cpp - `kurier db migrate` and `kurier db status`: the database's schema (`db copy`: db_copy.cpp). The embedded SQLite
 // store migrates itself whenever it opens; a PostgreSQL database is shared by several nodes, so its
 // numbered migrations run only when an operator says so (once before the first `kurier serve`, and after
 // each upgrade), and a node refuses a schema it does not know (pg_migrate.hpp).
@@ -106,6 +106,7 @@ void AddDbCommand(CLI::App& app, std::string& config_path) {
   status->add_flag("--json", json, "JSON output");
   AddConfigOption(status, config_path);
   status->callback([&] { Status(LoadConfigOrExit(config_path), json); });
+  AddDbCopyCommand(db, config_path);
 }
 
 }  // namespace kurier::app

@@ -19,6 +19,7 @@
 #include "api/router.hpp"
 #include "app/app.hpp"
 #include "app/cluster_member.hpp"
+#include "spool/spool_storage.hpp"
 #include "app/control.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
@@ -310,9 +311,11 @@ void ReloadOnSighup(boost::asio::signal_set& hup, smtp::server::SmtpServer& serv
 }
 
 // The gauges of GET /metrics read when it is scraped: the queue by state and its oldest message, the
-// database pool, the webhook backlog and whether the node drains.
-metrics::Registry::Handle CollectNodeGauges(store::Store& store, spool::Spool& spool, const std::atomic<bool>& draining) {
-  return metrics::Registry::Global().AddCollector([&store, &spool, &draining](metrics::Registry& m) {
+// database pool, the webhook backlog, whether the node drains and, on several nodes, the messages each holds.
+metrics::Registry::Handle CollectNodeGauges(const Config& config, store::Store& store, spool::Spool& spool,
+                                            const std::atomic<bool>& draining) {
+  const int64_t lease = static_cast<int64_t>(config.lease_timeout) * 1'000'000;
+  return metrics::Registry::Global().AddCollector([&store, &spool, &draining, lease](metrics::Registry& m) {
     const int64_t now = NowMicros();
     if (auto q = spool.CountByState(now); q) {
       for (const auto& [state, n] : q->by_state) m.Set("kurier_queue_messages", {{"state", state}}, static_cast<double>(n));
@@ -326,6 +329,15 @@ metrics::Registry::Handle CollectNodeGauges(store::Store& store, spool::Spool& s
     }
     if (auto backlog = store.WebhookBacklog(); backlog) m.Set("kurier_webhook_backlog", {}, static_cast<double>(*backlog));
     m.Set("kurier_draining", {}, draining.load() ? 1 : 0);
+    if (auto nodes = spool.Storage().Nodes(lease); nodes && !nodes->empty()) {
+      double alive = 0;
+      for (const auto& n : nodes.value()) {
+        alive += n.alive ? 1 : 0;
+        m.Set("kurier_cluster_node_messages", {{"node", n.name}}, static_cast<double>(n.messages));
+      }
+      m.Set("kurier_cluster_nodes", {{"state", "alive"}}, alive);
+      m.Set("kurier_cluster_nodes", {{"state", "stopped"}}, static_cast<double>(nodes->size()) - alive);
+    }
   });
 }
 
@@ -395,7 +407,7 @@ void Serve(const std::string& config_path) {
     if (config.delivery.enabled) member.SetDelivery(&delivery);
     EventPurger purger(config, *store, ioc, member);
     purger.Run();
-    auto gauges = CollectNodeGauges(*store, *spool, *api_ctx->draining);
+    auto gauges = CollectNodeGauges(config, *store, *spool, *api_ctx->draining);
     spdlog::info("kurier ready (hostname {})", config.hostname);
     boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
     boost::asio::steady_timer grace(ioc);
@@ -422,8 +434,8 @@ void Serve(const std::string& config_path) {
     signals.async_wait([&](auto ec, int sig) {
       if (ec) return;
       // Draining: GET /readyz answers 503 at once, so that load balancers stop sending new connections;
-      // after cluster.drain_delay the listeners close and delivery stops (unfinished recipients stay
-      // queued for the next attempt, by this node or another).
+      // after cluster.drain_delay the listeners close and delivery stops; what is still queued stays in the
+      // spool, and on several nodes goes to the other nodes once the spool's last commit is done (Leave).
       api_ctx->draining->store(true);
       spdlog::info("signal {}: draining; stopping in {} s (cluster.drain_delay)", sig, config.drain_delay);
       grace.expires_after(std::chrono::seconds(config.drain_delay));
@@ -432,6 +444,7 @@ void Serve(const std::string& config_path) {
     RunThreads(config, ioc);
     member.SetDelivery(nullptr);
     spool->Stop();  // commit what is queued while the executors still exist
+    member.Leave();  // then hand what is left of this node's queue to the other nodes
   }
   LogSpoolStats(*spool);
   spdlog::info("stopped");

@@ -25,6 +25,9 @@ Registry& Registry::Global() {
     g->Define("kurier_db_pool_waits_total", "counter", "Times a caller waited for a free PostgreSQL connection.");
     g->Define("kurier_webhook_backlog", "gauge", "Webhook deliveries waiting to be sent or retried.");
     g->Define("kurier_draining", "gauge", "1 while this node drains (readyz answers 503), else 0.");
+    g->Define("kurier_cluster_nodes", "gauge", "Nodes registered on the database, by state (alive, stopped).");
+    g->Define("kurier_cluster_node_messages", "gauge",
+              "Queued messages each node holds (delivers, or has claimed from a stopped node).");
     return g;
   }();
   return r;

@@ -67,6 +67,9 @@ class SpoolStorage {
   virtual Result<bool> Lead() { return true; }
   /// Every registered node, `lease` deciding which are alive.
   virtual Result<std::vector<Node>> Nodes(int64_t lease) { return std::vector<Node>{}; }
+  /// This node stops cleanly (after its last commit): its queued messages go to the other nodes at their
+  /// next look (TakeOver), without waiting for the lease to run out, and it gives up the housekeeping.
+  virtual Result<void> Leave() { return {}; }
 };
 
 }  // namespace kurier::spool

@@ -39,9 +39,9 @@ def cluster(world, postgres, kurier_factory, tmp_path):
     pw.write_text(postgres.PASSWORD + "\n")
     nodes = []
 
-    def make(delivery=True):
+    def make(delivery=True, lease=LEASE):
         sets = [f"store.url={postgres.url(db)}", f"store.password_file={pw}", f"dns.forward={dns.forward}",
-                f"delivery.port={port}", "queue.retry_initial=1", f"cluster.lease_timeout={LEASE}"]
+                f"delivery.port={port}", "queue.retry_initial=1", f"cluster.lease_timeout={lease}"]
         k = kurier_factory(*sets, delivery=delivery, start=not nodes)
         if nodes:  # a node joining: the first node's secret and credentials
             shutil.copy(nodes[0].dir / "secret.key", k.dir / "secret.key")
@@ -128,3 +128,25 @@ def test_a_stopped_node_s_queue_is_taken_over(world, cluster):
     assert not gone["alive"] and gone["messages"] == 0
     assert alive["alive"] and alive["leader"] and alive["messages"] == 0
     assert took < LEASE + 15, took
+
+
+def test_a_node_that_stops_cleanly_hands_its_queue_over_at_once(world, cluster):
+    """SIGTERM (what `kurier serve --drain` sends): after its last commit the node leaves, and another node
+    takes its queued mail at its next heartbeat, well before a lease of 30 s would have run out."""
+    _, _, recorder = world
+    b = cluster(lease=30)                 # delivers; looks for stopped nodes every 10 s (lease / 3)
+    a = cluster(delivery=False, lease=30)  # accepts and keeps its mail queued
+    markers = [f"d-{uuid.uuid4().hex}" for _ in range(10)]
+    send(a, markers)
+    assert a.stop() == 0
+    stopped = time.time()
+    gone = next(n for name, n in status(b).items() if name.endswith(str(a.dir)))
+    assert not gone["alive"] and gone["messages"] == 10, gone  # seen stopped at once, its queue not lost
+    wait_delivered(recorder, markers, timeout=25)
+    took = time.time() - stopped
+    assert took < 25, took  # within one heartbeat interval of b (10 s), not the 30 s lease
+    time.sleep(1)
+    assert set(delivered(recorder, markers).values()) == {1}
+    st, _, text = b.curl("GET", "/metrics")
+    assert st == 200
+    assert 'kurier_cluster_nodes{state="alive"} 1' in text and 'kurier_cluster_nodes{state="stopped"} 1' in text, text

@@ -10,6 +10,8 @@
 // is not fenced yet, so it may also repeat deliveries that the taker makes (docs/cluster.md).
 // The housekeeping leader holds a session-level advisory lock on a connection of its own: PostgreSQL frees
 // it when that session ends (node stopped, crashed or cut off), and the next node to try takes it.
+// A node that stops cleanly (SIGTERM, `kurier serve --drain`) leaves: it dates its heartbeat back to the
+// epoch after its last commit, so the other nodes take its queue at their next look, not a lease later.
 // STANDARDS: PostgreSQL 15 (pg_try_advisory_lock, SELECT ... FOR UPDATE SKIP LOCKED, clock_timestamp()).
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -147,6 +149,23 @@ Result<std::vector<SpoolStorage::Node>> PgSpoolStorage::Nodes(int64_t lease) {
   } catch (const std::exception& e) {
     return ClusterError("list the nodes", e);
   }
+}
+
+Result<void> PgSpoolStorage::Leave() {
+  {
+    std::lock_guard lock(lead_mu_);
+    leader_.reset();  // ends the session: the housekeeping lock is free for the next node at once
+  }
+  try {
+    auto c = pool_->Acquire();
+    // A heartbeat at the epoch: every other node sees this one stopped and takes its messages at its next
+    // look. Only this process's row (instance): a restarted process with this name may have beaten already.
+    c->Exec("UPDATE spool_nodes SET heartbeat_at = 0, draining = true, leader = false WHERE name = $1 AND instance = $2",
+            Args(node_, instance_));
+  } catch (const std::exception& e) {
+    return ClusterError("hand this node's messages to the other nodes", e);
+  }
+  return {};
 }
 
 }  // namespace kurier::spool

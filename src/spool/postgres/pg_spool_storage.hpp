@@ -63,6 +63,7 @@ class PgSpoolStorage final : public SpoolStorage {
   Result<std::vector<RecipientState>> TakeOver(int64_t lease) override;
   Result<bool> Lead() override;
   Result<std::vector<Node>> Nodes(int64_t lease) override;
+  Result<void> Leave() override;
 
  private:
   PgSpoolStorage(std::string url, std::unique_ptr<store::pg::Connection> writer, std::size_t pool_size);
