@@ -2,6 +2,8 @@
 // it registers at start, heartbeats every cluster.lease_timeout / 3, tries for the housekeeping lock
 // (retention and DKIM rotation checks run on the holder only) and hands the messages of nodes that
 // stopped heartbeating to its delivery (SpoolStorage's cluster methods, spool/postgres/pg_cluster.cpp).
+// A node cut off from the database stops starting deliveries half a lease after its last renewed heartbeat
+// (fencing), and once back forgets the queued messages other nodes took over meanwhile.
 // A single SQLite node is always its own leader and has nothing to take over.
 #pragma once
 #include <atomic>
@@ -38,10 +40,14 @@ class ClusterMember {
   void Run();
   void Beat();
   void StopBeating();
+  bool Resync(delivery::DeliveryManager& delivery);
+  int64_t Lease() const;  ///< cluster.lease_timeout in microseconds
   const Config& config_;
   spool::Spool& spool_;
   const std::atomic<bool>& draining_;
   std::atomic<bool> leading_{true};
+  std::atomic<int64_t> last_beat_{0};  ///< when the last renewed heartbeat started (µs since the epoch)
+  bool resync_ = false;  ///< the lease lapsed: the queue must drop what other nodes took before delivering again
   std::atomic<delivery::DeliveryManager*> delivery_{nullptr};
   std::mutex mu_;
   std::condition_variable cv_;

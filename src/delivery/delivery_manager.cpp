@@ -13,6 +13,7 @@
 #include "delivery/delivery_manager.hpp"
 
 #include <atomic>
+#include <future>
 
 #include <spdlog/spdlog.h>
 
@@ -239,6 +240,12 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
         Schedule(outcomes.FailAll(*job, smtp::proto::LocalReply(smtp::proto::ReplyId::kPrepareFailed, {x.what()}), "-"));
         continue;
       }
+      if (dispatcher.fenced()) {
+        // The reads above (the spool, suppressions, the account) took this node past its fence: another node
+        // may own the message by now. It waits in line; the node's next renewed heartbeat decides.
+        dispatcher.PushFront(std::move(*job));
+        break;
+      }
       auto results = co_await conn.Send(om);
       Schedule(outcomes.Record(*job, results, mx, tls, message.get(), prepared.selectors));
       if (conn.resetting()) co_await conn.Reset();  // RSET after a failed transaction
@@ -277,6 +284,30 @@ void DeliveryManager::SetLiveNodes(int nodes) {
   const int before = impl_->nodes.exchange(std::max(1, nodes));
   if (before != impl_->nodes.load())
     spdlog::info("delivery: {} live node(s) share each destination's connection and rate limits", impl_->nodes.load());
+}
+
+void DeliveryManager::FenceAt(int64_t until) {
+  asio::dispatch(impl_->strand, [self = impl_, until] {
+    const bool was = self->dispatcher.fenced();
+    self->dispatcher.FenceAt(until);
+    if (was != self->dispatcher.fenced())
+      spdlog::warn("delivery: {}", was ? "this node's heartbeat is renewed: delivering again"
+                                       : "no delivery starts until this node renews its heartbeat in the database");
+  });
+}
+
+std::optional<std::vector<std::string>> DeliveryManager::QueuedMessages(std::chrono::milliseconds wait) {
+  auto answer = std::make_shared<std::promise<std::vector<std::string>>>();
+  auto ids = answer->get_future();
+  asio::dispatch(impl_->strand, [self = impl_, answer] { answer->set_value(self->dispatcher.MessageIds()); });
+  if (ids.wait_for(wait) != std::future_status::ready) return std::nullopt;
+  return ids.get();
+}
+
+void DeliveryManager::Forget(std::vector<std::string> message_ids) {
+  asio::dispatch(impl_->strand, [self = impl_, ids = std::move(message_ids)] {
+    for (const auto& id : ids) self->dispatcher.Forget(id);
+  });
 }
 
 void DeliveryManager::Adopt(const std::vector<spool::RecipientState>& pending) {

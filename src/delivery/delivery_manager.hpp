@@ -1,8 +1,11 @@
 // delivery_manager.hpp - the outbound side: scheduled -> ready queue per recipient domain ->
 // connections that resolve the domain's route and deliver with connection reuse.
 #pragma once
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +47,13 @@ class DeliveryManager {
   /// How many live nodes deliver from the same database: each takes its share of every destination's
   /// connection and rate limits (ShareOf), so the cluster as a whole keeps them. Any thread.
   void SetLiveNodes(int nodes);
+  /// Several nodes: no delivery starts at or after `until` (µs since the epoch; Dispatcher::FenceAt). Any thread.
+  void FenceAt(int64_t until);
+  /// The messages of the jobs waiting in the queue; nullopt when the manager's strand did not answer within
+  /// `wait` (stopped). Any thread but the manager's own.
+  std::optional<std::vector<std::string>> QueuedMessages(std::chrono::milliseconds wait);
+  /// Drops the waiting jobs of these messages, leaving the spool as it is (another node owns them now). Any thread.
+  void Forget(std::vector<std::string> message_ids);
 
   /// Operator actions; `done` receives a one-line answer (on the manager's strand).
   void Retry(const std::string& message_id, std::function<void(bool, std::string)> done);

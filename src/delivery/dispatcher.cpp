@@ -37,6 +37,7 @@ void Dispatcher::Pump() {
     scheduled_.erase(scheduled_.begin());
     domains_[KeyOf(job)].ready.push_back(std::move(job));
   }
+  if (fenced()) return;  // FenceAt pumps again when the fence moves on
   for (auto& [name, d] : domains_) {
     if (suspended_.count(name)) continue;
     // One connection per few ready jobs, up to the per-domain limit.
@@ -75,7 +76,7 @@ void Dispatcher::OnWake() {
 }
 
 std::optional<Job> Dispatcher::Take(const DestinationKey& key) {
-  if (suspended_.count(key)) return std::nullopt;
+  if (suspended_.count(key) || fenced()) return std::nullopt;
   auto it = domains_.find(key);
   if (it == domains_.end() || it->second.ready.empty()) return std::nullopt;
   if (int64_t spacing = policy_(key).spacing) {
@@ -132,6 +133,19 @@ int Dispatcher::RetryNow(const std::string& id) {
 void Dispatcher::Forget(const std::string& id) {
   std::erase_if(scheduled_, [&](const auto& kv) { return kv.second.message_id == id; });
   for (auto& [name, d] : domains_) std::erase_if(d.ready, [&](const Job& j) { return j.message_id == id; });
+}
+
+void Dispatcher::FenceAt(int64_t until) {
+  fence_at_ = until;
+  Pump();
+}
+
+std::vector<std::string> Dispatcher::MessageIds() const {
+  std::set<std::string> ids;
+  for (const auto& [due, job] : scheduled_) ids.insert(job.message_id);
+  for (const auto& [name, d] : domains_)
+    for (const auto& job : d.ready) ids.insert(job.message_id);
+  return {ids.begin(), ids.end()};
 }
 
 void Dispatcher::Stop() {

@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "common/config.hpp"
 #include "delivery/job.hpp"
@@ -89,6 +90,13 @@ class Dispatcher {
   void Forget(const std::string& message_id);
   /// No connection is opened any more; idle ones are woken (they say QUIT).
   void Stop();
+  /// Several nodes on one database: no job starts at or after `until` (µs since the epoch; 0: no limit).
+  /// A node moves it on after each heartbeat it renewed, so one cut off from the database stops sending
+  /// before another node may take its messages over (app/cluster_member.cpp). Pumps when it moves on.
+  void FenceAt(int64_t until);
+  bool fenced() const { return fence_at_ != 0 && now_() >= fence_at_; }
+  /// The messages of the jobs waiting here (scheduled or ready), each once.
+  std::vector<std::string> MessageIds() const;
   bool stopping() const { return stopping_; }
 
   // For tests and logs.
@@ -112,6 +120,7 @@ class Dispatcher {
   std::multimap<int64_t, Job> scheduled_;  // due time (µs) -> job
   std::set<DestinationKey> suspended_;     // destinations an operator suspended: their jobs wait
   bool stopping_ = false;
+  int64_t fence_at_ = 0;  // no job starts from this time on (µs), 0: no fence
   int64_t wake_at_ = 0;  // when the wake-up comes (µs), 0: not armed
 };
 

@@ -126,6 +126,31 @@ TEST(Dispatcher, RetryNowAndForget) {
   EXPECT_EQ(f.d.scheduled(), 0u);
 }
 
+TEST(Dispatcher, AFencedNodeStartsNoJobUntilItsFenceMovesOn) {
+  Fixture f;
+  f.d.FenceAt(f.now + 10);  // renewed heartbeat: deliveries may start until now + 10 µs
+  f.d.Schedule(f.now, f.MakeJob("m1"));
+  f.d.Pump();
+  ASSERT_EQ(f.opened.size(), 1u);
+  f.now += 10;  // the fence is reached: the heartbeat was not renewed in time
+  EXPECT_TRUE(f.d.fenced());
+  EXPECT_FALSE(f.d.Take("example.com"));  // the open connection gets nothing
+  f.d.Schedule(f.now, f.MakeJob("m2", "b.test"));
+  f.d.Pump();
+  EXPECT_EQ(f.opened.size(), 1u);  // and no new connection opens
+  EXPECT_EQ(f.d.ready("b.test"), 1u);
+  EXPECT_EQ(f.d.MessageIds(), (std::vector<std::string>{"m1", "m2"}));
+  f.d.Forget("m1");  // taken over by another node meanwhile
+  f.d.FenceAt(f.now + 1'000'000);  // renewed again: the queue moves on
+  EXPECT_FALSE(f.d.fenced());
+  EXPECT_EQ(f.opened.size(), 2u);
+  EXPECT_FALSE(f.d.Take("example.com"));
+  EXPECT_TRUE(f.d.Take("b.test"));
+  f.d.FenceAt(0);  // no fence (a single node)
+  f.now += 3'600'000'000;
+  EXPECT_FALSE(f.d.fenced());
+}
+
 TEST(Dispatcher, PushFrontPutsAJobNextInLine) {
   Fixture f;
   f.d.Schedule(f.now, f.MakeJob("m1"));

@@ -70,6 +70,9 @@ class SpoolStorage {
   /// This node stops cleanly (after its last commit): its queued messages go to the other nodes at their
   /// next look (TakeOver), without waiting for the lease to run out, and it gives up the housekeeping.
   virtual Result<void> Leave() { return {}; }
+  /// Which of these messages this node still owns (a node whose lease ran out asks, and forgets the rest:
+  /// another node took them over). A single node owns every message it has.
+  virtual Result<std::vector<std::string>> OwnedAmong(const std::vector<std::string>& ids) { return ids; }
 };
 
 }  // namespace kurier::spool

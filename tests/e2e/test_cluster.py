@@ -5,6 +5,8 @@ heartbeats and is taken over by another node once it stops (kill -9), each messa
 import json
 import shutil
 import smtplib
+import socket
+import threading
 import time
 import uuid
 from collections import Counter
@@ -39,14 +41,21 @@ def cluster(world, postgres, kurier_factory, tmp_path):
     pw.write_text(postgres.PASSWORD + "\n")
     nodes = []
 
-    def make(delivery=True, lease=LEASE):
-        sets = [f"store.url={postgres.url(db)}", f"store.password_file={pw}", f"dns.forward={dns.forward}",
+    def make(delivery=True, lease=LEASE, toml="", db_port=None):
+        """`toml`: added to the node's kurier.toml; `db_port`: reach the database through this port (a proxy)."""
+        url = postgres.url(db)
+        if db_port:
+            url = url.replace(f":{postgres.port}/", f":{db_port}/")
+        sets = [f"store.url={url}", f"store.password_file={pw}", f"dns.forward={dns.forward}",
                 f"delivery.port={port}", "queue.retry_initial=1", f"cluster.lease_timeout={lease}"]
-        k = kurier_factory(*sets, delivery=delivery, start=not nodes)
+        k = kurier_factory(*sets, delivery=delivery, start=False)
+        if toml:
+            with open(k.config, "a") as f:
+                f.write(toml)
         if nodes:  # a node joining: the first node's secret and credentials
             shutil.copy(nodes[0].dir / "secret.key", k.dir / "secret.key")
             k.username, k.password, k.api_key = nodes[0].username, nodes[0].password, nodes[0].api_key
-            k.start()
+        k.start()
         nodes.append(k)
         return k
 
@@ -150,3 +159,99 @@ def test_a_node_that_stops_cleanly_hands_its_queue_over_at_once(world, cluster):
     st, _, text = b.curl("GET", "/metrics")
     assert st == 200
     assert 'kurier_cluster_nodes{state="alive"} 1' in text and 'kurier_cluster_nodes{state="stopped"} 1' in text, text
+
+
+class FreezableProxy:
+    """A TCP proxy to the database that can stop forwarding without closing anything: a network partition
+    as the node sees it (its connections stay open and its queries hang)."""
+
+    def __init__(self, target_port):
+        self.target = ("127.0.0.1", target_port)
+        self.frozen = threading.Event()
+        self.stopped = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src, dst):
+        src.settimeout(0.05)
+        while not self.stopped.is_set():
+            if self.frozen.is_set():
+                time.sleep(0.05)
+                continue
+            try:
+                data = src.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            try:
+                dst.sendall(data)
+            except OSError:
+                break
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stopped.set()
+        self.listener.close()
+        for s in self.sockets:
+            s.close()
+
+
+def test_a_node_cut_off_from_the_database_stops_delivering_before_its_mail_is_taken_over(world, cluster, postgres):
+    """A node whose database connection hangs (a partition, not a crash) keeps its queue in memory. It starts
+    no delivery later than half a lease after its last renewed heartbeat, so when another node takes its
+    messages over (a lease after that heartbeat) the two do not both send them; once the database answers
+    again it drops the messages the other node now owns."""
+    _, _, recorder = world
+    lease = 4
+    paced = '\n[delivery.domain."dest.test"]\nrate_per_minute = 240\n'  # 2 a second per node with two nodes
+    proxy = FreezableProxy(postgres.port)
+    try:
+        b = cluster(lease=lease, toml=paced)
+        a = cluster(lease=lease, toml=paced, db_port=proxy.port)
+        markers = [f"f-{uuid.uuid4().hex}" for _ in range(24)]
+        send(a, markers)
+        deadline = time.time() + 20
+        while time.time() < deadline and len(delivered(recorder, markers)) < 3:
+            time.sleep(0.05)
+        proxy.frozen.set()  # a's database stops answering; a keeps running
+        before = len(delivered(recorder, markers))
+        assert before < len(markers), "a delivered everything before the partition: nothing left to test"
+        wait_delivered(recorder, markers, timeout=60)  # b takes a's messages over after the lease
+        deadline = time.time() + 30  # and sends every one it took, some a had sent already
+        while time.time() < deadline and next(n for name, n in status(b).items() if name.endswith(str(b.dir)))["messages"]:
+            time.sleep(0.2)
+        time.sleep(1)
+        counts = delivered(recorder, markers)
+        twice = sum(n - 1 for n in counts.values())
+        # What a may have started after the partition began and before its fence: half a lease at its
+        # share of the rate (2 a second), plus the one in flight. Unfenced, a would send its whole queue.
+        assert twice <= 2 * lease // 2 + 1, (twice, before, counts)
+        proxy.frozen.clear()  # the database answers a again
+        deadline = time.time() + 3 * lease
+        while time.time() < deadline and "now belong to other nodes" not in a.stderr():
+            time.sleep(0.2)
+        assert "now belong to other nodes" in a.stderr(), a.stderr()[-3000:]
+        time.sleep(lease)  # time for a wrong delivery by a to show
+        assert delivered(recorder, markers) == counts
+    finally:
+        proxy.close()

@@ -168,4 +168,29 @@ Result<void> PgSpoolStorage::Leave() {
   return {};
 }
 
+Result<std::vector<std::string>> PgSpoolStorage::OwnedAmong(const std::vector<std::string>& ids) {
+  try {
+    auto c = pool_->Acquire();
+    std::vector<std::string> owned;
+    constexpr std::size_t kChunk = 10000;  // ids per statement
+    for (std::size_t start = 0; start < ids.size(); start += kChunk) {
+      std::string array = "{";  // a text[] literal of quoted elements (one parameter, not SQL text)
+      for (std::size_t i = start; i < std::min(ids.size(), start + kChunk); ++i) {
+        array += i > start ? ",\"" : "\"";
+        for (char ch : ids[i]) {
+          if (ch == '"' || ch == '\\') array += '\\';
+          array += ch;
+        }
+        array += '"';
+      }
+      array += "}";
+      auto r = c->Exec("SELECT id FROM spool_messages WHERE owner = $1 AND id = ANY($2::text[])", Args(node_, array));
+      for (int i = 0; i < r.Rows(); ++i) owned.emplace_back(r.Text(i, 0));
+    }
+    return owned;
+  } catch (const std::exception& e) {
+    return ClusterError("check which messages this node still owns", e);
+  }
+}
+
 }  // namespace kurier::spool

@@ -64,6 +64,7 @@ class PgSpoolStorage final : public SpoolStorage {
   Result<bool> Lead() override;
   Result<std::vector<Node>> Nodes(int64_t lease) override;
   Result<void> Leave() override;
+  Result<std::vector<std::string>> OwnedAmong(const std::vector<std::string>& ids) override;
 
  private:
   PgSpoolStorage(std::string url, std::unique_ptr<store::pg::Connection> writer, std::size_t pool_size);
