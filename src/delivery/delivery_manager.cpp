@@ -38,6 +38,7 @@
 #include "smtp/client/connection.hpp"
 #include "smtp/proto/replies.hpp"
 #include "spool/spool.hpp"
+#include "spool/spool_storage.hpp"
 #include "store/store.hpp"
 
 namespace kurier::delivery {
@@ -245,6 +246,18 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
         // may own the message by now. It waits in line; the node's next renewed heartbeat decides.
         dispatcher.PushFront(std::move(*job));
         break;
+      }
+      // Several nodes: the message may have been deleted or cancelled through another node since this node
+      // queued it (its job holds the text), or taken over. Asked of the database: one indexed read.
+      if (auto owned = spool.Storage().Owns(job->message_id); !owned || !*owned) {
+        if (!owned) {  // the database does not answer: nothing could record the result either
+          spdlog::warn("delivery: {}; {} is tried again in 5 s", owned.error().message, job->message_id);
+          dispatcher.Schedule(NowMicros() + 5'000'000, std::move(*job));
+          continue;
+        }
+        spdlog::info("delivery: {} is no longer this node's (deleted, cancelled or taken over through another node): "
+                     "not sent", job->message_id);
+        continue;
       }
       auto results = co_await conn.Send(om);
       Schedule(outcomes.Record(*job, results, mx, tls, message.get(), prepared.selectors));

@@ -73,6 +73,10 @@ class SpoolStorage {
   /// Which of these messages this node still owns (a node whose lease ran out asks, and forgets the rest:
   /// another node took them over). A single node owns every message it has.
   virtual Result<std::vector<std::string>> OwnedAmong(const std::vector<std::string>& ids) { return ids; }
+  /// Whether this node still owns the message, asked just before a delivery transaction: not when it was
+  /// deleted or cancelled through another node, or taken over while this node was cut off. A single node
+  /// answers true without asking (its queue is the spool).
+  virtual Result<bool> Owns(const std::string& id) { return true; }
 };
 
 }  // namespace kurier::spool

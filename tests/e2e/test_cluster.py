@@ -255,3 +255,24 @@ def test_a_node_cut_off_from_the_database_stops_delivering_before_its_mail_is_ta
         assert delivered(recorder, markers) == counts
     finally:
         proxy.close()
+
+
+def test_a_send_cancelled_through_another_node_is_not_sent(world, cluster):
+    """The owner holds a scheduled send in memory; cancelling it through another node removes it from the
+    database, and the owner, asking the database just before the transaction, does not send it."""
+    _, _, recorder = world
+    a, b = cluster(), cluster()
+    marker = f"c-{uuid.uuid4().hex}"
+    at = int(time.time()) + 3
+    st, res = a.api("POST", "/v1/messages", {"from": "alice@example.com", "to": "bob@dest.test", "subject": marker,
+                                               "text": "later", "send_at": at})
+    assert st == 202 and res["messages"][0]["status"] == "scheduled", res
+    st, res = b.api("DELETE", f"/v1/messages/{res['messages'][0]['id']}")
+    assert st == 200 and res["status"] == "cancelled", res
+    sent = [f"s-{uuid.uuid4().hex}"]  # a message sent after it, to know a has delivered what was due
+    time.sleep(max(0, at - time.time()) + 1)
+    send(a, sent)
+    wait_delivered(recorder, sent)
+    time.sleep(1)
+    assert not delivered(recorder, [marker]), "a cancelled send was delivered by the node that held it"
+    assert "no longer this node's" in a.stderr()

@@ -168,6 +168,15 @@ Result<void> PgSpoolStorage::Leave() {
   return {};
 }
 
+Result<bool> PgSpoolStorage::Owns(const std::string& id) {
+  try {
+    auto c = pool_->Acquire();
+    return c->Exec("SELECT EXISTS(SELECT 1 FROM spool_messages WHERE id = $1 AND owner = $2)", Args(id, node_)).Text(0, 0) == "t";
+  } catch (const std::exception& e) {
+    return ClusterError("check that this node still owns message " + id, e);
+  }
+}
+
 Result<std::vector<std::string>> PgSpoolStorage::OwnedAmong(const std::vector<std::string>& ids) {
   try {
     auto c = pool_->Acquire();

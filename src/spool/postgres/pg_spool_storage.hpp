@@ -65,6 +65,7 @@ class PgSpoolStorage final : public SpoolStorage {
   Result<std::vector<Node>> Nodes(int64_t lease) override;
   Result<void> Leave() override;
   Result<std::vector<std::string>> OwnedAmong(const std::vector<std::string>& ids) override;
+  Result<bool> Owns(const std::string& id) override;
 
  private:
   PgSpoolStorage(std::string url, std::unique_ptr<store::pg::Connection> writer, std::size_t pool_size);
