@@ -13,6 +13,7 @@
 
 #include "app/admin_commands.hpp"
 #include "spool/postgres/pg_spool_storage.hpp"
+#include "store/postgres/pg_store.hpp"
 #include "common/log.hpp"
 #include "common/secret.hpp"
 
@@ -112,6 +113,11 @@ Result<std::unique_ptr<spool::Spool>> OpenConfiguredSpool(const Config& c, store
   if (!location) return location.error();
   auto storage = spool::PgSpoolStorage::Open(location.value(), static_cast<std::size_t>(c.store_pool_size), migrate, c.node_name);
   if (!storage) return storage.error();
+  // One database: the spool's events commit with the messages and results they tell of.
+  if (auto* pg = dynamic_cast<store::postgres::PgStore*>(events))
+    storage.value()->SetEventWriter([pg](store::pg::Connection& conn, const std::vector<store::Event>& evs) {
+      return pg->WriteEventsOn(conn, evs);
+    }, [pg](int queued) { pg->EventsCommitted(queued); });
   return spool::Spool::Open(std::move(storage.value()), options, events);
 }
 

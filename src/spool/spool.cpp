@@ -235,11 +235,27 @@ Result<void> Spool::CommitBatch(const std::vector<const SpoolMessage*>& messages
       for (auto& e : b.events) update_events.push_back(std::move(e));
     }
   }
+  std::vector<store::Event> accepted_events;
+  if (events_) {
+    accepted_events.reserve(messages.size());
+    for (const SpoolMessage* m : messages)
+      accepted_events.push_back(store::Event{0, m->received_at, "accepted", m->id, m->account, AcceptedEventData(*m)});
+  }
+  // A backend that keeps the events in the same database records them in this transaction (PostgreSQL):
+  // a crash after the commit cannot lose them.
+  bool recorded = false;
+  if (events_ && (!update_events.empty() || !accepted_events.empty())) {
+    std::vector<store::Event> all = update_events;
+    all.insert(all.end(), accepted_events.begin(), accepted_events.end());
+    auto r = storage_->Events(all);
+    if (!r) return fail(r.error());
+    recorded = r.value();
+  }
   if (auto r = storage_->Commit(); !r) return fail(r.error());
-  // Events go through the store's event journal when it has one (RecordEvent: a copy into a mapped
-  // file, imported in bulk a few milliseconds later), so that the acknowledgement does not wait for
-  // a second database commit.
-  if (events_ && !update_events.empty()) Record(update_events, "a delivery");
+  // Otherwise events go through the store's event journal when it has one (RecordEvent: a copy into a
+  // mapped file, imported in bulk a few milliseconds later), so that the acknowledgement does not wait
+  // for a second database commit.
+  if (events_ && !recorded && !update_events.empty()) Record(update_events, "a delivery");
   if (!messages.empty()) {
     CountAccepted(messages, NowMicros() - started);
     std::lock_guard lock(mu_);
@@ -248,13 +264,7 @@ Result<void> Spool::CommitBatch(const std::vector<const SpoolMessage*>& messages
     stats_.commit_micros += static_cast<uint64_t>(NowMicros() - started);
     stats_.largest_batch = std::max<uint64_t>(stats_.largest_batch, messages.size());
   }
-  if (events_) {
-    std::vector<store::Event> evs;
-    evs.reserve(messages.size());
-    for (const SpoolMessage* m : messages)
-      evs.push_back(store::Event{0, m->received_at, "accepted", m->id, m->account, AcceptedEventData(*m)});
-    Record(evs, "an accepted");
-  }
+  if (events_ && !recorded && !accepted_events.empty()) Record(accepted_events, "an accepted");
   return {};
 }
 

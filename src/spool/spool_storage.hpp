@@ -14,6 +14,7 @@
 #include "common/result.hpp"
 #include "spool/spool.hpp"
 #include "store/message_context.hpp"
+#include "store/store.hpp"
 
 namespace kurier::spool {
 
@@ -30,6 +31,10 @@ class SpoolStorage {
   /// The account, sender, tags and metadata of a message still in the spool (nullopt: not there).
   virtual Result<std::optional<store::MessageContext>> Context(const std::string& message_id) = 0;
   virtual Result<void> Apply(const SpoolChanges& changes) = 0;
+  /// Records `events` (the messages' accepted events, the results' delivery events) in this transaction,
+  /// so they commit with what they tell of: true when it did; false when this backend leaves them to the
+  /// spool, which records them after the commit (SQLite: the store is another file).
+  virtual Result<bool> Events(const std::vector<store::Event>& events) { return false; }
   virtual Result<void> Commit() = 0;
   virtual void Rollback() = 0;
 

@@ -373,6 +373,7 @@ pg::Connection& PgSpoolStorage::Writer() {
 
 Result<void> PgSpoolStorage::Begin(bool durable) {
   in_tx_ = tx_failed_ = false;
+  webhooks_in_tx_ = 0;
   const char* begin = durable ? "BEGIN; SET LOCAL synchronous_commit = on" : "BEGIN; SET LOCAL synchronous_commit = off";
   try {
     for (int attempt = 0;; ++attempt) {
@@ -457,10 +458,33 @@ Result<void> PgSpoolStorage::Apply(const SpoolChanges& changes) {
   }
 }
 
+void PgSpoolStorage::SetEventWriter(EventWriter write, std::function<void(int)> committed) {
+  event_writer_ = std::move(write);
+  events_committed_ = std::move(committed);
+}
+
+Result<bool> PgSpoolStorage::Events(const std::vector<store::Event>& events) {
+  if (!event_writer_) return false;
+  try {
+    auto queued = event_writer_(Writer(), events);
+    if (!queued) {
+      tx_failed_ = true;
+      return queued.error();
+    }
+    webhooks_in_tx_ += queued.value();
+    return true;
+  } catch (const std::exception& e) {
+    tx_failed_ = true;
+    return StorageError("record " + std::to_string(events.size()) + " events", e, kWriteTodo);
+  }
+}
+
 Result<void> PgSpoolStorage::Commit() {
   try {
     Writer().Exec("COMMIT");
     in_tx_ = false;
+    if (webhooks_in_tx_ > 0 && events_committed_) events_committed_(webhooks_in_tx_);
+    webhooks_in_tx_ = 0;
     return {};
   } catch (const std::exception& e) {
     tx_failed_ = true;

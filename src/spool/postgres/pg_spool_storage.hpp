@@ -11,6 +11,7 @@
 // message twice (the SQLite backend has no such window).
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -47,6 +48,12 @@ class PgSpoolStorage final : public SpoolStorage {
   Result<void> Insert(const std::vector<const SpoolMessage*>& messages) override;
   Result<std::optional<store::MessageContext>> Context(const std::string& message_id) override;
   Result<void> Apply(const SpoolChanges& changes) override;
+  Result<bool> Events(const std::vector<store::Event>& events) override;
+  /// How Events() writes into the batch's transaction: the store's event rules on the spool's connection
+  /// (store::postgres::PgStore::WriteEventsOn, the same database), returning the webhook deliveries it
+  /// queued; `committed` gets their number after the commit. Unset: Events() leaves them to the spool.
+  using EventWriter = std::function<Result<int>(store::pg::Connection&, const std::vector<store::Event>&)>;
+  void SetEventWriter(EventWriter write, std::function<void(int)> committed);
   Result<void> Commit() override;
   void Rollback() override;
 
@@ -76,6 +83,9 @@ class PgSpoolStorage final : public SpoolStorage {
   const std::string url_;
   std::unique_ptr<store::pg::Connection> writer_;  // the committer's (committer thread only); null: reconnect
   bool in_tx_ = false;     // Begin succeeded and neither Commit nor Rollback ran yet (committer only)
+  EventWriter event_writer_;                 // set before the spool starts
+  std::function<void(int)> events_committed_;
+  int webhooks_in_tx_ = 0;  // webhook deliveries queued by this transaction's events (committer only)
   bool tx_failed_ = false;  // a statement of the open transaction failed: it can only be rolled back
   const std::size_t pool_size_;
   std::unique_ptr<store::pg::Pool> pool_;  // the reads'

@@ -17,6 +17,7 @@
 #include "spool/message_state.hpp"
 #include "spool/sqlite/sqlite_spool_storage.hpp"
 #include "spool/spool.hpp"
+#include "store/postgres/pg_store.hpp"
 #include "store/postgres/pg_test_server.hpp"
 
 namespace kurier::spool {
@@ -200,6 +201,51 @@ TEST_F(PgSpoolStorageTest, AFailedCommitAcknowledgesNothingAndLosesNothingCommit
   auto pending = again->PendingRecipients();
   ASSERT_TRUE(pending);
   for (const auto& p : *pending) EXPECT_EQ(killed.count(p.message_id), 0u) << "a recipient of the failed batch";
+}
+
+// The spool's events are written in the batch's own transaction when the store is in the same database:
+// rolled back with it, committed with it (a crash between the commit and a later append cannot lose them).
+TEST_F(PgSpoolStorageTest, EventsCommitWithTheirBatchAndOnlyWithIt) {
+  store::StoreOptions options;
+  options.migrate = true;
+  auto st = store::postgres::PgStore::Open(url_, options);
+  ASSERT_TRUE(st) << st.error().message;
+  auto storage = OpenPg();
+  ASSERT_TRUE(storage);
+  int woken = 0;
+  storage->SetEventWriter([&](pg::Connection& c, const std::vector<store::Event>& evs) {
+    return st.value()->WriteEventsOn(c, evs);
+  }, [&](int queued) { woken += queued; });
+  auto count = [&](const std::string& id) {
+    return pg::Connection::Open(url_).Exec("SELECT count(*) FROM events WHERE message_id = $1", {id}).Int(0, 0);
+  };
+  auto batch = [&](const SpoolMessage& m, bool commit) {
+    ASSERT_TRUE(storage->Begin(true));
+    ASSERT_TRUE(storage->Insert({&m}));
+    auto in = storage->Events({store::Event{0, m.received_at, "accepted", m.id, m.account, "{}"}});
+    ASSERT_TRUE(in) << in.error().message;
+    EXPECT_TRUE(in.value());
+    if (commit) {
+      ASSERT_TRUE(storage->Commit());
+    } else {
+      storage->Rollback();
+    }
+  };
+  const SpoolMessage dropped = Message("dropped", {"a@example.net"});
+  batch(dropped, false);
+  EXPECT_EQ(count(dropped.id), 0);
+  const SpoolMessage kept = Message("kept", {"b@example.net"});
+  batch(kept, true);
+  EXPECT_EQ(count(kept.id), 1);
+  EXPECT_EQ(woken, 0);  // no webhook: nothing to wake
+  // Without a writer the spool records them itself, after the commit.
+  auto plain = OpenPg();
+  ASSERT_TRUE(plain);
+  ASSERT_TRUE(plain->Begin(false));
+  auto none = plain->Events({store::Event{0, 1, "accepted", "x", "default", "{}"}});
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none.value());
+  plain->Rollback();
 }
 
 // What came off the wire is kept byte for byte: NUL, high bytes and invalid UTF-8 in the body, the HELO

@@ -83,6 +83,15 @@ Result<void> PgStore::AppendOn(Connection& c, const std::vector<Event>& events, 
   return {};
 }
 
+Result<int> PgStore::WriteEventsOn(Connection& c, const std::vector<Event>& events) {
+  PgEventSink sink(c);
+  return WriteEvents(sink, events, NowMicros(), soft_bounces_);
+}
+
+void PgStore::EventsCommitted(int queued) {
+  if (queued > 0 && webhook_listener_) webhook_listener_();
+}
+
 Result<void> PgStore::AppendEvents(const std::vector<Event>& events) {
   if (events.empty()) return {};
   return Run("cannot append events", [&](Connection& c) { return AppendOn(c, events, nullptr); });

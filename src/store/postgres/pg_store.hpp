@@ -79,6 +79,12 @@ class PgStore final : public Store {
   Result<void> DeleteTemplate(const std::string& account, const std::string& id) override;
   // pg_events.cpp
   Result<void> AppendEvents(const std::vector<Event>& events) override;
+  /// Writes `events` (with the suppressions and webhook deliveries they cause) inside the transaction the
+  /// caller holds on `c`, a connection to this store's database: the spool records its events in the
+  /// commit of the messages and results they tell of. Returns the webhook deliveries queued; after the
+  /// caller's commit, EventsCommitted(that number) wakes the webhook dispatcher.
+  Result<int> WriteEventsOn(Connection& c, const std::vector<Event>& events);
+  void EventsCommitted(int queued);
   Result<void> RecordEvent(const Event& event) override;
   Result<void> OpenEventJournal(const std::filesystem::path& path, int delay_ms = 10) override;
   Result<std::vector<Event>> ListEvents(const EventFilter& filter) override;
