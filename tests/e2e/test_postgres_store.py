@@ -212,3 +212,84 @@ def outage(k, pg, db, acked, refused):
         assert time.time() < deadline, f"no mail taken after the database came back: {refused[-5:]}"
         time.sleep(0.2)
     assert before > 5, "mail was taken before the outage"
+
+
+# A batch's events are recorded after its COMMIT returned (spool.cpp, CommitBatch: storage_->Commit(), then
+# Record(...) of the delivery events and of the accepted events). A kill -9 while the COMMIT is under way
+# (a batch with new messages waits for the server's flush, synchronous_commit = on) leaves the batch
+# committed and its events never written: a message queued without its accepted event, a delivery
+# committed without its delivered event; /v1/stats then counts neither. A deferred constraint trigger that
+# sleeps makes the COMMIT last SLOW_COMMIT seconds, so the kill lands inside it every time. Found by
+# test_cluster.py's three-node test (about one run in seven there).
+SLOW_COMMIT = 4
+SLOW_COMMIT_SQL = """
+CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep({s}); RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER slow_commit AFTER {event} ON spool_messages DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION slow_commit();
+"""
+
+
+class LostEvent(AssertionError):
+    """The one failure the mark below expects: any other (a precondition) fails the test as usual."""
+
+
+LOST_EVENTS = pytest.mark.xfail(strict=True, raises=LostEvent,
+                                reason="kurier bug: a batch committed as kill -9 lands loses its events "
+                                       "(they are recorded after the COMMIT returned)")
+
+
+def send_one(k, rcpt):
+    """One message over the relay listener, in a thread; the answer may never come (the node is killed)."""
+    import smtplib
+    import threading
+    from conftest import HOST
+
+    def go():
+        try:
+            with smtplib.SMTP(HOST, k.relay_port, timeout=30) as s:
+                s.sendmail("a@example.com", [rcpt], make_message("a@example.com", rcpt, "slow", "b"))
+        except (smtplib.SMTPException, OSError):
+            pass
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    return t
+
+
+@LOST_EVENTS
+def test_a_message_committed_as_the_node_is_killed_has_its_accepted_event(postgres, kurier_factory, tmp_path):
+    db = new_db(postgres)
+    k = kurier_factory(*pg_sets(postgres, db, tmp_path))
+    postgres.psql(db, SLOW_COMMIT_SQL.format(s=SLOW_COMMIT, event="INSERT"))
+    t = send_one(k, "bob@example.net")
+    time.sleep(1.5)  # the committer waits for its COMMIT now
+    k.kill9()
+    t.join(timeout=30)
+    time.sleep(SLOW_COMMIT)
+    assert postgres.psql(db, "SELECT count(*) FROM spool_messages") == [["1"]]  # the batch committed
+    postgres.psql(db, "DROP TRIGGER slow_commit ON spool_messages")
+    k.start()
+    assert len(k.queue_list()) == 1
+    if len(k.events("accepted")) != 1:
+        raise LostEvent("a queued message without its accepted event")
+
+
+@LOST_EVENTS
+def test_a_delivery_committed_as_the_node_is_killed_has_its_delivered_event(postgres, kurier_factory, tmp_path):
+    from receivers import mx_world
+    with mx_world(str(tmp_path / "dns"), "dest.test", "127.0.0.12") as (dns, port, recorder):
+        db = new_db(postgres)
+        k = kurier_factory(*pg_sets(postgres, db, tmp_path), f"dns.forward={dns.forward}", f"delivery.port={port}",
+                           delivery=True)
+        postgres.psql(db, SLOW_COMMIT_SQL.format(s=SLOW_COMMIT, event="DELETE"))  # a final result deletes the row
+        send_one(k, "bob@dest.test").join(timeout=30)
+        recorder.wait(1, timeout=20)
+        time.sleep(1.0)  # the committer waits for the COMMIT of the delivery's result now
+        k.kill9()
+        time.sleep(SLOW_COMMIT)
+        assert postgres.psql(db, "SELECT count(*) FROM spool_messages") == [["0"]]  # the result committed
+        postgres.psql(db, "DROP TRIGGER slow_commit ON spool_messages")
+        k.start()
+        time.sleep(2)  # a restarted node that thought the message still queued would send it again now
+        assert len(recorder.received) == 1
+        if len(k.events("delivered")) != 1:
+            raise LostEvent("a delivered message without its delivered event")
