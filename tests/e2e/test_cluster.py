@@ -552,9 +552,9 @@ def test_three_nodes_deliver_20000_messages_through_a_kill9_and_a_leader_kill(cl
 
     # Events and statistics: one log, the same on every node. One delivered event per delivered message
     # (a repeat's first copy had no committed result, so it left no event), one accepted event per message
-    # committed, and every committed message was delivered. Until kurier records a batch's events with its
-    # commit, a kill -9 that lands while the spool's COMMIT is under way loses them and these checks fail
-    # (5 of 25 runs here): test_postgres_store.py's lost-event tests reproduce that every time.
+    # committed, and every committed message was delivered. (A kill -9 during the spool's COMMIT lost the
+    # batch's events while they were recorded after it: these checks failed in 5 of 25 runs then;
+    # test_postgres_store.py reproduces that case every time.)
     want = Counter(f"{m}@load.test" for m in got)
     deadline = time.monotonic() + 30
     while (seen := Counter(e["recipient"] for e in api_events(nodes[0], "delivered"))) != want:
