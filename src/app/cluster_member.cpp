@@ -109,6 +109,9 @@ void ClusterMember::Beat() {
     for (const auto& n : nodes.value()) live += n.alive && !n.draining ? 1 : 0;
     delivery->SetLiveNodes(live);
   }
+  // A `queue suspend|resume` through another node reaches this one's queue at its next beat.
+  const int64_t read_at = NowMicros();
+  if (auto suspended = storage.SuspendedDomains(); suspended) delivery->MatchSuspensions(std::move(suspended.value()), read_at);
   if (draining_.load()) return;
   auto taken = storage.TakeOver(Lease());
   if (!taken) return spdlog::warn("{}", taken.error().message);

@@ -28,6 +28,7 @@
 #include <boost/json.hpp>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "common/ids.hpp"
 #include "delivery/dispatcher.hpp"
@@ -81,6 +82,7 @@ struct DeliveryManager::Impl : std::enable_shared_from_this<DeliveryManager::Imp
   asio::strand<asio::io_context::executor_type> strand;  // owns all state below
   asio::steady_timer wake;                                // the dispatcher's wake-up
   Dispatcher dispatcher;
+  std::map<std::string, int64_t> suspended_here;  // destination -> when this node last suspended or resumed it
   Routing routing;
   Transforms transforms;
   Outcomes outcomes;
@@ -423,8 +425,28 @@ void DeliveryManager::Delete(const std::string& id, std::function<void(bool, std
   });
 }
 
+void DeliveryManager::MatchSuspensions(std::vector<std::string> suspended, int64_t read_at) {
+  asio::dispatch(impl_->strand, [self = impl_, want = std::set<std::string>(suspended.begin(), suspended.end()), read_at] {
+    auto mine = [&](const std::string& d) {  // changed here after the read: the database is behind
+      auto it = self->suspended_here.find(d);
+      return it != self->suspended_here.end() && it->second >= read_at - 2'000'000;  // its commit may lag
+    };
+    std::vector<std::pair<std::string, bool>> changes;
+    for (const auto& d : want)
+      if (!self->dispatcher.suspended(d) && !mine(d)) changes.emplace_back(d, true);
+    for (const auto& d : self->dispatcher.suspended_destinations())
+      if (!want.count(d) && !mine(d)) changes.emplace_back(d, false);
+    for (const auto& [d, on] : changes) {
+      self->dispatcher.Suspend(d, on);
+      spdlog::info("delivery to {} {} through another node", d, on ? "suspended" : "resumed");
+    }
+    if (!changes.empty()) self->dispatcher.Pump();
+  });
+}
+
 void DeliveryManager::Suspend(const std::string& domain, bool on, std::function<void(bool, std::string)> done) {
   asio::dispatch(impl_->strand, [self = impl_, domain, on, done = std::move(done)] {
+    self->suspended_here[domain] = NowMicros();
     bool changed = self->dispatcher.Suspend(domain, on);
     self->spool.SetSuspended(domain, on);
     self->RecordEvent(on ? "suspended" : "resumed", boost::json::serialize(boost::json::object{{"domain", domain}}));

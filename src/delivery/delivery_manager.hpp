@@ -54,6 +54,11 @@ class DeliveryManager {
   std::optional<std::vector<std::string>> QueuedMessages(std::chrono::milliseconds wait);
   /// Drops the waiting jobs of these messages, leaving the spool as it is (another node owns them now). Any thread.
   void Forget(std::vector<std::string> message_ids);
+  /// Several nodes: the destinations suspended in the database, read at `read_at` (µs since the epoch), so a
+  /// `queue suspend|resume` through another node holds or frees this node's queue too. A destination this
+  /// node suspended or resumed itself less than 2 s before `read_at` keeps its own state (its commit may not be
+  /// in the database yet). Any thread.
+  void MatchSuspensions(std::vector<std::string> suspended, int64_t read_at);
 
   /// Operator actions; `done` receives a one-line answer (on the manager's strand).
   void Retry(const std::string& message_id, std::function<void(bool, std::string)> done);

@@ -86,6 +86,7 @@ class Dispatcher {
   /// scheduled jobs due now and returns how many recipients they hold; Forget drops its jobs.
   bool Suspend(const DestinationKey& key, bool on);
   bool suspended(const DestinationKey& key) const { return suspended_.count(key) > 0; }
+  const std::set<DestinationKey>& suspended_destinations() const { return suspended_; }
   int RetryNow(const std::string& message_id);
   void Forget(const std::string& message_id);
   /// No connection is opened any more; idle ones are woken (they say QUIT).

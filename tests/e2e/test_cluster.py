@@ -610,3 +610,20 @@ def test_three_nodes_deliver_20000_messages_through_a_kill9_and_a_leader_kill(cl
           f"total {time.monotonic() - t_start:.1f} s")
     marker_sink.poll()
     assert marker_sink.total == sum(len(d) for d in got.values()), "nothing is delivered once every queue is empty"
+
+
+def test_a_suspension_through_one_node_holds_every_node_s_queue(world, cluster):
+    """`kurier queue suspend` through one node is stored in the database; the other nodes read it at their
+    next heartbeat (every lease / 3) and hold their own queues for that destination until it is resumed."""
+    _, _, recorder = world
+    a, b = cluster(), cluster()
+    a.cli("queue", "suspend", "dest.test")
+    time.sleep(2.5)  # two of b's heartbeats
+    markers = [f"h-{uuid.uuid4().hex}" for _ in range(5)]
+    send(b, markers)
+    time.sleep(3)
+    assert not delivered(recorder, markers), "b delivered to a destination suspended through a"
+    assert "delivery to dest.test suspended through another node" in b.stderr()
+    a.cli("queue", "resume", "dest.test")
+    wait_delivered(recorder, markers, timeout=20)
+    assert set(delivered(recorder, markers).values()) == {1}
