@@ -66,7 +66,7 @@ std::unique_ptr<Db> OpenSqlite(const std::filesystem::path& path) {
   return std::move(db.value());
 }
 
-/// One query's single integer (count(*), max(rowid)) from SQLite.
+/// One query's single integer (a count) from SQLite.
 int64_t SqliteInt(Db& db, const std::string& sql) {
   auto q = OrFailWith(db.Prepare(sql), "cannot read the SQLite store");
   if (!q.Step()) Fail("cannot read the SQLite store: " + (q.ok() ? std::string("no row for ") + sql : q.error()));
@@ -193,6 +193,18 @@ void AdvanceSequences(pg::Connection& target) {
   }
 }
 
+/// One transaction of the target spool: `messages` in, then `changes`; exits saying `what` failed otherwise.
+void CommitSpool(spool::SpoolStorage& target, const std::vector<const spool::SpoolMessage*>& messages,
+                 const spool::SpoolChanges& changes, const std::string& what) {
+  Result<void> done = target.Begin(true);
+  if (done) done = target.Insert(messages);
+  if (done) done = target.Apply(changes);
+  if (done) done = target.Commit();
+  if (done) return;
+  target.Rollback();
+  Fail(what + ": " + done.error().message + " (run db copy again to go on)");
+}
+
 /// Every message of the SQLite spool not yet in the target, with its recipients' states, and the
 /// suspended destinations. Returns the number of messages copied now.
 int64_t CopySpool(const Config& from, const std::string& url, const std::string& node) {
@@ -221,14 +233,7 @@ int64_t CopySpool(const Config& from, const std::string& url, const std::string&
     if (!messages.empty()) {
       std::vector<const spool::SpoolMessage*> pointers;
       for (const auto& m : messages) pointers.push_back(&m);
-      Result<void> done = target->Begin(true);
-      if (done) done = target->Insert(pointers);
-      if (done) done = target->Apply(states);
-      if (done) done = target->Commit();
-      if (!done) {
-        target->Rollback();
-        Fail("cannot write the queue into PostgreSQL: " + done.error().message + " (run db copy again to go on)");
-      }
+      CommitSpool(*target, pointers, states, "cannot write the queue into PostgreSQL");
       copied += static_cast<int64_t>(messages.size());
     }
     bar.Update(std::min(ids.size(), start + kSpoolBatch));
@@ -236,12 +241,7 @@ int64_t CopySpool(const Config& from, const std::string& url, const std::string&
   spool::SpoolChanges suspensions;
   for (auto& d : OrFailWith(source->SuspendedDomains(), "cannot read the suspended destinations"))
     suspensions.suspensions.emplace_back(std::move(d), true);
-  if (!suspensions.suspensions.empty()) {
-    Result<void> done = target->Begin(true);
-    if (done) done = target->Apply(suspensions);
-    if (done) done = target->Commit();
-    if (!done) Fail("cannot copy the suspended destinations: " + done.error().message);
-  }
+  if (!suspensions.suspensions.empty()) CommitSpool(*target, {}, suspensions, "cannot copy the suspended destinations");
   return copied;
 }
 

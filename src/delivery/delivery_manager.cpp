@@ -427,9 +427,9 @@ void DeliveryManager::Delete(const std::string& id, std::function<void(bool, std
 
 void DeliveryManager::MatchSuspensions(std::vector<std::string> suspended, int64_t read_at) {
   asio::dispatch(impl_->strand, [self = impl_, want = std::set<std::string>(suspended.begin(), suspended.end()), read_at] {
-    auto mine = [&](const std::string& d) {  // changed here after the read: the database is behind
+    auto mine = [&](const std::string& d) {  // changed here less than 2 s before the read: its commit may lag
       auto it = self->suspended_here.find(d);
-      return it != self->suspended_here.end() && it->second >= read_at - 2'000'000;  // its commit may lag
+      return it != self->suspended_here.end() && it->second >= read_at - 2'000'000;
     };
     std::vector<std::pair<std::string, bool>> changes;
     for (const auto& d : want)

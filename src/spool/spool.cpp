@@ -194,10 +194,10 @@ void Spool::AddContexts(std::vector<UpdateBatch>& updates) {
     }
 }
 
-void Spool::Record(const std::vector<store::Event>& events, const char* what) {
+void Spool::Record(const std::vector<store::Event>& events) {
   for (const auto& e : events)
     if (auto r = events_->RecordEvent(e); !r)
-      spdlog::error("events: cannot record {} event of {}: {}", what, e.message_id, r.error().message);
+      spdlog::error("events: cannot record the {} event of {}: {}", e.type, e.message_id, r.error().message);
 }
 
 namespace {
@@ -227,35 +227,27 @@ Result<void> Spool::CommitBatch(const std::vector<const SpoolMessage*>& messages
     return e;
   };
   if (auto r = storage_->Insert(messages); !r) return fail(r.error());
-  std::vector<store::Event> update_events;
+  // The batch's events: its delivery results', then its new messages' accepted events.
+  std::vector<store::Event> events;
   if (!updates.empty()) {
     AddContexts(updates);
     for (auto& b : updates) {
       if (auto r = storage_->Apply(b.changes); !r) return fail(r.error());
-      for (auto& e : b.events) update_events.push_back(std::move(e));
+      for (auto& e : b.events) events.push_back(std::move(e));
     }
   }
-  std::vector<store::Event> accepted_events;
-  if (events_) {
-    accepted_events.reserve(messages.size());
+  if (events_)
     for (const SpoolMessage* m : messages)
-      accepted_events.push_back(store::Event{0, m->received_at, "accepted", m->id, m->account, AcceptedEventData(*m)});
-  }
+      events.push_back(store::Event{0, m->received_at, "accepted", m->id, m->account, AcceptedEventData(*m)});
   // A backend that keeps the events in the same database records them in this transaction (PostgreSQL):
   // a crash after the commit cannot lose them.
   bool recorded = false;
-  if (events_ && (!update_events.empty() || !accepted_events.empty())) {
-    std::vector<store::Event> all = update_events;
-    all.insert(all.end(), accepted_events.begin(), accepted_events.end());
-    auto r = storage_->Events(all);
+  if (events_ && !events.empty()) {
+    auto r = storage_->Events(events);
     if (!r) return fail(r.error());
     recorded = r.value();
   }
   if (auto r = storage_->Commit(); !r) return fail(r.error());
-  // Otherwise events go through the store's event journal when it has one (RecordEvent: a copy into a
-  // mapped file, imported in bulk a few milliseconds later), so that the acknowledgement does not wait
-  // for a second database commit.
-  if (events_ && !recorded && !update_events.empty()) Record(update_events, "a delivery");
   if (!messages.empty()) {
     CountAccepted(messages, NowMicros() - started);
     std::lock_guard lock(mu_);
@@ -264,7 +256,10 @@ Result<void> Spool::CommitBatch(const std::vector<const SpoolMessage*>& messages
     stats_.commit_micros += static_cast<uint64_t>(NowMicros() - started);
     stats_.largest_batch = std::max<uint64_t>(stats_.largest_batch, messages.size());
   }
-  if (events_ && !recorded && !accepted_events.empty()) Record(accepted_events, "an accepted");
+  // Otherwise events go through the store's event journal when it has one (RecordEvent: a copy into a
+  // mapped file, imported in bulk a few milliseconds later), so that the acknowledgement does not wait
+  // for a second database commit.
+  if (events_ && !recorded) Record(events);
   return {};
 }
 

@@ -190,7 +190,7 @@ class Spool {
   /// a final update may remove the message.
   void AddContexts(std::vector<UpdateBatch>& updates);
   /// Records events through the store (its event journal when it has one), logging failures.
-  void Record(const std::vector<store::Event>& events, const char* what);
+  void Record(const std::vector<store::Event>& events);
 
   std::unique_ptr<SpoolStorage> storage_;  // group commits from the committer thread; reads from any
   SpoolOptions options_;

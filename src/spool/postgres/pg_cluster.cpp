@@ -7,7 +7,7 @@
 // other node to look takes its messages over (UPDATE ... FOR UPDATE SKIP LOCKED: one taker per message)
 // and delivers their pending recipients. What the stopped node was sending when it stopped may be sent
 // again (at most the transactions in flight on it); a node cut off from the database but still running
-// is not fenced yet, so it may also repeat deliveries that the taker makes (docs/cluster.md).
+// fences itself by time (app/cluster_member.cpp) and, once back, keeps only what it still owns (OwnedAmong).
 // The housekeeping leader holds a session-level advisory lock on a connection of its own: PostgreSQL frees
 // it when that session ends (node stopped, crashed or cut off), and the next node to try takes it.
 // A node that stops cleanly (SIGTERM, `kurier serve --drain`) leaves: it dates its heartbeat back to the
@@ -183,17 +183,9 @@ Result<std::vector<std::string>> PgSpoolStorage::OwnedAmong(const std::vector<st
     std::vector<std::string> owned;
     constexpr std::size_t kChunk = 10000;  // ids per statement
     for (std::size_t start = 0; start < ids.size(); start += kChunk) {
-      std::string array = "{";  // a text[] literal of quoted elements (one parameter, not SQL text)
-      for (std::size_t i = start; i < std::min(ids.size(), start + kChunk); ++i) {
-        array += i > start ? ",\"" : "\"";
-        for (char ch : ids[i]) {
-          if (ch == '"' || ch == '\\') array += '\\';
-          array += ch;
-        }
-        array += '"';
-      }
-      array += "}";
-      auto r = c->Exec("SELECT id FROM spool_messages WHERE owner = $1 AND id = ANY($2::text[])", Args(node_, array));
+      const std::vector<std::string> chunk(ids.begin() + start, ids.begin() + std::min(ids.size(), start + kChunk));
+      auto r = c->Exec("SELECT id FROM spool_messages WHERE owner = $1 AND id = ANY($2::text[])",
+                       Args(node_, ArrayOf(chunk)));
       for (int i = 0; i < r.Rows(); ++i) owned.emplace_back(r.Text(i, 0));
     }
     return owned;

@@ -119,9 +119,6 @@ std::string FromBytea(std::string_view text) {
   return out;
 }
 
-namespace {
-
-// A PostgreSQL array literal of `items` ({"a","b\"c"}), each element quoted.
 std::string ArrayOf(const std::vector<std::string>& items) {
   std::string out = "{";
   for (const auto& item : items) {
@@ -136,6 +133,8 @@ std::string ArrayOf(const std::vector<std::string>& items) {
   out.push_back('}');
   return out;
 }
+
+namespace {
 
 Param Int(int64_t v) { return std::to_string(v); }
 Param Bool(bool v) { return std::string(v ? "t" : "f"); }

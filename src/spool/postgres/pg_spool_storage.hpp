@@ -29,6 +29,8 @@ namespace kurier::spool {
 
 /// A bytea value as the server sends it in text: the hex format ("\x..."), or the escape format.
 std::string FromBytea(std::string_view text);
+/// A PostgreSQL array literal of `items` ({"a","b\"c"}), each element quoted: one text[] parameter.
+std::string ArrayOf(const std::vector<std::string>& items);
 
 class PgSpoolStorage final : public SpoolStorage {
  public:
