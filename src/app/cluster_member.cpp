@@ -112,6 +112,11 @@ void ClusterMember::Beat() {
   // A `queue suspend|resume` through another node reaches this one's queue at its next beat.
   const int64_t read_at = NowMicros();
   if (auto suspended = storage.SuspendedDomains(); suspended) delivery->MatchSuspensions(std::move(suspended.value()), read_at);
+  if (auto retries = storage.TakeRetryRequests(); !retries) {
+    spdlog::warn("{}", retries.error().message);
+  } else if (!retries->empty()) {
+    delivery->RetryRequested(std::move(retries.value()));
+  }
   if (draining_.load()) return;
   auto taken = storage.TakeOver(Lease());
   if (!taken) return spdlog::warn("{}", taken.error().message);

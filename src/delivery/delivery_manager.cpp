@@ -406,8 +406,23 @@ void DeliveryManager::Retry(const std::string& id, std::function<void(bool, std:
   asio::dispatch(impl_->strand, [self = impl_, id, done = std::move(done)] {
     int moved = self->dispatcher.RetryNow(id);
     self->dispatcher.Pump();
-    if (moved == 0) return done(false, "no deferred recipient of " + id + " is waiting (see 'kurier queue show " + id + "')");
-    done(true, std::to_string(moved) + " recipient(s) of " + id + " will be tried now");
+    if (moved > 0) return done(true, std::to_string(moved) + " recipient(s) of " + id + " will be tried now");
+    // Not in this node's queue: another node of the cluster may own it.
+    auto owner = self->spool.Storage().RequestRetry(id);
+    if (!owner) return done(false, owner.error().message);
+    if (owner->has_value() && !(*owner)->empty())
+      return done(true, "message " + id + " belongs to node " + **owner +
+                            "; its deferred recipients will be tried there at that node's next heartbeat");
+    done(false, "no deferred recipient of " + id + " is waiting (see 'kurier queue show " + id + "')");
+  });
+}
+
+void DeliveryManager::RetryRequested(std::vector<std::string> ids) {
+  asio::dispatch(impl_->strand, [self = impl_, ids = std::move(ids)] {
+    int moved = 0;
+    for (const auto& id : ids) moved += self->dispatcher.RetryNow(id);
+    if (moved > 0) spdlog::info("{} recipient(s) of {} message(s) tried now, asked through another node", moved, ids.size());
+    self->dispatcher.Pump();
   });
 }
 

@@ -62,6 +62,8 @@ class DeliveryManager {
 
   /// Operator actions; `done` receives a one-line answer (on the manager's strand).
   void Retry(const std::string& message_id, std::function<void(bool, std::string)> done);
+  /// Retries other nodes asked for (`queue retry` through them) of messages this node owns.
+  void RetryRequested(std::vector<std::string> message_ids);
   void Delete(const std::string& message_id, std::function<void(bool, std::string)> done);
   void Suspend(const std::string& domain, bool suspended, std::function<void(bool, std::string)> done);
 

@@ -82,6 +82,11 @@ class SpoolStorage {
   /// deleted or cancelled through another node, or taken over while this node was cut off. A single node
   /// answers true without asking (its queue is the spool).
   virtual Result<bool> Owns(const std::string& id) { return true; }
+  /// `queue retry` through a node that does not own the message: leaves the request for its owner and
+  /// answers the owner's name (nullopt: no such message; empty: this node owns it, nothing to leave).
+  virtual Result<std::optional<std::string>> RequestRetry(const std::string& id) { return std::optional<std::string>(""); }
+  /// The retries other nodes asked for this node's messages since the last call (each given once).
+  virtual Result<std::vector<std::string>> TakeRetryRequests() { return std::vector<std::string>{}; }
 };
 
 }  // namespace kurier::spool

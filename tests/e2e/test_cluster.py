@@ -627,3 +627,30 @@ def test_a_suspension_through_one_node_holds_every_node_s_queue(world, cluster):
     a.cli("queue", "resume", "dest.test")
     wait_delivered(recorder, markers, timeout=20)
     assert set(delivered(recorder, markers).values()) == {1}
+
+
+def test_a_retry_through_another_node_reaches_the_owner(world, cluster):
+    """`kurier queue retry ID` through a node that does not own the message leaves the request in the
+    database; the owner takes it at its next heartbeat and tries the deferred recipient at once, instead of
+    an hour later."""
+    _, _, recorder = world
+    a = cluster(sets=("queue.retry_initial=3600",))
+    b = cluster()
+    marker = f"r-{uuid.uuid4().hex}"
+    recorder.rcpt_replies["later@dest.test"] = "451 4.2.0 mailbox busy, try again later"
+    try:
+        with smtplib.SMTP(HOST, a.relay_port, timeout=10) as s:
+            s.sendmail("alice@example.com", ["later@dest.test"],
+                       f"From: <alice@example.com>\r\nTo: <later@dest.test>\r\nSubject: {marker}\r\n\r\nbody\r\n".encode())
+        wait_until(lambda: [e for e in a.events("deferred") if e["data"]["recipient"] == "later@dest.test"], 20,
+                   "the first attempt deferred")
+    finally:
+        del recorder.rcpt_replies["later@dest.test"]
+    msg_id = [e for e in a.events("deferred") if e["data"]["recipient"] == "later@dest.test"][-1]["message_id"]
+    out = b.cli("queue", "retry", msg_id).stdout
+    assert "belongs to node" in out and "next heartbeat" in out, out
+    wait_delivered(recorder, [marker], timeout=10)  # an hour's wait otherwise
+    assert delivered(recorder, [marker]) == {marker: 1}
+    # A message that no node has is still refused with the way to look.
+    missing = b.cli("queue", "retry", "no-such-id", check=False)
+    assert missing.returncode != 0 and "kurier queue show" in missing.stdout + missing.stderr

@@ -177,6 +177,41 @@ Result<bool> PgSpoolStorage::Owns(const std::string& id) {
   }
 }
 
+Result<std::optional<std::string>> PgSpoolStorage::RequestRetry(const std::string& id) {
+  try {
+    auto c = pool_->Acquire();
+    // One statement: the owner is read and the request left (or its time renewed) together, so a message
+    // deleted meanwhile leaves nothing (and its request goes with it, ON DELETE CASCADE).
+    auto r = c->Exec(
+        "WITH m AS (SELECT id, owner FROM spool_messages WHERE id = $1), "
+        "r AS (INSERT INTO spool_retry_requests (message_id, requested_at) "
+        "      SELECT id, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint FROM m WHERE owner <> $2 "
+        "      ON CONFLICT (message_id) DO UPDATE SET requested_at = EXCLUDED.requested_at RETURNING 1) "
+        "SELECT owner FROM m",
+        Args(id, node_));
+    if (r.Rows() == 0) return std::optional<std::string>();
+    const std::string owner(r.Text(0, 0));
+    return std::optional<std::string>(owner == node_ ? std::string() : owner);
+  } catch (const std::exception& e) {
+    return ClusterError("leave a retry of message " + id + " for the node that owns it", e);
+  }
+}
+
+Result<std::vector<std::string>> PgSpoolStorage::TakeRetryRequests() {
+  try {
+    auto c = pool_->Acquire();
+    auto r = c->Exec(
+        "DELETE FROM spool_retry_requests r USING spool_messages m "
+        "WHERE m.id = r.message_id AND m.owner = $1 RETURNING r.message_id",
+        Args(node_));
+    std::vector<std::string> ids;
+    for (int i = 0; i < r.Rows(); ++i) ids.emplace_back(r.Text(i, 0));
+    return ids;
+  } catch (const std::exception& e) {
+    return ClusterError("read the retries other nodes asked for", e);
+  }
+}
+
 Result<std::vector<std::string>> PgSpoolStorage::OwnedAmong(const std::vector<std::string>& ids) {
   try {
     auto c = pool_->Acquire();

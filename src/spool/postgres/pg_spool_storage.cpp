@@ -328,7 +328,14 @@ CREATE TABLE spool_nodes (
   heartbeat_at bigint NOT NULL, draining boolean NOT NULL DEFAULT false, leader boolean NOT NULL DEFAULT false);
 )";
 
-pg::MigrationSet PgSpoolStorage::Migrations() { return pg::MigrationSet{"spool", {kSchema1, kSchema2}}; }
+// 3: `queue retry` through a node that does not own the message, for its owner to take (pg_cluster.cpp)
+constexpr const char* kSchema3 = R"(
+CREATE TABLE spool_retry_requests (
+  message_id text COLLATE "C" PRIMARY KEY REFERENCES spool_messages (id) ON DELETE CASCADE,
+  requested_at bigint NOT NULL);
+)";
+
+pg::MigrationSet PgSpoolStorage::Migrations() { return pg::MigrationSet{"spool", {kSchema1, kSchema2, kSchema3}}; }
 
 Result<std::unique_ptr<PgSpoolStorage>> PgSpoolStorage::Open(const std::string& url, std::size_t pool_size,
                                                             bool migrate, const std::string& node) {

@@ -75,6 +75,8 @@ class PgSpoolStorage final : public SpoolStorage {
   Result<void> Leave() override;
   Result<std::vector<std::string>> OwnedAmong(const std::vector<std::string>& ids) override;
   Result<bool> Owns(const std::string& id) override;
+  Result<std::optional<std::string>> RequestRetry(const std::string& id) override;
+  Result<std::vector<std::string>> TakeRetryRequests() override;
 
  private:
   PgSpoolStorage(std::string url, std::unique_ptr<store::pg::Connection> writer, std::size_t pool_size);

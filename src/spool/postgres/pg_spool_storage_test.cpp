@@ -408,6 +408,34 @@ TEST_F(PgSpoolStorageTest, ConnectionsTheServerDroppedAreReplaced) {
   }
 }
 
+// `queue retry` through a node that does not own the message: the request waits in the database for the
+// owner, which takes it once; the owner itself and an unknown id leave nothing.
+TEST_F(PgSpoolStorageTest, ARetryAskedThroughAnotherNodeWaitsForTheOwnerOnce) {
+  auto a = PgSpoolStorage::Open(url_, 2, true, "node-a");
+  auto b = PgSpoolStorage::Open(url_, 2, true, "node-b");
+  ASSERT_TRUE(a && b);
+  auto m = Message("retry", {"r@example.net"});
+  Commit(*a.value(), {&m});
+
+  auto through_b = b.value()->RequestRetry(m.id);
+  ASSERT_TRUE(through_b) << through_b.error().message;
+  EXPECT_EQ(through_b.value(), std::optional<std::string>("node-a"));
+  EXPECT_EQ(b.value()->RequestRetry(m.id).value(), std::optional<std::string>("node-a"));  // asked twice: one request
+  EXPECT_EQ(a.value()->RequestRetry(m.id).value(), std::optional<std::string>(""));  // its own: nothing to leave
+  EXPECT_EQ(b.value()->RequestRetry("no-such-message").value(), std::nullopt);
+
+  EXPECT_TRUE(b.value()->TakeRetryRequests().value().empty());  // not b's message
+  EXPECT_EQ(a.value()->TakeRetryRequests().value(), std::vector<std::string>{m.id});
+  EXPECT_TRUE(a.value()->TakeRetryRequests().value().empty());  // taken once
+
+  // A request for a message that leaves the spool goes with it.
+  ASSERT_TRUE(b.value()->RequestRetry(m.id));
+  SpoolChanges gone;
+  gone.deletes.push_back(m.id);
+  Commit(*a.value(), {}, gone);
+  EXPECT_TRUE(a.value()->TakeRetryRequests().value().empty());
+}
+
 TEST_F(PgSpoolStorageTest, ADatabaseWithANewerSchemaIsRefused) {
   ASSERT_TRUE(OpenPg());
   auto admin = pg::Connection::Open(url_);
