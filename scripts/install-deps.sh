@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 BUILD_PKGS=(build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev
   libssl-dev libsqlite3-dev libsodium-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libunbound-dev libevent-dev libpq-dev clang libclang-rt-14-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libunbound-dev libevent-dev libpq-dev libidn2-dev clang libclang-rt-14-dev
   libkainjow-mustache-dev python3-markdown)
 TEST_PKGS=(wrk python3 python3-pytest python3-aiosmtpd python3-dkim python3-authres opendkim-tools libmail-dkim-perl swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl msmtp curl openssl sqlite3
   php-cli libphp-phpmailer nmap postfix unbound universal-ctags iproute2 jq postgresql-15)
