@@ -9,6 +9,7 @@
 // ';' (Excel in Polish and other locales with a decimal comma) or tab as delimiter, empty lines skipped.
 #include "audience/csv.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace kurier::audience {
@@ -65,9 +66,10 @@ std::optional<CsvRecord> CsvReader::Next() {
 }
 
 // Looks at the octets of head_ not seen yet; true once the first record's line end (outside quotes) is found.
-bool CsvReader::ScanHead() {
+// Looks at no more than max_record_bytes, so that the decision does not depend on how the input was cut.
+bool CsvReader::ScanHead(std::size_t limit) {
   auto& d = detection_;
-  for (; d.pos < head_.size() && !d.done; ++d.pos) {
+  for (; d.pos < std::min(head_.size(), limit) && !d.done; ++d.pos) {
     char c = head_[d.pos];
     if (c == '"') d.quoted = !d.quoted;
     if (d.quoted) {
@@ -90,10 +92,11 @@ void CsvReader::Start(bool at_end) {
   std::size_t n = std::min(head_.size(), kBom.size());
   bool bom_undecided = head_.size() < kBom.size() && head_.compare(0, n, kBom.substr(0, n)) == 0;
   if (bom_undecided && !at_end) return;
-  if (head_.compare(0, kBom.size(), kBom) == 0 && detection_.pos == 0) detection_.pos = kBom.size();
+  if (head_.compare(0, kBom.size(), kBom) == 0 && detection_.pos == 0) detection_.pos = detection_.start = kBom.size();
   if (delimiter_ == 0) {
-    bool found = ScanHead();
-    if (!found && !at_end && head_.size() <= options_.max_record_bytes) return;
+    const std::size_t limit = detection_.start + options_.max_record_bytes;
+    bool found = ScanHead(limit);
+    if (!found && !at_end && detection_.pos < limit) return;
     // The most frequent of the three outside quotes; ',' on a tie or when the header has one column.
     int best = 0;
     for (int i = 1; i < 3; ++i)

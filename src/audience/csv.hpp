@@ -95,13 +95,14 @@ class CsvReader {
   bool prev_cr_ = false;
   std::deque<CsvRecord> ready_;
   struct Detection {            // the delimiter count over the first record, read as head_ grows
+    std::size_t start = 0;      // where the first record may begin: after the byte order mark
     std::size_t pos = 0;        // next octet of head_ to look at
     bool quoted = false;
     bool content = false;       // the first record has begun (empty lines before it are skipped)
     bool done = false;          // its line end was found
     std::size_t counts[3] = {}; // ',' ';' '\t' outside quotes
   } detection_;
-  bool ScanHead();
+  bool ScanHead(std::size_t limit);
 };
 
 /// "','", "';'" or "tab" (for messages).

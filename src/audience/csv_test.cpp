@@ -214,6 +214,19 @@ TEST(Csv, MemoryStaysBoundedByTheLongestRecord) {
   EXPECT_LE(head.buffered_bytes(), o.max_record_bytes);
 }
 
+TEST(Csv, DelimiterOfAnOverlongFirstRecordDoesNotDependOnChunks) {
+  // Only the first max_record_bytes are looked at: the tabs after them do not count, however the input is cut.
+  CsvOptions o;
+  o.max_field_bytes = 32;
+  o.max_record_bytes = 48;
+  const std::string in = std::string(30, 'p') + "," + std::string(30, 'p') + "\ta\tb\tc\nq,r\tz\n";
+  const auto want = Shown(in, 0, o);
+  EXPECT_EQ(want, std::vector<std::string>({"1!line 1: the record is longer than 48 octets; shorten it (or check for a "
+                                            "quoted field missing its closing quote)",
+                                            "2:q|r\tz"}));
+  for (std::size_t chunk = 1; chunk <= in.size(); ++chunk) EXPECT_EQ(Shown(in, chunk, o), want) << chunk;
+}
+
 TEST(Csv, FeedAfterFinishIsIgnored) {
   CsvReader r;
   r.Feed("a,b");
