@@ -103,6 +103,11 @@ void AddAdminRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 void AddEventRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 /// /v1/suppressions: list, add, remove, import and export (suppressions_api.cpp).
 void AddSuppressionRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
+/// /v1/contacts: list, create, read, change, delete, CSV import and export (contacts_api.cpp,
+/// contacts_import_api.cpp).
+void AddContactRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
+/// /v1/lists: create, list, read, delete, and members put on or taken off (lists_api.cpp).
+void AddListRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 /// /v1/webhooks: create, list, read, change, delete, rotate-secret, test, deliveries (webhooks_api.cpp).
 void AddWebhookRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 /// GET /healthz and GET /readyz (public), GET /metrics (read scope): ops_api.cpp.

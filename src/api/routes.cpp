@@ -19,6 +19,8 @@ void AddAllRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   AddAdminRoutes(router, ctx);
   AddEventRoutes(router, ctx);
   AddSuppressionRoutes(router, ctx);
+  AddContactRoutes(router, ctx);
+  AddListRoutes(router, ctx);
   AddWebhookRoutes(router, ctx);
   AddTrackingRoutes(router, ctx);
   AddOpsRoutes(router, ctx);

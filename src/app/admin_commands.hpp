@@ -26,6 +26,8 @@ void AddApiKeyCommand(CLI::App& app, std::string& config_path);
 void AddQueueCommand(CLI::App& app, std::string& config_path);
 /// Registers `events list` (events_command.cpp).
 void AddEventsCommand(CLI::App& app, std::string& config_path);
+/// Registers `contacts import|list` and `lists add|list` (contacts_command.cpp).
+void AddContactsCommand(CLI::App& app, std::string& config_path);
 /// Registers `status` (status_command.cpp).
 void AddStatusCommand(CLI::App& app, std::string& config_path);
 /// Registers `bounce parse` (bounce_command.cpp): needs no configuration.

@@ -177,6 +177,7 @@ void AddAdminCommands(CLI::App& app, std::string& config_path) {
   AddApiKeyCommand(app, config_path);
   AddQueueCommand(app, config_path);
   AddEventsCommand(app, config_path);
+  AddContactsCommand(app, config_path);
   AddStatusCommand(app, config_path);
   AddBounceCommand(app);
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "store/audience.hpp"
 #include "store/message_context.hpp"
 
 namespace kurier::store {
@@ -325,6 +326,30 @@ class Store {
   virtual Result<std::vector<OutboxRow>> ListWebhookDeliveries(const std::string& webhook_id, std::size_t limit) = 0;
   /// How many outbox rows wait to be sent or retried (the webhook backlog of /metrics).
   virtual Result<int64_t> WebhookBacklog() = 0;
+
+  /// Contacts and lists (store/audience.hpp); every call is scoped to `account`. SaveContacts writes a batch
+  /// in one transaction; kNotFound when options.list_id is not one of the account's lists.
+  virtual Result<ContactSaveCounts> SaveContacts(const std::string& account, const std::vector<ContactWrite>& contacts,
+                                                 const ContactSaveOptions& options) = 0;
+  /// By id (its decimal text) or by normalised address; with `lists`.
+  virtual Result<std::optional<Contact>> FindContact(const std::string& account, const std::string& id_or_address) = 0;
+  virtual Result<std::vector<Contact>> ListContacts(const ContactQuery& query) = 0;
+  /// How many contacts the query matches (its cursor and limit ignored).
+  virtual Result<int64_t> CountContacts(const ContactQuery& query) = 0;
+  /// Removes the contact and its memberships; false when there was none.
+  virtual Result<bool> DeleteContact(const std::string& account, int64_t id) = 0;
+  /// kAlreadyExists when the account has a list of that name.
+  virtual Result<ContactList> CreateList(const ContactList& list) = 0;
+  /// The account's lists by name, with their member counts.
+  virtual Result<std::vector<ContactList>> ListLists(const std::string& account) = 0;
+  /// By id, else by name (case-insensitive); with its member counts.
+  virtual Result<std::optional<ContactList>> FindList(const std::string& account, const std::string& id_or_name) = 0;
+  /// Removes the list and its memberships (not the contacts); false when there was none.
+  virtual Result<bool> DeleteList(const std::string& account, const std::string& id) = 0;
+  /// Puts the contact on the list with `status` (consent "" keeps a membership's record), or with status ""
+  /// takes it off; false when the contact or the list is not the account's.
+  virtual Result<bool> SetMembership(const std::string& account, const std::string& list_id, int64_t contact_id,
+                                     const std::string& status, const std::string& consent) = 0;
 
   /// Whether the store answers now (GET /readyz): one trivial statement for a database server.
   virtual Result<void> Ping() { return {}; }

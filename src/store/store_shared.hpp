@@ -37,4 +37,28 @@ Result<std::pair<std::string, std::string>> SealWebhookSecrets(const Webhook& w,
 /// `addresses` lower-cased as a JSON array of strings (one statement looks up a whole batch send).
 std::string AddressesAsJson(const std::vector<std::string>& addresses);
 
+// Contacts and lists (audience.hpp): the statements both backends run, in PostgreSQL's $n placeholders
+// (the SQLite backend reads them as its ?NNN ones, ToSqlitePlaceholders).
+/// A contact's status from the suppression list: a CASE over the reason of the account's (or the global)
+/// suppression of contact `c`'s address, as ContactStatusOf maps it.
+std::string ContactStatusSql();
+/// The columns of a contact row (id, account, address, name, attributes, created_at, updated_at, status).
+std::string ContactColumnsSql(bool postgres);
+struct SqlWithArgs {
+  std::string sql;
+  std::vector<std::string> args;  ///< $1, $2, ... as text
+};
+/// ListContacts' statement (count: CountContacts').
+SqlWithArgs ContactQuerySql(const ContactQuery& q, bool count, bool postgres);
+/// The batch with one entry per address (a later duplicate merges into the first: its non-empty name and
+/// its attributes win), as a JSON array of {address, name, attributes} objects.
+/// `distinct`: set to the number of entries.
+std::string ContactBatchJson(const std::vector<ContactWrite>& contacts, std::size_t* distinct = nullptr);
+/// "$1" -> "?1": a statement of the functions above for SQLite.
+std::string ToSqlitePlaceholders(const std::string& sql);
+/// kInvalidArgument unless `status` is a membership status (subscribed, unconfirmed, unsubscribed).
+Result<void> CheckMemberStatus(const std::string& status);
+Error ListNotFound(const std::string& account, const std::string& id);
+Error ListNameTaken(const std::string& name);
+
 }  // namespace kurier::store

@@ -433,6 +433,45 @@ def drive_suppressions(a, reader):
            expect=403)
 
 
+def drive_contacts_and_lists(a, reader):
+    _, _, lst = a.call("POST", "/v1/lists", body={"name": "Newsletter", "description": "monthly"}, expect=201)
+    a.call("POST", "/v1/lists", body={"name": "NEWSLETTER"}, expect=409)
+    a.call("POST", "/v1/lists", body={"name": ""}, expect=422)
+    a.call("POST", "/v1/lists", body="{", expect=400)
+    a.call("GET", "/v1/lists", expect=200)
+    a.call("GET", "/v1/lists/{id}", {"id": lst["id"]}, expect=200)
+    a.call("GET", "/v1/lists/{id}", {"id": "nothing"}, expect=404)
+    _, _, c = a.call("POST", "/v1/contacts", body={"address": "Ann@Example.com", "name": "Ann", "attributes": {"plan": "pro"},
+                                             "lists": [lst["id"]]}, expect=201)
+    a.call("POST", "/v1/contacts", body={"address": "ann@example.com"}, expect=409)
+    a.call("POST", "/v1/contacts", body={"address": "not an address"}, expect=422)
+    a.call("POST", "/v1/contacts", body={"address": "x@example.com"}, key=reader, expect=403)
+    a.call("GET", "/v1/contacts", expect=200)
+    a.call("GET", "/v1/contacts", query=f"?list={lst['id']}&search=ann&limit=1", expect=200)
+    a.call("GET", "/v1/contacts", query="?status=lost", expect=422)
+    a.call("GET", "/v1/contacts", query="?list=nothing", expect=404)
+    a.call("GET", "/v1/contacts/{id}", {"id": str(c["id"])}, expect=200)
+    a.call("GET", "/v1/contacts/{id}", {"id": "none@example.com"}, expect=404)
+    a.call("PATCH", "/v1/contacts/{id}", {"id": str(c["id"])}, body={"attributes": {"plan": None, "city": "Gdańsk"},
+                                                                    "status": "unsubscribed"}, expect=200)
+    a.call("PATCH", "/v1/contacts/{id}", {"id": str(c["id"])}, body={"status": "bounced"}, expect=422)
+    a.call("PUT", "/v1/lists/{id}/members/{contact}", {"id": lst["id"], "contact": str(c["id"])},
+           body={"status": "unsubscribed"}, expect=200)
+    a.call("PUT", "/v1/lists/{id}/members/{contact}", {"id": lst["id"], "contact": "none@example.com"}, body={}, expect=404)
+    csv = "email;imię;nazwisko;miasto\r\nola@example.pl;Ola;Nowak;Łódź\r\nnot-an-address;x;y;z\r\n"
+    a.call("POST", "/v1/contacts/import", body=csv, content_type="text/csv", query=f"?list={lst['id']}", expect=200)
+    a.call("POST", "/v1/contacts/import", body="name\r\nAnn\r\n", content_type="text/csv", expect=422)
+    a.call("POST", "/v1/contacts/import", body="{}", expect=415)
+    a.call("GET", "/v1/contacts/export", expect=200)
+    a.call("GET", "/v1/contacts/export", query="?list=nothing", expect=404)
+    a.call("DELETE", "/v1/lists/{id}/members/{contact}", {"id": lst["id"], "contact": str(c["id"])}, expect=200)
+    a.call("DELETE", "/v1/lists/{id}/members/{contact}", {"id": lst["id"], "contact": str(c["id"])}, expect=404)
+    a.call("DELETE", "/v1/contacts/{id}", {"id": str(c["id"])}, expect=204)
+    a.call("DELETE", "/v1/contacts/{id}", {"id": str(c["id"])}, expect=404)
+    a.call("DELETE", "/v1/lists/{id}", {"id": lst["id"]}, expect=204)
+    a.call("DELETE", "/v1/lists/{id}", {"id": lst["id"]}, expect=404)
+
+
 def drive_events_and_stats(a, mid):
     a.call("GET", "/v1/events", expect=200)
     a.call("GET", "/v1/events", query=f"?message_id={mid}&order=asc", expect=200)
@@ -478,6 +517,7 @@ def test_every_response_matches_the_document(api):
         w = drive_webhooks(a)
         mid = drive_messages(a, reader)
         drive_suppressions(a, reader)
+        drive_contacts_and_lists(a, reader)
         drive_events_and_stats(a, mid)
         wait_until(lambda: a.k.api("GET", f"/v1/webhooks/{w['id']}/deliveries")[1]["data"], 20, "a webhook delivery")
         a.call("GET", "/v1/webhooks/{id}/deliveries", {"id": w["id"]}, expect=200)

@@ -77,6 +77,19 @@ class PgStore final : public Store {
                                         const TemplateUpdate& update) override;
   Result<void> PublishTemplateVersion(const std::string& account, const std::string& id, int version) override;
   Result<void> DeleteTemplate(const std::string& account, const std::string& id) override;
+  // pg_audience.cpp
+  Result<ContactSaveCounts> SaveContacts(const std::string& account, const std::vector<ContactWrite>& contacts,
+                                         const ContactSaveOptions& options) override;
+  Result<std::optional<Contact>> FindContact(const std::string& account, const std::string& id_or_address) override;
+  Result<std::vector<Contact>> ListContacts(const ContactQuery& query) override;
+  Result<int64_t> CountContacts(const ContactQuery& query) override;
+  Result<bool> DeleteContact(const std::string& account, int64_t id) override;
+  Result<ContactList> CreateList(const ContactList& list) override;
+  Result<std::vector<ContactList>> ListLists(const std::string& account) override;
+  Result<std::optional<ContactList>> FindList(const std::string& account, const std::string& id_or_name) override;
+  Result<bool> DeleteList(const std::string& account, const std::string& id) override;
+  Result<bool> SetMembership(const std::string& account, const std::string& list_id, int64_t contact_id,
+                             const std::string& status, const std::string& consent) override;
   // pg_events.cpp
   Result<void> AppendEvents(const std::vector<Event>& events) override;
   /// Writes `events` (with the suppressions and webhook deliveries they cause) inside the transaction the

@@ -131,6 +131,28 @@ class Db {
   sqlite3* db_;
 };
 
+/// A write transaction (BEGIN IMMEDIATE) that rolls back unless committed.
+class Transaction {
+ public:
+  explicit Transaction(Db& db) : db_(db) { ok_ = static_cast<bool>(db_.Exec("BEGIN IMMEDIATE")); }
+  ~Transaction() {
+    if (ok_ && !done_) (void)db_.Exec("ROLLBACK");
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  bool started() const { return ok_; }
+  Result<void> Commit() {
+    done_ = true;
+    auto r = db_.Exec("COMMIT");
+    if (!r) (void)db_.Exec("ROLLBACK");
+    return r;
+  }
+
+ private:
+  Db& db_;
+  bool ok_ = false, done_ = false;
+};
+
 /// Stmt::Rows and Stmt::First of a statement from Db::Query, or the error that prepared none:
 /// `return Rows(db.Query(sql, args...), row, "cannot list ...");`
 template <typename F>

@@ -113,6 +113,19 @@ const std::vector<std::string> kMigrations = {
     "ALTER TABLE accounts ADD COLUMN refuse_suppressed INTEGER",
     // 12: test mode (NULL: off): mail is accepted, signed and recorded but not sent
     "ALTER TABLE accounts ADD COLUMN test_mode INTEGER",
+    // 13: contacts, lists and memberships with their consent records (audience.hpp)
+    R"(CREATE TABLE contacts(id INTEGER PRIMARY KEY, account TEXT NOT NULL, address TEXT NOT NULL,
+                             name TEXT NOT NULL DEFAULT '', attributes TEXT NOT NULL DEFAULT '{}',
+                             created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, UNIQUE(account, address));
+       CREATE TABLE lists(id TEXT PRIMARY KEY, account TEXT NOT NULL, name TEXT NOT NULL COLLATE NOCASE,
+                          description TEXT NOT NULL DEFAULT '', double_opt_in INTEGER NOT NULL DEFAULT 0,
+                          created_at INTEGER NOT NULL, UNIQUE(account, name));
+       CREATE TABLE list_members(list_id TEXT NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+                                 contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+                                 status TEXT NOT NULL, consent TEXT NOT NULL DEFAULT '{}',
+                                 created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+                                 PRIMARY KEY(list_id, contact_id));
+       CREATE INDEX list_members_contact ON list_members(contact_id))",
 };
 
 Error Storage(const std::string& what, const std::string& detail) {
@@ -447,26 +460,6 @@ Result<void> SqliteStore::SetDkimKeyState(int64_t id, const std::string& state, 
 }
 
 namespace {
-
-// A transaction that rolls back unless committed.
-class Transaction {
- public:
-  explicit Transaction(Db& db) : db_(db) { ok_ = static_cast<bool>(db_.Exec("BEGIN IMMEDIATE")); }
-  ~Transaction() {
-    if (ok_ && !done_) (void)db_.Exec("ROLLBACK");
-  }
-  bool started() const { return ok_; }
-  Result<void> Commit() {
-    done_ = true;
-    auto r = db_.Exec("COMMIT");
-    if (!r) (void)db_.Exec("ROLLBACK");
-    return r;
-  }
-
- private:
-  Db& db_;
-  bool ok_ = false, done_ = false;
-};
 
 // Columns of a template row, with its account's name and its newest version.
 constexpr const char* kTemplateColumns =

@@ -76,6 +76,19 @@ class SqliteStore final : public Store {
   Result<void> FinishWebhookAttempt(int64_t outbox_id, const WebhookAttempt& attempt) override;
   Result<std::vector<OutboxRow>> ListWebhookDeliveries(const std::string& webhook_id, std::size_t limit) override;
   Result<int64_t> WebhookBacklog() override;
+  // sqlite_audience.cpp
+  Result<ContactSaveCounts> SaveContacts(const std::string& account, const std::vector<ContactWrite>& contacts,
+                                         const ContactSaveOptions& options) override;
+  Result<std::optional<Contact>> FindContact(const std::string& account, const std::string& id_or_address) override;
+  Result<std::vector<Contact>> ListContacts(const ContactQuery& query) override;
+  Result<int64_t> CountContacts(const ContactQuery& query) override;
+  Result<bool> DeleteContact(const std::string& account, int64_t id) override;
+  Result<ContactList> CreateList(const ContactList& list) override;
+  Result<std::vector<ContactList>> ListLists(const std::string& account) override;
+  Result<std::optional<ContactList>> FindList(const std::string& account, const std::string& id_or_name) override;
+  Result<bool> DeleteList(const std::string& account, const std::string& id) override;
+  Result<bool> SetMembership(const std::string& account, const std::string& list_id, int64_t contact_id,
+                             const std::string& status, const std::string& consent) override;
 
  private:
   SqliteStore(std::unique_ptr<Db> db, std::unique_ptr<BackgroundCheckpointer> checkpointer)

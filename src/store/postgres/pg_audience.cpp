@@ -1,0 +1,204 @@
+// pg_audience.cpp - contacts, lists and memberships in PostgreSQL (audience.hpp, pg_store.hpp). A batch of
+// contacts is two statements in one transaction whatever its size: one INSERT ... ON CONFLICT over the
+// batch as a JSON recordset (xmax = 0 tells a created row from an updated one; kMerge merges attributes
+// with jsonb ||), and one that puts the batch on the list. Two nodes saving the same address at once meet
+// in the unique index, never in two rows.
+// STANDARDS: PostgreSQL 15 (json_to_recordset, jsonb, ON CONFLICT ... RETURNING).
+#include "common/ids.hpp"
+#include "store/postgres/pg_store.hpp"
+#include "store/store_shared.hpp"
+
+namespace kurier::store::postgres {
+
+namespace {
+
+Contact ContactRow(const pg::Result& r, int i) {
+  Contact c;
+  c.id = r.Int(i, 0);
+  c.account = r.Text(i, 1);
+  c.address = r.Text(i, 2);
+  c.name = r.Text(i, 3);
+  c.attributes = r.Text(i, 4);
+  c.created_at = r.Int(i, 5);
+  c.updated_at = r.Int(i, 6);
+  c.status = r.Text(i, 7);
+  return c;
+}
+
+constexpr const char* kListColumns =
+    "SELECT l.id, l.account, l.name, l.description, l.double_opt_in, l.created_at, "
+    "(SELECT count(*) FROM list_members m WHERE m.list_id = l.id AND m.status = 'subscribed'), "
+    "(SELECT count(*) FROM list_members m WHERE m.list_id = l.id AND m.status = 'unconfirmed'), "
+    "(SELECT count(*) FROM list_members m WHERE m.list_id = l.id AND m.status = 'unsubscribed') FROM lists l ";
+
+ContactList ListRow(const pg::Result& r, int i) {
+  ContactList l;
+  l.id = r.Text(i, 0);
+  l.account = r.Text(i, 1);
+  l.name = r.Text(i, 2);
+  l.description = r.Text(i, 3);
+  l.double_opt_in = Bool(r, i, 4);
+  l.created_at = r.Int(i, 5);
+  l.subscribed = r.Int(i, 6);
+  l.unconfirmed = r.Int(i, 7);
+  l.unsubscribed = r.Int(i, 8);
+  return l;
+}
+
+std::vector<pg::Param> Params(const std::vector<std::string>& args) {
+  return std::vector<pg::Param>(args.begin(), args.end());
+}
+
+std::string UpsertSql(ContactSaveOptions::Mode mode) {
+  std::string sql =
+      "INSERT INTO contacts(account, address, name, attributes, created_at, updated_at) "
+      "SELECT $1, t.address, COALESCE(t.name, ''), COALESCE(t.attributes, '{}'::jsonb), $3, $3 "
+      "FROM json_to_recordset($2::json) AS t(address text, name text, attributes jsonb) ON CONFLICT (account, address) ";
+  switch (mode) {
+    case ContactSaveOptions::Mode::kSkip:
+      return sql + "DO NOTHING RETURNING true";
+    case ContactSaveOptions::Mode::kReplace:
+      return sql + "DO UPDATE SET name = EXCLUDED.name, attributes = EXCLUDED.attributes, updated_at = EXCLUDED.updated_at "
+                   "RETURNING xmax = 0";
+    case ContactSaveOptions::Mode::kMerge:
+      break;
+  }
+  return sql + "DO UPDATE SET name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE contacts.name END, "
+               "attributes = contacts.attributes || EXCLUDED.attributes, updated_at = EXCLUDED.updated_at RETURNING xmax = 0";
+}
+
+}  // namespace
+
+Result<ContactSaveCounts> PgStore::SaveContacts(const std::string& account, const std::vector<ContactWrite>& contacts,
+                                                const ContactSaveOptions& options) {
+  if (!options.list_id.empty())
+    if (auto st = CheckMemberStatus(options.member_status); !st) return st.error();
+  std::size_t distinct = 0;
+  const std::string batch = ContactBatchJson(contacts, &distinct);
+  return Run("cannot save contacts", [&](Connection& c) -> Result<ContactSaveCounts> {
+    Transaction tx(c);
+    if (!options.list_id.empty() &&
+        c.Exec("SELECT 1 FROM lists WHERE id = $1 AND account = $2", Args(options.list_id, account)).Rows() == 0)
+      return ListNotFound(account, options.list_id);
+    const int64_t now = NowMicros();
+    auto r = c.Exec(UpsertSql(options.mode), Args(account, batch, now));
+    ContactSaveCounts counts;
+    for (int i = 0; i < r.Rows(); ++i) (Bool(r, i, 0) ? counts.created : counts.updated)++;
+    counts.skipped = static_cast<int64_t>(distinct) - r.Rows();
+    if (!options.list_id.empty()) {
+      auto added = c.Exec(
+          "INSERT INTO list_members(list_id, contact_id, status, consent, created_at, updated_at) "
+          "SELECT $1, c.id, $2, $3::jsonb, $4, $4 FROM contacts c WHERE c.account = $5 AND "
+          "c.address IN (SELECT t.address FROM json_to_recordset($6::json) AS t(address text)) "
+          "ON CONFLICT (list_id, contact_id) DO NOTHING",
+          Args(options.list_id, options.member_status, options.consent.empty() ? "{}" : options.consent, now, account, batch));
+      counts.added_to_list = added.Affected();
+    }
+    tx.Commit();
+    return counts;
+  });
+}
+
+Result<std::optional<Contact>> PgStore::FindContact(const std::string& account, const std::string& id_or_address) {
+  return Run("cannot read contact", [&](Connection& c) -> Result<std::optional<Contact>> {
+    auto r = c.Exec("SELECT " + ContactColumnsSql(true) +
+                        " FROM contacts c WHERE c.account = $1 AND (c.address = $2 OR c.id::text = $2)",
+                    Args(account, id_or_address));
+    if (r.Rows() == 0) return std::optional<Contact>();
+    Contact contact = ContactRow(r, 0);
+    auto m = c.Exec("SELECT m.list_id, l.name, m.status, m.consent::text, m.updated_at FROM list_members m "
+                    "JOIN lists l ON l.id = m.list_id WHERE m.contact_id = $1 ORDER BY l.name",
+                    Args(contact.id));
+    for (int i = 0; i < m.Rows(); ++i)
+      contact.lists.push_back(Membership{std::string(m.Text(i, 0)), std::string(m.Text(i, 1)), std::string(m.Text(i, 2)),
+                                         std::string(m.Text(i, 3)), m.Int(i, 4)});
+    return std::optional<Contact>(std::move(contact));
+  });
+}
+
+Result<std::vector<Contact>> PgStore::ListContacts(const ContactQuery& query) {
+  return Run("cannot list contacts", [&](Connection& c) -> Result<std::vector<Contact>> {
+    const SqlWithArgs s = ContactQuerySql(query, false, true);
+    auto r = c.Exec(s.sql, Params(s.args));
+    std::vector<Contact> out;
+    for (int i = 0; i < r.Rows(); ++i) out.push_back(ContactRow(r, i));
+    return out;
+  });
+}
+
+Result<int64_t> PgStore::CountContacts(const ContactQuery& query) {
+  return Run("cannot count contacts", [&](Connection& c) -> Result<int64_t> {
+    const SqlWithArgs s = ContactQuerySql(query, true, true);
+    return static_cast<int64_t>(c.Exec(s.sql, Params(s.args)).Int(0, 0));
+  });
+}
+
+Result<bool> PgStore::DeleteContact(const std::string& account, int64_t id) {
+  return Run("cannot delete contact", [&](Connection& c) -> Result<bool> {
+    return c.Exec("DELETE FROM contacts WHERE account = $1 AND id = $2", Args(account, id)).Affected() > 0;
+  });
+}
+
+Result<ContactList> PgStore::CreateList(const ContactList& list) {
+  return Run("cannot create list", [&](Connection& c) -> Result<ContactList> {
+    ContactList l = list;
+    l.id = "list_" + NewQueueId();
+    l.created_at = NowMicros();
+    try {
+      c.Exec("INSERT INTO lists(id, account, name, description, double_opt_in, created_at) VALUES($1, $2, $3, $4, $5, $6)",
+             Args(l.id, l.account, l.name, l.description, l.double_opt_in, l.created_at));
+    } catch (const PgError& e) {
+      if (UniqueViolation(e)) return ListNameTaken(l.name);
+      throw;
+    }
+    return l;
+  });
+}
+
+Result<std::vector<ContactList>> PgStore::ListLists(const std::string& account) {
+  return Run("cannot list lists", [&](Connection& c) -> Result<std::vector<ContactList>> {
+    auto r = c.Exec(std::string(kListColumns) + "WHERE l.account = $1 ORDER BY lower(l.name) COLLATE \"C\", l.id", Args(account));
+    std::vector<ContactList> out;
+    for (int i = 0; i < r.Rows(); ++i) out.push_back(ListRow(r, i));
+    return out;
+  });
+}
+
+Result<std::optional<ContactList>> PgStore::FindList(const std::string& account, const std::string& id_or_name) {
+  return Run("cannot read list", [&](Connection& c) -> Result<std::optional<ContactList>> {
+    auto r = c.Exec(std::string(kListColumns) +
+                        "WHERE l.account = $1 AND (l.id = $2 OR lower(l.name) = lower($2)) ORDER BY l.id = $2 DESC LIMIT 1",
+                    Args(account, id_or_name));
+    if (r.Rows() == 0) return std::optional<ContactList>();
+    return std::optional<ContactList>(ListRow(r, 0));
+  });
+}
+
+Result<bool> PgStore::DeleteList(const std::string& account, const std::string& id) {
+  return Run("cannot delete list", [&](Connection& c) -> Result<bool> {
+    return c.Exec("DELETE FROM lists WHERE account = $1 AND id = $2", Args(account, id)).Affected() > 0;
+  });
+}
+
+Result<bool> PgStore::SetMembership(const std::string& account, const std::string& list_id, int64_t contact_id,
+                                    const std::string& status, const std::string& consent) {
+  if (!status.empty())
+    if (auto st = CheckMemberStatus(status); !st) return st.error();
+  return Run("cannot change a list membership", [&](Connection& c) -> Result<bool> {
+    if (status.empty())
+      return c.Exec("DELETE FROM list_members m USING lists l WHERE m.list_id = $1 AND m.contact_id = $2 AND "
+                    "l.id = m.list_id AND l.account = $3",
+                    Args(list_id, contact_id, account))
+                 .Affected() > 0;
+    return c.Exec("INSERT INTO list_members(list_id, contact_id, status, consent, created_at, updated_at) "
+                  "SELECT l.id, c.id, $3, COALESCE(NULLIF($4, '')::jsonb, '{}'::jsonb), $5, $5 "
+                  "FROM lists l, contacts c WHERE l.id = $1 AND l.account = $6 AND c.id = $2 AND c.account = $6 "
+                  "ON CONFLICT (list_id, contact_id) DO UPDATE SET status = EXCLUDED.status, "
+                  "updated_at = EXCLUDED.updated_at, "
+                  "consent = COALESCE(NULLIF($4, '')::jsonb, list_members.consent)",
+                  Args(list_id, contact_id, status, consent, NowMicros(), account))
+               .Affected() > 0;
+  });
+}
+
+}  // namespace kurier::store::postgres
