@@ -108,6 +108,8 @@ void AddSuppressionRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 void AddContactRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 /// /v1/lists: create, list, read, delete, and members put on or taken off (lists_api.cpp).
 void AddListRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
+/// /v1/campaigns: create, list, read, schedule, pause, resume, cancel, results (campaigns_api.cpp).
+void AddCampaignRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 /// /v1/webhooks: create, list, read, change, delete, rotate-secret, test, deliveries (webhooks_api.cpp).
 void AddWebhookRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 /// GET /healthz and GET /readyz (public), GET /metrics (read scope): ops_api.cpp.

@@ -21,6 +21,7 @@ void AddAllRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   AddSuppressionRoutes(router, ctx);
   AddContactRoutes(router, ctx);
   AddListRoutes(router, ctx);
+  AddCampaignRoutes(router, ctx);
   AddWebhookRoutes(router, ctx);
   AddTrackingRoutes(router, ctx);
   AddOpsRoutes(router, ctx);

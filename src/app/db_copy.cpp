@@ -42,7 +42,7 @@ using store::sqlite::Db;
 const std::vector<std::string> kTables = {
     "accounts", "sender_domains", "smtp_credentials", "api_keys", "domains", "dkim_keys", "idempotency", "templates",
     "template_versions", "suppressions", "webhooks", "events", "webhook_outbox", "journal_positions", "contacts", "lists",
-    "list_members"};
+    "list_members", "campaigns"};
 /// Tables that are not the store's data: SQLite's migration record, PostgreSQL's schema versions, the
 /// spool (copied through its storage interface) and this copy's own progress.
 bool NotStoreData(const std::string& t) {

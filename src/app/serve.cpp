@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "api/api_service.hpp"
+#include "api/campaigns.hpp"
 #include "api/http_server.hpp"
 #include "api/router.hpp"
 #include "app/app.hpp"
@@ -407,6 +408,9 @@ void Serve(const std::string& config_path) {
     if (config.delivery.enabled) member.SetDelivery(&delivery);
     EventPurger purger(config, *store, ioc, member);
     purger.Run();
+    // Campaigns run on the housekeeping leader only (one node at a time sends each campaign's batches).
+    api::CampaignRunner campaigns(api_ctx, [&member, draining] { return member.Leading() && !draining->load(); });
+    campaigns.Start();
     auto gauges = CollectNodeGauges(config, *store, *spool, *api_ctx->draining);
     spdlog::info("kurier ready (hostname {})", config.hostname);
     boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -424,6 +428,7 @@ void Serve(const std::string& config_path) {
       http.Stop();
       public_http.Stop();
       webhooks.Stop();
+      campaigns.Stop();
       purger.Cancel();
       delivery.Stop();
       control.Stop();

@@ -61,7 +61,8 @@ const std::vector<std::string>& EventTypes() {
       "accepted",   "scheduled",   "delivered", "deferred",      "bounced",       "opened",
       "clicked",    "unsubscribed", "complained", "suppressed",  "dsn",           "deleted",
       "failover",   "failback",    "backup_health", "failover_test", "failover_test_failed", "auth_failed",
-      "suspended",  "resumed"};
+      "suspended",  "resumed",   "campaign_scheduled", "campaign_started", "campaign_paused", "campaign_resumed",
+      "campaign_finished", "campaign_cancelled"};
   return kTypes;
 }
 

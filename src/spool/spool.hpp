@@ -98,6 +98,10 @@ struct SpoolMessage {
   /// Spooled by a version that left the X-Kurier-* fields in the text (before the spool's schema 5):
   /// delivery reads and removes them then.
   bool option_fields_in_data = false;
+  /// A campaign's message to one contact: the spool records (campaign_id, contact_id) in the transaction
+  /// that stores the message, so a campaign knows after any crash exactly whom it has sent to.
+  std::string campaign_id;
+  int64_t contact_id = 0;
   std::string subject;            ///< for the accepted event only (not stored)
   std::vector<RecipientState> states;  ///< filled by Get()
 };

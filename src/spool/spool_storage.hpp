@@ -49,6 +49,15 @@ class SpoolStorage {
   virtual Result<std::vector<SpoolMessage>> ListPage(const QueuePage& page) = 0;
   virtual Result<std::vector<std::string>> SuspendedDomains() = 0;
 
+  /// Campaigns: which of `contact_ids` have a message of campaign `campaign_id` (recorded with the message
+  /// by Insert, SpoolMessage::campaign_id), and how many contacts have one.
+  virtual Result<std::vector<int64_t>> CampaignSent(const std::string& campaign_id, const std::vector<int64_t>& contact_ids) {
+    return MakeError(ErrorCode::kInternal, "this spool storage keeps no campaign sends");
+  }
+  virtual Result<int64_t> CampaignSentCount(const std::string& campaign_id) {
+    return MakeError(ErrorCode::kInternal, "this spool storage keeps no campaign sends");
+  }
+
   // Several nodes on one database (the PostgreSQL backend; a single-node backend keeps these defaults).
   // A message belongs to the node that accepted it, or that took it over from a node that stopped
   // heartbeating; PendingRecipients gives this node's only, so no two live nodes deliver one message.

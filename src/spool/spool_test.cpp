@@ -272,7 +272,7 @@ TEST(SqliteSpoolStorage, MessagesFromSchema4AreMarkedAsCarryingTheirFields) {
     auto r = db.value()->Exec(
         "ALTER TABLE messages DROP COLUMN track_opens; ALTER TABLE messages DROP COLUMN track_clicks;"
         "ALTER TABLE messages DROP COLUMN list_unsubscribe; ALTER TABLE messages DROP COLUMN option_fields_in_data;"
-        "ALTER TABLE messages DROP COLUMN test_mode; DELETE FROM schema_migrations WHERE version >= 5;"
+        "ALTER TABLE messages DROP COLUMN test_mode; DROP TABLE campaign_sends; DELETE FROM schema_migrations WHERE version >= 5;"
         "INSERT INTO messages(id, received_at, account, credential, client_ip, helo, tls_version, tls_cipher, mail_from,"
         " body_type, smtputf8, size, data) VALUES('OLD1', 1, 'shop', 'user', '127.0.0.1', 'h', '', '', 'a@shop.test',"
         " '7BIT', 0, 40, 'X-Kurier-Track-Opens: no\r\nSubject: s\r\n\r\nb\r\n')");

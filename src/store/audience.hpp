@@ -5,6 +5,7 @@
 // contact reads as bounced, complained or unsubscribed from then on).
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,21 @@ struct ContactQuery {
   std::string search;   ///< "" or a piece of the address or the name (case-insensitive)
   std::string list_id;  ///< "" or only the contacts on this list (any membership status)
   std::string status;   ///< "" or one Contact::status value
+  /// Only contacts subscribed (membership status subscribed) to any of these lists (ids); empty: no filter.
+  std::vector<std::string> subscribed_to;
+  /// A further condition (a compiled segment): SQL over the contact row `c` in $n placeholders numbered from
+  /// 1, with its parameters (typed: SQLite compares a text parameter with a JSON number as unequal).
+  struct Condition {
+    std::string sql;
+    struct Param {
+      enum Kind { kText, kInt, kReal } kind = kText;
+      std::string text;
+      int64_t i = 0;
+      double d = 0;
+    };
+    std::vector<Param> params;
+  };
+  std::optional<Condition> where;
   int64_t after_id = 0; ///< cursor: ids above this one, in id order
   std::size_t limit = 100;
 };
@@ -72,6 +88,22 @@ struct ContactList {
   bool double_opt_in = false;
   int64_t created_at = 0;
   int64_t subscribed = 0, unconfirmed = 0, unsubscribed = 0;  ///< member counts, when read
+};
+
+/// A campaign (issue 17): one designed message to an audience, sent over time. What it sends (`spec`) is a
+/// JSON object the campaign layer reads and checks (campaigns/campaign.hpp); the store keeps it with the
+/// fields the runner queries and changes.
+struct Campaign {
+  std::string id;  ///< "cmp_" + a token
+  std::string account;
+  std::string name;   ///< unique per account, case-insensitive
+  std::string state = "draft";  ///< draft, scheduled, running, paused, finished, cancelled
+  std::string spec = "{}";      ///< JSON object text: from, template, audience, tags, tracking, spread
+  int64_t start_at = 0;         ///< microseconds; 0: when scheduled
+  int64_t cursor = 0;           ///< the last contact id the runner went past
+  int64_t targeted = 0;         ///< contacts in the audience when it started
+  int64_t sent = 0;             ///< messages spooled
+  int64_t created_at = 0, updated_at = 0, started_at = 0, finished_at = 0;
 };
 
 /// The contact status a suppression reason reads as ("" : not suppressed, "active").

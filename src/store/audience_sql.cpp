@@ -1,7 +1,9 @@
 // audience_sql.cpp - the contact statements both store backends run (store_shared.hpp), and the status a
 // suppression reason reads as (audience.hpp). Written once in PostgreSQL's $n placeholders; SQLite reads
 // the same text with ?n (ToSqlitePlaceholders). User text only ever travels as a parameter.
+#include <cctype>
 #include <map>
+#include <sstream>
 
 #include <boost/json.hpp>
 
@@ -44,10 +46,46 @@ std::string ContainsPattern(const std::string& text) {
 
 }  // namespace
 
+std::vector<std::string> SqlWithArgs::Texts() const {
+  std::vector<std::string> out;
+  for (const auto& a : args) {
+    using K = ContactQuery::Condition::Param::Kind;
+    if (a.kind == K::kText) out.push_back(a.text);
+    else if (a.kind == K::kInt) out.push_back(std::to_string(a.i));
+    else {
+      std::ostringstream s;
+      s.precision(17);
+      s << a.d;
+      out.push_back(s.str());
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// `sql` with its placeholders $1, $2, ... moved up by `offset`.
+std::string Renumbered(const std::string& sql, std::size_t offset) {
+  std::string out;
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    if (sql[i] != '$' || i + 1 >= sql.size() || !std::isdigit(static_cast<unsigned char>(sql[i + 1]))) {
+      out += sql[i];
+      continue;
+    }
+    std::size_t j = i + 1;
+    while (j < sql.size() && std::isdigit(static_cast<unsigned char>(sql[j]))) ++j;
+    out += "$" + std::to_string(std::stoul(sql.substr(i + 1, j - i - 1)) + offset);
+    i = j - 1;
+  }
+  return out;
+}
+
+}  // namespace
+
 SqlWithArgs ContactQuerySql(const ContactQuery& q, bool count, bool postgres) {
   SqlWithArgs out;
   auto param = [&](const std::string& value) {
-    out.args.push_back(value);
+    out.args.push_back({ContactQuery::Condition::Param::kText, value});
     return "$" + std::to_string(out.args.size());
   };
   std::string where = "c.account = " + param(q.account);
@@ -59,6 +97,16 @@ SqlWithArgs ContactQuerySql(const ContactQuery& q, bool count, bool postgres) {
   }
   if (!q.list_id.empty())
     where += " AND EXISTS (SELECT 1 FROM list_members m WHERE m.contact_id = c.id AND m.list_id = " + param(q.list_id) + ")";
+  if (!q.subscribed_to.empty()) {
+    std::string ids;
+    for (const auto& id : q.subscribed_to) ids += (ids.empty() ? "" : ", ") + param(id);
+    where += " AND EXISTS (SELECT 1 FROM list_members m WHERE m.contact_id = c.id AND m.status = 'subscribed' AND "
+             "m.list_id IN (" + ids + "))";
+  }
+  if (q.where) {
+    where += " AND (" + Renumbered(q.where->sql, out.args.size()) + ")";
+    out.args.insert(out.args.end(), q.where->params.begin(), q.where->params.end());
+  }
   std::string inner = "SELECT " + ContactColumnsSql(postgres) + " FROM contacts c WHERE " + where;
   std::string status_filter = q.status.empty() ? "" : " WHERE x.status = " + param(q.status);
   if (count) {
@@ -108,6 +156,11 @@ Result<void> CheckMemberStatus(const std::string& status) {
 Error ListNotFound(const std::string& account, const std::string& id) {
   return MakeError(ErrorCode::kNotFound, "account " + account + " has no list '" + id +
                                              "'; GET /v1/lists (or `kurier lists list`) shows its lists");
+}
+
+Error CampaignNameTaken(const std::string& name) {
+  return MakeError(ErrorCode::kAlreadyExists,
+                   "a campaign named '" + name + "' already exists in this account; choose another name");
 }
 
 Error ListNameTaken(const std::string& name) {

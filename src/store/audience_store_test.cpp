@@ -222,6 +222,57 @@ TEST_P(AudienceStoreTest, ListsHoldMembersWithConsent) {
   EXPECT_TRUE(lists->empty());
 }
 
+TEST_P(AudienceStoreTest, CampaignsChangeStateOnlyFromTheStateTheWriterRead) {
+  Campaign k;
+  k.account = "shop";
+  k.name = "Spring";
+  k.spec = R"({"template":"t"})";
+  auto created = store_->CreateCampaign(k);
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_EQ(created->id.rfind("cmp_", 0), 0u);
+  EXPECT_EQ(store_->CreateCampaign(k).error().code, ErrorCode::kAlreadyExists);
+  auto by_name = store_->FindCampaign("shop", "spring");
+  ASSERT_TRUE(by_name && *by_name);
+  EXPECT_EQ((*by_name)->id, created->id);
+  EXPECT_FALSE(store_->FindCampaign("other", created->id).value());
+
+  // Scheduled for t=100: due from then on, not before.
+  Campaign s = *created;
+  s.state = "scheduled";
+  s.start_at = 100;
+  EXPECT_TRUE(store_->UpdateCampaign(s, "draft").value());
+  EXPECT_TRUE(store_->DueCampaigns(99).value().empty());
+  ASSERT_EQ(store_->DueCampaigns(100).value().size(), 1u);
+  // The runner read "scheduled" and starts it; a pause that came first wins over the runner's write.
+  Campaign paused = s;
+  paused.state = "paused";
+  EXPECT_TRUE(store_->UpdateCampaign(paused, "scheduled").value());
+  Campaign running = s;
+  running.state = "running";
+  running.cursor = 42;
+  running.sent = 7;
+  EXPECT_FALSE(store_->UpdateCampaign(running, "scheduled").value());
+  auto now = store_->FindCampaign("shop", s.id);
+  EXPECT_EQ((*now)->state, "paused");
+  EXPECT_EQ((*now)->cursor, 0);
+  EXPECT_TRUE(store_->DueCampaigns(1000).value().empty());
+  running.id = "cmp_nothing";
+  EXPECT_EQ(store_->UpdateCampaign(running, "").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->ListCampaigns("shop").value().size(), 1u);
+
+  // Results count the events of the campaign's messages only.
+  ASSERT_TRUE(store_->AppendEvents(
+      {Event{0, 10, "delivered", "m1", "shop", R"({"recipient":"a@x.example","metadata":{"campaign":")" + s.id + R"("}})"},
+       Event{0, 11, "opened", "m1", "shop", R"({"recipient":"a@x.example","metadata":{"campaign":")" + s.id + R"("}})"},
+       Event{0, 12, "opened", "m1", "shop", R"({"recipient":"a@x.example","metadata":{"campaign":")" + s.id + R"("}})"},
+       Event{0, 13, "opened", "m2", "shop", R"({"recipient":"b@x.example","metadata":{"campaign":"cmp_other"}})"}}));
+  auto counts = store_->CampaignCounts("shop", s.id);
+  ASSERT_TRUE(counts) << counts.error().message;
+  std::vector<std::string> lines;
+  for (const auto& r : *counts) lines.push_back(r.type + " " + std::to_string(r.total) + "/" + std::to_string(r.unique));
+  EXPECT_EQ(lines, (std::vector<std::string>{"delivered 1/1", "opened 2/1"}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, AudienceStoreTest, ::testing::ValuesIn(testing::StoreBackends()), testing::BackendName);
 
 }  // namespace

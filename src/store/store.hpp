@@ -351,6 +351,20 @@ class Store {
   virtual Result<bool> SetMembership(const std::string& account, const std::string& list_id, int64_t contact_id,
                                      const std::string& status, const std::string& consent) = 0;
 
+  /// Campaigns (store/audience.hpp). CreateCampaign assigns the id and times; kAlreadyExists when the name
+  /// is taken. UpdateCampaign writes name, state, spec, start_at, cursor, targeted, sent, started_at and
+  /// finished_at (kNotFound when there is none); with `if_state`, only while the stored state is that one
+  /// (false when it was not: another writer changed it, e.g. a pause during the runner's batch).
+  virtual Result<Campaign> CreateCampaign(const Campaign& campaign) = 0;
+  virtual Result<std::optional<Campaign>> FindCampaign(const std::string& account, const std::string& id_or_name) = 0;
+  virtual Result<std::vector<Campaign>> ListCampaigns(const std::string& account) = 0;
+  virtual Result<bool> UpdateCampaign(const Campaign& campaign, const std::string& if_state = "") = 0;
+  /// Every account's campaigns the runner has work for at `now`: running, and scheduled to start by now.
+  virtual Result<std::vector<Campaign>> DueCampaigns(int64_t now) = 0;
+  /// The events of a campaign's messages (data.metadata.campaign = `campaign_id`) by type: total and unique
+  /// (distinct recipient; for `accepted`, distinct message). Rows with bucket 0.
+  virtual Result<std::vector<StatsRow>> CampaignCounts(const std::string& account, const std::string& campaign_id) = 0;
+
   /// Whether the store answers now (GET /readyz): one trivial statement for a database server.
   virtual Result<void> Ping() { return {}; }
   /// The connection pool of a database server (/metrics); nullopt for the embedded store.

@@ -46,7 +46,9 @@ std::string ContactStatusSql();
 std::string ContactColumnsSql(bool postgres);
 struct SqlWithArgs {
   std::string sql;
-  std::vector<std::string> args;  ///< $1, $2, ... as text
+  std::vector<ContactQuery::Condition::Param> args;  ///< $1, $2, ...
+  /// The arguments as PostgreSQL takes them (text).
+  std::vector<std::string> Texts() const;
 };
 /// ListContacts' statement (count: CountContacts').
 SqlWithArgs ContactQuerySql(const ContactQuery& q, bool count, bool postgres);
@@ -59,6 +61,12 @@ std::string ToSqlitePlaceholders(const std::string& sql);
 /// kInvalidArgument unless `status` is a membership status (subscribed, unconfirmed, unsubscribed).
 Result<void> CheckMemberStatus(const std::string& status);
 Error ListNotFound(const std::string& account, const std::string& id);
+Error CampaignNameTaken(const std::string& name);
+/// The columns of a campaign row (id, account, name, state, spec, start_at, cursor, targeted, sent, created_at,
+/// updated_at, started_at, finished_at), aliased `k`.
+constexpr const char* kCampaignColumns =
+    "k.id, k.account, k.name, k.state, k.spec, k.start_at, k.cursor, k.targeted, k.sent, k.created_at, k.updated_at, "
+    "k.started_at, k.finished_at";
 Error ListNameTaken(const std::string& name);
 
 }  // namespace kurier::store

@@ -385,6 +385,7 @@ TEST(SqliteStoreUpgrade, Schema7UpgradesInPlace) {
       "ALTER TABLE accounts DROP COLUMN track_opens; ALTER TABLE accounts DROP COLUMN track_clicks;"
       "ALTER TABLE accounts DROP COLUMN list_unsubscribe; DROP TABLE journal_positions;"
       "ALTER TABLE accounts DROP COLUMN refuse_suppressed; ALTER TABLE accounts DROP COLUMN test_mode;"
+      "DROP TABLE list_members; DROP TABLE lists; DROP TABLE contacts; DROP TABLE campaigns;"
       "DELETE FROM schema_migrations WHERE version > 7;";
   char* err = nullptr;
   ASSERT_EQ(sqlite3_exec(db, back_to_7, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");

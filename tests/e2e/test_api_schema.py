@@ -472,6 +472,35 @@ def drive_contacts_and_lists(a, reader):
     a.call("DELETE", "/v1/lists/{id}", {"id": lst["id"]}, expect=404)
 
 
+def drive_campaigns(a, reader):
+    _, _, lst = a.call("POST", "/v1/lists", body={"name": "Campaign audience"}, expect=201)
+    a.call("POST", "/v1/contacts", body={"address": "aud1@rcpt.test", "name": "Aud", "lists": [lst["id"]]}, expect=201)
+    body = {"name": "spring", "from": "Shop <news@api.test>", "template": "welcome", "audience": {"lists": [lst["id"]]},
+            "tags": ["spring"], "max_per_hour": 100, "variables": {"name": "friend"}}
+    _, _, k = a.call("POST", "/v1/campaigns", body=body, expect=201)
+    a.call("POST", "/v1/campaigns", body=body, expect=409)
+    a.call("POST", "/v1/campaigns", body={**body, "name": "other", "audience": {"lists": ["nothing"]}}, expect=422)
+    a.call("POST", "/v1/campaigns", body="{", expect=400)
+    a.call("POST", "/v1/campaigns", body={**body, "name": "x"}, key=reader, expect=403)
+    a.call("GET", "/v1/campaigns", expect=200)
+    a.call("GET", "/v1/campaigns/{id}", {"id": k["id"]}, expect=200)
+    a.call("GET", "/v1/campaigns/{id}", {"id": "nothing"}, expect=404)
+    a.call("POST", "/v1/campaigns/{id}/pause", {"id": k["id"]}, body={}, expect=409)
+    a.call("POST", "/v1/campaigns/{id}/schedule", {"id": k["id"]}, body={"start_at": "soon"}, expect=422)
+    a.call("POST", "/v1/campaigns/{id}/schedule", {"id": k["id"]}, body="{", expect=400)
+    a.call("POST", "/v1/campaigns/{id}/schedule", {"id": "nothing"}, body={}, expect=404)
+    a.call("POST", "/v1/campaigns/{id}/schedule", {"id": k["id"]}, body={"start_at": "2099-01-01T00:00:00Z"}, expect=200)
+    a.call("POST", "/v1/campaigns/{id}/resume", {"id": k["id"]}, body={}, expect=409)
+    a.call("POST", "/v1/campaigns/{id}/cancel", {"id": k["id"]}, body={}, expect=200)
+    _, _, k2 = a.call("POST", "/v1/campaigns", body={**body, "name": "now"}, expect=201)
+    a.call("POST", "/v1/campaigns/{id}/schedule", {"id": k2["id"]}, body={}, expect=200)
+    wait_until(lambda: a.k.api("GET", f"/v1/campaigns/{k2['id']}")[1]["state"] in ("running", "finished"), 15, "the campaign to start")
+    a.call("POST", "/v1/campaigns/{id}/pause", {"id": k2["id"]}, body={}, expect=None)
+    a.call("POST", "/v1/campaigns/{id}/resume", {"id": k2["id"]}, body={}, expect=None)
+    a.call("GET", "/v1/campaigns/{id}/results", {"id": k2["id"]}, expect=200)
+    a.call("GET", "/v1/campaigns/{id}/results", {"id": "nothing"}, expect=404)
+
+
 def drive_events_and_stats(a, mid):
     a.call("GET", "/v1/events", expect=200)
     a.call("GET", "/v1/events", query=f"?message_id={mid}&order=asc", expect=200)
@@ -518,6 +547,7 @@ def test_every_response_matches_the_document(api):
         mid = drive_messages(a, reader)
         drive_suppressions(a, reader)
         drive_contacts_and_lists(a, reader)
+        drive_campaigns(a, reader)
         drive_events_and_stats(a, mid)
         wait_until(lambda: a.k.api("GET", f"/v1/webhooks/{w['id']}/deliveries")[1]["data"], 20, "a webhook delivery")
         a.call("GET", "/v1/webhooks/{id}/deliveries", {"id": w["id"]}, expect=200)

@@ -162,9 +162,9 @@ class Rows {
   }
   bool Full() const { return rows_ >= kRowsPerStatement || bytes_ >= kBytesPerStatement; }
   /// Runs `insert` + the rows, if there are any, and starts again empty.
-  void Flush(pg::Connection& c, const std::string& insert) {
+  void Flush(pg::Connection& c, const std::string& insert, const std::string& suffix = "") {
     if (rows_ == 0) return;
-    c.Exec(insert + sql_, params_);
+    c.Exec(insert + sql_ + suffix, params_);
     sql_.clear(), params_.clear(), rows_ = 0, bytes_ = 0;
   }
 
@@ -191,6 +191,20 @@ void InsertMessages(pg::Connection& c, const std::vector<const SpoolMessage*>& m
     if (rows.Full()) rows.Flush(c, insert);
   }
   rows.Flush(c, insert);
+}
+
+// The campaign sends of the batch (SpoolMessage::campaign_id), in its transaction. The runner asks
+// CampaignSent before it builds a message, so a row is never there already; DO NOTHING keeps a bug from
+// failing the other messages of the batch.
+void InsertCampaignSends(pg::Connection& c, const std::vector<const SpoolMessage*>& messages) {
+  const std::string insert = "INSERT INTO spool_campaign_sends (campaign_id, contact_id, message_id, sent_at) VALUES ";
+  Rows rows({"text", "bigint", "text", "bigint"});
+  for (const SpoolMessage* p : messages) {
+    if (p->campaign_id.empty()) continue;
+    rows.Add({p->campaign_id, Int(p->contact_id), p->id, Int(p->received_at)});
+    if (rows.Full()) rows.Flush(c, insert, " ON CONFLICT DO NOTHING");
+  }
+  rows.Flush(c, insert, " ON CONFLICT DO NOTHING");
 }
 
 void InsertRecipients(pg::Connection& c, const std::vector<const SpoolMessage*>& messages) {
@@ -335,7 +349,34 @@ CREATE TABLE spool_retry_requests (
   requested_at bigint NOT NULL);
 )";
 
-pg::MigrationSet PgSpoolStorage::Migrations() { return pg::MigrationSet{"spool", {kSchema1, kSchema2, kSchema3}}; }
+// 4: the contacts each campaign has sent to, written with the message (exactly once across crashes)
+constexpr const char* kSchema4 = R"(
+CREATE TABLE spool_campaign_sends (
+  campaign_id text COLLATE "C" NOT NULL, contact_id bigint NOT NULL, message_id text NOT NULL, sent_at bigint NOT NULL,
+  PRIMARY KEY (campaign_id, contact_id));
+)";
+
+pg::MigrationSet PgSpoolStorage::Migrations() { return pg::MigrationSet{"spool", {kSchema1, kSchema2, kSchema3, kSchema4}}; }
+
+Result<std::vector<int64_t>> PgSpoolStorage::CampaignSent(const std::string& campaign_id,
+                                                          const std::vector<int64_t>& contact_ids) {
+  std::string ids = "{";
+  for (int64_t id : contact_ids) ids += (ids.size() > 1 ? "," : "") + std::to_string(id);
+  ids += "}";
+  return Read<std::vector<int64_t>>(*pool_, pool_size_, "read the campaign's sends", [&](pg::Connection& c) {
+    auto r = c.Exec("SELECT contact_id FROM spool_campaign_sends WHERE campaign_id = $1 AND contact_id = ANY($2::bigint[])",
+                    {campaign_id, ids});
+    std::vector<int64_t> out;
+    for (int i = 0; i < r.Rows(); ++i) out.push_back(r.Int(i, 0));
+    return out;
+  });
+}
+
+Result<int64_t> PgSpoolStorage::CampaignSentCount(const std::string& campaign_id) {
+  return Read<int64_t>(*pool_, pool_size_, "count the campaign's sends", [&](pg::Connection& c) {
+    return static_cast<int64_t>(c.Exec("SELECT count(*) FROM spool_campaign_sends WHERE campaign_id = $1", {campaign_id}).Int(0, 0));
+  });
+}
 
 Result<std::unique_ptr<PgSpoolStorage>> PgSpoolStorage::Open(const std::string& url, std::size_t pool_size,
                                                             bool migrate, const std::string& node) {
@@ -407,6 +448,7 @@ Result<void> PgSpoolStorage::Insert(const std::vector<const SpoolMessage*>& mess
     pg::Connection& c = Writer();
     InsertMessages(c, messages, node_);
     InsertRecipients(c, messages);
+    InsertCampaignSends(c, messages);
     return {};
   } catch (const std::exception& e) {
     tx_failed_ = true;

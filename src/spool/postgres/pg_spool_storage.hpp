@@ -75,6 +75,8 @@ class PgSpoolStorage final : public SpoolStorage {
   Result<void> Leave() override;
   Result<std::vector<std::string>> OwnedAmong(const std::vector<std::string>& ids) override;
   Result<bool> Owns(const std::string& id) override;
+  Result<std::vector<int64_t>> CampaignSent(const std::string& campaign_id, const std::vector<int64_t>& contact_ids) override;
+  Result<int64_t> CampaignSentCount(const std::string& campaign_id) override;
   Result<std::optional<std::string>> RequestRetry(const std::string& id) override;
   Result<std::vector<std::string>> TakeRetryRequests() override;
 

@@ -436,6 +436,32 @@ TEST_F(PgSpoolStorageTest, ARetryAskedThroughAnotherNodeWaitsForTheOwnerOnce) {
   EXPECT_TRUE(a.value()->TakeRetryRequests().value().empty());
 }
 
+// A campaign's message records (campaign, contact) in the transaction that stores it, on both backends:
+// what a failed commit did not store is not recorded either.
+TEST_F(PgSpoolStorageTest, CampaignSendsCommitWithTheirMessages) {
+  auto sqlite = SqliteSpoolStorage::Open(dir_ / "spool.db", false);
+  ASSERT_TRUE(sqlite) << sqlite.error().message;
+  auto pgs = OpenPg();
+  ASSERT_TRUE(pgs);
+  for (SpoolStorage* s : std::initializer_list<SpoolStorage*>{sqlite.value().get(), pgs.get()}) {
+    auto a = Message("a", {"a@example.net"}), b = Message("b", {"b@example.net"}), plain = Message("p", {"p@example.net"});
+    a.campaign_id = b.campaign_id = "cmp_1";
+    a.contact_id = 10;
+    b.contact_id = 11;
+    Commit(*s, {&a, &plain});
+    ASSERT_TRUE(s->Begin(true));
+    ASSERT_TRUE(s->Insert({&b}));
+    s->Rollback();
+    auto sent = s->CampaignSent("cmp_1", {10, 11, 12});
+    ASSERT_TRUE(sent) << sent.error().message;
+    EXPECT_EQ(sent.value(), std::vector<int64_t>{10});
+    EXPECT_EQ(s->CampaignSentCount("cmp_1").value(), 1);
+    EXPECT_EQ(s->CampaignSentCount("cmp_2").value(), 0);
+    Commit(*s, {&b});
+    EXPECT_EQ(s->CampaignSentCount("cmp_1").value(), 2);
+  }
+}
+
 TEST_F(PgSpoolStorageTest, ADatabaseWithANewerSchemaIsRefused) {
   ASSERT_TRUE(OpenPg());
   auto admin = pg::Connection::Open(url_);

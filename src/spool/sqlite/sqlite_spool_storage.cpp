@@ -50,6 +50,9 @@ const std::vector<std::string> kMigrations = {
     // 7: the queue in arrival order, with what a message's state needs besides its recipients, so that
     // `queue list` and `status` read the page they show and count without the messages' rows (data)
     "CREATE INDEX IF NOT EXISTS messages_arrival ON messages(received_at, id, not_before)",
+    // 8: the contacts each campaign has sent to, written with the message (exactly once across crashes)
+    R"(CREATE TABLE campaign_sends(campaign_id TEXT NOT NULL, contact_id INTEGER NOT NULL, message_id TEXT NOT NULL,
+                                   sent_at INTEGER NOT NULL, PRIMARY KEY(campaign_id, contact_id)) WITHOUT ROWID)",
 };
 
 // A message's state (spool/message_state.hpp) in SQL, over the messages row `m` and parameter ?1 (now):
@@ -161,8 +164,36 @@ Result<void> SqliteSpoolStorage::Insert(const std::vector<const SpoolMessage*>& 
       (*rc)->BindAll(s.id, i, s.recipients[i], RecipientDomain(s.recipients[i]), std::max(s.received_at, s.not_before));
       if (auto r = (*rc)->Run(); !r) return r;
     }
+    if (!s.campaign_id.empty()) {
+      // The runner asks CampaignSent before it builds a message, so a row here is never there already;
+      // IGNORE keeps a bug from failing the other messages of the batch.
+      auto cs = db_->Fresh("INSERT OR IGNORE INTO campaign_sends(campaign_id, contact_id, message_id, sent_at) VALUES(?,?,?,?)");
+      if (!cs) return cs.error();
+      (*cs)->BindAll(s.campaign_id, s.contact_id, s.id, s.received_at);
+      if (auto r = (*cs)->Run(); !r) return r;
+    }
   }
   return {};
+}
+
+Result<std::vector<int64_t>> SqliteSpoolStorage::CampaignSent(const std::string& campaign_id,
+                                                              const std::vector<int64_t>& contact_ids) {
+  std::string ids = "[";
+  for (int64_t id : contact_ids) ids += (ids.size() > 1 ? "," : "") + std::to_string(id);
+  ids += "]";
+  std::lock_guard lock(read_mu_);
+  return store::sqlite::Rows(reader_->Query("SELECT contact_id FROM campaign_sends WHERE campaign_id = ? AND "
+                                            "contact_id IN (SELECT value FROM json_each(?))",
+                                            campaign_id, ids),
+                             [](const Stmt& q) { return q.Int(0); }, "cannot read the campaign's sends");
+}
+
+Result<int64_t> SqliteSpoolStorage::CampaignSentCount(const std::string& campaign_id) {
+  std::lock_guard lock(read_mu_);
+  auto n = store::sqlite::First(reader_->Query("SELECT count(*) FROM campaign_sends WHERE campaign_id = ?", campaign_id),
+                                [](const Stmt& q) { return q.Int(0); }, "cannot count the campaign's sends");
+  if (!n) return n.error();
+  return n->value_or(0);
 }
 
 Result<std::optional<store::MessageContext>> SqliteSpoolStorage::Context(const std::string& message_id) {

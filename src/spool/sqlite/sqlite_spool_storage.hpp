@@ -30,6 +30,8 @@ class SqliteSpoolStorage final : public SpoolStorage {
 
   Result<std::vector<RecipientState>> PendingRecipients() override;
   Result<std::vector<SpoolMessage>> List(std::size_t limit) override;
+  Result<std::vector<int64_t>> CampaignSent(const std::string& campaign_id, const std::vector<int64_t>& contact_ids) override;
+  Result<int64_t> CampaignSentCount(const std::string& campaign_id) override;
   Result<std::optional<SpoolMessage>> Get(const std::string& id) override;
   Result<int64_t> Count() override;
   Result<QueueCounts> CountByState(int64_t now) override;

@@ -45,8 +45,9 @@ ContactList ListRow(const pg::Result& r, int i) {
   return l;
 }
 
-std::vector<pg::Param> Params(const std::vector<std::string>& args) {
-  return std::vector<pg::Param>(args.begin(), args.end());
+std::vector<pg::Param> Params(const SqlWithArgs& s) {
+  const auto texts = s.Texts();
+  return std::vector<pg::Param>(texts.begin(), texts.end());
 }
 
 std::string UpsertSql(ContactSaveOptions::Mode mode) {
@@ -119,7 +120,7 @@ Result<std::optional<Contact>> PgStore::FindContact(const std::string& account, 
 Result<std::vector<Contact>> PgStore::ListContacts(const ContactQuery& query) {
   return Run("cannot list contacts", [&](Connection& c) -> Result<std::vector<Contact>> {
     const SqlWithArgs s = ContactQuerySql(query, false, true);
-    auto r = c.Exec(s.sql, Params(s.args));
+    auto r = c.Exec(s.sql, Params(s));
     std::vector<Contact> out;
     for (int i = 0; i < r.Rows(); ++i) out.push_back(ContactRow(r, i));
     return out;
@@ -129,7 +130,7 @@ Result<std::vector<Contact>> PgStore::ListContacts(const ContactQuery& query) {
 Result<int64_t> PgStore::CountContacts(const ContactQuery& query) {
   return Run("cannot count contacts", [&](Connection& c) -> Result<int64_t> {
     const SqlWithArgs s = ContactQuerySql(query, true, true);
-    return static_cast<int64_t>(c.Exec(s.sql, Params(s.args)).Int(0, 0));
+    return static_cast<int64_t>(c.Exec(s.sql, Params(s)).Int(0, 0));
   });
 }
 
@@ -198,6 +199,118 @@ Result<bool> PgStore::SetMembership(const std::string& account, const std::strin
                   "consent = COALESCE(NULLIF($4, '')::jsonb, list_members.consent)",
                   Args(list_id, contact_id, status, consent, NowMicros(), account))
                .Affected() > 0;
+  });
+}
+
+}  // namespace kurier::store::postgres
+
+namespace kurier::store::postgres {
+
+namespace {
+
+Campaign CampaignRow(const pg::Result& r, int i) {
+  Campaign k;
+  k.id = r.Text(i, 0);
+  k.account = r.Text(i, 1);
+  k.name = r.Text(i, 2);
+  k.state = r.Text(i, 3);
+  k.spec = r.Text(i, 4);
+  k.start_at = r.Int(i, 5);
+  k.cursor = r.Int(i, 6);
+  k.targeted = r.Int(i, 7);
+  k.sent = r.Int(i, 8);
+  k.created_at = r.Int(i, 9);
+  k.updated_at = r.Int(i, 10);
+  k.started_at = r.Int(i, 11);
+  k.finished_at = r.Int(i, 12);
+  return k;
+}
+
+std::vector<Campaign> CampaignRows(const pg::Result& r) {
+  std::vector<Campaign> out;
+  for (int i = 0; i < r.Rows(); ++i) out.push_back(CampaignRow(r, i));
+  return out;
+}
+
+}  // namespace
+
+Result<Campaign> PgStore::CreateCampaign(const Campaign& campaign) {
+  return Run("cannot create campaign", [&](Connection& c) -> Result<Campaign> {
+    Campaign k = campaign;
+    k.id = "cmp_" + NewQueueId();
+    k.created_at = k.updated_at = NowMicros();
+    try {
+      c.Exec("INSERT INTO campaigns(id, account, name, state, spec, start_at, created_at, updated_at) "
+             "VALUES($1, $2, $3, $4, $5, $6, $7, $7)",
+             Args(k.id, k.account, k.name, k.state, k.spec, k.start_at, k.created_at));
+    } catch (const PgError& e) {
+      if (UniqueViolation(e)) return CampaignNameTaken(k.name);
+      throw;
+    }
+    return k;
+  });
+}
+
+Result<std::optional<Campaign>> PgStore::FindCampaign(const std::string& account, const std::string& id_or_name) {
+  return Run("cannot read campaign", [&](Connection& c) -> Result<std::optional<Campaign>> {
+    auto r = c.Exec(std::string("SELECT ") + kCampaignColumns +
+                        " FROM campaigns k WHERE k.account = $1 AND (k.id = $2 OR lower(k.name) = lower($2)) "
+                        "ORDER BY k.id = $2 DESC LIMIT 1",
+                    Args(account, id_or_name));
+    if (r.Rows() == 0) return std::optional<Campaign>();
+    return std::optional<Campaign>(CampaignRow(r, 0));
+  });
+}
+
+Result<std::vector<Campaign>> PgStore::ListCampaigns(const std::string& account) {
+  return Run("cannot list campaigns", [&](Connection& c) -> Result<std::vector<Campaign>> {
+    return CampaignRows(c.Exec(std::string("SELECT ") + kCampaignColumns +
+                                   " FROM campaigns k WHERE k.account = $1 ORDER BY k.created_at DESC, k.id",
+                               Args(account)));
+  });
+}
+
+Result<bool> PgStore::UpdateCampaign(const Campaign& k, const std::string& if_state) {
+  return Run("cannot update campaign", [&](Connection& c) -> Result<bool> {
+    long long n = 0;
+    try {
+      n = c.Exec("UPDATE campaigns SET name = $1, state = $2, spec = $3, start_at = $4, cursor = $5, targeted = $6, "
+                 "sent = $7, updated_at = $8, started_at = $9, finished_at = $10 WHERE account = $11 AND id = $12 "
+                 "AND ($13 = '' OR state = $13)",
+                 Args(k.name, k.state, k.spec, k.start_at, k.cursor, k.targeted, k.sent, NowMicros(), k.started_at,
+                      k.finished_at, k.account, k.id, if_state))
+              .Affected();
+    } catch (const PgError& e) {
+      if (UniqueViolation(e)) return CampaignNameTaken(k.name);
+      throw;
+    }
+    if (n > 0) return true;
+    if (c.Exec("SELECT 1 FROM campaigns WHERE account = $1 AND id = $2", Args(k.account, k.id)).Rows() == 0)
+      return MakeError(ErrorCode::kNotFound, "account " + k.account + " has no campaign " + k.id);
+    return false;
+  });
+}
+
+Result<std::vector<Campaign>> PgStore::DueCampaigns(int64_t now) {
+  return Run("cannot read the campaigns due", [&](Connection& c) -> Result<std::vector<Campaign>> {
+    return CampaignRows(c.Exec(std::string("SELECT ") + kCampaignColumns +
+                                   " FROM campaigns k WHERE k.state = 'running' OR (k.state = 'scheduled' AND "
+                                   "k.start_at <= $1) ORDER BY k.start_at, k.id",
+                               Args(now)));
+  });
+}
+
+Result<std::vector<StatsRow>> PgStore::CampaignCounts(const std::string& account, const std::string& campaign_id) {
+  DrainJournal();
+  return Run("cannot count the campaign's events", [&](Connection& c) -> Result<std::vector<StatsRow>> {
+    auto r = c.Exec("SELECT type, count(*), count(DISTINCT CASE WHEN type = 'accepted' THEN message_id ELSE recipient END), "
+                    "COALESCE(data->>'classification', '') FROM events WHERE account = $1 AND "
+                    "data->'metadata'->>'campaign' = $2 GROUP BY 1, 4 ORDER BY 1, 4",
+                    Args(account, campaign_id));
+    std::vector<StatsRow> out;
+    for (int i = 0; i < r.Rows(); ++i)
+      out.push_back(StatsRow{0, std::string(r.Text(i, 0)), r.Int(i, 1), r.Int(i, 2), std::string(r.Text(i, 3))});
+    return out;
   });
 }
 

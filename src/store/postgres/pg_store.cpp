@@ -87,6 +87,13 @@ MigrationSet PgStore::Migrations() {
            consent JSONB NOT NULL DEFAULT '{}', created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
            PRIMARY KEY(list_id, contact_id));
          CREATE INDEX list_members_contact ON list_members(contact_id))",
+      // 3: campaigns (SQLite's 14th)
+      R"(CREATE TABLE campaigns(id TEXT COLLATE "C" PRIMARY KEY, account TEXT COLLATE "C" NOT NULL, name TEXT NOT NULL,
+           state TEXT NOT NULL, spec TEXT NOT NULL, start_at BIGINT NOT NULL DEFAULT 0, cursor BIGINT NOT NULL DEFAULT 0,
+           targeted BIGINT NOT NULL DEFAULT 0, sent BIGINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL,
+           updated_at BIGINT NOT NULL, started_at BIGINT NOT NULL DEFAULT 0, finished_at BIGINT NOT NULL DEFAULT 0);
+         CREATE UNIQUE INDEX campaigns_name ON campaigns(account, lower(name));
+         CREATE INDEX campaigns_state ON campaigns(state, start_at))",
   }};
 }
 

@@ -51,7 +51,14 @@ ContactList ListRow(const Stmt& q) {
 Result<Stmt> QueryWith(Db& db, const SqlWithArgs& s) {
   auto q = db.Prepare(ToSqlitePlaceholders(s.sql));
   if (!q) return q.error();
-  for (std::size_t i = 0; i < s.args.size(); ++i) q->Bind(static_cast<int>(i + 1), std::string_view(s.args[i]));
+  using K = ContactQuery::Condition::Param::Kind;
+  for (std::size_t i = 0; i < s.args.size(); ++i) {
+    const auto& a = s.args[i];
+    const int at = static_cast<int>(i + 1);
+    if (a.kind == K::kText) q->Bind(at, std::string_view(a.text));
+    else if (a.kind == K::kInt) q->Bind(at, a.i);
+    else q->BindReal(at, a.d);
+  }
   return q;
 }
 
@@ -203,6 +210,103 @@ Result<bool> SqliteStore::SetMembership(const std::string& account, const std::s
                      list_id, contact_id, status, consent, now, account);
   if (!n) return Storage(what, n.error().message);
   return *n > 0;
+}
+
+}  // namespace kurier::store::sqlite
+
+namespace kurier::store::sqlite {
+
+namespace {
+
+Campaign CampaignRow(const Stmt& q) {
+  Campaign k;
+  k.id = q.Text(0);
+  k.account = q.Text(1);
+  k.name = q.Text(2);
+  k.state = q.Text(3);
+  k.spec = q.Text(4);
+  k.start_at = q.Int(5);
+  k.cursor = q.Int(6);
+  k.targeted = q.Int(7);
+  k.sent = q.Int(8);
+  k.created_at = q.Int(9);
+  k.updated_at = q.Int(10);
+  k.started_at = q.Int(11);
+  k.finished_at = q.Int(12);
+  return k;
+}
+
+}  // namespace
+
+Result<Campaign> SqliteStore::CreateCampaign(const Campaign& campaign) {
+  Campaign k = campaign;
+  k.id = "cmp_" + NewQueueId();
+  k.created_at = k.updated_at = NowMicros();
+  std::lock_guard lock(mu_);
+  auto r = db_->Execute("INSERT INTO campaigns(id, account, name, state, spec, start_at, created_at, updated_at) "
+                        "VALUES(?,?,?,?,?,?,?,?)",
+                        k.id, k.account, k.name, k.state, k.spec, k.start_at, k.created_at, k.updated_at);
+  if (!r) {
+    if (r.error().message.find("UNIQUE") != std::string::npos) return CampaignNameTaken(k.name);
+    return MakeError(ErrorCode::kStorage, "cannot create campaign: " + r.error().message);
+  }
+  return k;
+}
+
+Result<std::optional<Campaign>> SqliteStore::FindCampaign(const std::string& account, const std::string& id_or_name) {
+  std::lock_guard lock(mu_);
+  return First(db_->Query(std::string("SELECT ") + kCampaignColumns +
+                              " FROM campaigns k WHERE k.account = ?1 AND (k.id = ?2 OR k.name = ?2) "
+                              "ORDER BY k.id = ?2 DESC LIMIT 1",
+                          account, id_or_name),
+               CampaignRow, "cannot read campaign");
+}
+
+Result<std::vector<Campaign>> SqliteStore::ListCampaigns(const std::string& account) {
+  std::lock_guard lock(mu_);
+  return Rows(db_->Query(std::string("SELECT ") + kCampaignColumns +
+                             " FROM campaigns k WHERE k.account = ? ORDER BY k.created_at DESC, k.id",
+                         account),
+              CampaignRow, "cannot list campaigns");
+}
+
+Result<bool> SqliteStore::UpdateCampaign(const Campaign& k, const std::string& if_state) {
+  std::lock_guard lock(mu_);
+  auto r = db_->Execute(
+      "UPDATE campaigns SET name = ?, state = ?, spec = ?, start_at = ?, cursor = ?, targeted = ?, sent = ?, "
+      "updated_at = ?, started_at = ?, finished_at = ? WHERE account = ? AND id = ? AND (? = '' OR state = ?)",
+      k.name, k.state, k.spec, k.start_at, k.cursor, k.targeted, k.sent, NowMicros(), k.started_at, k.finished_at,
+      k.account, k.id, if_state, if_state);
+  if (!r) {
+    if (r.error().message.find("UNIQUE") != std::string::npos) return CampaignNameTaken(k.name);
+    return MakeError(ErrorCode::kStorage, "cannot update campaign: " + r.error().message);
+  }
+  if (*r > 0) return true;
+  auto found = First(db_->Query("SELECT 1 FROM campaigns WHERE account = ? AND id = ?", k.account, k.id),
+                     [](const Stmt& q) { return q.Int(0); }, "cannot read campaign");
+  if (!found) return found.error();
+  if (!*found) return MakeError(ErrorCode::kNotFound, "account " + k.account + " has no campaign " + k.id);
+  return false;
+}
+
+Result<std::vector<Campaign>> SqliteStore::DueCampaigns(int64_t now) {
+  std::lock_guard lock(mu_);
+  return Rows(db_->Query(std::string("SELECT ") + kCampaignColumns +
+                             " FROM campaigns k WHERE k.state = 'running' OR (k.state = 'scheduled' AND k.start_at <= ?) "
+                             "ORDER BY k.start_at, k.id",
+                         now),
+              CampaignRow, "cannot read the campaigns due");
+}
+
+Result<std::vector<StatsRow>> SqliteStore::CampaignCounts(const std::string& account, const std::string& campaign_id) {
+  DrainJournal();
+  std::lock_guard lock(mu_);
+  return Rows(db_->Query("SELECT type, count(*), count(DISTINCT CASE WHEN type = 'accepted' THEN message_id ELSE recipient END), "
+                         "COALESCE(json_extract(data, '$.classification'), '') FROM events WHERE account = ? AND "
+                         "json_extract(data, '$.metadata.campaign') = ? GROUP BY 1, 4 ORDER BY 1, 4",
+                         account, campaign_id),
+              [](const Stmt& q) { return StatsRow{0, q.Text(0), q.Int(1), q.Int(2), q.Text(3)}; },
+              "cannot count the campaign's events");
 }
 
 }  // namespace kurier::store::sqlite

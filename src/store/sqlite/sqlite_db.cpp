@@ -25,6 +25,10 @@ Stmt& Stmt::BindBlob(int i, std::string_view v) {
   sqlite3_bind_blob64(s_, i, v.data(), v.size(), SQLITE_STATIC);
   return *this;
 }
+Stmt& Stmt::BindReal(int i, double v) {
+  sqlite3_bind_double(s_, i, v);
+  return *this;
+}
 Stmt& Stmt::BindNull(int i) {
   sqlite3_bind_null(s_, i);
   return *this;

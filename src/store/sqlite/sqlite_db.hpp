@@ -27,6 +27,7 @@ class Stmt {
   Stmt& Bind(int i, int64_t v);
   Stmt& Bind(int i, std::string_view v);  ///< as TEXT
   Stmt& BindBlob(int i, std::string_view v);
+  Stmt& BindReal(int i, double v);
   Stmt& BindNull(int i);
   /// Binds `args` to parameters 1, 2, ... in order: integers and bools as INTEGER, strings as TEXT,
   /// an empty std::optional as NULL.

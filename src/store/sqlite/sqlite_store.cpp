@@ -126,6 +126,14 @@ const std::vector<std::string> kMigrations = {
                                  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
                                  PRIMARY KEY(list_id, contact_id));
        CREATE INDEX list_members_contact ON list_members(contact_id))",
+    // 14: campaigns (audience.hpp); what each one sends is its spec, checked by campaigns/campaign.cpp
+    R"(CREATE TABLE campaigns(id TEXT PRIMARY KEY, account TEXT NOT NULL, name TEXT NOT NULL COLLATE NOCASE,
+                              state TEXT NOT NULL, spec TEXT NOT NULL, start_at INTEGER NOT NULL DEFAULT 0,
+                              cursor INTEGER NOT NULL DEFAULT 0, targeted INTEGER NOT NULL DEFAULT 0,
+                              sent INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+                              started_at INTEGER NOT NULL DEFAULT 0, finished_at INTEGER NOT NULL DEFAULT 0,
+                              UNIQUE(account, name));
+       CREATE INDEX campaigns_state ON campaigns(state, start_at))",
 };
 
 Error Storage(const std::string& what, const std::string& detail) {

@@ -89,6 +89,12 @@ class SqliteStore final : public Store {
   Result<bool> DeleteList(const std::string& account, const std::string& id) override;
   Result<bool> SetMembership(const std::string& account, const std::string& list_id, int64_t contact_id,
                              const std::string& status, const std::string& consent) override;
+  Result<Campaign> CreateCampaign(const Campaign& campaign) override;
+  Result<std::optional<Campaign>> FindCampaign(const std::string& account, const std::string& id_or_name) override;
+  Result<std::vector<Campaign>> ListCampaigns(const std::string& account) override;
+  Result<bool> UpdateCampaign(const Campaign& campaign, const std::string& if_state = "") override;
+  Result<std::vector<Campaign>> DueCampaigns(int64_t now) override;
+  Result<std::vector<StatsRow>> CampaignCounts(const std::string& account, const std::string& campaign_id) override;
 
  private:
   SqliteStore(std::unique_ptr<Db> db, std::unique_ptr<BackgroundCheckpointer> checkpointer)
