@@ -6,20 +6,26 @@
 //
 // Usage (the contacts import: read a file in chunks, convert it to UTF-8, map each row to a contact):
 //
-//   auto charset = encoding ? ParseCharset(*encoding) : DetectCharset(first_chunk);   // charset.hpp
-//   Utf8Converter to_utf8(*charset);
-//   CsvReader csv;                                                // delimiter detected from the header
-//   std::optional<ContactMapper> mapper;                          // contact_row.hpp
+//   Charset charset = DetectCharset(first_chunk);         // or ParseCharset(--encoding): charset.hpp
+//   auto to_utf8 = Utf8Converter::Open(charset);          // Result: an error only without glibc's gconv
+//   CsvReader csv;                                        // the delimiter is detected from the header
+//   std::optional<ContactMapper> mapper;                  // contact_row.hpp
 //   auto take = [&] {
 //     while (auto rec = csv.Next()) {
-//       if (!rec->ok()) { report(rec->error); continue; }        // "line 17: a quote inside ..."
-//       if (!mapper) { auto m = ContactMapper::FromHeader(rec->fields, maps); /* error: stop */ mapper = *m; continue; }
-//       auto contact = mapper->Map(*rec);                        // Result<ContactInput>, errors name the line
-//       contact ? batch.push_back(*contact) : report(contact.error().message);
+//       if (!mapper) {                                    // the first record is the header
+//         if (!rec->ok()) return fail(rec->error);
+//         auto m = ContactMapper::FromHeader(rec->fields, maps);   // maps: {"Kolumna=address", ...}
+//         if (!m) return fail(m.error().message);         // "no address column: the header has ..."
+//         mapper = std::move(*m);
+//         continue;
+//       }
+//       auto contact = mapper->Map(*rec);                 // an error record comes back as the error
+//       if (contact) batch.push_back(std::move(*contact)); else report(contact.error().message);
 //     }
 //   };
-//   while (read(chunk)) { std::string utf8; to_utf8.Convert(chunk, utf8); csv.Feed(utf8); take(); }
-//   std::string rest; to_utf8.Finish(rest); csv.Feed(rest); csv.Finish(); take();
+//   while (read(chunk)) { std::string utf8; to_utf8->Convert(chunk, utf8); csv.Feed(utf8); take(); }
+//   std::string rest; to_utf8->Finish(rest); csv.Feed(rest); csv.Finish(); take();
+//   for (auto& p : to_utf8->TakeProblems()) report(p.message);   // "line 5: invalid UTF-8 ..."
 //
 // Memory: the reader keeps the record being read (at most max_record_bytes) plus the records parsed from
 // the last chunk until Next() takes them; feed bounded chunks and drain after each.
