@@ -11,7 +11,9 @@
 
 #include "api/api_service.hpp"
 #include "api/campaigns.hpp"
+#include "audience/segment.hpp"
 #include "common/encoding.hpp"
+#include "store/store_shared.hpp"
 #include "common/ids.hpp"
 #include "ingress/ingress.hpp"
 #include "spool/spool.hpp"
@@ -76,13 +78,36 @@ int64_t CampaignAllowance(const store::Campaign& k, const CampaignSpec& spec, in
   return allowed;
 }
 
+Result<store::ContactQuery::Condition> CompileAudienceSegment(ApiContext& ctx, const std::string& query, int64_t now) {
+  auto seg = audience::ParseSegment(query);
+  if (!seg) return seg.error();
+  audience::CompileOptions opt;
+  opt.dialect = ctx.config.store_backend == "postgresql" ? audience::Dialect::kPostgres : audience::Dialect::kSqlite;
+  opt.now = now;
+  opt.status_sql = store::ContactStatusSql();
+  opt.resolve_segment = [](const std::string& name) -> Result<std::string> {
+    return MakeError(ErrorCode::kInvalidArgument, "in_segment(\"" + name + "\"): saved segments are not stored yet; "
+                                                  "write the segment's query in place of it");
+  };
+  auto compiled = audience::CompileSegment(*seg, opt);
+  if (!compiled) return compiled.error();
+  store::ContactQuery::Condition c;
+  c.sql = std::move(compiled->sql);
+  for (auto& p : compiled->params)
+    c.params.push_back({static_cast<store::ContactQuery::Condition::Param::Kind>(p.kind), std::move(p.text), p.i, p.d});
+  return c;
+}
+
 Result<store::ContactQuery> AudienceQuery(ApiContext& ctx, const std::string& account, const CampaignSpec& spec, int64_t now) {
   store::ContactQuery q;
   q.account = account;
   q.status = "active";
   q.subscribed_to = spec.lists;
-  if (!spec.segment.empty())
-    return MakeError(ErrorCode::kInvalidArgument, "segments are not supported by campaigns yet; use lists");
+  if (!spec.segment.empty()) {
+    auto where = CompileAudienceSegment(ctx, spec.segment, now);
+    if (!where) return where.error();
+    q.where = std::move(where.value());
+  }
   return q;
 }
 

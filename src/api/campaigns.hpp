@@ -57,6 +57,10 @@ Result<CampaignSpec> ReadCampaignSpec(const std::string& json);
 /// when neither limits it).
 int64_t CampaignAllowance(const store::Campaign& k, const CampaignSpec& spec, int64_t now);
 
+/// A segment query (audience/segment.hpp) compiled for this node's store, as a contact query's condition;
+/// kInvalidArgument naming the column when the query is not one.
+Result<store::ContactQuery::Condition> CompileAudienceSegment(ApiContext& ctx, const std::string& query, int64_t now);
+
 /// The campaign's audience as a contact query: its lists, active contacts only, its segment compiled.
 Result<store::ContactQuery> AudienceQuery(ApiContext& ctx, const std::string& account, const CampaignSpec& spec, int64_t now);
 

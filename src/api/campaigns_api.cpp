@@ -79,7 +79,9 @@ void ReadAudience(ApiContext& ctx, const std::string& account, const json::value
     else s.lists.push_back((*l)->id);
   }
   if (const auto* seg = o->if_contains("segment")) {
-    if (!seg->is_string() || seg->as_string().size() > 4096) err.Add("/audience/segment", "must be a segment query of at most 4096 bytes");
+    if (!seg->is_string()) err.Add("/audience/segment", "must be a segment query, e.g. \"attributes.country = \\\"PL\\\" and opened(within: 30d)\"");
+    else if (auto c = CompileAudienceSegment(ctx, std::string(seg->as_string()), NowMicros()); !c)
+      err.Add("/audience/segment", c.error().message);
     else s.segment = std::string(seg->as_string());
   }
   for (const auto& [k, v] : *o)

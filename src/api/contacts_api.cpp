@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 
 #include "api/api_service.hpp"
+#include "api/campaigns.hpp"
 #include "api/contacts_api.hpp"
 #include "api/json_body.hpp"
 #include "api/router.hpp"
@@ -92,8 +93,12 @@ void HandleList(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc,
       q.status = v;
     } else if (k == "list") {
       q.list_id = v;
+    } else if (k == "segment") {
+      auto where = CompileAudienceSegment(ctx, v, NowMicros());
+      if (!where) err.Add("/query/segment", where.error().message);
+      else q.where = std::move(where.value());
     } else {
-      err.Add("/query/" + PointerToken(k), "unknown parameter; use search, list, status, limit, cursor");
+      err.Add("/query/" + PointerToken(k), "unknown parameter; use search, list, status, segment, limit, cursor");
     }
   }
   if (!err.empty()) return reply(Invalid(err));
@@ -298,6 +303,43 @@ void HandlePatch(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc
   reply(Json(200, json::serialize(ContactView(**c))));
 }
 
+// {"segment": "...", "lists": [...]}: how many contacts an audience has now (active, subscribed to one of
+// the lists when given, matching the segment), with the first few, before a campaign is sent to it.
+void HandlePreview(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, Reply reply) {
+  json::value body;
+  if (std::string bad = ParseJson(req.body, body); !bad.empty())
+    return reply(Problem(400, "Malformed JSON", "the body is not valid JSON: " + bad));
+  FieldErrors err;
+  std::optional<Error> down;
+  store::ContactQuery q;
+  q.account = rc.who.account;
+  q.status = "active";
+  q.limit = 10;
+  if (!body.is_object()) err.Add("", "the body must be a JSON object: {\"segment\": ..., \"lists\": [...]}");
+  else
+    for (const auto& [k, v] : body.as_object()) {
+      if (k == "segment") {
+        auto where = v.is_string() ? CompileAudienceSegment(ctx, std::string(v.as_string()), NowMicros())
+                                   : Result<store::ContactQuery::Condition>(MakeError(ErrorCode::kInvalidArgument, "must be a segment query"));
+        if (!where) err.Add("/segment", where.error().message);
+        else q.where = std::move(where.value());
+      } else if (k == "lists") {
+        q.subscribed_to = ListIds(ctx, rc.who.account, v, "/lists", err, down);
+      } else {
+        err.Add("/" + PointerToken(k), "unknown member; use segment, lists");
+      }
+    }
+  if (down) return reply(StoreDown(*down));
+  if (!err.empty()) return reply(Invalid(err));
+  auto n = ctx.store.CountContacts(q);
+  if (!n) return reply(StoreDown(n.error()));
+  auto first = ctx.store.ListContacts(q);
+  if (!first) return reply(StoreDown(first.error()));
+  json::array sample;
+  for (const auto& c : *first) sample.push_back(ContactView(c));
+  reply(Json(200, json::serialize(json::object{{"count", *n}, {"sample", std::move(sample)}})));
+}
+
 void HandleDelete(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, Reply reply) {
   auto c = ctx.store.FindContact(rc.who.account, PathContact(rc));
   if (!c) return reply(StoreDown(c.error()));
@@ -332,6 +374,7 @@ void AddContactRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   AddContextRoute(router, ctx, "GET", "/v1/contacts", Scope::kRead, HandleList);
   AddContextRoute(router, ctx, "POST", "/v1/contacts", Scope::kSend, HandleCreate);
   AddContactImportRoutes(router, ctx);  // before {id}: /v1/contacts/import, /v1/contacts/export
+  AddContextRoute(router, ctx, "POST", "/v1/segments/preview", Scope::kRead, HandlePreview);
   AddContextRoute(router, ctx, "GET", "/v1/contacts/{id}", Scope::kRead, HandleGet);
   AddContextRoute(router, ctx, "PATCH", "/v1/contacts/{id}", Scope::kSend, HandlePatch);
   AddContextRoute(router, ctx, "DELETE", "/v1/contacts/{id}", Scope::kSend, HandleDelete);

@@ -24,6 +24,7 @@ import email.policy
 import json
 import re
 import socket
+import urllib.parse
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -462,6 +463,10 @@ def drive_contacts_and_lists(a, reader):
     a.call("POST", "/v1/contacts/import", body=csv, content_type="text/csv", query=f"?list={lst['id']}", expect=200)
     a.call("POST", "/v1/contacts/import", body="name\r\nAnn\r\n", content_type="text/csv", expect=422)
     a.call("POST", "/v1/contacts/import", body="{}", expect=415)
+    a.call("POST", "/v1/segments/preview", body={"segment": 'attributes."miasto" = "Łódź" or name contains "ol"',
+                                                 "lists": [lst["id"]]}, expect=200)
+    a.call("POST", "/v1/segments/preview", body={"segment": "attributes.x ="}, expect=422)
+    a.call("GET", "/v1/contacts", query="?" + urllib.parse.urlencode({"segment": 'domain = "example.pl"'}), expect=200)
     a.call("GET", "/v1/contacts/export", expect=200)
     a.call("GET", "/v1/contacts/export", query="?list=nothing", expect=404)
     a.call("DELETE", "/v1/lists/{id}/members/{contact}", {"id": lst["id"], "contact": str(c["id"])}, expect=200)

@@ -165,3 +165,37 @@ def test_sql_in_searches_and_filters_is_only_data(kurier, text):
     st, res = kurier.api("GET", "/v1/contacts?" + urllib.parse.urlencode({"status": text}))
     assert st == 422, res
     assert [c["address"] for c in contacts(kurier)] == ["one@example.com"]  # still there
+
+
+def test_segments_select_contacts_by_attributes_engagement_and_lists(kurier):
+    st, lst = kurier.api("POST", "/v1/lists", {"name": "vip"})
+    people = [("ann@example.pl", {"country": "PL", "age": 40, "Miasto": "Łódź"}, True),
+              ("bob@example.pl", {"country": "PL", "age": 17}, False),
+              ("cy@example.com", {"country": "DE", "age": 40}, True),
+              ("dee@example.com", {"country": "PL", "age": "40"}, False)]
+    ids = {}
+    for address, attrs, vip in people:
+        st, c = kurier.api("POST", "/v1/contacts", {"address": address, "attributes": attrs, **({"lists": ["vip"]} if vip else {})})
+        assert st == 201, c
+        ids[address] = c["id"]
+
+    def matching(segment, lists=None):
+        st, res = kurier.api("POST", "/v1/segments/preview", {"segment": segment, **({"lists": lists} if lists else {})})
+        assert st == 200, res
+        return res["count"], sorted(c["address"] for c in res["sample"])
+
+    assert matching('attributes.country = "PL"') == (3, ["ann@example.pl", "bob@example.pl", "dee@example.com"])
+    assert matching('attributes.country = "PL" and attributes.age >= 18') == (1, ["ann@example.pl"])  # "40" is text
+    assert matching('attributes."Miasto" = "Łódź"') == (1, ["ann@example.pl"])
+    assert matching('domain = "example.com" and not in_list("vip")') == (1, ["dee@example.com"])
+    assert matching('attributes.age = 40', lists=["vip"]) == (2, ["ann@example.pl", "cy@example.com"])
+    assert matching('opened(within: 30d)') == (0, [])
+    # The same through the contacts listing.
+    st, res = kurier.api("GET", "/v1/contacts?" + urllib.parse.urlencode({"segment": 'attributes.country != "PL"'}))
+    assert st == 200 and [c["address"] for c in res["data"]] == ["cy@example.com"], res
+    # A broken query is refused with its column; SQL in it is only data.
+    st, bad = kurier.api("POST", "/v1/segments/preview", {"segment": 'attributes.country = '})
+    assert st == 422 and "column" in json.dumps(bad), bad
+    for attack in ['name = "x\' OR 1=1 --"', 'attributes."x\') OR 1=1 --" = "y"', 'in_list("vip\'); DROP TABLE contacts; --")']:
+        assert matching(attack) == (0, []), attack
+    assert matching('not address is empty')[0] == 4  # still there
