@@ -16,6 +16,9 @@
 #include "common/result.hpp"
 #include "tracking/outbound.hpp"
 
+namespace kurier::mime {
+struct MessageSpec;
+}
 namespace kurier::store {
 class Store;
 struct Event;
@@ -68,6 +71,11 @@ struct ApiContext {
 /// What the send path's tracking (tracking/outbound.hpp) reads, taken from `ctx`: the link base and
 /// tracking.* defaults from its config, its key, its mailto: unsubscribe addresses and account defaults.
 tracking::Outbound OutboundOf(const ApiContext& ctx);
+/// A message to one recipient gets its tracking as it is built: its HTML's links and open pixel (`opens`,
+/// `clicks`) and List-Unsubscribe with the one-click POST (RFC 8058), all naming message `id`. Nothing
+/// without a tracking key.
+void TrackForOneRecipient(const ApiContext& ctx, const std::string& id, bool opens, bool clicks, bool unsubscribe,
+                          mime::MessageSpec& spec);
 /// Public tracking endpoints: GET /t/o/{token} (pixel), GET /t/c/{token} (302), GET and POST /t/u/{token}.
 void AddTrackingRoutes(Router& router, std::shared_ptr<ApiContext> ctx);
 

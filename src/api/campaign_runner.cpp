@@ -12,15 +12,13 @@
 #include "api/api_service.hpp"
 #include "api/campaigns.hpp"
 #include "audience/segment.hpp"
-#include "common/encoding.hpp"
-#include "store/store_shared.hpp"
 #include "common/ids.hpp"
 #include "ingress/ingress.hpp"
 #include "spool/spool.hpp"
 #include "spool/spool_storage.hpp"
 #include "store/store.hpp"
+#include "store/store_shared.hpp"
 #include "templates/templates.hpp"
-#include "tracking/outbound.hpp"
 
 namespace kurier::api {
 
@@ -177,16 +175,7 @@ Result<spool::SpoolMessage> BuildFor(ApiContext& ctx, const store::Campaign& k, 
   if (auto problems = mime::ValidateMessageSpec(m); !problems.empty())
     return MakeError(ErrorCode::kInvalidArgument, problems.front().pointer + ": " + problems.front().detail);
   const std::string id = NewQueueId();
-  const std::string from_domain = ToLowerAscii(spec.from.email.substr(spec.from.email.rfind('@') + 1));
-  if (ctx.tracking_key) {
-    const tracking::Outbound outbound = OutboundOf(ctx);
-    if (!m.html.empty() && (spec.track_opens || spec.track_clicks))
-      m.html = tracking::TrackHtml(outbound, id, from_domain, std::move(m.html), spec.track_opens, spec.track_clicks);
-    if (spec.list_unsubscribe) {
-      m.headers.emplace_back("List-Unsubscribe", tracking::ListUnsubscribeValue(outbound, id, from_domain));
-      m.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
-    }
-  }
+  TrackForOneRecipient(ctx, id, spec.track_opens, spec.track_clicks, spec.list_unsubscribe, m);
   auto built = mime::BuildMessage(m);
   if (!built) return built.error();
   ingress::Envelope env{spec.from.email, {c.address}, "7BIT", false};

@@ -94,13 +94,6 @@ void HandleImport(ApiContext& ctx, const HttpRequest& req, const RouteContext& r
                                                {"delimiter", std::string(1, report->delimiter)}})));
 }
 
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 void HandleExport(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, Reply reply) {
   store::ContactQuery q;
   q.account = rc.who.account;

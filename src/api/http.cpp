@@ -186,6 +186,13 @@ std::string FramingProblem(unsigned version, const std::vector<std::pair<std::st
 
 namespace kurier::api {
 
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
 bool ParseInteger(const std::string& text, long long lo, long long hi, long long& out) {
   char* end = nullptr;
   errno = 0;

@@ -83,6 +83,8 @@ bool ParseTarget(const std::string& target, std::string& path, std::map<std::str
 /// Transfer-Encoding other than exactly "chunked", any Transfer-Encoding on HTTP/1.0, Transfer-Encoding
 /// with Content-Length, and an HTTP/1.1 request without exactly one Host.
 std::string FramingProblem(unsigned version, const std::vector<std::pair<std::string, std::string>>& headers);
+/// One RFC 4180 CSV field: as it is, or quoted (quotes doubled) when it holds a comma, quote or line break.
+std::string CsvField(const std::string& s);
 /// A decimal integer from lo to hi (a query parameter such as limit); false when it is not one.
 bool ParseInteger(const std::string& text, long long lo, long long hi, long long& out);
 

@@ -422,16 +422,9 @@ bool RenderFor(const ParsedParts& parts, const SendRequest& r, const json::value
 // each recipient's copy (TrackSubmitted), so that opens, clicks and unsubscribes are each one's own.
 spool::SendOptions ApplyTracking(ApiContext& ctx, const SendRequest& r, const std::string& id, mime::MessageSpec& spec) {
   if (!ctx.tracking_key || !(r.track_opens || r.track_clicks || r.list_unsubscribe)) return {};
-  const std::string from_domain = ToLowerAscii(spec.from.email.substr(spec.from.email.rfind('@') + 1));
   if (spec.to.size() + spec.cc.size() + spec.bcc.size() > 1)
     return spool::SendOptions{r.track_opens, r.track_clicks, r.list_unsubscribe};
-  const tracking::Outbound outbound = OutboundOf(ctx);
-  if (!spec.html.empty() && (r.track_opens || r.track_clicks))
-    spec.html = tracking::TrackHtml(outbound, id, from_domain, std::move(spec.html), r.track_opens, r.track_clicks);
-  if (r.list_unsubscribe) {
-    spec.headers.emplace_back("List-Unsubscribe", tracking::ListUnsubscribeValue(outbound, id, from_domain));
-    spec.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
-  }
+  TrackForOneRecipient(ctx, id, r.track_opens, r.track_clicks, r.list_unsubscribe, spec);
   return {};
 }
 
@@ -811,6 +804,19 @@ void HandleCancel(ApiContext& ctx, const HttpRequest&, const RouteContext& rc, R
 }
 
 }  // namespace
+
+void TrackForOneRecipient(const ApiContext& ctx, const std::string& id, bool opens, bool clicks, bool unsubscribe,
+                          mime::MessageSpec& spec) {
+  if (!ctx.tracking_key) return;
+  const std::string from_domain = ToLowerAscii(spec.from.email.substr(spec.from.email.rfind('@') + 1));
+  const tracking::Outbound outbound = OutboundOf(ctx);
+  if (!spec.html.empty() && (opens || clicks))
+    spec.html = tracking::TrackHtml(outbound, id, from_domain, std::move(spec.html), opens, clicks);
+  if (unsubscribe) {
+    spec.headers.emplace_back("List-Unsubscribe", tracking::ListUnsubscribeValue(outbound, id, from_domain));
+    spec.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+  }
+}
 
 void AddMessageRoutes(Router& router, std::shared_ptr<ApiContext> ctx) {
   auto idem = std::make_shared<Idempotency>();

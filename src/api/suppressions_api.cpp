@@ -231,13 +231,6 @@ std::vector<std::string> CsvFields(std::string_view line) {
   return out;
 }
 
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
 // CSV lines "address[,reason[,detail]]"; a first line naming the columns ("address,...") is skipped.
 void HandleImport(ApiContext& ctx, const HttpRequest& req, const RouteContext& rc, Reply reply) {
   FieldErrors err;
