@@ -68,7 +68,8 @@ Result<CampaignSpec> ReadCampaignSpec(const std::string& text) {
 int64_t CampaignAllowance(const store::Campaign& k, const CampaignSpec& spec, int64_t now) {
   const double elapsed_hours = std::max<int64_t>(0, now - k.started_at) / 3.6e9;
   int64_t allowed = INT64_MAX / 4;
-  if (spec.spread_hours > 0)
+  // Spread evenly over the window; once it has passed, whatever is left (contacts added since) goes too.
+  if (spec.spread_hours > 0 && elapsed_hours < spec.spread_hours)
     allowed = static_cast<int64_t>(std::ceil(static_cast<double>(k.targeted) * std::min(1.0, elapsed_hours / spec.spread_hours)));
   // The first message goes at once; then max_per_hour an hour, evenly.
   if (spec.max_per_hour > 0)
@@ -288,11 +289,13 @@ bool CampaignRunner::Step(store::Campaign k, int64_t now) {
     RecordCampaignEvent(ctx, k, "campaign_started", {{"targeted", k.targeted}});
   }
   const int64_t allowed = CampaignAllowance(k, *spec, now) - k.sent;
-  if (allowed <= 0) return false;
+  // Paced and not through its audience yet: wait. Through it (or an empty audience): look whether anyone is
+  // left, so that it finishes, even while its pace would allow nothing more now.
+  if (allowed <= 0 && k.sent < k.targeted) return false;
   auto q = AudienceQuery(ctx, k.account, *spec, now);
   if (!q) return pause(q.error().message);
   q->after_id = k.cursor;
-  q->limit = static_cast<std::size_t>(std::min<int64_t>(allowed, kCampaignBatch));
+  q->limit = static_cast<std::size_t>(std::clamp<int64_t>(allowed, 1, kCampaignBatch));
   auto page = ctx.store.ListContacts(*q);
   if (!page) return false;
   if (page->empty()) {
@@ -302,6 +305,7 @@ bool CampaignRunner::Step(store::Campaign k, int64_t now) {
       RecordCampaignEvent(ctx, k, "campaign_finished", {{"targeted", k.targeted}, {"sent", k.sent}});
     return false;
   }
+  if (allowed <= 0) return false;  // contacts added since it started wait for the pace (or the window's end)
   std::vector<int64_t> ids;
   for (const auto& c : *page) ids.push_back(c.id);
   auto sent = ctx.spool.Storage().CampaignSent(k.id, ids);

@@ -144,6 +144,28 @@ def test_pause_holds_the_campaign_and_resume_goes_on(kurier_factory, world):
     assert set(received_by(recorder, marker).values()) == {1}
 
 
+def test_a_spread_campaign_paces_itself_and_finishes_as_does_one_with_no_audience(kurier_factory, world):
+    _, _, recorder = world
+    k = node(kurier_factory, world)
+    marker = uuid.uuid4().hex[:10]
+    lst, tpl = setup_audience(k, 20, marker)
+    c = create(k, lst, tpl, marker, spread_hours=0.0015)  # 5.4 s for 20 contacts
+    st, _ = k.api("POST", f"/v1/campaigns/{c['id']}/schedule", {})
+    assert st == 200
+    wait_until(lambda: campaign(k, c["id"])["sent"] >= 1, 10, "the first messages")
+    time.sleep(1.5)
+    partway = campaign(k, c["id"])["sent"]
+    assert 1 <= partway < 20, partway  # spread, not all at once
+    wait_until(lambda: campaign(k, c["id"])["state"] == "finished", 30, "the spread campaign to finish")
+    wait_until(lambda: len(received_by(recorder, marker)) == 20, 30, "20 deliveries")
+    # A campaign whose audience is empty finishes too, spread or not.
+    st, empty = k.api("POST", "/v1/lists", {"name": f"empty-{marker}"})
+    c2 = create(k, empty, tpl, marker + "-e", spread_hours=2)
+    st, _ = k.api("POST", f"/v1/campaigns/{c2['id']}/schedule", {})
+    wait_until(lambda: campaign(k, c2["id"])["state"] == "finished", 15, "the empty campaign to finish")
+    assert campaign(k, c2["id"])["targeted"] == 0
+
+
 def test_kill9_mid_campaign_sends_to_every_contact_exactly_once(kurier_factory, world):
     _, _, recorder = world
     k = node(kurier_factory, world, False)  # delivery off: only the campaign could repeat a message
