@@ -198,23 +198,11 @@ std::vector<CharsetProblem> Utf8Converter::TakeProblems() {
   return out;
 }
 
-void Utf8Converter::CountLine(char c) {
-  if (c == '\n') {
-    if (!prev_cr_) ++line_;
-    prev_cr_ = false;
-  } else if (c == '\r') {
-    ++line_;
-    prev_cr_ = true;
-  } else {
-    prev_cr_ = false;
-  }
-}
-
 void Utf8Converter::Problem(std::string what) {
-  if (problem_count_ > 0 && last_problem_line_ == line_) return;  // once per line
-  last_problem_line_ = line_;
+  if (problem_count_ > 0 && last_problem_line_ == lines_.line) return;  // once per line
+  last_problem_line_ = lines_.line;
   ++problem_count_;
-  if (problems_.size() < kMaxProblems) problems_.push_back({line_, "line " + std::to_string(line_) + ": " + what});
+  if (problems_.size() < kMaxProblems) problems_.push_back({lines_.line, "line " + std::to_string(lines_.line) + ": " + what});
 }
 
 void Utf8Converter::ConvertSingleByte(std::string_view chunk, std::string& out) {
@@ -229,7 +217,7 @@ void Utf8Converter::ConvertSingleByte(std::string_view chunk, std::string& out) 
     } else {
       out.append(utf8);
     }
-    CountLine(c);
+    lines_.Count(c);
   }
 }
 
@@ -252,7 +240,7 @@ void Utf8Converter::ConvertUtf8(std::string_view chunk, std::string& out, bool a
     }
     if (s.kind == Sequence::kValid) {
       out.append(data.substr(i, s.length));
-      if (s.length == 1) CountLine(data[i]);
+      if (s.length == 1) lines_.Count(data[i]);
     } else {
       out.append(kReplacement);
       Problem(std::string(s.kind == Sequence::kIncomplete ? "a UTF-8 sequence cut short by the end of the file"

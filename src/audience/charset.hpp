@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/result.hpp"
+#include "audience/line_counter.hpp"
 
 namespace kurier::audience {
 
@@ -63,13 +64,11 @@ class Utf8Converter {
   void ConvertUtf8(std::string_view chunk, std::string& out, bool at_end);
   void ConvertSingleByte(std::string_view chunk, std::string& out);
   void Problem(std::string what);
-  void CountLine(char c);
 
   Charset from_;
   const Table* table_ = nullptr;  // windows-1250 and ISO-8859-2; static, shared by every converter
   std::string pending_;  // UTF-8 input: an incomplete sequence from the end of the last chunk
-  std::size_t line_ = 1;
-  bool prev_cr_ = false;
+  LineCounter lines_;
   std::size_t last_problem_line_ = 0;
   std::size_t problem_count_ = 0;
   std::vector<CharsetProblem> problems_;

@@ -115,20 +115,7 @@ void CsvReader::Start(bool at_end) {
 void CsvReader::Consume(std::string_view data) {
   for (char c : data) {
     Step(c);
-    CountLine(c);
-  }
-}
-
-// Physical lines: LF, CR not followed by LF, and CRLF each end one.
-void CsvReader::CountLine(char c) {
-  if (c == '\n') {
-    if (!prev_cr_) ++line_;
-    prev_cr_ = false;
-  } else if (c == '\r') {
-    ++line_;
-    prev_cr_ = true;
-  } else {
-    prev_cr_ = false;
+    lines_.Count(c);
   }
 }
 
@@ -139,7 +126,7 @@ void CsvReader::Step(char c) {
       if (!in_record_) {
         if (eol) return;  // an empty line, or the LF of a CRLF that ended the last record
         in_record_ = true;
-        record_line_ = line_;
+        record_line_ = lines_.line;
       }
       if (c == delimiter_) {
         EndField();

@@ -37,6 +37,8 @@
 #include <string_view>
 #include <vector>
 
+#include "audience/line_counter.hpp"
+
 namespace kurier::audience {
 
 struct CsvOptions {
@@ -82,7 +84,6 @@ class CsvReader {
   void EndRecord();
   void Fail(std::string what);
   void Store(char c);
-  void CountLine(char c);
 
   CsvOptions options_;
   char delimiter_ = 0;
@@ -96,9 +97,8 @@ class CsvReader {
   bool in_record_ = false;        // a byte of the current record has been read
   bool discarding_ = false;       // the current record is broken: read to its end, store nothing
   std::string error_;
-  std::size_t line_ = 1;          // physical line of the next byte
+  LineCounter lines_;             // physical line of the next byte
   std::size_t record_line_ = 1;
-  bool prev_cr_ = false;
   std::deque<CsvRecord> ready_;
   struct Detection {            // the delimiter count over the first record, read as head_ grows
     std::size_t start = 0;      // where the first record may begin: after the byte order mark

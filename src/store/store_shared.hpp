@@ -62,6 +62,13 @@ std::string ToSqlitePlaceholders(const std::string& sql);
 Result<void> CheckMemberStatus(const std::string& status);
 Error ListNotFound(const std::string& account, const std::string& id);
 Error CampaignNameTaken(const std::string& name);
+/// A list with its member counts by status (id, account, name, description, double_opt_in, created_at,
+/// subscribed, unconfirmed, unsubscribed): "SELECT ... FROM lists l ", for a WHERE to follow.
+constexpr const char* kListColumns =
+    "SELECT l.id, l.account, l.name, l.description, l.double_opt_in, l.created_at, "
+    "(SELECT count(*) FROM list_members m WHERE m.list_id = l.id AND m.status = 'subscribed'), "
+    "(SELECT count(*) FROM list_members m WHERE m.list_id = l.id AND m.status = 'unconfirmed'), "
+    "(SELECT count(*) FROM list_members m WHERE m.list_id = l.id AND m.status = 'unsubscribed') FROM lists l ";
 /// The columns of a campaign row (id, account, name, state, spec, start_at, cursor, targeted, sent, created_at,
 /// updated_at, started_at, finished_at), aliased `k`.
 constexpr const char* kCampaignColumns =

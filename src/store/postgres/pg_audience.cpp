@@ -25,12 +25,6 @@ Contact ContactRow(const pg::Result& r, int i) {
   return c;
 }
 
-constexpr const char* kListColumns =
-    "SELECT l.id, l.account, l.name, l.description, l.double_opt_in, l.created_at, "
-    "(SELECT count(*) FROM list_members m WHERE m.list_id = l.id AND m.status = 'subscribed'), "
-    "(SELECT count(*) FROM list_members m WHERE m.list_id = l.id AND m.status = 'unconfirmed'), "
-    "(SELECT count(*) FROM list_members m WHERE m.list_id = l.id AND m.status = 'unsubscribed') FROM lists l ";
-
 ContactList ListRow(const pg::Result& r, int i) {
   ContactList l;
   l.id = r.Text(i, 0);
